@@ -1,0 +1,3 @@
+from artem_vr.cli import main
+
+raise SystemExit(main())

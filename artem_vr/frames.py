@@ -1,0 +1,143 @@
+"""The one image convention of the project, and latest-value hand-off between threads.
+
+Convention (checked at every boundary with :func:`check_rgb8` / :func:`check_image`):
+
+* **Frames on the host** (sources, files, the renderer's upload): ``numpy.ndarray``,
+  ``uint8``, shape ``(H, W, 3)``, **RGB** order, C-contiguous, 0–255.
+* **Images in networks** (every stylizer): ``torch.Tensor``, floating point, shape
+  ``(N, 3, H, W)``, **RGB** order, range **0–1**. Stylizers take and return this.
+
+OpenCV's BGR stops at the source/file boundary: nothing past a source sees BGR.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from artem_vr.errors import ConventionError
+
+T = TypeVar("T")
+
+
+@dataclass
+class Frame:
+    """One captured frame: RGB uint8 (H, W, 3), its capture time and sequence number.
+
+    ``stereo == "sbs"`` means the left eye is the left half of ``image`` and the right
+    eye the right half.
+    """
+
+    image: np.ndarray
+    t: float = field(default_factory=time.monotonic)
+    index: int = 0
+    stereo: str | None = None
+
+    def eyes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(left, right) views: both the same image for mono, the halves for SBS."""
+        if self.stereo == "sbs":
+            return split_sbs(self.image)
+        return self.image, self.image
+
+
+def split_sbs(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split a side-by-side stereo image (H, W, C) into (left, right) halves."""
+    w = image.shape[1]
+    if w < 2:
+        raise ConventionError(f"a side-by-side frame needs width >= 2, got shape {image.shape}")
+    half = w // 2
+    return np.ascontiguousarray(image[:, :half]), np.ascontiguousarray(image[:, half : 2 * half])
+
+
+def check_rgb8(a, where: str = "frame") -> np.ndarray:
+    """Check a host frame: uint8 ndarray (H, W, 3) RGB. Returns it C-contiguous."""
+    if not isinstance(a, np.ndarray):
+        raise ConventionError(f"{where}: expected a numpy uint8 (H, W, 3) RGB array, got {type(a).__name__}")
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ConventionError(
+            f"{where}: expected uint8 (H, W, 3) RGB, got dtype={a.dtype} shape={tuple(a.shape)}"
+        )
+    return np.ascontiguousarray(a)
+
+
+def check_image(t, where: str = "image", check_range: bool = False):
+    """Check a network image: float tensor (N, 3, H, W), RGB, 0–1.
+
+    ``check_range`` also verifies the values (costs a device sync on GPU).
+    """
+    import torch
+
+    if not isinstance(t, torch.Tensor):
+        raise ConventionError(f"{where}: expected a torch float tensor (N, 3, H, W), got {type(t).__name__}")
+    if not t.is_floating_point() or t.ndim != 4 or t.shape[1] != 3:
+        raise ConventionError(
+            f"{where}: expected float (N, 3, H, W) RGB in 0-1, got dtype={t.dtype} shape={tuple(t.shape)}"
+        )
+    if check_range and t.numel():
+        lo, hi = float(t.min()), float(t.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise ConventionError(f"{where}: expected values in 0-1, got range [{lo:.3f}, {hi:.3f}]")
+    return t
+
+
+def to_tensor(rgb8: np.ndarray | list[np.ndarray], device="cpu", dtype=None):
+    """Host frame(s) uint8 (H, W, 3) → float tensor (N, 3, H, W) RGB 0–1."""
+    import torch
+
+    dtype = dtype or torch.float32
+    frames = rgb8 if isinstance(rgb8, (list, tuple)) else [rgb8]
+    arr = np.stack([check_rgb8(f, "to_tensor") for f in frames])
+    t = torch.from_numpy(arr).to(device=device, non_blocking=True)
+    return t.permute(0, 3, 1, 2).to(dtype).div_(255.0).contiguous()
+
+
+def to_rgb8(t, index: int = 0) -> np.ndarray:
+    """Float tensor (N, 3, H, W) RGB 0–1 → host uint8 (H, W, 3) RGB (image ``index``)."""
+    check_image(t, "to_rgb8")
+    x = t[index].detach().float().clamp(0, 1).mul(255.0).round_().to("cpu").byte()
+    return np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+
+
+def to_rgb8_batch(t) -> list[np.ndarray]:
+    return [to_rgb8(t, i) for i in range(t.shape[0])]
+
+
+class LatestSlot(Generic[T]):
+    """Holds only the newest value: writers replace, readers never queue behind old values."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._value: T | None = None
+        self._seq = 0
+        self._closed = False
+
+    def put(self, value: T) -> int:
+        with self._cond:
+            self._value = value
+            self._seq += 1
+            self._cond.notify_all()
+            return self._seq
+
+    def get(self) -> tuple[int, T | None]:
+        """(sequence number, newest value); sequence 0 means nothing arrived yet."""
+        with self._cond:
+            return self._seq, self._value
+
+    def wait_newer(self, seq: int, timeout: float | None = None) -> tuple[int, T | None]:
+        """Block until a value newer than ``seq`` arrives (or timeout / close)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > seq or self._closed, timeout)
+            return self._seq, self._value
+
+    def close(self):
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

@@ -1,0 +1,93 @@
+"""The stylizer interface and the registry of methods.
+
+Every stylizer takes and returns float tensors ``(N, 3, H, W)``, RGB, range 0–1, on its
+``device`` (see :mod:`artem_vr.frames`). N is 1 for mono and 2 for a stereo pair (both eyes
+in one batch). ``strength`` in [0, 1] blends from the input (0) to the full style (1).
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+
+import torch
+
+from artem_vr.errors import UsageError
+from artem_vr.frames import check_image
+
+#: method name -> "module:Class" (imported lazily so `--help` stays fast)
+METHODS: dict[str, str] = {
+    "identity": "artem_vr.style.base:IdentityStylizer",
+    "generator": "artem_vr.style.generator:GeneratorStylizer",
+    "adain": "artem_vr.style.adain:AdaINStylizer",
+    "xnor": "artem_vr.style.xnor:XnorStylizer",
+}
+
+
+class Stylizer(ABC):
+    method = "base"
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.strength = 1.0
+        self.style: str | None = None
+
+    def styles(self) -> list[str]:
+        """Names of the styles this method can show without a file (the presets)."""
+        return []
+
+    @abstractmethod
+    def set_style(self, style: str) -> None:
+        """Select a preset name or (where supported) an image path. Unknown → UsageError."""
+
+    @abstractmethod
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) RGB 0–1 → same shape; full strength."""
+
+    def reset_temporal(self) -> None:
+        """Forget any state carried between frames (called on style change and seeks)."""
+
+    @torch.inference_mode()
+    def stylize(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x, f"{self.method} stylizer input")
+        n, _, h, w = x.shape
+        x = x.to(self.device)
+        if self.strength <= 0.0:
+            return x
+        y = self._forward(x)
+        if y.shape[-2:] != (h, w):
+            y = torch.nn.functional.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        y = y.clamp(0, 1)
+        if self.strength < 1.0:
+            y = torch.lerp(x.to(y.dtype), y, self.strength)
+        return check_image(y, f"{self.method} stylizer output")
+
+
+class IdentityStylizer(Stylizer):
+    """Passes frames through unchanged (the pipeline's null stylizer)."""
+
+    method = "identity"
+
+    def styles(self) -> list[str]:
+        return ["identity"]
+
+    def set_style(self, style: str) -> None:
+        self.style = style
+
+    def _forward(self, x):
+        return x
+
+
+def stylizer_class(method: str) -> type[Stylizer]:
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}", f"choose one of: {', '.join(METHODS)}")
+    mod, _, cls = METHODS[method].partition(":")
+    return getattr(importlib.import_module(mod), cls)
+
+
+def make_stylizer(method: str, style: str | None = None, device: str = "cpu", **kw) -> Stylizer:
+    """Build a stylizer for ``method`` and select ``style`` (its default when None)."""
+    s = stylizer_class(method)(device=device, **kw)
+    names = s.styles()
+    s.set_style(style if style is not None else (names[0] if names else "identity"))
+    return s
