@@ -74,20 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    # Two passes: find the command first, then let its module add its own arguments.
-    pre, _ = parser.parse_known_args(argv)
-    if pre.command is None:
-        parser.print_help()
-        return 0
-    debug = getattr(pre, "debug", False) or "--debug" in argv
+    # The command is the first word that is not an option; its module adds its own arguments
+    # before parsing, so `artem-vr run --help` shows them.
+    command = next((a for a in argv if not a.startswith("-")), None)
+    debug = "--debug" in argv
     from artem_vr.errors import ArtemError
 
     try:
-        mod = importlib.import_module(COMMANDS[pre.command][0])
-        sp = parser._subparsers._group_actions[0].choices[pre.command]  # noqa: SLF001
-        if hasattr(mod, "add_arguments"):
-            mod.add_arguments(sp)
+        if command in COMMANDS:
+            mod = importlib.import_module(COMMANDS[command][0])
+            sp = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
+            if hasattr(mod, "add_arguments"):
+                mod.add_arguments(sp)
         args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
         args.debug = debug
         if debug:
             import logging
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except ArtemError as e:
         if debug:
             raise
-        print(f"artem-vr {pre.command}: error: {e}", file=sys.stderr)
+        print(f"artem-vr {command}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -47,10 +47,6 @@ def test_cli_help_teaches():
     assert "examples:" in out.stdout and "--stereo" in out.stdout and "--eye-size" in out.stdout
 
 
-class _CountingSource:
-    """A real FrameSource subclass driven by the test: frames it is given, in order."""
-
-
 def _controller(styles=("a", "b", "c")):
     lines = []
     st = ControlState(method="identity", methods=["identity"], styles=list(styles))
