@@ -1,0 +1,33 @@
+"""Rendering: GL contexts, the per-eye renderer, and the mirror / headless outputs.
+
+**The PyOpenGL platform rule.** PyOpenGL chooses its platform (GLX, EGL, ...) once, at the
+first ``import OpenGL``, from ``PYOPENGL_PLATFORM`` or else from ``DISPLAY``. Importing this
+package applies one rule before anything imports OpenGL:
+
+* ``PYOPENGL_PLATFORM`` already set, or OpenGL already imported → left alone;
+* no ``DISPLAY`` and no ``WAYLAND_DISPLAY`` → ``PYOPENGL_PLATFORM=egl`` (the only context we
+  can make there is EGL);
+* a display → PyOpenGL's own choice (GLX under X11), which the glfw backends and pyopenxr's
+  Xlib graphics binding need. (pyopenxr's ``xr/platform/linux.py`` also forces GLX at import.)
+
+Either way every backend keeps working: the EGL backend calls libEGL directly
+(:mod:`artem_vr.render._egl`), not through PyOpenGL's platform, and with libglvnd (Mesa and
+current NVIDIA drivers) every GL entry point is dispatched to whichever context is current,
+EGL or GLX. ``tests/render`` runs both backends in one process to keep that true.
+"""
+
+import os
+import sys
+
+
+def apply_pyopengl_platform_rule() -> str | None:
+    """Apply the rule above; returns the platform now requested (None: PyOpenGL's default)."""
+    if "PYOPENGL_PLATFORM" in os.environ or "OpenGL.platform" in sys.modules:
+        return os.environ.get("PYOPENGL_PLATFORM")
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ["PYOPENGL_PLATFORM"] = "egl"
+        return "egl"
+    return None
+
+
+apply_pyopengl_platform_rule()
