@@ -1,0 +1,80 @@
+"""XNOR convolution on CUDA: the ``xnor.cu`` kernels over torch tensors, on torch's stream.
+
+Same conventions and results as :mod:`artem_vr.cuda.xnor_ref` (bit-exact integer dot; the
+scaled output in the same float32 order). Needs CUDA; CPU callers use the reference.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from artem_vr.cuda.launch import get_kernel, launch
+from artem_vr.cuda.xnor_ref import activation_scale, out_size, words_for
+from artem_vr.errors import ConventionError
+
+OPT = 8  # output channels per thread; must match XNOR_OPT in xnor.cu
+BLOCK = 128
+
+
+def pack_activations(x: torch.Tensor, thresh: torch.Tensor | None = None) -> torch.Tensor:
+    """CUDA (N, C, H, W) float32/float16 → packed int32 (N, H, W, ceil(C/32))."""
+    if x.ndim != 4 or not x.is_cuda or x.dtype not in (torch.float32, torch.float16):
+        raise ConventionError(f"pack_activations: expected CUDA float32/16 (N,C,H,W), got {x.dtype} {tuple(x.shape)} on {x.device}")
+    x = x.contiguous()
+    n, c, h, w = x.shape
+    cw = words_for(c)
+    out = torch.empty(n, h, w, cw, dtype=torch.int32, device=x.device)
+    if thresh is not None:
+        thresh = thresh.to(device=x.device, dtype=torch.float32).contiguous()
+    name = "xnor_pack_f32" if x.dtype == torch.float32 else "xnor_pack_f16"
+    total = n * cw * h * w
+    grid = max(1, min((total + 255) // 256, 65535 * 8))
+    launch(get_kernel("xnor", name), grid, 256, x, thresh, out, n, c, h, w, cw)
+    return out
+
+
+def xnor_conv_packed(act: torch.Tensor, wts: torch.Tensor, channels: int, stride: int = 1, pad: int = 0,
+                     alpha=None, kscale=None, bias=None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Packed (N,H,W,CW) × packed (O,KH,KW,CW) → float32 (N,O,HO,WO) on CUDA.
+
+    alpha (O,), kscale (N,HO,WO), bias (O,) float32 or None; all None → the exact integer dot.
+    ``out``: a contiguous float32 (N,O,HO,WO) CUDA tensor to write into (else allocated).
+    """
+    if act.ndim != 4 or wts.ndim != 4 or act.shape[3] != wts.shape[3] or act.dtype != torch.int32 or wts.dtype != torch.int32:
+        raise ConventionError(f"xnor_conv_packed: packed int32 shapes {tuple(act.shape)}/{act.dtype} and {tuple(wts.shape)}/{wts.dtype} don't match")
+    n, h, w, cw = act.shape
+    o, kh, kw, _ = wts.shape
+    if cw != words_for(channels):
+        raise ConventionError(f"xnor_conv_packed: {cw} words per pixel cannot hold {channels} channels")
+    ho, wo = out_size(h, kh, stride, pad), out_size(w, kw, stride, pad)
+    if ho < 1 or wo < 1:
+        raise ConventionError(f"xnor_conv_packed: a {kh}x{kw} kernel with padding {pad} does not fit {h}x{w}")
+    dev = act.device
+
+    def f32(t, shape, what):
+        if t is None:
+            return None
+        t = t.to(device=dev, dtype=torch.float32).contiguous()
+        if tuple(t.shape) != shape:
+            raise ConventionError(f"xnor_conv_packed: {what} must have shape {shape}, got {tuple(t.shape)}")
+        return t
+
+    alpha, bias = f32(alpha, (o,), "alpha"), f32(bias, (o,), "bias")
+    kscale = f32(kscale, (n, ho, wo), "kscale")
+    if out is None:
+        out = torch.empty(n, o, ho, wo, dtype=torch.float32, device=dev)
+    elif out.shape != (n, o, ho, wo) or out.dtype != torch.float32 or out.device != dev or not out.is_contiguous():
+        raise ConventionError(f"xnor_conv_packed: out must be contiguous float32 {(n, o, ho, wo)} on {dev}, got {out.dtype} {tuple(out.shape)}")
+    grid = ((ho * wo + BLOCK - 1) // BLOCK, (o + OPT - 1) // OPT, n)
+    shmem = OPT * kh * kw * cw * 4
+    launch(get_kernel("xnor", "xnor_conv"), grid, BLOCK, act.contiguous(), wts.contiguous(), alpha, kscale, bias, out,
+           n, channels, h, w, cw, o, kh, kw, stride, pad, ho, wo, shmem=shmem)
+    return out
+
+
+def xnor_conv2d_cuda(x: torch.Tensor, wts_packed: torch.Tensor, channels: int, stride: int = 1, pad: int = 0,
+                     alpha=None, bias=None, thresh=None, use_k: bool = True) -> torch.Tensor:
+    """Whole binarized convolution on CUDA, same signature as ``xnor_conv2d_ref``."""
+    _, kh, kw, _ = wts_packed.shape
+    k = activation_scale(x, kh, kw, stride, pad, thresh) if use_k else None
+    return xnor_conv_packed(pack_activations(x, thresh), wts_packed, channels, stride, pad, alpha, k, bias)
