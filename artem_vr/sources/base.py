@@ -26,6 +26,10 @@ class FrameSource(ABC):
     """
 
     name = "source"
+    #: what to call this source in messages (its spec or URL); subclasses set it
+    label = "source"
+    #: nominal frames per second when known (file, image, sample, screen), else None
+    fps: float | None = None
     #: seconds between frames for sources that produce them on their own clock (file, image)
     pace: float | None = None
 

@@ -1,0 +1,323 @@
+"""Reading and writing image and video files in the project's convention.
+
+Everything here returns or takes host frames: ``numpy.uint8`` ``(H, W, 3)`` **RGB**.
+OpenCV's BGR order never leaves this module.
+
+* :func:`read_image` — any still image Pillow or OpenCV knows → RGB uint8. Grayscale is
+  expanded, 16-bit is scaled to 8-bit, alpha is composited over white, EXIF rotation is
+  applied. Missing, empty, truncated or garbage files raise :class:`ImageError` saying which.
+* :func:`write_image` — RGB uint8 → png/jpg/bmp/webp/tiff.
+* :class:`VideoReaderRGB` — iterate a video file's frames in order (no dropping).
+* :class:`VideoWriterRGB` — write RGB frames to mp4 (``mp4v``), falling back to MJPG/avi.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from artem_vr.errors import ImageError
+from artem_vr.frames import check_rgb8
+
+#: extensions :func:`write_image` accepts
+WRITE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+#: leading bytes of still-image formats (used to tell images from videos by content)
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+
+
+def sniff_image(head: bytes) -> str | None:
+    """Image format name from a file's first bytes (at least 12), or None if not a still image."""
+    for magic, kind in _IMAGE_MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _check_file(path: Path, what: str = "image") -> int:
+    if not path.exists():
+        raise ImageError(f"{what} not found: {path}", "check the path (relative paths start from the current directory)")
+    if path.is_dir():
+        raise ImageError(f"{what} path is a directory: {path}", f"give the path of one {what} file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageError(f"{what} file is empty (0 bytes): {path}", "re-copy or re-download the file")
+    return size
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a still image file → ``uint8 (H, W, 3)`` RGB, C-contiguous.
+
+    Grayscale → RGB; 16-bit → 8-bit (top byte); alpha → composited over white; palette →
+    RGB; EXIF orientation applied. Raises :class:`ImageError` for a missing path, a
+    directory, an empty file, a truncated JPEG/PNG, or bytes that are not an image.
+    """
+    path = Path(path)
+    _check_file(path)
+    data = path.read_bytes()
+    return decode_image(data, str(path))
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode encoded image bytes → ``uint8 (H, W, 3)`` RGB (see :func:`read_image`)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise ImageError(f"image is empty (0 bytes): {name}", "re-copy or re-download the file")
+    try:
+        im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"not an image file (unknown format, {len(data)} bytes, starts {data[:8]!r}): {name}",
+            "give a png, jpg, bmp, webp, gif or tiff image",
+        ) from None
+    except Exception as e:
+        raise ImageError(f"cannot read image {name}: {e}", "give a png, jpg, bmp, webp, gif or tiff image") from None
+    fmt = im.format or "?"
+    try:
+        im.load()  # full decode: raises on truncated data (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(
+            f"{fmt} image is truncated or corrupt: {name} ({e})", "re-copy or re-download the file"
+        ) from None
+    if fmt == "JPEG" and _jpeg_truncated(data):
+        raise ImageError(f"JPEG image is truncated (no end-of-image marker): {name}", "re-copy or re-download the file")
+    if fmt == "PNG" and b"IEND" not in data[-64:]:
+        raise ImageError(f"PNG image is truncated (no IEND chunk): {name}", "re-copy or re-download the file")
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # a broken EXIF block must not make a good image unreadable
+        pass
+    try:
+        rgb = _pil_to_rgb8(im, data)
+    except ImageError:
+        raise
+    except Exception as e:
+        raise ImageError(f"cannot convert {fmt} image (mode {im.mode}) to RGB: {name} ({e})", "save it as 8-bit RGB png/jpg") from None
+    return check_rgb8(rgb, f"read_image({name})")
+
+
+def _jpeg_truncated(data: bytes) -> bool:
+    # A complete JPEG ends with FFD9; some writers append padding or metadata after it,
+    # so look for the marker in the tail rather than at the very end.
+    return b"\xff\xd9" not in data[-4096:]
+
+
+def _pil_to_rgb8(im, data: bytes) -> np.ndarray:
+    mode = im.mode
+    if _is_16bit_png(im, data):
+        # Pillow reduces some 16-bit PNGs itself and keeps others as 'I'; OpenCV keeps all
+        # 16 bits, and we take the top byte.
+        a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if a is not None and a.dtype == np.uint16:
+            a = (a >> 8).astype(np.uint8)
+            if a.ndim == 2:
+                return np.ascontiguousarray(cv2.cvtColor(a, cv2.COLOR_GRAY2RGB))
+            if a.shape[2] == 4:
+                return _composite(cv2.cvtColor(a, cv2.COLOR_BGRA2RGBA))
+            if a.shape[2] == 2:  # gray + alpha
+                return _composite(np.dstack([a[:, :, 0]] * 3 + [a[:, :, 1]]))
+            return np.ascontiguousarray(cv2.cvtColor(a, cv2.COLOR_BGR2RGB))
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im)
+        if mode == "F":
+            a = np.clip(a, 0.0, 1.0) * 255.0 if a.max(initial=0) <= 1.0 else np.clip(a, 0, 255)
+        elif a.max(initial=0) > 255 or mode.startswith("I;16"):
+            a = np.asarray(a, dtype=np.uint32) >> 8
+        g = np.clip(a, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+        mode = im.mode
+    if mode in ("LA", "La", "PA"):
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "RGBa"):
+        return _composite(np.asarray(im.convert("RGBA")))
+    if mode == "RGBX":
+        return np.ascontiguousarray(np.asarray(im)[:, :, :3])
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+def _is_16bit_png(im, data: bytes) -> bool:
+    # PNG: the IHDR bit depth is byte 24 of the file.
+    return im.format == "PNG" and len(data) > 26 and data[24] == 16
+
+
+def _composite(rgba: np.ndarray) -> np.ndarray:
+    """RGBA uint8 (H, W, 4) over a white background → RGB uint8 (H, W, 3)."""
+    rgb = rgba[:, :, :3].astype(np.float32)
+    a = rgba[:, :, 3:4].astype(np.float32) / 255.0
+    out = rgb * a + 255.0 * (1.0 - a)
+    return np.ascontiguousarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> Path:
+    """Write an RGB uint8 (H, W, 3) image; the format follows the extension. Creates parent dirs."""
+    path = Path(path)
+    rgb = check_rgb8(rgb, "write_image")
+    ext = path.suffix.lower()
+    if ext not in WRITE_EXTS:
+        raise ImageError(
+            f"cannot write an image with extension {ext or '(none)'!r}: {path}",
+            f"use one of {', '.join(sorted(WRITE_EXTS))}",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    params: list[int] = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
+    ok = cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ImageError(f"could not write image {path}", "check the directory is writable and the disk not full")
+    return path
+
+
+class VideoReaderRGB:
+    """Read a video file's frames in order as RGB uint8 (H, W, 3). Usable as ``with``.
+
+    ``fps`` is the file's frame rate (30 when the file does not say), ``size`` (w, h),
+    ``frame_count`` the container's count (may be 0 or approximate). Iterating yields every
+    frame; :meth:`read` returns None at the end.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        _check_file(self.path, "video")
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise ImageError(f"OpenCV cannot open video {self.path}", "give an mp4/avi/mkv/webm file that plays elsewhere")
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if 0.5 < fps < 1000 else 30.0
+        self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+
+    def read(self) -> np.ndarray | None:
+        """Next frame as RGB uint8, or None at the end of the file."""
+        if self._cap is None:
+            return None
+        ok, bgr = self._cap.read()
+        if not ok or bgr is None:
+            return None
+        if bgr.ndim == 2:
+            return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+        if bgr.shape[2] == 4:
+            return cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def rewind(self) -> bool:
+        """Back to the first frame; False if the container cannot seek (then reopen)."""
+        if self._cap is None:
+            return False
+        if self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+            return True
+        self._cap.release()
+        self._cap = cv2.VideoCapture(str(self.path))
+        return self._cap.isOpened()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (f := self.read()) is not None:
+            yield f
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class VideoWriterRGB:
+    """Write RGB uint8 (H, W, 3) frames to a video file. Usable as ``with``.
+
+    ``.mp4``/``.m4v``/``.mov`` use the ``mp4v`` codec; ``.avi`` uses MJPG. If OpenCV cannot
+    open the requested codec, the writer falls back to MJPG in ``<stem>.avi`` and says so on
+    stderr; :attr:`path` is the file actually written. The size comes from the first frame
+    unless given as ``size=(w, h)``; every later frame must have the same size.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = 30.0, size: tuple[int, int] | None = None):
+        if not (0 < fps <= 1000):
+            raise ImageError(f"video fps must be in (0, 1000], got {fps}", "pass a positive frame rate")
+        self.path = Path(path)
+        ext = self.path.suffix.lower()
+        if ext not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
+            raise ImageError(f"cannot write a video with extension {ext or '(none)'!r}: {self.path}", "use .mp4 or .avi")
+        self.fps = float(fps)
+        self.size = size
+        self.frames_written = 0
+        self.fourcc = "MJPG" if ext == ".avi" else "mp4v"
+        self._writer: cv2.VideoWriter | None = None
+        self._closed = False
+        if size is not None:
+            self._open(size)
+
+    def _open(self, size: tuple[int, int]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+        if not w.isOpened() and self.fourcc != "MJPG":
+            w.release()
+            fallback = self.path.with_suffix(".avi")
+            print(
+                f"video: codec {self.fourcc} unavailable for {self.path}, writing MJPG to {fallback} instead",
+                file=sys.stderr,
+            )
+            self.path, self.fourcc = fallback, "MJPG"
+            w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+        if not w.isOpened():
+            w.release()
+            raise ImageError(f"OpenCV cannot write video {self.path}", "check the directory is writable; try an .avi path")
+        self._writer = w
+        self.size = size
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Append one RGB uint8 (H, W, 3) frame."""
+        if self._closed:
+            raise ImageError(f"video writer for {self.path} is closed", "open a new VideoWriterRGB")
+        rgb = check_rgb8(rgb, "VideoWriterRGB.write")
+        h, w = rgb.shape[:2]
+        if self._writer is None:
+            self._open((w, h))
+        if (w, h) != tuple(self.size):
+            raise ImageError(
+                f"frame size {w}x{h} differs from the video's {self.size[0]}x{self.size[1]} ({self.path})",
+                "resize frames to one size before writing",
+            )
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

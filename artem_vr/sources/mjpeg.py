@@ -1,0 +1,270 @@
+"""IP cameras over HTTP(S): an MJPEG ``multipart/x-mixed-replace`` reader of our own.
+
+Phone apps ("IP Webcam", "DroidCam") and most network cameras serve MJPEG this way. We
+read it with :mod:`http.client` and socket timeouts rather than OpenCV's FFmpeg backend,
+which can block forever on a server that accepts and never answers. A URL that answers
+with a single ``image/jpeg`` is polled as a snapshot camera. Any other content type (an
+mp4/HLS stream) is handed to OpenCV's FFmpeg backend by :class:`HttpCameraSource`.
+
+``http://user:pass@host/...`` sends HTTP basic authentication.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+import ssl
+import time
+from urllib.parse import unquote, urlsplit
+
+import cv2
+import numpy as np
+
+from artem_vr.errors import SourceError
+from artem_vr.sources.live import LiveSource, redact
+
+_FIX = "check the URL opens in a browser on this machine, the camera app is running, and the port is right"
+
+
+class NotMjpeg(SourceError):
+    """The URL answered, but with a content type this reader does not handle."""
+
+    def __init__(self, url: str, content_type: str):
+        self.content_type = content_type
+        super().__init__(f"{url} serves {content_type or 'no content type'}, not MJPEG", "OpenCV will try it")
+
+
+class MjpegStream:
+    """One HTTP connection to an MJPEG (or snapshot JPEG) URL; :meth:`next_jpeg` returns the
+    bytes of the next JPEG. Every network wait is bounded by ``timeout`` seconds."""
+
+    def __init__(self, url: str, timeout: float = 5.0):
+        self.url = url
+        self.timeout = float(timeout)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SourceError(f"not an http(s) URL: {redact(url)}", "give a URL like http://192.168.1.5:8080/video")
+        self._parts = parts
+        self._conn: http.client.HTTPConnection | None = None
+        self._resp: http.client.HTTPResponse | None = None
+        self._boundary: bytes | None = None
+        self._buf = bytearray()
+        self.snapshot = False
+        self.content_type = ""
+
+    # -- connection -----------------------------------------------------------------
+    def connect(self) -> None:
+        """Open the connection and read the response headers (SourceError on failure)."""
+        p = self._parts
+        deadline = time.monotonic() + self.timeout
+        try:
+            if p.scheme == "https":
+                conn = http.client.HTTPSConnection(p.hostname, p.port or 443, timeout=self.timeout,
+                                                   context=ssl.create_default_context())
+            else:
+                conn = http.client.HTTPConnection(p.hostname, p.port or 80, timeout=self.timeout)
+            path = (p.path or "/") + (f"?{p.query}" if p.query else "")
+            headers = {"User-Agent": "artem-vr", "Accept": "multipart/x-mixed-replace, image/jpeg, */*"}
+            if p.username is not None:
+                cred = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
+            conn.connect()
+            conn.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            if conn.sock is not None:
+                conn.sock.settimeout(self.timeout)
+        except ConnectionRefusedError:
+            raise SourceError(f"{redact(self.url)}: connection refused", _FIX) from None
+        except (socket.timeout, TimeoutError):
+            raise SourceError(f"{redact(self.url)}: no answer within {self.timeout:g} s", _FIX) from None
+        except ssl.SSLError as e:
+            raise SourceError(f"{redact(self.url)}: TLS failed ({e.reason or e})", "check the certificate, or use http://") from None
+        except (OSError, http.client.HTTPException) as e:
+            raise SourceError(f"{redact(self.url)}: {type(e).__name__}: {e}", _FIX) from None
+        self._conn, self._resp = conn, resp
+        self._buf = bytearray()
+        if resp.status in (401, 403):
+            self.close()
+            raise SourceError(f"{redact(self.url)}: HTTP {resp.status} {resp.reason}", "put the user and password in the URL: http://user:pass@host:port/path")
+        if resp.status != 200:
+            self.close()
+            raise SourceError(f"{redact(self.url)}: HTTP {resp.status} {resp.reason}", "check the path of the video stream in the camera's manual")
+        ctype = resp.getheader("Content-Type", "") or ""
+        self.content_type = ctype.split(";")[0].strip().lower()
+        if self.content_type.startswith("multipart/"):
+            boundary = None
+            for param in ctype.split(";")[1:]:
+                k, _, v = param.strip().partition("=")
+                if k.strip().lower() == "boundary":
+                    boundary = v.strip().strip('"')
+            if not boundary:
+                self.close()
+                raise SourceError(f"{redact(self.url)}: multipart stream without a boundary", "the camera's stream is malformed; try its other stream URL")
+            self._boundary = boundary.encode("latin-1")
+            if not self._boundary.startswith(b"--"):
+                self._boundary = b"--" + self._boundary
+            self.snapshot = False
+        elif self.content_type in ("image/jpeg", "image/jpg", "image/png"):
+            self.snapshot = True
+        else:
+            self.close()
+            raise NotMjpeg(redact(self.url), self.content_type)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                if self._conn.sock is not None:
+                    self._conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._conn.close()
+        self._conn = self._resp = None
+
+    def interrupt(self) -> None:
+        """Unblock a read in progress on another thread (used by stop)."""
+        conn = self._conn
+        if conn is not None and conn.sock is not None:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # -- reading --------------------------------------------------------------------
+    def next_jpeg(self) -> bytes:
+        """Bytes of the next image; SourceError/OSError when the stream drops or stalls."""
+        if self._resp is None:
+            raise SourceError(f"{redact(self.url)}: not connected", _FIX)
+        try:
+            if self.snapshot:
+                data = self._resp.read()
+                self.close()
+                self.connect()  # the next snapshot comes with the next request
+                if not data:
+                    raise SourceError(f"{redact(self.url)}: empty image", _FIX)
+                return data
+            return self._next_part()
+        except (socket.timeout, TimeoutError):
+            raise SourceError(f"no data for {self.timeout:g} s", _FIX) from None
+        except http.client.HTTPException as e:
+            raise SourceError(f"{type(e).__name__}: {e}", _FIX) from None
+
+    # Our own buffer over the response: parts without Content-Length are found by scanning
+    # for the next boundary, which means reading past the end of the current part.
+    def _fill(self) -> None:
+        resp = self._resp
+        chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(4096)
+        if not chunk:
+            raise SourceError("stream closed by the server", _FIX)
+        self._buf += chunk
+        if len(self._buf) > 64 * 1024 * 1024:
+            raise SourceError("malformed multipart stream (64 MiB without a boundary)", _FIX)
+
+    def _readline(self) -> bytes:
+        while (i := self._buf.find(b"\n")) < 0:
+            if len(self._buf) > 65536:
+                raise SourceError("malformed multipart stream (header line too long)", _FIX)
+            self._fill()
+        line = bytes(self._buf[: i + 1])
+        del self._buf[: i + 1]
+        return line
+
+    def _read_exact(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            self._fill()
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def _next_part(self) -> bytes:
+        boundary = self._boundary
+        # skip to the boundary line (there may be a preamble, or the CRLF ending the last part)
+        for _ in range(1000):
+            line = self._readline().strip()
+            if line.startswith(boundary):
+                if line == boundary + b"--":
+                    raise SourceError("stream ended (closing boundary)", _FIX)
+                break
+        else:
+            raise SourceError("malformed multipart stream (no boundary)", _FIX)
+        length = None
+        for _ in range(100):
+            line = self._readline().strip()
+            if not line:
+                break
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                try:
+                    length = int(v.strip())
+                except ValueError:
+                    raise SourceError(f"bad Content-Length {v.strip()[:20]!r}", _FIX) from None
+        if length is not None:
+            if not 0 < length < 64 * 1024 * 1024:
+                raise SourceError(f"implausible part size {length}", _FIX)
+            return self._read_exact(length)
+        # no Content-Length: the part runs up to the CRLF before the next boundary
+        marker = b"\r\n" + boundary
+        start = 0
+        while (i := self._buf.find(marker, start)) < 0:
+            start = max(0, len(self._buf) - len(marker))
+            self._fill()
+        data = bytes(self._buf[:i])
+        del self._buf[: i + 2]
+        return data
+
+
+class HttpCameraSource(LiveSource):
+    """An IP camera at an http(s) URL (see module doc). Reconnects with backoff when it drops.
+
+    MJPEG and snapshot JPEG are read by :class:`MjpegStream`; a URL that serves another
+    content type (mp4, HLS) is read through OpenCV/FFmpeg instead (decided at each connect).
+    """
+
+    name = "http"
+
+    def __init__(self, url: str, stereo: str | None = None, timeout: float = 5.0, notify=None):
+        super().__init__(redact(url), stereo=stereo, timeout=timeout, notify=notify)
+        self.url = url
+        self.backend = "mjpeg"  # or "opencv"
+        self._stream: MjpegStream | None = None
+        self._cap = None  # CvCapture when the URL is not MJPEG
+
+    def _connect(self) -> None:
+        s = MjpegStream(self.url, self.timeout)
+        try:
+            s.connect()
+        except NotMjpeg:
+            from artem_vr.sources.camera import stream_capture
+
+            self._cap = stream_capture(self.url, self.timeout).open()
+            self.backend = "opencv"
+            self.fps = self._cap.fps
+            self.pace = 1.0 / self.fps if self.fps else None  # a file over HTTP plays at its rate
+            return
+        self._stream = s
+        self.backend = "mjpeg"
+
+    def _read(self) -> np.ndarray:
+        if self._cap is not None:
+            return self._cap.read()
+        if self._stream is None:
+            raise SourceError("not connected", _FIX)
+        data = self._stream.next_jpeg()
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise SourceError(f"a frame of {len(data)} bytes is not a JPEG", _FIX)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def _disconnect(self) -> None:
+        stream, self._stream = self._stream, None
+        cap, self._cap = self._cap, None
+        if stream is not None:
+            stream.close()
+        if cap is not None:
+            cap.close()
+
+    def _interrupt(self) -> None:
+        s = self._stream
+        if s is not None:
+            s.interrupt()
