@@ -1,0 +1,267 @@
+"""`--output xr`: show the newest stylized frame to each eye of an OpenXR headset.
+
+``run_xr(pipeline, options)`` reads as its steps:
+
+1. choose the GL binding (GLX / EGL / WGL) from the options and what the runtime offers;
+2. instance (+ validation layer) → GL context and binding → actions → eye renderer;
+3. a session (spaces, per-eye swapchains); the frame loop runs until the session leaves;
+   LOSS_PENDING makes a new session, EXITING or instance loss ends the run;
+4. everything is destroyed in reverse order by one ExitStack.
+
+Each frame: poll events → wait/begin frame → upload the pipeline's newest stylized frame if its
+``seq`` changed (never waiting for the stylizer) → per eye acquire → wait → render → release →
+end frame with a projection layer (each eye's pose and FOV) → sync actions (controller presses
+become controller commands) → mirror window, when asked for.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Callable
+
+from artem_vr.errors import RuntimeUnavailable, UsageError
+from artem_vr.render.geometry import ViewConfig
+from artem_vr.xr.actions import XrActions
+from artem_vr.xr.graphics import GRAPHICS, XrGraphics, choose_graphics, required_extensions
+from artem_vr.xr.handles import HandleLedger
+from artem_vr.xr.instance import ValidationLog, XrInstance, runtime_extensions
+from artem_vr.xr.poses import eye_offsets, fov_tuple
+from artem_vr.xr.runtime import check_manifest, load_xr
+from artem_vr.xr.session import SPACES, FrameCounters, XrSession, xr_frame
+from artem_vr.xr.swapchain import acquired
+
+log = logging.getLogger(__name__)
+
+#: observer(eye, texture, swapchain) — called after each eye is rendered, before release
+EyeObserver = Callable[[int, int, object], None]
+
+
+@dataclass
+class XrOptions:
+    """How to run the XR output. ``graphics``: auto | glx | egl | wgl; ``scale``: swapchain size
+    × the runtime's recommended size; ``view``: head-locked screen (default) or full view;
+    ``mirror``: also show what the eyes see in a desktop window (needs a display);
+    ``validation``: OpenXR core validation layer; ``max_frames``: stop after N frames shown;
+    ``space``: local | stage (the projection layer's reference space)."""
+
+    graphics: str = "auto"
+    scale: float = 1.0
+    view: ViewConfig = field(default_factory=ViewConfig)
+    mirror: bool = False
+    validation: bool = False
+    max_frames: int | None = None
+    space: str = "local"
+
+    def check(self) -> None:
+        if self.graphics not in GRAPHICS:
+            raise UsageError(f"unknown XR graphics binding {self.graphics!r}", f"choose one of: {', '.join(GRAPHICS)}")
+        if not (0.1 <= self.scale <= 4.0):
+            raise UsageError(f"XR swapchain scale {self.scale} is outside 0.1–4", "e.g. 1.0 (the runtime's size)")
+        if self.space not in SPACES:
+            raise UsageError(f"unknown XR reference space {self.space!r}", f"choose one of: {', '.join(SPACES)}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise UsageError(f"max_frames {self.max_frames} must be at least 1")
+
+
+@dataclass
+class XrReport:
+    """What a run did; the tests and the benchmark read it."""
+
+    graphics: str = ""
+    runtime: str = ""
+    system: str = ""
+    eye_size: tuple[int, int] = (0, 0)
+    color_format: int = 0
+    srgb: bool = False
+    frames_waited: int = 0
+    frames_ended: int = 0
+    frames_shown: int = 0  # ended with a projection layer
+    begin_call_order_errors: int = 0
+    states: list[str] = field(default_factory=list)
+    sessions: int = 0
+    display_period_ns: int = 0
+    display_times: list[int] = field(default_factory=list)  # predicted display time of each frame waited
+    shown: list[tuple[int, float, float]] = field(default_factory=list)  # (seq, age from capture ms, from stylize-end ms)
+    uploads: int = 0
+    fired: list[tuple[str, str]] = field(default_factory=list)
+    validation: ValidationLog = field(default_factory=ValidationLog)
+    ledger: HandleLedger = field(default_factory=HandleLedger)
+
+    def missed_periods(self) -> int:
+        """Display periods that passed with no frame of ours (gaps in predicted display times)."""
+        if self.display_period_ns <= 0:
+            return 0
+        missed = 0
+        for a, b in zip(self.display_times, self.display_times[1:]):
+            if a > 0 and b > a:
+                missed += max(0, round((b - a) / self.display_period_ns) - 1)
+        return missed
+
+    def periods_offered(self) -> int:
+        """Display periods between the first and the last frame (inclusive)."""
+        t = [x for x in self.display_times if x > 0]
+        if len(t) < 2 or self.display_period_ns <= 0:
+            return len(t)
+        return round((t[-1] - t[0]) / self.display_period_ns) + 1
+
+
+def run_xr(pipeline, options: XrOptions | None = None, *, on_eye: EyeObserver | None = None) -> XrReport:
+    """Present ``pipeline`` in the headset until it asks to stop (or the runtime ends the session).
+
+    Raises RuntimeUnavailable (with what to do) when there is no runtime, headset or GL binding.
+    """
+    options = options or XrOptions()
+    options.check()
+    check_manifest()
+    load_xr()
+    report = XrReport()
+    ledger = report.ledger
+    try:
+        offered = runtime_extensions()
+    except Exception as e:  # noqa: BLE001 — the loader could not reach the runtime
+        raise RuntimeUnavailable(f"the OpenXR runtime did not answer ({type(e).__name__}: {e})",
+                                 "start SteamVR / monado-service, or check XR_RUNTIME_JSON") from e
+    kind = choose_graphics(options.graphics, offered)
+    report.graphics = kind
+    mirror = options.mirror and kind != "egl"
+    if options.mirror and not mirror:
+        print("mirror: needs a display (EGL binding has none); running without it")
+    with ExitStack() as stack:
+        inst = stack.enter_context(XrInstance(required_extensions(kind), validation=options.validation, ledger=ledger))
+        report.validation = inst.log
+        report.runtime, report.system = f"{inst.runtime_name} {inst.runtime_version}", inst.system_name
+        gfx = stack.enter_context(XrGraphics(inst, kind, mirror=mirror))
+        actions = stack.enter_context(XrActions(inst, ledger))
+        from artem_vr.render.renderer import EyeRenderer
+        from artem_vr.xr.gltools import MirrorBlit, TextureReader
+
+        renderer = stack.enter_context(EyeRenderer(options.view))
+        reader = stack.enter_context(TextureReader())
+        blit = stack.enter_context(MirrorBlit(gfx.context)) if mirror else None
+        print(f"xr: {inst.runtime_name} — {inst.system_name} ({kind.upper()} binding)")
+        loop = _FrameLoop(pipeline, options, inst, actions, renderer, reader, blit, report, on_eye)
+        while True:
+            with XrSession(inst, gfx, actions, ledger, scale=options.scale, space=options.space) as sess:
+                report.sessions += 1
+                sc = sess.swapchains[0]
+                report.eye_size, report.color_format, report.srgb = (sc.width, sc.height), sc.format, sc.srgb
+                outcome = loop.run(sess)
+            if outcome == "restart" and not loop.stopping:
+                log.warning("XR session lost; making a new one")
+                continue
+            break
+        report.fired = list(actions.fired)
+    if outcome == "instance_lost":
+        raise RuntimeUnavailable("the OpenXR runtime went away during the run (instance lost)",
+                                 "restart SteamVR / monado-service and run again")
+    if options.validation and report.validation.messages:
+        log.warning("OpenXR validation: %s", report.validation.summary())
+    return report
+
+
+class _FrameLoop:
+    """The per-frame work of one session (state lives in the report and the lifecycle)."""
+
+    def __init__(self, pipeline, options, inst, actions, renderer, reader, blit, report, on_eye):
+        self.pipeline, self.options, self.inst, self.xr = pipeline, options, inst, inst.xr
+        self.actions, self.renderer, self.reader, self.blit = actions, renderer, reader, blit
+        self.report, self.on_eye = report, on_eye
+        self.last_seq: int | None = None
+        self.stopping = False
+        self.current = None  # the StylizedFrame on the GPU
+
+    def _should_stop(self) -> bool:
+        if getattr(self.pipeline, "stop_requested", False):
+            return True
+        mf = self.options.max_frames
+        return mf is not None and self.report.frames_shown >= mf
+
+    def run(self, sess: XrSession) -> str:
+        xr, lc, report = self.xr, sess.lifecycle, self.report
+        counters = FrameCounters()
+        t_exit = None
+        try:
+            while lc.outcome is None:
+                lc.poll()
+                if lc.outcome is not None:
+                    break
+                if not self.stopping and self._should_stop():
+                    self.stopping = True
+                    t_exit = time.monotonic()
+                    lc.request_exit()
+                    continue
+                if t_exit is not None and time.monotonic() - t_exit > 5.0:
+                    log.warning("the runtime did not end the session within 5 s of the exit request")
+                    break
+                if not lc.running:
+                    time.sleep(0.01)
+                    continue
+                with xr_frame(xr, sess.handle, sess.blend_mode, counters) as frame:
+                    report.display_times.append(int(frame.state.predicted_display_time))
+                    report.display_period_ns = int(frame.state.predicted_display_period)
+                    if frame.should_render:
+                        self._render(sess, frame)
+                self.actions.poll(sess.handle, self.pipeline.controller)
+                if self.blit is not None and not self.blit.present():
+                    self.pipeline.controller.quit()
+        except (xr.SessionLossPending, xr.SessionLostError):  # success code raised by pyopenxr / lost
+            lc.outcome = "restart"
+        except xr.InstanceLostError:
+            lc.outcome = "instance_lost"
+        finally:
+            report.frames_waited += counters.waited
+            report.frames_ended += counters.ended
+            report.begin_call_order_errors += counters.begin_call_order_errors
+            report.states += lc.states
+        return lc.outcome or "exit"
+
+    def _render(self, sess: XrSession, frame) -> None:
+        xr = self.xr
+        latest = self.pipeline.latest()
+        if latest is not None and latest.seq != self.last_seq:
+            self.renderer.upload(latest.eyes)
+            self.last_seq = latest.seq
+            self.current = latest
+            self.report.uploads += 1
+        if self.current is None:
+            return  # nothing stylized yet: an empty frame keeps the session alive
+        located = sess.locate(frame.state.predicted_display_time)
+        if located is None:
+            return
+        views, head = located
+        offsets = eye_offsets(head, [v.pose for v in views])
+        layer_views = []
+        want_images = bool(getattr(self.pipeline, "wants_images", False))
+        shown = []
+        for i, (view, sc) in enumerate(zip(views, sess.swapchains)):
+            with acquired(xr, sc) as texture:
+                self.renderer.render_eye(i, sc.width, sc.height, target_texture=texture, fov=fov_tuple(view.fov),
+                                         eye_offset=offsets[i], srgb_target=sc.srgb)
+                if self.on_eye is not None:
+                    self.on_eye(i, texture, sc)
+                if want_images:
+                    shown.append(self.reader.read(texture, sc.width, sc.height))
+                if self.blit is not None:
+                    self.blit.eye(i, texture, sc.width, sc.height)
+            layer_views.append(xr.CompositionLayerProjectionView(
+                pose=view.pose, fov=view.fov, sub_image=xr.SwapchainSubImage(
+                    swapchain=sc.handle, image_rect=xr.Rect2Di(xr.Offset2Di(0, 0), xr.Extent2Di(sc.width, sc.height)))))
+        proj_views = (xr.CompositionLayerProjectionView * len(layer_views))(*layer_views)
+        layer = xr.CompositionLayerProjection(space=sess.app_space, views=proj_views)
+        frame.layers = [ctypes.pointer(layer)]
+        frame.keep = (proj_views, layer)  # alive until xrEndFrame has read them
+        self.report.frames_shown += 1
+        self._record_age(frame.state.predicted_display_time)
+        self.pipeline.frame_presented(shown if want_images else None)
+
+    def _record_age(self, display_time: int) -> None:
+        cur = self.current
+        t_show = self.inst.to_monotonic(display_time) or time.monotonic()
+        src_t = getattr(cur, "source_t", None)
+        done_t = getattr(cur, "done_t", None)
+        self.report.shown.append((int(cur.seq), (t_show - src_t) * 1000 if src_t is not None else float("nan"),
+                                  (t_show - done_t) * 1000 if done_t is not None else float("nan")))
