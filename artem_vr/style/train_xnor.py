@@ -1,0 +1,223 @@
+"""`artem-vr train xnor`: distil a trained float generator into a binarized (XNOR) one.
+
+The student is the teacher with its residual-block convolutions binarized
+(:func:`artem_vr.style.xnor.binarize_generator`, initialised from the teacher's weights); the
+thresholds start at each channel's median activation on a calibration batch (balanced bits).
+Loss: L1 to the teacher's output (+ optionally MSE of VGG relu2_1 features, ``--perceptual-
+weight``), straight-through estimator through the signs, Adam. The result is frozen (packed
+sign bits, α, thresholds) and written with a model card to ``OUT_DIR/NAME.safetensors``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import shlex
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from artem_vr.errors import UsageError
+from artem_vr.paths import MODELS_DIR
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="teacher", required=True,
+                   help="the float generator: a preset name (its trained generator) or a .safetensors file")
+    p.add_argument("--arch", default=None, help="with a preset: which generator (compact/full; default: compact, else full)")
+    p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
+    p.add_argument("--out", required=True, help="model name: writes OUT_DIR/NAME.safetensors and NAME.md "
+                   "(for a preset: <preset>_xnor_<arch>)")
+    p.add_argument("--out-dir", type=Path, default=MODELS_DIR)
+    p.add_argument("--iters", type=int, default=1000)
+    p.add_argument("--size", type=int, default=128, help="training crop size in px (default 128)")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--perceptual-weight", type=float, default=0.0, help="weight of the VGG relu2_1 feature MSE (0: L1 only)")
+    p.add_argument("--holdout-every", type=int, default=10, help="hold out every Nth photo for the final evaluation")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=50)
+
+
+def load_teacher(spec: str, arch: str | None, device):
+    """(float TransformNet, path, style name or None) from a preset name or a file."""
+    from artem_vr.style.generator import generator_from_arch
+    from artem_vr.style.presets import preset
+    from artem_vr.style.weights import load_safetensors
+
+    path = Path(spec)
+    style = None
+    if not path.is_file():
+        p = preset(spec)  # UsageError for an unknown name
+        path = p.generator_path(arch)
+        if path is None:
+            raise UsageError(f"no trained generator for preset {spec!r}", "train one first: artem-vr train generator ...")
+        style = p.name
+    return load_safetensors(path, generator_from_arch, device=device), path, style
+
+
+@torch.no_grad()
+def calibrate_thresholds(teacher, student, x: torch.Tensor) -> None:
+    """Set each binary layer's threshold to the per-channel median of its input in the teacher."""
+    from torch import nn
+
+    from artem_vr.style.xnor import _residual_convs, binary_layers
+
+    convs = [c for _p, _n, c in _residual_convs(teacher)]
+    layers = binary_layers(student)
+    assert len(convs) == len(layers)
+    seen: list[torch.Tensor] = []
+    hooks = [c.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach())) for c in convs if isinstance(c, nn.Conv2d)]
+    try:
+        teacher(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    for layer, a in zip(layers, seen):
+        layer.thresh.copy_(a.transpose(0, 1).flatten(1).median(dim=1).values)
+
+
+def evaluate(teacher, student, files, device, size: int = 256) -> dict:
+    """Mean L1 and PSNR (dB) of the student's output against the teacher's on held-out photos."""
+    from artem_vr.style.data import load_rgb, resize_long, rgb8_to_chw
+
+    l1s, psnrs = [], []
+    with torch.no_grad():
+        for f in files:
+            x = rgb8_to_chw(resize_long(load_rgb(f), size))[None].to(device)
+            a, b = teacher(x), student(x)
+            l1s.append(float((a - b).abs().mean()))
+            mse = float(((a - b) ** 2).mean())
+            psnrs.append(10 * torch.log10(torch.tensor(1.0 / max(mse, 1e-12))).item())
+    n = max(len(files), 1)
+    return {"holdout_images": len(files), "l1_to_float": sum(l1s) / n, "psnr_to_float_db": sum(psnrs) / n}
+
+
+def run(args) -> int:
+    from artem_vr.style.data import RandomCrops, list_images, split_holdout
+    from artem_vr.style.device import pick_device
+    from artem_vr.style.weights import read_header, save_safetensors
+    from artem_vr.style.xnor import binarize_generator, freeze, model_size, xnor_arch
+
+    t0 = time.time()
+    if args.iters < 1 or args.batch < 1:
+        raise UsageError("--iters and --batch must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    dev = pick_device(args.device)
+
+    teacher, teacher_path, style = load_teacher(args.teacher, args.arch, dev)
+    base_arch, teacher_meta = read_header(teacher_path)
+    files = list_images(args.content)
+    if not files:
+        raise UsageError(f"no images under {args.content}", "point --content at a folder of photos")
+    train_files, held = split_holdout(files, args.holdout_every)
+    data = RandomCrops(train_files, args.size, seed=args.seed)
+
+    def batch():
+        return torch.stack([data[random.randrange(len(data))] for _ in range(args.batch)]).to(dev)
+
+    student = binarize_generator(teacher).to(dev)
+    student.requires_grad_(True)
+    student.train()
+    calibrate_thresholds(teacher, student, batch())
+    vgg = None
+    if args.perceptual_weight > 0:
+        from artem_vr.style.vgg import VGGFeatures
+
+        vgg = VGGFeatures(("relu2_1",)).to(dev)
+    opt = torch.optim.Adam(student.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.iters)
+    history = []
+    run_l1 = run_p = 0.0
+    for it in range(1, args.iters + 1):
+        x = batch()
+        with torch.no_grad():
+            y_t = teacher(x)
+        y_s = student(x)
+        l1 = F.l1_loss(y_s, y_t)
+        loss = l1
+        perc = torch.zeros(())
+        if vgg is not None:
+            perc = F.mse_loss(vgg(y_s, ("relu2_1",))["relu2_1"], vgg(y_t, ("relu2_1",))["relu2_1"])
+            loss = loss + args.perceptual_weight * perc
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        run_l1 += float(l1.detach())
+        run_p += float(perc.detach())
+        if it % args.log_every == 0 or it == args.iters:
+            k = args.log_every if it % args.log_every == 0 else it % args.log_every
+            rec = {"iter": it, "l1": run_l1 / k, "perceptual": run_p / k, "s": round(time.time() - t0, 1)}
+            history.append(rec)
+            print(json.dumps(rec), flush=True)
+            run_l1 = run_p = 0.0
+
+    student.eval()
+    freeze(student)
+    student.requires_grad_(False)
+    evals = evaluate(teacher, student, held[:20], dev)
+    size = model_size(student)
+    wall = time.time() - t0
+    meta = {"style": style, "teacher": teacher_path.name, "iters": args.iters, "final": history[-1], "eval": evals,
+            "size": size, "command": command_line(args)}
+    out = save_safetensors(args.out_dir / f"{args.out}.safetensors", student, xnor_arch(base_arch), meta)
+    card = model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev)
+    (args.out_dir / f"{args.out}.md").write_text(card)
+    print(f"wrote {out} ({out.stat().st_size} bytes) and {args.out}.md; held-out L1 to float {evals['l1_to_float']:.4f}, "
+          f"PSNR {evals['psnr_to_float_db']:.1f} dB; size ratio {size['ratio']:.1f}x", flush=True)
+    return 0
+
+
+def command_line(args) -> str:
+    """The command that reproduces this run (from the parsed arguments)."""
+    parts = ["artem-vr", "train", "xnor", "--from", str(args.teacher)]
+    if args.arch:
+        parts += ["--arch", args.arch]
+    parts += ["--content", str(args.content), "--out", args.out, "--iters", str(args.iters), "--size", str(args.size),
+              "--batch", str(args.batch), "--lr", str(args.lr), "--seed", str(args.seed)]
+    if args.perceptual_weight:
+        parts += ["--perceptual-weight", str(args.perceptual_weight)]
+    if args.out_dir != MODELS_DIR:
+        parts += ["--out-dir", str(args.out_dir)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev) -> str:
+    last = history[-1]
+    cmd = command_line(args)
+    return f"""# {args.out}: binarized (XNOR-Net) generator{f' for {style}' if style else ''}
+
+**Method** `xnor` — the float generator `{teacher_path.name}` with every residual-block convolution
+replaced by an XNOR convolution: `y = (sign(x − t) ⊛ sign(W)) · α[o] · K + b` (α = mean |W| per
+output channel, K = XNOR-Net's box-filtered mean |x − t|, t a learned per-channel threshold);
+first/last and down/up-sampling layers stay float. Inference: NVRTC XNOR+popcount kernels on
+CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
+
+| | |
+|---|---|
+| base architecture | `{json.dumps(base_arch, sort_keys=True)}` |
+| binarized layers | residual-block 3×3 convolutions |
+| size (deployable) | {size['xnor_bytes']:,} bytes vs {size['fp32_bytes']:,} bytes fp32: **{size['ratio']:.1f}×** smaller; binarized weights {size['binarized_weights_ratio']:.0f}× (1 bit vs 32; tail words padded) |
+| training data | {len(train_files)} photos from `{args.content.name}/` ({len(files)} found, every {args.holdout_every}th held out: {len(held)}); random {args.size}px crops, flips |
+| objective | distillation: L1 to the float generator's output{f' + {args.perceptual_weight} × VGG relu2_1 MSE' if args.perceptual_weight else ''}; straight-through estimator (hard-tanh for activations, identity for weights) |
+| optimiser | Adam, lr {args.lr} cosine-annealed, batch {args.batch}, {args.iters} iterations, seed {args.seed} |
+| final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if args.perceptual_weight else ''} (mean of the last {args.log_every} iterations) |
+| held-out quality vs the float generator | mean L1 {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB on {evals['holdout_images']} photos at 256 px long side |
+| trained on | {dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)), {wall / 60:.1f} min, torch {torch.__version__} |
+
+Command:
+
+```
+{cmd}
+```
+"""

@@ -1,0 +1,140 @@
+"""The binarized generator: STE training form == frozen inference form, weights round trip,
+size ratio, the training command end to end, and the `xnor` stylizer."""
+
+import numpy as np
+import pytest
+import torch
+
+from artem_vr.cuda import xnor_ref as R
+from artem_vr.cuda.device import cuda_available
+from artem_vr.style import xnor as X
+from artem_vr.style.generator import ARCHS, TransformNet
+
+
+def _student(arch="compact", seed=0):
+    torch.manual_seed(seed)
+    teacher = TransformNet(ARCHS[arch]).eval()
+    student = X.binarize_generator(teacher).eval()
+    for m in X.binary_layers(student):  # non-trivial thresholds
+        m.thresh.data.normal_(0, 0.3)
+    return teacher, student
+
+
+def test_residual_convs_are_binarized_edges_stay_float():
+    _, s = _student()
+    assert len(X.binary_layers(s)) == 2 * ARCHS["compact"].res_blocks
+    assert isinstance(s.down[0][0][1], torch.nn.Conv2d) and isinstance(s.up[-1][1], torch.nn.Conv2d)
+
+
+def test_frozen_equals_training_form_on_cpu():
+    _, s = _student()
+    x = torch.rand(2, 3, 36, 44)
+    with torch.no_grad():
+        y_train = s(x)
+        X.freeze(s)
+        y_frozen = s(x)
+    assert all(m.frozen and m.weight_bits.dtype == torch.int32 for m in X.binary_layers(s))
+    assert torch.allclose(y_train, y_frozen, atol=1e-6)
+
+
+def test_frozen_layer_equals_popcount_reference():
+    torch.manual_seed(1)
+    conv = torch.nn.Conv2d(48, 48, 3)
+    b = X.BinaryConv2d.from_conv(conv)
+    b.thresh.data.normal_(0, 0.2)
+    b.freeze()
+    x = torch.randn(1, 48, 11, 13)
+    with torch.no_grad():
+        got = b(x)
+    ref = R.xnor_conv2d_ref(x, b.weight_bits, 48, 1, 0, b.alpha, b.bias.detach(), b.thresh.detach())
+    assert torch.equal(got, ref)
+
+
+def test_ste_gradients():
+    torch.manual_seed(2)
+    b = X.BinaryConv2d(4, 3, 3)
+    x = (torch.randn(1, 4, 6, 6) * 2).requires_grad_(True)
+    b(x).sum().backward()
+    assert b.weight.grad is not None and b.weight.grad.abs().sum() > 0
+    assert b.thresh.grad is not None and b.thresh.grad.abs().sum() > 0
+    # hard-tanh STE: no gradient through the sign where |x - t| > 1 (K's path still carries some)
+    g_far = x.grad[(x.detach() - b.thresh.detach().view(1, -1, 1, 1)).abs() > 1]
+    g_near = x.grad[(x.detach() - b.thresh.detach().view(1, -1, 1, 1)).abs() <= 1]
+    assert g_far.abs().mean() < g_near.abs().mean()
+
+
+def test_save_load_round_trip_and_size(tmp_path):
+    from artem_vr.style.weights import save_safetensors
+
+    _, s = _student("full")
+    X.freeze(s)
+    path = save_safetensors(tmp_path / "m.safetensors", s, X.xnor_arch(ARCHS["full"].to_dict()), {"x": 1})
+    loaded = X.load_xnor(path)
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        a, b = s.half().float()(x), loaded(x)  # file stores floats as fp16
+    assert torch.allclose(a, b, atol=1e-5)
+    size = X.model_size(loaded)
+    assert size["binarized_weights_ratio"] == 32.0  # 128 channels = 4 full words
+    assert 5 < size["ratio"] < 32
+    # the file really is smaller than the float generator's
+    fp = save_safetensors(tmp_path / "f.safetensors", TransformNet(ARCHS["full"]), ARCHS["full"].to_dict())
+    assert path.stat().st_size < 0.3 * fp.stat().st_size
+
+
+def _photos(folder, n=6, seed=0):
+    import cv2
+
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        yy, xx = np.mgrid[0:48, 0:64]
+        img = np.stack([(xx * (i + 1)) % 256, (yy * 3 + 40 * i) % 256, rng.integers(0, 256, (48, 64))], -1).astype(np.uint8)
+        cv2.imwrite(str(folder / f"p{i}.png"), img)
+    return folder
+
+
+def test_train_xnor_command_end_to_end(tmp_path, cli, monkeypatch):
+    from artem_vr.style import presets
+    from artem_vr.style.weights import save_safetensors
+
+    torch.manual_seed(0)
+    teacher = save_safetensors(tmp_path / "t.safetensors", TransformNet(ARCHS["compact"]), ARCHS["compact"].to_dict())
+    content = _photos(tmp_path / "photos")
+    out_dir = tmp_path / "models"
+    code, out, err = cli("train", "xnor", "--from", teacher, "--content", content, "--out", "starry_night_xnor_compact",
+                         "--out-dir", out_dir, "--iters", 4, "--size", 32, "--batch", 2, "--log-every", 2, "--holdout-every", 3)
+    assert code == 0, err
+    w = out_dir / "starry_night_xnor_compact.safetensors"
+    card = (out_dir / "starry_night_xnor_compact.md").read_text()
+    assert w.is_file() and "L1" in card and "smaller" in card and "--iters 4" in card
+    # the xnor stylizer finds it as the preset's model and stylizes
+    monkeypatch.setattr(presets, "MODELS_DIR", out_dir)
+    from artem_vr.style.base import make_stylizer
+
+    s = make_stylizer("xnor")
+    assert s.styles() == ["starry_night"] and s.style == "starry_night"
+    y = s.stylize(torch.rand(1, 3, 30, 34))
+    assert y.shape == (1, 3, 30, 34) and 0 <= float(y.min()) and float(y.max()) <= 1
+
+
+def test_stylizer_without_model_says_how_to_train(monkeypatch, tmp_path):
+    from artem_vr.errors import UsageError
+    from artem_vr.style import presets
+
+    monkeypatch.setattr(presets, "MODELS_DIR", tmp_path)
+    s = X.XnorStylizer()
+    with pytest.raises(UsageError, match="train xnor"):
+        s.set_style("starry_night")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available()[0], reason=f"needs CUDA: {cuda_available()[1]}")
+def test_cuda_kernel_path_matches_cpu_path():
+    _, s = _student("full")
+    X.freeze(s)
+    x = torch.rand(2, 3, 64, 72)
+    with torch.no_grad():
+        cpu = s(x)
+        gpu = s.cuda()(x.cuda()).cpu()
+    assert torch.allclose(cpu, gpu, atol=2e-3)
