@@ -192,6 +192,16 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> 
     return path
 
 
+def _looks_like_text(head: bytes) -> bool:
+    if not head or b"\x00" in head or head.startswith(b"#EXTM3U"):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(head) - 3  # only a multi-byte character cut at the end
+    return True
+
+
 class VideoReaderRGB:
     """Read a video file's frames in order as RGB uint8 (H, W, 3). Usable as ``with``.
 
@@ -203,10 +213,21 @@ class VideoReaderRGB:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         _check_file(self.path, "video")
+        fix = "give an mp4/avi/mkv/webm file that plays elsewhere"
+        with open(self.path, "rb") as f:
+            head = f.read(1024)
+        if _looks_like_text(head):
+            # FFmpeg would happily "play" a text file as ANSI art
+            raise ImageError(f"OpenCV cannot open video {self.path}: it is a text file", fix)
         self._cap = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
             self._cap.release()
-            raise ImageError(f"OpenCV cannot open video {self.path}", "give an mp4/avi/mkv/webm file that plays elsewhere")
+            raise ImageError(f"OpenCV cannot open video {self.path}", fix)
+        ok, first = self._cap.read()
+        if not ok or first is None:
+            self._cap.release()
+            raise ImageError(f"OpenCV cannot open video {self.path}: no frame could be decoded", fix)
+        self._peeked: np.ndarray | None = first
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.5 < fps < 1000 else 30.0
         self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -216,9 +237,12 @@ class VideoReaderRGB:
         """Next frame as RGB uint8, or None at the end of the file."""
         if self._cap is None:
             return None
-        ok, bgr = self._cap.read()
-        if not ok or bgr is None:
-            return None
+        if self._peeked is not None:
+            bgr, self._peeked = self._peeked, None
+        else:
+            ok, bgr = self._cap.read()
+            if not ok or bgr is None:
+                return None
         if bgr.ndim == 2:
             return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
         if bgr.shape[2] == 4:
@@ -229,6 +253,7 @@ class VideoReaderRGB:
         """Back to the first frame; False if the container cannot seek (then reopen)."""
         if self._cap is None:
             return False
+        self._peeked = None
         if self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
             return True
         self._cap.release()

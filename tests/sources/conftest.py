@@ -22,6 +22,7 @@ import pytest
 
 #: grey level of frame i in the test videos: far apart so compression cannot confuse them
 def level(i: int) -> int:
+    assert 0 <= i < 26, "test videos have at most 26 distinct grey levels"
     return 16 + 9 * i
 
 
