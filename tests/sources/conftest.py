@@ -209,13 +209,16 @@ def hanging_port():
 
 @pytest.fixture(scope="session")
 def xvfb():
-    """A private Xvfb (320x240, 24-bit) on a free display number; yields ':N'."""
+    """A private Xvfb (320x240, 24-bit) on a free display number; yields ':N'.
+
+    ``-noreset``: the server must not wipe the root window when the painting client leaves.
+    """
     exe = shutil.which("Xvfb")
     if exe is None:
         pytest.skip("Xvfb is not installed (apt-get install -y xvfb)")
     r, w = os.pipe()
     proc = subprocess.Popen(
-        [exe, "-displayfd", str(w), "-screen", "0", "320x240x24", "-nolisten", "tcp"],
+        [exe, "-displayfd", str(w), "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"],
         pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.close(w)
