@@ -38,6 +38,47 @@ def _current() -> "GLContext | None":
     return getattr(_tls, "current", None)
 
 
+def _teach_pyopengl_both_apis() -> None:
+    """Let PyOpenGL see an EGL *or* GLX current context, whichever platform it chose.
+
+    PyOpenGL asks its platform's GetCurrentContext (glXGetCurrentContext under GLX,
+    eglGetCurrentContext under EGL) before resolving any extension-gated entry point (e.g.
+    glTexStorage2D via GL_ARB_texture_storage); with the other API's context current it sees
+    "no context" and raises NullFunctionError. We install a GetCurrentContext that asks both.
+    Re-applied on every make_current because pyopenxr replaces ``OpenGL.platform.PLATFORM``
+    with a fresh GLXPlatform when ``xr`` is imported.
+    """
+    import OpenGL.platform as P
+
+    plat = P.PLATFORM
+    if getattr(plat, "_artem_any_api", False):
+        return
+    getters = []
+    for lib_name, fn in (("libEGL.so.1", "eglGetCurrentContext"), ("libGLX.so.0", "glXGetCurrentContext"),
+                         ("libGL.so.1", "glXGetCurrentContext")):
+        try:
+            f = getattr(ctypes.CDLL(lib_name), fn)
+        except (OSError, AttributeError):
+            continue
+        f.restype, f.argtypes = ctypes.c_void_p, []
+        getters.append(f)
+        if fn.startswith("glX"):
+            break  # one GLX getter is enough
+
+    def any_current_context():
+        for g in getters:
+            c = g()
+            if c:
+                return c
+        return 0
+
+    plat.GetCurrentContext = any_current_context
+    plat.CurrentContextIsValid = any_current_context
+    P.GetCurrentContext = any_current_context
+    P.CurrentContextIsValid = any_current_context
+    plat._artem_any_api = True
+
+
 class GLContext:
     """One GL context (>= 3.3 core). Usable as ``with``; ``close()`` destroys it.
 
@@ -63,6 +104,7 @@ class GLContext:
             cur.release_current()
         self._make_current()
         _tls.current = self
+        _teach_pyopengl_both_apis()
 
     def release_current(self) -> None:
         if _current() is self:
@@ -319,6 +361,11 @@ class GlfwContext(GLContext):
             glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
             glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
             glfw.window_hint(glfw.DOUBLEBUFFER, True)
+            cur = _current()
+            if cur is not None:
+                # glfw makes the new context current while creating it; with an EGL context
+                # current, libglvnd's glXMakeCurrent fails with BadAccess and Xlib exits the process.
+                cur.release_current()
             with _GlfwErrors() as errs:
                 win = glfw.create_window(int(width), int(height), title, None, None)
             if not win:

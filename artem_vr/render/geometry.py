@@ -1,0 +1,189 @@
+"""The eye view geometry as pure functions (numpy), and a CPU reference of what the renderer draws.
+
+Conventions (OpenXR's): head space is metres, +x right, +y up, looking down -z. A field of
+view is ``(angleLeft, angleRight, angleUp, angleDown)`` in radians; left and down are usually
+negative. Images are host frames: uint8 (H, W, 3) RGB, top row first, sRGB-encoded.
+
+* ``screen`` mode: a head-locked virtual screen, a flat rectangle centred at
+  ``(0, 0, -screen_distance)``, ``screen_width`` wide, as high as the image's aspect asks, seen
+  from the eye at ``eye_offset`` with the eye's (possibly asymmetric) FOV; dark grey around it.
+* ``full`` mode: the image fills the eye's viewport (scaled to cover it, centred, the overflow
+  cropped, aspect kept). FOV and eye offset do not apply.
+
+Sampling is bilinear in linear light (the renderer samples an sRGB texture), clamped to the
+edge, texel centres at ``(i + 0.5) / size``; no mipmaps (the screen spans roughly as many
+pixels as the image has, so minification is mild).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from artem_vr.errors import UsageError
+from artem_vr.frames import check_rgb8
+
+Fov = tuple[float, float, float, float]
+MODES = ("screen", "full")
+#: around the virtual screen; sRGB-encoded display value
+BACKGROUND_RGB8 = (26, 26, 26)
+NEAR, FAR = 0.05, 100.0
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """How the stylized image is placed in each eye (see the module docstring).
+
+    mode: "screen" | "full"; screen_distance, screen_width in metres (> 0);
+    default_fov_deg: horizontal FOV used when the caller gives none (the vertical follows the
+    target's aspect, square pixels), 1–179 degrees.
+    """
+
+    mode: str = "screen"
+    screen_distance: float = 2.0
+    screen_width: float = 2.4
+    default_fov_deg: float = 90.0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise UsageError(f"unknown view mode {self.mode!r}", f"choose one of: {', '.join(MODES)}")
+        if not self.screen_distance > NEAR:
+            raise UsageError(f"screen_distance {self.screen_distance} m is too near", f"use more than {NEAR} m")
+        if not self.screen_width > 0:
+            raise UsageError(f"screen_width {self.screen_width} m must be positive", "e.g. 2.4")
+        if not 1.0 <= self.default_fov_deg <= 179.0:
+            raise UsageError(f"default_fov_deg {self.default_fov_deg} is outside 1–179", "e.g. 90")
+
+
+def default_fov(view: ViewConfig, width: int, height: int) -> Fov:
+    """Symmetric FOV: ``view.default_fov_deg`` across, the vertical from the aspect width:height."""
+    half = math.radians(view.default_fov_deg) / 2
+    half_v = math.atan(math.tan(half) * height / width)
+    return (-half, half, half_v, -half_v)
+
+
+def check_fov(fov: Sequence[float]) -> Fov:
+    """(angleLeft, angleRight, angleUp, angleDown) in radians, each within ±90°, left < right, down < up."""
+    try:
+        left, right, up, down = (float(a) for a in fov)
+    except (TypeError, ValueError):
+        raise UsageError(f"fov must be 4 angles (left, right, up, down) in radians, got {fov!r}") from None
+    lim = math.pi / 2 - 1e-4
+    if not (-lim < left < right < lim and -lim < down < up < lim):
+        raise UsageError(f"fov {tuple(fov)} is not a valid OpenXR FOV",
+                         "need -pi/2 < angleLeft < angleRight < pi/2 and -pi/2 < angleDown < angleUp < pi/2")
+    return (left, right, up, down)
+
+
+def projection_fov(fov: Fov, near: float = NEAR, far: float = FAR) -> np.ndarray:
+    """OpenGL projection for an asymmetric FOV (as OpenXR's xr_linear.h), float32 (4, 4), row-major
+    (multiply column vectors: clip = P @ [x, y, z, 1])."""
+    left, right, up, down = fov
+    tl, tr, tu, td = math.tan(left), math.tan(right), math.tan(up), math.tan(down)
+    w, h = tr - tl, tu - td
+    return np.array([
+        [2 / w, 0, (tr + tl) / w, 0],
+        [0, 2 / h, (tu + td) / h, 0],
+        [0, 0, -(far + near) / (far - near), -2 * far * near / (far - near)],
+        [0, 0, -1, 0],
+    ], dtype=np.float32)
+
+
+def translation(offset: Sequence[float]) -> np.ndarray:
+    m = np.eye(4, dtype=np.float32)
+    m[:3, 3] = np.asarray(offset, dtype=np.float32)
+    return m
+
+
+def screen_half_size(view: ViewConfig, image_w: int, image_h: int) -> tuple[float, float]:
+    """Half width and half height (m) of the virtual screen showing an image_w × image_h image."""
+    half_w = view.screen_width / 2
+    return half_w, half_w * image_h / image_w
+
+
+def cover_uv_rect(width: int, height: int, image_w: int, image_h: int) -> tuple[float, float, float, float]:
+    """(u0, v0, u1, v1): the part of the image (u right, v down, 0–1) that covers a width × height
+    viewport with the aspect kept; centred, the overflow cropped."""
+    scale = max(width / image_w, height / image_h)
+    fu = min(1.0, width / scale / image_w)
+    fv = min(1.0, height / scale / image_h)
+    return 0.5 - fu / 2, 0.5 - fv / 2, 0.5 + fu / 2, 0.5 + fv / 2
+
+
+# ------------------------------------------------------------------------------- colour
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """sRGB-encoded 0–1 → linear light 0–1 (IEC 61966-2-1)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """linear light 0–1 → sRGB-encoded 0–1."""
+    x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+    return np.where(x < 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
+
+
+def bilinear(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Sample float (H, W, C) at normalised (u right, v down) like GL_LINEAR + CLAMP_TO_EDGE."""
+    h, w = image.shape[:2]
+    x = np.clip(u * w - 0.5, 0, w - 1)
+    y = np.clip(v * h - 0.5, 0, h - 1)
+    x0 = np.floor(x).astype(np.int64)
+    y0 = np.floor(y).astype(np.int64)
+    x1 = np.minimum(x0 + 1, w - 1)
+    y1 = np.minimum(y0 + 1, h - 1)
+    fx = (x - x0)[..., None]
+    fy = (y - y0)[..., None]
+    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+    bot = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    return top * (1 - fy) + bot * fy
+
+
+# ------------------------------------------------------------------------------- reference
+def eye_uv(width: int, height: int, view: ViewConfig, image_w: int, image_h: int,
+           fov: Sequence[float] | None = None, eye_offset: Sequence[float] = (0.0, 0.0, 0.0)):
+    """For each pixel centre of a width × height eye image (top row first): the image
+    coordinates (u, v) it shows and whether it shows the image at all. Ray-cast, independent of
+    the renderer's matrices. Returns (u, v, inside), each (height, width)."""
+    cols = (np.arange(width) + 0.5) / width
+    rows = (np.arange(height) + 0.5) / height
+    if view.mode == "full":
+        u0, v0, u1, v1 = cover_uv_rect(width, height, image_w, image_h)
+        u = np.broadcast_to(u0 + cols[None, :] * (u1 - u0), (height, width))
+        v = np.broadcast_to(v0 + rows[:, None] * (v1 - v0), (height, width))
+        return u, v, np.ones((height, width), dtype=bool)
+    left, right, up, down = check_fov(fov) if fov is not None else default_fov(view, width, height)
+    ex, ey, ez = (float(c) for c in eye_offset)
+    tl, tr, tu, td = math.tan(left), math.tan(right), math.tan(up), math.tan(down)
+    dx = tl + cols[None, :] * (tr - tl)  # ray direction per pixel, z = -1
+    dy = tu - rows[:, None] * (tu - td)
+    s = view.screen_distance + ez  # ray parameter where z reaches -screen_distance
+    half_w, half_h = screen_half_size(view, image_w, image_h)
+    x = ex + s * dx
+    y = ey + s * dy
+    u = np.broadcast_to((x + half_w) / (2 * half_w), (height, width))
+    v = np.broadcast_to((half_h - y) / (2 * half_h), (height, width))
+    inside = (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1) & (s > 0)
+    return u, v, inside
+
+
+def expected_eye_image(image: np.ndarray, width: int, height: int, view: ViewConfig,
+                       fov: Sequence[float] | None = None,
+                       eye_offset: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+    """What ``EyeRenderer.render_eye`` draws for one eye showing ``image``, computed on the CPU.
+
+    image: uint8 (H, W, 3) RGB (this eye's image). Returns uint8 (height, width, 3) RGB, top row
+    first. Matches the GPU up to rasterisation at the screen's edges and float rounding.
+    """
+    image = check_rgb8(image, "expected_eye_image")
+    ih, iw = image.shape[:2]
+    u, v, inside = eye_uv(width, height, view, iw, ih, fov, eye_offset)
+    lin = srgb_to_linear(image / 255.0)
+    out = np.empty((height, width, 3), dtype=np.float64)
+    out[:] = np.asarray(BACKGROUND_RGB8, dtype=np.float64) / 255.0
+    if inside.any():
+        out[inside] = linear_to_srgb(bilinear(lin, u[inside], v[inside]))
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
