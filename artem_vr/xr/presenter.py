@@ -36,8 +36,9 @@ from artem_vr.xr.swapchain import acquired
 
 log = logging.getLogger(__name__)
 
-#: observer(eye, texture, swapchain) — called after each eye is rendered, before release
-EyeObserver = Callable[[int, int, object], None]
+#: observer(eye, texture, swapchain, fov, eye_offset) — called after each eye is rendered, before
+#: its image is released (the GL context is current), e.g. to read the swapchain image back
+EyeObserver = Callable[[int, int, object, tuple, tuple], None]
 
 
 @dataclass
@@ -238,11 +239,12 @@ class _FrameLoop:
         want_images = bool(getattr(self.pipeline, "wants_images", False))
         shown = []
         for i, (view, sc) in enumerate(zip(views, sess.swapchains)):
+            fov = fov_tuple(view.fov)
             with acquired(xr, sc) as texture:
-                self.renderer.render_eye(i, sc.width, sc.height, target_texture=texture, fov=fov_tuple(view.fov),
+                self.renderer.render_eye(i, sc.width, sc.height, target_texture=texture, fov=fov,
                                          eye_offset=offsets[i], srgb_target=sc.srgb)
                 if self.on_eye is not None:
-                    self.on_eye(i, texture, sc)
+                    self.on_eye(i, texture, sc, fov, tuple(offsets[i]))
                 if want_images:
                     shown.append(self.reader.read(texture, sc.width, sc.height))
                 if self.blit is not None:

@@ -1,0 +1,149 @@
+"""The XR output against a real OpenXR runtime (headless Monado), validation layer on throughout.
+
+GL swapchains through GLX (hidden glfw window under a private Xvfb) and EGL (no display); the
+swapchain images are read back and compared with the renderer's CPU reference for each eye;
+controller presses arrive through Monado's remote driver; exit must leave no handle behind.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from OpenGL import GL
+
+from artem_vr.errors import RuntimeUnavailable
+from artem_vr.render.renderer import ViewConfig, expected_eye_image
+from artem_vr.xr.presenter import XrOptions, run_xr
+
+pytestmark = pytest.mark.xr
+
+
+def read_texture(texture: int, width: int, height: int) -> np.ndarray:
+    """The stored bytes of a GL texture (glGetTexImage: no sRGB decoding), RGB, top row first."""
+    GL.glBindTexture(GL.GL_TEXTURE_2D, int(texture))
+    GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+    data = GL.glGetTexImage(GL.GL_TEXTURE_2D, 0, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+    GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+    return np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1].copy()
+
+
+class Capture:
+    """on_eye observer: reads both eyes back at frame ``at`` (and keeps what the renderer was given)."""
+
+    def __init__(self, pipeline, at: int = 30):
+        self.pipeline, self.at = pipeline, at
+        self.eyes: dict[int, tuple[np.ndarray, tuple, tuple, bool]] = {}
+
+    def __call__(self, eye, texture, sc, fov, eye_offset):
+        if self.pipeline.frames_presented == self.at:
+            self.eyes[eye] = (read_texture(texture, sc.width, sc.height), fov, eye_offset, sc.srgb)
+
+
+def assert_clean_exit(report):
+    assert report.validation.errors() == [], "validation errors: " + report.validation.summary()
+    assert "FOCUSED" in report.states, report.states
+    assert report.states[-1] == "EXITING", report.states
+    assert report.ledger.live() == [], f"handles left behind: {report.ledger.live()}"
+    assert report.ledger.destroyed_in_reverse(), report.ledger.events
+    for kind in ("instance", "session", "swapchain", "space:view", "action_set"):
+        assert report.ledger.count(kind, "create") == report.ledger.count(kind, "destroy") >= 1, kind
+
+
+def diff_stats(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    d = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2)
+    return float(d.mean()), float((d > 12).mean())
+
+
+@pytest.mark.parametrize("binding", ["glx", "egl"])
+def test_session_focused_60_frames_and_swapchains_hold_each_eye(binding, monado, request, pipeline_factory):
+    request.getfixturevalue("glx_env" if binding == "glx" else "egl_env")
+    pipeline = pipeline_factory(max_frames=60)
+    pipeline.wants_images = True  # the presenter reads the eyes back for frame_presented
+    given: list = []
+    orig = pipeline.frame_presented
+    pipeline.frame_presented = lambda imgs=None: (given.append(imgs), orig(imgs))
+    cap = Capture(pipeline, at=30)
+    report = run_xr(pipeline, XrOptions(graphics=binding, validation=True), on_eye=cap)
+
+    assert report.graphics == binding
+    assert report.frames_shown >= 60 and report.frames_ended >= 60
+    assert report.begin_call_order_errors == 0
+    assert_clean_exit(report)
+    assert report.srgb and report.color_format == 0x8C43  # GL_SRGB8_ALPHA8 preferred and offered
+    assert report.uploads >= 6  # a new stylized frame every 10 frames was uploaded
+
+    view = ViewConfig()
+    assert sorted(cap.eyes) == [0, 1]
+    for eye in (0, 1):
+        got, fov, offset, srgb = cap.eyes[eye]
+        h, w = got.shape[:2]
+        want = expected_eye_image(pipeline.eyes[eye], w, h, view, fov=fov, eye_offset=offset)
+        mean, frac = diff_stats(got, want)
+        assert mean < 1.5 and frac < 0.02, f"eye {eye}: mean diff {mean:.2f}, {frac:.1%} pixels off by > 12"
+        other = expected_eye_image(pipeline.eyes[1 - eye], w, h, view, fov=fov, eye_offset=offset)
+        assert diff_stats(got, other)[0] > 5 * max(mean, 1.0), f"eye {eye} looks like the other eye's image"
+        # what frame_presented received (read back by the library) is the same image
+        np.testing.assert_array_equal(given[29][eye], got)
+
+
+def test_controller_presses_step_styles_once_and_trigger_sets_strength(monado, egl_env, pipeline_factory):
+    remote = monado.remote()
+    script = {
+        10: lambda: remote.press("a"),
+        16: lambda: remote.release("a"),
+        22: lambda: remote.press("b"),
+        28: lambda: remote.release("b"),
+        34: lambda: remote.set_trigger(0.5),
+        40: lambda: remote.set_trigger(0.0),
+    }
+    pipeline = pipeline_factory(max_frames=55, script=script)
+    try:
+        report = run_xr(pipeline, XrOptions(graphics="egl", validation=True))
+    finally:
+        remote.close()
+    assert pipeline.controller.lines == ["style: stars (2/3)", "style: wave (1/3)", "strength: 0.50"]
+    assert report.fired == [("next_style", "/user/hand/right"), ("prev_style", "/user/hand/right")]
+    assert pipeline.controller.strength == 0.5  # letting go of the trigger keeps the strength
+    assert_clean_exit(report)
+
+
+def test_validation_layer_messages_are_captured(monado, egl_env):
+    """The capture the other tests rely on works: a session without a graphics binding is an error."""
+    from artem_vr.xr.graphics import required_extensions
+    from artem_vr.xr.instance import XrInstance
+
+    with XrInstance(required_extensions("egl"), validation=True) as inst:
+        xr = inst.xr
+        with pytest.raises(xr.XrException):
+            xr.create_session(inst.handle, xr.SessionCreateInfo(system_id=inst.system_id))
+        errors = inst.log.errors()
+    assert errors and any("graphics binding" in m.message for m in errors), inst.log.summary()
+    assert inst.ledger.live() == []
+
+
+def test_xr_available_and_doctor_see_monado(monado):
+    from artem_vr.xr.probe import doctor_checks, xr_available
+
+    ok, why = xr_available()
+    assert ok, why
+    assert "Monado" in why
+    checks = {c.name: c for c in doctor_checks()}
+    assert checks["OpenXR runtime"].ok is True
+    assert checks["OpenXR OpenGL"].ok is True and "XR_MNDX_egl_enable" in checks["OpenXR OpenGL"].detail
+
+
+def test_runtime_configured_but_not_running_is_a_clear_error(tmp_path, monkeypatch, pipeline_factory):
+    from conftest import require_monado
+
+    from artem_vr.xr.monado import MonadoService
+
+    require_monado()
+    svc = MonadoService(tmp_path, port=1)
+    for k, v in svc.env().items():  # the service's json, but no service behind it
+        monkeypatch.setenv(k, v)
+    (tmp_path / "run").mkdir()
+    ok, why = __import__("artem_vr.xr.probe", fromlist=["xr_available"]).xr_available()
+    assert not ok and why
+    with pytest.raises(RuntimeUnavailable) as e:
+        run_xr(pipeline_factory(), XrOptions(graphics="egl"))
+    assert "monado-service" in str(e.value) or "SteamVR" in str(e.value)
