@@ -157,7 +157,9 @@ def read_manifest(paths: list[str]) -> dict[str, dict]:
         with open(p, newline="", encoding="utf-8") as f:
             for r in csv.DictReader(f, delimiter="\t"):
                 if r.get("file"):
-                    rows[Path(r["file"]).name] = r
+                    f = Path(r["file"])
+                    rows[f"{f.parent.name}/{f.name}"] = r
+                    rows.setdefault(f.name, r)
     return rows
 
 
@@ -442,7 +444,7 @@ def _main_thread() -> bool:
 def _manifest_table(files: list[Path], rows: dict[str, dict]) -> list[str]:
     by_pkg: dict[tuple, int] = {}
     for f in files:
-        r = rows.get(f.name, {})
+        r = rows.get(f"{f.parent.name}/{f.name}") or rows.get(f.name, {})
         key = (r.get("package", "(not in manifest)"), r.get("license", ""))
         by_pkg[key] = by_pkg.get(key, 0) + 1
     out = ["| package | license | images |", "|---|---|---|"]
