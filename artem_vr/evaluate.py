@@ -1,0 +1,443 @@
+"""`artem-vr eval`: how well do the stylizers stylize (and, with the temporal module, how
+steady are they)?
+
+Style part (``--content``): for every content × style pair, the VGG19 content loss
+(relu4_1, MSE against the photo) and style loss (Σ over relu1_1…relu4_1 of MSE of channel
+means + MSE of channel stds against the painting) of
+
+* each method's output (``--method generator adain …``; a method without a model for that
+  style is reported as "n/a"),
+* the unstylized photo (the reference: style-loss *reduction* = 1 − loss(output)/loss(photo)),
+* optionally a Gatys-style optimization from the photo (``--gatys N`` steps of Adam on pixels),
+
+then per method the mean reduction, a table on stdout, ``--json`` and a contact sheet
+(``--sheet``: rows content | style | outputs). Everything is deterministic for a fixed
+``--seed`` (the seed picks the ``--limit`` subset; nothing else is random).
+
+Temporal part: :mod:`artem_vr.temporal.metrics` adds its options (``--videos``,
+``--stereo``) when it is installed; it runs when they are given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from artem_vr.errors import ArtemError, UsageError
+from artem_vr.frames import to_rgb8, to_tensor
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+CONTENT_LAYER = "relu4_1"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+GATYS_STYLE_WEIGHT = 10.0
+
+
+# --------------------------------------------------------------------------- losses (pure)
+
+
+def content_loss_of(out_feats: dict, content_feats: dict) -> torch.Tensor:
+    """MSE at relu4_1 between two feature dicts (0 for identical images)."""
+    from artem_vr.style.adain import content_loss
+
+    return content_loss(out_feats[CONTENT_LAYER], content_feats[CONTENT_LAYER])
+
+
+def style_loss_of(out_feats: dict, style_stats: dict) -> torch.Tensor:
+    """Σ over relu1_1…relu4_1 of MSE(mean) + MSE(std) (0 for identical statistics)."""
+    from artem_vr.style.adain import style_loss
+
+    return style_loss(out_feats, style_stats, STYLE_LAYERS)
+
+
+def reduction(loss: float, reference: float) -> float:
+    """Relative style-loss reduction against the unstylized input: 1 − loss / reference."""
+    return float("nan") if reference <= 0 else 1.0 - loss / reference
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class StyleSpec:
+    label: str  # what the table shows
+    path: Path  # the painting
+    arg: str  # what is passed to stylizer.set_style (a preset name, else the path)
+
+
+def list_images(items: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for it in items:
+        p = Path(it)
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise UsageError(f"{it}: no such file or directory", "give image files or directories of images")
+    return out
+
+
+def held_out(files: list[Path], every: int) -> list[Path]:
+    """The files the trainers hold out with ``--holdout every`` (per directory, sorted)."""
+    if every <= 1:
+        return files
+    from artem_vr.style.data import split_holdout
+
+    by_dir: dict[Path, list[Path]] = {}
+    for f in files:
+        by_dir.setdefault(f.parent, []).append(f)
+    keep = set()
+    for fs in by_dir.values():
+        keep.update(split_holdout(sorted(fs), every)[1])
+    return [f for f in files if f in keep]
+
+
+def resolve_styles(items: list[str]) -> list[StyleSpec]:
+    """Preset names, image files and directories → style specs (a file that is a preset's
+    source painting or thumbnail is given its preset name, so per-preset models apply)."""
+    try:
+        from artem_vr.style import presets as P
+    except ImportError:
+        P = None
+    by_source = {}
+    if P is not None:
+        for pr in P.list_presets():
+            by_source[pr.source] = pr.name
+            by_source[pr.image.name] = pr.name
+    specs: list[StyleSpec] = []
+    for it in items:
+        p = Path(it)
+        if P is not None and not p.exists() and any(pr.name == it for pr in P.list_presets()):
+            pr = P.preset(it)
+            specs.append(StyleSpec(pr.name, pr.image, pr.name))
+            continue
+        if not p.exists():
+            names = ", ".join(pr.name for pr in P.list_presets()) if P else "(presets unavailable)"
+            raise UsageError(f"--styles {it}: neither a preset nor an existing file/directory", f"presets: {names}")
+        for f in list_images([it]):
+            name = by_source.get(f.name)
+            specs.append(StyleSpec(name or f.stem, f, name or str(f)))
+    return specs
+
+
+def square(img: torch.Tensor, size: int) -> torch.Tensor:
+    """(1, 3, H, W) → (1, 3, size, size): shorter side to ``size``, centre crop."""
+    from artem_vr.style.adain import resize_shorter
+
+    x = resize_shorter(img, size)
+    h, w = x.shape[-2:]
+    y0, x0 = (h - size) // 2, (w - size) // 2
+    return x[..., y0 : y0 + size, x0 : x0 + size].contiguous()
+
+
+# --------------------------------------------------------------------------- methods
+
+
+class MethodRunner:
+    """One stylizer per method, built lazily; anything missing becomes "n/a" with a reason."""
+
+    def __init__(self, method: str, device: torch.device, style_size: int):
+        self.method, self.device, self.style_size = method, device, style_size
+        self.stylizer = None
+        self.error: str | None = None
+
+    def run(self, style: StyleSpec, x: torch.Tensor) -> tuple[torch.Tensor | None, str | None]:
+        from artem_vr.style.base import make_stylizer
+
+        try:
+            if self.stylizer is None:
+                if self.error is not None:
+                    return None, self.error
+                self.stylizer = make_stylizer(self.method, style.arg, device=str(self.device))
+                if hasattr(self.stylizer, "style_size"):
+                    self.stylizer.style_size = self.style_size
+                    self.stylizer.set_style(style.arg)
+                self._current = style.arg
+            elif getattr(self, "_current", None) != style.arg:
+                self._current = None
+                self.stylizer.set_style(style.arg)
+                self._current = style.arg
+            self.stylizer.strength = 1.0
+            return self.stylizer.stylize(x.to(self.device)).float().cpu(), None
+        except (ArtemError, ImportError, FileNotFoundError) as e:
+            msg = f"{type(e).__name__}: {e}"
+            if self.stylizer is None:
+                self.error = msg  # cannot even build it: n/a for every style
+            return None, msg
+
+
+def gatys(x: torch.Tensor, content_feats: dict, style_stats: dict, vgg, steps: int, lr: float = 0.02) -> torch.Tensor:
+    """Optimize the pixels of ``x`` (start: the photo) for content + 10 × style loss (Adam)."""
+    img = x.clone().requires_grad_(True)
+    opt = torch.optim.Adam([img], lr=lr)
+    target_c = {CONTENT_LAYER: content_feats[CONTENT_LAYER].detach()}
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        f = vgg(img)
+        loss = content_loss_of(f, target_c) + GATYS_STYLE_WEIGHT * style_loss_of(f, style_stats)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            img.clamp_(0, 1)
+    return img.detach()
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate(
+    content: list[str],
+    styles: list[str],
+    methods: list[str],
+    size: int = 256,
+    limit: int | None = None,
+    seed: int = 0,
+    gatys_steps: int = 0,
+    holdout: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+) -> tuple[dict, dict]:
+    """Score every content × style pair. Returns (report dict for JSON, images for the sheet)."""
+    from artem_vr.sources.imageio import read_image
+    from artem_vr.style.adain import feature_stats
+    from artem_vr.style.vgg import VGGFeatures
+
+    torch.manual_seed(seed)
+    files = held_out(list_images(content), holdout)
+    if not files:
+        raise UsageError("no content images", "give photos or directories with --content")
+    if limit and len(files) > limit:
+        files = sorted(random.Random(seed).sample(files, limit))
+    specs = resolve_styles(styles)
+    if not specs:
+        raise UsageError("no styles", "give preset names, paintings or directories with --styles")
+    dev = torch.device(device)
+    vgg = VGGFeatures(STYLE_LAYERS).to(dev)
+    runners = {m: MethodRunner(m, dev, size) for m in methods}
+
+    contents = [(f.stem, square(to_tensor(read_image(f)), size)) for f in files]
+    style_imgs = []
+    for s in specs:
+        img = to_tensor(read_image(s.path))
+        from artem_vr.style.adain import resize_shorter
+
+        style_imgs.append(resize_shorter(img, size))
+
+    with torch.no_grad():
+        c_feats = [vgg(c.to(dev)) for _, c in contents]
+        s_stats = [feature_stats(vgg(s.to(dev)), STYLE_LAYERS) for s in style_imgs]
+
+    pairs, images = [], {}
+    total = len(contents) * len(specs)
+    k = 0
+    for si, spec in enumerate(specs):
+        for ci, (cname, c) in enumerate(contents):
+            k += 1
+            if progress:
+                print(f"  [{k}/{total}] {cname} × {spec.label}", flush=True)
+            with torch.no_grad():
+                ref = float(style_loss_of(c_feats[ci], s_stats[si]))
+            row = {"content": cname, "style": spec.label, "input_style_loss": ref, "methods": {}}
+            outs = {}
+            for m, r in runners.items():
+                y, err = r.run(spec, c)
+                if y is None:
+                    row["methods"][m] = {"status": "n/a", "reason": err}
+                    outs[m] = None
+                    continue
+                with torch.no_grad():
+                    fy = vgg(y.to(dev))
+                    cl, sl = float(content_loss_of(fy, c_feats[ci])), float(style_loss_of(fy, s_stats[si]))
+                row["methods"][m] = {"status": "ok", "content_loss": cl, "style_loss": sl, "reduction": reduction(sl, ref)}
+                outs[m] = y
+            if gatys_steps > 0:
+                with torch.enable_grad():
+                    y = gatys(c.to(dev), c_feats[ci], s_stats[si], vgg, gatys_steps).cpu()
+                with torch.no_grad():
+                    fy = vgg(y.to(dev))
+                    cl, sl = float(content_loss_of(fy, c_feats[ci])), float(style_loss_of(fy, s_stats[si]))
+                row["methods"][f"gatys{gatys_steps}"] = {"status": "ok", "content_loss": cl, "style_loss": sl, "reduction": reduction(sl, ref)}
+                outs[f"gatys{gatys_steps}"] = y
+            pairs.append(row)
+            images[(ci, si)] = outs
+
+    columns = list(methods) + ([f"gatys{gatys_steps}"] if gatys_steps > 0 else [])
+    summary = {}
+    for m in columns:
+        ok = [p["methods"][m] for p in pairs if p["methods"][m]["status"] == "ok"]
+        summary[m] = {
+            "pairs_ok": len(ok),
+            "pairs_na": len(pairs) - len(ok),
+            "mean_reduction": float(np.mean([o["reduction"] for o in ok])) if ok else None,
+            "min_reduction": float(np.min([o["reduction"] for o in ok])) if ok else None,
+            "mean_content_loss": float(np.mean([o["content_loss"] for o in ok])) if ok else None,
+            "mean_style_loss": float(np.mean([o["style_loss"] for o in ok])) if ok else None,
+        }
+        # per style, for the table
+        per_style = {}
+        for spec in specs:
+            r = [p["methods"][m]["reduction"] for p in pairs if p["style"] == spec.label and p["methods"][m]["status"] == "ok"]
+            per_style[spec.label] = float(np.mean(r)) if r else None
+        summary[m]["per_style_reduction"] = per_style
+    report = {
+        "size": size,
+        "seed": seed,
+        "holdout": holdout,
+        "contents": [n for n, _ in contents],
+        "styles": [{"label": s.label, "file": s.path.name} for s in specs],
+        "methods": columns,
+        "losses": {"content": f"MSE at {CONTENT_LAYER}", "style": f"sum over {', '.join(STYLE_LAYERS)} of MSE(mean) + MSE(std)"},
+        "mean_input_style_loss": float(np.mean([p["input_style_loss"] for p in pairs])),
+        "summary": summary,
+        "pairs": pairs,
+    }
+    sheet_images = {"contents": contents, "styles": style_imgs, "labels": [s.label for s in specs], "outputs": images, "columns": columns}
+    return report, sheet_images
+
+
+# --------------------------------------------------------------------------- output
+
+
+def format_table(report: dict) -> str:
+    cols = report["methods"]
+    styles = [s["label"] for s in report["styles"]]
+    w0 = max([len("style")] + [len(s) for s in styles] + [len("mean")])
+    head = f"{'style':<{w0}}  " + "  ".join(f"{c:>12}" for c in cols)
+    lines = ["style-loss reduction vs. the unstylized photo (higher is better)", head, "-" * len(head)]
+
+    def cell(v):
+        return f"{'n/a':>12}" if v is None else f"{100 * v:>11.1f}%"
+
+    for s in styles:
+        lines.append(f"{s:<{w0}}  " + "  ".join(cell(report["summary"][c]["per_style_reduction"][s]) for c in cols))
+    lines.append("-" * len(head))
+    lines.append(f"{'mean':<{w0}}  " + "  ".join(cell(report["summary"][c]["mean_reduction"]) for c in cols))
+    lines.append(
+        f"{'content loss':<{w0}}  "
+        + "  ".join(f"{'n/a':>12}" if report["summary"][c]["mean_content_loss"] is None else f"{report['summary'][c]['mean_content_loss']:>12.4g}" for c in cols)
+    )
+    lines.append(f"({len(report['contents'])} photos × {len(styles)} styles at {report['size']} px; mean style loss of the photos: {report['mean_input_style_loss']:.4g})")
+    return "\n".join(lines)
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+
+    t = tile.copy()
+    scale = max(0.3, t.shape[1] / 400)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(t, (0, 0), (min(t.shape[1], tw + 4), th + 6), (0, 0, 0), -1)
+    cv2.putText(t, text, (2, th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return t
+
+
+def _tile(x: torch.Tensor | None, tile: int) -> np.ndarray:
+    if x is None:
+        t = np.full((tile, tile, 3), 96, np.uint8)
+        return _label(t, "n/a")
+    h, w = x.shape[-2:]
+    s = tile / max(h, w)
+    y = F.interpolate(x.float(), size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear", align_corners=False, antialias=True)
+    img = to_rgb8(y.clamp(0, 1))
+    out = np.full((tile, tile, 3), 255, np.uint8)
+    oy, ox = (tile - img.shape[0]) // 2, (tile - img.shape[1]) // 2
+    out[oy : oy + img.shape[0], ox : ox + img.shape[1]] = img
+    return out
+
+
+def contact_sheet(report: dict, sheet: dict, tile: int = 128, max_rows: int = 12) -> np.ndarray:
+    """Rows: content | style | one output per method (uint8 RGB). At most ``max_rows`` pairs,
+    spread evenly over the pairs (deterministic)."""
+    keys = sorted(sheet["outputs"].keys(), key=lambda k: (k[1], k[0]))
+    if len(keys) > max_rows:
+        keys = [keys[round(i * (len(keys) - 1) / (max_rows - 1))] for i in range(max_rows)] if max_rows > 1 else keys[:1]
+    cols = sheet["columns"]
+    header = [_label(np.full((tile // 5, tile, 3), 255, np.uint8), t) for t in ["content", "style", *cols]]
+    rows = [np.concatenate(header, axis=1)]
+    by_pair = {(p["content"], p["style"]): p for p in report["pairs"]}
+    for ci, si in keys:
+        cname, c = sheet["contents"][ci]
+        sl = sheet["labels"][si]
+        p = by_pair[(cname, sl)]
+        tiles = [_label(_tile(c, tile), cname[:22]), _label(_tile(sheet["styles"][si], tile), sl[:22])]
+        for m in cols:
+            y = sheet["outputs"][(ci, si)].get(m)
+            t = _tile(y, tile)
+            r = p["methods"][m]
+            if r["status"] == "ok":
+                t = _label(t, f"{100 * r['reduction']:.0f}%")
+            tiles.append(t)
+        rows.append(np.concatenate(tiles, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("style quality")
+    g.add_argument("--content", nargs="+", metavar="DIR|IMG", help="photos (files or directories)")
+    g.add_argument("--styles", nargs="+", metavar="DIR|IMG|PRESET", help="paintings, directories or preset names")
+    g.add_argument("--method", nargs="+", default=["generator", "adain"], help="methods to score (default: %(default)s)")
+    g.add_argument("--gatys", type=int, default=0, metavar="N", help="also run an N-step Gatys optimization baseline")
+    g.add_argument("--json", metavar="OUT", help="write the full report as JSON")
+    g.add_argument("--sheet", metavar="PNG", help="write a contact sheet (content | style | outputs)")
+    g.add_argument("--sheet-rows", type=int, default=12, help="pairs shown on the sheet (default %(default)s)")
+    g.add_argument("--tile", type=int, default=128, help="sheet tile size in px (default %(default)s)")
+    g.add_argument("--size", type=int, default=256, help="evaluation size: photos centre-cropped to size² (default %(default)s)")
+    g.add_argument("--limit", type=int, default=None, metavar="N", help="score at most N photos (picked with --seed)")
+    g.add_argument("--holdout", type=int, default=0, metavar="N",
+                   help="only the files the trainers hold out with --holdout N (every N-th of each sorted directory)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="cpu", help="cpu, cuda, auto (default %(default)s)")
+    try:
+        from artem_vr.temporal.metrics import add_eval_arguments
+    except ImportError:
+        pass
+    else:
+        add_eval_arguments(p)
+
+
+def _temporal_requested(args) -> bool:
+    return bool(getattr(args, "videos", None) or getattr(args, "stereo", None))
+
+
+def run(args) -> int:
+    if not args.content and not _temporal_requested(args):
+        raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
+    result: dict = {}
+    if args.content:
+        if not args.styles:
+            raise UsageError("--content needs --styles", "e.g. --styles starry_night great_wave or a directory of paintings")
+        from artem_vr.style.device import pick_device
+
+        dev = pick_device(args.device)
+        report, sheet = evaluate(
+            args.content, args.styles, args.method, size=args.size, limit=args.limit, seed=args.seed,
+            gatys_steps=args.gatys, holdout=args.holdout, device=str(dev), progress=True,
+        )
+        print(format_table(report))
+        result["style"] = report
+        if args.sheet:
+            from artem_vr.sources.imageio import write_image
+
+            img = contact_sheet(report, sheet, tile=args.tile, max_rows=args.sheet_rows)
+            Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
+            write_image(args.sheet, img)
+            print(f"wrote {args.sheet} ({img.shape[1]}x{img.shape[0]})")
+    if _temporal_requested(args):
+        from artem_vr.temporal.metrics import run_eval
+
+        result["temporal"] = run_eval(args)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
