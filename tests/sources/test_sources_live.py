@@ -159,3 +159,9 @@ def test_bad_options():
         open_source("sample", timeout=0)
     with pytest.raises(SourceError, match="timeout"):
         OpenCVStreamSource("rtsp://127.0.0.1:1/x", timeout=-1)
+
+
+def test_https_to_a_plain_http_server_is_a_tls_error(mjpeg_server):
+    url = mjpeg_server.url.replace("http://", "https://") + "/video"
+    with pytest.raises(SourceError, match="TLS failed"):
+        open_source(url, timeout=2).start()
