@@ -147,7 +147,6 @@ class EyeRenderer:
         self._u = {n: loc(n) for n in ("u_mvp", "u_rect", "u_uv", "u_z", "u_image", "u_encode_srgb")}
         self._vao = int(GL.glGenVertexArrays(1))
         self._fbo = int(GL.glGenFramebuffers(1))  # caller-owned target textures are attached here
-        self._attached: int | None = None
         self._complete: set[int] = set()
         self._sources: list[_Texture] = []
         self._n_eyes = 0
@@ -198,21 +197,8 @@ class EyeRenderer:
             raise UsageError("render_eye takes target_texture or fbo, not both")
         iw, ih = self.source_size(eye)
         src = self._sources[min(eye, self._n_eyes - 1)]
-
-        if target_texture is not None:
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
-            if self._attached != target_texture:
-                GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D,
-                                          int(target_texture), 0)
-                self._attached = int(target_texture)
-                if self._attached not in self._complete:
-                    _check_complete(f"target texture {target_texture}")
-                    self._complete.add(self._attached)
-        elif fbo is not None:
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, int(fbo))
-        else:
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._own_target(eye, width, height).fbo)
-
+        if len(eye_offset) != 3:
+            raise UsageError(f"eye_offset must be (x, y, z) in metres, got {eye_offset!r}")
         if self.view.mode == "full":
             mvp = _IDENTITY
             rect = (-1.0, -1.0, 1.0, 1.0)
@@ -225,6 +211,22 @@ class EyeRenderer:
             rect = (-hw, -hh, hw, hh)
             z = -self.view.screen_distance
             u0, v0, u1, v1 = 0.0, 0.0, 1.0, 1.0
+        # everything above validated before anything is bound or allocated
+
+        if target_texture is not None:
+            # attached every call (cheap, no allocation): a caller may delete a texture and get
+            # its name back for a new one, e.g. when an XR swapchain is recreated
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
+            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D,
+                                      int(target_texture), 0)
+            if int(target_texture) not in self._complete:
+                _check_complete(f"target texture {target_texture}")
+                self._complete.add(int(target_texture))
+        elif fbo is not None:
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, int(fbo))
+        else:
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._own_target(eye, width, height).fbo)
+
         was_srgb = GL.glIsEnabled(GL.GL_FRAMEBUFFER_SRGB)
         try:
             (GL.glEnable if srgb_target else GL.glDisable)(GL.GL_FRAMEBUFFER_SRGB)
@@ -256,6 +258,8 @@ class EyeRenderer:
             GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
             GL.glUseProgram(0)
             (GL.glEnable if was_srgb else GL.glDisable)(GL.GL_FRAMEBUFFER_SRGB)
+            if target_texture is not None:  # do not keep the caller's texture alive in our FBO
+                GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0)
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
 
     def _own_target(self, eye: int, width: int, height: int) -> _Target:
