@@ -55,7 +55,12 @@ class FrameSource(ABC):
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> "FrameSource":
-        """Open the device (errors raise here, in the caller's thread) and start capturing."""
+        """Open the device (errors raise here, in the caller's thread) and start capturing.
+
+        Starting a source that is already running does nothing (so ``with src.start():`` works).
+        """
+        if self._thread is not None and self._thread.is_alive():
+            return self
         self._open()
         self._thread = threading.Thread(target=self._run, name=f"capture-{self.name}", daemon=True)
         self._thread.start()

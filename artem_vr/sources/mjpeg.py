@@ -102,9 +102,9 @@ class MjpegStream:
             if not boundary:
                 self.close()
                 raise SourceError(f"{redact(self.url)}: multipart stream without a boundary", "the camera's stream is malformed; try its other stream URL")
-            self._boundary = boundary.encode("latin-1")
-            if not self._boundary.startswith(b"--"):
-                self._boundary = b"--" + self._boundary
+            # RFC 2046 puts "--" before the boundary; some cameras repeat the dashes in the
+            # header, others omit them in the body: compare without leading dashes
+            self._boundary = b"--" + boundary.encode("latin-1").lstrip(b"-")
             self.snapshot = False
         elif self.content_type in ("image/jpeg", "image/jpg", "image/png"):
             self.snapshot = True
@@ -134,13 +134,14 @@ class MjpegStream:
     # -- reading --------------------------------------------------------------------
     def next_jpeg(self) -> bytes:
         """Bytes of the next image; SourceError/OSError when the stream drops or stalls."""
-        if self._resp is None:
+        if self._resp is None and not self.snapshot:
             raise SourceError(f"{redact(self.url)}: not connected", _FIX)
         try:
             if self.snapshot:
+                if self._resp is None:
+                    self.connect()  # each snapshot is one request
                 data = self._resp.read()
                 self.close()
-                self.connect()  # the next snapshot comes with the next request
                 if not data:
                     raise SourceError(f"{redact(self.url)}: empty image", _FIX)
                 return data
@@ -182,8 +183,8 @@ class MjpegStream:
         # skip to the boundary line (there may be a preamble, or the CRLF ending the last part)
         for _ in range(1000):
             line = self._readline().strip()
-            if line.startswith(boundary):
-                if line == boundary + b"--":
+            if line.startswith(b"--") and line.lstrip(b"-").startswith(boundary.lstrip(b"-")):
+                if line.endswith(b"--") and line.rstrip(b"-") == boundary.rstrip(b"-"):
                     raise SourceError("stream ended (closing boundary)", _FIX)
                 break
         else:
@@ -204,7 +205,7 @@ class MjpegStream:
                 raise SourceError(f"implausible part size {length}", _FIX)
             return self._read_exact(length)
         # no Content-Length: the part runs up to the CRLF before the next boundary
-        marker = b"\r\n" + boundary
+        marker = b"\r\n--" + boundary.lstrip(b"-")
         start = 0
         while (i := self._buf.find(marker, start)) < 0:
             start = max(0, len(self._buf) - len(marker))
@@ -244,6 +245,8 @@ class HttpCameraSource(LiveSource):
             return
         self._stream = s
         self.backend = "mjpeg"
+        if s.snapshot:  # poll a snapshot URL at most 30 times a second
+            self.fps, self.pace = 30.0, 1.0 / 30.0
 
     def _read(self) -> np.ndarray:
         if self._cap is not None:

@@ -61,6 +61,7 @@ class MjpegServer:
     """A threaded HTTP server on 127.0.0.1 serving frames of one solid colour (``colour``, RGB).
 
     Paths: ``/video`` multipart MJPEG with Content-Length, ``/nolen`` without it,
+    ``/dashes`` with the boundary's dashes repeated in the header,
     ``/snap`` one JPEG, ``/auth`` MJPEG behind basic auth (user:secret), ``/file`` the
     bytes of :attr:`file` (content type :attr:`file_type`), ``/404``.
     :meth:`stop` drops every connection; :meth:`start` serves again on the same port.
@@ -89,9 +90,9 @@ class MjpegServer:
             def log_message(self, *a):  # keep test output clean
                 pass
 
-            def _multipart(self, with_length: bool):
+            def _multipart(self, with_length: bool, header_boundary: str = "frame"):
                 self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={header_boundary}")
                 self.end_headers()
                 try:
                     while server._running.is_set():
@@ -111,6 +112,8 @@ class MjpegServer:
                     return self._multipart(True)
                 if self.path == "/nolen":
                     return self._multipart(False)
+                if self.path == "/dashes":  # like some cameras: dashes repeated in the header
+                    return self._multipart(True, header_boundary='"--frame"')
                 if self.path == "/auth":
                     import base64
 

@@ -162,3 +162,14 @@ def test_stop_ends_the_capture_thread(tmp_path, videos):
     src.stop()
     assert src._thread is not None and not src._thread.is_alive()
     assert src.wait_frame(10_000, timeout=0.5) is None
+
+
+def test_start_twice_is_harmless():
+    src = open_source("sample").start()
+    try:
+        with src.start() as same:
+            assert same is src
+            assert src.wait_frame(timeout=3) is not None
+    finally:
+        src.stop()
+    assert not src._thread.is_alive()

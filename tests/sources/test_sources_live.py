@@ -29,7 +29,7 @@ def _wait_colour(src, colour, timeout=5.0, tol=12):
     return None
 
 
-@pytest.mark.parametrize("path", ["/video", "/nolen", "/snap"])
+@pytest.mark.parametrize("path", ["/video", "/nolen", "/dashes", "/snap"])
 def test_mjpeg_frames_arrive_with_the_servers_colour(mjpeg_server, path):
     mjpeg_server.colour = (250, 30, 30)
     src = open_source(mjpeg_server.url + path, timeout=3)
