@@ -1,0 +1,138 @@
+"""Mirror output: a desktop window showing both eyes side by side, with keyboard control.
+
+Keys (bindings are data: :data:`KEY_BINDINGS`, by meaning → controller method):
+
+    ←/→ previous/next style · 1–9 pick a style · +/− strength · space stylization on/off ·
+    m next method · t temporal smoothing · c stereo consistency · r recenter · q/Esc quit
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+
+from artem_vr.render.context import open_context
+from artem_vr.render.geometry import ViewConfig
+from artem_vr.render.headless import LoopStats, check_eye_size
+
+STRENGTH_STEP = 0.1
+
+#: glfw key name → (controller method, arguments). Names are glfw.KEY_* without the prefix.
+KEY_BINDINGS: dict[str, tuple[str, tuple]] = {
+    "RIGHT": ("next_style", ()),
+    "LEFT": ("prev_style", ()),
+    **{str(d): ("pick", (d - 1,)) for d in range(1, 10)},  # 1 picks the first style (index 0)
+    **{f"KP_{d}": ("pick", (d - 1,)) for d in range(1, 10)},
+    "EQUAL": ("change_strength", (+STRENGTH_STEP,)),  # the +/= key, with or without shift
+    "KP_ADD": ("change_strength", (+STRENGTH_STEP,)),
+    "MINUS": ("change_strength", (-STRENGTH_STEP,)),
+    "KP_SUBTRACT": ("change_strength", (-STRENGTH_STEP,)),
+    "SPACE": ("toggle_stylize", ()),
+    "M": ("cycle_method", ()),
+    "T": ("toggle_temporal", ()),
+    "C": ("toggle_stereo_consistency", ()),
+    "R": ("recenter", ()),
+    "Q": ("quit", ()),
+    "ESCAPE": ("quit", ()),
+}
+#: held keys that repeat (the others act once per press)
+REPEATING = {"RIGHT", "LEFT", "EQUAL", "KP_ADD", "MINUS", "KP_SUBTRACT"}
+
+
+def key_table() -> dict[int, tuple[str, str, tuple]]:
+    """glfw key code → (binding name, controller method, arguments)."""
+    import glfw
+
+    return {getattr(glfw, f"KEY_{name}"): (name, meth, args) for name, (meth, args) in KEY_BINDINGS.items()}
+
+
+def handle_key(controller, table, key: int, action: int) -> str | None:
+    """Call the controller method bound to ``key`` on press (and repeat, for REPEATING keys).
+    Returns the method name called, or None."""
+    import glfw
+
+    entry = table.get(key)
+    if entry is None:
+        return None
+    name, meth, args = entry
+    if action == glfw.PRESS or (action == glfw.REPEAT and name in REPEATING):
+        getattr(controller, meth)(*args)
+        return meth
+    return None
+
+
+def _fit(src_w: int, src_h: int, x0: int, y0: int, box_w: int, box_h: int) -> tuple[int, int, int, int]:
+    """Largest src_w:src_h rectangle centred in the box, as (x0, y0, x1, y1)."""
+    scale = min(box_w / src_w, box_h / src_h)
+    w, h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    x, y = x0 + (box_w - w) // 2, y0 + (box_h - h) // 2
+    return x, y, x + w, y + h
+
+
+def run_mirror(pipeline, eye_size=(640, 360), view: ViewConfig = ViewConfig(), *,
+               max_fps: float = 60.0, title: str = "Art'Em VR — mirror") -> LoopStats:
+    """Show the eyes side by side in a window until ``pipeline.stop_requested`` or the window closes.
+
+    Each new stylized frame (``pipeline.latest().seq`` changed) is uploaded and both eyes
+    rendered at ``eye_size`` into the renderer's targets; every loop the two targets are blitted
+    into the window (left eye on the left, aspect kept) and the window swapped, at most
+    ``max_fps`` times a second. ``pipeline.frame_presented`` is called once per swap, with the
+    read-back eye images only when ``pipeline.wants_images`` is true. Main thread only.
+    """
+    import glfw
+    from OpenGL import GL
+
+    from artem_vr.render.renderer import EyeRenderer
+
+    w, h = check_eye_size(eye_size)
+    stats = LoopStats()
+    table = key_table()
+    controller = pipeline.controller
+    with ExitStack() as stack:
+        ctx = stack.enter_context(open_context("glfw-window", 2 * w, h, title=title))
+        renderer = stack.enter_context(EyeRenderer(view))
+
+        def on_key(_window, key, _scancode, action, _mods):
+            handle_key(controller, table, key, action)
+
+        glfw.set_key_callback(ctx.window, on_key)
+        stack.callback(glfw.set_key_callback, ctx.window, None)
+        last_seq = None
+        period = 1.0 / max_fps if max_fps else 0.0
+        next_t = time.monotonic()
+        while not pipeline.stop_requested:
+            glfw.poll_events()
+            if ctx.should_close():
+                controller.quit()
+                break
+            frame = pipeline.latest()
+            if frame is not None and frame.seq != last_seq:
+                renderer.upload(frame.eyes)
+                last_seq = frame.seq
+                stats.uploads += 1
+                for eye in (0, 1):
+                    renderer.render_eye(eye, w, h)
+            fw, fh = ctx.framebuffer_size()
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+            GL.glViewport(0, 0, fw, fh)
+            GL.glDisable(GL.GL_SCISSOR_TEST)
+            GL.glClearColor(0.0, 0.0, 0.0, 1.0)
+            GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+            if last_seq is not None:
+                half = fw // 2
+                renderer.blit_eye(0, 0, _fit(w, h, 0, 0, half, fh))
+                renderer.blit_eye(1, 0, _fit(w, h, half, 0, fw - half, fh))
+            ctx.swap_buffers()
+            if last_seq is not None:
+                images = None
+                if getattr(pipeline, "wants_images", False):
+                    images = [renderer.read_eye(0, w, h), renderer.read_eye(1, w, h)]
+                pipeline.frame_presented(images)
+                stats.presented += 1
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_t = time.monotonic()
+    return stats
