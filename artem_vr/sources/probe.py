@@ -42,33 +42,27 @@ def _check_cameras(max_probe: int = 4) -> list[Check]:
     return out
 
 
-def _check_display() -> tuple[Check, Check]:
+def _check_display() -> list[Check]:
     display = os.environ.get("DISPLAY")
     if not display:
-        return (
-            Check("display", None, "DISPLAY not set: no mirror window or screen capture (--output headless/xr need none)",
-                  "run inside an X session, or start Xvfb and set DISPLAY; --output headless and xr need none"),
-            Check("screen capture", None, "needs an X display (DISPLAY)"),
-        )
+        # the render probe already reports the missing display; say what it means for capture
+        return [Check("screen capture", None, "DISPLAY not set: no X display to capture (use another --source)")]
     try:
         import mss
     except ImportError:
-        return (
-            Check("display", None, f"DISPLAY={display} (not probed: mss missing)"),
-            Check("screen capture", False, "the 'mss' package is missing", "pip install mss"),
-        )
+        return [Check("screen capture", False, "the 'mss' package is missing", "pip install mss")]
     try:
         sct = mss.MSS()
     except Exception as e:
-        return (
-            Check("display", False, f"DISPLAY={display} cannot be reached: {e}",
+        return [
+            Check("X display", False, f"DISPLAY={display} cannot be reached: {e}",
                   "check the X server is running and you may connect (xhost/XAUTHORITY)"),
-            Check("screen capture", False, "needs a reachable X display"),
-        )
+            Check("screen capture", False, "needs a reachable X display", "fix DISPLAY, or use another --source"),
+        ]
     try:
         mons = sct.monitors
         full = mons[0]
-        disp = Check("display", True, f"DISPLAY={display}, {full['width']}x{full['height']}, {len(mons) - 1} monitor(s)")
+        disp = Check("X display", True, f"DISPLAY={display}, {full['width']}x{full['height']}, {len(mons) - 1} monitor(s)")
         try:
             shot = sct.grab({"left": full["left"], "top": full["top"], "width": 1, "height": 1})
             cap = Check("screen capture", True, f"mss works ({len(shot.raw)} bytes grabbed); use --source screen")
@@ -76,7 +70,7 @@ def _check_display() -> tuple[Check, Check]:
             cap = Check("screen capture", False, f"mss cannot grab: {e}", "check the X server allows XGetImage")
     finally:
         sct.close()
-    return disp, cap
+    return [disp, cap]
 
 
 def doctor_checks() -> list[Check]:

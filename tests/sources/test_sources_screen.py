@@ -74,7 +74,7 @@ def test_no_display(monkeypatch):
     with pytest.raises(SourceError, match="DISPLAY"):
         open_source("screen").start()
     checks = {c.name: c for c in doctor_checks()}
-    assert checks["display"].ok is None and "DISPLAY not set" in checks["display"].detail
+    assert checks["screen capture"].ok is None and "DISPLAY not set" in checks["screen capture"].detail
 
 
 def test_unreachable_display(monkeypatch):
@@ -82,13 +82,14 @@ def test_unreachable_display(monkeypatch):
     with pytest.raises(SourceError, match="cannot connect to the X display :987"):
         open_source("screen").start()
     checks = {c.name: c for c in doctor_checks()}
-    assert checks["display"].ok is False and checks["display"].fix
+    assert checks["X display"].ok is False and checks["X display"].fix
+    assert checks["screen capture"].ok is False
 
 
 def test_doctor_checks_with_a_display(display):
     checks = doctor_checks()
     by = {c.name: c for c in checks}
-    assert by["display"].ok is True and "320x240" in by["display"].detail
+    assert by["X display"].ok is True and "320x240" in by["X display"].detail
     assert by["screen capture"].ok is True
     cams = [c for c in checks if c.name.startswith("camera")]
     assert cams, "no camera line"
