@@ -92,12 +92,14 @@ class XrReport:
     validation: ValidationLog = field(default_factory=ValidationLog)
     ledger: HandleLedger = field(default_factory=HandleLedger)
 
-    def missed_periods(self) -> int:
-        """Display periods that passed with no frame of ours (gaps in predicted display times)."""
+    def missed_periods(self, skip: int = 0) -> int:
+        """Display periods that passed with no frame of ours (gaps in predicted display times),
+        not counting the first ``skip`` frames (start-up: first upload, shader and FBO set-up)."""
         if self.display_period_ns <= 0:
             return 0
         missed = 0
-        for a, b in zip(self.display_times, self.display_times[1:]):
+        times = self.display_times[skip:]
+        for a, b in zip(times, times[1:]):
             if a > 0 and b > a:
                 missed += max(0, round((b - a) / self.display_period_ns) - 1)
         return missed

@@ -147,3 +147,45 @@ def test_runtime_configured_but_not_running_is_a_clear_error(tmp_path, monkeypat
     with pytest.raises(RuntimeUnavailable) as e:
         run_xr(pipeline_factory(), XrOptions(graphics="egl"))
     assert "monado-service" in str(e.value) or "SteamVR" in str(e.value)
+
+
+def test_desktop_mirror_shows_the_left_eye(monado, glx_env, pipeline_factory):
+    """--mirror under X: the window's back buffer gets each eye (aspect kept) without blocking the loop."""
+    pipeline = pipeline_factory(max_frames=20)
+    seen = {}
+
+    def on_eye(eye, texture, sc, fov, offset):
+        if pipeline.frames_presented != 10:
+            return
+        if eye == 0:
+            seen["eye0"] = read_texture(texture, sc.width, sc.height)
+        else:  # eye 0 has been blitted into the left half by now
+            GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+            GL.glReadBuffer(GL.GL_BACK)
+            GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+            ww, wh = 1280, 720
+            data = GL.glReadPixels(0, 0, ww, wh, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+            seen["window"] = np.frombuffer(data, np.uint8).reshape(wh, ww, 3)[::-1].copy()
+            seen["size"] = (sc.width, sc.height)
+
+    report = run_xr(pipeline, XrOptions(graphics="glx", mirror=True, validation=True), on_eye=on_eye)
+    assert_clean_exit(report)
+    w, h = seen["size"]
+    s = min((1280 // 2) / w, 720 / h)
+    dw, dh = int(w * s), int(h * s)
+    x0, y0 = (640 - dw) // 2, (720 - dh) // 2
+    left = seen["window"][y0 : y0 + dh, x0 : x0 + dw].astype(np.float32)
+    k = int(round(s))
+    small = left.reshape(dh // k, k, dw // k, k, 3).mean(axis=(1, 3))
+    mean = float(np.abs(small - seen["eye0"].astype(np.float32)).mean())
+    assert mean < 4.0, f"mirror's left half differs from eye 0 by {mean:.2f} on average"
+
+
+def test_bench_xr_reports_display_and_age_numbers(monado, egl_env):
+    from artem_vr.xr.bench import bench_xr
+
+    d = bench_xr(seconds=2.0, slow_ms=200.0, options=XrOptions(graphics="egl", validation=True), start_runtime=False)
+    assert d["frames_submitted"] >= 30 and d["periods_offered"] >= d["frames_submitted"] - 1
+    assert d["stylized_frames"] >= 5 and d["distinct_frames_shown"] >= 3
+    assert 0 < d["age_from_stylized_ms"]["median"] <= d["age_from_capture_ms"]["median"]
+    assert d["validation_errors"] == 0
