@@ -389,10 +389,9 @@ class AdaINStylizer(Stylizer):
             raise UsageError("no style given", "give a preset name or an image file")
         resolved = [(self._resolve(s), float(w)) for s, w in styles]
         check_weights([w for _, w in resolved])
-        self._sources = resolved
-        self._stats = None
-        if self.preserve_color != "match":
-            self._stats = self._compute_stats(None)
+        # compute before assigning: a bad file leaves the previous style in place
+        stats = self._compute_stats(resolved, None) if self.preserve_color != "match" else None
+        self._sources, self._stats = resolved, stats
         self.style = label or "+".join(f"{s}:{w:g}" for s, w in styles)
         self.reset_temporal()
 
@@ -410,9 +409,10 @@ class AdaINStylizer(Stylizer):
             raise ImageError(f"style image {style!r} not found", "give an existing image file or a preset name (artem-vr styles)")
         raise UsageError(f"unknown style {style!r}", "give an image file or one of: " + ", ".join(names or ["(no presets installed)"]))
 
-    def _compute_stats(self, content: torch.Tensor | None) -> Stats:
+    def _compute_stats(self, sources: list[tuple[str, float]], content: torch.Tensor | None) -> Stats:
+        """Blended statistics of ``sources``; cached per file unless recoloured to ``content``."""
         stats = []
-        for path, _w in self._sources:
+        for path, _w in sources:
             key = (path, os.path.getmtime(path), self.style_size)
             if content is None and key in self._cache:
                 stats.append(self._cache[key])
@@ -425,7 +425,7 @@ class AdaINStylizer(Stylizer):
             if content is None:
                 self._cache[key] = s
             stats.append(s)
-        return mix_stats(stats, [w for _, w in self._sources])
+        return mix_stats(stats, [w for _, w in sources])
 
     def reset_temporal(self) -> None:
         if self.preserve_color == "match":
@@ -436,7 +436,7 @@ class AdaINStylizer(Stylizer):
         if not self._sources:
             raise UsageError("no style selected", "call set_style() first")
         if self._stats is None:  # "match": statistics from the first frame of this style
-            self._stats = self._compute_stats(x)
+            self._stats = self._compute_stats(self._sources, x)
         xp, (h, w) = pad_to_multiple(x.float(), self.model.variant.downsample)
         with torch.autocast("cuda", dtype=torch.float16, enabled=x.is_cuda):
             y = self.model(xp, self._stats, alpha)

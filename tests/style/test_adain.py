@@ -219,8 +219,12 @@ def test_colour_matching_mode_recomputes_on_reset(files):
 
 
 def test_bad_styles_raise_clear_errors(stylizer, files):
+    stylizer.set_style(str(files / "red.png"))
+    before = stylizer.stylize(_photo())
     with pytest.raises(ImageError, match="garbage.jpg"):
         stylizer.set_style(str(files / "garbage.jpg"))
+    assert stylizer.style == str(files / "red.png")  # the previous style stays
+    assert torch.equal(stylizer.stylize(_photo()), before)
     with pytest.raises(ImageError, match="not found"):
         stylizer.set_style(str(files / "missing.png"))
     with pytest.raises(UsageError, match="unknown style"):
