@@ -13,13 +13,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
-from dataclasses import dataclass
-
-import numpy as np
 import pytest
 
 from artem_vr.xr.monado import FIX_BUILD, MonadoService, monado_built
+from xr_pipeline import ScriptedPipeline
 
 
 def _under_ci() -> bool:
@@ -38,6 +35,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def monado_build():
+    """The runtime build is there (else skip, or fail under CI)."""
+    require_monado()
 
 
 @pytest.fixture
@@ -84,128 +87,6 @@ def egl_env(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setenv("EGL_PLATFORM", "surfaceless")
-
-
-# ------------------------------------------------------------------------------ test pipeline
-STYLES = ["wave", "stars", "poppies"]
-
-
-def eye_images(h: int = 48, w: int = 64) -> list[np.ndarray]:
-    """An SBS pair with different content per eye: left = 4 coloured quadrants, right = bands."""
-    left = np.zeros((h, w, 3), np.uint8)
-    left[: h // 2, : w // 2] = (220, 40, 40)
-    left[: h // 2, w // 2 :] = (40, 200, 60)
-    left[h // 2 :, : w // 2] = (40, 60, 220)
-    left[h // 2 :, w // 2 :] = (230, 220, 50)
-    right = np.zeros((h, w, 3), np.uint8)
-    for i in range(4):
-        right[:, i * w // 4 : (i + 1) * w // 4] = (60 * i + 20, 250 - 60 * i, 128)
-    return [left, right]
-
-
-@dataclass
-class StylizedFrame:
-    eyes: list
-    seq: int
-    source_t: float
-    done_t: float
-    style: str
-    method: str = "test"
-
-
-class TestController:
-    """The Pipeline contract's controller, applied at once; each change prints one line."""
-
-    __test__ = False
-
-    def __init__(self, styles=STYLES):
-        self.styles, self.index, self.strength = list(styles), 0, 1.0
-        self.stylize = self.temporal = self.stereo_consistency = True
-        self.lines: list[str] = []
-        self.quit_requested = False
-        self.recenters = 0
-
-    def _say(self, line):
-        self.lines.append(line)
-        print(line)
-
-    def _style(self):
-        self._say(f"style: {self.styles[self.index]} ({self.index + 1}/{len(self.styles)})")
-
-    def next_style(self):
-        self.index = (self.index + 1) % len(self.styles)
-        self._style()
-
-    def prev_style(self):
-        self.index = (self.index - 1) % len(self.styles)
-        self._style()
-
-    def pick(self, i):
-        self.index = i
-        self._style()
-
-    def set_strength(self, v):
-        self.strength = float(min(1.0, max(0.0, v)))
-        self._say(f"strength: {self.strength:.2f}")
-
-    def change_strength(self, d):
-        self.set_strength(self.strength + d)
-
-    def toggle_stylize(self):
-        self.stylize = not self.stylize
-        self._say(f"stylize: {'on' if self.stylize else 'off'}")
-
-    def toggle_temporal(self):
-        self.temporal = not self.temporal
-        self._say(f"temporal: {'on' if self.temporal else 'off'}")
-
-    def toggle_stereo_consistency(self):
-        self.stereo_consistency = not self.stereo_consistency
-        self._say(f"stereo consistency: {'on' if self.stereo_consistency else 'off'}")
-
-    def cycle_method(self):
-        self._say("method: test (the only one)")
-
-    def recenter(self):
-        self.recenters += 1
-        self._say("recenter")
-
-    def quit(self):
-        self.quit_requested = True
-
-
-class ScriptedPipeline:
-    """The Pipeline contract for tests: a fixed SBS stylized frame (new seq every ``every`` frames,
-    so uploads happen), and ``script[n]`` run after the n-th presented frame."""
-
-    __test__ = False
-
-    def __init__(self, max_frames: int = 60, eyes=None, script=None, every: int = 10):
-        self.controller = TestController()
-        self.max_frames = max_frames
-        self.eyes = eyes if eyes is not None else eye_images()
-        self.script = dict(script or {})
-        self.every = every
-        self.frames_presented = 0
-        self.seq = 1
-        self._frame = StylizedFrame(self.eyes, 1, time.monotonic(), time.monotonic(), STYLES[0])
-
-    @property
-    def stop_requested(self) -> bool:
-        return self.controller.quit_requested or self.frames_presented >= self.max_frames
-
-    def latest(self):
-        return self._frame
-
-    def frame_presented(self, eye_images=None):
-        self.frames_presented += 1
-        if self.frames_presented % self.every == 0:
-            self.seq += 1
-            now = time.monotonic()
-            self._frame = StylizedFrame(self.eyes, self.seq, now, now, self.controller.styles[self.controller.index])
-        action = self.script.pop(self.frames_presented, None)
-        if action is not None:
-            action()
 
 
 @pytest.fixture

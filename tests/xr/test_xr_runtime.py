@@ -7,12 +7,16 @@ controller presses arrive through Monado's remote driver; exit must leave no han
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
-from OpenGL import GL
 
+import artem_vr.render  # noqa: F401  (first: it picks PyOpenGL's platform before OpenGL is imported)
 from artem_vr.errors import RuntimeUnavailable
 from artem_vr.render.renderer import ViewConfig, expected_eye_image
+from OpenGL import GL  # noqa: E402,I001
+from xr_pipeline import TestController
 from artem_vr.xr.presenter import XrOptions, run_xr
 
 pytestmark = pytest.mark.xr
@@ -54,8 +58,9 @@ def diff_stats(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(d.mean()), float((d > 12).mean())
 
 
-@pytest.mark.parametrize("binding", ["glx", "egl"])
-def test_session_focused_60_frames_and_swapchains_hold_each_eye(binding, monado, request, pipeline_factory):
+@pytest.mark.parametrize("binding,mode", [("glx", "screen"), ("egl", "screen"), ("egl", "full")])
+def test_session_focused_60_frames_and_swapchains_hold_each_eye(binding, mode, monado, request, pipeline_factory):
+    """Head-locked screen (default) and full view; SBS feed: each eye must show its own half."""
     request.getfixturevalue("glx_env" if binding == "glx" else "egl_env")
     pipeline = pipeline_factory(max_frames=60)
     pipeline.wants_images = True  # the presenter reads the eyes back for frame_presented
@@ -63,7 +68,8 @@ def test_session_focused_60_frames_and_swapchains_hold_each_eye(binding, monado,
     orig = pipeline.frame_presented
     pipeline.frame_presented = lambda imgs=None: (given.append(imgs), orig(imgs))
     cap = Capture(pipeline, at=30)
-    report = run_xr(pipeline, XrOptions(graphics=binding, validation=True), on_eye=cap)
+    view = ViewConfig(mode=mode)
+    report = run_xr(pipeline, XrOptions(graphics=binding, view=view, validation=True), on_eye=cap)
 
     assert report.graphics == binding
     assert report.frames_shown >= 60 and report.frames_ended >= 60
@@ -72,7 +78,6 @@ def test_session_focused_60_frames_and_swapchains_hold_each_eye(binding, monado,
     assert report.srgb and report.color_format == 0x8C43  # GL_SRGB8_ALPHA8 preferred and offered
     assert report.uploads >= 6  # a new stylized frame every 10 frames was uploaded
 
-    view = ViewConfig()
     assert sorted(cap.eyes) == [0, 1]
     for eye in (0, 1):
         got, fov, offset, srgb = cap.eyes[eye]
@@ -132,12 +137,9 @@ def test_xr_available_and_doctor_see_monado(monado):
     assert checks["OpenXR OpenGL"].ok is True and "XR_MNDX_egl_enable" in checks["OpenXR OpenGL"].detail
 
 
-def test_runtime_configured_but_not_running_is_a_clear_error(tmp_path, monkeypatch, pipeline_factory):
-    from conftest import require_monado
-
+def test_runtime_configured_but_not_running_is_a_clear_error(tmp_path, monkeypatch, pipeline_factory, monado_build):
     from artem_vr.xr.monado import MonadoService
 
-    require_monado()
     svc = MonadoService(tmp_path, port=1)
     for k, v in svc.env().items():  # the service's json, but no service behind it
         monkeypatch.setenv(k, v)
@@ -189,3 +191,42 @@ def test_bench_xr_reports_display_and_age_numbers(monado, egl_env):
     assert d["stylized_frames"] >= 5 and d["distinct_frames_shown"] >= 3
     assert 0 < d["age_from_stylized_ms"]["median"] <= d["age_from_capture_ms"]["median"]
     assert d["validation_errors"] == 0
+
+
+def test_headless_session_quirks_are_tolerated(monado):
+    """Monado headless (XR_MND_headless): every xrBeginFrame is XR_ERROR_CALL_ORDER_INVALID and
+    xrSyncActions says XR_SESSION_NOT_FOCUSED before focus — the frame `with` and the action
+    poll take both without unbalancing anything."""
+    from artem_vr.xr.actions import XrActions
+    from artem_vr.xr.handles import owned
+    from artem_vr.xr.instance import XrInstance
+    from artem_vr.xr.session import FrameCounters, SessionLifecycle, xr_frame
+
+    with XrInstance(["XR_MND_headless"]) as inst, XrActions(inst, inst.ledger) as actions:
+        xr = inst.xr
+        create = lambda: xr.create_session(inst.handle, xr.SessionCreateInfo(system_id=inst.system_id))  # noqa: E731
+        with owned(inst.ledger, "session", create, xr.destroy_session) as session:
+            actions.attach(session)
+            controller = TestController()
+            assert actions.poll(session, controller) == []  # not focused yet: SessionNotFocused caught
+            lc = SessionLifecycle(xr, inst.handle, session, xr.ViewConfigurationType.PRIMARY_STEREO)
+            counters = FrameCounters()
+            for _ in range(200):
+                lc.poll()
+                if lc.running:
+                    with xr_frame(xr, session, xr.EnvironmentBlendMode.OPAQUE, counters) as f:
+                        assert not f.should_render
+                    actions.poll(session, controller)
+                if counters.waited >= 5:
+                    break
+                time.sleep(0.01)
+            assert counters.waited >= 5
+            assert counters.begin_call_order_errors == counters.waited and counters.ended == 0
+            lc.request_exit()
+            for _ in range(300):
+                lc.poll()
+                if lc.outcome:
+                    break
+                time.sleep(0.01)
+            assert lc.outcome == "exit", lc.states
+    assert inst.ledger.live() == []
