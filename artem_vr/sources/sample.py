@@ -28,17 +28,15 @@ from artem_vr.sources.base import FrameSource
 
 @dataclass
 class _Layer:
-    """A horizontally periodic strip: premultiplied colour and alpha, both uint16 0–255."""
+    """A horizontally periodic strip, ready for ``out = out * inv_alpha / 256 + premul``
+    (alpha in 1/256ths; uint16 so that OpenCV's saturating SIMD arithmetic can do it)."""
 
-    premul: np.ndarray  # (h, Wt, 3) uint16: rgb * alpha / 255
-    inv_alpha: np.ndarray  # (h, Wt, 1) uint16: 255 - alpha
+    premul: np.ndarray  # (h, Wt + pad, 3) uint16: rgb * alpha, 0..255; the first ``pad``
+    inv_alpha: np.ndarray  # columns repeated at the end, so any window is one slice; 256 - alpha*256
     y0: int  # top row in the frame
     tiles_per_loop: int  # how many tile widths it scrolls in one period (integer: seamless loop)
     disparity: int  # right-eye shift in pixels (0 = at infinity)
-
-    @property
-    def width(self) -> int:
-        return self.premul.shape[1]
+    width: int  # Wt, the period in pixels
 
 
 def _periodic_noise(rng: np.random.Generator, h: int, w: int, blur: float) -> np.ndarray:
@@ -65,11 +63,15 @@ def _mask_below(profile: np.ndarray, h: int) -> np.ndarray:
     return np.clip(rows - profile[None, :] + 0.5, 0.0, 1.0)
 
 
-def _layer(rgb: np.ndarray, alpha: np.ndarray, y0: int, tiles_per_loop: int, disparity: int) -> _Layer:
-    a = np.clip(alpha, 0, 1)[:, :, None]
-    premul = np.clip(rgb * a, 0, 255).round().astype(np.uint16)
-    inv = (255 - np.round(a * 255)).astype(np.uint16)
-    return _Layer(premul, inv, y0, tiles_per_loop, disparity)
+def _layer(rgb: np.ndarray, alpha: np.ndarray, y0: int, tiles_per_loop: int, disparity: int, view_width: int) -> _Layer:
+    a256 = np.round(np.clip(alpha, 0, 1) * 256)[:, :, None]
+    premul = np.round(np.clip(rgb, 0, 255) * a256 / 256).astype(np.uint16)
+    inv = np.repeat((256 - a256).astype(np.uint16), 3, axis=2)
+    wt = premul.shape[1]
+    pad = np.arange(view_width) % wt
+    premul = np.ascontiguousarray(np.concatenate([premul, premul[:, pad]], axis=1))
+    inv = np.ascontiguousarray(np.concatenate([inv, inv[:, pad]], axis=1))
+    return _Layer(premul, inv, y0, tiles_per_loop, disparity, wt)
 
 
 def _wrap_draw(draw, x: int, w: int) -> None:
@@ -138,7 +140,7 @@ class SampleScene:
         alpha = np.clip(wide[:, Wt : 2 * Wt] * 1.1, 0, 0.92)
         shade = np.linspace(1.0, 0.82, h, dtype=np.float32)[:, None, None]
         rgb = np.array([255, 252, 248], np.float32) * shade + 6 * _periodic_noise(rng, h, Wt, 3)[:, :, None]
-        return _layer(rgb, alpha, 0, 1, 0)
+        return _layer(rgb, alpha, 0, 1, 0, W)
 
     @staticmethod
     def _mountains(rng, W, H) -> _Layer:
@@ -153,7 +155,7 @@ class SampleScene:
         snow_line = ridge.min() + h * 0.16
         snow = np.clip((snow_line - rows + 6 * tex[:, :, 0]) / 4.0, 0, 1)[:, :, None]
         rgb = rgb * (1 - snow) + np.array([244, 246, 252], np.float32) * snow
-        return _layer(rgb, alpha, y0, 1, 1)
+        return _layer(rgb, alpha, y0, 1, 1, W)
 
     @staticmethod
     def _hills(rng, W, H) -> _Layer:
@@ -187,7 +189,7 @@ class SampleScene:
 
         _wrap_draw(house, hx, W)
         alpha = np.maximum(alpha, np.any(np.abs(rgb_u - rgb) > 1, axis=2).astype(np.float32))
-        return _layer(rgb_u, alpha, y0, 2, 3)
+        return _layer(rgb_u, alpha, y0, 2, 3, W)
 
     @staticmethod
     def _trees(rng, W, H) -> _Layer:
@@ -221,7 +223,7 @@ class SampleScene:
             x += rng.uniform(0.05, 0.16) * W
         # leafy texture on the crowns
         rgb_u += 20 * _periodic_noise(rng, h, W, 0.7)[:, :, None] * (a_u[:, :, None] > 0)
-        return _layer(rgb_u, a_u, y0, 4, 8)
+        return _layer(rgb_u, a_u, y0, 4, 8, W)
 
     @staticmethod
     def _meadow(rng, W, H) -> _Layer:
@@ -235,7 +237,7 @@ class SampleScene:
             fx, fy = int(rng.integers(0, W)), int(rng.integers(2, h))
             col = [(236, 52, 60), (250, 214, 50), (170, 90, 220), (255, 255, 255), (255, 140, 40)][int(rng.integers(0, 5))]
             _wrap_draw(lambda xx: cv2.circle(rgb, (xx, fy), 1 + int(fy > h // 2), col, -1, cv2.LINE_AA), fx, W)
-        return _layer(rgb, np.ones((h, W), np.float32), y0, 6, 14)
+        return _layer(rgb, np.ones((h, W), np.float32), y0, 6, 14, W)
 
     # -- per frame ------------------------------------------------------------------
     def _balloon(self, out: np.ndarray, index: int, shift: int) -> None:
@@ -261,21 +263,13 @@ class SampleScene:
                 o += layer.disparity
             o %= layer.width
             y1 = layer.y0 + layer.premul.shape[0]
-            if o + W <= layer.width:
-                p, ia = layer.premul[:, o : o + W], layer.inv_alpha[:, o : o + W]
-            else:
-                cols = (np.arange(W) + o) % layer.width
-                p, ia = layer.premul[:, cols], layer.inv_alpha[:, cols]
+            p, ia = layer.premul[:, o : o + W], layer.inv_alpha[:, o : o + W]
             region = out16[layer.y0 : y1]
-            region *= ia
-            region += 127  # round the division below
-            region //= 255
-            region += p
+            cv2.multiply(region, ia, dst=region, scale=1.0 / 256)
+            cv2.add(region, p, dst=region)
             if n == self._balloon_after:
-                frame = out16.astype(np.uint8)
-                self._balloon(frame, index, shift=4 if eye == 1 else 0)
-                out16 = frame.astype(np.uint16)
-        return np.minimum(out16, 255).astype(np.uint8)
+                self._balloon(out16, index, shift=4 if eye == 1 else 0)  # cv2 draws on uint16 too
+        return out16.astype(np.uint8)
 
     def render(self, index: int) -> np.ndarray:
         """Frame ``index`` (any int; loops every :attr:`period`) → RGB uint8 (H, W or 2W, 3)."""
