@@ -235,3 +235,20 @@ def test_renderer_without_context_says_so(no_display):
 
     with pytest.raises(RuntimeUnavailable, match="context"):
         EyeRenderer(ViewConfig())
+
+
+def test_caller_texture_name_reused_after_delete(gl_context):
+    """A swapchain recreated after a session restart may hand back the same texture names:
+    the renderer must draw into the new texture, not a stale attachment."""
+    with EyeRenderer(ViewConfig(mode="full")) as r:
+        r.upload([flat(8, 8, (255, 0, 0))])
+        first = _texture(GL.GL_RGBA8, 32, 32)
+        r.render_eye(0, 32, 32, target_texture=first)
+        GL.glDeleteTextures([first])
+        second = _texture(GL.GL_RGBA8, 32, 32)
+        r.upload([flat(8, 8, (0, 0, 255))])
+        r.render_eye(0, 32, 32, target_texture=second)
+        try:
+            assert tuple(_read_texture(second, 32, 32)[16, 16]) == (0, 0, 255)
+        finally:
+            GL.glDeleteTextures([second])
