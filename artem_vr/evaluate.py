@@ -201,6 +201,7 @@ def evaluate(
     seed: int = 0,
     gatys_steps: int = 0,
     holdout: int = 0,
+    style_holdout: int = 0,
     device: str = "cpu",
     progress: bool = True,
 ) -> tuple[dict, dict]:
@@ -216,6 +217,9 @@ def evaluate(
     if limit and len(files) > limit:
         files = sorted(random.Random(seed).sample(files, limit))
     specs = resolve_styles(styles)
+    if style_holdout > 1:
+        keep = set(held_out([sp.path for sp in specs], style_holdout))
+        specs = [sp for sp in specs if sp.path in keep]
     if not specs:
         raise UsageError("no styles", "give preset names, paintings or directories with --styles")
     dev = torch.device(device)
@@ -290,6 +294,7 @@ def evaluate(
         "size": size,
         "seed": seed,
         "holdout": holdout,
+        "style_holdout": style_holdout,
         "contents": [n for n, _ in contents],
         "styles": [{"label": s.label, "file": s.path.name} for s in specs],
         "methods": columns,
@@ -323,6 +328,10 @@ def format_table(report: dict) -> str:
         f"{'content loss':<{w0}}  "
         + "  ".join(f"{'n/a':>12}" if report["summary"][c]["mean_content_loss"] is None else f"{report['summary'][c]['mean_content_loss']:>12.4g}" for c in cols)
     )
+    for c in cols:
+        reasons = sorted({p["methods"][c].get("reason") or "" for p in report["pairs"] if p["methods"][c]["status"] == "n/a"})
+        if reasons:
+            lines.append(f"{c} n/a ({report['summary'][c]['pairs_na']} pairs): {reasons[0]}" + (f" (+{len(reasons) - 1} other reasons)" if len(reasons) > 1 else ""))
     lines.append(f"({len(report['contents'])} photos × {len(styles)} styles at {report['size']} px; mean style loss of the photos: {report['mean_input_style_loss']:.4g})")
     return "\n".join(lines)
 
@@ -395,6 +404,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--limit", type=int, default=None, metavar="N", help="score at most N photos (picked with --seed)")
     g.add_argument("--holdout", type=int, default=0, metavar="N",
                    help="only the files the trainers hold out with --holdout N (every N-th of each sorted directory)")
+    g.add_argument("--style-holdout", type=int, default=0, metavar="N",
+                   help="only the paintings `train adain --holdout N` held out (every N-th of each sorted directory)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="cpu", help="cpu, cuda, auto (default %(default)s)")
     try:
@@ -421,7 +432,7 @@ def run(args) -> int:
         dev = pick_device(args.device)
         report, sheet = evaluate(
             args.content, args.styles, args.method, size=args.size, limit=args.limit, seed=args.seed,
-            gatys_steps=args.gatys, holdout=args.holdout, device=str(dev), progress=True,
+            gatys_steps=args.gatys, holdout=args.holdout, style_holdout=args.style_holdout, device=str(dev), progress=True,
         )
         print(format_table(report))
         result["style"] = report
