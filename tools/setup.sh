@@ -10,7 +10,7 @@ say() { echo "[setup] $*"; }
 # System packages: Python venv, Mesa GL/EGL (llvmpipe when there is no GPU), Xvfb for the
 # mirror window without a display, X tools for screen capture and screenshots in tests.
 PKGS="python3 python3-venv python3-dev libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libegl-mesa0 libgles2
- xvfb xauth x11-utils x11-xserver-utils imagemagick libxrandr2 libxinerama1 libxcursor1 libxi6"
+ xvfb xauth x11-utils x11-apps x11-xserver-utils imagemagick xdotool libxrandr2 libxinerama1 libxcursor1 libxi6"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
