@@ -1,0 +1,103 @@
+"""Training images: listing, the deterministic hold-out split, and random crops.
+
+Images come out as the project convention: float ``(3, H, W)`` RGB 0–1 per sample.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from artem_vr.errors import ImageError, UsageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def list_images(folder) -> list[Path]:
+    """All image files under ``folder`` (recursive), sorted by relative path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"content folder {folder} does not exist", "give a folder of photos with --content")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise UsageError(f"no images (*.jpg, *.png, …) in {folder}", "give a folder of photos with --content")
+    return files
+
+
+def split_holdout(files: list[Path], every: int = 10) -> tuple[list[Path], list[Path]]:
+    """Deterministic split of a sorted list: every ``every``-th file (indices every-1, 2·every-1,
+    …) is held out for evaluation. ``every <= 0`` holds out nothing. Returns (train, held_out)."""
+    if every <= 0:
+        return list(files), []
+    train = [f for i, f in enumerate(files) if i % every != every - 1]
+    held = [f for i, f in enumerate(files) if i % every == every - 1]
+    return train, held
+
+
+def load_rgb(path, max_short: int | None = None) -> np.ndarray:
+    """Read an image file as uint8 (H, W, 3) RGB; optionally downscale so min(H, W) <= max_short."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageError(f"cannot read image {path}", "is it a valid jpg/png?")
+    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    h, w = img.shape[:2]
+    if max_short and min(h, w) > max_short:
+        s = max_short / min(h, w)
+        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img)
+
+
+def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    s = long_side / max(h, w)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
+
+
+def rgb8_to_chw(img: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) RGB → float (3, H, W) RGB 0–1."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
+
+
+class RandomCrops(torch.utils.data.Dataset):
+    """Random square crops of ``size`` px from preloaded photos.
+
+    Each photo is kept in memory with its short side at most ``2·size``; a sample rescales it so
+    the short side is uniform in [size, 2·size] (so a crop shows 1/4 … 1 of the photo's short
+    side), takes a random ``size``×``size`` crop and flips it horizontally half the time.
+    """
+
+    def __init__(self, files: list[Path], size: int, seed: int = 0):
+        if size < 16:
+            raise UsageError(f"crop size {size} is too small", "use --size >= 16")
+        self.size = size
+        self.files = list(files)
+        self.images = [load_rgb(f, max_short=2 * size) for f in self.files]
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        import cv2
+
+        img = self.images[i]
+        h, w = img.shape[:2]
+        target = self.rng.uniform(self.size, max(self.size, min(2 * self.size, min(h, w))))
+        s = max(target / min(h, w), self.size / min(h, w))
+        nh, nw = max(self.size, round(h * s)), max(self.size, round(w * s))
+        if (nh, nw) != (h, w):
+            img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        y = self.rng.randint(0, nh - self.size)
+        x = self.rng.randint(0, nw - self.size)
+        crop = img[y : y + self.size, x : x + self.size]
+        if self.rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        return rgb8_to_chw(crop)

@@ -1,0 +1,128 @@
+"""The preset styles: six paintings with a committed thumbnail and trained models.
+
+Thumbnails (``assets/styles/<name>.jpg``, ≤ 256 px side) are the style images for training
+the generators and for AdaIN; their sources and licences are in ``assets/styles/ATTRIBUTION.md``.
+Models live in ``assets/models/<name>_<arch>.safetensors`` with a card ``<name>_<arch>.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from artem_vr.errors import UsageError
+from artem_vr.paths import MODELS_DIR, STYLES_DIR
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str  # command-line name
+    title: str
+    artist: str
+    year: str
+    source: str  # file name in the assembled data set (data/style/), see ATTRIBUTION.md
+
+    @property
+    def image(self) -> Path:
+        """The committed thumbnail (≤ 256 px side, RGB jpg)."""
+        return STYLES_DIR / f"{self.name}.jpg"
+
+    def model_path(self, method: str, arch: str) -> Path:
+        return MODELS_DIR / f"{self.name}_{arch}.safetensors" if method == "generator" else MODELS_DIR / f"{self.name}_{method}_{arch}.safetensors"
+
+    def generator_path(self, arch: str | None = None) -> Path | None:
+        """Trained generator file: ``arch`` if given, else compact, else full; None if none."""
+        for a in [arch] if arch else ["compact", "full"]:
+            p = self.model_path("generator", a)
+            if p.is_file():
+                return p
+        return None
+
+    def generator_archs(self) -> list[str]:
+        return [a for a in ("compact", "full") if self.model_path("generator", a).is_file()]
+
+    @property
+    def label(self) -> str:
+        return f"{self.title} — {self.artist}, {self.year}"
+
+
+PRESETS: tuple[Preset, ...] = (
+    Preset("starry_night", "The Starry Night", "Vincent van Gogh", "1889", "van_gogh_the_starry_night.jpg"),
+    Preset("great_wave", "The Great Wave off Kanagawa", "Katsushika Hokusai", "1823–1829", "katsushika_hokusai_the_great_wave_off_kanagawa_1823_1829.jpg"),
+    Preset("the_scream", "The Scream", "Edvard Munch", "1893", "edvard_munch_the_scream.jpg"),
+    Preset("composition_viii", "Composition VIII", "Wassily Kandinsky", "1923", "wassily_kandinsky_composition_viii_1923.jpg"),
+    Preset("morisot_bougival", "The Garden at Bougival", "Berthe Morisot", "1884", "berthe_morisot_the_garden_at_bougival_1884.jpg"),
+    Preset("hiroshige_snow", "The Benzaiten Shrine at Inokashira in Snow", "Utagawa Hiroshige", "c. 1840s", "utagawa_hiroshige_the_benzaiten_shrine_at_inokashira_in_snow_1760_70.jpg"),
+)
+
+
+def list_presets() -> list[Preset]:
+    return list(PRESETS)
+
+
+def preset(name: str) -> Preset:
+    for p in PRESETS:
+        if p.name == name:
+            return p
+    raise UsageError(f"unknown style {name!r}", f"presets: {', '.join(p.name for p in PRESETS)}; or give an image file")
+
+
+def resolve_style(name_or_path: str | Path) -> tuple[str, Path]:
+    """A preset name or an image path → (style name, image path). Unknown → UsageError."""
+    s = str(name_or_path)
+    if any(p.name == s for p in PRESETS):
+        p = preset(s)
+        return p.name, p.image
+    path = Path(s)
+    if path.suffix.lower() in IMAGE_SUFFIXES or path.exists():
+        if not path.is_file():
+            raise UsageError(f"style image {path} does not exist", "check the path")
+        return path.stem, path
+    raise UsageError(f"{s!r} is neither a preset nor an image file", f"presets: {', '.join(p.name for p in PRESETS)}")
+
+
+def make_thumbnail(src: Path, dst: Path, max_side: int = 256, quality: int = 85) -> Path:
+    """Write a ≤ ``max_side`` px RGB jpg of ``src`` (area resampling) to ``dst``."""
+    import cv2
+
+    img = cv2.imread(str(src), cv2.IMREAD_COLOR)
+    if img is None:
+        raise UsageError(f"cannot read image {src}", "check the file")
+    h, w = img.shape[:2]
+    s = max_side / max(h, w)
+    if s < 1:
+        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(dst), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return dst
+
+
+# ---- `artem-vr styles` -------------------------------------------------------------------
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--paths", action="store_true", help="also print the thumbnail and model files")
+
+
+def _methods(p: Preset) -> str:
+    out = [f"generator({'/'.join(p.generator_archs())})"] if p.generator_archs() else []
+    if p.image.is_file():
+        out.append("adain")
+    return ", ".join(out) or "-"
+
+
+def run(args) -> int:
+    rows = [(p.name, p.label, _methods(p)) for p in PRESETS]
+    w0 = max(len(r[0]) for r in rows + [("name", "", "")])
+    w1 = max(len(r[1]) for r in rows)
+    print(f"{'name':<{w0}}  {'painting':<{w1}}  methods")
+    for p, (a, b, c) in zip(PRESETS, rows):
+        print(f"{a:<{w0}}  {b:<{w1}}  {c}")
+        if getattr(args, "paths", False):
+            print(f"{'':<{w0}}    {p.image}")
+            for arch in p.generator_archs():
+                print(f"{'':<{w0}}    {p.model_path('generator', arch)}")
+    print("\nany image file also works as a style with --method adain (e.g. --style painting.jpg)")
+    return 0

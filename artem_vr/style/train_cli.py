@@ -1,0 +1,50 @@
+"""`artem-vr train {generator,adain,xnor}`: dispatch to the training modules (imported lazily)."""
+
+from __future__ import annotations
+
+import importlib
+
+from artem_vr.errors import UsageError
+
+#: kind -> (module, help)
+TRAINERS = {
+    "generator": ("artem_vr.style.train_generator", "a fast feed-forward network for one style (Johnson et al.)"),
+    "adain": ("artem_vr.style.train_adain", "an AdaIN decoder for arbitrary styles (Huang & Belongie)"),
+    "xnor": ("artem_vr.style.train_xnor", "a binarized (XNOR) generator"),
+}
+
+
+def _load(kind: str):
+    mod_name = TRAINERS[kind][0]
+    try:
+        return importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        if e.name == mod_name:
+            raise UsageError(f"`artem-vr train {kind}` is not available in this build ({mod_name} is missing)",
+                             f"available: {', '.join(k for k in TRAINERS if _exists(k))}") from e
+        raise
+
+
+def _exists(kind: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(TRAINERS[kind][0]) is not None
+
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="trainer", metavar="KIND", required=True)
+    for kind, (_mod, short) in TRAINERS.items():
+        sp = sub.add_parser(kind, help=short, description=short)
+        sp.set_defaults(_trainer_error=None)
+        if not _exists(kind):
+            continue  # run() explains what is missing
+        try:
+            _load(kind).add_arguments(sp)
+        except Exception as e:  # a broken trainer must not break the others
+            sp.set_defaults(_trainer_error=f"{type(e).__name__}: {e}")
+
+
+def run(args) -> int:
+    if getattr(args, "_trainer_error", None):
+        raise UsageError(f"`artem-vr train {args.trainer}` failed to load: {args._trainer_error}", "run with --debug, or reinstall")
+    return int(_load(args.trainer).run(args) or 0)

@@ -1,0 +1,376 @@
+"""`artem-vr train generator`: train a Johnson transform net for one style image.
+
+Perceptual loss (Johnson et al. 2016): content = MSE of VGG features at ``--content-layer``
+between output and photo; style = Σ MSE of Gram matrices over ``--style-layers`` against the
+style image (computed once); plus total variation, and optionally a cheap temporal term
+(output change under small input noise). Adam, random crops, AMP on CUDA, DDP under
+``torchrun`` (WORLD_SIZE > 1). Checkpoints (safetensors) and samples go to ``--run-dir``; the
+final fp16 weights and a model card go to ``--out-dir`` (default ``assets/models``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from artem_vr.errors import UsageError
+from artem_vr.paths import MODELS_DIR
+
+EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/std style loss
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from artem_vr.style.generator import ARCHS
+    from artem_vr.style.vgg import RELU_INDEX, STYLE_LAYERS
+
+    p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
+    p.add_argument("--style", required=True, help="preset name or style image file")
+    p.add_argument("--out", required=True, help="model name: writes OUT_DIR/NAME.safetensors and NAME.md")
+    p.add_argument("--arch", default="compact", choices=sorted(ARCHS))
+    p.add_argument("--size", type=int, default=256, help="training crop size in px (default 256)")
+    p.add_argument("--style-size", type=int, default=None, help="resize the style image's long side to this (default: as is)")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--iters", type=int, default=2000)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--content-weight", type=float, default=1.0)
+    p.add_argument("--style-weight", type=float, default=15.0, help="(calibrated for Caffe-scale VGG features; default 15)")
+    p.add_argument("--tv-weight", type=float, default=1.0)
+    p.add_argument("--temporal-weight", type=float, default=0.0, help="weight of ‖G(x) − G(x + noise)‖² (flicker)")
+    p.add_argument("--temporal-noise", type=float, default=0.02, help="std of that noise (0–1 scale)")
+    p.add_argument("--content-layer", default="relu3_1", choices=list(RELU_INDEX))
+    p.add_argument("--style-layers", nargs="+", default=list(STYLE_LAYERS), choices=list(RELU_INDEX), metavar="LAYER")
+    p.add_argument("--holdout-every", type=int, default=10, help="hold out every Nth photo (sorted) for evaluation; 0: none")
+    p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and samples (default runs/NAME)")
+    p.add_argument("--out-dir", type=Path, default=MODELS_DIR, help="where the final weights + card go")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.safetensors")
+    p.add_argument("--sample-every", type=int, default=200)
+    p.add_argument("--checkpoint-every", type=int, default=200)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="mixed precision (default: on for CUDA)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def _dist_info() -> tuple[int, int, int]:
+    ws = int(os.environ.get("WORLD_SIZE", "1"))
+    return ws, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _save_opt(path: Path, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
+    """Adam state as safetensors (tensors) + JSON (step, hyper-parameters). No pickles."""
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for i, (_pid, st) in enumerate(sorted(opt.state_dict()["state"].items())):
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{i}.{k}"] = v.detach().cpu().contiguous()
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+    js = path.with_suffix(".json")
+    js.write_text(json.dumps({"step": step, **extra}, indent=1))
+
+
+def _load_opt(path: Path, opt: torch.optim.Optimizer) -> int:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    sd = opt.state_dict()
+    params = sd["param_groups"][0]["params"]
+    state = {}
+    for i, pid in enumerate(params):
+        st = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == str(i)}
+        if st:
+            state[pid] = st
+    sd["state"] = state
+    opt.load_state_dict(sd)
+    return int(json.loads(path.with_suffix(".json").read_text())["step"])
+
+
+def manifest(files: list[Path], sources_tsv: Path | None) -> list[tuple[str, int, str]]:
+    """(package, image count, licence) per source package of ``files``, from SOURCES.tsv."""
+    rows: dict[str, tuple[str, str]] = {}
+    if sources_tsv and sources_tsv.is_file():
+        lines = sources_tsv.read_text(encoding="utf-8").splitlines()
+        head = lines[0].split("\t")
+        for line in lines[1:]:
+            r = dict(zip(head, line.split("\t")))
+            rows[Path(r.get("file", "")).name] = (r.get("package", "?"), r.get("license", "?"))
+    counts: dict[str, list] = {}
+    for f in files:
+        pkg, lic = rows.get(f.name, ("(not in SOURCES.tsv)", "?"))
+        counts.setdefault(pkg, [0, lic])[0] += 1
+    return sorted(((k, v[0], v[1]) for k, v in counts.items()), key=lambda r: -r[1])
+
+
+def style_attribution(style_path: Path, style_name: str) -> str:
+    from artem_vr.style.presets import PRESETS
+
+    for p in PRESETS:
+        if p.name == style_name:
+            return f"preset `{p.name}`: {p.label} (thumbnail `assets/styles/{p.name}.jpg`, source and licence in assets/styles/ATTRIBUTION.md)"
+    return f"image file `{style_path.name}`"
+
+
+@torch.no_grad()
+def heldout_style_reduction(net, vgg, files: list[Path], style_img: torch.Tensor, size: int = 256, device="cpu") -> dict:
+    """Mean/std style loss (relu1_1…relu4_1) vs the style image, of the photo and of G(photo),
+    on held-out photos resized to ``size`` px long side. Returns the means and the reduction."""
+    from artem_vr.style.data import load_rgb, resize_long, rgb8_to_chw
+    from artem_vr.style.losses import mean_std_style_loss
+
+    s_feats = vgg(style_img.to(device), EVAL_LAYERS)
+    before, after = [], []
+    for f in files:
+        x = rgb8_to_chw(resize_long(load_rgb(f), size))[None].to(device)
+        y = net(x).float()
+        before.append(float(mean_std_style_loss(vgg(x, EVAL_LAYERS), s_feats, EVAL_LAYERS)))
+        after.append(float(mean_std_style_loss(vgg(y, EVAL_LAYERS), s_feats, EVAL_LAYERS)))
+    b, a = sum(before) / len(before), sum(after) / len(after)
+    return {"photos": len(files), "size": size, "style_loss_photo": b, "style_loss_output": a, "reduction": 1 - a / b}
+
+
+def _save_sample(path: Path, net, x: torch.Tensor) -> None:
+    import cv2
+
+    from artem_vr.frames import to_rgb8
+
+    was = net.training
+    net.eval()
+    with torch.no_grad():
+        y = net(x).float()
+    net.train(was)
+    img = torch.cat([x.float().cpu(), y.cpu()], dim=3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(to_rgb8(img), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def run(args) -> int:
+    import torch.distributed as dist
+    from torch.utils.data import DataLoader, RandomSampler
+    from torch.utils.data.distributed import DistributedSampler
+
+    from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+    from artem_vr.style.device import pick_device
+    from artem_vr.style.generator import TransformNet, arch_by_name
+    from artem_vr.style.losses import content_loss, gram, gram_style_loss, tv_loss
+    from artem_vr.style.presets import resolve_style
+    from artem_vr.style.vgg import VGGFeatures, check_layers
+    from artem_vr.style.weights import load_safetensors, save_safetensors
+
+    t_start = time.time()
+    if args.iters < 1 or args.batch < 1:
+        raise UsageError("--iters and --batch must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    world, rank, local_rank = _dist_info()
+    if world > 1:
+        dev = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    else:
+        dev = pick_device(args.device)
+    main_proc = rank == 0
+    amp = dev.type == "cuda" if args.amp is None else bool(args.amp and dev.type == "cuda")
+    random.seed(args.seed + rank)
+    torch.manual_seed(args.seed + rank)
+
+    style_layers = check_layers(args.style_layers)
+    arch = arch_by_name(args.arch)
+    style_name, style_path = resolve_style(args.style)
+    files = list_images(args.content)
+    train_files, held = split_holdout(files, args.holdout_every)
+    run_dir = args.run_dir or Path("runs") / args.out
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    # 1. loss network and the style targets (computed once)
+    vgg = VGGFeatures(tuple(dict.fromkeys([*style_layers, args.content_layer, *EVAL_LAYERS]))).to(dev)
+    style_rgb = load_rgb(style_path)
+    if args.style_size:
+        style_rgb = resize_long(style_rgb, args.style_size)
+    style_img = rgb8_to_chw(style_rgb)[None].to(dev)
+    with torch.no_grad():
+        target_grams = {k: gram(v) for k, v in vgg(style_img, style_layers).items()}
+
+    # 2. generator, optimizer, resume
+    net = TransformNet(arch).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    step, prior_wall = 0, 0.0
+    ckpt = run_dir / "checkpoint.safetensors"
+    if args.resume:
+        if not ckpt.is_file():
+            raise UsageError(f"--resume: no checkpoint at {ckpt}", "start without --resume, or point --run-dir at the run")
+        load_safetensors(ckpt, net, expect_arch=arch.to_dict(), device=dev)
+        net.requires_grad_(True)
+        step = _load_opt(run_dir / "optimizer.safetensors", opt)
+        prior_wall = float(json.loads((run_dir / "optimizer.json").read_text()).get("wall_s", 0.0))
+        if main_proc:
+            print(f"resumed {ckpt} at step {step}", flush=True)
+    net.train()
+    model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None) if world > 1 else net
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    # 3. data
+    ds = RandomCrops(train_files, args.size, seed=args.seed + 1000 * rank + step)
+    sampler = DistributedSampler(ds, seed=args.seed) if world > 1 else RandomSampler(ds, replacement=True, num_samples=10**9)
+    loader = DataLoader(ds, batch_size=args.batch, sampler=sampler, num_workers=args.workers, drop_last=True,
+                        pin_memory=dev.type == "cuda", persistent_workers=args.workers > 0)
+
+    def batches():
+        epoch = 0
+        while True:
+            if world > 1:
+                sampler.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    sample_src = held[0] if held else train_files[0]
+    sample_x = rgb8_to_chw(resize_long(load_rgb(sample_src), 256))[None].to(dev)
+
+    # 4. loop
+    from tqdm import tqdm
+
+    bar = tqdm(total=args.iters, initial=step, disable=not main_proc or args.no_progress, dynamic_ncols=True, desc=args.out)
+    ema: dict[str, float] = {}
+    it = batches()
+    t_loop, steps_run = time.time(), 0
+    while step < args.iters:
+        x = next(it).to(dev, non_blocking=True)
+        with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=amp):
+            y = model(x)
+            fy = vgg(y)
+            with torch.no_grad():
+                fx = vgg(x, [args.content_layer])
+            lc = content_loss(fy[args.content_layer], fx[args.content_layer])
+            ls = gram_style_loss(fy, target_grams, style_layers)
+            ltv = tv_loss(y.float())
+            loss = args.content_weight * lc + args.style_weight * ls + args.tv_weight * ltv
+            terms = {"content": lc, "style": ls, "tv": ltv}
+            if args.temporal_weight > 0:
+                y2 = model((x + args.temporal_noise * torch.randn_like(x)).clamp(0, 1))
+                lt = torch.nn.functional.mse_loss(y.float(), y2.float())
+                loss = loss + args.temporal_weight * lt
+                terms["temporal"] = lt
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        step += 1
+        steps_run += 1
+        vals = {"loss": float(loss.detach()), **{k: float(v.detach()) * w for k, v, w in
+                [("content", lc, args.content_weight), ("style", ls, args.style_weight), ("tv", ltv, args.tv_weight)]}}
+        if "temporal" in terms:
+            vals["temporal"] = float(terms["temporal"]) * args.temporal_weight
+        if not all(math.isfinite(v) for v in vals.values()):
+            raise UsageError(f"training diverged at step {step}: {vals}", "lower --lr or --style-weight")
+        for k, v in vals.items():
+            ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
+        if main_proc:
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in ema.items()})
+            if args.no_progress and (step % 10 == 0 or step == args.iters):
+                el = time.time() - t_loop
+                print(f"step {step}/{args.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
+                      + f" s/iter={el / steps_run:.2f}", flush=True)
+            if args.sample_every and step % args.sample_every == 0:
+                _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
+            if args.checkpoint_every and step % args.checkpoint_every == 0 and step < args.iters:
+                save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
+                _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": args.out, "wall_s": prior_wall + time.time() - t_start})
+    bar.close()
+
+    # 5. final weights, checkpoint, held-out check and the model card (rank 0)
+    if main_proc:
+        net.eval()
+        save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
+        wall = prior_wall + time.time() - t_start
+        _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": args.out, "wall_s": wall})
+        _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
+        evals = heldout_style_reduction(net, vgg, held, style_img, device=dev) if held else None
+        meta = {"style": style_name, "iters": step, "arch_name": args.arch, "size": args.size, "batch": args.batch,
+                "final_losses": {k: round(v, 6) for k, v in ema.items()}}
+        out_w = save_safetensors(args.out_dir / f"{args.out}.safetensors", net, arch.to_dict(), meta, fp16=True)
+        card = _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals)
+        (args.out_dir / f"{args.out}.md").write_text(card, encoding="utf-8")
+        (run_dir / "result.json").write_text(json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
+                                                          "final_losses": ema, "heldout": evals}, indent=1))
+        print(f"wrote {out_w} and {out_w.with_suffix('.md')} ({step} iterations, {wall / 60:.1f} min)", flush=True)
+        if evals:
+            print(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
+                  f"output {evals['style_loss_output']:.4g} ({100 * evals['reduction']:.0f}% lower)", flush=True)
+    if world > 1:
+        dist.destroy_process_group()
+    return 0
+
+
+def _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals) -> str:
+    sources = args.content.parent / "SOURCES.tsv"
+    man = manifest(train_files, sources if sources.is_file() else args.content / "SOURCES.tsv")
+    dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    cmd = "artem-vr train generator " + shlex.join(sys.argv[sys.argv.index("generator") + 1 :] if "generator" in sys.argv else sys.argv[1:])
+    lines = [
+        f"# Model card: `{args.out}`",
+        "",
+        f"Johnson-style transform network (method `generator`) trained for the style **{style_name}** — "
+        f"{style_attribution(style_path, style_name)}.",
+        "",
+        "## Architecture",
+        f"- `{args.arch}`: {json.dumps(arch.to_dict())}",
+        f"- {sum(p.numel() for p in TransformNet_params(arch))} parameters; weights stored as fp16 safetensors.",
+        "- input/output: float (N, 3, H, W) RGB 0–1; reflection padding, instance norm, nearest upsample + conv, sigmoid.",
+        "",
+        "## Data",
+        f"- content: {len(train_files)} training photos from `{args.content.name}/` (sorted; every "
+        f"{args.holdout_every}th held out: {len(held)} photos never seen in training)",
+        "",
+        "| source package | images | licence |",
+        "|---|---|---|",
+        *[f"| {pkg} | {n} | {lic} |" for pkg, n, lic in man],
+        "",
+        f"- held-out photos: {', '.join(f.name for f in held) or '(none)'}",
+        f"- style image: `{style_path.name}` ({style_attribution(style_path, style_name)})",
+        "",
+        "## Training",
+        f"- command: `{cmd}`",
+        f"- {step} iterations, batch {args.batch}, {args.size}px random crops, Adam lr {args.lr}",
+        f"- loss: content {args.content_layer} ×{args.content_weight}, Gram style {' '.join(args.style_layers)} "
+        f"×{args.style_weight}, TV ×{args.tv_weight}" + (f", temporal ×{args.temporal_weight} (noise {args.temporal_noise})" if args.temporal_weight else ""),
+        f"- device: {dev_name}{f' ×{world} (DDP)' if world > 1 else ''}, AMP {'on' if amp else 'off'}; wall time {wall / 60:.1f} min"
+        + (" (all sittings; resumed with --resume)" if args.resume else ""),
+        f"- final losses (EMA, weighted): {', '.join(f'{k} {v:.4g}' for k, v in ema.items())}",
+    ]
+    if evals:
+        lines += [
+            "",
+            "## Held-out check",
+            f"Mean/std style loss (relu1_1…relu4_1) against the style image on the {evals['photos']} held-out photos "
+            f"at {evals['size']} px: photo {evals['style_loss_photo']:.4g} → stylized {evals['style_loss_output']:.4g} "
+            f"(**{100 * evals['reduction']:.0f}% lower**). `artem-vr eval` gives the full table (docs/quality.md).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def TransformNet_params(arch):
+    from artem_vr.style.generator import TransformNet
+
+    return TransformNet(arch).parameters()
