@@ -1,0 +1,45 @@
+"""Comfort: temporal stabilization, stereo consistency, and the metrics that measure them.
+
+* :class:`~artem_vr.temporal.stabilize.TemporalStabilizer` — wraps any Stylizer; smoothed
+  instance-norm statistics + flow-warped blending; ``reset()`` on style change / cut.
+* :class:`~artem_vr.temporal.stereo.StereoConsistentStylizer` — wraps any Stylizer; both eyes
+  with shared statistics, optionally the left eye warped into the right by online disparity.
+* :mod:`artem_vr.temporal.metrics` — flicker (flow-warped error on real video, occlusion-masked)
+  and stereo error (ground-truth disparity), and the ``artem-vr eval`` part that runs them.
+
+The wrappers are Stylizers themselves, so they stack:
+``TemporalStabilizer(StereoConsistentStylizer(stylizer))`` is what :func:`wrap_for_run` builds.
+"""
+
+from __future__ import annotations
+
+from artem_vr.temporal.stabilize import TemporalStabilizer
+from artem_vr.temporal.stereo import StereoConsistentStylizer
+
+__all__ = ["TemporalStabilizer", "StereoConsistentStylizer", "wrap_for_run", "stabilize_for_video", "comfort_stats"]
+
+
+def wrap_for_run(stylizer, state) -> TemporalStabilizer:
+    """For `artem-vr run`: stereo consistency and temporal stabilization, each switched live by
+    ``state.stereo_consistency`` / ``state.temporal`` (read every frame; a temporal toggle resets)."""
+    stereo = StereoConsistentStylizer(stylizer, mode="warp", enabled=lambda: bool(getattr(state, "stereo_consistency", True)))
+    return TemporalStabilizer(stereo, mode="auto", enabled=lambda: bool(getattr(state, "temporal", True)))
+
+
+def stabilize_for_video(stylizer) -> TemporalStabilizer:
+    """For `artem-vr stylize` on a video: temporal stabilization (frames in order, batch of 1)."""
+    return TemporalStabilizer(stylizer, mode="auto")
+
+
+def comfort_stats(stylizer) -> dict:
+    """The ``stats`` of every comfort wrapper around ``stylizer`` (for `artem-vr bench`):
+    ``{"temporal": {...cost_ms...}, "stereo": {...cost_ms...}}`` for those present."""
+    out = {}
+    s = stylizer
+    while s is not None:
+        if isinstance(s, TemporalStabilizer):
+            out["temporal"] = dict(s.stats)
+        elif isinstance(s, StereoConsistentStylizer):
+            out["stereo"] = dict(s.stats)
+        s = getattr(s, "inner", None) if isinstance(s, (TemporalStabilizer, StereoConsistentStylizer)) else None
+    return out

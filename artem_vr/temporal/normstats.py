@@ -1,0 +1,229 @@
+"""Replace the per-image statistics of a network's instance-norm layers, from outside it.
+
+Fast style networks normalize each feature map by its own mean and standard deviation
+(instance norm); a small change in the picture changes those statistics and the whole frame
+shifts in brightness and colour — the largest part of style-transfer flicker. Two uses here:
+
+* temporal: an exponential moving average of the statistics over frames
+  (:class:`artem_vr.temporal.stabilize.TemporalStabilizer`);
+* stereo: the statistics pooled over the two eyes of one batch
+  (:class:`artem_vr.temporal.stereo.StereoConsistentStylizer`).
+
+How: a forward hook on every ``nn.InstanceNorm2d`` of the stylizer's networks (found by walking
+the stylizer's attributes). IN computed ``y = (x - μ)/σ · w + b`` from the input's own
+``μ, σ²``; a *stat transform* returns replacement ``μ', σ'²`` and the hook re-maps ``y`` with one
+per-channel affine: ``y' = y · σ/σ' + (μ - μ')·w/σ' + b·(1 - σ/σ')``. When the transforms
+return the statistics unchanged the output is returned as is (bit-identical).
+
+Stylizers whose normalization is not an ``nn.InstanceNorm2d`` (e.g. AdaIN written as a
+function) can call :func:`filter_stats` on their content statistics instead: it applies the
+same transforms, keyed by whatever ``key`` the caller passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from typing import Callable
+
+import torch
+from torch import nn
+
+#: (key, mean (N, C), var (N, C)) -> (mean, var); must not change shapes.
+StatTransform = Callable[[object, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def unwrap(stylizer):
+    """The innermost stylizer under any wrappers (each wrapper keeps it in ``.inner``)."""
+    while getattr(stylizer, "inner", None) is not None:
+        stylizer = stylizer.inner
+    return stylizer
+
+
+def find_modules(obj, depth: int = 2) -> list[nn.Module]:
+    """nn.Modules held by ``obj``'s attributes (directly, or in dicts/lists/tuples, ``depth`` deep)."""
+    found: list[nn.Module] = []
+
+    def visit(v, d):
+        if isinstance(v, nn.Module):
+            found.append(v)
+        elif d > 0 and isinstance(v, dict):
+            for u in v.values():
+                visit(u, d - 1)
+        elif d > 0 and isinstance(v, (list, tuple)):
+            for u in v:
+                visit(u, d - 1)
+
+    for v in list(vars(obj).values()):
+        visit(v, depth)
+    return found
+
+
+def instance_norms(stylizer) -> list[nn.InstanceNorm2d]:
+    """Every InstanceNorm2d (normalizing with per-image statistics) in the stylizer's networks."""
+    seen, out = set(), []
+    for m in find_modules(unwrap(stylizer)):
+        for sub in m.modules():
+            if isinstance(sub, nn.InstanceNorm2d) and id(sub) not in seen:
+                if sub.track_running_stats and not sub.training:
+                    continue  # uses fixed running stats: nothing to smooth
+                seen.add(id(sub))
+                out.append(sub)
+    return out
+
+
+class NormStatsHooks:
+    """One per (innermost) stylizer: the hooks on its IN layers and the ordered transforms.
+
+    Transforms apply only inside ``with hooks.active():`` — the stylizer used on its own
+    (or by another wrapper) is untouched.
+    """
+
+    def __init__(self):
+        self._transforms: list[tuple[int, StatTransform]] = []
+        self._hooked: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
+        self._local = threading.local()
+        self.layers = 0
+
+    def add_transform(self, order: int, fn: StatTransform) -> None:
+        """Register ``fn``; lower ``order`` runs first (stereo pooling 10, temporal EMA 20)."""
+        self._transforms.append((order, fn))
+        self._transforms.sort(key=lambda t: t[0])
+
+    def remove_transform(self, fn: StatTransform) -> None:
+        self._transforms = [t for t in self._transforms if t[1] is not fn]
+
+    def attach(self, stylizer) -> int:
+        """Hook IN layers not hooked yet (networks loaded on a style change too), and the AdaIN
+        step of an AdaIN stylizer. Returns the number of normalization points hooked."""
+        layers = instance_norms(stylizer)
+        for m in layers:
+            if m not in self._hooked:
+                m.register_forward_hook(self._hook)
+                self._hooked.add(m)
+        n = len(layers) + self._attach_adain(unwrap(stylizer))
+        self.layers = n
+        return n
+
+    def _attach_adain(self, base) -> int:
+        """AdaIN (:mod:`artem_vr.style.adain`): ``model.encoder`` → features ``f``; the decoder gets
+        ``t = lerp(f, (f - μ_f)/σ_f · σ_s + μ_s, α)``. Hooks: keep ``f`` (encoder output), and
+        before the decoder rebuild ``t`` with the transformed ``μ_f, σ_f²`` (style stats from the
+        stylizer's ``_stats``, α = its strength). Returns 1 when hooked, 0 when not an AdaIN stylizer."""
+        model = getattr(base, "model", None)
+        enc, dec = getattr(model, "encoder", None), getattr(model, "decoder", None)
+        layer = getattr(getattr(model, "variant", None), "layer", None)
+        if not isinstance(enc, nn.Module) or not isinstance(dec, nn.Module) or layer is None \
+                or not hasattr(base, "_stats"):
+            return 0
+        if dec in self._hooked:
+            return 1
+        store: dict = {}
+
+        def keep_features(_m, _inp, out):
+            if self.is_active:
+                store["f"] = out[layer] if isinstance(out, dict) else out
+
+        def rebuild(_m, args):
+            f = store.pop("f", None)
+            if not self.is_active or not self._transforms or f is None or not args:
+                return None
+            t = args[0]
+            if f.shape != t.shape or getattr(base, "_stats", None) is None:
+                return None
+            var, mean = torch.var_mean(f.float(), dim=(2, 3), unbiased=False)
+            m2, v2 = self.transform(dec, mean, var)
+            if m2 is mean and v2 is var:
+                return None
+            s_mean, s_std = base._stats  # (1 or N, C, 1, 1)
+            a = (f.float() - m2[..., None, None]) / torch.sqrt(v2[..., None, None] + 1e-5) * s_std + s_mean
+            alpha = min(float(getattr(base, "strength", 1.0)), 1.0)
+            if alpha < 1.0:
+                a = torch.lerp(f.float(), a, alpha)
+            return (a.to(t.dtype),) + tuple(args[1:])
+
+        enc.register_forward_hook(keep_features)
+        dec.register_forward_pre_hook(rebuild)
+        self._hooked.add(dec)
+        return 1
+
+    @contextlib.contextmanager
+    def active(self):
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        try:
+            yield self
+        finally:
+            self._local.depth = depth
+
+    @property
+    def is_active(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
+
+    def transform(self, key, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for _, fn in self._transforms:
+            mean, var = fn(key, mean, var)
+        return mean, var
+
+    def _hook(self, module: nn.InstanceNorm2d, inputs, output):
+        if not self.is_active or not self._transforms:
+            return None
+        x = inputs[0]
+        if x.ndim != 4:
+            return None
+        var, mean = torch.var_mean(x.float(), dim=(2, 3), unbiased=False)  # (N, C)
+        m2, v2 = self.transform(module, mean, var)
+        if m2 is mean and v2 is var:
+            return None
+        return remap_normalized(output, mean, var, m2, v2, module.eps, module.weight, module.bias)
+
+
+def remap_normalized(y, mean, var, new_mean, new_var, eps, weight=None, bias=None):
+    """``y = (x-μ)/σ·w + b`` → ``(x-μ')/σ'·w + b`` without ``x``. y: (N, C, H, W); stats (N, C)."""
+    s, s2 = torch.sqrt(var + eps), torch.sqrt(new_var + eps)
+    a = s / s2
+    w = weight.float()[None] if weight is not None else 1.0
+    c = (mean - new_mean) / s2 * w
+    if bias is not None:
+        c = c + bias.float()[None] * (1 - a)
+    return torch.addcmul(c[..., None, None].to(y.dtype), y, a[..., None, None].to(y.dtype))
+
+
+_REGISTRY: "weakref.WeakKeyDictionary[object, NormStatsHooks]" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def hooks_for(stylizer) -> NormStatsHooks:
+    """The shared :class:`NormStatsHooks` of the innermost stylizer under ``stylizer``."""
+    base = unwrap(stylizer)
+    with _LOCK:
+        h = _REGISTRY.get(base)
+        if h is None:
+            h = _REGISTRY[base] = NormStatsHooks()
+    return h
+
+
+def filter_stats(stylizer, key, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For stylizers that normalize in code (AdaIN): apply the active transforms to (N, C) stats.
+
+    Call it with the content feature mean/variance right before normalizing; returns them
+    unchanged unless a temporal or stereo wrapper is running this stylizer.
+    """
+    with _LOCK:
+        h = _REGISTRY.get(unwrap(stylizer))
+    if h is None or not h.is_active:
+        return mean, var
+    return h.transform(key, mean, var)
+
+
+# ---------------------------------------------------------------------------- transforms
+def pooled_pair_stats(mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Statistics of all pixels of the batch taken together, given to every image. (N, C) → (N, C).
+
+    For a stereo pair both eyes are then normalized identically. Pooled variance:
+    ``E[σ² + μ²] − E[μ]²``.
+    """
+    m = mean.mean(0, keepdim=True)
+    v = (var + mean * mean).mean(0, keepdim=True) - m * m
+    return m.expand_as(mean), v.clamp_min(0).expand_as(var)

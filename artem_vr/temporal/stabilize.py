@@ -1,0 +1,284 @@
+"""Temporal stabilization for any stylizer: smoothed normalization statistics + flow-warped blending.
+
+``TemporalStabilizer(stylizer)`` is itself a Stylizer (same ``stylize`` on (N, 3, H, W) RGB 0–1,
+N = 1 mono or 2 stereo, each eye its own history). Per frame:
+
+1. **Scene cut check** on a small gray copy of the input (``flow_width`` pixels wide):
+   a large change of the gray histogram forgets everything before stylizing.
+2. **Statistics smoothing** (networks with instance norm, see :mod:`.normstats`): every IN
+   layer normalizes with an exponential moving average of its per-channel mean and variance
+   instead of this frame's own (``stats_momentum`` is the weight of the past).
+3. **Flow-warped blending**: DIS optical flow (OpenCV, ultrafast preset) from this frame to
+   the previous one on the small gray copies; the previous *output* is warped onto this
+   frame and blended in with weight ``blend`` where a photometric check passes (pixels that
+   were occluded, or changed, keep the fresh stylization). If most of the frame fails the
+   check the frame counts as a cut: no blend, statistics forgotten.
+
+``reset()`` (= ``reset_temporal``) forgets all history; it runs on ``set_style``, on a
+detected cut, when switched off and on, and when the frame size or batch size changes. The
+first frame after a reset is exactly the plain stylization.
+
+``stats`` holds the cost: ``cost_ms`` (smoothed wall time spent in the stabilizer's own work,
+including its hooks, per frame), ``stylize_ms`` (the wrapped stylizer's time), ``scene_cuts``,
+``blend_fraction`` (share of pixels that took the past).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from artem_vr.frames import check_image
+from artem_vr.style.base import Stylizer
+from artem_vr.temporal.normstats import hooks_for
+from artem_vr.temporal.wrapper import WrappingStylizer, as_switch
+
+MODES = ("auto", "stats", "flow", "stats+flow", "off")
+
+_GRAY = (0.299, 0.587, 0.114)
+
+
+def small_gray(x: torch.Tensor, width: int) -> np.ndarray:
+    """(N, 3, H, W) RGB 0–1 → host uint8 (N, h, w) luma with w = ``width`` (area-downsampled).
+
+    On the GPU the reduction runs there and only the small image crosses to the host; on the
+    CPU OpenCV's area resize is used (several times faster than torch's there).
+    """
+    n, _, h, w = x.shape
+    sw = max(8, min(width, w))
+    sh = max(8, round(h * sw / w))
+    if x.device.type == "cpu":
+        k = max(1, w // (2 * sw))  # subsample to about twice the target, then area-resize
+        xs = x[..., ::k, ::k].float().numpy()  # numpy: torch's tiny CPU ops cost more in threading than maths
+        a = np.tensordot(np.asarray(_GRAY, np.float32), xs, axes=([0], [1]))
+        return np.stack([np.clip(np.rint(cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) * 255), 0, 255)
+                         .astype(np.uint8) for f in a])
+    g = x[:, 0] * _GRAY[0] + x[:, 1] * _GRAY[1] + x[:, 2] * _GRAY[2]  # (N, H, W)
+    s = F.interpolate(g[:, None].float(), size=(sh, sw), mode="area")[:, 0]
+    return s.mul_(255).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def gray_hist(g: np.ndarray, bins: int = 32) -> np.ndarray:
+    """Normalized histogram of a uint8 (h, w) image."""
+    h = np.bincount((g >> (8 - int(np.log2(bins)))).ravel(), minlength=bins).astype(np.float32)
+    return h / max(1.0, h.sum())
+
+
+_GRIDS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _base_grid(h: int, w: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (h, w, str(device), dtype)
+    if key not in _GRIDS:
+        if len(_GRIDS) > 8:
+            _GRIDS.clear()
+        ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
+                                torch.arange(w, device=device, dtype=dtype), indexing="ij")
+        _GRIDS[key] = (xs, ys)
+    return _GRIDS[key]
+
+
+def warp_torch(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample ``img`` (N, C, H, W) at pixel (x, y) + ``flow`` (N, 2, H, W) (dx, dy), bilinear, border clamp."""
+    n, _, h, w = img.shape
+    xs, ys = _base_grid(h, w, img.device, flow.dtype)
+    gx = (xs[None] + flow[:, 0]) * (2.0 / max(1, w - 1)) - 1.0
+    gy = (ys[None] + flow[:, 1]) * (2.0 / max(1, h - 1)) - 1.0
+    grid = torch.stack((gx, gy), dim=-1).to(img.dtype)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def upsample_flow(flow: np.ndarray, size: tuple[int, int], device, dtype=torch.float32) -> torch.Tensor:
+    """(N, h, w, 2) host flow in small-image pixels → (N, 2, H, W) device flow in full-size pixels."""
+    n, h, w, _ = flow.shape
+    H, W = size
+    f = torch.from_numpy(np.ascontiguousarray(flow)).to(device=device, dtype=dtype).permute(0, 3, 1, 2)
+    f = F.interpolate(f, size=(H, W), mode="bilinear", align_corners=False)
+    scale = torch.tensor([W / w, H / h], device=device, dtype=dtype)[None, :, None, None]
+    return f * scale
+
+
+_HOST_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _host_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    if (h, w) not in _HOST_GRIDS:
+        if len(_HOST_GRIDS) > 8:
+            _HOST_GRIDS.clear()
+        _HOST_GRIDS[(h, w)] = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+    return _HOST_GRIDS[(h, w)]
+
+
+def blend_warped(y: torch.Tensor, prev: torch.Tensor, flow: np.ndarray, weight: np.ndarray) -> torch.Tensor:
+    """``lerp(y, warp(prev, flow), weight)`` with small-size host ``flow`` (N, h, w, 2) and
+    ``weight`` (N, h, w) in 0–1, upsampled to y's (N, 3, H, W). CPU: OpenCV remap; GPU: grid_sample."""
+    n, _, H, W = y.shape
+    h, w = weight.shape[-2:]
+    if y.device.type == "cpu":  # numpy + OpenCV: torch's small CPU ops cost more in threading than maths
+        gx, gy = _host_grid(H, W)
+        yn, pn = y.float().numpy(), prev.float().numpy()
+        out = np.empty((n, 3, H, W), np.float32)
+        for i in range(n):
+            f = cv2.resize(flow[i], (W, H), interpolation=cv2.INTER_LINEAR)
+            mx, my = gx + f[..., 0] * (W / w), gy + f[..., 1] * (H / h)
+            p = cv2.remap(np.ascontiguousarray(pn[i].transpose(1, 2, 0)), mx, my, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE).transpose(2, 0, 1)
+            m = cv2.resize(weight[i], (W, H), interpolation=cv2.INTER_LINEAR)[None]
+            out[i] = yn[i] + (p - yn[i]) * m
+        return torch.from_numpy(out).to(y.dtype)
+    fl = upsample_flow(flow, (H, W), y.device)
+    m = F.interpolate(torch.from_numpy(weight).to(y.device, torch.float32)[:, None], size=(H, W),
+                      mode="bilinear", align_corners=False)
+    return torch.lerp(y.float(), warp_torch(prev.float(), fl), m).to(y.dtype)
+
+
+class TemporalStabilizer(WrappingStylizer):
+    """Wrap ``stylizer`` so consecutive frames hold still. See the module docstring.
+
+    mode: ``auto`` (stats smoothing where the network has instance norm, plus flow blending),
+    ``stats``, ``flow``, ``stats+flow``, ``off``. ``enabled``: bool or callable read per frame.
+    """
+
+    def __init__(self, stylizer: Stylizer, mode: str = "auto", *, stats_momentum: float = 0.8,
+                 blend: float = 0.7, flow_width: int = 192, photo_threshold: float = 0.12,
+                 cut_hist: float = 0.6, cut_fraction: float = 0.3,
+                 enabled: bool | Callable[[], bool] = True):
+        super().__init__(stylizer, MODES, mode)
+        if not 0.0 <= stats_momentum < 1.0 or not 0.0 <= blend < 1.0:
+            from artem_vr.errors import UsageError
+
+            raise UsageError(f"stats_momentum {stats_momentum} and blend {blend} must be in [0, 1)",
+                             "e.g. stats_momentum=0.8, blend=0.6")
+        self.stats_momentum = stats_momentum
+        self.blend = blend
+        self.flow_width = flow_width
+        self.photo_threshold = photo_threshold
+        self.cut_hist = cut_hist
+        self.cut_fraction = cut_fraction
+        self.enabled = as_switch(enabled)
+        self._hooks = hooks_for(stylizer)
+        self._hooks.add_transform(20, self._ema_transform)
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._running = False
+        self._was_enabled = False
+        self._hook_s = 0.0
+        self.stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "stylize_ms": 0.0, "frames": 0, "scene_cuts": 0,
+                      "blend_fraction": 0.0, "norm_layers": 0}
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every frame before: the next output is the plain stylization."""
+        self._ema: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._prev_out: torch.Tensor | None = None
+        self._prev_small: np.ndarray | None = None
+        self._prev_hist: list[np.ndarray] | None = None
+
+    def reset_temporal(self) -> None:
+        self.reset()
+        self.inner.reset_temporal()
+
+    @property
+    def uses_stats(self) -> bool:
+        return self.mode in ("stats", "stats+flow") or (self.mode == "auto" and self._hooks.layers > 0)
+
+    @property
+    def uses_flow(self) -> bool:
+        return self.mode in ("flow", "stats+flow", "auto")
+
+    def _ema_transform(self, key, mean, var):
+        if not self._running or not self.uses_stats:
+            return mean, var
+        t0 = time.perf_counter()
+        prev = self._ema.get(id(key))
+        if prev is None or prev[0].shape != mean.shape:
+            self._ema[id(key)] = (mean, var)
+            out = (mean, var)  # the same objects: the hook leaves the output untouched
+        else:
+            k = self.stats_momentum
+            out = (torch.lerp(mean, prev[0], k), torch.lerp(var, prev[1], k))
+            self._ema[id(key)] = out
+        self._hook_s += time.perf_counter() - t0
+        return out
+
+    # -- the frame --------------------------------------------------------------------
+    @torch.inference_mode()
+    def stylize(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x, "TemporalStabilizer input")
+        on = self.mode != "off" and bool(self.enabled())
+        if not on:
+            if self._was_enabled:
+                self.reset()
+            self._was_enabled = False
+            return self.inner.stylize(x)
+        if not self._was_enabled:
+            self.reset()
+        self._was_enabled = True
+
+        t0 = time.perf_counter()
+        x = x.to(self.device)
+        small = small_gray(x, self.flow_width)
+        hists = [gray_hist(g) for g in small]
+        if self._prev_small is not None and (self._prev_small.shape != small.shape or self._prev_out.shape != x.shape):
+            self.reset()
+        elif self._prev_hist is not None and max(
+                float(np.abs(a - b).sum()) for a, b in zip(hists, self._prev_hist)) > self.cut_hist:
+            self.stats["scene_cuts"] += 1
+            self.reset()
+        self._hooks.attach(self.inner)
+        self.stats["norm_layers"] = self._hooks.layers
+
+        t1 = time.perf_counter()
+        self._hook_s = 0.0
+        self._running = True
+        try:
+            with self._hooks.active():
+                y = self.inner.stylize(x)
+        finally:
+            self._running = False
+        t2 = time.perf_counter()
+
+        blended = 0.0
+        if self.uses_flow and self._prev_out is not None and self.blend > 0:
+            flows, masks = [], []
+            for g, gp in zip(small, self._prev_small):
+                f = self._dis.calc(g, gp, None)  # this frame → previous frame
+                masks.append(self._photo_mask(g, gp, f))
+                flows.append(f)
+            m = np.stack(masks)
+            if float(m.mean()) < self.cut_fraction:  # most of the frame is new: a cut, not motion
+                self.stats["scene_cuts"] += 1
+                self._ema.clear()
+            else:
+                y = blend_warped(y, self._prev_out, np.stack(flows), m * self.blend)
+                blended = float(m.mean()) * self.blend
+        self._prev_out = y
+        self._prev_small = small
+        self._prev_hist = hists
+        t3 = time.perf_counter()
+
+        cost = ((t1 - t0) + (t3 - t2) + self._hook_s) * 1000
+        st = self.stats
+        k = 0.9 if st["frames"] else 0.0
+        st["last_cost_ms"] = cost
+        st["cost_ms"] = k * st["cost_ms"] + (1 - k) * cost
+        st["stylize_ms"] = k * st["stylize_ms"] + (1 - k) * ((t2 - t1) * 1000 - self._hook_s * 1000)
+        st["blend_fraction"] = blended
+        st["frames"] += 1
+        return y
+
+    def _photo_mask(self, g: np.ndarray, gp: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """1 where the warped previous small frame matches this one, falling to 0 by ``photo_threshold``."""
+        h, w = g.shape
+        xs = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
+        ys = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
+        pw = cv2.remap(gp, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        err = np.abs(pw.astype(np.float32) - g.astype(np.float32)) / 255.0
+        m = np.clip(1.0 - err / self.photo_threshold, 0.0, 1.0)
+        m *= (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
+        return cv2.erode(m, np.ones((3, 3), np.uint8))  # keep off the edges of moving objects

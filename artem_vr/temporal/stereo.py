@@ -1,0 +1,142 @@
+"""Stereo-consistent stylization: the two eyes agree on what was painted where.
+
+``StereoConsistentStylizer(stylizer, mode)`` is itself a Stylizer. On a batch of 2 (left,
+right eye of one frame; anything else passes through untouched):
+
+* ``shared-stats``: both eyes in one batch, and every instance-norm layer normalizes both with
+  the statistics of the pair taken together (:func:`.normstats.pooled_pair_stats`), so neither
+  eye is brighter, more saturated or differently toned than the other.
+* ``warp`` (default): shared statistics, plus the disparity of the pair estimated online
+  (OpenCV semi-global matching on small gray copies, ``disp_width`` pixels wide); the stylized
+  left view is warped into the right view wherever the warp is trustworthy (visible in both
+  views and photometrically consistent); the right eye keeps its own stylization only where
+  it sees what the left eye cannot (disocclusions) — so the strokes match between the eyes.
+* ``off``: the wrapped stylizer as is (each eye on its own statistics).
+
+``stats``: ``cost_ms`` (smoothed per-pair wall time of this wrapper's own work),
+``warped_fraction`` (share of right-eye pixels taken from the left).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from artem_vr.frames import check_image
+from artem_vr.style.base import Stylizer
+from artem_vr.temporal.metrics import right_view_disparity
+from artem_vr.temporal.normstats import hooks_for, pooled_pair_stats
+from artem_vr.temporal.stabilize import blend_warped, small_gray
+from artem_vr.temporal.wrapper import WrappingStylizer, as_switch
+
+MODES = ("shared-stats", "warp", "off")
+
+
+def fill_disparity_holes(d: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill invalid disparities along each row with the farther (smaller) of the nearest valid
+    values to the left and right — holes in matching are mostly background next to an edge.
+    Rows with no valid pixel become 0. float32 (h, w) → float32 (h, w)."""
+    h, w = d.shape
+    idx = np.where(valid, np.arange(w)[None, :], -1)
+    left = np.maximum.accumulate(idx, axis=1)
+    idx_r = np.where(valid, np.arange(w)[None, :], w)
+    right = np.minimum.accumulate(idx_r[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(h)[:, None]
+    dl = np.where(left >= 0, d[rows, np.clip(left, 0, w - 1)], np.inf)
+    dr = np.where(right < w, d[rows, np.clip(right, 0, w - 1)], np.inf)
+    fill = np.minimum(dl, dr)
+    fill = np.where(np.isfinite(fill), fill, 0.0)
+    return np.where(valid, d, fill).astype(np.float32)
+
+
+class DisparityEstimator:
+    """Left-view disparity of a rectified pair of small uint8 gray images (OpenCV SGBM)."""
+
+    def __init__(self, width: int, block: int = 5):
+        self.width = width
+        nd = max(16, int(np.ceil(width / 4 / 16)) * 16)  # up to a quarter of the width
+        self.num_disparities = nd
+        self._sgbm = cv2.StereoSGBM_create(minDisparity=0, numDisparities=nd, blockSize=block,
+                                           P1=8 * block * block, P2=32 * block * block, uniquenessRatio=5,
+                                           speckleWindowSize=50, speckleRange=2,
+                                           mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY)
+
+    def __call__(self, gl: np.ndarray, gr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(h, w) uint8 ×2 → (disparity float32 (h, w) in small pixels, valid bool (h, w))."""
+        d = self._sgbm.compute(gl, gr).astype(np.float32) / 16.0
+        valid = d > 0
+        return fill_disparity_holes(d, valid), valid
+
+
+class StereoConsistentStylizer(WrappingStylizer):
+    """Wrap ``stylizer`` so a stereo pair (batch of 2) is stylized consistently. See the module docstring."""
+
+    def __init__(self, stylizer: Stylizer, mode: str = "warp", *, disp_width: int = 256,
+                 photo_threshold: float = 0.1, enabled: bool | Callable[[], bool] = True):
+        super().__init__(stylizer, MODES, mode)
+        self.enabled = as_switch(enabled)
+        self.disp_width = disp_width
+        self.photo_threshold = photo_threshold
+        self._hooks = hooks_for(stylizer)
+        self._hooks.add_transform(10, self._pool_transform)
+        self._running = False
+        self._disp: DisparityEstimator | None = None
+        self.stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "pairs": 0, "warped_fraction": 0.0}
+
+    def _pool_transform(self, key, mean, var):
+        if not self._running or mean.shape[0] != 2:
+            return mean, var
+        return pooled_pair_stats(mean, var)
+
+    @torch.inference_mode()
+    def stylize(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x, "StereoConsistentStylizer input")
+        if x.shape[0] != 2 or self.mode == "off" or not self.enabled():
+            return self.inner.stylize(x)
+        t0 = time.perf_counter()
+        x = x.to(self.device)
+        self._hooks.attach(self.inner)
+        t1 = time.perf_counter()
+        self._running = True
+        try:
+            with self._hooks.active():
+                y = self.inner.stylize(x)
+        finally:
+            self._running = False
+        t2 = time.perf_counter()
+        if self.mode == "warp":
+            y = self._warp_right(x, y)
+        t3 = time.perf_counter()
+        cost = ((t1 - t0) + (t3 - t2)) * 1000
+        st = self.stats
+        k = 0.9 if st["pairs"] else 0.0
+        st["last_cost_ms"] = cost
+        st["cost_ms"] = k * st["cost_ms"] + (1 - k) * cost
+        st["pairs"] += 1
+        return y
+
+    def _warp_right(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Replace the right eye by the left eye's stylization warped by the estimated disparity."""
+        g = small_gray(x, self.disp_width)
+        gl, gr = g[0], g[1]
+        h, w = gl.shape
+        if self._disp is None or self._disp.width != w:
+            self._disp = DisparityEstimator(w)
+        d_left, _ = self._disp(gl, gr)
+        d_r, v_r = right_view_disparity(d_left)
+        # Photometric check: the left gray warped into the right view must match the right gray.
+        xs = np.arange(w, dtype=np.float32)[None, :] + d_r
+        ys = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w))
+        est = cv2.remap(gl, xs, np.ascontiguousarray(ys), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        err = np.abs(est.astype(np.float32) - gr.astype(np.float32)) / 255.0
+        m = np.clip(1.0 - err / self.photo_threshold, 0, 1) * v_r * (xs <= w - 1)
+        m = cv2.erode(m.astype(np.float32), np.ones((3, 3), np.uint8))
+        self.stats["warped_fraction"] = float(m.mean())
+        flow = np.zeros((1, h, w, 2), np.float32)
+        flow[0, ..., 0] = d_r
+        right = blend_warped(y[1:], y[:1], flow, m[None])
+        return torch.cat([y[:1], right], dim=0)

@@ -1,0 +1,80 @@
+"""A stylizer that wraps another one and is itself a Stylizer (style, strength, device forwarded)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from artem_vr.errors import UsageError
+from artem_vr.style.base import Stylizer
+
+
+def as_switch(enabled: bool | Callable[[], bool]) -> Callable[[], bool]:
+    """A bool, or a callable read at every frame (e.g. ``lambda: state.temporal``)."""
+    if callable(enabled):
+        return enabled
+    value = bool(enabled)
+    return lambda: value
+
+
+class WrappingStylizer(Stylizer):
+    """Forwards the Stylizer interface to ``inner``; subclasses override :meth:`stylize`.
+
+    ``set_style`` forwards and then calls :meth:`reset_temporal`, so a new style never blends
+    with the old one.
+    """
+
+    def __init__(self, stylizer: Stylizer, modes: tuple[str, ...], mode: str):
+        if not isinstance(stylizer, Stylizer):
+            raise UsageError(f"{type(self).__name__} wraps a Stylizer, got {type(stylizer).__name__}",
+                             "pass a stylizer from artem_vr.style.base.make_stylizer")
+        if mode not in modes:
+            raise UsageError(f"unknown {type(self).__name__} mode {mode!r}", f"choose one of: {', '.join(modes)}")
+        # Stylizer.__init__ is not called: strength/style/device live in the inner stylizer.
+        self.inner = stylizer
+        self.mode = mode
+
+    # -- forwarded state ------------------------------------------------------------
+    @property
+    def method(self) -> str:  # type: ignore[override]
+        return self.inner.method
+
+    @property
+    def device(self) -> torch.device:  # type: ignore[override]
+        return self.inner.device
+
+    @property
+    def strength(self) -> float:  # type: ignore[override]
+        return self.inner.strength
+
+    @strength.setter
+    def strength(self, v: float) -> None:
+        self.inner.strength = v
+
+    @property
+    def style(self):  # type: ignore[override]
+        return self.inner.style
+
+    @style.setter
+    def style(self, v) -> None:
+        self.inner.style = v
+
+    def styles(self) -> list[str]:
+        return self.inner.styles()
+
+    def set_style(self, style: str) -> None:
+        self.inner.set_style(style)
+        self.reset_temporal()
+
+    def reset_temporal(self) -> None:
+        self.inner.reset_temporal()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:  # not used: stylize is overridden
+        return self.inner._forward(x)  # noqa: SLF001
+
+    def __getattr__(self, name):
+        # Anything else a caller expects of the wrapped stylizer (e.g. its model path).
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
