@@ -80,15 +80,20 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
 
     if not data:
         raise ImageError(f"image is empty (0 bytes): {name}", "re-copy or re-download the file")
+    fix = "give a png, jpg, bmp, webp, gif or tiff image"
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageError(
-            f"not an image file (unknown format, {len(data)} bytes, starts {data[:8]!r}): {name}",
-            "give a png, jpg, bmp, webp, gif or tiff image",
-        ) from None
+        # Pillow lacks some codecs (e.g. TIFF variants) that OpenCV has
+        a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if sniff_image(data[:16]) else None
+        if a is not None and a.size:
+            return check_rgb8(_cv_to_rgb8(a), f"read_image({name})")
+        if sniff_image(data[:16]):
+            raise ImageError(f"{sniff_image(data[:16]).upper()} image cannot be decoded (corrupt, or an unsupported variant): {name}", fix) from None
+        raise ImageError(f"not an image file (unknown format, {len(data)} bytes, starts {data[:8]!r}): {name}", fix) from None
     except Exception as e:
-        raise ImageError(f"cannot read image {name}: {e}", "give a png, jpg, bmp, webp, gif or tiff image") from None
+        what = "truncated or corrupt" if "runcat" in str(e) else "unreadable"
+        raise ImageError(f"image is {what}: {name} ({e})", "re-copy or re-download the file") from None
     fmt = im.format or "?"
     try:
         im.load()  # full decode: raises on truncated data (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
@@ -98,7 +103,7 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
         ) from None
     if fmt == "JPEG" and _jpeg_truncated(data):
         raise ImageError(f"JPEG image is truncated (no end-of-image marker): {name}", "re-copy or re-download the file")
-    if fmt == "PNG" and b"IEND" not in data[-64:]:
+    if fmt == "PNG" and data.rfind(b"IEND") < 0:
         raise ImageError(f"PNG image is truncated (no IEND chunk): {name}", "re-copy or re-download the file")
     try:
         im = ImageOps.exif_transpose(im)
@@ -114,9 +119,41 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
 
 
 def _jpeg_truncated(data: bytes) -> bool:
-    # A complete JPEG ends with FFD9; some writers append padding or metadata after it,
-    # so look for the marker in the tail rather than at the very end.
-    return b"\xff\xd9" not in data[-4096:]
+    """True if the JPEG's main image has no end-of-image marker.
+
+    Walks the marker segments (so an EXIF thumbnail's own FFD9 does not count) and the
+    entropy-coded scans (where FF is always followed by 00 or a restart marker), and stops
+    at the first EOI: data after it (phone "motion photo" videos, vendor trailers) is fine.
+    """
+    n, i = len(data), 2  # after SOI
+    while i + 2 <= n:
+        if data[i] != 0xFF:
+            return True  # lost sync: corrupt
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:
+            return False
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length
+            i += 2
+            continue
+        if i + 4 > n:
+            return True
+        seg_len = int.from_bytes(data[i + 2 : i + 4], "big")
+        i += 2 + seg_len
+        if marker == 0xDA:  # start of scan: skip entropy-coded data up to the next real marker
+            while True:
+                j = data.find(b"\xff", i)
+                if j < 0 or j + 1 >= n:
+                    return True
+                nxt = data[j + 1]
+                if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                    i = j + (1 if nxt == 0xFF else 2)
+                    continue
+                i = j
+                break
+    return True
 
 
 def _pil_to_rgb8(im, data: bytes) -> np.ndarray:
@@ -126,14 +163,7 @@ def _pil_to_rgb8(im, data: bytes) -> np.ndarray:
         # 16 bits, and we take the top byte.
         a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if a is not None and a.dtype == np.uint16:
-            a = (a >> 8).astype(np.uint8)
-            if a.ndim == 2:
-                return np.ascontiguousarray(cv2.cvtColor(a, cv2.COLOR_GRAY2RGB))
-            if a.shape[2] == 4:
-                return _composite(cv2.cvtColor(a, cv2.COLOR_BGRA2RGBA))
-            if a.shape[2] == 2:  # gray + alpha
-                return _composite(np.dstack([a[:, :, 0]] * 3 + [a[:, :, 1]]))
-            return np.ascontiguousarray(cv2.cvtColor(a, cv2.COLOR_BGR2RGB))
+            return _cv_to_rgb8(a)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(im)
         if mode == "F":
@@ -155,6 +185,26 @@ def _pil_to_rgb8(im, data: bytes) -> np.ndarray:
     if mode != "RGB":
         im = im.convert("RGB")
     return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+def _cv_to_rgb8(a: np.ndarray) -> np.ndarray:
+    """An OpenCV-decoded image (H, W[, C]) of any depth, BGR(A) order → RGB uint8 (H, W, 3)."""
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif a.dtype in (np.float32, np.float64):
+        scale = 255.0 if float(np.nanmax(a)) <= 1.0 else 1.0
+        a = np.clip(np.nan_to_num(a) * scale + 0.5, 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        return np.ascontiguousarray(cv2.cvtColor(a, cv2.COLOR_GRAY2RGB))
+    if a.shape[2] == 1:
+        return np.ascontiguousarray(cv2.cvtColor(a[:, :, 0], cv2.COLOR_GRAY2RGB))
+    if a.shape[2] == 2:  # gray + alpha
+        return _composite(np.dstack([a[:, :, 0]] * 3 + [a[:, :, 1]]))
+    if a.shape[2] == 4:
+        return _composite(cv2.cvtColor(a, cv2.COLOR_BGRA2RGBA))
+    return np.ascontiguousarray(cv2.cvtColor(a[:, :, :3], cv2.COLOR_BGR2RGB))
 
 
 def _is_16bit_png(im, data: bytes) -> bool:

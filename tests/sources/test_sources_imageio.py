@@ -200,3 +200,29 @@ def test_video_reader_errors(tmp_path):
     bad.write_bytes(b"this is not a video at all" * 100)
     with pytest.raises(ImageError, match="cannot open"):
         VideoReaderRGB(bad)
+
+
+def test_jpeg_with_data_after_the_end_and_a_thumbnail_is_fine(tmp_path):
+    """Phone 'motion photos' append a video after EOI; EXIF thumbnails hold their own FFD9."""
+    main = write_image(tmp_path / "m.jpg", _photo_like()).read_bytes()
+    thumb = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    # an APP1 segment carrying a whole JPEG (with its own SOI..EOI) before the main image
+    app1 = b"\xff\xe1" + (len(thumb) + 2).to_bytes(2, "big") + thumb
+    p = tmp_path / "motion.jpg"
+    p.write_bytes(main[:2] + app1 + main[2:] + b"\x00\x00\x00\x18ftypmp42" + bytes(10000))
+    assert read_image(p).shape == (120, 160, 3)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(main[:2] + app1 + main[2 : len(main) // 2])
+    with pytest.raises(ImageError, match="truncated"):
+        read_image(cut)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_progressive_and_baseline_jpeg_end_detection(tmp_path, progressive):
+    p = tmp_path / "p.jpg"
+    Image.fromarray(_photo_like()).save(p, quality=90, progressive=progressive)
+    data = p.read_bytes()
+    assert read_image(p).shape == (120, 160, 3)
+    p.write_bytes(data[:-2])
+    with pytest.raises(ImageError, match="truncated"):
+        read_image(p)
