@@ -124,6 +124,7 @@ def summarize(report: XrReport, seconds: float, slow_ms: float, stylized: int) -
         "missed_after_startup": report.missed_periods(skip=STARTUP_FRAMES),
         "stylized_frames": stylized,
         "distinct_frames_shown": len({s[0] for s in shown}),
+        "frame_work_ms": _stats(report.work_ms),
         "age_from_capture_ms": _stats([s[1] for s in shown]),
         "age_from_stylized_ms": _stats([s[2] for s in shown]),
         "validation_errors": len(report.validation.errors()),
@@ -138,7 +139,8 @@ def format_bench(d: dict) -> str:
         f"  display periods offered {d['periods_offered']} ({d['display_period_ms']:.1f} ms each), "
         f"frames submitted {d['frames_submitted']}, missed {d['missed_periods']} "
         f"({d['missed_after_startup']} after the first {STARTUP_FRAMES} frames)",
-        f"  stylized frames {d['stylized_frames']}, distinct shown {d['distinct_frames_shown']}",
+        f"  stylized frames {d['stylized_frames']}, distinct shown {d['distinct_frames_shown']}; "
+        f"frame work (wait → end) median {d['frame_work_ms']['median']:.1f} ms / p99 {d['frame_work_ms']['p99']:.1f} ms",
         f"  age of the frame shown: from capture median {ac['median']:.0f} ms / p99 {ac['p99']:.0f} ms; "
         f"from stylize end median {ast['median']:.0f} ms / p99 {ast['p99']:.0f} ms",
     ])

@@ -88,6 +88,7 @@ class XrReport:
     display_times: list[int] = field(default_factory=list)  # predicted display time of each frame waited
     shown: list[tuple[int, float, float]] = field(default_factory=list)  # (seq, age from capture ms, from stylize-end ms)
     uploads: int = 0
+    work_ms: list[float] = field(default_factory=list)  # per frame: wait returned → end returned (ms)
     fired: list[tuple[str, str]] = field(default_factory=list)
     validation: ValidationLog = field(default_factory=ValidationLog)
     ledger: HandleLedger = field(default_factory=HandleLedger)
@@ -219,6 +220,7 @@ class _FrameLoop:
             report.frames_waited += counters.waited
             report.frames_ended += counters.ended
             report.begin_call_order_errors += counters.begin_call_order_errors
+            report.work_ms += counters.work_ms
             report.states += lc.states
         return lc.outcome or "exit"
 

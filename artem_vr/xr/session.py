@@ -122,12 +122,14 @@ class FrameCounters:
     waited: int = 0
     ended: int = 0
     begin_call_order_errors: int = 0
+    work_ms: list = field(default_factory=list)  # per frame: xrWaitFrame returned → xrEndFrame returned
 
 
 @contextmanager
 def xr_frame(xr, session, blend_mode, counters: FrameCounters) -> Iterator[FrameTicket]:
     """wait → begin → yield → end with the ticket's layers. The end always runs after a begin."""
     state = xr.wait_frame(session)
+    t0 = time.perf_counter()
     counters.waited += 1
     try:
         xr.begin_frame(session)
@@ -150,6 +152,7 @@ def xr_frame(xr, session, blend_mode, counters: FrameCounters) -> Iterator[Frame
             try:
                 xr.end_frame(session, info)
                 counters.ended += 1
+                counters.work_ms.append((time.perf_counter() - t0) * 1000)
             except xr.XrException:
                 if ok:
                     raise
@@ -242,24 +245,3 @@ class XrSession:
             return None
         head = xr.locate_space(self.view_space, self.app_space, display_time)
         return list(views), head.pose
-
-    def drain(self, timeout: float = 5.0) -> None:
-        """After request_exit: keep polling (and ending empty frames) until the session leaves."""
-        t_end = time.monotonic() + timeout
-        counters = FrameCounters()
-        while self.lifecycle.outcome is None and time.monotonic() < t_end:
-            self.lifecycle.poll()
-            if self.lifecycle.outcome is not None:
-                break
-            if self.lifecycle.running:
-                with xr_frame(self.xr, self.handle, self.blend_mode, counters):
-                    pass
-            else:
-                time.sleep(0.01)
-        if self.lifecycle.outcome is None:
-            log.warning("the XR session did not reach EXITING within %.0f s; destroying it anyway", timeout)
-            self.lifecycle.outcome = "exit"
-
-
-def sleep_idle() -> None:
-    time.sleep(0.01)
