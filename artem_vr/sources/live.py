@@ -62,6 +62,12 @@ def call_with_deadline(fn: Callable[[], T], timeout: float, what: str, fix: str)
     return box["value"]  # type: ignore[return-value]
 
 
+def _reason(e: BaseException) -> str:
+    if isinstance(e, SourceError):
+        return e.what.replace(" — ", ": ")
+    return f"{type(e).__name__}: {e}"
+
+
 class LiveSource(FrameSource):
     """Base for sources that can drop and come back. Subclasses implement
     :meth:`_connect` (raise SourceError on failure, within ``timeout``), :meth:`_read`
@@ -101,25 +107,27 @@ class LiveSource(FrameSource):
 
     def _grab(self) -> np.ndarray | None:
         delay = self.backoff_initial
+        reason = ""
         while not self._stop.is_set():
             if self.connected:
                 try:
                     return self._read()
-                except (SourceError, OSError, ValueError) as e:
+                except Exception as e:  # any failure of a live stream: drop and reconnect
                     if self._stop.is_set():
                         return None
-                    reason = e.what if isinstance(e, SourceError) else f"{type(e).__name__}: {e}"
                     self.connected = False
                     self._safe_disconnect()
+                    reason = _reason(e).removeprefix(f"{self.label}: ")
                     self.notify(f"source: {self.label} dropped ({reason}), reconnecting in {delay:g} s")
             else:
-                self.notify(f"source: {self.label} still unreachable, reconnecting in {delay:g} s")
+                self.notify(f"source: {self.label} still unreachable ({reason}), reconnecting in {delay:g} s")
             if self._stop.wait(delay):
                 return None
             delay = min(delay * 2, self.backoff_max)
             try:
                 self._connect()
-            except (SourceError, OSError, ValueError):
+            except Exception as e:
+                reason = _reason(e).removeprefix(f"{self.label}: ")
                 self._safe_disconnect()
                 continue
             self.connected = True
