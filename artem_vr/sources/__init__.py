@@ -131,9 +131,22 @@ def _parse_path(path: Path, shown: str) -> SourceSpec:
         raise SourceError(f"cannot read {shown}: {e}", "check the file's permissions") from None
     from artem_vr.sources.imageio import sniff_image
 
-    if sniff_image(head):
+    kind = sniff_image(head)
+    if kind == "gif" and _gif_frames(path) > 1:
+        return SourceSpec("video", path)  # an animated GIF plays like a video
+    if kind:
         return SourceSpec("image", path)
     return SourceSpec("video", path)  # OpenCV decides at start(); not a video → SourceError there
+
+
+def _gif_frames(path: Path) -> int:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1))
+    except Exception:
+        return 1  # let the image reader report what is wrong
 
 
 def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True, timeout: float = 5.0) -> FrameSource:

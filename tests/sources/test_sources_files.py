@@ -173,3 +173,19 @@ def test_start_twice_is_harmless():
     finally:
         src.stop()
     assert not src._thread.is_alive()
+
+
+def test_animated_gif_plays_as_a_video(tmp_path):
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((16, 16, 3), (60 * i, 0, 200 - 60 * i), np.uint8)) for i in range(4)]
+    p = tmp_path / "anim.gif"
+    frames[0].save(p, save_all=True, append_images=frames[1:], duration=20, loop=0)
+    src = open_source(str(p), loop=False)
+    assert isinstance(src, VideoFileSource)
+    with src:
+        got = _collect(src, lambda fs: False)
+    assert [int(f.image[8, 8, 0]) // 50 for f in got][-1] == 3  # the last frame (red 180) arrives
+    still = tmp_path / "still.gif"
+    frames[0].save(still)
+    assert isinstance(open_source(str(still)), ImageSource)
