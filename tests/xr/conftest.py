@@ -13,22 +13,12 @@ import shutil
 import signal
 import socket
 import subprocess
+
 import pytest
 
-from artem_vr.xr.monado import FIX_BUILD, MonadoService, monado_built
+from artem_vr.xr.monado import MonadoService
+from xr_harness import _under_ci, require_monado
 from xr_pipeline import ScriptedPipeline
-
-
-def _under_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require_monado(inproc: bool = False) -> None:
-    ok, why = monado_built(inproc)
-    if not ok:
-        if _under_ci():
-            pytest.fail(f"CI must run the XR tests: {why}")
-        pytest.skip(FIX_BUILD)
 
 
 def free_port() -> int:

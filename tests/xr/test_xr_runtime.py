@@ -230,3 +230,12 @@ def test_headless_session_quirks_are_tolerated(monado):
                 time.sleep(0.01)
             assert lc.outcome == "exit", lc.states
     assert inst.ledger.live() == []
+
+
+def test_runtime_dying_mid_run_is_a_clear_error(monado, egl_env, pipeline_factory):
+    """monado-service stopped at frame 20 (like SteamVR quitting): a RuntimeUnavailable saying
+    what to do, after tearing everything down — not a crash or a hang."""
+    pipeline = pipeline_factory(max_frames=200, script={20: monado.stop})
+    with pytest.raises(RuntimeUnavailable, match="went away"):
+        run_xr(pipeline, XrOptions(graphics="egl"))
+    assert pipeline.frames_presented < 200

@@ -197,3 +197,18 @@ def test_struct_sizes_of_the_remote_driver_wire_format():
     assert 8 + 128 + 2 * 120 == monado.REMOTE_SIZE
     for name, off in {**monado._FLOATS, **monado._BOOLS}.items():
         assert getattr(Ctrl, name).offset == off, name
+
+
+def test_missing_runtime_skips_with_the_reason_but_fails_under_ci(monkeypatch, tmp_path):
+    from xr_harness import require_monado
+
+    from artem_vr.xr.monado import FIX_BUILD
+
+    monkeypatch.setenv("ARTEM_XR_DIR", str(tmp_path / "no-runtime-here"))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Monado not built: run .ci/xr-setup.sh"):
+        require_monado()
+    assert FIX_BUILD == "Monado not built: run .ci/xr-setup.sh (needs ../shared/xr)"
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the XR tests"):
+        require_monado()
