@@ -520,6 +520,13 @@ def run(args) -> int:
             print("no CUDA: benchmarking the CPU path at 256x256 (pass --eye-size for others)", flush=True)
     eyes = args.eyes or (2 if cuda else 1)
     methods = parse_methods(args.method or (["generator", "adain", "xnor:full"] if cuda else ["generator"]))
+    # Import every network's modules before the first GL context: Mesa's llvmpipe and triton
+    # (imported by torchvision through torch._dynamo) each bring an LLVM, and importing triton
+    # after a llvmpipe context existed crashes the process.
+    for m, _a in methods:
+        if m == "adain":
+            import artem_vr.style.adain  # noqa: F401
+            import torchvision.models  # noqa: F401
     records: list[dict] = []
     print(f"device: {device_name(dev)}; precision {precision}; load average {_loadavg():.2f}; measuring matmul peak ...", flush=True)
     peaks = measure_peaks(dev)
@@ -534,6 +541,8 @@ def run(args) -> int:
                 continue
             records.append(r)
             _print_record(r)
+            if args.json:  # written after every record: a crash or timeout keeps what was measured
+                _write_json(args.json, records)
     by = {(r["method"], r["arch"], tuple(r["eye_size"])): r for r in records}
     for size in sizes:
         c, f = by.get(("generator", "compact", size)), by.get(("generator", "full", size))
@@ -547,7 +556,13 @@ def run(args) -> int:
                   f"{r['xnor_pack_ms']:.3f}) | cuDNN fp16 {r['cudnn_fp16_ms']:.3f} | fp32 {r['cudnn_fp32_ms']:.3f}", flush=True)
         records.extend(lay)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(records, indent=1))
+        _write_json(args.json, records)
         print(f"wrote {len(records)} records to {args.json}", flush=True)
     return 0
+
+
+def _write_json(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(records, indent=1))
+    tmp.replace(path)
