@@ -420,6 +420,8 @@ def add_arguments(p):
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--xr-graphics", default="auto", help="auto | glx | egl | wgl (XR only)")
     p.add_argument("--mirror", action="store_true", help="with --output xr: also show a desktop mirror window")
+    p.add_argument("--xr-scale", type=float, default=1.0, help="swapchain size × the runtime's recommended size (XR only)")
+    p.add_argument("--xr-space", choices=["local", "stage"], default="local", help="reference space of the projection layer")
     p.add_argument("--xr-validation", action="store_true", help="enable the OpenXR core validation layer")
 
 
@@ -513,6 +515,12 @@ def run(args) -> int:
     from artem_vr.render.renderer import ViewConfig
 
     view = ViewConfig(mode=args.view)
+    if output == "xr":
+        from artem_vr.xr.runtime import require_runtime
+
+        require_runtime()  # no runtime → a clear error before anything starts
+        if not 0.1 <= args.xr_scale <= 4.0:
+            raise UsageError(f"--xr-scale {args.xr_scale} is out of range", "use 0.1–4.0, e.g. 0.8")
     pipeline = build_pipeline(args)
     out_dir = Path(args.out)
     record = Path(args.record) if args.record else (out_dir / "run.mp4" if output == "headless" else None)
@@ -530,12 +538,15 @@ def run(args) -> int:
             if output == "xr":
                 from artem_vr.xr.presenter import XrOptions, run_xr
 
-                run_xr(pipeline, XrOptions(graphics=args.xr_graphics, view=view, mirror=args.mirror,
-                                           validation=args.xr_validation, max_frames=args.frames))
+                run_xr(pipeline, XrOptions(graphics=args.xr_graphics, scale=args.xr_scale, view=view,
+                                           mirror=args.mirror, validation=args.xr_validation,
+                                           max_frames=args.frames, space=args.xr_space))
             elif output == "mirror":
                 from artem_vr.render.mirror import run_mirror
 
-                run_mirror(pipeline, eye_size=eye_size, view=view)
+                # recording plays back at 30 fps: present at most that often then
+                run_mirror(pipeline, eye_size=eye_size, view=view,
+                           max_fps=30.0 if pipeline.recorder is not None else 60.0)
             else:
                 from artem_vr.render.headless import run_headless
 
