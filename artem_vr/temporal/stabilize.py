@@ -5,14 +5,17 @@ N = 1 mono or 2 stereo, each eye its own history). Per frame:
 
 1. **Scene cut check** on a small gray copy of the input (``flow_width`` pixels wide):
    a large change of the gray histogram forgets everything before stylizing.
-2. **Statistics smoothing** (networks with instance norm, see :mod:`.normstats`): every IN
-   layer normalizes with an exponential moving average of its per-channel mean and variance
-   instead of this frame's own (``stats_momentum`` is the weight of the past).
-3. **Flow-warped blending**: DIS optical flow (OpenCV, ultrafast preset) from this frame to
-   the previous one on the small gray copies; the previous *output* is warped onto this
-   frame and blended in with weight ``blend`` where a photometric check passes (pixels that
-   were occluded, or changed, keep the fresh stylization). If most of the frame fails the
-   check the frame counts as a cut: no blend, statistics forgotten.
+2. **Flow** (needs only the inputs, so it runs before the network): DIS optical flow (OpenCV,
+   ultrafast preset) from this frame to the previous one on the small gray copies, and a
+   photometric check of it (the previous small frame warped onto this one must match, within
+   ``photo_threshold``; occluded or changed pixels fail). If most of the frame fails, the frame
+   counts as a cut: statistics forgotten, no blend.
+3. **Statistics smoothing** (networks with instance norm or AdaIN, see :mod:`.normstats`):
+   every normalization uses an exponential moving average of its per-channel mean and
+   variance instead of this frame's own (``stats_momentum`` is the weight of the past).
+4. **Flow-warped blending**: the previous *output* is warped onto this frame and blended in with
+   weight ``blend`` × the photometric check, so pixels that were occluded or changed keep the
+   fresh stylization.
 
 ``reset()`` (= ``reset_temporal``) forgets all history; it runs on ``set_style``, on a
 detected cut, when switched off and on, and when the frame size or batch size changes. The
@@ -179,6 +182,10 @@ class TemporalStabilizer(WrappingStylizer):
         self._prev_small: np.ndarray | None = None
         self._prev_hist: list[np.ndarray] | None = None
 
+    def _cut(self) -> None:
+        self.stats["scene_cuts"] += 1
+        self.reset()
+
     def reset_temporal(self) -> None:
         self.reset()
         self.inner.reset_temporal()
@@ -228,8 +235,21 @@ class TemporalStabilizer(WrappingStylizer):
             self.reset()
         elif self._prev_hist is not None and max(
                 float(np.abs(a - b).sum()) for a, b in zip(hists, self._prev_hist)) > self.cut_hist:
-            self.stats["scene_cuts"] += 1
-            self.reset()
+            self._cut()
+        # Flow needs only the inputs, so it runs before the network: a cut it reveals (most of
+        # the frame unexplained by motion) resets the statistics before they are used.
+        flow = weight = None
+        if self.uses_flow and self._prev_out is not None and self.blend > 0:
+            flows, masks = [], []
+            for g, gp in zip(small, self._prev_small):
+                f = self._dis.calc(g, gp, None)  # this frame → previous frame
+                masks.append(self._photo_mask(g, gp, f))
+                flows.append(f)
+            m = np.stack(masks)
+            if float(m.mean()) < self.cut_fraction:  # most of the frame is new: a cut, not motion
+                self._cut()
+            else:
+                flow, weight = np.stack(flows), m * self.blend
         self._hooks.attach(self.inner)
         self.stats["norm_layers"] = self._hooks.layers
 
@@ -244,19 +264,9 @@ class TemporalStabilizer(WrappingStylizer):
         t2 = time.perf_counter()
 
         blended = 0.0
-        if self.uses_flow and self._prev_out is not None and self.blend > 0:
-            flows, masks = [], []
-            for g, gp in zip(small, self._prev_small):
-                f = self._dis.calc(g, gp, None)  # this frame → previous frame
-                masks.append(self._photo_mask(g, gp, f))
-                flows.append(f)
-            m = np.stack(masks)
-            if float(m.mean()) < self.cut_fraction:  # most of the frame is new: a cut, not motion
-                self.stats["scene_cuts"] += 1
-                self._ema.clear()
-            else:
-                y = blend_warped(y, self._prev_out, np.stack(flows), m * self.blend)
-                blended = float(m.mean()) * self.blend
+        if flow is not None:
+            y = blend_warped(y, self._prev_out, flow, weight)
+            blended = float(weight.mean())
         self._prev_out = y
         self._prev_small = small
         self._prev_hist = hists
