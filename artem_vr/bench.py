@@ -466,7 +466,9 @@ def bench_layers(dev: torch.device, eye_size: tuple[int, int], eyes: int = 2, ar
         k = activation_scale(x, m.k, m.k, m.stride, 0)
         with torch.inference_mode():
             xnor_full = _cuda_time_ms(lambda: xnor_ops.xnor_conv2d_cuda(x, wp, c, m.stride, 0, alpha, None, None))
-            xnor_conv = _cuda_time_ms(lambda: xnor_ops.xnor_conv_packed(act, wp, c, m.stride, 0, alpha, k, None))
+            xnor_conv = _cuda_time_ms(lambda: xnor_ops.xnor_conv_packed(act, wp, c, m.stride, 0, alpha, k, None, engine="popc"))
+            mma_ok = xnor_ops.mma_supported(m.cout, m.k, m.k, act.shape[3])[0]
+            xnor_mma = _cuda_time_ms(lambda: xnor_ops.xnor_conv_packed(act, wp, c, m.stride, 0, alpha, k, None, engine="mma")) if mma_ok else None
             xnor_pack = _cuda_time_ms(lambda: xnor_ops.pack_activations(x))
             xh, wh = x.half().contiguous(memory_format=torch.channels_last), wt.half().contiguous(memory_format=torch.channels_last)
             f16 = _cuda_time_ms(lambda: F.conv2d(xh, wh, stride=m.stride))
@@ -476,6 +478,7 @@ def bench_layers(dev: torch.device, eye_size: tuple[int, int], eyes: int = 2, ar
             "device": device_name(dev), "layer": f"res_conv{len(records)}", "shape": [n, c, hh, ww, m.cout, m.k, m.stride],
             "eye_size": [w, h], "eyes": eyes, "macs": n * m.cout * ho * wo * c * m.k * m.k,
             "xnor_ms": round(xnor_full, 4), "xnor_conv_only_ms": round(xnor_conv, 4), "xnor_pack_ms": round(xnor_pack, 4),
+            "xnor_mma_conv_only_ms": round(xnor_mma, 4) if xnor_mma is not None else None,
             "cudnn_fp16_ms": round(f16, 4), "cudnn_fp32_ms": round(f32, 4),
             "speedup_vs_fp16": round(f16 / xnor_full, 3), "commit": git_commit(),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -552,7 +555,8 @@ def run(args) -> int:
     if args.layers:
         lay = bench_layers(dev, sizes[min(1, len(sizes) - 1)], eyes)
         for r in lay:
-            print(f"layer {r['layer']} {r['shape']}: xnor {r['xnor_ms']:.3f} ms (conv {r['xnor_conv_only_ms']:.3f}, pack "
+            print(f"layer {r['layer']} {r['shape']}: xnor {r['xnor_ms']:.3f} ms (conv {r['xnor_conv_only_ms']:.3f}, "
+                  f"tensor-core conv {r['xnor_mma_conv_only_ms']}, pack "
                   f"{r['xnor_pack_ms']:.3f}) | cuDNN fp16 {r['cudnn_fp16_ms']:.3f} | fp32 {r['cudnn_fp32_ms']:.3f}", flush=True)
         records.extend(lay)
     if args.json:

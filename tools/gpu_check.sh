@@ -99,8 +99,9 @@ for r in recs:
           f"{s['stylize']['median']:>9.2f}{cp.get('median', float('nan')):>9.2f}{r['floor_ms'] or 0:>8.2f}{r['ratio'] or 0:>7.1f}")
 for r in recs:
     if "layer" in r:
-        print(f"{r['layer']} {r['shape']}: xnor {r['xnor_ms']:.3f} ms vs cuDNN fp16 {r['cudnn_fp16_ms']:.3f} / fp32 {r['cudnn_fp32_ms']:.3f}"
-              f" ({r['speedup_vs_fp16']:.2f}x vs fp16)")
+        print(f"{r['layer']} {r['shape']}: xnor {r['xnor_ms']:.3f} ms (conv popc {r['xnor_conv_only_ms']:.3f}, "
+              f"tensor-core {r.get('xnor_mma_conv_only_ms')}) vs cuDNN fp16 {r['cudnn_fp16_ms']:.3f} / fp32 "
+              f"{r['cudnn_fp32_ms']:.3f} ({r['speedup_vs_fp16']:.2f}x vs fp16)")
 try:
     t = json.loads((out / "train_burst.json").read_text())
     print(f"train burst: {t['iters_per_s']} it/s, {t['images_per_s']} img/s at {t['size']} px, batch {t['batch']}, {t['amp']}")

@@ -14,6 +14,39 @@ from artem_vr.errors import ConventionError
 
 OPT = 8  # output channels per thread; must match XNOR_OPT in xnor.cu
 BLOCK = 128
+MMA_MAX_O = 128  # MMA_MAX_NT * 8 in xnor_mma.cu
+ENGINES = ("popc", "mma")
+
+
+def default_engine() -> str:
+    """``popc`` (xnor.cu, CUDA cores) unless ``ARTEM_VR_XNOR_ENGINE=mma`` (xnor_mma.cu, binary
+    tensor cores, sm_80+). popc stays the default until the MMA path has passed its GPU tests."""
+    import os
+
+    e = os.environ.get("ARTEM_VR_XNOR_ENGINE", "popc")
+    if e not in ENGINES:
+        raise ConventionError(f"ARTEM_VR_XNOR_ENGINE={e!r}: choose one of {ENGINES}")
+    return e
+
+
+def mma_supported(o: int, kh: int, kw: int, cw: int, device=None) -> tuple[bool, str]:
+    major, _ = torch.cuda.get_device_capability(device)
+    if major < 8:
+        return False, f"binary MMA needs sm_80+, this GPU is sm_{major}x"
+    if o > MMA_MAX_O:
+        return False, f"{o} output channels > {MMA_MAX_O}"
+    if _mma_shmem(o, kh, kw, cw) > 48 * 1024:
+        return False, "weights do not fit 48 KB of shared memory"
+    return True, ""
+
+
+def _kwords(kh: int, kw: int, cw: int) -> int:
+    return ((kh * kw * cw + 7) // 8) * 8
+
+
+def _mma_shmem(o: int, kh: int, kw: int, cw: int) -> int:
+    op = (o + 7) // 8 * 8
+    return 4 * (op * _kwords(kh, kw, cw) + op * (kh * kw + 1))
 
 
 def pack_activations(x: torch.Tensor, thresh: torch.Tensor | None = None) -> torch.Tensor:
@@ -34,11 +67,14 @@ def pack_activations(x: torch.Tensor, thresh: torch.Tensor | None = None) -> tor
 
 
 def xnor_conv_packed(act: torch.Tensor, wts: torch.Tensor, channels: int, stride: int = 1, pad: int = 0,
-                     alpha=None, kscale=None, bias=None, out: torch.Tensor | None = None) -> torch.Tensor:
+                     alpha=None, kscale=None, bias=None, out: torch.Tensor | None = None,
+                     engine: str | None = None) -> torch.Tensor:
     """Packed (N,H,W,CW) × packed (O,KH,KW,CW) → float32 (N,O,HO,WO) on CUDA.
 
     alpha (O,), kscale (N,HO,WO), bias (O,) float32 or None; all None → the exact integer dot.
     ``out``: a contiguous float32 (N,O,HO,WO) CUDA tensor to write into (else allocated).
+    ``engine``: "popc" (xnor.cu) or "mma" (xnor_mma.cu; falls back to popc where unsupported);
+    default :func:`default_engine`. Both give identical results.
     """
     if act.ndim != 4 or wts.ndim != 4 or act.shape[3] != wts.shape[3] or act.dtype != torch.int32 or wts.dtype != torch.int32:
         raise ConventionError(f"xnor_conv_packed: packed int32 shapes {tuple(act.shape)}/{act.dtype} and {tuple(wts.shape)}/{wts.dtype} don't match")
@@ -65,6 +101,15 @@ def xnor_conv_packed(act: torch.Tensor, wts: torch.Tensor, channels: int, stride
         out = torch.empty(n, o, ho, wo, dtype=torch.float32, device=dev)
     elif out.shape != (n, o, ho, wo) or out.dtype != torch.float32 or out.device != dev or not out.is_contiguous():
         raise ConventionError(f"xnor_conv_packed: out must be contiguous float32 {(n, o, ho, wo)} on {dev}, got {out.dtype} {tuple(out.shape)}")
+    engine = engine or default_engine()
+    if engine not in ENGINES:
+        raise ConventionError(f"xnor_conv_packed: unknown engine {engine!r}, choose one of {ENGINES}")
+    if engine == "mma" and mma_supported(o, kh, kw, cw, dev)[0]:
+        p = n * ho * wo
+        launch(get_kernel("xnor_mma", "xnor_conv_mma"), (p + 63) // 64, 128, act.contiguous(), wts.contiguous(), alpha,
+               kscale, bias, out, n, channels, h, w, cw, o, kh, kw, stride, pad, ho, wo, _kwords(kh, kw, cw),
+               shmem=_mma_shmem(o, kh, kw, cw))
+        return out
     grid = ((ho * wo + BLOCK - 1) // BLOCK, (o + OPT - 1) // OPT, n)
     shmem = OPT * kh * kw * cw * 4
     launch(get_kernel("xnor", "xnor_conv"), grid, BLOCK, act.contiguous(), wts.contiguous(), alpha, kscale, bias, out,

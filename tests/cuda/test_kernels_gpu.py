@@ -38,11 +38,15 @@ def test_pack_kernel_bit_exact(shape, dtype):
         assert torch.equal(got.cpu(), R.pack_bits(x.float().cpu(), None if thresh is None else thresh.cpu()))
 
 
+@pytest.mark.parametrize("engine", ["popc", "mma"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_conv_kernel_bit_exact(shape):
-    from artem_vr.cuda.xnor_ops import pack_activations, xnor_conv_packed
+def test_conv_kernel_bit_exact(shape, engine):
+    from artem_vr.cuda.xnor_ops import mma_supported, pack_activations, xnor_conv_packed
 
     n, c, h, w, o, k, s, p = shape
+    if engine == "mma":  # must really run on the tensor cores, not fall back
+        ok, why = mma_supported(o, k, k, (c + 31) // 32)
+        assert ok, why
     for trial in range(2):  # fresh random inputs each time: a race would move the result
         x = torch.randn(n, c, h, w, device="cuda")
         wt = torch.randn(o, c, k, k, device="cuda")
@@ -50,11 +54,11 @@ def test_conv_kernel_bit_exact(shape):
         dot_ref = R.xnor_dot_ref(act.cpu(), wp.cpu(), c, s, p)
         torch.cuda.synchronize()
         got = torch.full((n, o, dot_ref.shape[2], dot_ref.shape[3]), float("nan"), device="cuda")  # poison
-        xnor_conv_packed(act, wp, c, s, p, out=got)
+        xnor_conv_packed(act, wp, c, s, p, out=got, engine=engine)
         assert torch.equal(got.cpu(), dot_ref.float())  # also: every element written
         alpha, bias = R.weight_alpha(wt), torch.randn(o, device="cuda")
         kscale = R.activation_scale(x, k, k, s, p)
-        got = xnor_conv_packed(act, wp, c, s, p, alpha, kscale, bias)
+        got = xnor_conv_packed(act, wp, c, s, p, alpha, kscale, bias, engine=engine)
         want = R.scale_dot(dot_ref.cuda(), alpha, kscale, bias)
         assert torch.equal(got, want)
 

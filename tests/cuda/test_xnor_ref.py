@@ -87,3 +87,46 @@ def test_bad_shapes_fail_with_what_arrived():
         R.pack_bits(torch.zeros(3, 4))
     with pytest.raises(ConventionError, match="words per pixel"):
         R.xnor_dot_ref(torch.zeros(1, 2, 2, 1, dtype=torch.int32), torch.zeros(1, 1, 1, 1, dtype=torch.int32), 40)
+
+
+def _and_popc_emulation(act, wts, c, stride, pad):
+    """What xnor_mma.cu computes, step by step in torch: the implicit-GEMM K layout (tap-major
+    words, zero-padded to 8-word steps, zero words at padded pixels) and the AND-popcount identity
+    popc(a^w) = popc(a) + popc(w) - 2 popc(a&w) with popc(w) over the valid taps only."""
+    n, h, w, cw = act.shape
+    o, kh, kw, _ = wts.shape
+    taps, kwt = kh * kw, kh * kw * cw
+    kwords = (kwt + 7) // 8 * 8
+    ho, wo = R.out_size(h, kh, stride, pad), R.out_size(w, kw, stride, pad)
+    oy = torch.arange(ho).view(ho, 1)
+    ox = torch.arange(wo).view(1, wo)
+    a = torch.zeros(n, ho, wo, kwords, dtype=torch.int64)
+    valid_tap = torch.zeros(taps, ho, wo, dtype=torch.bool)
+    for t in range(taps):
+        ky, kx = divmod(t, kw)
+        iy, ix = oy * stride - pad + ky, ox * stride - pad + kx
+        ok = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+        valid_tap[t] = ok
+        iyc, ixc = iy.clamp(0, h - 1).expand(ho, wo), ix.clamp(0, w - 1).expand(ho, wo)
+        for k in range(cw):
+            a[..., t * cw + k] = torch.where(ok, act[:, iyc, ixc, k].to(torch.int64), 0)
+    b = torch.zeros(o, kwords, dtype=torch.int64)
+    b[:, :kwt] = wts.reshape(o, kwt).to(torch.int64)
+    andc = R.popcount32((a.unsqueeze(3) & b).to(torch.int32)).sum(-1)  # (N, HO, WO, O)
+    pa = R.popcount32(a.to(torch.int32)).sum(-1)  # (N, HO, WO)
+    wpop = R.popcount32(wts).sum(-1).reshape(o, taps)  # (O, taps)
+    pw = torch.einsum("ot,tyx->yxo", wpop.double(), valid_tap.double()).round().to(torch.int64)  # (HO, WO, O)
+    valid = valid_tap.sum(0)  # (HO, WO)
+    mism = pa.unsqueeze(-1) + pw - 2 * andc
+    dot = valid.unsqueeze(-1) * c - 2 * mism
+    return dot.permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_mma_and_popc_formulation_is_exact(shape):
+    n, c, h, w, o, k, s, p = shape
+    g = torch.Generator().manual_seed(7 + c)
+    x = torch.randn(n, c, h, w, generator=g)
+    wt = torch.randn(o, c, k, k, generator=g)
+    act, wp = R.pack_bits(x), R.pack_bits(wt)
+    assert torch.equal(_and_popc_emulation(act, wp, c, s, p), R.xnor_dot_ref(act, wp, c, s, p))
