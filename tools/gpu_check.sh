@@ -7,7 +7,8 @@
 #      fast/full, XNOR full) + the per-layer XNOR vs cuDNN fp16/fp32 bench
 #   4. a 200-iteration training burst of the full generator at 256 px with bf16 AMP
 # Everything lands in $OUT (or ./out/gpu_check): env.txt, pytest_gpu.log, bench_gpu.json,
-# bench.log, train_burst.json, train_burst.log, summary.txt.
+# bench.log, bench_gpu.svg (chart), train_burst.json, train_burst.log, summary.txt (8 files: the
+# device tool brings back at most 8).
 #
 # Prepare once where there is network:  bash tools/gpu_prep.sh   (fills .whl/ and .gl/)
 # Run through the device tool:          command "bash tools/gpu_check.sh", carry [".whl", ".gl"],
@@ -73,6 +74,8 @@ timeout 220 $PY -m artem_vr bench --method generator adain:fast adain:full xnor:
   >"$OUT/bench.log" 2>&1
 echo "bench exit $?" >>"$OUT/bench.log"
 tail -n 30 "$OUT/bench.log"
+$PY tools/bench_chart.py "$OUT/bench_gpu.json" "$OUT/bench_gpu.svg" --target 90 \
+  --title "artem-vr bench, stereo, fp16 ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))" || true
 
 # --- 4. training burst ----------------------------------------------------------------------
 step "training burst"
