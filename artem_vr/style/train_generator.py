@@ -17,7 +17,6 @@ import os
 import platform
 import random
 import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -252,6 +251,8 @@ def run(args) -> int:
 
     bar = tqdm(total=args.iters, initial=step, disable=not main_proc or args.no_progress, dynamic_ncols=True, desc=args.out)
     ema: dict[str, float] = {}
+    first: dict[str, float] = {}
+    history: list[tuple[int, float, float]] = []  # (step, total, weighted style) per step of this sitting
     it = batches()
     t_loop, steps_run = time.time(), 0
     while step < args.iters:
@@ -283,6 +284,9 @@ def run(args) -> int:
             vals["temporal"] = float(terms["temporal"]) * args.temporal_weight
         if not all(math.isfinite(v) for v in vals.values()):
             raise UsageError(f"training diverged at step {step}: {vals}", "lower --lr or --style-weight")
+        if not first:
+            first = dict(vals)
+        history.append((step, round(vals["loss"], 6), round(vals["style"], 6)))
         for k, v in vals.items():
             ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
         if main_proc:
@@ -313,11 +317,12 @@ def run(args) -> int:
         card = _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals)
         (args.out_dir / f"{args.out}.md").write_text(card, encoding="utf-8")
         (run_dir / "result.json").write_text(json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
-                                                          "final_losses": ema, "heldout": evals}, indent=1))
+                                                          "first_losses": first, "final_losses": ema, "heldout": evals,
+                                                          "history": history}))
         print(f"wrote {out_w} and {out_w.with_suffix('.md')} ({step} iterations, {wall / 60:.1f} min)", flush=True)
         if evals:
             print(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
-                  f"output {evals['style_loss_output']:.4g} ({100 * evals['reduction']:.0f}% lower)", flush=True)
+                  f"output {evals['style_loss_output']:.4g} ({_change(evals['reduction'])})", flush=True)
     if world > 1:
         dist.destroy_process_group()
     return 0
@@ -327,7 +332,11 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
     sources = args.content.parent / "SOURCES.tsv"
     man = manifest(train_files, sources if sources.is_file() else args.content / "SOURCES.tsv")
     dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    cmd = "artem-vr train generator " + shlex.join(sys.argv[sys.argv.index("generator") + 1 :] if "generator" in sys.argv else sys.argv[1:])
+    cmd = command_line(args)
+    data_note = ""
+    if sources.is_file():  # the assembled data set: name it, not this machine's path
+        cmd = cmd.replace(str(args.content.parent.resolve()), "DATA").replace(str(args.content.parent), "DATA")
+        data_note = " (DATA: the assembled data set, `../shared/data/assemble.sh`)"
     lines = [
         f"# Model card: `{args.out}`",
         "",
@@ -351,7 +360,7 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
         f"- style image: `{style_path.name}` ({style_attribution(style_path, style_name)})",
         "",
         "## Training",
-        f"- command: `{cmd}`",
+        f"- command: `{cmd}`{data_note}",
         f"- {step} iterations, batch {args.batch}, {args.size}px random crops, Adam lr {args.lr}",
         f"- loss: content {args.content_layer} ×{args.content_weight}, Gram style {' '.join(args.style_layers)} "
         f"×{args.style_weight}, TV ×{args.tv_weight}" + (f", temporal ×{args.temporal_weight} (noise {args.temporal_noise})" if args.temporal_weight else ""),
@@ -365,9 +374,30 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
             "## Held-out check",
             f"Mean/std style loss (relu1_1…relu4_1) against the style image on the {evals['photos']} held-out photos "
             f"at {evals['size']} px: photo {evals['style_loss_photo']:.4g} → stylized {evals['style_loss_output']:.4g} "
-            f"(**{100 * evals['reduction']:.0f}% lower**). `artem-vr eval` gives the full table (docs/quality.md).",
+            f"(**{_change(evals['reduction'])}**). `artem-vr eval` gives the full table (docs/quality.md).",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _change(reduction: float) -> str:
+    return f"{100 * reduction:.0f}% lower" if reduction >= 0 else f"{-100 * reduction:.0f}% higher"
+
+
+def command_line(args) -> str:
+    """The full `artem-vr train generator` command equivalent to ``args`` (every option spelled out)."""
+    parts = ["artem-vr", "train", "generator"]
+    skip = {"command", "trainer", "debug", "_module", "_trainer_error", "no_progress", "resume", "out_dir", "run_dir"}
+    for k, v in vars(args).items():
+        if k in skip or k.startswith("_") or v is None or v is False:
+            continue
+        flag = "--" + k.replace("_", "-")
+        if v is True:
+            parts.append(flag)
+        elif isinstance(v, (list, tuple)):
+            parts += [flag, *map(str, v)]
+        else:
+            parts += [flag, str(v)]
+    return shlex.join(parts)
 
 
 def TransformNet_params(arch):

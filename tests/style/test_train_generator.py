@@ -1,0 +1,117 @@
+"""`artem-vr train generator` end to end on CPU: a tiny real run (real images, real VGG),
+its losses fall, its output moves toward the style, resume continues, files and card written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from artem_vr.errors import UsageError
+from artem_vr.style.generator import generator_from_arch
+from artem_vr.style.weights import load_safetensors, read_header
+
+
+pytestmark = pytest.mark.slow  # a real (tiny) training run: ~1 min on 2 busy cores
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, small_content_dir):
+    from artem_vr.cli import main
+
+    d = tmp_path_factory.mktemp("train")
+    argv = ["train", "generator", "--content", str(small_content_dir), "--style", "starry_night", "--out", "tiny",
+            "--size", "64", "--batch", "2", "--iters", "20", "--lr", "5e-3", "--holdout-every", "4",
+            "--run-dir", str(d / "run"), "--out-dir", str(d / "models"), "--no-progress",
+            "--sample-every", "10", "--checkpoint-every", "10", "--style-layers", "relu1_1", "relu2_1", "relu3_1"]
+    assert main(argv) == 0
+    return d, argv
+
+
+def test_tiny_run_losses_fall_and_output_moves_toward_style(tiny_run):
+    d, _ = tiny_run
+    res = json.loads((d / "run" / "result.json").read_text())
+    hist = res["history"]  # (step, total, style) per step
+    assert [h[0] for h in hist] == list(range(1, 21))
+    first = sum(h[1] for h in hist[:3]) / 3
+    last = sum(h[1] for h in hist[-3:]) / 3
+    first_style = sum(h[2] for h in hist[:3]) / 3
+    last_style = sum(h[2] for h in hist[-3:]) / 3
+    print(f"total loss {first:.4g} -> {last:.4g}; style {first_style:.4g} -> {last_style:.4g}; held-out {res['heldout']}")
+    assert last < 0.6 * first and last_style < 0.6 * first_style
+    assert res["heldout"]["photos"] == 1  # the card's held-out check ran
+
+
+def test_tiny_run_output_moves_toward_the_style(tiny_run, small_content_dir, thumbnails):
+    """On the held-out image, the trained generator's output has a much smaller Gram style loss
+    than an untrained generator's output."""
+    from artem_vr.style.data import list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+    from artem_vr.style.generator import ARCHS, TransformNet
+    from artem_vr.style.losses import gram, gram_style_loss
+    from artem_vr.style.vgg import VGGFeatures
+
+    d, _ = tiny_run
+    layers = ("relu1_1", "relu2_1", "relu3_1")
+    vgg = VGGFeatures(layers)
+    _, held = split_holdout(list_images(small_content_dir), 4)
+    x = rgb8_to_chw(resize_long(load_rgb(held[0]), 64))[None]
+    with torch.no_grad():
+        tg = {k: gram(v) for k, v in vgg(rgb8_to_chw(load_rgb(thumbnails["starry_night"]))[None]).items()}
+        trained = load_safetensors(d / "models" / "tiny.safetensors", generator_from_arch)
+        torch.manual_seed(1)
+        untrained = TransformNet(ARCHS["compact"]).eval()
+        l_trained = float(gram_style_loss(vgg(trained(x)), tg, layers))
+        l_untrained = float(gram_style_loss(vgg(untrained(x)), tg, layers))
+    print(f"held-out Gram style loss: untrained {l_untrained:.4g}, after 20 steps {l_trained:.4g}")
+    assert l_trained < 0.7 * l_untrained
+
+
+def test_tiny_run_writes_fp16_weights_card_samples_checkpoint(tiny_run):
+    d, _ = tiny_run
+    w = d / "models" / "tiny.safetensors"
+    arch, meta = read_header(w)
+    assert arch["type"] == "transform_net" and meta["style"] == "starry_night" and meta["iters"] == 20
+    from safetensors import safe_open
+
+    with safe_open(str(w), "pt") as f:
+        assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
+    net = load_safetensors(w, generator_from_arch)
+    assert net(torch.rand(1, 3, 40, 40)).shape == (1, 3, 40, 40)
+    card = (d / "models" / "tiny.md").read_text()
+    for needed in ("compact", "starry_night", "20 iterations", "--style starry_night", "wall time", "held-out", "final losses"):
+        assert needed in card, needed
+    assert sorted(p.name for p in (d / "run" / "samples").iterdir()) == ["step000010.jpg", "step000020.jpg"]
+    assert json.loads((d / "run" / "optimizer.json").read_text())["step"] == 20
+
+
+def test_resume_continues_from_the_checkpoint(tiny_run, capsys):
+    from artem_vr.cli import main
+
+    d, argv = tiny_run
+    argv = [a if a != "20" else "25" for a in argv] + ["--resume"]
+    assert main(argv) == 0
+    assert "resumed" in capsys.readouterr().out
+    res = json.loads((d / "run" / "result.json").read_text())
+    assert res["iters"] == 25 and json.loads((d / "run" / "optimizer.json").read_text())["step"] == 25
+    # Adam state came back: the first resumed step is not a fresh-optimizer jump
+    assert res["first_losses"]["loss"] < 2.0 * res["final_losses"]["loss"]
+
+
+def test_bad_arguments_are_usage_errors(cli, tmp_path, small_content_dir):
+    code, _, err = cli("train", "generator", "--content", str(tmp_path / "none"), "--style", "starry_night", "--out", "x")
+    assert code == 2 and "does not exist" in err
+    code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "nope_style", "--out", "x",
+                       "--run-dir", str(tmp_path / "r"), "--out-dir", str(tmp_path / "m"))
+    assert code == 2 and "neither a preset nor an image" in err
+    code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "starry_night", "--out", "x",
+                       "--resume", "--run-dir", str(tmp_path / "r2"), "--out-dir", str(tmp_path / "m"))
+    assert code == 2 and "no checkpoint" in err
+
+
+def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
+    from artem_vr.style import train_cli
+
+    monkeypatch.setitem(train_cli.TRAINERS, "ghost", ("artem_vr.style.train_ghost", "not there"))
+    with pytest.raises(UsageError, match="train ghost.*not available"):
+        train_cli._load("ghost")
