@@ -107,10 +107,13 @@ def add_arguments(parser) -> None:
 
 
 def _methods(p: Preset) -> str:
-    out = [f"generator({'/'.join(p.generator_archs())})"] if p.generator_archs() else []
-    if p.image.is_file():
+    out = [f"generator ({'/'.join(p.generator_archs())})"] if p.generator_archs() else []
+    xnor = [a for a in ("compact", "full") if p.model_path("xnor", a).is_file()]
+    if xnor:
+        out.append(f"xnor ({'/'.join(xnor)})")
+    if p.image.is_file() and any(MODELS_DIR.glob("adain_*.safetensors")):
         out.append("adain")
-    return ", ".join(out) or "-"
+    return ", ".join(out) or "- (no trained model yet)"
 
 
 def run(args) -> int:
