@@ -206,6 +206,20 @@ def matmul_peak_tflops(dev: torch.device, dtype: torch.dtype, seconds: float = 0
 
 
 # ------------------------------------------------------------------------------- GL side
+def import_triton_before_gl() -> None:
+    """Import triton (if installed) before any GL context exists.
+
+    Mesa's llvmpipe and triton each bring an LLVM; importing triton (torchvision and torch.optim
+    pull it in through torch._dynamo) after a llvmpipe context has existed crashes the process
+    with a segfault (seen here, Mesa 22.3.6 / torch 2.14.1). Imported first, both work.
+    """
+    try:
+        import triton  # noqa: F401
+    except Exception:
+        pass
+
+
+
 @dataclass
 class _Gl:
     ctx: object
@@ -220,6 +234,7 @@ def _open_gl(dev: torch.device, eye_w: int, eye_h: int, eyes: int, want_interop:
     import os
 
     os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+    import_triton_before_gl()
     try:
         from artem_vr.render.context import open_context
 
@@ -523,13 +538,7 @@ def run(args) -> int:
             print("no CUDA: benchmarking the CPU path at 256x256 (pass --eye-size for others)", flush=True)
     eyes = args.eyes or (2 if cuda else 1)
     methods = parse_methods(args.method or (["generator", "adain", "xnor:full"] if cuda else ["generator"]))
-    # Import every network's modules before the first GL context: Mesa's llvmpipe and triton
-    # (imported by torchvision through torch._dynamo) each bring an LLVM, and importing triton
-    # after a llvmpipe context existed crashes the process.
-    for m, _a in methods:
-        if m == "adain":
-            import artem_vr.style.adain  # noqa: F401
-            import torchvision.models  # noqa: F401
+    import_triton_before_gl()
     records: list[dict] = []
     print(f"device: {device_name(dev)}; precision {precision}; load average {_loadavg():.2f}; measuring matmul peak ...", flush=True)
     peaks = measure_peaks(dev)
