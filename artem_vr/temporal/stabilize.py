@@ -58,7 +58,7 @@ def small_gray(x: torch.Tensor, width: int) -> np.ndarray:
     if x.device.type == "cpu":
         k = max(1, w // (2 * sw))  # subsample to about twice the target, then area-resize
         xs = x[..., ::k, ::k].float().numpy()  # numpy: torch's tiny CPU ops cost more in threading than maths
-        a = np.tensordot(np.asarray(_GRAY, np.float32), xs, axes=([0], [1]))
+        a = xs[:, 0] * _GRAY[0] + xs[:, 1] * _GRAY[1] + xs[:, 2] * _GRAY[2]
         return np.stack([np.clip(np.rint(cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) * 255), 0, 255)
                          .astype(np.uint8) for f in a])
     g = x[:, 0] * _GRAY[0] + x[:, 1] * _GRAY[1] + x[:, 2] * _GRAY[2]  # (N, H, W)

@@ -75,12 +75,13 @@ class DisparityEstimator:
 class StereoConsistentStylizer(WrappingStylizer):
     """Wrap ``stylizer`` so a stereo pair (batch of 2) is stylized consistently. See the module docstring."""
 
-    def __init__(self, stylizer: Stylizer, mode: str = "warp", *, disp_width: int = 256,
-                 photo_threshold: float = 0.1, enabled: bool | Callable[[], bool] = True):
+    def __init__(self, stylizer: Stylizer, mode: str = "warp", *, disp_width: int = 320,
+                 photo_threshold: float = 0.3, local_check: bool = True, enabled: bool | Callable[[], bool] = True):
         super().__init__(stylizer, MODES, mode)
         self.enabled = as_switch(enabled)
         self.disp_width = disp_width
         self.photo_threshold = photo_threshold
+        self.local_check = local_check
         self._hooks = hooks_for(stylizer)
         self._hooks.add_transform(10, self._pool_transform)
         self._running = False
@@ -132,11 +133,17 @@ class StereoConsistentStylizer(WrappingStylizer):
         xs = np.arange(w, dtype=np.float32)[None, :] + d_r
         ys = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w))
         est = cv2.remap(gl, xs, np.ascontiguousarray(ys), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        err = np.abs(est.astype(np.float32) - gr.astype(np.float32)) / 255.0
+        a, b = est.astype(np.float32) / 255.0, gr.astype(np.float32) / 255.0
+        if self.local_check:  # the two cameras differ in exposure: compare after removing the local mean
+            k = (max(3, w // 24) | 1,) * 2
+            a, b = a - cv2.blur(a, k), b - cv2.blur(b, k)
+        err = cv2.blur(np.abs(a - b), (3, 3))
         m = np.clip(1.0 - err / self.photo_threshold, 0, 1) * v_r * (xs <= w - 1)
         m = cv2.erode(m.astype(np.float32), np.ones((3, 3), np.uint8))
         self.stats["warped_fraction"] = float(m.mean())
         flow = np.zeros((1, h, w, 2), np.float32)
         flow[0, ..., 0] = d_r
         right = blend_warped(y[1:], y[:1], flow, m[None])
+        if y.device.type == "cpu":
+            return torch.from_numpy(np.concatenate([y[:1].numpy(), right.numpy()]))
         return torch.cat([y[:1], right], dim=0)
