@@ -94,14 +94,17 @@ def feature_stats(feats: dict[str, torch.Tensor], layers=None) -> dict[str, Stat
     return {k: calc_mean_std(feats[k]) for k in (layers or feats.keys())}
 
 
-def style_loss(feats: dict[str, torch.Tensor], target: dict[str, Stats], layers=None) -> torch.Tensor:
+def style_loss(feats: dict[str, torch.Tensor], target: dict[str, Stats], layers=None, layer_weights=None) -> torch.Tensor:
     """AdaIN-paper style loss: Σ over ``layers`` (default: all of ``target``) of
-    MSE(μ(f), μ_t) + MSE(σ(f), σ_t). Targets are ``(N or 1, C, 1, 1)``; returns a float32 scalar."""
+    w_l · [MSE(μ(f), μ_t) + MSE(σ(f), σ_t)], w_l = ``layer_weights[l]`` (default 1).
+    Targets are ``(N or 1, C, 1, 1)``; returns a float32 scalar."""
     total = None
     for k in layers or target.keys():
         m, s = calc_mean_std(feats[k])
         tm, ts = target[k]
         term = F.mse_loss(m, tm.float().expand_as(m)) + F.mse_loss(s, ts.float().expand_as(s))
+        if layer_weights is not None:
+            term = term * layer_weights[k]
         total = term if total is None else total + term
     if total is None:
         raise ValueError("style_loss: no layers given")
@@ -171,26 +174,39 @@ class Variant:
     layer: str  # encoder output layer
     decoder: tuple  # ints: conv 3x3 + ReLU to that many channels; "U": nearest x2 upsample
     downsample: int  # total stride of the encoder
+    in_scale: float  # fixed factor on the decoder input: Caffe-VGG features are O(100s)
 
     @property
     def arch(self) -> dict:
         """What the weights file records (and what loading checks)."""
-        return {"kind": "adain-decoder", "variant": self.name, "layer": self.layer, "decoder": list(self.decoder)}
+        return {"kind": "adain-decoder", "variant": self.name, "layer": self.layer, "decoder": list(self.decoder), "in_scale": self.in_scale}
 
     @property
     def channels(self) -> int:
         return {"relu3_1": 256, "relu4_1": 512}[self.layer]
 
 
+# in_scale ≈ 1 / (std of the layer's features on photos): the unnormalized Caffe VGG19 on 0–255
+# input gives relu3_1 std ≈ 250 and relu4_1 std ≈ 800; a decoder fed O(100) inputs starts with
+# enormous outputs, and training kills its ReLUs before it learns to reconstruct.
 VARIANTS: dict[str, Variant] = {
     # The paper's decoder: VGG19 relu4_1 → conv1_1 mirrored.
-    "full": Variant("full", "relu4_1", (256, "U", 256, 256, 256, 128, "U", 128, 64, "U", 64), 8),
+    "full": Variant("full", "relu4_1", (256, "U", 256, 256, 256, 128, "U", 128, 64, "U", 64), 8, 1 / 800),
     # Faster: encoder stops at relu3_1 (about half the encoder FLOPs), a thinner decoder.
-    "fast": Variant("fast", "relu3_1", (128, "U", 128, 64, "U", 32), 4),
+    "fast": Variant("fast", "relu3_1", (128, "U", 128, 64, "U", 32), 4, 1 / 256),
 }
 
 #: layers whose mean/std define the style (loss and evaluation)
 STYLE_LOSS_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+#: typical std of the Caffe-VGG19 features of photos (0–255 input), per layer. Training divides
+#: each layer's loss by its square, so every layer counts about equally (the paper's
+#: "normalized" VGG has O(1) features everywhere); unnormalized, relu4_1 outweighs relu1_1 ~500×.
+FEATURE_SCALE = {"relu1_1": 35.0, "relu2_1": 170.0, "relu3_1": 250.0, "relu4_1": 800.0}
+
+
+def normalized_layer_weights(layers=STYLE_LOSS_LAYERS) -> dict[str, float]:
+    return {k: 1.0 / FEATURE_SCALE[k] ** 2 for k in layers}
 
 
 def variant(name: str) -> Variant:
@@ -199,11 +215,25 @@ def variant(name: str) -> Variant:
     return VARIANTS[name]
 
 
+class Scale(nn.Module):
+    """Multiply by a fixed factor (no parameters: the factor lives in the ``arch`` metadata)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = float(factor)
+
+    def forward(self, x):
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor:g}"
+
+
 def make_decoder(v: Variant) -> nn.Sequential:
     """Decoder for variant ``v``: ``(N, C, h, w)`` features → ``(N, 3, h*s, w*s)`` RGB
-    (roughly 0–1, unclamped). Every conv is 3×3 after a reflection pad; upsampling is nearest
+    (roughly 0–1, unclamped). The input is first scaled by ``v.in_scale``. Every conv is 3×3 after a reflection pad; upsampling is nearest
     (no checkerboard); no normalization layers (they would wash out the style statistics)."""
-    layers: list[nn.Module] = []
+    layers: list[nn.Module] = [Scale(v.in_scale)]
     ch = v.channels
     for item in v.decoder:
         if item == "U":
@@ -372,12 +402,25 @@ class AdaINStylizer(Stylizer):
         self._stats: Stats | None = None
 
     # -- styles ---------------------------------------------------------------
-    def styles(self) -> list[str]:
+    @staticmethod
+    def preset_styles() -> list[str]:
+        """Presets whose style image (thumbnail) is installed."""
         try:
             from artem_vr.style.presets import list_presets
         except ImportError:
             return []
         return [p.name for p in list_presets() if Path(p.image).is_file()]
+
+    @classmethod
+    def available_styles(cls) -> list[str]:
+        """The presets this method can show here without building it ([] when no decoder is
+        installed) — cheap: no VGG is loaded."""
+        if not any(default_weights(v).is_file() for v in VARIANTS):
+            return []
+        return cls.preset_styles()
+
+    def styles(self) -> list[str]:
+        return self.preset_styles()
 
     def set_style(self, style: str) -> None:
         """A preset name, an image path, or a blend ``"a.jpg+b.jpg"`` / ``"a.jpg:0.7+b:0.3"``."""

@@ -36,11 +36,13 @@ import torch.nn.functional as F
 
 from artem_vr.errors import UsageError
 from artem_vr.style.adain import (
+    FEATURE_SCALE,
     STYLE_LOSS_LAYERS,
     adain,
     content_loss,
     feature_stats,
     make_decoder,
+    normalized_layer_weights,
     style_loss,
     variant,
 )
@@ -341,6 +343,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         g.manual_seed(cfg.seed + start)
     decoder.train()
 
+    lw = normalized_layer_weights()
     bank = StatBank(styles_img, cfg.size, cfg.style_crops, loss_net, dev, g) if cfg.style_crops > 0 else None
 
     stop = {"flag": False}
@@ -376,8 +379,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                     t = adain(f_c, target[v.layer])
                 out = decoder(t)
                 fo = loss_net(out)
-                lc = content_loss(fo[v.layer], t)
-                ls = style_loss(fo, target)
+                lc = content_loss(fo[v.layer], t) * lw[v.layer]
+                ls = style_loss(fo, target, STYLE_LOSS_LAYERS, lw)
                 loss = cfg.content_weight * lc + cfg.style_weight * ls
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -482,7 +485,9 @@ def model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_siz
         f"- Iterations: {meta['iterations']} of {cfg.iters} requested; batch {cfg.batch}; crops {cfg.size}² from images"
         f" resized to a shorter side of {load_size} px, random horizontal flips.",
         f"- Losses: content = MSE at `{v.layer}` against the AdaIN target (weight {cfg.content_weight}); style = Σ over"
-        f" {', '.join(STYLE_LOSS_LAYERS)} of MSE(mean) + MSE(std) (weight {cfg.style_weight}).",
+        f" {', '.join(STYLE_LOSS_LAYERS)} of MSE(mean) + MSE(std) (weight {cfg.style_weight}). Each layer's term is"
+        f" divided by the square of that layer's typical feature std on photos ({', '.join(f'{k} {FEATURE_SCALE[k]:g}' for k in STYLE_LOSS_LAYERS)}),"
+        " so the layers count about equally, as with the paper's normalized VGG; the training losses below are in those units.",
         f"- Style crops: " + (f"statistics of {cfg.style_crops} random crops per painting, computed once (stat bank)."
                               if cfg.style_crops else "fresh random crops every step."),
         f"- Adam, lr {cfg.lr:g} with decay lr/(1 + {cfg.lr_decay:g}·it); AMP: {'on' if cfg.amp else 'off'}; seed {cfg.seed}.",
