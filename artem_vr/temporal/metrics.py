@@ -502,10 +502,18 @@ def _write_stereo_strip(path: Path, pair: StereoPair, outs, d_r, v_r, max_w: int
     _save_small(path, np.concatenate(cols, axis=1), max_w * 3)
 
 
-def _save_small(path: Path, rgb: np.ndarray, width: int):
+def _save_small(path: Path, rgb: np.ndarray, width: int, max_bytes: int = 280_000):
+    """Write a PNG no wider than ``width`` and (shrinking further if needed) under ``max_bytes``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    img = _resize(rgb, min(width, rgb.shape[1]))
-    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    w = min(width, rgb.shape[1])
+    while True:
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(_resize(rgb, w), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        if not ok:
+            raise ImageError(f"cannot encode {path}", "check OpenCV's PNG support")
+        if len(buf) <= max_bytes or w < 64:
+            break
+        w = int(w * 0.85)
+    path.write_bytes(buf.tobytes())
 
 
 def run_eval(args) -> dict:

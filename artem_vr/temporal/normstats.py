@@ -9,11 +9,12 @@ shifts in brightness and colour — the largest part of style-transfer flicker. 
 * stereo: the statistics pooled over the two eyes of one batch
   (:class:`artem_vr.temporal.stereo.StereoConsistentStylizer`).
 
-How: a forward hook on every ``nn.InstanceNorm2d`` of the stylizer's networks (found by walking
-the stylizer's attributes). IN computed ``y = (x - μ)/σ · w + b`` from the input's own
-``μ, σ²``; a *stat transform* returns replacement ``μ', σ'²`` and the hook re-maps ``y`` with one
-per-channel affine: ``y' = y · σ/σ' + (μ - μ')·w/σ' + b·(1 - σ/σ')``. When the transforms
-return the statistics unchanged the output is returned as is (bit-identical).
+How: every ``nn.InstanceNorm2d`` of the stylizer's networks (found by walking the stylizer's
+attributes) gets its ``forward`` replaced on the instance. While a wrapper is running, it takes
+the input's own per-channel ``μ, σ²``, asks the *stat transforms* for replacements ``μ', σ'²``
+and normalizes with those in one fused per-channel affine ``x · w/σ' + (b − μ'·w/σ')`` — no
+more work than instance norm itself. Outside a wrapper, or when the transforms return the
+statistics unchanged, the original instance norm runs (bit-identical output).
 
 Stylizers whose normalization is not an ``nn.InstanceNorm2d`` (e.g. AdaIN written as a
 function) can call :func:`filter_stats` on their content statistics instead: it applies the
@@ -87,12 +88,15 @@ class NormStatsHooks:
         self.layers = 0
 
     def add_transform(self, order: int, fn: StatTransform) -> None:
-        """Register ``fn``; lower ``order`` runs first (stereo pooling 10, temporal EMA 20)."""
-        self._transforms.append((order, fn))
+        """Register ``fn``; lower ``order`` runs first (stereo pooling 10, temporal EMA 20).
+
+        Bound methods are held weakly: a wrapper that is dropped stops transforming."""
+        ref = weakref.WeakMethod(fn) if hasattr(fn, "__self__") else (lambda: fn)
+        self._transforms.append((order, ref))
         self._transforms.sort(key=lambda t: t[0])
 
     def remove_transform(self, fn: StatTransform) -> None:
-        self._transforms = [t for t in self._transforms if t[1] is not fn]
+        self._transforms = [t for t in self._transforms if t[1]() is not None and t[1]() != fn]
 
     def attach(self, stylizer) -> int:
         """Hook IN layers not hooked yet (networks loaded on a style change too), and the AdaIN
@@ -100,7 +104,7 @@ class NormStatsHooks:
         layers = instance_norms(stylizer)
         for m in layers:
             if m not in self._hooked:
-                m.register_forward_hook(self._hook)
+                m.forward = self._patched_forward(m)
                 self._hooked.add(m)
         n = len(layers) + self._attach_adain(unwrap(stylizer))
         self.layers = n
@@ -162,33 +166,40 @@ class NormStatsHooks:
         return getattr(self._local, "depth", 0) > 0
 
     def transform(self, key, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        for _, fn in self._transforms:
+        dead = False
+        for _, ref in self._transforms:
+            fn = ref()
+            if fn is None:
+                dead = True
+                continue
             mean, var = fn(key, mean, var)
+        if dead:
+            self._transforms = [t for t in self._transforms if t[1]() is not None]
         return mean, var
 
-    def _hook(self, module: nn.InstanceNorm2d, inputs, output):
-        if not self.is_active or not self._transforms:
-            return None
-        x = inputs[0]
-        if x.ndim != 4:
-            return None
-        var, mean = torch.var_mean(x.float(), dim=(2, 3), unbiased=False)  # (N, C)
-        m2, v2 = self.transform(module, mean, var)
-        if m2 is mean and v2 is var:
-            return None
-        return remap_normalized(output, mean, var, m2, v2, module.eps, module.weight, module.bias)
+    def _patched_forward(self, module: nn.InstanceNorm2d):
+        """The layer's forward, replaced on this instance: inactive (or statistics unchanged) →
+        the original instance norm, bit for bit; active → normalize with the transformed
+        statistics in one fused affine (no more work than instance norm itself)."""
+        original = type(module).forward.__get__(module)
+        hooks = weakref.ref(self)
 
+        def forward(x):
+            h = hooks()
+            if h is None or not h.is_active or not h._transforms or x.ndim != 4:
+                return original(x)
+            var, mean = torch.var_mean(x.float(), dim=(2, 3), unbiased=False)  # (N, C)
+            m2, v2 = h.transform(module, mean, var)
+            if m2 is mean and v2 is var:
+                return original(x)
+            a = torch.rsqrt(v2 + module.eps)
+            c = -m2 * a
+            if module.affine:
+                a = a * module.weight.float()[None]
+                c = c * module.weight.float()[None] + module.bias.float()[None]
+            return torch.addcmul(c[..., None, None].to(x.dtype), x, a[..., None, None].to(x.dtype))
 
-def remap_normalized(y, mean, var, new_mean, new_var, eps, weight=None, bias=None):
-    """``y = (x-μ)/σ·w + b`` → ``(x-μ')/σ'·w + b`` without ``x``. y: (N, C, H, W); stats (N, C)."""
-    s, s2 = torch.sqrt(var + eps), torch.sqrt(new_var + eps)
-    a = s / s2
-    w = weight.float()[None] if weight is not None else 1.0
-    c = (mean - new_mean) / s2 * w
-    if bias is not None:
-        c = c + bias.float()[None] * (1 - a)
-    return torch.addcmul(c[..., None, None].to(y.dtype), y, a[..., None, None].to(y.dtype))
-
+        return forward
 
 _REGISTRY: "weakref.WeakKeyDictionary[object, NormStatsHooks]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
