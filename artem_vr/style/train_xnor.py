@@ -171,7 +171,8 @@ def run(args) -> int:
     meta = {"style": style, "teacher": teacher_path.name, "iters": args.iters, "final": history[-1], "eval": evals,
             "size": size, "command": command_line(args)}
     out = save_safetensors(args.out_dir / f"{args.out}.safetensors", student, xnor_arch(base_arch), meta)
-    card = model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev)
+    card = model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
+                      teacher_meta, out.stat().st_size)
     (args.out_dir / f"{args.out}.md").write_text(card)
     print(f"wrote {out} ({out.stat().st_size} bytes) and {args.out}.md; held-out L1 to float {evals['l1_to_float']:.4f}, "
           f"PSNR {evals['psnr_to_float_db']:.1f} dB; size ratio {size['ratio']:.1f}x", flush=True)
@@ -192,7 +193,8 @@ def command_line(args) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev) -> str:
+def model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
+               teacher_meta: dict | None = None, file_bytes: int | None = None) -> str:
     last = history[-1]
     cmd = command_line(args)
     return f"""# {args.out}: binarized (XNOR-Net) generator{f' for {style}' if style else ''}
@@ -205,10 +207,12 @@ CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
 
 | | |
 |---|---|
+| teacher | `{teacher_path.name}` ({(teacher_meta or {}).get('iters', '?')} training iterations when distilled), {teacher_path.stat().st_size:,} bytes on disk |
 | base architecture | `{json.dumps(base_arch, sort_keys=True)}` |
 | binarized layers | residual-block 3×3 convolutions |
+| file | {file_bytes or 0:,} bytes on disk (packed sign bits as int32; other tensors fp16) |
 | size (deployable) | {size['xnor_bytes']:,} bytes vs {size['fp32_bytes']:,} bytes fp32: **{size['ratio']:.1f}×** smaller; binarized weights {size['binarized_weights_ratio']:.0f}× (1 bit vs 32; tail words padded) |
-| training data | {len(train_files)} photos from `{args.content.name}/` ({len(files)} found, every {args.holdout_every}th held out: {len(held)}); random {args.size}px crops, flips |
+| training data | {len(train_files)} photos from the assembled data set's `{args.content.name}/` ({len(files)} found, every {args.holdout_every}th held out: {len(held)}); random {args.size}px crops, flips |
 | objective | distillation: L1 to the float generator's output{f' + {args.perceptual_weight} × VGG relu2_1 MSE' if args.perceptual_weight else ''}; straight-through estimator (hard-tanh for activations, identity for weights) |
 | optimiser | Adam, lr {args.lr} cosine-annealed, batch {args.batch}, {args.iters} iterations, seed {args.seed} |
 | final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if args.perceptual_weight else ''} (mean of the last {args.log_every} iterations) |
