@@ -215,6 +215,7 @@ def run(args) -> int:
     net = TransformNet(arch).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     step, prior_wall = 0, 0.0
+    sittings: list[dict] = []  # one entry per run of this command on this run dir (resumes)
     ckpt = run_dir / "checkpoint.safetensors"
     if args.resume:
         if not ckpt.is_file():
@@ -222,9 +223,17 @@ def run(args) -> int:
         load_safetensors(ckpt, net, expect_arch=arch.to_dict(), device=dev)
         net.requires_grad_(True)
         step = _load_opt(run_dir / "optimizer.safetensors", opt)
-        prior_wall = float(json.loads((run_dir / "optimizer.json").read_text()).get("wall_s", 0.0))
+        prior = json.loads((run_dir / "optimizer.json").read_text())
+        prior_wall = float(prior.get("wall_s", 0.0))
+        sittings = list(prior.get("sittings", []))
         if main_proc:
             print(f"resumed {ckpt} at step {step}", flush=True)
+        if step >= args.iters:
+            if main_proc:
+                print(f"already at step {step} >= --iters {args.iters}: nothing to do (raise --iters to train on)", flush=True)
+            if world > 1:
+                dist.destroy_process_group()
+            return 0
     net.train()
     model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None) if world > 1 else net
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -255,6 +264,13 @@ def run(args) -> int:
     history: list[tuple[int, float, float]] = []  # (step, total, weighted style) per step of this sitting
     it = batches()
     t_loop, steps_run = time.time(), 0
+    start_step = step
+
+    def sitting_log() -> list[dict]:
+        if step == start_step:
+            return sittings
+        return sittings + [{"from": start_step, "to": step, "command": command_line(args), "device": str(dev),
+                            "wall_s": round(time.time() - t_start, 1)}]
     while step < args.iters:
         x = next(it).to(dev, non_blocking=True)
         with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=amp):
@@ -300,7 +316,7 @@ def run(args) -> int:
                 _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
             if args.checkpoint_every and step % args.checkpoint_every == 0 and step < args.iters:
                 save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
-                _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": args.out, "wall_s": prior_wall + time.time() - t_start})
+                _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": args.out, "wall_s": prior_wall + time.time() - t_start, "sittings": sitting_log()})
     bar.close()
 
     # 5. final weights, checkpoint, held-out check and the model card (rank 0)
@@ -308,13 +324,14 @@ def run(args) -> int:
         net.eval()
         save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
         wall = prior_wall + time.time() - t_start
-        _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": args.out, "wall_s": wall})
+        _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": args.out, "wall_s": wall, "sittings": sitting_log()})
         _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
         evals = heldout_style_reduction(net, vgg, held, style_img, device=dev) if held else None
         meta = {"style": style_name, "iters": step, "arch_name": args.arch, "size": args.size, "batch": args.batch,
                 "final_losses": {k: round(v, 6) for k, v in ema.items()}}
         out_w = save_safetensors(args.out_dir / f"{args.out}.safetensors", net, arch.to_dict(), meta, fp16=True)
-        card = _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals)
+        card = _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
+                     sitting_log())
         (args.out_dir / f"{args.out}.md").write_text(card, encoding="utf-8")
         (run_dir / "result.json").write_text(json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
                                                           "first_losses": first, "final_losses": ema, "heldout": evals,
@@ -328,7 +345,8 @@ def run(args) -> int:
     return 0
 
 
-def _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals) -> str:
+def _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
+          sittings=()) -> str:
     sources = args.content.parent / "SOURCES.tsv"
     man = manifest(train_files, sources if sources.is_file() else args.content / "SOURCES.tsv")
     dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
@@ -368,6 +386,13 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
         + (" (all sittings; resumed with --resume)" if args.resume else ""),
         f"- final losses (EMA, weighted): {', '.join(f'{k} {v:.4g}' for k, v in ema.items())}",
     ]
+    if len(sittings) > 1:
+        lines += ["", "Sittings (the run was resumed; each line is the command of that sitting):", ""]
+        for st in sittings:
+            c = st["command"]
+            if sources.is_file():
+                c = c.replace(str(args.content.parent.resolve()), "DATA").replace(str(args.content.parent), "DATA")
+            lines.append(f"- steps {st['from']}→{st['to']} on {st['device']}, {st['wall_s'] / 60:.1f} min: `{c}`")
     if evals:
         lines += [
             "",

@@ -115,3 +115,21 @@ def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
     monkeypatch.setitem(train_cli.TRAINERS, "ghost", ("artem_vr.style.train_ghost", "not there"))
     with pytest.raises(UsageError, match="train ghost.*not available"):
         train_cli._load("ghost")
+
+
+def test_ddp_under_torchrun_on_cpu(tmp_path, small_content_dir):
+    """Two processes (gloo on CPU) through the standard launcher: one model and card written."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           "-m", "artem_vr", "train", "generator", "--content", str(small_content_dir), "--style", "great_wave",
+           "--out", "ddp", "--size", "32", "--batch", "1", "--iters", "3", "--holdout-every", "0",
+           "--style-layers", "relu1_1", "relu2_1", "--run-dir", str(tmp_path / "run"), "--out-dir", str(tmp_path / "m"),
+           "--no-progress"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert (tmp_path / "m" / "ddp.safetensors").is_file()
+    assert "×2 (DDP)" in (tmp_path / "m" / "ddp.md").read_text()
