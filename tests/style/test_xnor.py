@@ -141,3 +141,24 @@ def test_cuda_kernel_path_matches_cpu_path():
     # that sits exactly at a threshold in a later layer: close on average, near everywhere
     d = (cpu - gpu).abs()
     assert float(d.mean()) < 1e-4 and float(d.max()) < 2e-2
+
+
+def test_shipped_xnor_model_stylizes_towards_its_painting():
+    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.data import load_rgb, rgb8_to_chw
+    from artem_vr.style.presets import list_presets, preset
+
+    shipped = [p.name for p in list_presets() if X.XnorStylizer().model_path(p.name) is not None]
+    if not shipped:
+        pytest.skip("no XNOR model in assets/models")
+    name = shipped[0]
+    s = make_stylizer("xnor", name)
+    assert X.binary_layers(s._net) and all(m.frozen for m in X.binary_layers(s._net))
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 128), indexing="ij")
+    x = torch.stack([xx, yy, (xx * yy) ** 0.5])[None]  # a smooth synthetic photo
+    y = s.stylize(x)
+    assert (y - x).abs().mean() > 0.05  # it changes the picture
+    # ... towards the painting's colours
+    paint = rgb8_to_chw(load_rgb(preset(name).image)).mean(dim=(1, 2))
+    dist = lambda img: float((img[0].mean(dim=(1, 2)) - paint).norm())  # noqa: E731
+    assert dist(y) < dist(x)
