@@ -51,16 +51,26 @@ def test_conv_kernel_bit_exact(shape, engine):
         x = torch.randn(n, c, h, w, device="cuda")
         wt = torch.randn(o, c, k, k, device="cuda")
         act, wp = pack_activations(x), R.pack_bits(wt)
-        dot_ref = R.xnor_dot_ref(act.cpu(), wp.cpu(), c, s, p)
-        torch.cuda.synchronize()
+        # the torch reference is device-agnostic integer arithmetic: run it on the GPU (fast);
+        # test_reference_same_on_cpu_and_cuda pins it to the CPU result
+        dot_ref = R.xnor_dot_ref(act, wp, c, s, p)
         got = torch.full((n, o, dot_ref.shape[2], dot_ref.shape[3]), float("nan"), device="cuda")  # poison
         xnor_conv_packed(act, wp, c, s, p, out=got, engine=engine)
-        assert torch.equal(got.cpu(), dot_ref.float())  # also: every element written
+        assert torch.equal(got, dot_ref.float())  # also: every element written
         alpha, bias = R.weight_alpha(wt), torch.randn(o, device="cuda")
         kscale = R.activation_scale(x, k, k, s, p)
         got = xnor_conv_packed(act, wp, c, s, p, alpha, kscale, bias, engine=engine)
-        want = R.scale_dot(dot_ref.cuda(), alpha, kscale, bias)
+        want = R.scale_dot(dot_ref, alpha, kscale, bias)
         assert torch.equal(got, want)
+
+
+def test_reference_same_on_cpu_and_cuda():
+    x = torch.randn(2, 70, 21, 19)
+    wt = torch.randn(9, 70, 3, 3)
+    act, wp = R.pack_bits(x), R.pack_bits(wt)
+    cpu = R.xnor_dot_ref(act, wp, 70, 2, 1)
+    assert torch.equal(R.pack_bits(x.cuda()).cpu(), act)
+    assert torch.equal(R.xnor_dot_ref(act.cuda(), wp.cuda(), 70, 2, 1).cpu(), cpu)
 
 
 def test_whole_layer_matches_cpu_reference():
