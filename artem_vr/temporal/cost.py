@@ -1,7 +1,7 @@
 """What the comfort wrappers cost per frame, measured end to end (for `artem-vr bench` and the docs).
 
 :func:`measure_cost` stylizes the same moving, textured frames (a pan, so the flow has work to
-do) three ways — plain, with stereo consistency, and with stereo consistency + temporal
+do) three ways, interleaved frame by frame — plain, with stereo consistency, and with stereo consistency + temporal
 stabilization (what `artem-vr run` does) — synchronizing the device around each frame, and
 reports median milliseconds and the fractions of the plain stylize time.
 """
@@ -57,17 +57,21 @@ def measure_cost(stylizer: Stylizer, size: tuple[int, int] = (640, 360), eyes: i
         configs["stereo_ms"] = StereoConsistentStylizer(stylizer, mode="warp")
     configs["comfort_ms"] = TemporalStabilizer(configs.get("stereo_ms", stylizer))
     out: dict = {"size": f"{w}x{h}", "eyes": eyes, "device": str(stylizer.device)}
-    for name, s in configs.items():
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for s in configs.values():
         s.reset_temporal()
-        times = []
-        for i, x in enumerate(xs):
+    # Interleaved (each frame through every configuration in turn), so that a machine whose
+    # load changes during the run slows all of them alike.
+    for i, x in enumerate(xs):
+        for name, s in configs.items():
             _sync(stylizer.device)
             t0 = time.perf_counter()
             s.stylize(x)
             _sync(stylizer.device)
             if i >= warmup:
-                times.append((time.perf_counter() - t0) * 1000)
-        out[name] = float(np.median(times))
+                times[name].append((time.perf_counter() - t0) * 1000)
+    for name, t in times.items():
+        out[name] = float(np.median(t))
     base = out["stylize_ms"]
     stereo = out.get("stereo_ms", base)
     out["stereo_fraction"] = (stereo - base) / base

@@ -136,7 +136,7 @@ class NormStatsHooks:
             t = args[0]
             if f.shape != t.shape or getattr(base, "_stats", None) is None:
                 return None
-            var, mean = torch.var_mean(f.float(), dim=(2, 3), unbiased=False)
+            mean, var = channel_stats(f)
             m2, v2 = self.transform(dec, mean, var)
             if m2 is mean and v2 is var:
                 return None
@@ -188,7 +188,7 @@ class NormStatsHooks:
             h = hooks()
             if h is None or not h.is_active or not h._transforms or x.ndim != 4:
                 return original(x)
-            var, mean = torch.var_mean(x.float(), dim=(2, 3), unbiased=False)  # (N, C)
+            mean, var = channel_stats(x)
             m2, v2 = h.transform(module, mean, var)
             if m2 is mean and v2 is var:
                 return original(x)
@@ -200,6 +200,19 @@ class NormStatsHooks:
             return torch.addcmul(c[..., None, None].to(x.dtype), x, a[..., None, None].to(x.dtype))
 
         return forward
+
+def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-channel mean and (population) variance of (N, C, H, W) → two float32 (N, C).
+
+    ``E[x²] − E[x]²``: two plain reductions, several times faster on the CPU than
+    ``torch.var_mean`` (whose two-pass kernel costs twice instance norm itself there); float32
+    accumulation keeps it accurate for feature maps.
+    """
+    xf = x.float()
+    mean = xf.mean(dim=(2, 3))
+    var = (xf * xf).mean(dim=(2, 3)) - mean * mean
+    return mean, var.clamp_min_(0)
+
 
 _REGISTRY: "weakref.WeakKeyDictionary[object, NormStatsHooks]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()

@@ -236,20 +236,15 @@ class TemporalStabilizer(WrappingStylizer):
         elif self._prev_hist is not None and max(
                 float(np.abs(a - b).sum()) for a, b in zip(hists, self._prev_hist)) > self.cut_hist:
             self._cut()
-        # Flow needs only the inputs, so it runs before the network: a cut it reveals (most of
-        # the frame unexplained by motion) resets the statistics before they are used.
+        # Flow needs only the inputs. On the CPU it runs before the network, so a cut it reveals
+        # (most of the frame unexplained by motion) resets the statistics before they are used.
+        # On CUDA it runs on the CPU while the GPU computes the network (its cost is hidden); a
+        # cut found there skips the blend at once and resets the statistics from the next frame.
+        want_flow = self.uses_flow and self._prev_out is not None and self.blend > 0
+        overlap = x.device.type == "cuda"
         flow = weight = None
-        if self.uses_flow and self._prev_out is not None and self.blend > 0:
-            flows, masks = [], []
-            for g, gp in zip(small, self._prev_small):
-                f = self._dis.calc(g, gp, None)  # this frame → previous frame
-                masks.append(self._photo_mask(g, gp, f))
-                flows.append(f)
-            m = np.stack(masks)
-            if float(m.mean()) < self.cut_fraction:  # most of the frame is new: a cut, not motion
-                self._cut()
-            else:
-                flow, weight = np.stack(flows), m * self.blend
+        if want_flow and not overlap:
+            flow, weight = self._flow(small)
         self._hooks.attach(self.inner)
         self.stats["norm_layers"] = self._hooks.layers
 
@@ -261,6 +256,10 @@ class TemporalStabilizer(WrappingStylizer):
                 y = self.inner.stylize(x)
         finally:
             self._running = False
+        if want_flow and overlap and self._prev_out is not None:
+            tf = time.perf_counter()
+            flow, weight = self._flow(small)
+            self._hook_s += time.perf_counter() - tf  # own work inside the network's window
         t2 = time.perf_counter()
 
         blended = 0.0
@@ -281,6 +280,20 @@ class TemporalStabilizer(WrappingStylizer):
         st["blend_fraction"] = blended
         st["frames"] += 1
         return y
+
+    def _flow(self, small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Small-size flow this → previous frame per eye (N, h, w, 2) and blend weights (N, h, w);
+        (None, None) after declaring a cut."""
+        flows, masks = [], []
+        for g, gp in zip(small, self._prev_small):
+            f = self._dis.calc(g, gp, None)  # this frame → previous frame
+            masks.append(self._photo_mask(g, gp, f))
+            flows.append(f)
+        m = np.stack(masks)
+        if float(m.mean()) < self.cut_fraction:  # most of the frame is new: a cut, not motion
+            self._cut()
+            return None, None
+        return np.stack(flows), m * self.blend
 
     def _photo_mask(self, g: np.ndarray, gp: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """1 where the warped previous small frame matches this one, falling to 0 by ``photo_threshold``."""
