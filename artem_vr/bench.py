@@ -61,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="network precision (auto: fp16 on CUDA, fp32 on the CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--no-gl", action="store_true", help="skip the GL stages (render, interop)")
+    p.add_argument("--cuda-graph", action="store_true", help="CUDA: replay the network as a CUDA graph (artem_vr.cuda.graphs)")
     p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN fp16/fp32")
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
     p.add_argument("--output", choices=("none", "xr"), default="none", help="xr: the live XR loop bench (artem_vr.xr.bench)")
@@ -285,7 +286,7 @@ def _close_gl(gl: _Gl | None) -> None:
 
 # ------------------------------------------------------------------------------- benches
 def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, precision: str,
-                 seconds: float, use_gl: bool = True, peaks: dict | None = None) -> dict:
+                 seconds: float, use_gl: bool = True, peaks: dict | None = None, cuda_graph: bool = False) -> dict:
     """One (method, arch, eye size) record: per-stage median/p99 ms, FPS, floor, ratio."""
     from artem_vr.frames import to_rgb8, to_tensor
 
@@ -301,12 +302,18 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     x0 = to_tensor(frames, dev)
     macs = count_macs(module, fwd, x0)
 
+    cuda_graph = cuda_graph and dev.type == "cuda"
+    if dev.type == "cuda":
+        from artem_vr.cuda.graphs import GraphedForward, autocast_fn
+
+        net_fn = autocast_fn(lambda x: fwd(x.contiguous(memory_format=torch.channels_last)), amp_dtype)
+        graphed = GraphedForward(net_fn) if cuda_graph else None
+    else:
+        net_fn, graphed = fwd, None
+
     def stylize(x):
         with torch.inference_mode():
-            if amp_dtype is not None and dev.type == "cuda":
-                with torch.autocast("cuda", dtype=amp_dtype):
-                    return fwd(x.contiguous(memory_format=torch.channels_last)).float()
-            return fwd(x)
+            return graphed(x) if graphed is not None else net_fn(x)
 
     gl = _open_gl(dev, w, h, eyes, want_interop=True) if use_gl else None
     notes = {k: v for k, v in NA.items()}
@@ -393,6 +400,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "method": method,
         "arch": arch,
         "precision": precision if dev.type == "cuda" else "fp32",
+        "cuda_graph": cuda_graph,
         "eye_size": [w, h],
         "eyes": eyes,
         "stereo_fps": round(1000.0 / fm["median"], 2),
@@ -505,7 +513,7 @@ def _print_record(r: dict) -> None:
     st = r["stages_ms"]
     parts = [f"{k} {v['median']:.2f}/{v['p99']:.2f}" for k, v in st.items() if v]
     na = [k for k, v in st.items() if v is None]
-    print(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']}  "
+    print(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']}{' graph' if r.get('cuda_graph') else ''}  "
           f"{r['stereo_fps']:7.2f} FPS (stylize alone {r['stylize_fps']:.2f})  "
           f"ms median/p99: {', '.join(parts)}  n/a: {', '.join(na)}  "
           f"floor {r['floor_ms']} ms ({r['floor_peak']}), ratio {r['ratio']}", flush=True)
@@ -546,7 +554,8 @@ def run(args) -> int:
     for size in sizes:
         for m, a in methods:
             try:
-                r = bench_config(m, a, size, eyes, dev, precision, args.seconds, use_gl=not args.no_gl, peaks=peaks)
+                r = bench_config(m, a, size, eyes, dev, precision, args.seconds, use_gl=not args.no_gl, peaks=peaks,
+                                 cuda_graph=args.cuda_graph)
             except torch.cuda.OutOfMemoryError as e:
                 print(f"{m}:{a} {size}: out of memory ({e})", flush=True)
                 torch.cuda.empty_cache()

@@ -5,6 +5,7 @@
 #      CUDA path vs its CPU path, the CUDA-GL interop round trip vs the CPU PBO path
 #   3. artem-vr bench at 2x960x1080, 2x1440x1600, 2x2016x2240 (generator compact/full, AdaIN
 #      fast/full, XNOR full) + the per-layer XNOR vs cuDNN fp16/fp32 bench
+#   3b. the same with CUDA graphs (generator full/compact, XNOR full at 2x1440x1600)
 #   4. a 200-iteration training burst of the full generator at 256 px with bf16 AMP
 # Everything lands in $OUT (or ./out/gpu_check): env.txt, pytest_gpu.log, bench_gpu.json,
 # bench.log, bench_gpu.svg (chart), train_burst.json, train_burst.log, summary.txt (8 files: the
@@ -20,7 +21,7 @@ mkdir -p "$OUT"
 PY=${PY:-python3}
 # overridable for a dry run on a CPU machine (e.g. BENCH_SIZES=64x64 BURST_ITERS=2 BURST_SIZE=64)
 BENCH_SIZES=${BENCH_SIZES:-960x1080 1440x1600 2016x2240}
-BURST_ITERS=${BURST_ITERS:-200}; BURST_SIZE=${BURST_SIZE:-256}
+BURST_ITERS=${BURST_ITERS:-200}; BURST_SIZE=${BURST_SIZE:-256}; GRAPH_SIZE=${GRAPH_SIZE:-1440x1600}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 T0=$(date +%s)
 step() { echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
@@ -74,6 +75,17 @@ timeout 220 $PY -m artem_vr bench --method generator adain:fast adain:full xnor:
   >"$OUT/bench.log" 2>&1
 echo "bench exit $?" >>"$OUT/bench.log"
 tail -n 30 "$OUT/bench.log"
+step "bench with CUDA graphs (generator, xnor at 2x1440x1600)"
+timeout 90 $PY -m artem_vr bench --method generator:full generator:compact xnor:full --eye-size $GRAPH_SIZE --eyes 2 \
+  --seconds 1.5 --cuda-graph --json "$OUT/bench_graph.json" >>"$OUT/bench.log" 2>&1
+echo "graph bench exit $?" >>"$OUT/bench.log"
+$PY - "$OUT" <<'EOF2'
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1]); g = out / "bench_graph.json"; m = out / "bench_gpu.json"
+if g.is_file():
+    recs = json.loads(m.read_text()) if m.is_file() else []
+    m.write_text(json.dumps(recs + json.loads(g.read_text()), indent=1)); g.unlink()
+EOF2
 $PY tools/bench_chart.py "$OUT/bench_gpu.json" "$OUT/bench_gpu.svg" --target 90 \
   --title "artem-vr bench, stereo, fp16 ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))" || true
 
@@ -93,12 +105,12 @@ try:
     recs = json.loads((out / "bench_gpu.json").read_text())
 except Exception as e:
     print("no bench JSON:", e); recs = []
-print(f"{'method':<18}{'eye':>11}{'FPS':>9}{'stylize':>9}{'interop':>9}{'floor':>8}{'ratio':>7}")
+print(f"{'method':<24}{'eye':>11}{'FPS':>9}{'stylize':>9}{'interop':>9}{'floor':>8}{'ratio':>7}")
 for r in recs:
     if "stereo_fps" not in r:
         continue
     s = r["stages_ms"]; cp = s.get("interop") or s.get("readback") or {}
-    print(f"{r['method'] + ':' + r['arch']:<18}{'%dx%d' % tuple(r['eye_size']):>11}{r['stereo_fps']:>9.1f}"
+    print(f"{r['method'] + ':' + r['arch'] + (' graph' if r.get('cuda_graph') else ''):<24}{'%dx%d' % tuple(r['eye_size']):>11}{r['stereo_fps']:>9.1f}"
           f"{s['stylize']['median']:>9.2f}{cp.get('median', float('nan')):>9.2f}{r['floor_ms'] or 0:>8.2f}{r['ratio'] or 0:>7.1f}")
 for r in recs:
     if "layer" in r:
