@@ -80,8 +80,12 @@ class TextureUploader(ABC):
         GL.glBindBuffer(GL.GL_PIXEL_UNPACK_BUFFER, 0)
 
     @abstractmethod
-    def upload(self, image: torch.Tensor) -> None:
-        """Write ``image`` into the texture (GL context current on this thread)."""
+    def upload(self, image: torch.Tensor, stream=None) -> None:
+        """Write ``image`` into the texture. Call on the thread where the GL context is current.
+
+        ``stream``: the torch CUDA stream that produced ``image`` (e.g. the stylizer thread's);
+        the conversion is ordered after it. Default: torch's current stream on this thread.
+        """
 
     def _release(self) -> None:
         pass
@@ -114,10 +118,12 @@ class PboUploader(TextureUploader):
 
     kind = "cpu-pbo"
 
-    def upload(self, image: torch.Tensor) -> None:
+    def upload(self, image: torch.Tensor, stream=None) -> None:
         from OpenGL import GL
 
         image = self._check(image)
+        if stream is not None and image.is_cuda:
+            stream.synchronize()
         rgba = to_rgba8_reference(image.detach().to("cpu"), self.flip_y, self.srgb_encode).numpy()
         GL.glBindBuffer(GL.GL_PIXEL_UNPACK_BUFFER, self.pbo)
         GL.glBufferData(GL.GL_PIXEL_UNPACK_BUFFER, self.nbytes, None, GL.GL_STREAM_DRAW)  # orphan: no wait on GL
@@ -153,18 +159,18 @@ class CudaGLUploader(TextureUploader):
                 "the GL context must be on the NVIDIA GPU (not llvmpipe); the CPU PBO path is used instead",
             ) from e
 
-    def upload(self, image: torch.Tensor) -> None:
+    def upload(self, image: torch.Tensor, stream=None) -> None:
         from artem_vr.cuda.launch import torch_stream
         from artem_vr.cuda.rgba import to_rgba8_cuda
 
         image = self._check(image)
         if not image.is_cuda:
             image = image.to("cuda", non_blocking=True)
-        stream = torch_stream()
-        with self.resource.map(stream=stream) as buf:
+        cs = torch_stream(stream)  # map, convert and unmap in the producer's stream order
+        with self.resource.map(stream=cs) as buf:
             if buf.size < self.nbytes:
                 raise ConventionError(f"mapped PBO has {buf.size} bytes, expected {self.nbytes}")
-            to_rgba8_cuda(image, int(buf.handle), self.flip_y, self.srgb_encode, stream=stream)
+            to_rgba8_cuda(image, int(buf.handle), self.flip_y, self.srgb_encode, stream=cs)
         self._pbo_to_texture()
 
     def _release(self) -> None:
