@@ -136,7 +136,7 @@ def build_network(method: str, arch: str, dev: torch.device):
         net = net.to(dev).eval().requires_grad_(False)
         return net, net
     if method == "adain":
-        from artem_vr.style.adain import AdaINModel, calc_mean_std, pad_to_multiple
+        from artem_vr.style.adain import AdaINModel, pad_to_multiple
 
         model = AdaINModel(arch, vgg_weights="random").to(dev).eval().requires_grad_(False)
         c = model.variant.channels
@@ -147,7 +147,6 @@ def build_network(method: str, arch: str, dev: torch.device):
             xp, (h, w) = pad_to_multiple(x, model.variant.downsample)
             return model(xp, stats)[..., :h, :w]
 
-        _ = calc_mean_std
         return model, fwd
     raise UsageError(f"unknown method {method!r}")
 

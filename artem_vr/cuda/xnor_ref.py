@@ -114,7 +114,6 @@ def xnor_dot_ref(act: torch.Tensor, wts: torch.Tensor, channels: int, stride: in
     a = F.pad(act, (0, 0, pad, pad, pad, pad))  # zero words at padded pixels, masked below
     inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=act.device), (pad, pad, pad, pad))
     acc = torch.zeros(n, o, ho, wo, dtype=torch.int64, device=act.device)
-    ys = slice(None, None, None)
     for ky in range(kh):
         ys = slice(ky, ky + stride * (ho - 1) + 1, stride)
         for kx in range(kw):
