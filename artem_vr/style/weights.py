@@ -52,6 +52,7 @@ def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = Non
     metadata = {"format": "artem_vr", "arch": json.dumps(arch, sort_keys=True), "meta": json.dumps(meta or {}, sort_keys=True)}
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     save_file(state, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 
