@@ -110,9 +110,11 @@ class GeneratorStylizer(Stylizer):
 
     method = "generator"
 
-    def __init__(self, device="cpu", arch: str | None = None):
+    def __init__(self, device="cpu", arch: str | None = None, half: bool | None = None):
         super().__init__(device)
         self.arch = arch  # None: prefer compact, else any trained arch
+        #: fp16 compute (default: on CUDA only; CPU fp16 convs are slow)
+        self.half = self.device.type == "cuda" if half is None else bool(half)
         self._nets: dict[str, TransformNet] = {}
         self._net: TransformNet | None = None
 
@@ -136,14 +138,15 @@ class GeneratorStylizer(Stylizer):
                 )
             from artem_vr.style.weights import load_safetensors
 
-            self._nets[style] = load_safetensors(self._model_path(style), generator_from_arch, device=self.device)
+            dtype = torch.float16 if self.half else torch.float32
+            self._nets[style] = load_safetensors(self._model_path(style), generator_from_arch, device=self.device, dtype=dtype)
         self._net = self._nets[style]
         self.style = style
 
     def _forward(self, x):
         if self._net is None:
             raise UsageError("no style selected", "call set_style() first")
-        return self._net(x)
+        return self._net(x.half() if self.half else x.float())
 
 
 def generator_from_arch(arch: dict) -> TransformNet:
