@@ -378,9 +378,9 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
         f"- style image: `{style_path.name}` ({style_attribution(style_path, style_name)})",
         "",
         "## Training",
-        f"- command: `{cmd}`{data_note}",
+        f"- command{' (last sitting)' if len(sittings) > 1 else ''}: `{cmd}`{data_note}",
         f"- {step} iterations, batch {args.batch}, {args.size}px random crops, Adam lr {args.lr}",
-        f"- loss: content {args.content_layer} ×{args.content_weight}, Gram style {' '.join(args.style_layers)} "
+        f"- loss{' (last sitting)' if len(sittings) > 1 else ''}: content {args.content_layer} ×{args.content_weight}, Gram style {' '.join(args.style_layers)} "
         f"×{args.style_weight}, TV ×{args.tv_weight}" + (f", temporal ×{args.temporal_weight} (noise {args.temporal_noise})" if args.temporal_weight else ""),
         f"- device: {dev_name}{f' ×{world} (DDP)' if world > 1 else ''}, AMP {'on' if amp else 'off'}; wall time {wall / 60:.1f} min"
         + (" (all sittings; resumed with --resume)" if args.resume else ""),
