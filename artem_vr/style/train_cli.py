@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 
 from artem_vr.errors import UsageError
@@ -34,7 +35,7 @@ def _exists(kind: str) -> bool:
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="trainer", metavar="KIND", required=True)
     for kind, (_mod, short) in TRAINERS.items():
-        sp = sub.add_parser(kind, help=short, description=short)
+        sp = sub.add_parser(kind, help=short, description=short, formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(_trainer_error=None)
         if not _exists(kind):
             continue  # run() explains what is missing

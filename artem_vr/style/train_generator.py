@@ -32,6 +32,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from artem_vr.style.generator import ARCHS
     from artem_vr.style.vgg import RELU_INDEX, STYLE_LAYERS
 
+    p.epilog = (
+        "examples:\n"
+        "  # CPU, small crops (how the shipped compact presets were trained; resume to train longer)\n"
+        "  artem-vr train generator --content data/content --style great_wave --out great_wave_compact \\\n"
+        "      --size 128 --batch 2 --iters 800 --style-layers relu1_1 relu2_1 relu3_1 relu4_1 --threads 1\n"
+        "  # one NVIDIA GPU, AMP on by default\n"
+        "  artem-vr train generator --content data/content --style painting.jpg --out mine_full --arch full \\\n"
+        "      --size 256 --batch 8 --iters 20000\n"
+        "  # several GPUs (DDP)\n"
+        "  torchrun --nproc_per_node 4 -m artem_vr train generator --content data/content --style the_scream --out scream_full --arch full"
+    )
     p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
     p.add_argument("--style", required=True, help="preset name or style image file")
     p.add_argument("--out", required=True, help="model name: writes OUT_DIR/NAME.safetensors and NAME.md")
