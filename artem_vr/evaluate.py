@@ -67,8 +67,15 @@ def reduction(loss: float, reference: float) -> float:
 @dataclass
 class StyleSpec:
     label: str  # what the table shows
-    path: Path  # the painting
-    arg: str  # what is passed to stylizer.set_style (a preset name, else the path)
+    path: Path  # the painting (the loss target)
+    preset: str | None = None  # the preset it is, if any (per-preset models apply)
+
+    def arg_for(self, method: str) -> str:
+        """What ``set_style`` gets: adain takes the painting itself (the exact loss target);
+        per-style models (generator, xnor) need the preset name."""
+        if method == "adain" or self.preset is None:
+            return str(self.path)
+        return self.preset
 
 
 def list_images(items: list[str]) -> list[Path]:
@@ -116,14 +123,14 @@ def resolve_styles(items: list[str]) -> list[StyleSpec]:
         p = Path(it)
         if P is not None and not p.exists() and any(pr.name == it for pr in P.list_presets()):
             pr = P.preset(it)
-            specs.append(StyleSpec(pr.name, pr.image, pr.name))
+            specs.append(StyleSpec(pr.name, pr.image, pr.name))  # the thumbnail is the painting here
             continue
         if not p.exists():
             names = ", ".join(pr.name for pr in P.list_presets()) if P else "(presets unavailable)"
             raise UsageError(f"--styles {it}: neither a preset nor an existing file/directory", f"presets: {names}")
         for f in list_images([it]):
             name = by_source.get(f.name)
-            specs.append(StyleSpec(name or f.stem, f, name or str(f)))
+            specs.append(StyleSpec(name or f.stem, f, name))
     return specs
 
 
@@ -151,26 +158,27 @@ class MethodRunner:
     def run(self, style: StyleSpec, x: torch.Tensor) -> tuple[torch.Tensor | None, str | None]:
         from artem_vr.style.base import make_stylizer
 
+        arg = style.arg_for(self.method)
+        if self.stylizer is None:
+            if self.error is not None:
+                return None, self.error
+            try:  # with its default style: failing here means no style can work
+                self.stylizer = make_stylizer(self.method, None, device=str(self.device))
+            except (ArtemError, ImportError, FileNotFoundError) as e:
+                self.error = f"{type(e).__name__}: {e}"
+                return None, self.error
+            if hasattr(self.stylizer, "style_size"):
+                self.stylizer.style_size = self.style_size
+            self._current = None
         try:
-            if self.stylizer is None:
-                if self.error is not None:
-                    return None, self.error
-                self.stylizer = make_stylizer(self.method, style.arg, device=str(self.device))
-                if hasattr(self.stylizer, "style_size"):
-                    self.stylizer.style_size = self.style_size
-                    self.stylizer.set_style(style.arg)
-                self._current = style.arg
-            elif getattr(self, "_current", None) != style.arg:
+            if self._current != arg:
                 self._current = None
-                self.stylizer.set_style(style.arg)
-                self._current = style.arg
+                self.stylizer.set_style(arg)
+                self._current = arg
             self.stylizer.strength = 1.0
             return self.stylizer.stylize(x.to(self.device)).float().cpu(), None
         except (ArtemError, ImportError, FileNotFoundError) as e:
-            msg = f"{type(e).__name__}: {e}"
-            if self.stylizer is None:
-                self.error = msg  # cannot even build it: n/a for every style
-            return None, msg
+            return None, f"{type(e).__name__}: {e}"
 
 
 def gatys(x: torch.Tensor, content_feats: dict, style_stats: dict, vgg, steps: int, lr: float = 0.02) -> torch.Tensor:
