@@ -459,6 +459,17 @@ def model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_siz
     manifests = cfg.manifest or sorted({str(Path(d).resolve().parent / "SOURCES.tsv") for d in cfg.content + cfg.styles})
     rows = read_manifest(manifests)
     n_params = sum(p.numel() for p in decoder.parameters())
+    # the card names the data relative to its root ("DATA/content"), not this machine's paths
+    dirs = [str(Path(d).resolve().parent) for d in cfg.content + cfg.styles]
+    root = os.path.commonpath(dirs) if dirs else ""
+    root = root if root not in ("", "/") else ""
+
+    def anon(text: str) -> str:
+        text = str(text)
+        for r in (root, str(Path(root).resolve())) if root else ():
+            text = text.replace(r, "DATA")
+        return text
+
     held = meta.get("heldout") or {}
     lines = [
         f"# {cfg.out} — AdaIN decoder ({v.name} variant)",
@@ -481,7 +492,8 @@ def model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_siz
         "",
         "## Training",
         "",
-        f"- Command: `{cfg.command}`" if cfg.command else "- Command: (called from Python)",
+        f"- Command: `{anon(cfg.command)}`" + (" (DATA: the data root, e.g. the assembled set of `../shared/data/assemble.sh`)" if root else "")
+        if cfg.command else "- Command: (called from Python)",
         f"- Iterations: {meta['iterations']} of {cfg.iters} requested; batch {cfg.batch}; crops {cfg.size}² from images"
         f" resized to a shorter side of {load_size} px, random horizontal flips.",
         f"- Losses: content = MSE at `{v.layer}` against the AdaIN target (weight {cfg.content_weight}); style = Σ over"
@@ -501,11 +513,11 @@ def model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_siz
         f"Hold-out rule: in each sorted directory, every {cfg.holdout}th file (1-based: 5th, 10th, …) is held out"
         " and never trained on." if cfg.holdout > 1 else "No hold-out split.",
         "",
-        f"Content photos: {len(c_train)} trained on, {len(c_held)} held out (from {', '.join(cfg.content)}).",
+        f"Content photos: {len(c_train)} trained on, {len(c_held)} held out (from {', '.join(anon(d) for d in cfg.content)}).",
         "",
         *_manifest_table(c_train, rows),
         "",
-        f"Paintings: {len(s_train)} trained on, {len(s_held)} held out (from {', '.join(cfg.styles)}).",
+        f"Paintings: {len(s_train)} trained on, {len(s_held)} held out (from {', '.join(anon(d) for d in cfg.styles)}).",
         "",
         *_manifest_table(s_train, rows),
         "",
