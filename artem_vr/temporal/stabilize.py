@@ -148,7 +148,7 @@ class TemporalStabilizer(WrappingStylizer):
     """
 
     def __init__(self, stylizer: Stylizer, mode: str = "auto", *, stats_momentum: float = 0.8,
-                 blend: float = 0.7, flow_width: int = 192, photo_threshold: float = 0.12,
+                 blend: float = 0.7, flow_width: int = 320, photo_threshold: float = 0.2,
                  cut_hist: float = 0.6, cut_fraction: float = 0.3,
                  enabled: bool | Callable[[], bool] = True):
         super().__init__(stylizer, MODES, mode)

@@ -75,7 +75,7 @@ class DisparityEstimator:
 class StereoConsistentStylizer(WrappingStylizer):
     """Wrap ``stylizer`` so a stereo pair (batch of 2) is stylized consistently. See the module docstring."""
 
-    def __init__(self, stylizer: Stylizer, mode: str = "warp", *, disp_width: int = 320,
+    def __init__(self, stylizer: Stylizer, mode: str = "warp", *, disp_width: int = 640,
                  photo_threshold: float = 0.3, local_check: bool = True, enabled: bool | Callable[[], bool] = True):
         super().__init__(stylizer, MODES, mode)
         self.enabled = as_switch(enabled)
