@@ -206,17 +206,7 @@ def matmul_peak_tflops(dev: torch.device, dtype: torch.dtype, seconds: float = 0
 
 
 # ------------------------------------------------------------------------------- GL side
-def import_triton_before_gl() -> None:
-    """Import triton (if installed) before any GL context exists.
-
-    Mesa's llvmpipe and triton each bring an LLVM; importing triton (torchvision and torch.optim
-    pull it in through torch._dynamo) after a llvmpipe context has existed crashes the process
-    with a segfault (seen here, Mesa 22.3.6 / torch 2.14.1). Imported first, both work.
-    """
-    try:
-        import triton  # noqa: F401
-    except Exception:
-        pass
+from artem_vr.render import import_triton_before_gl  # noqa: E402,F401  (kept importable from here)
 
 
 

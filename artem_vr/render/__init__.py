@@ -30,4 +30,19 @@ def apply_pyopengl_platform_rule() -> str | None:
     return None
 
 
+def import_triton_before_gl() -> None:
+    """Import triton (if installed) before any GL context exists.
+
+    Mesa's llvmpipe and triton each bring an LLVM; importing triton (torchvision and torch.optim
+    pull it in through torch._dynamo) after a llvmpipe context has existed crashes the process
+    with a segfault (seen with Mesa 22.3.6 / torch 2.14.1). Imported first, both work. Every GL
+    context in the project is made through this package, so importing it is early enough.
+    """
+    try:
+        import triton  # noqa: F401
+    except Exception:  # not installed, or unusable here: nothing to order
+        pass
+
+
 apply_pyopengl_platform_rule()
+import_triton_before_gl()
