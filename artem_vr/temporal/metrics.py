@@ -478,28 +478,53 @@ def eval_stereo(base, folder: Path, width: int, images_dir: Path | None = None) 
     return rows
 
 
-def _write_temporal_strip(path: Path, raw, plain, stab, pairs, max_w: int = 300):
-    """Two rows (t-1, t) × raw | per-frame | stabilized, plus the per-pixel flicker maps."""
-    t = len(raw) // 2
+STRIP_FRAME = 12  # the frame the side-by-side images show (so a 13-frame run reproduces them)
+
+
+def _crop(img: np.ndarray, size: tuple[int, int] = (224, 168)) -> np.ndarray:
+    """Centre crop (w, h) at full resolution: detail matters more than the whole frame here."""
+    h, w = img.shape[:2]
+    cw, ch = min(size[0], w), min(size[1], h)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return img[y0: y0 + ch, x0: x0 + cw]
+
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    out = np.ascontiguousarray(img.copy())
+    for colour, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+        cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, colour, thick, cv2.LINE_AA)
+    return out
+
+
+def _error_map(err: np.ndarray) -> np.ndarray:
+    """(H, W) |difference| 0–1 → RGB heat map (×4 gain: 64 levels of difference saturate)."""
+    return cv2.applyColorMap(np.clip(err * 4 * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
+
+
+def _write_temporal_strip(path: Path, raw, plain, stab, pairs):
+    """Columns raw | per-frame | stabilized; rows: frame t (centre crop), its flicker map
+    (|frame t − frame t−1 warped by the flow|, occlusions black)."""
+    t = min(STRIP_FRAME, len(raw) - 1)
     p = pairs[t - 1]
-    rows = []
-    for seq in (raw, plain, stab):
+    cols = []
+    for name, seq in (("input", raw), ("per-frame", plain), ("stabilized", stab)):
         prev_w, inside = warp(as_float(seq[t - 1]), p.flow)
         err = np.abs(as_float(seq[t]) - prev_w).mean(-1) * (p.mask & inside)
-        emap = cv2.applyColorMap(np.clip(err * 4 * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
-        rows.append(np.concatenate([seq[t], emap], axis=0))
-    _save_small(path, np.concatenate(rows, axis=1), max_w * 3)
+        cols.append(np.concatenate([_label(_crop(seq[t]), name), _crop(_error_map(err))], axis=0))
+    _save_small(path, np.concatenate(cols, axis=1), 3 * 224)
 
 
-def _write_stereo_strip(path: Path, pair: StereoPair, outs, d_r, v_r, max_w: int = 300):
+def _write_stereo_strip(path: Path, pair: StereoPair, outs, d_r, v_r):
+    """Columns independent | shared stats | warp; rows: left eye, right eye (centre crops), the
+    disagreement map (|right − left warped by the true disparity|, occlusions black)."""
     cols = []
     for k in ("independent", "shared-stats", "warp"):
         yl, yr = outs[k]
         est, inside = warp_left_to_right(yl, d_r)
         err = np.abs(as_float(yr) - est).mean(-1) * (v_r & inside)
-        emap = cv2.applyColorMap(np.clip(err * 4 * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
-        cols.append(np.concatenate([yl, yr, emap], axis=0))
-    _save_small(path, np.concatenate(cols, axis=1), max_w * 3)
+        cols.append(np.concatenate([_label(_crop(yl), f"{k}: left"), _label(_crop(yr), "right"),
+                                    _crop(_error_map(err))], axis=0))
+    _save_small(path, np.concatenate(cols, axis=1), 3 * 224)
 
 
 def _save_small(path: Path, rgb: np.ndarray, width: int, max_bytes: int = 280_000):
