@@ -3,6 +3,10 @@
 Every stylizer takes and returns float tensors ``(N, 3, H, W)``, RGB, range 0–1, on its
 ``device`` (see :mod:`artem_vr.frames`). N is 1 for mono and 2 for a stereo pair (both eyes
 in one batch). ``strength`` in [0, 1] blends from the input (0) to the full style (1).
+
+``internal_scale`` in (0, 1] runs the network at that fraction of the frame's size and brings
+the result back with ``upscale`` (``guided``: fast guided-filter upsampling on the input's
+luminance; ``bilinear``), see :mod:`artem_vr.style.upscale`. 1 (the default) is the plain path.
 """
 
 from __future__ import annotations
@@ -31,6 +35,18 @@ class Stylizer(ABC):
         self.device = torch.device(device)
         self.strength = 1.0
         self.style: str | None = None
+        self.internal_scale = 1.0
+        self.upscale = "guided"
+
+    def set_internal_scale(self, scale: float, upscale: str = "guided") -> None:
+        """Run the network at ``scale`` × the frame size (0 < scale <= 1), upscaled by ``upscale``."""
+        from artem_vr.style.upscale import UPSCALE_METHODS
+
+        if not 0.0 < float(scale) <= 1.0:
+            raise UsageError(f"internal scale {scale} is out of range", "use a value in (0, 1], e.g. 0.5")
+        if upscale not in UPSCALE_METHODS:
+            raise UsageError(f"unknown upscale method {upscale!r}", f"choose one of: {', '.join(UPSCALE_METHODS)}")
+        self.internal_scale, self.upscale = float(scale), upscale
 
     def styles(self) -> list[str]:
         """Names of the styles this method can show without a file (the presets)."""
@@ -54,13 +70,28 @@ class Stylizer(ABC):
         x = x.to(self.device)
         if self.strength <= 0.0:
             return x
-        y = self._forward(x)
+        y = self._forward_scaled(x)
         if y.shape[-2:] != (h, w):
             y = torch.nn.functional.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
         y = y.clamp(0, 1)
         if self.strength < 1.0:
             y = torch.lerp(x.to(y.dtype), y, self.strength)
         return check_image(y, f"{self.method} stylizer output")
+
+
+    def _forward_scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """``_forward`` at ``internal_scale`` of ``x``'s size, upscaled back (scale 1: ``_forward``)."""
+        if self.internal_scale >= 1.0:
+            return self._forward(x)
+        from artem_vr.style.upscale import downscale, internal_size, upscale
+
+        size = internal_size(x.shape[-2], x.shape[-1], self.internal_scale)
+        if size == tuple(x.shape[-2:]):
+            return self._forward(x)
+        xf = x.float()
+        xs = downscale(xf, size)
+        ys = self._forward(xs).float().clamp(0, 1)
+        return upscale(self.upscale, ys, xs, xf)
 
 
 class IdentityStylizer(Stylizer):

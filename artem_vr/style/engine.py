@@ -1,0 +1,208 @@
+"""One place that prepares a stylization network for inference on its device.
+
+:class:`InferenceEngine` holds one *live* copy of a network, prepared once per architecture:
+eval, no grad, on the device, in the chosen precision and memory format, and (optionally)
+traced (CPU) or replayed as a CUDA graph per input shape (:mod:`artem_vr.cuda.graphs`).
+Switching styles copies the new style's weights *into* the live copy in place
+(:meth:`InferenceEngine.load`): no re-trace, no re-capture, no stall — traced modules and
+captured graphs read the same parameter storage, so they see the new weights. A network with
+another structure (e.g. compact → full) is prepared afresh.
+
+Images: float ``(N, 3, H, W)`` RGB 0–1 in (on the engine's device, any dtype), float32
+``(N, 3, H, W)`` out. N = 2 is both eyes in one batch.
+
+Choices (:class:`EngineConfig`, resolved by :func:`resolve_config`):
+
+* precision — ``auto``: fp16 on CUDA; on the CPU bf16 where the CPU has native bf16
+  (AMX / AVX512-BF16: oneDNN runs bf16 convolutions several times faster there), else fp32.
+  Instance-norm statistics stay fp32 under fp16 (``norm_fp32``; fp16 variance of large maps
+  overflows); under bf16 (fp32 range) they need not.
+* channels_last — ``auto``: on for CUDA (tensor cores want NHWC); off on the CPU, where it
+  measured slower for these thin networks (docs/benchmarks.md).
+* jit — CPU only: ``trace`` (``torch.jit.trace`` per input shape, weights not frozen so that
+  styles swap in place) or ``eager``; ``auto`` = eager: tracing (and trace + freeze) measured
+  no faster here (the time is in oneDNN convolutions, not in Python dispatch), and a frozen
+  module would need one trace per style.
+* cuda_graph — CUDA only: one graph per input shape, weights swapped in place.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from artem_vr.errors import UsageError
+from artem_vr.frames import check_image
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What to do to the network; ``None``/``"auto"`` fields are resolved per device."""
+
+    precision: str = "auto"
+    channels_last: bool | None = None
+    jit: str = "auto"  # auto | trace | eager   (CPU)
+    cuda_graph: bool = False  # CUDA
+    norm_fp32: bool | None = None  # None: True for fp16
+    cudnn_benchmark: bool = True  # CUDA
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {self.precision!r}", f"choose one of: {', '.join(PRECISIONS)}")
+        if self.jit not in ("auto", "trace", "eager"):
+            raise UsageError(f"unknown jit mode {self.jit!r}", "choose auto, trace or eager")
+
+
+#: the plain path: what the stylizers did before the engine (fp32, eager, NCHW)
+EAGER = EngineConfig(precision="fp32", channels_last=False, jit="eager")
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU multiplies bf16 in hardware (AMX-BF16 or AVX512-BF16)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    words = set(flags.split())
+    return bool({"amx_bf16", "avx512_bf16"} & words) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def resolve_config(config: EngineConfig, device: torch.device) -> EngineConfig:
+    """``config`` with every auto field decided for ``device`` (pure apart from the CPU probe)."""
+    cuda = device.type == "cuda"
+    p = config.precision
+    if p == "auto":
+        p = "fp16" if cuda else ("bf16" if cpu_has_native_bf16() else "fp32")
+    cl = cuda if config.channels_last is None else config.channels_last
+    jit = "eager" if config.jit == "auto" else config.jit
+    if cuda:
+        jit = "eager"  # CUDA speed comes from graphs, not from the tracer
+    nf = (p == "fp16") if config.norm_fp32 is None else config.norm_fp32
+    return replace(config, precision=p, channels_last=cl, jit=jit, norm_fp32=nf, cuda_graph=config.cuda_graph and cuda)
+
+
+class Fp32InstanceNorm(nn.InstanceNorm2d):
+    """InstanceNorm2d that computes in float32 and returns the input's dtype (same state keys)."""
+
+    def forward(self, x):
+        w = self.weight.float() if self.weight is not None else None
+        b = self.bias.float() if self.bias is not None else None
+        y = nn.functional.instance_norm(x.float(), None, None, w, b, True, 0.0, self.eps)
+        return y.to(x.dtype)
+
+
+def _structure(net: nn.Module) -> tuple:
+    return (type(net).__qualname__,) + tuple((k, tuple(v.shape)) for k, v in net.state_dict().items())
+
+
+def prepare_module(net: nn.Module, device: torch.device, cfg: EngineConfig) -> nn.Module:
+    """A deep copy of ``net``: eval, no grad, on ``device``, in ``cfg.precision`` (resolved),
+    channels_last if asked, instance norms in fp32 if ``cfg.norm_fp32``."""
+    live = copy.deepcopy(net).eval().requires_grad_(False)
+    if cfg.norm_fp32:
+        for m in live.modules():
+            if type(m) is nn.InstanceNorm2d:
+                m.__class__ = Fp32InstanceNorm
+    live = live.to(device=device, dtype=_DTYPES[cfg.precision])
+    if cfg.norm_fp32:
+        for m in live.modules():
+            if isinstance(m, Fp32InstanceNorm):
+                m.float()
+    if cfg.channels_last:
+        live = live.to(memory_format=torch.channels_last)
+    return live
+
+
+class InferenceEngine:
+    """Runs one network (weights swappable in place) on ``device`` as ``config`` says.
+
+    ``load(net)`` selects the network whose weights to run (cheap; applied on the next call,
+    on the caller's thread/stream); ``engine(x)`` runs it: ``(N, 3, H, W)`` RGB 0–1 → float32
+    ``(N, 3, H, W)``. With CUDA graphs the returned tensor is the graph's static output: the
+    next call overwrites it (consume or clone it first).
+    """
+
+    def __init__(self, device: str | torch.device = "cpu", config: EngineConfig = EngineConfig()):
+        self.device = torch.device(device)
+        self.config = resolve_config(config, self.device)
+        self.dtype = _DTYPES[self.config.precision]
+        self._live: nn.Module | None = None
+        self._key: tuple | None = None
+        self._pending: nn.Module | None = None
+        self._loaded: nn.Module | None = None
+        self._compiled: dict[tuple, object] = {}  # shape -> traced module / GraphedForward
+        self.prepares = 0  # how many times a structure was prepared (tests: style switch = 0 more)
+        if self.device.type == "cuda" and self.config.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
+
+    def load(self, net: nn.Module) -> None:
+        """Run ``net``'s weights from the next call on (``net`` itself is not modified)."""
+        self._pending = net
+
+    def _apply_pending(self) -> None:
+        net, self._pending = self._pending, None
+        if net is None or net is self._loaded:
+            return
+        key = _structure(net)
+        if key != self._key:
+            self._live = prepare_module(net, self.device, self.config)
+            self._key = key
+            self._compiled.clear()
+            self.prepares += 1
+        else:
+            with torch.no_grad():  # in place: traced modules / graphs keep reading these storages
+                self._live.load_state_dict(net.state_dict())
+        self._loaded = net
+
+    def _eager(self, x: torch.Tensor) -> torch.Tensor:
+        return self._live(x)
+
+    def _runner(self, x: torch.Tensor):
+        key = (tuple(x.shape), x.dtype)
+        fn = self._compiled.get(key)
+        if fn is not None:
+            return fn
+        if self.config.cuda_graph:
+            from artem_vr.cuda.graphs import GraphedForward
+
+            fn = GraphedForward(self._eager)
+        elif self.config.jit == "trace":
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # TracerWarnings about shape-dependent ifs: traced per shape
+                fn = torch.jit.trace(self._live, x, check_trace=False)
+        else:
+            fn = self._eager
+        self._compiled[key] = fn
+        return fn
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x, "inference engine input")
+        if self._pending is not None:
+            self._apply_pending()
+        if self._live is None:
+            raise UsageError("no network loaded in the inference engine", "call load(net) first")
+        x = x.to(self.device, self.dtype)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(not self.config.cuda_graph and self.config.jit != "trace"), torch.no_grad():
+            y = self._runner(x)(x)
+        return y.float()
+
+    def describe(self) -> str:
+        c = self.config
+        parts = [self.device.type, c.precision, "channels_last" if c.channels_last else "NCHW"]
+        if self.device.type == "cpu":
+            parts.append(c.jit)
+        if c.cuda_graph:
+            parts.append("cuda-graph")
+        if c.norm_fp32 and c.precision != "fp32":
+            parts.append("norm fp32")
+        return ", ".join(parts)

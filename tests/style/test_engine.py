@@ -1,0 +1,197 @@
+"""The inference engine (precision, memory format, tracing, in-place style switches) and the
+internal-resolution path of ``Stylizer.stylize`` (guided upscale) — on the CPU; the fp16 and
+CUDA-graph paths skip without a CUDA driver."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from artem_vr.errors import UsageError
+from artem_vr.style.data import load_rgb, rgb8_to_chw
+from artem_vr.style.device import cuda_available
+from artem_vr.style.engine import EAGER, EngineConfig, Fp32InstanceNorm, InferenceEngine, prepare_module, resolve_config
+from artem_vr.style.generator import ARCHS, GeneratorStylizer, TransformNet
+from artem_vr.style.upscale import downscale, internal_size, upscale
+
+NO_CUDA = "no CUDA driver/device: the fp16 and CUDA-graph paths run only on a GPU (tools/gpu_check.sh)"
+
+
+def _net(seed: int, arch: str = "compact") -> TransformNet:
+    torch.manual_seed(seed)
+    net = TransformNet(ARCHS[arch]).eval()
+    # trained-like instance-norm affines (the defaults 1/0 would hide a stale-weights bug there)
+    for m in net.modules():
+        if isinstance(m, torch.nn.InstanceNorm2d):
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(m.bias, -0.2, 0.2)
+    return net
+
+
+def _ref(net, x):
+    with torch.inference_mode():
+        return net(x)
+
+
+@pytest.fixture(scope="module")
+def x():
+    return torch.rand(2, 3, 40, 52, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [EngineConfig("fp32", False, "trace"), EngineConfig("fp32", True, "eager"), EngineConfig("fp32", True, "trace")],
+    ids=["trace", "channels_last", "channels_last+trace"],
+)
+def test_fp32_paths_equal_eager(cfg, x):
+    net = _net(0)
+    eng = InferenceEngine("cpu", cfg)
+    eng.load(net)
+    y = eng(x)
+    assert y.dtype == torch.float32 and y.shape == x.shape
+    torch.testing.assert_close(y, _ref(net, x), atol=2e-5, rtol=0)
+
+
+def test_bf16_close_to_fp32(x):
+    net = _net(0)
+    eng = InferenceEngine("cpu", EngineConfig("bf16", False, "eager"))
+    eng.load(net)
+    err = (eng(x) - _ref(net, x)).abs()
+    assert err.mean() < 5e-3 and err.max() < 0.06, (err.mean().item(), err.max().item())
+
+
+@pytest.mark.parametrize("cfg", [EAGER, EngineConfig("fp32", False, "trace"), EngineConfig("bf16", True, "trace")],
+                         ids=["eager", "trace", "bf16+channels_last+trace"])
+def test_style_switch_runs_the_new_weights_without_re_preparing(cfg, x):
+    a, b = _net(0), _net(1)
+    ya, yb = _ref(a, x), _ref(b, x)
+    assert (ya - yb).abs().max() > 0.05  # the two "styles" differ
+    eng = InferenceEngine("cpu", cfg)
+    tol = 2e-5 if cfg.precision == "fp32" else 0.06
+    for net, ref in [(a, ya), (b, yb), (a, ya)]:
+        eng.load(net)
+        torch.testing.assert_close(eng(x), ref, atol=tol, rtol=0)
+    assert eng.prepares == 1  # in place: no new trace, no new preparation
+    assert len(eng._compiled) == 1
+    # the style's own network is untouched by the engine
+    assert all(p.dtype == torch.float32 and not p.is_contiguous(memory_format=torch.channels_last) or p.ndim < 4
+               for p in a.parameters())
+
+
+def test_other_structure_is_prepared_afresh(x):
+    eng = InferenceEngine("cpu", EAGER)
+    full = _net(2, "full")
+    eng.load(_net(0))
+    eng(x)
+    eng.load(full)
+    torch.testing.assert_close(eng(x), _ref(full, x), atol=2e-5, rtol=0)
+    assert eng.prepares == 2
+
+
+def test_new_input_shape_traces_again(x):
+    net = _net(0)
+    eng = InferenceEngine("cpu", EngineConfig("fp32", False, "trace"))
+    eng.load(net)
+    eng(x)
+    x1 = x[:1, :, :32, :36]
+    torch.testing.assert_close(eng(x1), _ref(net, x1), atol=2e-5, rtol=0)
+    assert len(eng._compiled) == 2
+
+
+def test_resolve_config_cpu():
+    c = resolve_config(EngineConfig(cuda_graph=True), torch.device("cpu"))
+    assert c.precision in ("fp32", "bf16") and c.jit == "eager" and c.channels_last is False and c.cuda_graph is False
+    assert resolve_config(EngineConfig("fp16"), torch.device("cpu")).norm_fp32 is True
+    with pytest.raises(UsageError, match="precision"):
+        EngineConfig("int8")
+
+
+def test_fp32_norms_under_half_precision():
+    live = prepare_module(_net(0), torch.device("cpu"), resolve_config(EngineConfig("fp16"), torch.device("cpu")))
+    norms = [m for m in live.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert norms and all(type(m) is Fp32InstanceNorm and m.weight.dtype == torch.float32 for m in norms)
+    convs = [m for m in live.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(m.weight.dtype == torch.float16 for m in convs)
+    # the state keys are unchanged, so styles still load in place
+    assert set(live.state_dict()) == set(_net(0).state_dict())
+
+
+def test_engine_without_network_is_a_usage_error(x):
+    with pytest.raises(UsageError, match="load"):
+        InferenceEngine("cpu")(x)
+
+
+# ------------------------------------------------------------------ internal resolution
+def _psnr(a, b) -> float:
+    return float(10 * torch.log10(1 / F.mse_loss(a, b)))
+
+
+@pytest.fixture(scope="module")
+def starry():
+    s = GeneratorStylizer()
+    s.set_style("starry_night")
+    return s
+
+
+@pytest.fixture(scope="module")
+def photo(thumbnails):
+    return rgb8_to_chw(load_rgb(thumbnails["great_wave"])).unsqueeze(0)  # (1, 3, 173, 256)
+
+
+def test_internal_scale_1_is_the_plain_path(starry, photo):
+    starry.set_internal_scale(1.0)
+    with torch.inference_mode():
+        assert torch.equal(starry.stylize(photo), starry._forward(photo).clamp(0, 1))
+
+
+def test_internal_scale_half_guided_is_close_to_full_resolution(starry, photo):
+    """Threshold between guided (17.5 dB measured) and a naive nearest upscale (15.6 dB)."""
+    threshold = 16.8
+    with torch.inference_mode():
+        starry.set_internal_scale(1.0)
+        full = starry.stylize(photo)
+        starry.set_internal_scale(0.5, "guided")
+        guided = starry.stylize(photo)
+        starry.set_internal_scale(0.5, "bilinear")
+        bilinear = starry.stylize(photo)
+        starry.set_internal_scale(1.0)
+        xs = downscale(photo, internal_size(173, 256, 0.5))
+        nearest = F.interpolate(starry._forward(xs), size=photo.shape[-2:], mode="nearest")
+    assert guided.shape == photo.shape and 0 <= guided.min() and guided.max() <= 1
+    assert _psnr(guided, full) > threshold > _psnr(nearest, full)
+    assert _psnr(guided, full) > _psnr(bilinear, full) + 0.5
+
+
+def test_internal_scale_checks(starry):
+    with pytest.raises(UsageError, match="out of range"):
+        starry.set_internal_scale(0.0)
+    with pytest.raises(UsageError, match="upscale"):
+        starry.set_internal_scale(0.5, "lanczos9")
+    assert internal_size(173, 256, 0.5) == (88, 128) and internal_size(10, 10, 0.1) == (8, 8)
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        upscale("guided", torch.rand(1, 4, 8, 8), torch.rand(1, 3, 8, 8), torch.rand(1, 3, 16, 16))
+
+
+# ------------------------------------------------------------------ GPU only
+@pytest.mark.skipif(not cuda_available(), reason=NO_CUDA)
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_cuda_half_close_to_fp32(precision, x):
+    net = _net(0)
+    eng = InferenceEngine("cuda", EngineConfig(precision))
+    eng.load(net)
+    err = (eng(x.cuda()).cpu() - _ref(net, x)).abs()
+    assert err.mean() < 5e-3 and err.max() < 0.06
+
+
+@pytest.mark.skipif(not cuda_available(), reason=NO_CUDA)
+def test_cuda_graph_style_switch_in_place(x):
+    a, b = _net(0), _net(1)
+    eng = InferenceEngine("cuda", EngineConfig("fp16", cuda_graph=True))
+    xc = x.cuda()
+    for net in (a, b, a):
+        eng.load(net)
+        err = (eng(xc).cpu() - _ref(net, x)).abs()
+        assert err.max() < 0.06
+    (graphed,) = eng._compiled.values()
+    assert graphed.captures == 1 and eng.prepares == 1
