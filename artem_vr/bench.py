@@ -18,6 +18,13 @@ linear layers; XNOR layers counted as if float), ×2 FLOP, over a matrix-multipl
 in the same run on the same device (bf16 and fp32 on CUDA, fp32 on the CPU). ``ratio`` =
 measured stylize median / floor. Networks use random weights: speed does not depend on them.
 
+``--engine``: ``eager`` (the plain fp32 module; on CUDA fp16 autocast + channels_last as
+before), ``fast`` (:class:`artem_vr.style.engine.InferenceEngine`: on this kind of CPU bf16
+oneDNN, on CUDA fp16 weights with fp32 instance norms, channels_last, optional CUDA graph), or
+both, in one run — the ratio between them is robust to machine load. ``--internal-scale S``
+runs the network at S × the eye size and upsamples with the guided upscale
+(:mod:`artem_vr.style.upscale`) inside the stylize stage.
+
 ``--layers`` (CUDA only) times each XNOR convolution of the generator against cuDNN fp16 and
 fp32 on the generator's shapes at the given eye size.
 """
@@ -61,6 +68,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="network precision (auto: fp16 on CUDA, fp32 on the CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--no-gl", action="store_true", help="skip the GL stages (render, interop)")
+    p.add_argument("--engine", nargs="+", choices=("eager", "fast"), default=None,
+                   help="eager: the plain module; fast: artem_vr.style.engine (bf16/fp16, channels_last, graphs). "
+                   "Default on the CPU: both (generator/xnor), so their ratio is measured in one run; on CUDA: eager")
+    p.add_argument("--internal-scale", type=float, default=1.0, metavar="S",
+                   help="run the network at S x the eye size (0 < S <= 1) and guided-upscale (default 1)")
     p.add_argument("--cuda-graph", action="store_true", help="CUDA: replay the network as a CUDA graph (artem_vr.cuda.graphs)")
     p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN fp16/fp32")
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
@@ -275,8 +287,13 @@ def _close_gl(gl: _Gl | None) -> None:
 
 # ------------------------------------------------------------------------------- benches
 def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, precision: str,
-                 seconds: float, use_gl: bool = True, peaks: dict | None = None, cuda_graph: bool = False) -> dict:
-    """One (method, arch, eye size) record: per-stage median/p99 ms, FPS, floor, ratio."""
+                 seconds: float, use_gl: bool = True, peaks: dict | None = None, cuda_graph: bool = False,
+                 engine: str = "eager", internal_scale: float = 1.0) -> dict:
+    """One (method, arch, eye size) record: per-stage median/p99 ms, FPS, floor, ratio.
+
+    ``engine``: "eager" or "fast" (:class:`~artem_vr.style.engine.InferenceEngine`; generator
+    and xnor only — other methods run eager). ``internal_scale`` < 1: the network runs at that
+    fraction of the eye size and the guided upscale restores it (both inside ``stylize``)."""
     from artem_vr.frames import to_rgb8, to_tensor
 
     w, h = eye_size
@@ -288,17 +305,40 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(eyes)]
 
+    from artem_vr.style.upscale import downscale, internal_size, upscale
+
     x0 = to_tensor(frames, dev)
-    macs = count_macs(module, fwd, x0)
+    small = internal_size(h, w, internal_scale) if internal_scale < 1 else (h, w)
+    macs = count_macs(module, fwd, downscale(x0, small))
 
     cuda_graph = cuda_graph and dev.type == "cuda"
-    if dev.type == "cuda":
+    if engine == "fast" and method not in ("generator", "xnor"):
+        engine = "eager"  # the engine takes a module of x alone; AdaIN's forward also takes style statistics
+    engine_desc = None
+    if engine == "fast":
+        from artem_vr.style.engine import EngineConfig, InferenceEngine
+
+        eng = InferenceEngine(dev, EngineConfig(precision="auto" if precision == "auto" else precision, cuda_graph=cuda_graph))
+        eng.load(module)
+        net_fn, graphed, engine_desc = eng, None, eng.describe()
+        precision = eng.config.precision
+        amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+    elif dev.type == "cuda":
         from artem_vr.cuda.graphs import GraphedForward, autocast_fn
 
         net_fn = autocast_fn(lambda x: fwd(x.contiguous(memory_format=torch.channels_last)), amp_dtype)
         graphed = GraphedForward(net_fn) if cuda_graph else None
     else:
         net_fn, graphed = fwd, None
+    if small != (h, w):
+        inner = net_fn
+
+        def net_fn(x):
+            xs = downscale(x.float(), small)
+            return upscale("guided", inner(xs).float().clamp(0, 1), xs, x.float())
+
+        if graphed is not None:
+            graphed = GraphedForward(net_fn)
 
     def stylize(x):
         with torch.inference_mode():
@@ -380,7 +420,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
                             "render": "no GL context / renderer"}.get(s, "not measured")
     fm = stats_ms(frame_ms)
     peaks = peaks if peaks is not None else measure_peaks(dev)
-    peak_key = "bf16" if (dev.type == "cuda" and amp_dtype is not None) else "fp32"
+    peak_key = "bf16" if (amp_dtype is not None and "bf16" in peaks) else "fp32"
     total_macs = macs["float"] + macs["binary"]
     floor_ms = 2 * total_macs / (peaks[peak_key] * 1e12) * 1e3 if peaks.get(peak_key) else None
     sty = stages["stylize"]["median"]
@@ -388,8 +428,12 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "device": device_name(dev),
         "method": method,
         "arch": arch,
-        "precision": precision if dev.type == "cuda" else "fp32",
+        "precision": precision if (dev.type == "cuda" or engine == "fast") else "fp32",
         "cuda_graph": cuda_graph,
+        "engine": engine,
+        "engine_config": engine_desc,
+        "internal_scale": internal_scale,
+        "network_size": [small[1], small[0]],
         "eye_size": [w, h],
         "eyes": eyes,
         "stereo_fps": round(1000.0 / fm["median"], 2),
@@ -423,6 +467,11 @@ def measure_peaks(dev: torch.device) -> dict:
     if dev.type == "cuda":
         peaks["bf16"] = matmul_peak_tflops(dev, torch.bfloat16)
         peaks["fp16"] = matmul_peak_tflops(dev, torch.float16)
+    else:
+        from artem_vr.style.engine import cpu_has_native_bf16
+
+        if cpu_has_native_bf16():  # the fast engine runs bf16 here: its floor uses this rate
+            peaks["bf16"] = matmul_peak_tflops(dev, torch.bfloat16)
     return peaks
 
 
@@ -502,7 +551,8 @@ def _print_record(r: dict) -> None:
     st = r["stages_ms"]
     parts = [f"{k} {v['median']:.2f}/{v['p99']:.2f}" for k, v in st.items() if v]
     na = [k for k, v in st.items() if v is None]
-    print(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']}{' graph' if r.get('cuda_graph') else ''}  "
+    print(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']}{' graph' if r.get('cuda_graph') else ''} {r.get('engine', 'eager')}"
+          f"{' @' + str(r['internal_scale']) if r.get('internal_scale', 1) < 1 else ''}  "
           f"{r['stereo_fps']:7.2f} FPS (stylize alone {r['stylize_fps']:.2f})  "
           f"ms median/p99: {', '.join(parts)}  n/a: {', '.join(na)}  "
           f"floor {r['floor_ms']} ms ({r['floor_peak']}), ratio {r['ratio']}", flush=True)
@@ -540,25 +590,24 @@ def run(args) -> int:
     print(f"device: {device_name(dev)}; precision {precision}; load average {_loadavg():.2f}; measuring matmul peak ...", flush=True)
     peaks = measure_peaks(dev)
     print("matmul peak TFLOP/s: " + ", ".join(f"{k} {v:.2f}" for k, v in peaks.items()), flush=True)
+    engines = args.engine or (["fast", "eager"] if not cuda else ["eager"])
     for size in sizes:
         for m, a in methods:
-            try:
-                r = bench_config(m, a, size, eyes, dev, precision, args.seconds, use_gl=not args.no_gl, peaks=peaks,
-                                 cuda_graph=args.cuda_graph)
-            except torch.cuda.OutOfMemoryError as e:
-                print(f"{m}:{a} {size}: out of memory ({e})", flush=True)
-                torch.cuda.empty_cache()
-                continue
-            records.append(r)
-            _print_record(r)
-            if args.json:  # written after every record: a crash or timeout keeps what was measured
-                _write_json(args.json, records)
-    by = {(r["method"], r["arch"], tuple(r["eye_size"])): r for r in records}
-    for size in sizes:
-        c, f = by.get(("generator", "compact", size)), by.get(("generator", "full", size))
-        if c and f:
-            print(f"compact vs full at {size[0]}x{size[1]}: {c['stereo_fps']:.2f} vs {f['stereo_fps']:.2f} FPS "
-                  f"({c['stereo_fps'] / f['stereo_fps']:.2f}x)", flush=True)
+            for e in engines if m in ("generator", "xnor") else ["eager"]:
+                try:
+                    r = bench_config(m, a, size, eyes, dev, precision if e == "eager" else args.precision, args.seconds,
+                                     use_gl=not args.no_gl, peaks=peaks, cuda_graph=args.cuda_graph, engine=e,
+                                     internal_scale=args.internal_scale)
+                except torch.cuda.OutOfMemoryError as err:
+                    print(f"{m}:{a} {size}: out of memory ({err})", flush=True)
+                    torch.cuda.empty_cache()
+                    continue
+                records.append(r)
+                _print_record(r)
+                if args.json:  # written after every record: a crash or timeout keeps what was measured
+                    _write_json(args.json, records)
+    for line in summary_lines(records, sizes):
+        print(line, flush=True)
     if args.layers:
         lay = bench_layers(dev, sizes[min(1, len(sizes) - 1)], eyes)
         for r in lay:
@@ -570,6 +619,26 @@ def run(args) -> int:
         _write_json(args.json, records)
         print(f"wrote {len(records)} records to {args.json}", flush=True)
     return 0
+
+
+def summary_lines(records: list[dict], sizes) -> list[str]:
+    """Same-run ratios: fast vs eager engine per method/arch, and compact vs full generator
+    (the compact one on its fastest engine vs the full one eager: issue 5, item 6)."""
+    by = {(r["method"], r["arch"], tuple(r["eye_size"]), r.get("engine", "eager")): r for r in records if "stereo_fps" in r}
+    out = []
+    for size in sizes:
+        tag = f"{size[0]}x{size[1]}"
+        for (m, a, sz, e), r in sorted(by.items()):
+            if sz == tuple(size) and e == "fast" and (m, a, sz, "eager") in by:
+                q = by[(m, a, sz, "eager")]
+                out.append(f"{m}:{a} at {tag}: fast {r['stereo_fps']:.2f} vs eager {q['stereo_fps']:.2f} FPS "
+                           f"({r['stereo_fps'] / q['stereo_fps']:.2f}x whole frame, {q['stages_ms']['stylize']['median'] / r['stages_ms']['stylize']['median']:.2f}x stylize)")
+        c = by.get(("generator", "compact", tuple(size), "fast")) or by.get(("generator", "compact", tuple(size), "eager"))
+        f = by.get(("generator", "full", tuple(size), "eager"))
+        if c and f:
+            out.append(f"generator compact ({c['engine']}) vs full (eager) at {tag}: {c['stereo_fps']:.2f} vs "
+                       f"{f['stereo_fps']:.2f} FPS ({c['stereo_fps'] / f['stereo_fps']:.2f}x)")
+    return out
 
 
 def _write_json(path: Path, records: list[dict]) -> None:

@@ -62,8 +62,20 @@ def test_cli_writes_json(cli, tmp_path):
                             "--seconds", "0.05", "--no-gl", "--json", out)
     assert code == 0, err
     recs = json.loads(out.read_text())
-    assert [(r["method"], r["eye_size"]) for r in recs] == [("generator", [32, 24]), ("identity", [32, 24])]
-    assert "FPS" in stdout and "floor" in stdout
+    # on the CPU the generator runs on both engines by default (their ratio in one run); identity eager only
+    assert [(r["method"], r["engine"], r["eye_size"]) for r in recs] == [
+        ("generator", "fast", [32, 24]), ("generator", "eager", [32, 24]), ("identity", "eager", [32, 24])]
+    assert "FPS" in stdout and "floor" in stdout and "fast" in stdout and "vs eager" in stdout
+
+
+def test_fast_engine_and_internal_scale_record():
+    dev = torch.device("cpu")
+    r = bench.bench_config("generator", "compact", (64, 48), 2, dev, "auto", 0.05, use_gl=False,
+                           peaks={"fp32": 0.05, "bf16": 0.2}, engine="fast", internal_scale=0.5)
+    assert r["engine"] == "fast" and r["engine_config"].startswith("cpu") and r["precision"] in ("fp32", "bf16")
+    assert r["internal_scale"] == 0.5 and r["network_size"] == [32, 24] and r["eye_size"] == [64, 48]
+    full = bench.count_macs(*bench.build_network("generator", "compact", dev), torch.rand(2, 3, 48, 64))["float"]
+    assert r["macs_per_frame"] == pytest.approx(full / 4, rel=0.05)  # the network runs on a quarter of the pixels
 
 
 def test_layer_bench_needs_cuda():
