@@ -132,8 +132,11 @@ def prepare_module(net: nn.Module, device: torch.device, cfg: EngineConfig) -> n
 class InferenceEngine:
     """Runs one network (weights swappable in place) on ``device`` as ``config`` says.
 
-    ``load(net)`` selects the network whose weights to run (cheap; applied on the next call,
-    on the caller's thread/stream); ``engine(x)`` runs it: ``(N, 3, H, W)`` RGB 0–1 → float32
+    ``load(net)`` selects the network whose weights to run: a new structure is prepared at once
+    (:attr:`live` is then the module that will run — wrappers that hook its layers, e.g. the
+    temporal statistics hooks, find it there); same structure: the weights are copied into
+    :attr:`live` in place on the next call, on the caller's thread/stream (no re-trace, no
+    re-capture). ``engine(x)`` runs it: ``(N, 3, H, W)`` RGB 0–1 → float32
     ``(N, 3, H, W)``. With CUDA graphs the returned tensor is the graph's static output: the
     next call overwrites it (consume or clone it first).
     """
@@ -151,9 +154,16 @@ class InferenceEngine:
         if self.device.type == "cuda" and self.config.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True
 
+    @property
+    def live(self) -> nn.Module | None:
+        """The prepared module that runs (None before the first :meth:`load`)."""
+        return self._live
+
     def load(self, net: nn.Module) -> None:
         """Run ``net``'s weights from the next call on (``net`` itself is not modified)."""
         self._pending = net
+        if _structure(net) != self._key:
+            self._apply_pending()
 
     def _apply_pending(self) -> None:
         net, self._pending = self._pending, None
