@@ -18,11 +18,11 @@ Choices (:class:`EngineConfig`, resolved by :func:`resolve_config`):
   Instance-norm statistics stay fp32 under fp16 (``norm_fp32``; fp16 variance of large maps
   overflows); under bf16 (fp32 range) they need not.
 * channels_last — ``auto``: on for CUDA (tensor cores want NHWC); off on the CPU, where it
-  measured slower for these thin networks (docs/benchmarks.md).
+  did not pay steadily over bf16 NCHW (docs/benchmarks.md, "Fast inference").
 * jit — CPU only: ``trace`` (``torch.jit.trace`` per input shape, weights not frozen so that
-  styles swap in place) or ``eager``; ``auto`` = eager: tracing (and trace + freeze) measured
-  no faster here (the time is in oneDNN convolutions, not in Python dispatch), and a frozen
-  module would need one trace per style.
+  styles swap in place) or ``eager``; ``auto`` = eager: tracing, trace + freeze and
+  ``optimize_for_inference`` moved by less than the run-to-run spread over bf16 eager, and a
+  frozen module would need one trace per style.
 * cuda_graph — CUDA only: one graph per input shape, weights swapped in place.
 """
 
