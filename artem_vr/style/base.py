@@ -79,18 +79,19 @@ class Stylizer(ABC):
         return check_image(y, f"{self.method} stylizer output")
 
 
-    def _forward_scaled(self, x: torch.Tensor) -> torch.Tensor:
-        """``_forward`` at ``internal_scale`` of ``x``'s size, upscaled back (scale 1: ``_forward``)."""
+    def _forward_scaled(self, x: torch.Tensor, **kw) -> torch.Tensor:
+        """``_forward(x, **kw)`` at ``internal_scale`` of ``x``'s size, upscaled back (scale 1:
+        ``_forward`` itself). Subclasses with their own ``stylize`` call this instead of ``_forward``."""
         if self.internal_scale >= 1.0:
-            return self._forward(x)
+            return self._forward(x, **kw)
         from artem_vr.style.upscale import downscale, internal_size, upscale
 
         size = internal_size(x.shape[-2], x.shape[-1], self.internal_scale)
         if size == tuple(x.shape[-2:]):
-            return self._forward(x)
+            return self._forward(x, **kw)
         xf = x.float()
         xs = downscale(xf, size)
-        ys = self._forward(xs).float().clamp(0, 1)
+        ys = self._forward(xs, **kw).float().clamp(0, 1)
         return upscale(self.upscale, ys, xs, xf)
 
 
