@@ -117,9 +117,12 @@ def stylizer_class(method: str) -> type[Stylizer]:
     return getattr(importlib.import_module(mod), cls)
 
 
-def make_stylizer(method: str, style: str | None = None, device: str = "cpu", **kw) -> Stylizer:
-    """Build a stylizer for ``method`` and select ``style`` (its default when None)."""
+def make_stylizer(method: str, style: str | None = None, device: str = "cpu", *, internal_scale: float = 1.0,
+                  upscale: str = "guided", **kw) -> Stylizer:
+    """Build a stylizer for ``method`` and select ``style`` (its default when None);
+    ``internal_scale``/``upscale``: see :meth:`Stylizer.set_internal_scale`."""
     s = stylizer_class(method)(device=device, **kw)
+    s.set_internal_scale(internal_scale, upscale)
     names = s.styles()
     s.set_style(style if style is not None else (names[0] if names else "identity"))
     return s

@@ -197,3 +197,12 @@ def test_cuda_graph_style_switch_in_place(x):
         assert err.max() < 0.06
     (graphed,) = eng._compiled.values()
     assert graphed.captures == 1 and eng.prepares == 1
+
+
+def test_make_stylizer_takes_the_internal_scale():
+    from artem_vr.style.base import make_stylizer
+
+    s = make_stylizer("identity", internal_scale=0.5, upscale="bilinear")
+    assert (s.internal_scale, s.upscale) == (0.5, "bilinear")
+    with pytest.raises(UsageError, match="out of range"):
+        make_stylizer("identity", internal_scale=1.5)
