@@ -176,6 +176,7 @@ def test_internal_scale_checks(starry):
 
 
 # ------------------------------------------------------------------ GPU only
+@pytest.mark.gpu
 @pytest.mark.skipif(not cuda_available(), reason=NO_CUDA)
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_cuda_half_close_to_fp32(precision, x):
@@ -186,6 +187,7 @@ def test_cuda_half_close_to_fp32(precision, x):
     assert err.mean() < 5e-3 and err.max() < 0.06
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not cuda_available(), reason=NO_CUDA)
 def test_cuda_graph_style_switch_in_place(x):
     a, b = _net(0), _net(1)
