@@ -126,3 +126,47 @@ def test_doctor_tells_the_truth_here(cli):
     assert "CUDA" in out or "cuda" in out
     assert "OpenXR" in out or "openxr" in out.lower()
     assert "GL" in out
+
+
+def test_recording_is_kept_when_the_source_fails(tmp_path):
+    """A source that dies mid-run stops the run with its error; what was recorded is playable."""
+    from artem_vr.app import Pipeline, Recorder
+    from artem_vr.errors import SourceError
+    from artem_vr.render.headless import run_headless
+    from artem_vr.render.renderer import ViewConfig
+    from artem_vr.sources.base import FrameSource
+
+    class Dying(FrameSource):
+        name = "dying"
+        pace = 0.02
+
+        def _open(self):
+            self.n = 0
+
+        def _grab(self):
+            self.n += 1
+            if self.n > 12:
+                raise SourceError("camera unplugged", "plug it back in")
+            return np.full((24, 32, 3), self.n * 10, np.uint8)
+
+    c, _lines = _controller(("identity",))
+    src = Dying()
+    worker = StylizerWorker(src, c, device="cpu")
+    rec = Recorder(tmp_path / "r.mp4", fps=30.0, png=tmp_path / "r.png")
+    p = Pipeline(src, worker, c, max_frames=10_000, recorder=rec)
+    try:
+        with src:
+            worker.start()
+            p.wait_first()
+            run_headless(p, eye_size=(32, 24), view=ViewConfig(mode="full"))
+    finally:
+        worker.stop()
+        rec.close()
+    assert isinstance(worker.error, SourceError)
+    assert rec.frames >= 3
+    cap = cv2.VideoCapture(str(rec.path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == rec.frames
+    assert cv2.imread(str(tmp_path / "r.png")) is not None
