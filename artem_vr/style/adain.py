@@ -495,5 +495,8 @@ class AdaINStylizer(Stylizer):
         x = x.to(self.device)
         if self.strength <= 0.0:
             return x
-        y = self._forward(x, alpha=min(float(self.strength), 1.0)).to(x.dtype)
+        y = self._forward_scaled(x, alpha=min(float(self.strength), 1.0))  # honours internal_scale
+        if y.shape[-2:] != x.shape[-2:]:
+            y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        y = y.clamp(0, 1).to(x.dtype)
         return check_image(y, "adain stylizer output")

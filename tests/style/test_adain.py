@@ -151,6 +151,15 @@ def test_any_image_file_is_a_style_and_any_size_works(stylizer, files):
     assert 0 <= float(y.min()) and float(y.max()) <= 1
 
 
+def test_internal_scale_runs_smaller_and_returns_the_frame_size(files):
+    s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", style_size=48)
+    s.set_style(str(files / "red.png"))
+    s.set_internal_scale(0.5, "bilinear")
+    x = _photo(48, 64)
+    y = s.stylize(x)
+    assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1
+
+
 def test_style_statistics_are_computed_once_per_style(files):
     s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", style_size=48)
     calls = []
