@@ -105,16 +105,24 @@ class TransformNet(nn.Module):
 class GeneratorStylizer(Stylizer):
     """Method ``generator``: one trained TransformNet per preset (``assets/models``).
 
-    Loaded networks are kept, so switching back to a style is instant.
+    Loaded networks are kept, so switching back to a style is instant. They run through one
+    :class:`~artem_vr.style.engine.InferenceEngine` (``engine``: an ``EngineConfig``; default:
+    fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), which copies a style's weights
+    into its prepared network in place on a switch.
     """
 
     method = "generator"
 
-    def __init__(self, device="cpu", arch: str | None = None, half: bool | None = None):
+    def __init__(self, device="cpu", arch: str | None = None, half: bool | None = None, engine=None):
         super().__init__(device)
+        from artem_vr.style.engine import EngineConfig, InferenceEngine
+
         self.arch = arch  # None: prefer compact, else any trained arch
-        #: fp16 compute (default: on CUDA only; CPU fp16 convs are slow)
-        self.half = self.device.type == "cuda" if half is None else bool(half)
+        if engine is None:  # half: True fp16, False fp32, None the engine's choice for the device
+            engine = EngineConfig(precision="auto" if half is None else ("fp16" if half else "fp32"))
+        self.engine = InferenceEngine(self.device, engine)
+        self.half = self.engine.config.precision == "fp16"
+        self._live: TransformNet | None = None  # the engine's prepared copy (hooks find its norms here)
         self._nets: dict[str, TransformNet] = {}
         self._net: TransformNet | None = None
 
@@ -138,15 +146,17 @@ class GeneratorStylizer(Stylizer):
                 )
             from artem_vr.style.weights import load_safetensors
 
-            dtype = torch.float16 if self.half else torch.float32
-            self._nets[style] = load_safetensors(self._model_path(style), generator_from_arch, device=self.device, dtype=dtype)
+            self._nets[style] = load_safetensors(self._model_path(style), generator_from_arch, device=self.device,
+                                                 dtype=torch.float32)
         self._net = self._nets[style]
+        self.engine.load(self._net)
+        self._live = self.engine.live
         self.style = style
 
     def _forward(self, x):
         if self._net is None:
             raise UsageError("no style selected", "call set_style() first")
-        return self._net(x.half() if self.half else x.float())
+        return self.engine(x)
 
 
 def generator_from_arch(arch: dict) -> TransformNet:

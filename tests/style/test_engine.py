@@ -148,8 +148,9 @@ def test_internal_scale_1_is_the_plain_path(starry, photo):
 
 
 def test_internal_scale_half_guided_is_close_to_full_resolution(starry, photo):
-    """Threshold between guided (17.5 dB measured) and a naive nearest upscale (15.6 dB)."""
-    threshold = 16.8
+    """PSNR against the full-resolution stylization: guided must beat a naive nearest upscale by
+    1 dB and bilinear by 0.5 dB (measured with the shipped starry_night compact of 17:23:
+    guided 19.0, bilinear 17.6, nearest 16.9 dB; the margins, not the levels, survive retraining)."""
     with torch.inference_mode():
         starry.set_internal_scale(1.0)
         full = starry.stylize(photo)
@@ -161,8 +162,9 @@ def test_internal_scale_half_guided_is_close_to_full_resolution(starry, photo):
         xs = downscale(photo, internal_size(173, 256, 0.5))
         nearest = F.interpolate(starry._forward(xs), size=photo.shape[-2:], mode="nearest")
     assert guided.shape == photo.shape and 0 <= guided.min() and guided.max() <= 1
-    assert _psnr(guided, full) > threshold > _psnr(nearest, full)
-    assert _psnr(guided, full) > _psnr(bilinear, full) + 0.5
+    pg, pb, pn = _psnr(guided, full), _psnr(bilinear, full), _psnr(nearest, full)
+    print(f"PSNR to full resolution: guided {pg:.2f}, bilinear {pb:.2f}, nearest {pn:.2f} dB")
+    assert pg > 16.0 and pg > pn + 1.0 and pg > pb + 0.5
 
 
 def test_internal_scale_checks(starry):
@@ -208,3 +210,20 @@ def test_make_stylizer_takes_the_internal_scale():
     assert (s.internal_scale, s.upscale) == (0.5, "bilinear")
     with pytest.raises(UsageError, match="out of range"):
         make_stylizer("identity", internal_scale=1.5)
+
+
+def test_generator_stylizer_runs_the_engine_and_switches_styles_in_place(photo):
+    from artem_vr.temporal.normstats import instance_norms
+
+    s = GeneratorStylizer()
+    outs = {}
+    for name in ("starry_night", "the_scream", "starry_night"):
+        s.set_style(name)
+        outs[name] = s.stylize(photo)
+        with torch.inference_mode():
+            ref = s._nets[name](photo)  # the style's own fp32 network, eager
+        assert _psnr(outs[name], ref) > 30, name  # bf16 on CPUs that have it: ~50 dB
+    assert _psnr(outs["starry_night"], outs["the_scream"]) < 20  # really another style, not stale weights
+    assert s.engine.prepares == 1  # both compact: weights swapped in place
+    live_norms = [m for m in s.engine.live.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert live_norms and all(any(m is n for n in instance_norms(s)) for m in live_norms)  # temporal hooks see them
