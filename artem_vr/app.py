@@ -418,11 +418,32 @@ def add_arguments(p):
     p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization (default on)")
     p.add_argument("--stereo-consistency", choices=["on", "off"], default="on", help="stereo-consistent stylization (default on)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    add_stylizer_options(p, live=True)
     p.add_argument("--xr-graphics", default="auto", help="auto | glx | egl | wgl (XR only)")
     p.add_argument("--mirror", action="store_true", help="with --output xr: also show a desktop mirror window")
     p.add_argument("--xr-scale", type=float, default=1.0, help="swapchain size × the runtime's recommended size (XR only)")
     p.add_argument("--xr-space", choices=["local", "stage"], default="local", help="reference space of the projection layer")
     p.add_argument("--xr-validation", action="store_true", help="enable the OpenXR core validation layer")
+
+
+def add_stylizer_options(p, live: bool = False) -> None:
+    """Options every stylizing command shares (run, stylize)."""
+    p.add_argument("--internal-scale", type=float, default=None if live else 1.0, metavar="S",
+                   help="run the network at S × the frame size (0 < S <= 1) and upscale with a guided filter "
+                        + ("(default: 0.5 on the CPU, 1 on CUDA)" if live else "(default 1)"))
+    p.add_argument("--preserve-color", choices=["none", "luminance", "match"], default="none",
+                   help="adain: keep the frame's colours (luminance-only transfer, or match the style's colours to the frame)")
+
+
+def stylizer_factory(args):
+    """make_stylizer with the user's options applied (per method where they apply)."""
+    from artem_vr.style.base import make_stylizer
+
+    def factory(method, style=None, device="cpu"):
+        kw = {"preserve_color": args.preserve_color} if method == "adain" else {}
+        return make_stylizer(method, style, device=device, internal_scale=args.internal_scale, **kw)
+
+    return factory
 
 
 def resolve_device(text: str) -> str:
@@ -490,7 +511,12 @@ def build_pipeline(args, printer=print) -> Pipeline:
     controller = Controller(state, printer)
     device = resolve_device(args.device)
     wrap = _comfort_wrapper()
-    worker = StylizerWorker(None, controller, device=device, wrap=wrap, initial_style=style_file)
+    if args.internal_scale is None:  # live: the CPU needs fewer pixels to keep up
+        args.internal_scale = 1.0 if str(device).startswith("cuda") else 0.5
+    if not 0.0 < args.internal_scale <= 1.0:
+        raise UsageError(f"--internal-scale {args.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
+    worker = StylizerWorker(None, controller, device=device, factory=stylizer_factory(args), wrap=wrap,
+                            initial_style=style_file)
     source = open_source(args.source, stereo=args.stereo, loop=not args.no_loop)
     worker.source = source
     return Pipeline(source, worker, controller, max_frames=args.frames)

@@ -19,6 +19,9 @@ def add_arguments(p):
     p.add_argument("--max-side", type=int, default=1024, help="downscale larger inputs to this side first (0: never)")
     p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization for videos (default on)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    from artem_vr.app import add_stylizer_options
+
+    add_stylizer_options(p)
 
 
 def _fit(img, max_side):
@@ -32,14 +35,15 @@ def _fit(img, max_side):
 
 
 def make_stylizer_for(args, temporal: bool):
-    from artem_vr.app import plan_style, resolve_device
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.app import plan_style, resolve_device, stylizer_factory
 
     if not 0.0 <= args.strength <= 1.0:
         raise UsageError(f"--strength {args.strength} is outside 0–1", "use e.g. --strength 0.7")
     method, _methods, styles, style_file = plan_style(args.method, args.style)
     style = style_file or (args.style if args.style in styles else styles[0])
-    s = make_stylizer(method, style, device=resolve_device(args.device))
+    if not 0.0 < args.internal_scale <= 1.0:
+        raise UsageError(f"--internal-scale {args.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
+    s = stylizer_factory(args)(method, style, device=resolve_device(args.device))
     s.strength = args.strength
     if temporal:
         try:
