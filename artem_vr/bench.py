@@ -75,6 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the network at S x the eye size (0 < S <= 1) and guided-upscale (default 1)")
     p.add_argument("--cuda-graph", action="store_true", help="CUDA: replay the network as a CUDA graph (artem_vr.cuda.graphs)")
     p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN fp16/fp32")
+    p.add_argument("--comfort", choices=["on", "off"], default="on",
+                   help="also time the comfort wrappers (stereo consistency, temporal stabilization) around each "
+                        "method's first preset on a stereo pair, as extra ms over plain stylize (default on)")
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
     p.add_argument("--output", choices=("none", "xr"), default="none", help="xr: the live XR loop bench (artem_vr.xr.bench)")
 
@@ -608,6 +611,12 @@ def run(args) -> int:
                     _write_json(args.json, records)
     for line in summary_lines(records, sizes):
         print(line, flush=True)
+    if args.comfort == "on":
+        for size in sizes:
+            for m in dict.fromkeys(m for m, _a in methods):
+                r = bench_comfort(m, size, dev)
+                if r is not None:
+                    records.append(r)
     if args.layers:
         lay = bench_layers(dev, sizes[min(1, len(sizes) - 1)], eyes)
         for r in lay:
@@ -619,6 +628,30 @@ def run(args) -> int:
         _write_json(args.json, records)
         print(f"wrote {len(records)} records to {args.json}", flush=True)
     return 0
+
+
+def bench_comfort(method: str, size: tuple[int, int], dev: torch.device) -> dict | None:
+    """Cost of stereo consistency and temporal stabilization around ``method`` (its first preset)
+    on a moving stereo pair of ``size`` per eye: ``artem_vr.temporal.cost.measure_cost``."""
+    from artem_vr.style.base import make_stylizer
+    from artem_vr.temporal.cost import measure_cost
+
+    try:
+        s = make_stylizer(method, None, device=str(dev))
+    except Exception as e:  # no model for this method here
+        print(f"comfort {method}: skipped ({e})", flush=True)
+        return None
+    c = measure_cost(s, size=size, eyes=2, frames=8)
+    print(f"comfort {method} at {size[0]}x{size[1]} x2: stylize {c['stylize_ms']:.1f} ms, + stereo consistency "
+          f"{100 * c['stereo_fraction']:.1f}%, + temporal stabilization {100 * c['temporal_fraction']:.1f}% "
+          f"(its own work {c['temporal_cost_ms']:.1f} ms)", flush=True)
+    return {"kind": "comfort", "device": device_name(dev), "method": method, "style": s.style,
+            "eye_size": [size[0], size[1]], "eyes": 2,
+            "stages_ms": {"stylize": c["stylize_ms"], "stereo": c["stereo_ms"] - c["stylize_ms"],
+                          "temporal": c["comfort_ms"] - c["stereo_ms"]},
+            "stereo_fraction": c["stereo_fraction"], "temporal_fraction": c["temporal_fraction"],
+            "commit": git_commit(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "load_avg_1min": round(_loadavg(), 2)}
 
 
 def summary_lines(records: list[dict], sizes) -> list[str]:
