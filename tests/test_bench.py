@@ -63,9 +63,16 @@ def test_cli_writes_json(cli, tmp_path):
     assert code == 0, err
     recs = json.loads(out.read_text())
     # on the CPU the generator runs on both engines by default (their ratio in one run); identity eager only
-    assert [(r["method"], r["engine"], r["eye_size"]) for r in recs] == [
+    perf = [r for r in recs if r.get("kind") != "comfort"]
+    assert [(r["method"], r["engine"], r["eye_size"]) for r in perf] == [
         ("generator", "fast", [32, 24]), ("generator", "eager", [32, 24]), ("identity", "eager", [32, 24])]
     assert "FPS" in stdout and "floor" in stdout and "fast" in stdout and "vs eager" in stdout
+    # the comfort wrappers' cost, for the methods that have models (not identity)
+    comfort = [r for r in recs if r.get("kind") == "comfort"]
+    assert [(r["method"], r["eye_size"], r["eyes"]) for r in comfort] == [("generator", [32, 24], 2)]
+    st = comfort[0]["stages_ms"]
+    assert st["stylize"] > 0 and set(st) == {"stylize", "stereo", "temporal"}
+    assert "temporal stabilization" in stdout
 
 
 def test_fast_engine_and_internal_scale_record():
