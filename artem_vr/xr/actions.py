@@ -14,10 +14,10 @@ its one line) and a switch is confirmed by a short haptic pulse on the hand that
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
+
 from dataclasses import dataclass
 
-from artem_vr.xr.handles import HandleLedger, owned
+from artem_vr.xr.handles import HandleLedger, StackOwner, owned
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class TriggerDial:
         return None
 
 
-class XrActions:
+class XrActions(StackOwner):
     """The action set, its actions and suggested bindings (instance level). Use as ``with``.
 
     ``attach(session)`` once per session; ``poll(session, controller)`` once per frame.
@@ -141,7 +141,7 @@ class XrActions:
         self.xr = instance.xr
         self.ledger = ledger
         self.bindings = BINDINGS if bindings is None else bindings
-        self._stack = ExitStack()
+        super().__init__()
         self.action_set = None
         self.actions: dict[str, object] = {}
         self.hand_paths: dict[str, int] = {}
@@ -149,18 +149,7 @@ class XrActions:
         self.fired: list[tuple[str, str]] = []  # (action, hand) of every step, for tests/logs
         self.profiles: dict[str, str] = {}
 
-    def __enter__(self) -> "XrActions":
-        try:
-            self._create()
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stack.close()
-
-    def _create(self) -> None:
+    def _open(self) -> None:
         xr, inst = self.xr, self.instance
         self.hand_paths = {h: inst.path(h) for h in HANDS}
         self.action_set = self._stack.enter_context(owned(

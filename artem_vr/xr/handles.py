@@ -9,7 +9,7 @@ Every creation and destruction is written to a :class:`HandleLedger`, which is h
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, TypeVar
 
@@ -65,3 +65,25 @@ def owned(ledger: HandleLedger, kind: str, create: Callable[[], H], destroy: Cal
         finally:
             ledger.destroyed(kind, ident)
             log.debug("destroyed %s #%d", kind, ident)
+
+
+class StackOwner:
+    """Base of the XR owners: ``_open()`` builds handles into ``self._stack``; a failure half-way
+    unwinds what was made, and leaving the ``with`` block destroys everything in reverse order."""
+
+    def __init__(self):
+        self._stack = ExitStack()
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        try:
+            self._open()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()

@@ -12,12 +12,12 @@ import ctypes
 import logging
 import sys
 import time
-from contextlib import ExitStack
+
 from dataclasses import dataclass, field
 
 from artem_vr import __version__
 from artem_vr.errors import RuntimeUnavailable
-from artem_vr.xr.handles import HandleLedger, owned
+from artem_vr.xr.handles import HandleLedger, StackOwner, owned
 from artem_vr.xr.runtime import FIX_NO_RUNTIME, VALIDATION_LAYER, check_manifest, load_xr
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def choose_extensions(offered: list[str], required: list[str], optional: list[st
     return list(required) + [e for e in optional if e in offered and e not in required]
 
 
-class XrInstance:
+class XrInstance(StackOwner):
     """Owns the instance, the validation messenger and the HMD system. Use as ``with``.
 
     ``required``: extensions that must be there (e.g. XR_KHR_opengl_enable); ``validation``
@@ -81,7 +81,7 @@ class XrInstance:
         self.ledger = ledger if ledger is not None else HandleLedger()
         self.app_name = app_name
         self.log = ValidationLog()
-        self._stack = ExitStack()
+        super().__init__()
         self.xr = None
         self.handle = None
         self.system_id = None
@@ -92,17 +92,6 @@ class XrInstance:
         self._dbg_info = None
 
     # -- lifecycle --------------------------------------------------------------
-    def __enter__(self) -> "XrInstance":
-        try:
-            self._open()
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stack.close()
-
     def _open(self) -> None:
         check_manifest()
         xr = self.xr = load_xr()

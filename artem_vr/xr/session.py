@@ -14,12 +14,12 @@ from __future__ import annotations
 import ctypes
 import logging
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from artem_vr.errors import RuntimeUnavailable, UsageError
-from artem_vr.xr.handles import HandleLedger, owned
+from artem_vr.xr.handles import HandleLedger, StackOwner, owned
 from artem_vr.xr.swapchain import Swapchain, eye_size, open_swapchain, pick_color_format
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def xr_frame(xr, session, blend_mode, counters: FrameCounters) -> Iterator[Frame
                 log.debug("xrEndFrame failed while unwinding", exc_info=True)
 
 
-class XrSession:
+class XrSession(StackOwner):
     """Owns one session and what belongs to it. Use as ``with``; destroyed in reverse order."""
 
     VIEW_TYPE_NAME = "PRIMARY_STEREO"
@@ -174,7 +174,7 @@ class XrSession:
         self.ledger = ledger
         self.scale = scale
         self.space_name = space
-        self._stack = ExitStack()
+        super().__init__()
         self.handle = None
         self.app_space = None
         self.view_space = None
@@ -182,14 +182,6 @@ class XrSession:
         self.blend_mode = None
         self.view_type = self.xr.ViewConfigurationType.PRIMARY_STEREO
         self.lifecycle: SessionLifecycle | None = None
-
-    def __enter__(self) -> "XrSession":
-        try:
-            self._open()
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
 
     def __exit__(self, *exc) -> None:
         self.graphics.make_current()  # the runtime frees its GL side of the swapchains now
