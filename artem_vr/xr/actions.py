@@ -14,7 +14,6 @@ its one line) and a switch is confirmed by a short haptic pulse on the hand that
 from __future__ import annotations
 
 import logging
-
 from dataclasses import dataclass
 
 from artem_vr.xr.handles import HandleLedger, StackOwner, owned
