@@ -310,7 +310,6 @@ class Pipeline:
         self.recorder = recorder
         self.frames_presented = 0
         self.started = time.monotonic()
-        self.ages_ms: list[float] = []
 
     @property
     def wants_images(self) -> bool:
@@ -339,9 +338,6 @@ class Pipeline:
 
     def frame_presented(self, eye_images: list[np.ndarray] | None = None) -> None:
         self.frames_presented += 1
-        f = self.latest()
-        if f is not None:
-            self.ages_ms.append((time.monotonic() - f.source_t) * 1000)
         if self.recorder is not None and eye_images:
             self.recorder.add(eye_images)
 
