@@ -1,6 +1,6 @@
 """The preset styles: six paintings with a committed thumbnail and trained models.
 
-Thumbnails (``assets/styles/<name>.jpg``, ≤ 256 px side) are the style images for training
+Thumbnails (``assets/styles/<name>.jpg``, 256 px on the shorter side) are the style images for training
 the generators and for AdaIN; their sources and licences are in ``assets/styles/ATTRIBUTION.md``.
 Models live in ``assets/models/<name>_<arch>.safetensors`` with a card ``<name>_<arch>.md``.
 """
@@ -26,7 +26,7 @@ class Preset:
 
     @property
     def image(self) -> Path:
-        """The committed thumbnail (≤ 256 px side, RGB jpg)."""
+        """The committed thumbnail (256 px shorter side, RGB jpg)."""
         return STYLES_DIR / f"{self.name}.jpg"
 
     def model_path(self, method: str, arch: str) -> Path:
@@ -83,15 +83,21 @@ def resolve_style(name_or_path: str | Path) -> tuple[str, Path]:
     raise UsageError(f"{s!r} is neither a preset nor an image file", f"presets: {', '.join(p.name for p in PRESETS)}")
 
 
-def make_thumbnail(src: Path, dst: Path, max_side: int = 256, quality: int = 85) -> Path:
-    """Write a ≤ ``max_side`` px RGB jpg of ``src`` (area resampling) to ``dst``."""
+def make_thumbnail(src: Path, dst: Path, short_side: int = 256, quality: int = 90) -> Path:
+    """Write an RGB jpg of ``src`` with its shorter side downscaled to ``short_side`` px (area
+    resampling; never upscaled) to ``dst``.
+
+    256 px is the scale at which ``artem-vr eval`` measures style (photos and paintings both at a
+    256 px shorter side) and at which the generators are trained, so the thumbnail *is* the
+    painting at that scale: upscaling a smaller thumbnail instead would blur the reference.
+    """
     import cv2
 
     img = cv2.imread(str(src), cv2.IMREAD_COLOR)
     if img is None:
         raise UsageError(f"cannot read image {src}", "check the file")
     h, w = img.shape[:2]
-    s = max_side / max(h, w)
+    s = short_side / min(h, w)
     if s < 1:
         img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Fixtures shared by the style tests (keep them small and additive).
 
-Real images only: the committed preset thumbnails (paintings, ≤ 256 px) stand in for photos,
+Real images only: the committed preset thumbnails (paintings, 256 px shorter side) stand in for photos,
 so the tests need neither the assembled data set nor a download.
 """
 
@@ -16,7 +16,7 @@ from artem_vr.paths import STYLES_DIR
 
 @pytest.fixture(scope="session")
 def thumbnails() -> dict[str, Path]:
-    """preset name -> committed thumbnail path (RGB jpg, ≤ 256 px)."""
+    """preset name -> committed thumbnail path (RGB jpg, 256 px shorter side)."""
     from artem_vr.style.presets import list_presets
 
     out = {p.name: p.image for p in list_presets()}

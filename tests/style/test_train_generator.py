@@ -21,7 +21,7 @@ def tiny_run(tmp_path_factory, small_content_dir):
     from artem_vr.cli import main
 
     d = tmp_path_factory.mktemp("train")
-    argv = ["train", "generator", "--content", str(small_content_dir), "--style", "starry_night", "--out", "tiny",
+    argv = ["train", "generator", "--content", str(small_content_dir), "--style", "starry_night", "--style-size", "256", "--out", "tiny",
             "--size", "64", "--batch", "2", "--iters", "20", "--lr", "5e-3", "--holdout-every", "4",
             "--run-dir", str(d / "run"), "--out-dir", str(d / "models"), "--no-progress",
             "--sample-every", "10", "--checkpoint-every", "10", "--style-layers", "relu1_1", "relu2_1", "relu3_1"]
