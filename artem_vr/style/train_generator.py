@@ -11,6 +11,7 @@ final fp16 weights and a model card go to ``--out-dir`` (default ``assets/models
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -219,6 +220,8 @@ def run(args) -> int:
     if args.style_size:
         style_rgb = resize_long(style_rgb, args.style_size)
     style_img = rgb8_to_chw(style_rgb)[None].to(dev)
+    # which style image this sitting trained against (a resume may meet a regenerated thumbnail)
+    style_note = f"{style_rgb.shape[1]}×{style_rgb.shape[0]} px, sha256 {hashlib.sha256(style_rgb.tobytes()).hexdigest()[:12]}"
     with torch.no_grad():
         target_grams = {k: gram(v) for k, v in vgg(style_img, style_layers).items()}
 
@@ -281,7 +284,7 @@ def run(args) -> int:
         if step == start_step:
             return sittings
         return sittings + [{"from": start_step, "to": step, "command": command_line(args), "device": str(dev),
-                            "wall_s": round(time.time() - t_start, 1)}]
+                            "wall_s": round(time.time() - t_start, 1), "style": style_note}]
     while step < args.iters:
         x = next(it).to(dev, non_blocking=True)
         with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=amp):
@@ -403,7 +406,8 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
             c = st["command"]
             if sources.is_file():
                 c = c.replace(str(args.content.parent.resolve()), "DATA").replace(str(args.content.parent), "DATA")
-            lines.append(f"- steps {st['from']}→{st['to']} on {st['device']}, {st['wall_s'] / 60:.1f} min: `{c}`")
+            style = f", style image {st['style']}" if st.get("style") else ""
+            lines.append(f"- steps {st['from']}→{st['to']} on {st['device']}, {st['wall_s'] / 60:.1f} min{style}: `{c}`")
     if evals:
         lines += [
             "",

@@ -96,6 +96,13 @@ def test_resume_continues_from_the_checkpoint(tiny_run, capsys):
     assert res["iters"] == 25 and json.loads((d / "run" / "optimizer.json").read_text())["step"] == 25
     # Adam state came back: the first resumed step is not a fresh-optimizer jump
     assert res["first_losses"]["loss"] < 2.0 * res["final_losses"]["loss"]
+    # the card lists both sittings with the style image each one trained against
+    import re
+
+    card = (d / "models" / "tiny.md").read_text()
+    sittings = re.findall(r"- steps (\d+)→(\d+) on cpu, [\d.]+ min, style image (\d+)×(\d+) px, sha256 ([0-9a-f]{12})", card)
+    assert [(a, b) for a, b, *_ in sittings] == [("0", "20"), ("20", "25")], card
+    assert {(w, h) for _, _, w, h, _ in sittings} == {("256", "204")}  # starry_night at --style-size 256
 
 
 def test_bad_arguments_are_usage_errors(cli, tmp_path, small_content_dir):
