@@ -408,6 +408,9 @@ def add_arguments(p):
     p.add_argument("--output", default="auto", help="auto (xr, else mirror window, else headless) | xr | mirror | headless")
     p.add_argument("--eye-size", default=None, help="per-eye size WxH for mirror/headless (default 640x360; xr uses the runtime's)")
     p.add_argument("--view", choices=["screen", "full"], default="screen", help="head-locked virtual screen (default) or full view")
+    p.add_argument("--ipd", type=float, default=63.0, metavar="MM",
+                   help="eye separation of the mirror/headless eyes in mm (default %(default)s; 0: both from the "
+                        "head's centre). In a headset the runtime's eye poses are used")
     p.add_argument("--frames", type=int, default=None, help="stop after N presented frames (headless default: 90)")
     p.add_argument("--record", default=None, help="also write what the eyes see to this video file")
     p.add_argument("--out", default="out", help="folder for headless output (default ./out)")
@@ -536,7 +539,7 @@ def run(args) -> int:
         raise UsageError(f"--frames {args.frames} must be at least 1", "e.g. --frames 30")
     from artem_vr.render.renderer import ViewConfig
 
-    view = ViewConfig(mode=args.view)
+    view = ViewConfig(mode=args.view, desk_ipd=args.ipd / 1000.0)
     if output == "xr":
         from artem_vr.xr.runtime import require_runtime
 

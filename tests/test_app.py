@@ -28,6 +28,7 @@ def test_parse_size():
         (["run", "--eye-size", "big"], "not WxH"),
         (["run", "--source", "/nonexistent/clip.mp4", "--output", "headless"], "nonexistent"),
         (["run", "--output", "hologram"], "unknown output"),
+        (["run", "--ipd", "150", "--output", "headless"], "IPD 150 mm"),
         (["run", "--style", "no_such_style_xyz", "--output", "headless"], "no_such_style_xyz"),
         (["stylize", "/nonexistent.jpg", "out.jpg"], "does not exist"),
     ],

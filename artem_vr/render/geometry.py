@@ -40,12 +40,16 @@ class ViewConfig:
     mode: "screen" | "full"; screen_distance, screen_width in metres (> 0);
     default_fov_deg: horizontal FOV used when the caller gives none (the vertical follows the
     target's aspect, square pixels), 1–179 degrees.
+    desk_ipd: eye separation in metres (0–0.1) that the desk outputs (mirror window, headless)
+    place the two eyes at, since no headset reports eye poses there; the XR output uses the
+    runtime's own eye poses instead. 0 renders both eyes from the head's centre.
     """
 
     mode: str = "screen"
     screen_distance: float = 2.0
     screen_width: float = 2.4
     default_fov_deg: float = 90.0
+    desk_ipd: float = 0.063
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -56,6 +60,16 @@ class ViewConfig:
             raise UsageError(f"screen_width {self.screen_width} m must be positive", "e.g. 2.4")
         if not 1.0 <= self.default_fov_deg <= 179.0:
             raise UsageError(f"default_fov_deg {self.default_fov_deg} is outside 1–179", "e.g. 90")
+        if not 0.0 <= self.desk_ipd <= 0.1:
+            raise UsageError(f"IPD {self.desk_ipd * 1000:g} mm is outside 0–100 mm", "e.g. --ipd 63 (the adult average)")
+
+
+def desk_eye_offset(view: ViewConfig, eye: int) -> tuple[float, float, float]:
+    """Where eye 0 (left) / 1 (right) sits in head space on the desk outputs: ±desk_ipd/2 on x."""
+    if eye not in (0, 1):
+        raise UsageError(f"eye must be 0 (left) or 1 (right), got {eye!r}")
+    half = view.desk_ipd / 2
+    return (-half if eye == 0 else half, 0.0, 0.0)
 
 
 def default_fov(view: ViewConfig, width: int, height: int) -> Fov:

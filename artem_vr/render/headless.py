@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from artem_vr.errors import UsageError
 from artem_vr.render.context import open_context
-from artem_vr.render.geometry import ViewConfig
+from artem_vr.render.geometry import ViewConfig, desk_eye_offset
 
 
 @dataclass
@@ -69,7 +69,7 @@ def run_headless(pipeline, eye_size=(640, 360), view: ViewConfig = ViewConfig(),
                 last_seq = frame.seq
                 stats.uploads += 1
                 for eye in (0, 1):
-                    renderer.render_eye(eye, w, h)
+                    renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
                 last_images = [renderer.read_eye(0, w, h), renderer.read_eye(1, w, h)]
             pipeline.frame_presented(list(last_images))
             stats.presented += 1

@@ -12,7 +12,7 @@ import time
 from contextlib import ExitStack
 
 from artem_vr.render.context import open_context
-from artem_vr.render.geometry import ViewConfig
+from artem_vr.render.geometry import ViewConfig, desk_eye_offset
 from artem_vr.render.headless import LoopStats, check_eye_size
 
 STRENGTH_STEP = 0.1
@@ -111,7 +111,7 @@ def run_mirror(pipeline, eye_size=(640, 360), view: ViewConfig = ViewConfig(), *
                 last_seq = frame.seq
                 stats.uploads += 1
                 for eye in (0, 1):
-                    renderer.render_eye(eye, w, h)
+                    renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
             fw, fh = ctx.framebuffer_size()
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
             GL.glViewport(0, 0, fw, fh)

@@ -12,6 +12,7 @@ from render_helpers import FakeController, FakePipeline, assert_close_image, fla
 
 from artem_vr.render.headless import run_headless
 from artem_vr.render.mirror import KEY_BINDINGS, handle_key, key_table, run_mirror
+from artem_vr.render.geometry import desk_eye_offset
 from artem_vr.render.renderer import ViewConfig, expected_eye_image
 
 W, H = 96, 64
@@ -44,8 +45,35 @@ def test_headless_presents_both_eyes_rendered(no_display):
     assert stats.presented == 3 and stats.uploads == 1 and stats.repeats == 2
     for images in p.presented:
         assert len(images) == 2 and images[0].shape == (H, W, 3)
-        assert_close_image(images[0], expected_eye_image(left, W, H, view))
-        assert_close_image(images[1], expected_eye_image(right, W, H, view))
+        assert_close_image(images[0], expected_eye_image(left, W, H, view, eye_offset=desk_eye_offset(view, 0)))
+        assert_close_image(images[1], expected_eye_image(right, W, H, view, eye_offset=desk_eye_offset(view, 1)))
+
+
+def test_desk_eyes_see_the_virtual_screen_with_parallax(no_display):
+    """A mono frame on the desk outputs: each eye sees the screen from its own position (half the
+    IPD left/right), as in the headset; with --ipd 0 both eyes are the same picture."""
+    img = pattern(48, 64, seed=3)
+    view = ViewConfig(desk_ipd=0.08, screen_distance=0.8, screen_width=0.8)
+    p = FakePipeline([img], max_frames=1)
+    run_headless(p, (W, H), view, context_kind="egl")
+    left, right = p.presented[-1]
+    assert desk_eye_offset(view, 0) == (-0.04, 0.0, 0.0) and desk_eye_offset(view, 1) == (0.04, 0.0, 0.0)
+    assert_close_image(left, expected_eye_image(img, W, H, view, eye_offset=(-0.04, 0.0, 0.0)))
+    assert_close_image(right, expected_eye_image(img, W, H, view, eye_offset=(0.04, 0.0, 0.0)))
+    # the left eye sees the screen further right than the right eye does (crossed disparity)
+    cols = lambda im: np.nonzero((np.abs(im.astype(int) - 26).sum(-1) > 12).any(0))[0]  # noqa: E731
+    assert cols(left).mean() > cols(right).mean() + 2, (cols(left).mean(), cols(right).mean())
+    flat_view = ViewConfig(desk_ipd=0.0, screen_distance=0.8, screen_width=0.8)
+    p0 = FakePipeline([img], max_frames=1)
+    run_headless(p0, (W, H), flat_view, context_kind="egl")
+    assert np.array_equal(p0.presented[-1][0], p0.presented[-1][1])
+
+
+def test_ipd_outside_human_range_is_a_usage_error():
+    from artem_vr.errors import UsageError
+
+    with pytest.raises(UsageError, match="IPD 150 mm"):
+        ViewConfig(desk_ipd=0.15)
 
 
 def test_headless_presents_each_new_frame_once_in_order(no_display):
@@ -90,7 +118,8 @@ def test_headless_auto_under_xvfb_uses_a_hidden_window(display):
                      on_present=lambda pl, _i: kinds.append(glfw.get_current_context() is not None))
     run_headless(p, (W, H), ViewConfig(), repeat_after_s=0.0)
     assert kinds == [True, True]
-    assert_close_image(p.presented[-1][0], expected_eye_image(pattern(40, 40), W, H, ViewConfig()))
+    assert_close_image(p.presented[-1][0], expected_eye_image(pattern(40, 40), W, H, ViewConfig(),
+                                                              eye_offset=desk_eye_offset(ViewConfig(), 0)))
 
 
 # ------------------------------------------------------------------------------- mirror
@@ -123,7 +152,8 @@ def test_mirror_shows_left_eye_left_and_right_eye_right(display):
     assert stats.presented == 4 and stats.uploads == 1
     shot = shots[0]
     assert shot.shape == (H, 2 * W, 3)
-    want_left, want_right = expected_eye_image(left, W, H, view), expected_eye_image(right, W, H, view)
+    want_left = expected_eye_image(left, W, H, view, eye_offset=desk_eye_offset(view, 0))
+    want_right = expected_eye_image(right, W, H, view, eye_offset=desk_eye_offset(view, 1))
     assert_close_image(shot[:, :W], want_left)
     assert_close_image(shot[:, W:], want_right)
     # the halves are not interchangeable
