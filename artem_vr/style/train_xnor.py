@@ -184,7 +184,8 @@ def command_line(args) -> str:
     parts = ["artem-vr", "train", "xnor", "--from", str(args.teacher)]
     if args.arch:
         parts += ["--arch", args.arch]
-    parts += ["--content", str(args.content), "--out", args.out, "--iters", str(args.iters), "--size", str(args.size),
+    # the photos folder as DATA/<name>: a card names no machine path (DATA: the assembled data set)
+    parts += ["--content", f"DATA/{Path(args.content).name}", "--out", args.out, "--iters", str(args.iters), "--size", str(args.size),
               "--batch", str(args.batch), "--lr", str(args.lr), "--seed", str(args.seed)]
     if args.perceptual_weight:
         parts += ["--perceptual-weight", str(args.perceptual_weight)]
@@ -219,7 +220,7 @@ CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
 | held-out quality vs the float generator | mean L1 {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB on {evals['holdout_images']} photos at 256 px long side |
 | trained on | {dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)), {wall / 60:.1f} min, torch {torch.__version__} |
 
-Command:
+Command (DATA: the assembled data set, `../shared/data/assemble.sh`):
 
 ```
 {cmd}

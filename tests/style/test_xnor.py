@@ -108,6 +108,7 @@ def test_train_xnor_command_end_to_end(tmp_path, cli, monkeypatch):
     w = out_dir / "starry_night_xnor_compact.safetensors"
     card = (out_dir / "starry_night_xnor_compact.md").read_text()
     assert w.is_file() and "L1" in card and "smaller" in card and "--iters 4" in card
+    assert "--content DATA/photos" in card and str(content) not in card  # no machine path in a card
     # the xnor stylizer finds it as the preset's model and stylizes
     monkeypatch.setattr(presets, "MODELS_DIR", out_dir)
     from artem_vr.style.base import make_stylizer
