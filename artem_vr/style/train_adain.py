@@ -291,6 +291,13 @@ class TrainResult:
     interrupted: bool
 
 
+
+def is_flat(out: torch.Tensor, tol: float = 1 / 255) -> bool:
+    """True when every image of a (N, 3, H, W) batch is a single flat colour (per-channel spatial
+    std below ``tol``): the mark of a decoder whose ReLUs died."""
+    return bool(out.detach().float().flatten(2).std(dim=2).max() < tol)
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     from tqdm import tqdm
 
@@ -324,6 +331,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     encoder = VGGFeatures((v.layer,)).to(dev)
     decoder = make_decoder(v).to(dev)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
+    warned_flat = False
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     run_dir = Path(cfg.run_dir or Path("runs") / cfg.out)
@@ -400,6 +408,11 @@ def train(cfg: TrainConfig) -> TrainResult:
                     f"lr {opt.param_groups[0]['lr']:.2e} elapsed {time.time() - t0:.0f}s",
                     file=sys.stderr,
                 )
+            if cfg.log_every and n % cfg.log_every == 0 and not warned_flat and n >= 50 and is_flat(out):
+                warned_flat = True  # dead ReLUs: it does not come back (seen with --lr 1e-3 on the full variant)
+                tqdm.write(f"warning: at iteration {n} every output is one flat colour (std < 1/255): the decoder has "
+                           f"collapsed and will not recover; stop and restart with a lower --lr (now {cfg.lr:g}; "
+                           f"default {TrainConfig.lr:g})", file=sys.stderr)
             if cfg.sample_every and n % cfg.sample_every == 0:
                 write_image(run_dir / f"sample_{n:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()))
             if cfg.ckpt_every and n % cfg.ckpt_every == 0:

@@ -90,3 +90,18 @@ def test_resume_without_checkpoint_is_a_usage_error(data, tmp_path):
 
     with pytest.raises(UsageError, match="checkpoint"):
         train(_cfg(data, tmp_path, resume=True, run_dir=str(tmp_path / "empty")))
+
+
+def test_a_collapsed_decoder_output_is_recognised(thumbnails):
+    """The training loop warns when every output is one flat colour (dead ReLUs, e.g. the full
+    variant at --lr 1e-3): a real painting is not flat, a flat batch is, one live image suffices."""
+    from artem_vr.style.data import load_rgb, rgb8_to_chw
+    from artem_vr.style.train_adain import is_flat
+
+    painting = rgb8_to_chw(load_rgb(thumbnails["hiroshige_snow"]))[None]
+    flat = torch.empty(2, 3, 48, 48)
+    flat[:, 0], flat[:, 1], flat[:, 2] = 0.03, 0.25, 0.31
+    flat += torch.rand_like(flat) * 1e-3  # sub-level noise is still flat
+    assert not is_flat(painting)
+    assert is_flat(flat)
+    assert not is_flat(torch.cat([flat, painting[..., :48, :48]]))
