@@ -73,7 +73,7 @@ class StyleSpec:
     def arg_for(self, method: str) -> str:
         """What ``set_style`` gets: adain takes the painting itself (the exact loss target);
         per-style models (generator, xnor) need the preset name."""
-        if method == "adain" or self.preset is None:
+        if method.split(":")[0] == "adain" or self.preset is None:
             return str(self.path)
         return self.preset
 
@@ -162,8 +162,12 @@ class MethodRunner:
         if self.stylizer is None:
             if self.error is not None:
                 return None, self.error
+            base, _, variant = self.method.partition(":")  # "adain:full" / "adain:fast": that decoder
+            kw = {"variant": variant} if variant else {}
             try:  # with its default style: failing here means no style can work
-                self.stylizer = make_stylizer(self.method, None, device=str(self.device))
+                if variant and base != "adain":
+                    raise UsageError(f"--method {self.method}: only adain has variants", "e.g. adain:fast adain:full")
+                self.stylizer = make_stylizer(base, None, device=str(self.device), **kw)
             except (ArtemError, ImportError, FileNotFoundError) as e:
                 self.error = f"{type(e).__name__}: {e}"
                 return None, self.error
@@ -402,7 +406,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("style quality")
     g.add_argument("--content", nargs="+", metavar="DIR|IMG", help="photos (files or directories)")
     g.add_argument("--styles", nargs="+", metavar="DIR|IMG|PRESET", help="paintings, directories or preset names")
-    g.add_argument("--method", nargs="+", default=["generator", "adain"], help="methods to score (default: %(default)s)")
+    g.add_argument("--method", nargs="+", default=["generator", "adain"],
+                   help="methods to score (default: %(default)s); adain:fast / adain:full pick that decoder "
+                        "(plain adain: as `run` would on this device)")
     g.add_argument("--gatys", type=int, default=0, metavar="N", help="also run an N-step Gatys optimization baseline")
     g.add_argument("--json", metavar="OUT", help="write the full report as JSON")
     g.add_argument("--sheet", metavar="PNG", help="write a contact sheet (content | style | outputs)")

@@ -171,3 +171,19 @@ def test_recording_is_kept_when_the_source_fails(tmp_path):
         n += 1
     assert n == rec.frames
     assert cv2.imread(str(tmp_path / "r.png")) is not None
+
+
+def test_stylize_picks_the_adain_decoder_variant(tmp_path, cli):
+    """--adain-variant reaches the stylizer: fast stylizes; a variant whose decoder is not shipped
+    is one clear line naming the training command."""
+    from artem_vr.style.adain import default_weights
+
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), (np.random.default_rng(1).random((40, 56, 3)) * 255).astype(np.uint8))
+    code, out, err = cli("stylize", src, tmp_path / "o.png", "--method", "adain", "--style", "great_wave",
+                         "--adain-variant", "fast")
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "o.png")).shape == (40, 56, 3)
+    if not default_weights("full").is_file():
+        code, _, err = cli("stylize", src, tmp_path / "f.png", "--method", "adain", "--adain-variant", "full")
+        assert code == 2 and "adain_full" in err and "train adain" in err and len(err.strip().splitlines()) == 1

@@ -90,3 +90,18 @@ def test_eval_usage_errors(cli, data):
     assert code == 2 and "nothing to evaluate" in err
     code, _, err = cli("eval", "--content", data / "content", "--styles", "no_such_style")
     assert code == 2 and "neither a preset" in err
+
+
+def test_adain_variants_are_methods_of_their_own(data):
+    """`--method adain:fast adain:full` scores a given decoder; a variant on another method is
+    "n/a" with the reason (nothing crashes)."""
+    from artem_vr.style.adain import default_weights
+
+    r, _ = E.evaluate([str(data / "content")], [str(data / "styles")], ["adain:fast", "identity:full"],
+                      size=32, progress=False)
+    assert r["methods"] == ["adain:fast", "identity:full"]
+    assert r["summary"]["adain:fast"]["pairs_ok"] == 2 and r["summary"]["adain:fast"]["mean_reduction"] > 0
+    assert all("only adain has variants" in p["methods"]["identity:full"]["reason"] for p in r["pairs"])
+    if not default_weights("full").is_file():
+        r, _ = E.evaluate([str(data / "content")], [str(data / "styles")], ["adain:full"], size=32, progress=False)
+        assert "not found" in r["pairs"][0]["methods"]["adain:full"]["reason"]

@@ -354,10 +354,24 @@ def parse_style_spec(spec: str) -> list[tuple[str, float]]:
     return out
 
 
+
+def auto_variant(device) -> str:
+    """The decoder ``variant="auto"`` loads: on CUDA the full (relu4_1, the paper's) model, on the
+    CPU the fast (relu3_1) one — the full encoder alone costs several times the fast one's whole
+    forward pass there — and whichever is shipped when only one is ("fast" when neither is, so
+    the error names the usual model)."""
+    prefer = ("full", "fast") if torch.device(device).type == "cuda" else ("fast", "full")
+    for v in prefer:
+        if default_weights(v).is_file():
+            return v
+    return "fast"
+
+
 class AdaINStylizer(Stylizer):
     """The ``adain`` method: any painting as the style, no per-style training.
 
-    ``variant``: "full", "fast" or "auto" (full when its weights are shipped, else fast).
+    ``variant``: "full", "fast" or "auto" (see :func:`auto_variant`: the paper's relu4_1 model on
+    CUDA, the relu3_1 one on the CPU, whichever is shipped when only one is).
     ``weights``: a decoder safetensors file (default ``assets/models/adain_<variant>.safetensors``).
     ``preserve_color``: "none"; "luminance" (output luma + content chroma); "match" (the style
     image is recoloured to the content's colour mean/covariance before its statistics are
@@ -382,7 +396,9 @@ class AdaINStylizer(Stylizer):
         if preserve_color not in ("none", "luminance", "match"):
             raise UsageError(f"unknown colour preservation {preserve_color!r}", "use none, luminance or match")
         if variant == "auto":
-            variant = "full" if weights is None and default_weights("full").is_file() else "fast"
+            variant = auto_variant(self.device) if weights is None else "fast"
+        elif variant not in VARIANTS:
+            raise UsageError(f"unknown AdaIN variant {variant!r}", f"choose one of: auto, {', '.join(VARIANTS)}")
         path = Path(weights) if weights is not None else default_weights(variant)
         if not path.is_file():
             raise WeightsError(

@@ -294,3 +294,19 @@ def test_shipped_decoder_moves_a_photo_toward_the_painting(variant, files):
         target = A.feature_stats(vgg(A.resize_shorter(A.read_style_image(style), s.style_size)))
         before, after = float(A.style_loss(vgg(x), target)), float(A.style_loss(vgg(y), target))
     assert after < 0.7 * before, (before, after)
+
+
+def test_auto_variant_is_full_on_cuda_and_fast_on_the_cpu(tmp_path, monkeypatch):
+    """Both decoders shipped: the paper's relu4_1 model on CUDA, the cheap relu3_1 one on the CPU;
+    only one shipped: that one everywhere."""
+    from artem_vr.style import adain as A
+
+    files = {v: tmp_path / f"adain_{v}.safetensors" for v in ("fast", "full")}
+    monkeypatch.setattr(A, "default_weights", lambda v: files[v])
+    assert A.auto_variant("cpu") == "fast"  # neither: the usual model's name for the error
+    files["full"].write_bytes(b"x")
+    assert A.auto_variant("cpu") == "full" and A.auto_variant("cuda") == "full"
+    files["fast"].write_bytes(b"x")
+    assert A.auto_variant("cpu") == "fast" and A.auto_variant(torch.device("cuda:0")) == "full"
+    with pytest.raises(UsageError, match="unknown AdaIN variant"):
+        A.AdaINStylizer(variant="medium")
