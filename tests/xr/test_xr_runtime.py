@@ -187,7 +187,10 @@ def test_bench_xr_reports_display_and_age_numbers(monado, egl_env):
     from artem_vr.xr.bench import bench_xr
 
     d = bench_xr(seconds=2.0, slow_ms=200.0, options=XrOptions(graphics="egl", validation=True), start_runtime=False)
-    assert d["frames_submitted"] >= 30 and d["periods_offered"] >= d["frames_submitted"] - 1
+    # about one frame per display period, not one per stylized frame (200 ms each); on a loaded
+    # machine the runtime may hand a late frame the same predicted display time as the one before
+    # it, so periods can fall a little short of frames (seen: 43 periods for 45 frames at load 4)
+    assert d["frames_submitted"] >= 30 and d["periods_offered"] >= 0.9 * d["frames_submitted"] - 1
     assert d["stylized_frames"] >= 5 and d["distinct_frames_shown"] >= 3
     assert 0 < d["age_from_stylized_ms"]["median"] <= d["age_from_capture_ms"]["median"]
     assert d["validation_errors"] == 0
