@@ -432,6 +432,9 @@ def add_stylizer_options(p, live: bool = False) -> None:
                         + ("(default: 0.5 on the CPU, 1 on CUDA)" if live else "(default 1)"))
     p.add_argument("--preserve-color", choices=["none", "luminance", "match"], default="none",
                    help="adain: keep the frame's colours (luminance-only transfer, or match the style's colours to the frame)")
+    p.add_argument("--arch", choices=["compact", "full"], default=None,
+                   help="generator: the network (default: compact where trained, else full; full is slower and "
+                        "trained for fewer presets — `artem-vr styles --paths` lists them)")
     p.add_argument("--adain-variant", choices=["auto", "fast", "full"], default="auto",
                    help="adain decoder: fast (relu3_1 encoder), full (relu4_1, the paper's) or auto "
                         "(default: full on CUDA, fast on the CPU, whichever is shipped if only one is)")
@@ -442,7 +445,11 @@ def stylizer_factory(args):
     from artem_vr.style.base import make_stylizer
 
     def factory(method, style=None, device="cpu"):
-        kw = {"preserve_color": args.preserve_color, "variant": args.adain_variant} if method == "adain" else {}
+        kw = {}
+        if method == "adain":
+            kw = {"preserve_color": args.preserve_color, "variant": args.adain_variant}
+        elif method == "generator" and args.arch:
+            kw = {"arch": args.arch}
         return make_stylizer(method, style, device=device, internal_scale=args.internal_scale, **kw)
 
     return factory

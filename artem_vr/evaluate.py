@@ -147,6 +147,9 @@ def square(img: torch.Tensor, size: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- methods
 
 
+VARIANT_KW = {"adain": "variant", "generator": "arch"}  # --method NAME:VARIANT → stylizer keyword
+
+
 class MethodRunner:
     """One stylizer per method, built lazily; anything missing becomes "n/a" with a reason."""
 
@@ -162,11 +165,13 @@ class MethodRunner:
         if self.stylizer is None:
             if self.error is not None:
                 return None, self.error
-            base, _, variant = self.method.partition(":")  # "adain:full" / "adain:fast": that decoder
-            kw = {"variant": variant} if variant else {}
+            # "adain:fast" / "adain:full": that decoder; "generator:compact" / "generator:full": that network
+            base, _, variant = self.method.partition(":")
+            kw = {VARIANT_KW[base]: variant} if variant and base in VARIANT_KW else {}
             try:  # with its default style: failing here means no style can work
-                if variant and base != "adain":
-                    raise UsageError(f"--method {self.method}: only adain has variants", "e.g. adain:fast adain:full")
+                if variant and base not in VARIANT_KW:
+                    raise UsageError(f"--method {self.method}: only adain and generator have variants",
+                                     "e.g. adain:fast adain:full generator:compact generator:full")
                 self.stylizer = make_stylizer(base, None, device=str(self.device), **kw)
             except (ArtemError, ImportError, FileNotFoundError) as e:
                 self.error = f"{type(e).__name__}: {e}"
@@ -408,7 +413,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--styles", nargs="+", metavar="DIR|IMG|PRESET", help="paintings, directories or preset names")
     g.add_argument("--method", nargs="+", default=["generator", "adain"],
                    help="methods to score (default: %(default)s); adain:fast / adain:full pick that decoder "
-                        "(plain adain: as `run` would on this device)")
+                        "(plain adain: as `run` would on this device), generator:compact / generator:full that network")
     g.add_argument("--gatys", type=int, default=0, metavar="N", help="also run an N-step Gatys optimization baseline")
     g.add_argument("--json", metavar="OUT", help="write the full report as JSON")
     g.add_argument("--sheet", metavar="PNG", help="write a contact sheet (content | style | outputs)")

@@ -187,3 +187,13 @@ def test_stylize_picks_the_adain_decoder_variant(tmp_path, cli):
     if not default_weights("full").is_file():
         code, _, err = cli("stylize", src, tmp_path / "f.png", "--method", "adain", "--adain-variant", "full")
         assert code == 2 and "adain_full" in err and "train adain" in err and len(err.strip().splitlines()) == 1
+
+
+def test_stylize_arch_reaches_the_generator(tmp_path, cli):
+    """--arch picks the generator network; a preset without that network is one clear line."""
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), (np.random.default_rng(2).random((40, 56, 3)) * 255).astype(np.uint8))
+    code, _, err = cli("stylize", src, tmp_path / "c.png", "--style", "great_wave", "--arch", "compact")
+    assert code == 0, err
+    code, _, err = cli("stylize", src, tmp_path / "f.png", "--style", "great_wave", "--arch", "full")
+    assert code == 2 and "no trained full generator for style 'great_wave'" in err, err

@@ -140,8 +140,9 @@ class GeneratorStylizer(Stylizer):
         if style not in self._nets:
             names = self.styles()
             if style not in names:
+                which = f"{self.arch} generator" if self.arch else "generator"
                 raise UsageError(
-                    f"no trained generator for style {style!r}",
+                    f"no trained {which} for style {style!r}",
                     f"available: {', '.join(names) or '(none trained)'}; other paintings work with --method adain",
                 )
             from artem_vr.style.weights import load_safetensors
