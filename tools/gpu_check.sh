@@ -63,7 +63,7 @@ cat "$OUT/env.txt"
 
 # --- 2. GPU tests ---------------------------------------------------------------------------
 step "pytest -m gpu"
-timeout 150 $PY -m pytest -q -m gpu -rs -p no:cacheprovider tests/cuda tests/style/test_xnor.py \
+timeout 150 $PY -m pytest -q -m gpu -rs -p no:cacheprovider tests/cuda tests/style \
   >"$OUT/pytest_gpu.log" 2>&1
 echo "pytest exit $?" >>"$OUT/pytest_gpu.log"
 tail -n 25 "$OUT/pytest_gpu.log"
