@@ -437,7 +437,7 @@ def add_stylizer_options(p, live: bool = False) -> None:
                         "trained for fewer presets — `artem-vr styles --paths` lists them)")
     p.add_argument("--adain-variant", choices=["auto", "fast", "full"], default="auto",
                    help="adain decoder: fast (relu3_1 encoder), full (relu4_1, the paper's) or auto "
-                        "(default: full on CUDA, fast on the CPU, whichever is shipped if only one is)")
+                        "(default: fast when shipped, else full)")
 
 
 def stylizer_factory(args):
