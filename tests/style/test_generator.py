@@ -49,8 +49,12 @@ def test_unknown_style_lists_available():
         s.set_style("nope")
 
 
+from artem_vr.style.presets import list_presets  # noqa: E402
+
 SHIPPED = sorted(MODELS_DIR.glob("*.safetensors"))
-GENERATORS = [p for p in SHIPPED if p.stem.endswith(("_compact", "_full")) and "_adain" not in p.stem and "_xnor" not in p.stem]
+_PRESETS = {pr.name for pr in list_presets()}
+# <preset>_<arch>.safetensors (not <preset>_xnor_<arch>, not adain_<variant>)
+GENERATORS = [p for p in SHIPPED if p.stem.rsplit("_", 1)[-1] in ("compact", "full") and p.stem.rsplit("_", 1)[0] in _PRESETS]
 
 
 def test_every_shipped_generator_has_a_card():
