@@ -413,7 +413,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--styles", nargs="+", metavar="DIR|IMG|PRESET", help="paintings, directories or preset names")
     g.add_argument("--method", nargs="+", default=["generator", "adain"],
                    help="methods to score (default: %(default)s); adain:fast / adain:full pick that decoder "
-                        "(plain adain: as `run` would on this device), generator:compact / generator:full that network")
+                        "(plain adain: the fast one when shipped), generator:compact / generator:full that network")
     g.add_argument("--gatys", type=int, default=0, metavar="N", help="also run an N-step Gatys optimization baseline")
     g.add_argument("--json", metavar="OUT", help="write the full report as JSON")
     g.add_argument("--sheet", metavar="PNG", help="write a contact sheet (content | style | outputs)")

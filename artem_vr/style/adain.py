@@ -354,14 +354,11 @@ def parse_style_spec(spec: str) -> list[tuple[str, float]]:
     return out
 
 
-
-def auto_variant(device=None) -> str:
+def auto_variant() -> str:
     """The decoder ``variant="auto"`` loads: the fast (relu3_1) one when it is shipped — the
     better scoring of the two shipped decoders (docs/quality.md: 68 % vs 60 % on held-out
     paintings; the full one had 80 CPU-minutes of training) and several times cheaper — else the
-    full (relu4_1) one; "fast" when neither is, so the error names the usual model. ``device`` is
-    accepted for callers that pass it; the choice does not depend on it (a better-trained full
-    decoder would make CUDA prefer it)."""
+    full (relu4_1) one; "fast" when neither is, so the error names the usual model."""
     for v in ("fast", "full"):
         if default_weights(v).is_file():
             return v
@@ -397,7 +394,7 @@ class AdaINStylizer(Stylizer):
         if preserve_color not in ("none", "luminance", "match"):
             raise UsageError(f"unknown colour preservation {preserve_color!r}", "use none, luminance or match")
         if variant == "auto":
-            variant = auto_variant(self.device) if weights is None else "fast"
+            variant = auto_variant() if weights is None else "fast"
         elif variant not in VARIANTS:
             raise UsageError(f"unknown AdaIN variant {variant!r}", f"choose one of: auto, {', '.join(VARIANTS)}")
         path = Path(weights) if weights is not None else default_weights(variant)

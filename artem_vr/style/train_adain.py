@@ -291,7 +291,6 @@ class TrainResult:
     interrupted: bool
 
 
-
 def is_flat(out: torch.Tensor, tol: float = 1 / 255) -> bool:
     """True when every image of a (N, 3, H, W) batch is a single flat colour (per-channel spatial
     std below ``tol``): the mark of a decoder whose ReLUs died."""
