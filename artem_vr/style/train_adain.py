@@ -512,7 +512,7 @@ def model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_siz
         f" {', '.join(STYLE_LOSS_LAYERS)} of MSE(mean) + MSE(std) (weight {cfg.style_weight}). Each layer's term is"
         f" divided by the square of that layer's typical feature std on photos ({', '.join(f'{k} {FEATURE_SCALE[k]:g}' for k in STYLE_LOSS_LAYERS)}),"
         " so the layers count about equally, as with the paper's normalized VGG; the training losses below are in those units.",
-        f"- Style crops: " + (f"statistics of {cfg.style_crops} random crops per painting, computed once (stat bank)."
+        "- Style crops: " + (f"statistics of {cfg.style_crops} random crops per painting, computed once (stat bank)."
                               if cfg.style_crops else "fresh random crops every step."),
         f"- Adam, lr {cfg.lr:g} with decay lr/(1 + {cfg.lr_decay:g}·it); AMP: {'on' if cfg.amp else 'off'}; seed {cfg.seed}.",
         f"- Wall time: {meta['wall_s'] / 60:.1f} min on {meta['device']}.",
