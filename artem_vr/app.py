@@ -441,8 +441,11 @@ def add_stylizer_options(p, live: bool = False) -> None:
 
 
 def stylizer_factory(args):
-    """make_stylizer with the user's options applied (per method where they apply)."""
+    """make_stylizer with the user's options applied (per method where they apply); checks them now."""
     from artem_vr.style.base import make_stylizer
+
+    if not 0.0 < args.internal_scale <= 1.0:
+        raise UsageError(f"--internal-scale {args.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
 
     def factory(method, style=None, device="cpu"):
         kw = {}
@@ -522,8 +525,6 @@ def build_pipeline(args, printer=print) -> Pipeline:
     wrap = _comfort_wrapper()
     if args.internal_scale is None:  # live: the CPU needs fewer pixels to keep up
         args.internal_scale = 1.0 if str(device).startswith("cuda") else 0.5
-    if not 0.0 < args.internal_scale <= 1.0:
-        raise UsageError(f"--internal-scale {args.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
     worker = StylizerWorker(None, controller, device=device, factory=stylizer_factory(args), wrap=wrap,
                             initial_style=style_file)
     source = open_source(args.source, stereo=args.stereo, loop=not args.no_loop)

@@ -41,8 +41,6 @@ def make_stylizer_for(args, temporal: bool):
         raise UsageError(f"--strength {args.strength} is outside 0–1", "use e.g. --strength 0.7")
     method, _methods, styles, style_file = plan_style(args.method, args.style)
     style = style_file or (args.style if args.style in styles else styles[0])
-    if not 0.0 < args.internal_scale <= 1.0:
-        raise UsageError(f"--internal-scale {args.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
     s = stylizer_factory(args)(method, style, device=resolve_device(args.device))
     s.strength = args.strength
     if temporal:

@@ -11,6 +11,7 @@ import pytest
 
 from artem_vr.app import ControlState, Controller, StylizerWorker, parse_size
 from artem_vr.errors import UsageError
+from artem_vr.paths import STYLES_DIR
 
 
 def test_parse_size():
@@ -28,6 +29,8 @@ def test_parse_size():
         (["run", "--source", "/nonexistent/clip.mp4", "--output", "headless"], "nonexistent"),
         (["run", "--output", "hologram"], "unknown output"),
         (["run", "--ipd", "150", "--output", "headless"], "IPD 150 mm"),
+        (["run", "--internal-scale", "2", "--output", "headless"], "out of range"),
+        (["stylize", str(STYLES_DIR / "great_wave.jpg"), "o.jpg", "--internal-scale", "0"], "out of range"),
         (["run", "--style", "no_such_style_xyz", "--output", "headless"], "no_such_style_xyz"),
         (["stylize", "/nonexistent.jpg", "out.jpg"], "does not exist"),
     ],
