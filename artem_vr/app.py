@@ -1,262 +1,24 @@
-"""`artem-vr run`: source → stylizer (own thread) → newest stylized frame → an output.
-
-The pieces:
-
-* :class:`Controller` — every user command (keys, controller buttons) by meaning. Commands
-  are queued and applied by the stylizer thread between frames, so nothing races a running
-  network; each change prints one line (``style: starry_night (2/7)``).
-* :class:`StylizerWorker` — takes the newest source frame, stylizes both eyes in one batch,
-  publishes the result into a :class:`~artem_vr.frames.LatestSlot`. It never queues.
-* :class:`Pipeline` — what an output (mirror, headless, XR) drives: ``latest()``,
-  ``frame_presented()``, ``stop_requested``.
+"""`artem-vr run`: the composition root. The command line becomes one frozen
+:class:`~artem_vr.pipeline.RunConfig` (:func:`config_from_args`), which builds the pipeline
+(:func:`build_pipeline`: source → controller → worker) and an Output
+(:func:`~artem_vr.pipeline.make_output`); :func:`~artem_vr.pipeline.present` runs them. The
+runtime core lives in :mod:`artem_vr.pipeline`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from artem_vr.errors import ArtemError, SourceError, UsageError
-from artem_vr.frames import LatestSlot, to_rgb8_batch, to_tensor
+from artem_vr.errors import UsageError
+from artem_vr.pipeline import (ControlState, Controller, Pipeline, RunConfig, StylizerWorker, as_artem_error,
+                               choose_output, make_output, parse_size, present, resolve_device, worker_error)
 
 log = logging.getLogger(__name__)
-
-OUTPUTS = ("auto", "xr", "mirror", "headless")
-
-
-@dataclass
-class StylizedFrame:
-    """A finished frame: 1 (mono) or 2 (left, right) RGB uint8 eye images."""
-
-    eyes: list[np.ndarray]
-    seq: int
-    source_index: int
-    source_t: float
-    done_t: float
-    style: str | None
-    method: str
-    stylize_ms: float = 0.0
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'WxH' → (w, h), each 16–8192; anything else is a UsageError."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"eye size {text!r} is not WxH", "write it like 1440x1600") from None
-    if not (16 <= w <= 8192 and 16 <= h <= 8192):
-        raise UsageError(f"eye size {text!r} is out of range", "each side must be 16–8192 pixels")
-    return w, h
-
-
-# ---------------------------------------------------------------------------- control
-@dataclass
-class ControlState:
-    method: str
-    methods: list[str]
-    styles: list[str]
-    index: int = 0
-    strength: float = 1.0
-    stylize: bool = True
-    temporal: bool = True
-    stereo_consistency: bool = True
-
-
-class Controller:
-    """User commands by meaning. Thread-safe: commands are queued for the stylizer thread."""
-
-    def __init__(self, state: ControlState, printer=print):
-        self.state = state
-        self._q: "queue.SimpleQueue[tuple[str, object]]" = queue.SimpleQueue()
-        self._print = printer
-        self.quit_requested = threading.Event()
-        self.recenter_count = 0
-
-    # commands ------------------------------------------------------------------
-    def next_style(self):
-        self._q.put(("step", +1))
-
-    def prev_style(self):
-        self._q.put(("step", -1))
-
-    def pick(self, i: int):
-        self._q.put(("pick", int(i)))
-
-    def set_strength(self, v: float):
-        self._q.put(("strength", float(v)))
-
-    def change_strength(self, d: float):
-        self._q.put(("strength_delta", float(d)))
-
-    def toggle_stylize(self):
-        self._q.put(("toggle", "stylize"))
-
-    def toggle_temporal(self):
-        self._q.put(("toggle", "temporal"))
-
-    def toggle_stereo_consistency(self):
-        self._q.put(("toggle", "stereo_consistency"))
-
-    def cycle_method(self):
-        self._q.put(("method", +1))
-
-    def recenter(self):
-        self.recenter_count += 1
-        self._print("recenter")
-
-    def quit(self):
-        self.quit_requested.set()
-
-    # applied by the worker -------------------------------------------------------
-    def pending(self) -> list[tuple[str, object]]:
-        out = []
-        while True:
-            try:
-                out.append(self._q.get_nowait())
-            except queue.Empty:
-                return out
-
-    def say(self, line: str):
-        self._print(line)
-
-    def style_line(self) -> str:
-        s = self.state
-        name = s.styles[s.index] if s.styles else "none"
-        return f"style: {name} ({s.index + 1}/{max(1, len(s.styles))})"
-
-
-# ---------------------------------------------------------------------------- stylizing
-class StylizerWorker:
-    """Stylizes the newest source frame on its own thread; publishes the newest result."""
-
-    def __init__(self, source, controller: Controller, device: str = "cpu", factory=None,
-                 wrap=None, initial_style: str | None = None):
-        from artem_vr.style.base import make_stylizer
-
-        self.source = source
-        self.controller = controller
-        self.device = device
-        self._factory = factory or make_stylizer
-        self._wrap = wrap  # callable(stylizer, state) -> stylizer (temporal / stereo wrappers)
-        self._stylizers: dict[str, object] = {}
-        self.out: LatestSlot[StylizedFrame] = LatestSlot()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-        self.finished = threading.Event()
-        self.frames_done = 0
-        st = controller.state
-        self._active = self._stylizer(st.method)
-        if initial_style is not None and initial_style not in st.styles:
-            self._active.set_style(initial_style)  # a file path: validated here, in the caller's thread
-            st.styles = [initial_style] + st.styles
-            st.index = 0
-        elif st.styles:
-            self._active.set_style(st.styles[st.index])
-        self._active.strength = st.strength
-
-    def _stylizer(self, method: str):
-        if method not in self._stylizers:
-            base = self._factory(method, None, device=self.device)
-            self._stylizers[method] = self._wrap(base, self.controller.state) if self._wrap else base
-        return self._stylizers[method]
-
-    @property
-    def stylizer(self):
-        return self._active
-
-    def start(self):
-        self._thread = threading.Thread(target=self._run, name="stylizer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.out.close()
-
-    def _apply(self, cmds):
-        st, c = self.controller.state, self.controller
-        for kind, arg in cmds:
-            if kind in ("step", "pick"):
-                if not st.styles:
-                    continue
-                i = (st.index + arg) % len(st.styles) if kind == "step" else arg
-                if not 0 <= i < len(st.styles):
-                    continue
-                st.index = i
-                self._active.set_style(st.styles[i])
-                self._active.reset_temporal()
-                c.say(c.style_line())
-            elif kind in ("strength", "strength_delta"):
-                v = arg if kind == "strength" else st.strength + arg
-                st.strength = float(min(1.0, max(0.0, v)))
-                self._active.strength = st.strength
-                c.say(f"strength: {st.strength:.2f}")
-            elif kind == "toggle":
-                setattr(st, arg, not getattr(st, arg))
-                if arg == "temporal":
-                    self._active.reset_temporal()
-                c.say(f"{arg.replace('_', ' ')}: {'on' if getattr(st, arg) else 'off'}")
-            elif kind == "method":
-                if len(st.methods) < 2:
-                    c.say(f"method: {st.method} (the only one with models here)")
-                    continue
-                st.method = st.methods[(st.methods.index(st.method) + arg) % len(st.methods)]
-                self._active = self._stylizer(st.method)
-                current = st.styles[st.index] if st.styles else None
-                st.styles = self._active.styles() or st.styles
-                st.index = st.styles.index(current) if current in st.styles else 0
-                if st.styles:
-                    self._active.set_style(st.styles[st.index])
-                self._active.strength = st.strength
-                self._active.reset_temporal()
-                c.say(f"method: {st.method}")
-                c.say(c.style_line())
-
-    def stylize_frame(self, frame):
-        """Stylize one source Frame (both eyes in one batch) → list of RGB uint8 eye images."""
-        st = self.controller.state
-        left, right = frame.eyes()
-        eyes = [left] if frame.stereo is None else [left, right]
-        if not st.stylize:
-            return eyes
-        x = to_tensor(eyes, device=self._active.device)
-        return to_rgb8_batch(self._active.stylize(x))
-
-    def _run(self):
-        last = -1
-        try:
-            while not self._stop.is_set():
-                self._apply(self.controller.pending())
-                frame = self.source.wait_frame(last, timeout=0.1)
-                if frame is None:
-                    if self.source.ended:
-                        if self.source.error is not None:
-                            raise self.source.error
-                        break
-                    continue
-                last = frame.index
-                t0 = time.perf_counter()
-                eyes = self.stylize_frame(frame)
-                dt = (time.perf_counter() - t0) * 1000
-                self.frames_done += 1
-                st = self.controller.state
-                self.out.put(StylizedFrame(eyes, self.frames_done, frame.index, frame.t, time.monotonic(),
-                                           st.styles[st.index] if st.styles else None, st.method, dt))
-        except BaseException as e:  # handed to the pipeline, re-raised in the main thread
-            self.error = e
-        finally:
-            self.finished.set()
-
 
 # ---------------------------------------------------------------------------- recording
 class Recorder:
@@ -297,51 +59,6 @@ class Recorder:
             write_image(self.png, self._last)
 
 
-# ---------------------------------------------------------------------------- pipeline
-class Pipeline:
-    """What outputs drive. See the module docstring."""
-
-    def __init__(self, source, worker: StylizerWorker, controller: Controller,
-                 max_frames: int | None = None, recorder: Recorder | None = None):
-        self.source = source
-        self.worker = worker
-        self.controller = controller
-        self.max_frames = max_frames
-        self.recorder = recorder
-        self.frames_presented = 0
-        self.started = time.monotonic()
-
-    @property
-    def wants_images(self) -> bool:
-        return self.recorder is not None
-
-    @property
-    def stop_requested(self) -> bool:
-        if self.controller.quit_requested.is_set():
-            return True
-        if self.max_frames is not None and self.frames_presented >= self.max_frames:
-            return True
-        # A finished (ended or failed) stylizer thread with nothing newer to show ends the run.
-        return self.worker.finished.is_set()
-
-    def latest(self) -> StylizedFrame | None:
-        return self.worker.out.get()[1]
-
-    def wait_first(self, timeout: float = 30.0) -> StylizedFrame | None:
-        """Block until the first stylized frame exists (start-up only, never in the frame loop)."""
-        t_end = time.monotonic() + timeout
-        while time.monotonic() < t_end and not self.worker.finished.is_set():
-            seq, f = self.worker.out.wait_newer(0, timeout=0.2)
-            if f is not None:
-                return f
-        return self.latest()
-
-    def frame_presented(self, eye_images: list[np.ndarray] | None = None) -> None:
-        self.frames_presented += 1
-        if self.recorder is not None and eye_images:
-            self.recorder.add(eye_images)
-
-
 # ---------------------------------------------------------------------------- choices
 def available_methods() -> dict[str, list[str]]:
     """method → preset styles it has models for (methods without any are left out)."""
@@ -351,48 +68,12 @@ def available_methods() -> dict[str, list[str]]:
     for m in METHODS:
         if m == "identity":
             continue
-        try:
-            cls = stylizer_class(m)
-            lister = getattr(cls, "available_styles", None)
-            styles = lister() if lister is not None else cls(device="cpu").styles()
-        except Exception as e:  # a method whose module or models are missing is just not offered
-            log.debug("method %s unavailable: %s", m, e)
-            continue
+        cls = stylizer_class(m)  # a broken method is an error here, never "not offered"
+        lister = getattr(cls, "available_styles", None)
+        styles = lister() if lister is not None else cls(device="cpu").styles()
         if styles:
             out[m] = list(styles)
     return out
-
-
-def choose_output(requested: str, printer=print) -> str:
-    if requested not in OUTPUTS:
-        raise UsageError(f"unknown output {requested!r}", f"choose one of: {', '.join(OUTPUTS)}")
-    if requested != "auto":
-        return requested
-    try:
-        from artem_vr.xr.probe import xr_available
-
-        ok, why = xr_available()
-    except ImportError as e:
-        ok, why = False, f"XR support not installed ({e})"
-    if ok:
-        printer("output: xr (an OpenXR runtime answered)")
-        return "xr"
-    if _display_works():
-        printer(f"output: mirror (no OpenXR runtime: {why})")
-        return "mirror"
-    printer(f"output: headless (no OpenXR runtime: {why}; no display)")
-    return "headless"
-
-
-def _display_works() -> bool:
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        return False
-    try:
-        from artem_vr.render.context import display_available
-
-        return bool(display_available())
-    except Exception:
-        return False
 
 
 # ---------------------------------------------------------------------------- command
@@ -440,40 +121,29 @@ def add_stylizer_options(p, live: bool = False) -> None:
                         "(default: fast when shipped, else full)")
 
 
-def stylizer_factory(args):
+def stylizer_options(args) -> dict:
+    """The per-method stylizer options of the command line (run and stylize share them)."""
+    return {"preserve_color": args.preserve_color, "adain_variant": args.adain_variant, "arch": args.arch}
+
+
+def stylizer_factory(options: dict, internal_scale: float = 1.0):
     """make_stylizer with the user's options applied (per method where they apply); checks them now."""
     from artem_vr.style.base import make_stylizer
 
-    if not 0.0 < args.internal_scale <= 1.0:
-        raise UsageError(f"--internal-scale {args.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
+    if not 0.0 < internal_scale <= 1.0:
+        raise UsageError(f"--internal-scale {internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
 
     def factory(method, style=None, device="cpu"):
         kw = {}
         if method == "adain":
-            kw = {"preserve_color": args.preserve_color, "variant": args.adain_variant}
-        elif method == "generator" and args.arch:
-            kw = {"arch": args.arch}
-        return make_stylizer(method, style, device=device, internal_scale=args.internal_scale, **kw)
+            kw = {"preserve_color": options["preserve_color"], "variant": options["adain_variant"]}
+        elif method in ("generator", "xnor"):
+            kw = {"arch": options.get("arch")}
+            if method == "generator" and options.get("engine") is not None:
+                kw["engine"] = options["engine"]
+        return make_stylizer(method, style, device=device, internal_scale=internal_scale, **kw)
 
     return factory
-
-
-def resolve_device(text: str) -> str:
-    if text != "auto":
-        if text.startswith("cuda"):
-            from artem_vr.cuda.device import cuda_available
-
-            ok, why = cuda_available()
-            if not ok:
-                raise UsageError(f"--device {text}: {why}", "use --device cpu (or auto) on this machine")
-        return text
-    try:
-        from artem_vr.cuda.device import cuda_available
-
-        ok, _ = cuda_available()
-    except ImportError:
-        ok = False
-    return "cuda" if ok else "cpu"
 
 
 def plan_style(method: str | None, style: str | None, printer=print) -> tuple[str, list[str], list[str], str | None]:
@@ -511,87 +181,69 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
     return method, list(avail), styles, None
 
 
-def build_pipeline(args, printer=print) -> Pipeline:
-    from artem_vr.sources import open_source
-
-    method, methods, styles, style_file = plan_style(args.method, args.style, printer)
-    index = styles.index(args.style) if args.style in styles else 0
-    if not 0.0 <= args.strength <= 1.0:
-        raise UsageError(f"--strength {args.strength} is outside 0–1", "use e.g. --strength 0.7")
-    state = ControlState(method=method, methods=methods, styles=list(styles), index=index, strength=args.strength,
-                         temporal=args.temporal == "on", stereo_consistency=args.stereo_consistency == "on")
-    controller = Controller(state, printer)
+def config_from_args(args) -> RunConfig:
+    """The command line → one frozen, validated RunConfig (the only place argparse is read)."""
+    output = choose_output(args.output)
     device = resolve_device(args.device)
-    wrap = _comfort_wrapper()
-    if args.internal_scale is None:  # live: the CPU needs fewer pixels to keep up
-        args.internal_scale = 1.0 if str(device).startswith("cuda") else 0.5
-    worker = StylizerWorker(None, controller, device=device, factory=stylizer_factory(args), wrap=wrap,
+    internal_scale = args.internal_scale
+    if internal_scale is None:  # live: the CPU needs fewer pixels to keep up
+        internal_scale = 1.0 if device.startswith("cuda") else 0.5
+    frames = args.frames if args.frames is not None else (90 if output == "headless" else None)
+    out_dir = Path(args.out)
+    record = Path(args.record) if args.record else (out_dir / "run.mp4" if output == "headless" else None)
+    return RunConfig(
+        source=args.source, stereo=args.stereo, loop=not args.no_loop, style=args.style, method=args.method,
+        strength=args.strength, output=output, eye_size=parse_size(args.eye_size) if args.eye_size else (640, 360),
+        view_mode=args.view, ipd_mm=args.ipd, frames=frames, record=record, out_dir=out_dir,
+        temporal=args.temporal == "on", stereo_consistency=args.stereo_consistency == "on", device=device,
+        internal_scale=internal_scale, stylizer_options=tuple(sorted(stylizer_options(args).items())),
+        xr_graphics=args.xr_graphics, xr_mirror=args.mirror, xr_scale=args.xr_scale, xr_space=args.xr_space,
+        xr_validation=args.xr_validation)
+
+
+def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
+    """RunConfig → source, controller, worker (with the comfort wrappers), Pipeline. ``source``:
+    an already made FrameSource (the bench's unpaced one), else the config's is opened."""
+    from artem_vr.sources import open_source
+    from artem_vr.temporal import wrap_for_run
+
+    method, methods, styles, style_file = plan_style(config.method, config.style, printer)
+    index = styles.index(config.style) if config.style in styles else 0
+    state = ControlState(method=method, methods=methods, styles=list(styles), index=index, strength=config.strength,
+                         temporal=config.temporal, stereo_consistency=config.stereo_consistency)
+    controller = Controller(state, printer)
+    factory = stylizer_factory(config.options(), config.internal_scale)
+    worker = StylizerWorker(None, controller, device=config.device, factory=factory, wrap=wrap_for_run,
                             initial_style=style_file)
-    source = open_source(args.source, stereo=args.stereo, loop=not args.no_loop)
+    if source is None:
+        source = open_source(config.source, stereo=config.stereo, loop=config.loop)
     worker.source = source
-    return Pipeline(source, worker, controller, max_frames=args.frames)
-
-
-def _comfort_wrapper():
-    """Temporal + stereo wrappers from artem_vr.temporal, if that module is installed."""
-    try:
-        from artem_vr.temporal import wrap_for_run
-    except ImportError:
-        return None
-    return wrap_for_run
+    return Pipeline(source, worker, controller, max_frames=config.frames)
 
 
 def run(args) -> int:
-    eye_size = parse_size(args.eye_size) if args.eye_size else (640, 360)
-    output = choose_output(args.output)
-    if output == "headless" and args.frames is None:
-        args.frames = 90
-    if args.frames is not None and args.frames < 1:
-        raise UsageError(f"--frames {args.frames} must be at least 1", "e.g. --frames 30")
-    from artem_vr.render.renderer import ViewConfig
-
-    view = ViewConfig(mode=args.view, desk_ipd=args.ipd / 1000.0)
-    if output == "xr":
+    config = config_from_args(args)
+    if config.output == "xr":
         from artem_vr.xr.runtime import require_runtime
 
         require_runtime()  # no runtime → a clear error before anything starts
-        if not 0.1 <= args.xr_scale <= 4.0:
-            raise UsageError(f"--xr-scale {args.xr_scale} is out of range", "use 0.1–4.0, e.g. 0.8")
-    pipeline = build_pipeline(args)
-    out_dir = Path(args.out)
-    record = Path(args.record) if args.record else (out_dir / "run.mp4" if output == "headless" else None)
-    if record is not None:
-        png = out_dir / "last.png" if output == "headless" else record.with_suffix(".png")
-        pipeline.recorder = Recorder(record, fps=30.0, png=png)
+    pipeline = build_pipeline(config)
+    if config.record is not None:
+        png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
+        pipeline.recorder = Recorder(config.record, fps=30.0, png=png)
     st = pipeline.controller.state
-    print(f"source: {args.source}{' (sbs stereo)' if args.stereo else ''}  method: {st.method}  "
+    print(f"source: {config.source}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
           f"device: {pipeline.worker.device}")
     print(pipeline.controller.style_line())
+    output = make_output(config.output, config)
     try:
         with pipeline.source:
-            pipeline.worker.start()
-            pipeline.wait_first()
-            if output == "xr":
-                from artem_vr.xr.presenter import XrOptions, run_xr
-
-                run_xr(pipeline, XrOptions(graphics=args.xr_graphics, scale=args.xr_scale, view=view,
-                                           mirror=args.mirror, validation=args.xr_validation,
-                                           max_frames=args.frames, space=args.xr_space))
-            elif output == "mirror":
-                from artem_vr.render.mirror import run_mirror
-
-                # recording plays back at 30 fps: present at most that often then
-                run_mirror(pipeline, eye_size=eye_size, view=view,
-                           max_fps=30.0 if pipeline.recorder is not None else 60.0)
-            else:
-                from artem_vr.render.headless import run_headless
-
-                run_headless(pipeline, eye_size=eye_size, view=view)
+            present(pipeline, output)
     finally:
         pipeline.worker.stop()
         if pipeline.recorder is not None:
             pipeline.recorder.close()
-    err = pipeline.worker.error or pipeline.source.error
+    err = worker_error(pipeline)
     elapsed = time.monotonic() - pipeline.started
     if pipeline.recorder is not None and pipeline.recorder.frames:
         print(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"
@@ -599,8 +251,5 @@ def run(args) -> int:
     print(f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s, "
           f"stylized {pipeline.worker.frames_done}")
     if err is not None:
-        if isinstance(err, ArtemError):
-            raise err
-        raise SourceError(f"the run stopped: {type(err).__name__}: {err}",
-                          "what was recorded so far is kept; run with --debug for details") from err
+        raise as_artem_error(err)
     return 0

@@ -35,13 +35,14 @@ def _fit(img, max_side):
 
 
 def make_stylizer_for(args, temporal: bool):
-    from artem_vr.app import plan_style, resolve_device, stylizer_factory
+    from artem_vr.app import plan_style, stylizer_factory, stylizer_options
+    from artem_vr.pipeline import resolve_device
 
     if not 0.0 <= args.strength <= 1.0:
         raise UsageError(f"--strength {args.strength} is outside 0–1", "use e.g. --strength 0.7")
     method, _methods, styles, style_file = plan_style(args.method, args.style)
     style = style_file or (args.style if args.style in styles else styles[0])
-    s = stylizer_factory(args)(method, style, device=resolve_device(args.device))
+    s = stylizer_factory(stylizer_options(args), args.internal_scale)(method, style, device=resolve_device(args.device))
     s.strength = args.strength
     if temporal:
         try:

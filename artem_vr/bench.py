@@ -1,32 +1,30 @@
-"""`artem-vr bench`: per-stage milliseconds, stereo FPS and the compute floor, per method and eye size.
+"""`artem-vr bench`: the app's own pipeline, timed per stage, per method, engine and eye size.
 
-Stages of one frame, each timed with the device synchronised (median and p99 over the run):
+Each configuration builds exactly what `artem-vr run` builds — :func:`artem_vr.app.build_pipeline`
+(controller, :class:`~artem_vr.pipeline.StylizerWorker` with the shipped model of the method,
+the comfort wrappers when ``--comfort on``) and a real :class:`~artem_vr.render.headless.HeadlessOutput`
+(EGL context, eye renderer, :class:`~artem_vr.render.upload.FrameUpload`: CUDA–GL interop on
+an NVIDIA GL context, else host) — and runs it for ``--seconds``. Only the source differs: an
+unpaced one that hands the worker a new frame (fixed random pixels, SBS when ``--eyes 2``)
+whenever it asks, so the pipeline runs as fast as its slowest stage. The output does not read
+the eyes back (``readback=False``: ``glFinish`` stands in for the headset's swap).
 
-* ``capture`` — n/a here: sources capture on their own thread and the stylizer takes the
-  newest frame (`--output xr` measures the live loop);
-* ``upload`` — host RGB uint8 eye frame(s) → float tensor (N, 3, H, W) on the device;
-* ``stylize`` — the network on both eyes in one batch (N = eyes);
-* ``interop`` (CUDA with a GL context on the GPU) — tensor → GL texture per eye through a
-  CUDA-registered PBO; otherwise ``readback`` — tensor → host uint8 frames + the CPU PBO
-  upload into the eye textures (what the CPU path does);
-* ``render`` — :class:`~artem_vr.render.renderer.EyeRenderer` drawing each eye at eye size
-  (glFinish), when a GL context can be made; n/a otherwise;
-* ``submit`` — n/a without an XR session (``--output xr`` delegates to the XR bench).
+Stages (median and p99 ms, from :class:`~artem_vr.pipeline.StageClock`: CUDA events on the
+GPU, the wall clock on the CPU): ``capture_wait`` (the worker waiting for a frame), ``upload``
+(host uint8 → device float, pinned + non-blocking on CUDA), ``stylize`` (both eyes, one batch),
+``readback`` (device → host uint8, host path only), ``to_texture`` (FrameUpload.push: interop
+kernel + PBO → texture, or glTexSubImage), ``render`` (both eyes drawn at eye size + glFinish),
+``submit`` (n/a: no XR session here; ``--output xr`` runs the XR loop bench).
 
-The floor: multiply-accumulates per frame counted with forward hooks (convolutions and
-linear layers; XNOR layers counted as if float), ×2 FLOP, over a matrix-multiply peak measured
-in the same run on the same device (bf16 and fp32 on CUDA, fp32 on the CPU). ``ratio`` =
-measured stylize median / floor. Networks use random weights: speed does not depend on them.
+``stereo_fps`` = new stylized frames presented per second through the whole pipeline (worker and
+output run concurrently, as in the app). ``network_fps`` = the same stylizer called in a tight
+loop in the same run (the regression reference: the pipeline should reach it within ~10 %).
 
-``--engine``: ``eager`` (the plain fp32 module; on CUDA fp16 autocast + channels_last as
-before), ``fast`` (:class:`artem_vr.style.engine.InferenceEngine`: on this kind of CPU bf16
-oneDNN, on CUDA fp16 weights with fp32 instance norms, channels_last, optional CUDA graph), or
-both, in one run — the ratio between them is robust to machine load. ``--internal-scale S``
-runs the network at S × the eye size and upsamples with the guided upscale
-(:mod:`artem_vr.style.upscale`) inside the stylize stage.
-
-``--layers`` (CUDA only) times each XNOR convolution of the generator against cuDNN fp16 and
-fp32 on the generator's shapes at the given eye size.
+Floors: multiply-accumulates per frame (torch's FLOP counter, counted on the CPU at a small size
+and scaled by pixels; XNOR layers counted as if float) × 2 over a matmul peak measured in the same
+run; and bytes per frame (every op's input + output tensors, eager, at the run's activation
+precision) over a copy bandwidth measured in the same run. ``binding`` says which floor is
+higher; ``ratio`` = stylize median / that floor.
 """
 
 from __future__ import annotations
@@ -34,63 +32,70 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
+import os
 import platform
 import subprocess
+import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from artem_vr.errors import UsageError
+from artem_vr.frames import Frame
+from artem_vr.render import import_triton_before_gl  # noqa: F401  (triton before PyOpenGL)
+from artem_vr.sources.base import FrameSource
 
 GPU_EYE_SIZES = [(960, 1080), (1440, 1600), (2016, 2240)]
 CPU_EYE_SIZES = [(256, 256)]
-STAGES = ("capture", "upload", "stylize", "interop", "readback", "render", "submit")
-NA = {
-    "capture": "sources capture on their own thread; the stylizer takes the newest frame",
-    "submit": "no XR session in this bench (use --output xr)",
-}
-METHOD_ARCHS = {"generator": ("compact", "full"), "xnor": ("compact", "full"), "adain": ("fast", "full"), "identity": ("-",)}
+#: method → its shipped architectures (the bench measures what ships)
+METHOD_ARCHS = {"generator": ("compact", "full"), "xnor": ("compact",), "adain": ("fast", "full"), "identity": ("-",)}
+NA = {"submit": "no XR session in this bench (use --output xr)"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", nargs="+", default=None, metavar="M",
-                   help="generator, xnor, adain, identity; optionally M:ARCH (generator:compact). "
+                   help="generator, xnor, adain, identity; optionally M:ARCH (generator:compact, adain:full). "
                    "Default: generator (compact and full) on the CPU; generator, adain, xnor on CUDA")
     p.add_argument("--eye-size", nargs="+", default=None, metavar="WxH",
                    help="per-eye sizes (default on CUDA: 960x1080 1440x1600 2016x2240; on the CPU: 256x256)")
-    p.add_argument("--eyes", type=int, choices=(1, 2), default=None, help="1 (mono) or 2 (stereo, both in one batch); default: 2 on CUDA, 1 on the CPU")
+    p.add_argument("--eyes", type=int, choices=(1, 2), default=None, help="1 (mono) or 2 (stereo SBS, both eyes in one batch); default: 2 on CUDA, 1 on the CPU")
     p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration (default 3)")
+    p.add_argument("--warmup", type=float, default=None,
+                   help="seconds before the timed window (model load, autotuning; default 3 on CUDA, 1 on the CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
-                   help="network precision (auto: fp16 on CUDA, fp32 on the CPU)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--no-gl", action="store_true", help="skip the GL stages (render, interop)")
     p.add_argument("--engine", nargs="+", choices=("eager", "fast"), default=None,
-                   help="eager: the plain module; fast: artem_vr.style.engine (bf16/fp16, channels_last, graphs). "
-                   "Default on the CPU: both (generator/xnor), so their ratio is measured in one run; on CUDA: eager")
+                   help="generator's inference engine: eager (fp32, NCHW) or fast (artem_vr.style.engine); "
+                   "default on the CPU: both, so their ratio is measured in one run; on CUDA: fast")
+    p.add_argument("--precision", nargs="+", choices=("auto", "fp32", "fp16", "bf16"), default=["auto"],
+                   help="fast engine precision(s) (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
+    p.add_argument("--layout", nargs="+", choices=("auto", "nchw", "cl"), default=["auto"],
+                   help="fast engine memory format(s): NCHW or channels_last (auto: the engine's default)")
+    p.add_argument("--graph", nargs="+", choices=("off", "on"), default=["off"],
+                   help="CUDA: replay the network as a CUDA graph (off, on, or both)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--internal-scale", type=float, default=1.0, metavar="S",
                    help="run the network at S x the eye size (0 < S <= 1) and guided-upscale (default 1)")
-    p.add_argument("--cuda-graph", action="store_true", help="CUDA: replay the network as a CUDA graph (artem_vr.cuda.graphs)")
-    p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN fp16/fp32")
-    p.add_argument("--comfort", choices=["on", "off"], default="on",
-                   help="also time the comfort wrappers (stereo consistency, temporal stabilization) around each "
-                        "method's first preset on a stereo pair, as extra ms over plain stylize (default on)")
+    p.add_argument("--comfort", choices=["on", "off"], default="off",
+                   help="run the pipeline with the comfort wrappers (temporal stabilization, stereo consistency) "
+                        "on, as `artem-vr run` does by default (default off: the network path alone)")
+    p.add_argument("--upload", choices=("auto", "host"), default="auto",
+                   help="auto: CUDA-GL interop where the GL context allows, else host; host: force the host path")
+    p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN (run first)")
+    p.add_argument("--layers-only", action="store_true", help="CUDA only: the per-layer XNOR records alone")
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
+    p.add_argument("--commit", default=None,
+                   help="the commit to write in the records (default: $ARTEM_COMMIT, else git, else unknown)")
     p.add_argument("--output", choices=("none", "xr"), default="none", help="xr: the live XR loop bench (artem_vr.xr.bench)")
 
 
 # ------------------------------------------------------------------------------- helpers
 def parse_size(s: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in s.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"bad eye size {s!r}", "write WxH, e.g. 1440x1600") from None
-    if w < 8 or h < 8:
-        raise UsageError(f"eye size {s!r} is too small", "at least 8x8")
-    return w, h
+    from artem_vr.pipeline import parse_size as _parse
+
+    return _parse(s)
 
 
 def parse_methods(specs: list[str]) -> list[tuple[str, str]]:
@@ -102,25 +107,28 @@ def parse_methods(specs: list[str]) -> list[tuple[str, str]]:
         archs = [a] if a else [METHOD_ARCHS[m][0]] if m == "adain" else list(METHOD_ARCHS[m])
         for arch in archs:
             if arch not in METHOD_ARCHS[m]:
-                raise UsageError(f"unknown architecture {arch!r} for {m}", f"choose from {', '.join(METHOD_ARCHS[m])}")
+                raise UsageError(f"no shipped {arch!r} model for {m}", f"choose from {', '.join(METHOD_ARCHS[m])}")
             out.append((m, arch))
     return out
 
 
-def git_commit() -> str:
-    try:
-        root = Path(__file__).resolve().parent.parent
-        r = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
-        return r.stdout.strip() or "unknown"
-    except Exception:
+def commit_id(given: str | None = None) -> str:
+    """The commit to record: given, else $ARTEM_COMMIT (the GPU machine has no .git), else git."""
+    if given:
+        return given
+    if os.environ.get("ARTEM_COMMIT"):
+        return os.environ["ARTEM_COMMIT"]
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
         return "unknown"
+    r = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                       timeout=5)
+    return r.stdout.strip() or "unknown"
 
 
 def device_name(dev: torch.device) -> str:
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
-    import os
-
     return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
 
 
@@ -134,72 +142,18 @@ def stats_ms(samples: list[float]) -> dict:
     return {"median": round(float(np.median(a)), 4), "p99": round(float(np.percentile(a, 99)), 4), "n": int(a.size)}
 
 
-# ------------------------------------------------------------------------------- networks
-def build_network(method: str, arch: str, dev: torch.device):
-    """(module, forward(x) -> y) with random weights; x, y: (N, 3, H, W) RGB 0–1."""
-    if method == "identity":
-        m = torch.nn.Identity()
-        return m, m
-    if method in ("generator", "xnor"):
-        from artem_vr.style.generator import ARCHS, TransformNet
-
-        net = TransformNet(ARCHS[arch])
-        if method == "xnor":
-            from artem_vr.style.xnor import binarize_generator, freeze
-
-            net = freeze(binarize_generator(net))
-        net = net.to(dev).eval().requires_grad_(False)
-        return net, net
-    if method == "adain":
-        from artem_vr.style.adain import AdaINModel, pad_to_multiple
-
-        model = AdaINModel(arch, vgg_weights="random").to(dev).eval().requires_grad_(False)
-        c = model.variant.channels
-        g = torch.Generator().manual_seed(0)
-        stats = (torch.rand(1, c, 1, 1, generator=g).to(dev), torch.rand(1, c, 1, 1, generator=g).to(dev) + 0.1)
-
-        def fwd(x):
-            xp, (h, w) = pad_to_multiple(x, model.variant.downsample)
-            return model(xp, stats)[..., :h, :w]
-
-        return model, fwd
-    raise UsageError(f"unknown method {method!r}")
-
-
-def count_macs(module: torch.nn.Module, fwd, x: torch.Tensor) -> dict:
-    """Multiply-accumulates of one forward on ``x`` (convolutions, linear layers; XNOR separately)."""
-    from artem_vr.style.xnor import BinaryConv2d
-
-    counts = {"float": 0, "binary": 0}
-
-    def conv_hook(m, inp, out):
-        k = m.weight.shape[2] * m.weight.shape[3] if isinstance(m, torch.nn.Conv2d) else 1
-        cin = m.in_channels // m.groups
-        counts["float"] += out.numel() * cin * k
-
-    def lin_hook(m, inp, out):
-        counts["float"] += out.numel() * m.in_features
-
-    def bin_hook(m, inp, out):
-        counts["binary"] += out.numel() * m.cin * m.k * m.k
-
-    hooks = []
-    for m in module.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            hooks.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, torch.nn.Linear):
-            hooks.append(m.register_forward_hook(lin_hook))
-        elif isinstance(m, BinaryConv2d):
-            hooks.append(m.register_forward_hook(bin_hook))
+def _loadavg() -> float:
     try:
-        with torch.inference_mode():
-            fwd(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return counts
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
 
 
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------------- peaks
 def matmul_peak_tflops(dev: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:
     """Measured dense matmul rate on ``dev`` in TFLOP/s (random data, after a warm-up)."""
     n = 8192 if dev.type == "cuda" else 1024
@@ -216,253 +170,24 @@ def matmul_peak_tflops(dev: torch.device, dtype: torch.dtype, seconds: float = 0
         sync(dev)
         if time.perf_counter() - t0 > seconds and reps >= 3:
             break
-    dt = time.perf_counter() - t0
-    return 2 * n**3 * reps / dt / 1e12
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
 
 
-# ------------------------------------------------------------------------------- GL side
-from artem_vr.render import import_triton_before_gl  # noqa: E402,F401  (kept importable from here)
-
-
-
-@dataclass
-class _Gl:
-    ctx: object
-    renderer: object | None = None
-    textures: list | None = None
-    uploaders: list | None = None
-    interop: bool = False
-    note: str = ""
-
-
-def _open_gl(dev: torch.device, eye_w: int, eye_h: int, eyes: int, want_interop: bool) -> _Gl | None:
-    import os
-
-    os.environ.setdefault("EGL_PLATFORM", "surfaceless")
-    import_triton_before_gl()
-    try:
-        from artem_vr.render.context import open_context
-
-        ctx = open_context("egl", eye_w, eye_h)
-        ctx.make_current()
-    except Exception as e:
-        return _Gl(None, note=f"no GL context ({type(e).__name__}: {e})")
-    from OpenGL import GL
-
-    gl = _Gl(ctx)
-    try:
-        from artem_vr.render.renderer import EyeRenderer
-
-        gl.renderer = EyeRenderer()
-    except Exception as e:
-        gl.note = f"renderer unavailable ({type(e).__name__}: {e})"
-    gl.textures = []
-    for _ in range(eyes):
-        tex = int(GL.glGenTextures(1))
-        GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8, eye_w, eye_h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
-        gl.textures.append(tex)
-    GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
-    from artem_vr.cuda.interop import make_uploader
-
-    prefer = "auto" if (want_interop and dev.type == "cuda") else "cpu"
-    gl.uploaders = [make_uploader(t, eye_w, eye_h, prefer=prefer) for t in gl.textures]
-    gl.interop = gl.uploaders[0].kind == "cuda-interop"
-    if dev.type == "cuda" and not gl.interop:
-        gl.note = (gl.note + "; " if gl.note else "") + f"interop off: {gl.uploaders[0].reason}"
-    return gl
-
-
-def _close_gl(gl: _Gl | None) -> None:
-    if gl is None or gl.ctx is None:
-        return
-    from OpenGL import GL
-
-    gl.ctx.make_current()
-    for u in gl.uploaders or []:
-        u.close()
-    if gl.textures:
-        GL.glDeleteTextures(len(gl.textures), gl.textures)
-    if gl.renderer is not None:
-        gl.renderer.close()
-    gl.ctx.close()
-
-
-# ------------------------------------------------------------------------------- benches
-def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, precision: str,
-                 seconds: float, use_gl: bool = True, peaks: dict | None = None, cuda_graph: bool = False,
-                 engine: str = "eager", internal_scale: float = 1.0) -> dict:
-    """One (method, arch, eye size) record: per-stage median/p99 ms, FPS, floor, ratio.
-
-    ``engine``: "eager" or "fast" (:class:`~artem_vr.style.engine.InferenceEngine`; generator
-    and xnor only — other methods run eager). ``internal_scale`` < 1: the network runs at that
-    fraction of the eye size and the guided upscale restores it (both inside ``stylize``)."""
-    from artem_vr.frames import to_rgb8, to_tensor
-
-    w, h = eye_size
-    module, fwd = build_network(method, arch, dev)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        module = module.to(memory_format=torch.channels_last)
-    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(eyes)]
-
-    from artem_vr.style.upscale import downscale, internal_size, upscale
-
-    x0 = to_tensor(frames, dev)
-    small = internal_size(h, w, internal_scale) if internal_scale < 1 else (h, w)
-    macs = count_macs(module, fwd, downscale(x0, small))
-
-    cuda_graph = cuda_graph and dev.type == "cuda"
-    if engine == "fast" and method not in ("generator", "xnor"):
-        engine = "eager"  # the engine takes a module of x alone; AdaIN's forward also takes style statistics
-    engine_desc = None
-    if engine == "fast":
-        from artem_vr.style.engine import EngineConfig, InferenceEngine
-
-        eng = InferenceEngine(dev, EngineConfig(precision="auto" if precision == "auto" else precision, cuda_graph=cuda_graph))
-        eng.load(module)
-        net_fn, graphed, engine_desc = eng, None, eng.describe()
-        precision = eng.config.precision
-        amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
-    elif dev.type == "cuda":
-        from artem_vr.cuda.graphs import GraphedForward, autocast_fn
-
-        net_fn = autocast_fn(lambda x: fwd(x.contiguous(memory_format=torch.channels_last)), amp_dtype)
-        graphed = GraphedForward(net_fn) if cuda_graph else None
-    else:
-        net_fn, graphed = fwd, None
-    if small != (h, w):
-        inner = net_fn
-
-        def net_fn(x):
-            xs = downscale(x.float(), small)
-            return upscale("guided", inner(xs).float().clamp(0, 1), xs, x.float())
-
-        if graphed is not None:
-            graphed = GraphedForward(net_fn)
-
-    def stylize(x):
-        with torch.inference_mode():
-            return graphed(x) if graphed is not None else net_fn(x)
-
-    gl = _open_gl(dev, w, h, eyes, want_interop=True) if use_gl else None
-    notes = {k: v for k, v in NA.items()}
-    if gl is not None and gl.note:
-        notes["gl"] = gl.note
-    copy_stage = "interop" if (gl is not None and gl.interop) else "readback"
-    samples: dict[str, list[float]] = {s: [] for s in ("upload", "stylize", copy_stage, "render")}
-    frame_ms: list[float] = []
-
-    def one_frame(record: bool):
-        t = {}
-        t0 = time.perf_counter()
-        x = to_tensor(frames, dev)
+def copy_bandwidth_gbs(dev: torch.device, seconds: float = 0.3) -> float:
+    """Measured device copy rate (bytes read + written per second, GB/s)."""
+    n = (1 << 28) if dev.type == "cuda" else (1 << 25)  # 1 GiB / 128 MiB of float32
+    a = torch.empty(n // 4, dtype=torch.float32, device=dev).fill_(1.0)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    sync(dev)
+    reps, t0 = 0, time.perf_counter()
+    while True:
+        b.copy_(a)
+        reps += 1
         sync(dev)
-        t1 = time.perf_counter()
-        t["upload"] = t1 - t0
-        y = stylize(x)
-        sync(dev)
-        t2 = time.perf_counter()
-        t["stylize"] = t2 - t1
-        if gl is not None and gl.ctx is not None:
-            from OpenGL import GL
-
-            if gl.interop:
-                for i, u in enumerate(gl.uploaders):
-                    u.upload(y[i])
-                GL.glFinish()
-                t3 = time.perf_counter()
-                t["interop"] = t3 - t2
-                host = None
-            else:
-                host = [to_rgb8(y, i) for i in range(y.shape[0])]
-                for i, u in enumerate(gl.uploaders):
-                    u.upload(y[i])
-                GL.glFinish()
-                t3 = time.perf_counter()
-                t["readback"] = t3 - t2
-            if gl.renderer is not None:
-                if host is not None:
-                    gl.renderer.upload(host)
-                elif not getattr(gl, "_fed", False):
-                    gl.renderer.upload(frames)
-                    gl._fed = True
-                for e in range(2):
-                    gl.renderer.render_eye(e, w, h)
-                GL.glFinish()
-                t["render"] = time.perf_counter() - t3
-        else:
-            _ = [to_rgb8(y, i) for i in range(y.shape[0])]
-            t["readback"] = time.perf_counter() - t2
-        if record:
-            for k, v in t.items():
-                samples.setdefault(k, []).append(v * 1e3)
-            frame_ms.append(sum(t.values()) * 1e3)
-
-    try:
-        warm = 10 if dev.type == "cuda" else 2
-        for _ in range(warm):
-            one_frame(False)
-        t_end = time.perf_counter() + seconds
-        while time.perf_counter() < t_end or len(frame_ms) < 5:
-            one_frame(True)
-    finally:
-        _close_gl(gl)
-
-    stages = {}
-    for s in STAGES:
-        if samples.get(s):
-            stages[s] = stats_ms(samples[s])
-        else:
-            stages[s] = None
-            if s not in notes:
-                notes[s] = {"interop": "no CUDA-GL interop in this run (CPU path: see readback)",
-                            "readback": "not needed: interop wrote the textures",
-                            "render": "no GL context / renderer"}.get(s, "not measured")
-    fm = stats_ms(frame_ms)
-    peaks = peaks if peaks is not None else measure_peaks(dev)
-    peak_key = "bf16" if (amp_dtype is not None and "bf16" in peaks) else "fp32"
-    total_macs = macs["float"] + macs["binary"]
-    floor_ms = 2 * total_macs / (peaks[peak_key] * 1e12) * 1e3 if peaks.get(peak_key) else None
-    sty = stages["stylize"]["median"]
-    return {
-        "device": device_name(dev),
-        "method": method,
-        "arch": arch,
-        "precision": precision if (dev.type == "cuda" or engine == "fast") else "fp32",
-        "cuda_graph": cuda_graph,
-        "engine": engine,
-        "engine_config": engine_desc,
-        "internal_scale": internal_scale,
-        "network_size": [small[1], small[0]],
-        "eye_size": [w, h],
-        "eyes": eyes,
-        "stereo_fps": round(1000.0 / fm["median"], 2),
-        "stylize_fps": round(1000.0 / sty, 2),
-        "frame_ms": fm,
-        "stages_ms": stages,
-        "notes": notes,
-        "macs_per_frame": total_macs,
-        "binary_macs_per_frame": macs["binary"],
-        "peak_tflops": {k: round(v, 3) for k, v in peaks.items()},
-        "floor_ms": round(floor_ms, 4) if floor_ms else None,
-        "floor_peak": peak_key,
-        "ratio": round(sty / floor_ms, 2) if floor_ms else None,
-        "load_avg_1min": round(_loadavg(), 2),
-        "commit": git_commit(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _loadavg() -> float:
-    import os
-
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
+        if time.perf_counter() - t0 > seconds and reps >= 3:
+            break
+    return 2 * a.nbytes * reps / (time.perf_counter() - t0) / 1e9
 
 
 def measure_peaks(dev: torch.device) -> dict:
@@ -478,6 +203,229 @@ def measure_peaks(dev: torch.device) -> dict:
     return peaks
 
 
+# ------------------------------------------------------------------------------- work per frame
+class _TrafficCounter(torch.utils._python_dispatch.TorchDispatchMode):
+    """Bytes of every tensor an op reads and writes (eager, no fusion)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in torch.utils._pytree.tree_leaves((args, kwargs, out)):
+            if isinstance(t, torch.Tensor):
+                self.bytes += t.numel() * t.element_size()
+        return out
+
+
+_WORK_CACHE: dict = {}
+
+
+def count_work(stylizer, eyes: int, h: int, w: int) -> dict:
+    """MACs and bytes moved for one frame of ``eyes`` × h × w through ``stylizer`` (its internal
+    scale included), counted on a small frame (about 128 × 128 per eye) and scaled by pixels."""
+    key = (stylizer.method, getattr(stylizer, "arch", None), getattr(stylizer, "variant", None),
+           getattr(stylizer, "style", None), stylizer.internal_scale, eyes, h, w)
+    if key in _WORK_CACHE:
+        return _WORK_CACHE[key]
+    from torch.utils.flop_counter import FlopCounterMode
+
+    f = min(1.0, math.sqrt(128 * 128 / (h * w)))
+    sh, sw = max(16, round(h * f / 8) * 8), max(16, round(w * f / 8) * 8)
+    x = torch.rand(eyes, 3, sh, sw, device=stylizer.device)
+    traffic = _TrafficCounter()
+    with FlopCounterMode(display=False) as fc, traffic:
+        stylizer.stylize(x)
+    scale = (h * w) / (sh * sw)
+    out = {"macs": int(fc.get_total_flops() / 2 * scale), "bytes": int(traffic.bytes * scale),
+           "counted_at": [sw, sh]}
+    _WORK_CACHE[key] = out
+    return out
+
+
+# ------------------------------------------------------------------------------- the source
+class UnpacedSource(FrameSource):
+    """A new frame whenever the worker asks (fixed random pixels; SBS when stereo): the pipeline
+    then runs as fast as its slowest stage. No capture thread (it would only burn a core)."""
+
+    name = "bench"
+
+    def __init__(self, w: int, h: int, eyes: int, seed: int = 0):
+        super().__init__(stereo="sbs" if eyes == 2 else None)
+        self.label = f"bench {w}x{h}x{eyes}"
+        rng = np.random.default_rng(seed)
+        self._image = rng.integers(0, 256, (h, w * eyes, 3), dtype=np.uint8)
+
+    def _open(self) -> None:
+        pass
+
+    def _grab(self):
+        return self._image
+
+    def start(self):
+        return self
+
+    def stop(self) -> None:
+        self.ended = True
+
+    def wait_frame(self, after_index: int = -1, timeout: float | None = 5.0):
+        if self.ended:
+            return None
+        self._index = max(self._index, after_index + 1)
+        f = Frame(self._image, time.monotonic(), self._index, self.stereo)
+        self._index += 1
+        self.frames_captured += 1
+        return f
+
+
+# ------------------------------------------------------------------------------- one configuration
+def _engine_config(dev: torch.device, engine: str, precision: str, layout: str, graph: bool):
+    from artem_vr.style.engine import EAGER, EngineConfig
+
+    if engine == "eager":
+        return EAGER
+    return EngineConfig(precision=precision, channels_last=None if layout == "auto" else layout == "cl",
+                        cuda_graph=graph and dev.type == "cuda")
+
+
+def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, seconds: float,
+                 *, engine: str = "fast", precision: str = "auto", layout: str = "auto", graph: bool = False,
+                 internal_scale: float = 1.0, comfort: bool = False, upload: str | None = None,
+                 peaks: dict | None = None, bandwidth: float | None = None, commit: str | None = None,
+                 warmup: float | None = None) -> dict:
+    """Run the app's pipeline for one configuration; returns its record (see the module doc)."""
+    from artem_vr.app import build_pipeline
+    from artem_vr.pipeline import RunConfig, present
+    from artem_vr.render.geometry import ViewConfig
+    from artem_vr.render.headless import HeadlessOutput
+
+    w, h = eye_size
+    options = {"preserve_color": "none", "adain_variant": arch if method == "adain" else "auto",
+               "arch": arch if method in ("generator", "xnor") else None}
+    engine_cfg = None
+    if method == "generator":
+        engine_cfg = _engine_config(dev, engine, precision, layout, graph)
+        options["engine"] = engine_cfg
+    elif engine != "eager":
+        engine = "eager"  # only the generator runs through the inference engine
+    config = RunConfig(method=method, output="headless", eye_size=(w, h), device=str(dev),
+                       internal_scale=internal_scale, stylizer_options=tuple(sorted(options.items())),
+                       temporal=comfort, stereo_consistency=comfort)
+    source = UnpacedSource(w, h, eyes)
+    pipeline = build_pipeline(config, printer=lambda _line: None, source=source)
+    stylizer = pipeline.worker.stylizer
+    inner = stylizer
+    while hasattr(inner, "inner"):  # the comfort wrappers
+        inner = inner.inner
+    output = HeadlessOutput((w, h), ViewConfig(), "egl", repeat_after_s=None, readback=False,
+                            upload=None if upload in (None, "auto") else upload)
+    warmup = (3.0 if dev.type == "cuda" else 1.0) if warmup is None else warmup
+    marks: dict = {}
+
+    def counts():
+        return time.perf_counter(), pipeline.worker.frames_done, output.upload.frames if output.upload else 0
+
+    def over():
+        return pipeline.worker.finished.is_set() or pipeline.controller.quit_requested.is_set()
+
+    def timer():
+        # warm-up: at least `warmup` seconds and one presented frame (model load, autotuning, GL set-up)
+        t_end = time.perf_counter() + warmup
+        while (time.perf_counter() < t_end or counts()[2] < 1) and not over():
+            time.sleep(0.01)
+        pipeline.clock.clear()
+        marks["t0"] = t0 = counts()
+        # timed: at least `seconds` and two more presented frames (a slow machine still gets a rate)
+        t_end = t0[0] + seconds
+        while ((time.perf_counter() < t_end or counts()[2] < t0[2] + 2) and not over()
+               and time.perf_counter() < t0[0] + 20 * seconds + 30):
+            time.sleep(0.005)
+        marks["t1"] = counts()
+        pipeline.controller.quit()
+
+    t = threading.Thread(target=timer, name="bench-timer", daemon=True)
+    try:
+        with source:
+            t.start()
+            present(pipeline, output, printer=lambda _line: None)
+    finally:
+        pipeline.controller.quit()  # ends the timer too, whatever happened
+        pipeline.worker.stop()
+        t.join(timeout=5)
+    if pipeline.worker.error is not None:
+        raise pipeline.worker.error
+    if "t1" not in marks:
+        raise RuntimeError(f"{method}:{arch} {w}x{h}: the pipeline stopped before the timed window ended")
+    (a_t, a_s, a_p), (b_t, b_s, b_p) = marks["t0"], marks["t1"]
+    stages = pipeline.clock.summary()
+
+    # the same stylizer alone, in a tight loop, same run: the reference the pipeline should reach
+    x = torch.rand(eyes, 3, h, w, device=dev)
+    net_ms = []
+    for i in range(3 + max(3, int(seconds * 4))):
+        sync(dev)
+        t0 = time.perf_counter()
+        stylizer.stylize(x)
+        sync(dev)
+        if i >= 3:
+            net_ms.append((time.perf_counter() - t0) * 1e3)
+        if i > 3 and sum(net_ms) > seconds * 500:
+            break
+
+    work = count_work(_counting_twin(method, arch, inner), eyes, h, w)
+    peaks = peaks if peaks is not None else measure_peaks(dev)
+    bandwidth = bandwidth if bandwidth is not None else copy_bandwidth_gbs(dev)
+    prec = engine_cfg and getattr(getattr(inner, "engine", None), "config", None)
+    prec_name = prec.precision if prec is not None else ("fp16" if dev.type == "cuda" and method == "adain" else "fp32")
+    act_bytes = 2 if prec_name in ("fp16", "bf16") else 4
+    peak_key = prec_name if prec_name in peaks else "fp32"
+    flop_floor = 2 * work["macs"] / (peaks[peak_key] * 1e12) * 1e3
+    traffic_floor = work["bytes"] * act_bytes / 4 / (bandwidth * 1e9) * 1e3
+    sty = stages["stylize"]["median"] if stages.get("stylize") else float("nan")
+    binding = "memory" if traffic_floor > flop_floor else "compute"
+    floor = max(flop_floor, traffic_floor)
+    notes = dict(NA)
+    if output.upload is not None and output.upload_kind != "cuda-gl interop":
+        notes["upload"] = f"host path: {output.upload.reason}"
+    return {
+        "device": device_name(dev), "method": method, "arch": arch, "style": inner.style,
+        "engine": engine, "engine_config": inner.engine.describe() if hasattr(inner, "engine") else "eager",
+        "precision": prec_name, "cuda_graph": bool(prec is not None and prec.cuda_graph),
+        "channels_last": bool(prec is not None and prec.channels_last),
+        "internal_scale": internal_scale, "comfort": comfort, "upload": output.upload_kind,
+        "eye_size": [w, h], "eyes": eyes,
+        "stereo_fps": round((b_p - a_p) / (b_t - a_t), 2),
+        "stylized_fps": round((b_s - a_s) / (b_t - a_t), 2),
+        "stylize_fps": round(1000.0 / sty, 2) if sty == sty else None,
+        "network_fps": round(1000.0 / float(np.median(net_ms)), 2),
+        "stages_ms": stages, "notes": notes,
+        "macs_per_frame": work["macs"], "bytes_per_frame": work["bytes"] * act_bytes // 4, "work_counted_at": work["counted_at"],
+        "peak_tflops": {k: round(v, 3) for k, v in peaks.items()}, "bandwidth_gbs": round(bandwidth, 1),
+        "flop_floor_ms": round(flop_floor, 4), "traffic_floor_ms": round(traffic_floor, 4), "binding": binding,
+        "floor_ms": round(floor, 4), "ratio": round(sty / floor, 2) if floor > 0 and sty == sty else None,
+        "effective_gmacs": round(work["macs"] / sty / 1e6, 1) if sty == sty else None,
+        "load_avg_1min": round(_loadavg(), 2), "commit": commit_id(commit), "date": _now(),
+    }
+
+
+def _counting_twin(method: str, arch: str, stylizer):
+    """A CPU fp32 eager stylizer of the same method, architecture and style, for :func:`count_work`
+    (counting on the device would disturb CUDA graphs; speed does not enter the count)."""
+    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.engine import EAGER
+
+    kw = {}
+    if method == "generator":
+        kw = {"arch": arch, "engine": EAGER}
+    elif method == "xnor":
+        kw = {"arch": arch}
+    elif method == "adain":
+        kw = {"variant": arch}
+    return make_stylizer(method, stylizer.style, device="cpu", internal_scale=stylizer.internal_scale, **kw)
+
+
+# ------------------------------------------------------------------------------- per-layer XNOR
 def _cuda_time_ms(fn, reps: int = 50, warm: int = 10) -> float:
     for _ in range(warm):
         fn()
@@ -493,184 +441,117 @@ def _cuda_time_ms(fn, reps: int = 50, warm: int = 10) -> float:
     return float(np.median(times))
 
 
-def bench_layers(dev: torch.device, eye_size: tuple[int, int], eyes: int = 2, arch: str = "full") -> list[dict]:
-    """CUDA: each XNOR layer of the generator vs cuDNN fp16/fp32 on the same shape."""
+def xnor_layer_shapes(arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device) -> list:
+    """(BinaryConv2d, input shape) of each binarized layer of an XNOR generator of ``arch`` at the size."""
+    from artem_vr.style.generator import ARCHS, TransformNet
+    from artem_vr.style.xnor import BinaryConv2d, binarize_generator, freeze
+
+    net = freeze(binarize_generator(TransformNet(ARCHS[arch]))).to(dev).eval().requires_grad_(False)
+    shapes = []
+    hooks = [m.register_forward_hook(lambda m, inp, out: shapes.append((m, tuple(inp[0].shape))))
+             for m in net.modules() if isinstance(m, BinaryConv2d)]
+    w, h = eye_size
+    with torch.inference_mode():
+        net(torch.rand(eyes, 3, h, w, device=dev))
+    for hk in hooks:
+        hk.remove()
+    return shapes
+
+
+def bench_layers(dev: torch.device, eye_size: tuple[int, int], eyes: int = 2, arch: str = "full",
+                 commit: str | None = None) -> list[dict]:
+    """CUDA: each XNOR layer vs cuDNN on the same shape and input dtype: the XNOR convolution alone
+    (packed input) and the whole XNOR layer (pack + conv) on fp16 and on fp32 input, against cuDNN
+    fp16 on fp16 input and cuDNN fp32 on fp32 input."""
     if dev.type != "cuda":
         raise UsageError("the per-layer XNOR bench needs CUDA", "run it on a GPU machine (tools/gpu_check.sh)")
     import torch.nn.functional as F
 
     from artem_vr.cuda import xnor_ops
     from artem_vr.cuda.xnor_ref import activation_scale, pack_bits, weight_alpha
-    from artem_vr.style.xnor import BinaryConv2d
 
     torch.backends.cudnn.benchmark = True
-    net, _ = build_network("xnor", arch, dev)
-    shapes = []
-
-    def hook(m, inp, out):
-        shapes.append((m, tuple(inp[0].shape)))
-
-    hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, BinaryConv2d)]
-    w, h = eye_size
-    with torch.inference_mode():
-        net(torch.rand(eyes, 3, h, w, device=dev))
-    for hk in hooks:
-        hk.remove()
     records, seen = [], set()
-    for i, (m, shp) in enumerate(shapes):
+    for m, shp in xnor_layer_shapes(arch, eye_size, eyes, dev):
         key = (shp, m.cout, m.k, m.stride)
         if key in seen:
             continue
         seen.add(key)
         n, c, hh, ww = shp
         x = torch.randn(n, c, hh, ww, device=dev)
+        xh = x.half()
         wt = torch.randn(m.cout, c, m.k, m.k, device=dev)
         wp, alpha = pack_bits(wt), weight_alpha(wt)
-        act = xnor_ops.pack_activations(x)
+        act = xnor_ops.pack_activations(xh)
         k = activation_scale(x, m.k, m.k, m.stride, 0)
         with torch.inference_mode():
-            xnor_full = _cuda_time_ms(lambda: xnor_ops.xnor_conv2d_cuda(x, wp, c, m.stride, 0, alpha, None, None))
-            xnor_conv = _cuda_time_ms(lambda: xnor_ops.xnor_conv_packed(act, wp, c, m.stride, 0, alpha, k, None, engine="popc"))
+            conv_popc = _cuda_time_ms(lambda: xnor_ops.xnor_conv_packed(act, wp, c, m.stride, 0, alpha, k, None, engine="popc"))
             mma_ok = xnor_ops.mma_supported(m.cout, m.k, m.k, act.shape[3])[0]
-            xnor_mma = _cuda_time_ms(lambda: xnor_ops.xnor_conv_packed(act, wp, c, m.stride, 0, alpha, k, None, engine="mma")) if mma_ok else None
-            xnor_pack = _cuda_time_ms(lambda: xnor_ops.pack_activations(x))
-            xh, wh = x.half().contiguous(memory_format=torch.channels_last), wt.half().contiguous(memory_format=torch.channels_last)
-            f16 = _cuda_time_ms(lambda: F.conv2d(xh, wh, stride=m.stride))
+            conv_mma = (_cuda_time_ms(lambda: xnor_ops.xnor_conv_packed(act, wp, c, m.stride, 0, alpha, k, None, engine="mma"))
+                        if mma_ok else None)
+            layer_f16 = _cuda_time_ms(lambda: xnor_ops.xnor_conv2d_cuda(xh, wp, c, m.stride, 0, alpha, None, None))
+            layer_f32 = _cuda_time_ms(lambda: xnor_ops.xnor_conv2d_cuda(x, wp, c, m.stride, 0, alpha, None, None))
+            pack_f16 = _cuda_time_ms(lambda: xnor_ops.pack_activations(xh))
+            xcl = xh.contiguous(memory_format=torch.channels_last)
+            wcl = wt.half().contiguous(memory_format=torch.channels_last)
+            f16 = _cuda_time_ms(lambda: F.conv2d(xcl, wcl, stride=m.stride))
             f32 = _cuda_time_ms(lambda: F.conv2d(x, wt, stride=m.stride))
         ho, wo = (hh - m.k) // m.stride + 1, (ww - m.k) // m.stride + 1
+        best_conv = min(v for v in (conv_popc, conv_mma) if v is not None)
         records.append({
             "device": device_name(dev), "layer": f"res_conv{len(records)}", "shape": [n, c, hh, ww, m.cout, m.k, m.stride],
-            "eye_size": [w, h], "eyes": eyes, "macs": n * m.cout * ho * wo * c * m.k * m.k,
-            "xnor_ms": round(xnor_full, 4), "xnor_conv_only_ms": round(xnor_conv, 4), "xnor_pack_ms": round(xnor_pack, 4),
-            "xnor_mma_conv_only_ms": round(xnor_mma, 4) if xnor_mma is not None else None,
+            "eye_size": list(eye_size), "eyes": eyes, "macs": n * m.cout * ho * wo * c * m.k * m.k,
+            "xnor_conv_popc_ms": round(conv_popc, 4),
+            "xnor_conv_mma_ms": round(conv_mma, 4) if conv_mma is not None else None,
+            "xnor_pack_f16_ms": round(pack_f16, 4),
+            "xnor_layer_f16_ms": round(layer_f16, 4), "xnor_layer_f32_ms": round(layer_f32, 4),
             "cudnn_fp16_ms": round(f16, 4), "cudnn_fp32_ms": round(f32, 4),
-            "speedup_vs_fp16": round(f16 / xnor_full, 3), "commit": git_commit(),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "conv_speedup_vs_fp16": round(f16 / best_conv, 3), "layer_speedup_vs_fp16": round(f16 / layer_f16, 3),
+            "layer_speedup_vs_fp32": round(f32 / layer_f32, 3),
+            "commit": commit_id(commit), "date": _now(),
         })
     return records
 
 
+# ------------------------------------------------------------------------------- reporting
 def _print_record(r: dict) -> None:
     st = r["stages_ms"]
     parts = [f"{k} {v['median']:.2f}/{v['p99']:.2f}" for k, v in st.items() if v]
-    na = [k for k, v in st.items() if v is None]
-    print(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']}{' graph' if r.get('cuda_graph') else ''} {r.get('engine', 'eager')}"
-          f"{' @' + str(r['internal_scale']) if r.get('internal_scale', 1) < 1 else ''}  "
-          f"{r['stereo_fps']:7.2f} FPS (stylize alone {r['stylize_fps']:.2f})  "
-          f"ms median/p99: {', '.join(parts)}  n/a: {', '.join(na)}  "
-          f"floor {r['floor_ms']} ms ({r['floor_peak']}), ratio {r['ratio']}", flush=True)
+    flags = [r["engine"], r["precision"]] + (["cl"] if r["channels_last"] else []) + (["graph"] if r["cuda_graph"] else [])
+    print(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']} {'/'.join(flags)}"
+          f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{' +comfort' if r['comfort'] else ''}"
+          f" [{r['upload']}]  {r['stereo_fps']:7.2f} FPS through the pipeline (network alone {r['network_fps']:.2f}); "
+          f"ms median/p99: {', '.join(parts)}; floor {r['floor_ms']} ms ({r['binding']}: flop {r['flop_floor_ms']}, "
+          f"traffic {r['traffic_floor_ms']}), ratio {r['ratio']}, {r['effective_gmacs']} GMAC/s", flush=True)
 
 
-def run(args) -> int:
-    from artem_vr.style.device import pick_device
-
-    if args.output == "xr":
-        try:
-            from artem_vr.xr.bench import bench_xr
-        except ImportError as e:
-            raise UsageError(f"the XR bench is not available ({e})", "run without --output xr") from e
-        result = bench_xr(seconds=args.seconds)
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result, indent=1, default=str))
-            print(f"wrote the XR bench to {args.json}", flush=True)
-        return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dev = pick_device(args.device)
-    cuda = dev.type == "cuda"
-    precision = args.precision if args.precision != "auto" else ("fp16" if cuda else "fp32")
-    if args.eye_size:
-        sizes = [parse_size(s) for s in args.eye_size]
-    else:
-        sizes = GPU_EYE_SIZES if cuda else CPU_EYE_SIZES
-        if not cuda:
-            print("no CUDA: benchmarking the CPU path at 256x256 (pass --eye-size for others)", flush=True)
-    eyes = args.eyes or (2 if cuda else 1)
-    methods = parse_methods(args.method or (["generator", "adain", "xnor:full"] if cuda else ["generator"]))
-    import_triton_before_gl()
-    records: list[dict] = []
-    print(f"device: {device_name(dev)}; precision {precision}; load average {_loadavg():.2f}; measuring matmul peak ...", flush=True)
-    peaks = measure_peaks(dev)
-    print("matmul peak TFLOP/s: " + ", ".join(f"{k} {v:.2f}" for k, v in peaks.items()), flush=True)
-    engines = args.engine or (["fast", "eager"] if not cuda else ["eager"])
-    for size in sizes:
-        for m, a in methods:
-            for e in engines if m in ("generator", "xnor") else ["eager"]:
-                try:
-                    r = bench_config(m, a, size, eyes, dev, precision if e == "eager" else args.precision, args.seconds,
-                                     use_gl=not args.no_gl, peaks=peaks, cuda_graph=args.cuda_graph, engine=e,
-                                     internal_scale=args.internal_scale)
-                except torch.cuda.OutOfMemoryError as err:
-                    print(f"{m}:{a} {size}: out of memory ({err})", flush=True)
-                    torch.cuda.empty_cache()
-                    continue
-                records.append(r)
-                _print_record(r)
-                if args.json:  # written after every record: a crash or timeout keeps what was measured
-                    _write_json(args.json, records)
-    for line in summary_lines(records, sizes):
-        print(line, flush=True)
-    if args.comfort == "on":
-        for size in sizes:
-            for m in dict.fromkeys(m for m, _a in methods if m in ("generator", "adain", "xnor")):
-                r = bench_comfort(m, size, dev)
-                if r is not None:
-                    records.append(r)
-    if args.layers:
-        lay = bench_layers(dev, sizes[min(1, len(sizes) - 1)], eyes)
-        for r in lay:
-            print(f"layer {r['layer']} {r['shape']}: xnor {r['xnor_ms']:.3f} ms (conv {r['xnor_conv_only_ms']:.3f}, "
-                  f"tensor-core conv {r['xnor_mma_conv_only_ms']}, pack "
-                  f"{r['xnor_pack_ms']:.3f}) | cuDNN fp16 {r['cudnn_fp16_ms']:.3f} | fp32 {r['cudnn_fp32_ms']:.3f}", flush=True)
-        records.extend(lay)
-    if args.json:
-        _write_json(args.json, records)
-        print(f"wrote {len(records)} records to {args.json}", flush=True)
-    return 0
-
-
-def bench_comfort(method: str, size: tuple[int, int], dev: torch.device) -> dict | None:
-    """Cost of stereo consistency and temporal stabilization around ``method`` (its first preset)
-    on a moving stereo pair of ``size`` per eye: ``artem_vr.temporal.cost.measure_cost``."""
-    from artem_vr.style.base import make_stylizer
-    from artem_vr.temporal.cost import measure_cost
-
-    try:
-        s = make_stylizer(method, None, device=str(dev))
-    except Exception as e:  # no model for this method here
-        print(f"comfort {method}: skipped ({e})", flush=True)
-        return None
-    c = measure_cost(s, size=size, eyes=2, frames=8)
-    print(f"comfort {method} at {size[0]}x{size[1]} x2: stylize {c['stylize_ms']:.1f} ms, + stereo consistency "
-          f"{100 * c['stereo_fraction']:.1f}%, + temporal stabilization {100 * c['temporal_fraction']:.1f}% "
-          f"(its own work {c['temporal_cost_ms']:.1f} ms)", flush=True)
-    return {"kind": "comfort", "device": device_name(dev), "method": method, "style": s.style,
-            "eye_size": [size[0], size[1]], "eyes": 2,
-            "stages_ms": {"stylize": c["stylize_ms"], "stereo": c["stereo_ms"] - c["stylize_ms"],
-                          "temporal": c["comfort_ms"] - c["stereo_ms"]},
-            "stereo_fraction": c["stereo_fraction"], "temporal_fraction": c["temporal_fraction"],
-            "commit": git_commit(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "load_avg_1min": round(_loadavg(), 2)}
-
-
-def summary_lines(records: list[dict], sizes) -> list[str]:
-    """Same-run ratios: fast vs eager engine per method/arch, and compact vs full generator
-    (the compact one on its fastest engine vs the full one eager: issue 5, item 6)."""
-    by = {(r["method"], r["arch"], tuple(r["eye_size"]), r.get("engine", "eager")): r for r in records if "stereo_fps" in r}
+def summary_lines(records: list[dict]) -> list[str]:
+    """Same-run ratios: pipeline vs the network alone; fast vs eager; and the CUDA defaults table
+    (the fastest precision / layout / graph per method, arch and eye size)."""
+    rows = [r for r in records if "stereo_fps" in r]
     out = []
-    for size in sizes:
-        tag = f"{size[0]}x{size[1]}"
-        for (m, a, sz, e), r in sorted(by.items()):
-            if sz == tuple(size) and e == "fast" and (m, a, sz, "eager") in by:
-                q = by[(m, a, sz, "eager")]
-                out.append(f"{m}:{a} at {tag}: fast {r['stereo_fps']:.2f} vs eager {q['stereo_fps']:.2f} FPS "
-                           f"({r['stereo_fps'] / q['stereo_fps']:.2f}x whole frame, {q['stages_ms']['stylize']['median'] / r['stages_ms']['stylize']['median']:.2f}x stylize)")
-        c = by.get(("generator", "compact", tuple(size), "fast")) or by.get(("generator", "compact", tuple(size), "eager"))
-        f = by.get(("generator", "full", tuple(size), "eager"))
-        if c and f:
-            out.append(f"generator compact ({c['engine']}) vs full (eager) at {tag}: {c['stereo_fps']:.2f} vs "
-                       f"{f['stereo_fps']:.2f} FPS ({c['stereo_fps'] / f['stereo_fps']:.2f}x)")
+    for r in rows:
+        out.append(f"{r['method']}:{r['arch']} {r['eye_size'][0]}x{r['eye_size'][1]} {r['engine']}/{r['precision']}: "
+                   f"pipeline {r['stereo_fps']:.2f} FPS = {r['stereo_fps'] / r['network_fps']:.2f} x the network alone "
+                   f"({r['network_fps']:.2f})")
+    key = lambda r: (r["method"], r["arch"], tuple(r["eye_size"]), r["eyes"])  # noqa: E731
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    for (m, a, size, eyes), rs in groups.items():
+        fast = [r for r in rs if r["engine"] == "fast"]
+        eager = [r for r in rs if r["engine"] == "eager"]
+        if fast and eager:
+            f, e = max(fast, key=lambda r: r["stereo_fps"]), eager[0]
+            out.append(f"{m}:{a} at {size[0]}x{size[1]}: fast {f['stereo_fps']:.2f} vs eager {e['stereo_fps']:.2f} FPS "
+                       f"({f['stereo_fps'] / e['stereo_fps']:.2f}x)")
+        if len(fast) > 1:
+            best = max(fast, key=lambda r: r["stereo_fps"])
+            out.append(f"defaults {m}:{a} {size[0]}x{size[1]}x{eyes}: best {best['precision']} "
+                       f"{'channels_last' if best['channels_last'] else 'NCHW'} graph {'on' if best['cuda_graph'] else 'off'} "
+                       f"({best['stereo_fps']:.2f} FPS) of " + ", ".join(
+                           f"{r['precision']}/{'cl' if r['channels_last'] else 'nchw'}/{'graph' if r['cuda_graph'] else 'eager'} "
+                           f"{r['stereo_fps']:.1f}" for r in fast))
     return out
 
 
@@ -679,3 +560,95 @@ def _write_json(path: Path, records: list[dict]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(records, indent=1))
     tmp.replace(path)
+
+
+# ------------------------------------------------------------------------------- command
+def run(args) -> int:
+    from artem_vr.style.device import pick_device
+
+    if args.output == "xr":
+        from artem_vr.xr.bench import bench_xr
+
+        result = bench_xr(seconds=args.seconds)
+        if args.json:
+            _write_json(args.json, result)
+            print(f"wrote the XR bench to {args.json}", flush=True)
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not 0.0 < args.internal_scale <= 1.0:
+        raise UsageError(f"--internal-scale {args.internal_scale} is out of range", "use a value in (0, 1]")
+    if args.seconds <= 0:
+        raise UsageError(f"--seconds {args.seconds} must be positive", "e.g. --seconds 3")
+    dev = pick_device(args.device)
+    cuda = dev.type == "cuda"
+    os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+    sizes = [parse_size(s) for s in args.eye_size] if args.eye_size else (GPU_EYE_SIZES if cuda else CPU_EYE_SIZES)
+    if not cuda and not args.eye_size:
+        print("no CUDA: benchmarking the CPU path at 256x256 (pass --eye-size for others)", flush=True)
+    eyes = args.eyes or (2 if cuda else 1)
+    methods = parse_methods(args.method or (["generator", "adain", "xnor"] if cuda else ["generator"]))
+    engines = args.engine or (["fast"] if cuda else ["fast", "eager"])
+    commit = commit_id(args.commit)
+    records: list[dict] = []
+
+    def save():
+        if args.json:  # after every record: a crash or timeout keeps what was measured
+            _write_json(args.json, records)
+
+    if args.layers or args.layers_only:  # first: the XNOR target's only evidence
+        lay = bench_layers(dev, sizes[min(1, len(sizes) - 1)], eyes, commit=commit)
+        for r in lay:
+            print(f"layer {r['layer']} {r['shape']}: xnor conv {r['xnor_conv_popc_ms']:.3f} ms (mma {r['xnor_conv_mma_ms']}), "
+                  f"layer f16 {r['xnor_layer_f16_ms']:.3f} / f32 {r['xnor_layer_f32_ms']:.3f} | cuDNN fp16 "
+                  f"{r['cudnn_fp16_ms']:.3f} / fp32 {r['cudnn_fp32_ms']:.3f}", flush=True)
+        records.extend(lay)
+        save()
+        if args.layers_only:
+            return 0
+    print(f"device: {device_name(dev)}; load average {_loadavg():.2f}; measuring matmul peak and copy bandwidth ...", flush=True)
+    peaks = measure_peaks(dev)
+    bandwidth = copy_bandwidth_gbs(dev)
+    print("matmul peak TFLOP/s: " + ", ".join(f"{k} {v:.2f}" for k, v in peaks.items())
+          + f"; copy bandwidth {bandwidth:.1f} GB/s", flush=True)
+    failed = 0
+    for size in sizes:
+        for m, a in methods:
+            variants = [("eager", "auto", "auto", False)] if m != "generator" else []
+            if m == "generator":
+                for e in engines:
+                    if e == "eager":
+                        variants.append(("eager", "fp32", "nchw", False))
+                        continue
+                    for p in args.precision:
+                        for lay in args.layout:
+                            for g in args.graph:
+                                variants.append(("fast", p, lay, g == "on"))
+            for e, p, lay, g in variants:
+                try:
+                    r = bench_config(m, a, size, eyes, dev, args.seconds, engine=e, precision=p, layout=lay, graph=g,
+                                     internal_scale=args.internal_scale, comfort=args.comfort == "on",
+                                     upload=args.upload, peaks=peaks, bandwidth=bandwidth, commit=commit,
+                                     warmup=args.warmup)
+                except Exception as err:  # noqa: BLE001 — one failing configuration is recorded; the run goes on
+                    failed += 1
+                    print(f"{m}:{a} {size[0]}x{size[1]} {e}/{p}/{lay}/{'graph' if g else 'eager'}: FAILED "
+                          f"({type(err).__name__}: {err})", flush=True)
+                    records.append({"method": m, "arch": a, "eye_size": list(size), "eyes": eyes, "engine": e,
+                                    "precision": p, "layout": lay, "cuda_graph": g, "failed": f"{type(err).__name__}: {err}",
+                                    "device": device_name(dev), "commit": commit, "date": _now()})
+                    if cuda:
+                        torch.cuda.empty_cache()
+                    save()
+                    continue
+                records.append(r)
+                _print_record(r)
+                save()
+    for line in summary_lines(records):
+        print(line, flush=True)
+    save()
+    if args.json:
+        print(f"wrote {len(records)} records to {args.json}", flush=True)
+    if failed:
+        print(f"{failed} configuration(s) failed (recorded with the error)", flush=True)
+    return 0

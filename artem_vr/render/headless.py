@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from artem_vr.errors import UsageError
+from artem_vr.pipeline import Output
 from artem_vr.render.context import open_context
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset
 
@@ -34,44 +35,77 @@ def check_eye_size(eye_size) -> tuple[int, int]:
     return w, h
 
 
-def run_headless(pipeline, eye_size=(640, 360), view: ViewConfig = ViewConfig(), context_kind: str = "auto",
-                 *, repeat_after_s: float | None = 1.0, poll_s: float = 0.002) -> LoopStats:
-    """Present every new stylized frame once, until ``pipeline.stop_requested``.
+class HeadlessOutput(Output):
+    """No window: renders both eyes offscreen and reads them back for the feed (the recording);
+    with ``readback=False`` (the bench) it waits for the GPU (``glFinish``) as a swap would.
 
-    Each presented frame: both eyes rendered at ``eye_size`` (w, h), read back (uint8 RGB
-    (h, w, 3), top row first) and passed to ``pipeline.frame_presented([left, right])``.
-    Paced to the stylizer: when ``pipeline.latest().seq`` has not changed it polls every
-    ``poll_s`` instead of re-rendering; if nothing newer comes for ``repeat_after_s`` seconds
-    the last frame is presented again, so a stalled stylizer cannot hang a ``--frames N`` run
-    (None: never repeat). Uploads only when the seq changes. ``context_kind``: see
+    Presents every new stylized frame once. Paced to the stylizer: when ``feed.latest().seq``
+    has not changed it polls every ``poll_s`` instead of re-rendering; if nothing newer comes for
+    ``repeat_after_s`` seconds the last frame is presented again, so a stalled stylizer cannot
+    hang a ``--frames N`` run (None: never repeat). ``context_kind``: see
     :func:`~artem_vr.render.context.open_context` (auto: hidden window, else EGL).
     """
-    from artem_vr.render.renderer import EyeRenderer
 
-    w, h = check_eye_size(eye_size)
-    stats = LoopStats()
-    with ExitStack() as stack:
-        stack.enter_context(open_context(context_kind, w, h, title="Art'Em VR (headless)"))
-        renderer = stack.enter_context(EyeRenderer(view))
+    name = "headless"
+
+    def __init__(self, eye_size=(640, 360), view: ViewConfig = ViewConfig(), context_kind: str = "auto",
+                 *, repeat_after_s: float | None = 1.0, poll_s: float = 0.002, upload: str | None = None,
+                 device: str = "cpu", readback: bool = True):
+        super().__init__(device)
+        self.w, self.h = check_eye_size(eye_size)
+        self.view, self.context_kind = view, context_kind
+        self.repeat_after_s, self.poll_s = repeat_after_s, poll_s
+        self._upload_kind = upload
+        self.readback = readback  # False (the bench): no read-back, glFinish stands in for a swap
+        self.renderer = None
+
+    def open(self, stack: ExitStack) -> None:
+        from artem_vr.render.renderer import EyeRenderer
+        from artem_vr.render.upload import FrameUpload
+
+        stack.enter_context(open_context(self.context_kind, self.w, self.h, title="Art'Em VR (headless)"))
+        self.renderer = stack.enter_context(EyeRenderer(self.view))
+        self.upload = stack.enter_context(FrameUpload(self.renderer, self.device, self._upload_kind))
+
+    def run(self, feed) -> LoopStats:
+        from OpenGL import GL
+
+        w, h, view, renderer, clock = self.w, self.h, self.view, self.renderer, feed.clock
+        stats = LoopStats()
         last_seq = None
         last_images = None
+        current = None
         last_t = time.monotonic()
-        while not pipeline.stop_requested:
-            frame = pipeline.latest()
+        while not feed.stop_requested:
+            frame = feed.latest()
             if frame is None or frame.seq == last_seq:
-                stalled = repeat_after_s is not None and time.monotonic() - last_t >= repeat_after_s
-                if last_images is None or not stalled:
-                    time.sleep(poll_s)
+                stalled = self.repeat_after_s is not None and time.monotonic() - last_t >= self.repeat_after_s
+                if current is None or not stalled:
+                    time.sleep(self.poll_s)
                     continue
                 stats.repeats += 1
             else:
-                renderer.upload(frame.eyes)
-                last_seq = frame.seq
+                with clock.span("to_texture", "cpu"):
+                    self.upload.push(frame)
+                last_seq, current = frame.seq, frame
                 stats.uploads += 1
-                for eye in (0, 1):
-                    renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
-                last_images = [renderer.read_eye(0, w, h), renderer.read_eye(1, w, h)]
-            pipeline.frame_presented(list(last_images))
+                with clock.span("render", "cpu"):
+                    for eye in (0, 1):
+                        renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
+                    if self.readback:
+                        last_images = [renderer.read_eye(0, w, h), renderer.read_eye(1, w, h)]
+                    else:
+                        GL.glFinish()
+            feed.frame_presented(list(last_images) if last_images is not None else None, current)
             stats.presented += 1
             last_t = time.monotonic()
-    return stats
+        return stats
+
+
+def run_headless(feed, eye_size=(640, 360), view: ViewConfig = ViewConfig(), context_kind: str = "auto",
+                 *, repeat_after_s: float | None = 1.0, poll_s: float = 0.002) -> LoopStats:
+    """Present ``feed`` through a :class:`HeadlessOutput` (opened and closed here)."""
+    out = HeadlessOutput(eye_size, view, context_kind, repeat_after_s=repeat_after_s, poll_s=poll_s,
+                         device=feed.device)
+    with out:
+        return out.run(feed)

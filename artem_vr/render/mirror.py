@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 
+from artem_vr.pipeline import Output
 from artem_vr.render.context import open_context
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset
 from artem_vr.render.headless import LoopStats, check_eye_size
@@ -69,70 +70,97 @@ def _fit(src_w: int, src_h: int, x0: int, y0: int, box_w: int, box_h: int) -> tu
     return x, y, x + w, y + h
 
 
-def run_mirror(pipeline, eye_size=(640, 360), view: ViewConfig = ViewConfig(), *,
-               max_fps: float = 60.0, title: str = "Art'Em VR — mirror") -> LoopStats:
-    """Show the eyes side by side in a window until ``pipeline.stop_requested`` or the window closes.
+class MirrorOutput(Output):
+    """A desktop window showing the eyes side by side (aspect kept), with keyboard control.
 
-    Each new stylized frame (``pipeline.latest().seq`` changed) is uploaded and both eyes
-    rendered at ``eye_size`` into the renderer's targets; every loop the two targets are blitted
-    into the window (left eye on the left, aspect kept) and the window swapped, at most
-    ``max_fps`` times a second. ``pipeline.frame_presented`` is called once per swap, with the
-    read-back eye images only when ``pipeline.wants_images`` is true. Main thread only.
+    Each new stylized frame (``feed.latest().seq`` changed) is uploaded and both eyes rendered
+    at ``eye_size`` into the renderer's targets; every loop the two targets are blitted into the
+    window and the window swapped, at most ``max_fps`` times a second. ``feed.frame_presented``
+    is called once per swap, with the read-back eye images only when ``feed.wants_images``.
+    Main thread only.
     """
-    import glfw
-    from OpenGL import GL
 
-    from artem_vr.render.renderer import EyeRenderer
+    name = "mirror"
 
-    w, h = check_eye_size(eye_size)
-    stats = LoopStats()
-    table = key_table()
-    controller = pipeline.controller
-    with ExitStack() as stack:
-        ctx = stack.enter_context(open_context("glfw-window", 2 * w, h, title=title))
-        renderer = stack.enter_context(EyeRenderer(view))
+    def __init__(self, eye_size=(640, 360), view: ViewConfig = ViewConfig(), *, max_fps: float = 60.0,
+                 title: str = "Art'Em VR — mirror", device: str = "cpu", upload: str | None = None):
+        super().__init__(device)
+        self.w, self.h = check_eye_size(eye_size)
+        self.view, self.max_fps, self.title = view, max_fps, title
+        self._upload_kind = upload
+        self.ctx = self.renderer = None
+
+    def open(self, stack: ExitStack) -> None:
+        from artem_vr.render.renderer import EyeRenderer
+        from artem_vr.render.upload import FrameUpload
+
+        self.ctx = stack.enter_context(open_context("glfw-window", 2 * self.w, self.h, title=self.title))
+        self.renderer = stack.enter_context(EyeRenderer(self.view))
+        self.upload = stack.enter_context(FrameUpload(self.renderer, self.device, self._upload_kind))
+
+    def run(self, feed) -> LoopStats:
+        import glfw
+        from OpenGL import GL
+
+        w, h, view, ctx, renderer, clock = self.w, self.h, self.view, self.ctx, self.renderer, feed.clock
+        stats = LoopStats()
+        table = key_table()
+        controller = feed.controller
 
         def on_key(_window, key, _scancode, action, _mods):
             handle_key(controller, table, key, action)
 
         glfw.set_key_callback(ctx.window, on_key)
-        stack.callback(glfw.set_key_callback, ctx.window, None)
-        last_seq = None
-        period = 1.0 / max_fps if max_fps else 0.0
-        next_t = time.monotonic()
-        while not pipeline.stop_requested:
-            glfw.poll_events()
-            if ctx.should_close():
-                controller.quit()
-                break
-            frame = pipeline.latest()
-            if frame is not None and frame.seq != last_seq:
-                renderer.upload(frame.eyes)
-                last_seq = frame.seq
-                stats.uploads += 1
-                for eye in (0, 1):
-                    renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
-            fw, fh = ctx.framebuffer_size()
-            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
-            GL.glViewport(0, 0, fw, fh)
-            GL.glDisable(GL.GL_SCISSOR_TEST)
-            GL.glClearColor(0.0, 0.0, 0.0, 1.0)
-            GL.glClear(GL.GL_COLOR_BUFFER_BIT)
-            if last_seq is not None:
-                half = fw // 2
-                renderer.blit_eye(0, 0, _fit(w, h, 0, 0, half, fh))
-                renderer.blit_eye(1, 0, _fit(w, h, half, 0, fw - half, fh))
-            ctx.swap_buffers()
-            if last_seq is not None:
-                images = None
-                if getattr(pipeline, "wants_images", False):
-                    images = [renderer.read_eye(0, w, h), renderer.read_eye(1, w, h)]
-                pipeline.frame_presented(images)
-                stats.presented += 1
-            next_t += period
-            delay = next_t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_t = time.monotonic()
-    return stats
+        try:
+            last_seq = None
+            current = None
+            period = 1.0 / self.max_fps if self.max_fps else 0.0
+            next_t = time.monotonic()
+            while not feed.stop_requested:
+                glfw.poll_events()
+                if ctx.should_close():
+                    controller.quit()
+                    break
+                frame = feed.latest()
+                if frame is not None and frame.seq != last_seq:
+                    with clock.span("to_texture", "cpu"):
+                        self.upload.push(frame)
+                    last_seq, current = frame.seq, frame
+                    stats.uploads += 1
+                    with clock.span("render", "cpu"):
+                        for eye in (0, 1):
+                            renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
+                fw, fh = ctx.framebuffer_size()
+                GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+                GL.glViewport(0, 0, fw, fh)
+                GL.glDisable(GL.GL_SCISSOR_TEST)
+                GL.glClearColor(0.0, 0.0, 0.0, 1.0)
+                GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+                if last_seq is not None:
+                    half = fw // 2
+                    renderer.blit_eye(0, 0, _fit(w, h, 0, 0, half, fh))
+                    renderer.blit_eye(1, 0, _fit(w, h, half, 0, fw - half, fh))
+                ctx.swap_buffers()
+                if last_seq is not None:
+                    images = None
+                    if feed.wants_images:
+                        images = [renderer.read_eye(0, w, h), renderer.read_eye(1, w, h)]
+                    feed.frame_presented(images, current)
+                    stats.presented += 1
+                next_t += period
+                delay = next_t - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    next_t = time.monotonic()
+        finally:
+            glfw.set_key_callback(ctx.window, None)
+        return stats
+
+
+def run_mirror(feed, eye_size=(640, 360), view: ViewConfig = ViewConfig(), *,
+               max_fps: float = 60.0, title: str = "Art'Em VR — mirror") -> LoopStats:
+    """Present ``feed`` in a :class:`MirrorOutput` window (opened and closed here)."""
+    out = MirrorOutput(eye_size, view, max_fps=max_fps, title=title, device=feed.device)
+    with out:
+        return out.run(feed)

@@ -77,6 +77,7 @@ class _Texture:
     def __init__(self):
         self.name = int(GL.glGenTextures(1))
         self.size: tuple[int, int] | None = None
+        self.fmt = ""  # "rgb" (host uploads) or "rgba" (written through a PBO by a texture uploader)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.name)
         for p, v in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
                      (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE),
@@ -88,13 +89,22 @@ class _Texture:
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.name)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
         GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, 0)
-        if self.size == (w, h):
+        if self.size == (w, h) and self.fmt == "rgb":
             GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, image)
             stats["tex_sub_image"] += 1
         else:
             GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8, w, h, 0, GL.GL_RGB, GL.GL_UNSIGNED_BYTE, image)
             stats["tex_image"] += 1
-            self.size = (w, h)
+            self.size, self.fmt = (w, h), "rgb"
+
+    def allocate_rgba(self, w: int, h: int, stats: dict) -> None:
+        """Storage for RGBA8 bytes written by a texture uploader (sRGB-encoded, like every image)."""
+        if self.size == (w, h) and self.fmt == "rgba":
+            return
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self.name)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
+        stats["tex_image"] += 1
+        self.size, self.fmt = (w, h), "rgba"
 
 
 class _Target:
@@ -167,6 +177,21 @@ class EyeRenderer:
             tex.upload(img, self.stats)
         self._n_eyes = len(checked)
         GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+
+    def source_textures(self, n: int, width: int, height: int) -> list[int]:
+        """Make the ``n`` (1 mono, 2 stereo) source textures ``width`` × ``height`` RGBA8 sRGB and
+        return their names, for a :class:`~artem_vr.cuda.interop.TextureUploader` to write the
+        eye images into (on the GPU, no host copy). They are what :meth:`render_eye` draws next."""
+        self._check_open()
+        if not 1 <= n <= 2 or width < 1 or height < 1:
+            raise UsageError(f"source_textures takes 1 or 2 eyes of at least 1x1, got {n} x {width}x{height}")
+        while len(self._sources) < n:
+            self._sources.append(_Texture())
+        for tex in self._sources[:n]:
+            tex.allocate_rgba(width, height, self.stats)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        self._n_eyes = n
+        return [t.name for t in self._sources[:n]]
 
     def source_size(self, eye: int) -> tuple[int, int]:
         """(width, height) of the image eye ``eye`` shows."""

@@ -132,10 +132,14 @@ def vgg19_features() -> nn.Sequential:
     return make_layers(cfgs["E"], batch_norm=False)
 
 
-def caffe_preprocess(x: torch.Tensor) -> torch.Tensor:
-    """RGB 0–1 ``(N, 3, H, W)`` → Caffe input: BGR, 0–255, minus the ImageNet mean."""
-    mean = torch.tensor(CAFFE_MEAN_BGR, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return x.flip(1) * 255.0 - mean
+def caffe_preprocess(x: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """RGB 0–1 ``(N, 3, H, W)`` → Caffe input: BGR, 0–255, minus the ImageNet mean.
+
+    ``mean``: the mean as a ``(1, 3, 1, 1)`` tensor already on ``x``'s device (a module buffer:
+    no host → device copy per call, so the call can be captured in a CUDA graph); None makes it."""
+    if mean is None:
+        mean = torch.tensor(CAFFE_MEAN_BGR, dtype=torch.float32).view(1, 3, 1, 1)
+    return x.flip(1) * 255.0 - mean.to(device=x.device, dtype=x.dtype)
 
 
 class VGGFeatures(nn.Module):
@@ -166,6 +170,9 @@ class VGGFeatures(nn.Module):
             if isinstance(m, nn.ReLU):
                 m.inplace = False  # outputs are returned; never overwrite them
         self.body = feats[: last + 1]
+        # on the module's device with it: no host → device copy per forward
+        self.register_buffer("caffe_mean", torch.tensor(CAFFE_MEAN_BGR, dtype=torch.float32).view(1, 3, 1, 1),
+                             persistent=False)
         self.requires_grad_(False)
         self.eval()
 
@@ -183,7 +190,7 @@ class VGGFeatures(nn.Module):
             raise UsageError(f"VGGFeatures was built for {self.layers}, asked for {missing}", "construct it with those layers")
         idx = {RELU_INDEX[n]: n for n in want}
         last = max(idx)
-        h = caffe_preprocess(x)
+        h = caffe_preprocess(x, self.caffe_mean)
         out: dict[str, torch.Tensor] = {}
         for i, layer in enumerate(self.body):
             h = layer(h)

@@ -1,13 +1,17 @@
 """`artem-vr bench --output xr`: does the XR loop keep the display fed while the stylizer is slow?
 
-:func:`bench_xr` runs the real XR output for ``seconds`` against a pipeline whose stylizer
-takes ``slow_ms`` per frame (default 200 ms, far slower than any display), and reports:
+:func:`bench_xr` runs the app's own pipeline — :func:`artem_vr.app.build_pipeline` (the built-in
+sample source, the real worker with a shipped model and the comfort wrappers, as `artem-vr run`
+does) into a real :class:`~artem_vr.xr.presenter.XrOutput` — for ``seconds`` after the first
+presented frame, and reports:
 
 * display periods offered by the runtime vs frames submitted, and how many periods were
   missed (gaps in the predicted display times) — the target is none;
 * the age of the stylized frame shown at each frame's predicted display time (median, p99),
-  measured from capture and from the end of stylization.
+  measured from capture and from the end of stylization;
+* the pipeline's stage times (stylize, to_texture, render, submit).
 
+On a CPU the stylizer is far slower than any display, which is the point of the test.
 When no runtime is configured and the headless Monado build exists ($ARTEM_XR_DIR), a private
 monado-service is started for the run (and stopped by PID). Numbers are printed, never asserted.
 """
@@ -18,85 +22,13 @@ import math
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from artem_vr.frames import LatestSlot
-from artem_vr.xr.presenter import XrOptions, XrReport, run_xr
+from artem_vr.xr.presenter import XrOptions, XrReport
 
 #: frames at the start not counted in ``missed_after_startup`` (first upload, shaders, FBOs)
 STARTUP_FRAMES = 3
-
-
-@dataclass
-class _Frame:
-    eyes: list
-    seq: int
-    source_t: float
-    done_t: float
-    style: str = "bench"
-    method: str = "slow"
-
-
-class _Controller:
-    """Pipeline contract controller that only prints (the bench presses nothing)."""
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *a: print(f"{name}{a if a else ''}")
-
-
-class SlowPipeline:
-    """The Pipeline contract with a stylizer that needs ``slow_ms`` per frame, on its own thread.
-
-    A source "captures" a new SBS-like eye pair every 1/30 s; the stylizer takes the newest
-    capture, sleeps ``slow_ms`` and publishes it. ``stop_requested`` turns True ``seconds``
-    after the first presented frame.
-    """
-
-    def __init__(self, seconds: float, slow_ms: float, size=(320, 240)):
-        self.seconds, self.slow_ms = seconds, slow_ms
-        self.controller = _Controller()
-        self.frames_presented = 0
-        self.t_first: float | None = None
-        w, h = size
-        ramp = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
-        self._base = [np.broadcast_to(ramp, (h, w, 3)).astype(np.uint8),
-                      np.broadcast_to(ramp[:, ::-1], (h, w, 3)).astype(np.uint8)]
-        self._slot: LatestSlot[_Frame] = LatestSlot()
-        self._stop = threading.Event()
-        self.stylized = 0
-        self._thread = threading.Thread(target=self._run, name="slow-stylizer", daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        seq = 0
-        while not self._stop.is_set():
-            captured = time.monotonic() - (time.monotonic() % (1 / 30))  # the newest 30 fps capture
-            time.sleep(self.slow_ms / 1000.0)
-            seq += 1
-            eyes = [np.roll(e, seq, axis=1) for e in self._base]
-            self._slot.put(_Frame(eyes, seq, captured, time.monotonic()))
-            self.stylized = seq
-
-    @property
-    def stop_requested(self) -> bool:
-        return self.t_first is not None and time.monotonic() - self.t_first >= self.seconds
-
-    def latest(self):
-        return self._slot.get()[1]
-
-    def frame_presented(self, eye_images=None):
-        if self.t_first is None:
-            self.t_first = time.monotonic()
-        self.frames_presented += 1
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -106,7 +38,7 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"median": float(np.median(v)), "p99": float(np.percentile(v, 99))}
 
 
-def summarize(report: XrReport, seconds: float, slow_ms: float, stylized: int) -> dict:
+def summarize(report: XrReport, seconds: float, stylize_ms: float, stylized: int) -> dict:
     """The benchmark's numbers from a run's report."""
     shown = report.shown
     return {
@@ -114,7 +46,7 @@ def summarize(report: XrReport, seconds: float, slow_ms: float, stylized: int) -
         "graphics": report.graphics,
         "eye_size": list(report.eye_size),
         "seconds": seconds,
-        "stylizer_ms": slow_ms,
+        "stylizer_ms": stylize_ms,
         "display_period_ms": report.display_period_ns / 1e6,
         "periods_offered": report.periods_offered(),
         "frames_waited": report.frames_waited,
@@ -135,7 +67,7 @@ def format_bench(d: dict) -> str:
     ac, ast = d["age_from_capture_ms"], d["age_from_stylized_ms"]
     return "\n".join([
         f"xr bench: {d['runtime']} ({d['graphics']}, eyes {d['eye_size'][0]}x{d['eye_size'][1]}), "
-        f"{d['seconds']:.0f} s, stylizer {d['stylizer_ms']:.0f} ms/frame",
+        f"{d['seconds']:.0f} s, stylizer median {d['stylizer_ms']:.0f} ms/frame",
         f"  display periods offered {d['periods_offered']} ({d['display_period_ms']:.1f} ms each), "
         f"frames submitted {d['frames_submitted']}, missed {d['missed_periods']} "
         f"({d['missed_after_startup']} after the first {STARTUP_FRAMES} frames)",
@@ -146,34 +78,56 @@ def format_bench(d: dict) -> str:
     ])
 
 
-def bench_xr(pipeline_factory: Callable[[], object] | None = None, seconds: float = 60.0, slow_ms: float = 200.0,
-             options: XrOptions | None = None, start_runtime: bool | None = None) -> dict:
-    """Run the XR output for ``seconds`` with a ``slow_ms`` stylizer; return (and print) the numbers.
+def bench_xr(seconds: float = 60.0, options: XrOptions | None = None, start_runtime: bool | None = None,
+             method: str | None = None, source: str = "sample") -> dict:
+    """Run the app's pipeline into the XR output for ``seconds``; return (and print) the numbers.
 
-    ``pipeline_factory()`` may supply another pipeline (it must follow the Pipeline contract
-    and stop by itself); by default :class:`SlowPipeline`. ``start_runtime``: None = start a
-    private headless Monado only when no runtime is configured and it is built.
-    """
+    ``start_runtime``: None = start a private headless Monado only when no runtime is configured
+    and it is built."""
     import os
 
+    from artem_vr.app import build_pipeline
+    from artem_vr.pipeline import RunConfig, present, resolve_device
     from artem_vr.xr.monado import MonadoService, monado_built
+    from artem_vr.xr.presenter import XrOutput
 
     options = options or XrOptions()
     if start_runtime is None:
         start_runtime = not os.environ.get("XR_RUNTIME_JSON") and monado_built()[0]
+    device = resolve_device("auto")
+    config = RunConfig(source=source, method=method, output="xr", device=device,
+                       internal_scale=1.0 if device.startswith("cuda") else 0.5,
+                       stylizer_options=(("adain_variant", "auto"), ("arch", None), ("preserve_color", "none")))
     with tempfile.TemporaryDirectory(prefix="artem-xr-bench-") as tmp:
         svc = MonadoService(tmp, port=_free_port()) if start_runtime else None
         if svc is not None:
             svc.__enter__()
-        pipeline = pipeline_factory() if pipeline_factory else SlowPipeline(seconds, slow_ms)
+        pipeline = build_pipeline(config, printer=lambda _line: None)
+
+        def timer():
+            while pipeline.frames_presented < 1 and not pipeline.controller.quit_requested.is_set():
+                time.sleep(0.01)
+            pipeline.controller.quit_requested.wait(seconds)
+            pipeline.controller.quit()
+
+        t = threading.Thread(target=timer, name="xr-bench-timer", daemon=True)
         try:
-            report = run_xr(pipeline, options)
+            with pipeline.source:
+                t.start()
+                report = present(pipeline, XrOutput(options), printer=lambda _line: None)
         finally:
-            if hasattr(pipeline, "close"):
-                pipeline.close()
+            pipeline.controller.quit()
+            pipeline.worker.stop()
+            t.join(timeout=5)
             if svc is not None:
                 svc.__exit__(None, None, None)
-    d = summarize(report, seconds, slow_ms, int(getattr(pipeline, "stylized", 0)))
+    if pipeline.worker.error is not None:
+        raise pipeline.worker.error
+    stages = pipeline.clock.summary()
+    sty = stages.get("stylize") or {"median": float("nan")}
+    d = summarize(report, seconds, sty["median"], pipeline.worker.frames_done)
+    d["method"] = pipeline.controller.state.method
+    d["stages_ms"] = stages
     print(format_bench(d))
     return d
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from artem_vr.errors import RuntimeUnavailable, UsageError
+from artem_vr.pipeline import Output
 from artem_vr.render.geometry import ViewConfig
 from artem_vr.xr.actions import XrActions
 from artem_vr.xr.graphics import GRAPHICS, XrGraphics, choose_graphics, required_extensions
@@ -113,43 +114,65 @@ class XrReport:
         return round((t[-1] - t[0]) / self.display_period_ns) + 1
 
 
-def run_xr(pipeline, options: XrOptions | None = None, *, on_eye: EyeObserver | None = None) -> XrReport:
-    """Present ``pipeline`` in the headset until it asks to stop (or the runtime ends the session).
+class XrOutput(Output):
+    """The headset: ``with XrOutput(options):`` loads the runtime and opens the instance, the GL
+    context and binding, the actions, the eye renderer with its FrameUpload (CUDA–GL interop or
+    host), the swapchain reader and the optional mirror blit — one ExitStack, torn down in reverse
+    with the context current. :meth:`run` makes a session and runs the frame loop until the
+    session leaves; LOSS_PENDING makes a new session, EXITING or instance loss ends the run.
 
     Raises RuntimeUnavailable (with what to do) when there is no runtime, headset or GL binding.
     """
-    options = options or XrOptions()
-    options.check()
-    check_manifest()
-    load_xr()
-    report = XrReport()
-    ledger = report.ledger
-    try:
-        offered = runtime_extensions()
-    except Exception as e:  # noqa: BLE001 — the loader could not reach the runtime
-        raise RuntimeUnavailable(f"the OpenXR runtime did not answer ({type(e).__name__}: {e})",
-                                 "start SteamVR / monado-service, or check XR_RUNTIME_JSON") from e
-    kind = choose_graphics(options.graphics, offered)
-    report.graphics = kind
-    mirror = options.mirror and kind != "egl"
-    if options.mirror and not mirror:
-        print("mirror: needs a display (EGL binding has none); running without it")
-    with ExitStack() as stack:
-        inst = stack.enter_context(XrInstance(required_extensions(kind), validation=options.validation, ledger=ledger))
+
+    name = "xr"
+
+    def __init__(self, options: XrOptions | None = None, *, on_eye: EyeObserver | None = None,
+                 device: str = "cpu", upload: str | None = None):
+        super().__init__(device)
+        self.options = options or XrOptions()
+        self.options.check()
+        self.on_eye = on_eye
+        self._upload_kind = upload
+        self.report = XrReport()
+
+    def open(self, stack: ExitStack) -> None:
+        options, report = self.options, self.report
+        ledger = report.ledger
+        check_manifest()
+        load_xr()
+        try:
+            offered = runtime_extensions()
+        except Exception as e:  # noqa: BLE001 — the loader could not reach the runtime
+            raise RuntimeUnavailable(f"the OpenXR runtime did not answer ({type(e).__name__}: {e})",
+                                     "start SteamVR / monado-service, or check XR_RUNTIME_JSON") from e
+        kind = choose_graphics(options.graphics, offered)
+        report.graphics = kind
+        mirror = options.mirror and kind != "egl"
+        if options.mirror and not mirror:
+            print("mirror: needs a display (EGL binding has none); running without it")
+        self.inst = inst = stack.enter_context(XrInstance(required_extensions(kind), validation=options.validation,
+                                                          ledger=ledger))
         report.validation = inst.log
         report.runtime, report.system = f"{inst.runtime_name} {inst.runtime_version}", inst.system_name
-        gfx = stack.enter_context(XrGraphics(inst, kind, mirror=mirror))
-        actions = stack.enter_context(XrActions(inst, ledger))
+        self.gfx = stack.enter_context(XrGraphics(inst, kind, mirror=mirror))
+        self.actions = stack.enter_context(XrActions(inst, ledger))
         from artem_vr.render.renderer import EyeRenderer
+        from artem_vr.render.upload import FrameUpload
         from artem_vr.xr.gltools import MirrorBlit, TextureReader
 
-        renderer = stack.enter_context(EyeRenderer(options.view))
-        reader = stack.enter_context(TextureReader())
-        blit = stack.enter_context(MirrorBlit(gfx.context)) if mirror else None
+        self.renderer = stack.enter_context(EyeRenderer(options.view))
+        self.upload = stack.enter_context(FrameUpload(self.renderer, self.device, self._upload_kind))
+        self.reader = stack.enter_context(TextureReader())
+        self.blit = stack.enter_context(MirrorBlit(self.gfx.context)) if mirror else None
         print(f"xr: {inst.runtime_name} — {inst.system_name} ({kind.upper()} binding)")
-        loop = _FrameLoop(pipeline, options, inst, actions, renderer, reader, blit, report, on_eye)
+
+    def run(self, feed) -> XrReport:
+        report, options, inst = self.report, self.options, self.inst
+        loop = _FrameLoop(feed, options, inst, self.actions, self.renderer, self.upload, self.reader, self.blit,
+                          report, self.on_eye)
         while True:
-            with XrSession(inst, gfx, actions, ledger, scale=options.scale, space=options.space) as sess:
+            with XrSession(inst, self.gfx, self.actions, report.ledger, scale=options.scale,
+                           space=options.space) as sess:
                 report.sessions += 1
                 sc = sess.swapchains[0]
                 report.eye_size, report.color_format, report.srgb = (sc.width, sc.height), sc.format, sc.srgb
@@ -158,28 +181,36 @@ def run_xr(pipeline, options: XrOptions | None = None, *, on_eye: EyeObserver | 
                 log.warning("XR session lost; making a new one")
                 continue
             break
-        report.fired = list(actions.fired)
-    if outcome == "instance_lost":
-        raise RuntimeUnavailable("the OpenXR runtime went away during the run (instance lost)",
-                                 "restart SteamVR / monado-service and run again")
-    if options.validation and report.validation.messages:
-        log.warning("OpenXR validation: %s", report.validation.summary())
-    return report
+        report.fired = list(self.actions.fired)
+        if outcome == "instance_lost":
+            raise RuntimeUnavailable("the OpenXR runtime went away during the run (instance lost)",
+                                     "restart SteamVR / monado-service and run again")
+        if options.validation and report.validation.messages:
+            log.warning("OpenXR validation: %s", report.validation.summary())
+        return report
+
+
+def run_xr(feed, options: XrOptions | None = None, *, on_eye: EyeObserver | None = None) -> XrReport:
+    """Present ``feed`` in the headset through an :class:`XrOutput` (opened and closed here)."""
+    out = XrOutput(options, on_eye=on_eye, device=feed.device)
+    with out:
+        return out.run(feed)
 
 
 class _FrameLoop:
     """The per-frame work of one session (state lives in the report and the lifecycle)."""
 
-    def __init__(self, pipeline, options, inst, actions, renderer, reader, blit, report, on_eye):
+    def __init__(self, pipeline, options, inst, actions, renderer, upload, reader, blit, report, on_eye):
         self.pipeline, self.options, self.inst, self.xr = pipeline, options, inst, inst.xr
         self.actions, self.renderer, self.reader, self.blit = actions, renderer, reader, blit
+        self.upload = upload
         self.report, self.on_eye = report, on_eye
         self.last_seq: int | None = None
         self.stopping = False
         self.current = None  # the StylizedFrame on the GPU
 
     def _should_stop(self) -> bool:
-        if getattr(self.pipeline, "stop_requested", False):
+        if self.pipeline.stop_requested:
             return True
         mf = self.options.max_frames
         return mf is not None and self.report.frames_shown >= mf
@@ -208,7 +239,11 @@ class _FrameLoop:
                     report.display_times.append(int(frame.state.predicted_display_time))
                     report.display_period_ns = int(frame.state.predicted_display_period)
                     if frame.should_render:
-                        self._render(sess, frame)
+                        self._take_latest()
+                        with self.pipeline.clock.span("render", "cpu"):
+                            self._render(sess, frame)
+                    t_submit = time.perf_counter()
+                self.pipeline.clock.add("submit", (time.perf_counter() - t_submit) * 1e3)
                 self.actions.poll(sess.handle, self.pipeline.controller)
                 if self.blit is not None and not self.blit.present():
                     self.pipeline.controller.quit()
@@ -224,14 +259,18 @@ class _FrameLoop:
             report.states += lc.states
         return lc.outcome or "exit"
 
-    def _render(self, sess: XrSession, frame) -> None:
-        xr = self.xr
+    def _take_latest(self) -> None:
+        """Upload the newest stylized frame if it is new (never waits for the stylizer)."""
         latest = self.pipeline.latest()
         if latest is not None and latest.seq != self.last_seq:
-            self.renderer.upload(latest.eyes)
+            with self.pipeline.clock.span("to_texture", "cpu"):
+                self.upload.push(latest)
             self.last_seq = latest.seq
             self.current = latest
             self.report.uploads += 1
+
+    def _render(self, sess: XrSession, frame) -> None:
+        xr = self.xr
         if self.current is None:
             return  # nothing stylized yet: an empty frame keeps the session alive
         located = sess.locate(frame.state.predicted_display_time)
@@ -240,7 +279,7 @@ class _FrameLoop:
         views, head = located
         offsets = eye_offsets(head, [v.pose for v in views])
         layer_views = []
-        want_images = bool(getattr(self.pipeline, "wants_images", False))
+        want_images = self.pipeline.wants_images
         shown = []
         for i, (view, sc) in enumerate(zip(views, sess.swapchains)):
             fov = fov_tuple(view.fov)
@@ -262,12 +301,9 @@ class _FrameLoop:
         frame.keep = (proj_views, layer)  # alive until xrEndFrame has read them
         self.report.frames_shown += 1
         self._record_age(frame.state.predicted_display_time)
-        self.pipeline.frame_presented(shown if want_images else None)
+        self.pipeline.frame_presented(shown if want_images else None, self.current)
 
     def _record_age(self, display_time: int) -> None:
         cur = self.current
         t_show = self.inst.to_monotonic(display_time) or time.monotonic()
-        src_t = getattr(cur, "source_t", None)
-        done_t = getattr(cur, "done_t", None)
-        self.report.shown.append((int(cur.seq), (t_show - src_t) * 1000 if src_t is not None else float("nan"),
-                                  (t_show - done_t) * 1000 if done_t is not None else float("nan")))
+        self.report.shown.append((int(cur.seq), (t_show - cur.source_t) * 1000, (t_show - cur.done_t) * 1000))

@@ -1,16 +1,17 @@
 """Helpers for the render tests: test images, image comparison, a small pipeline object.
 
-``FakePipeline`` is a plain object following the Pipeline contract (our own interface, see the
-contracts in COMMON), holding real images — not a mock of anything that runs here.
+``FakePipeline`` follows the :class:`artem_vr.pipeline.FrameFeed` contract with real images and
+the app's real Controller (recording its calls) — not a mock that accepts any call.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from types import SimpleNamespace
 
 import numpy as np
+
+from artem_vr.pipeline import COMMANDS, ControlState, Controller, StageClock, StylizedFrame
 
 
 # ------------------------------------------------------------------------------- images
@@ -49,23 +50,20 @@ def image_differs(got: np.ndarray, want: np.ndarray) -> bool:
 
 
 # ------------------------------------------------------------------------------- pipeline
-class FakeController:
-    """Records every command (method name, args); ``quit`` also stops the pipeline."""
+class RecordingController(Controller):
+    """The app's real Controller (so only its real commands exist), recording each call."""
 
     def __init__(self):
+        super().__init__(ControlState(method="identity", methods=["identity"], styles=["identity"]), printer=lambda _l: None)
         self.calls: list[tuple] = []
-        self.quit_requested = False
+        for name in COMMANDS:
+            real = getattr(self, name)
 
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
+            def command(*args, _name=name, _real=real):
+                self.calls.append((_name, *args))
+                return _real(*args)
 
-        def command(*args):
-            self.calls.append((name, *args))
-            if name == "quit":
-                self.quit_requested = True
-
-        return command
+            setattr(self, name, command)
 
 
 class FakePipeline:
@@ -73,7 +71,9 @@ class FakePipeline:
     ``frame_presented`` records what was shown, ``stop_requested`` after ``max_frames`` or quit."""
 
     def __init__(self, eyes=None, max_frames: int | None = None, wants_images: bool = False, on_present=None):
-        self.controller = FakeController()
+        self.controller = RecordingController()
+        self.device = "cpu"
+        self.clock = StageClock()
         self.max_frames = max_frames
         self.wants_images = wants_images
         self.on_present = on_present
@@ -90,15 +90,15 @@ class FakePipeline:
         with self._lock:
             self._seq += 1
             t = time.monotonic()
-            self._frame = SimpleNamespace(eyes=list(eyes), seq=self._seq, source_t=t, done_t=t,
-                                          style="test", method="identity", **extra)
+            self._frame = StylizedFrame(eyes=list(eyes), seq=self._seq, source_index=self._seq, source_t=t, done_t=t,
+                                        style="test", method="identity", **extra)
             return self._seq
 
     def latest(self):
         with self._lock:
             return self._frame
 
-    def frame_presented(self, eye_images=None):
+    def frame_presented(self, eye_images=None, shown=None):
         f = self.latest()
         self.presented.append(eye_images)
         self.presented_seq.append(f.seq if f is not None else None)
@@ -107,5 +107,5 @@ class FakePipeline:
 
     @property
     def stop_requested(self) -> bool:
-        return (self.stop.is_set() or self.controller.quit_requested
+        return (self.stop.is_set() or self.controller.quit_requested.is_set()
                 or (self.max_frames is not None and len(self.presented) >= self.max_frames))

@@ -8,7 +8,7 @@ import threading
 import cv2
 import numpy as np
 import pytest
-from render_helpers import FakeController, FakePipeline, assert_close_image, flat, pattern
+from render_helpers import RecordingController, FakePipeline, assert_close_image, flat, pattern
 
 from artem_vr.render.headless import run_headless
 from artem_vr.render.mirror import KEY_BINDINGS, handle_key, key_table, run_mirror
@@ -23,7 +23,7 @@ def test_every_binding_reaches_its_controller_method():
     import glfw
 
     table = key_table()
-    c = FakeController()
+    c = RecordingController()
     for name, (meth, args) in KEY_BINDINGS.items():
         assert handle_key(c, table, getattr(glfw, f"KEY_{name}"), glfw.PRESS) == meth
         assert c.calls[-1] == (meth, *args)
@@ -166,7 +166,6 @@ def test_mirror_shows_left_eye_left_and_right_eye_right(display):
 
 def test_mirror_without_wants_images_passes_none(display):
     p = FakePipeline([pattern(30, 40)], max_frames=2)
-    del p.wants_images  # an object without the attribute at all
     run_mirror(p, eye_size=(32, 32))
     assert p.presented == [None, None]
 

@@ -66,7 +66,7 @@ def test_session_focused_60_frames_and_swapchains_hold_each_eye(binding, mode, m
     pipeline.wants_images = True  # the presenter reads the eyes back for frame_presented
     given: list = []
     orig = pipeline.frame_presented
-    pipeline.frame_presented = lambda imgs=None: (given.append(imgs), orig(imgs))
+    pipeline.frame_presented = lambda imgs=None, shown=None: (given.append(imgs), orig(imgs, shown))
     cap = Capture(pipeline, at=30)
     view = ViewConfig(mode=mode)
     report = run_xr(pipeline, XrOptions(graphics=binding, view=view, validation=True), on_eye=cap)
@@ -186,12 +186,14 @@ def test_desktop_mirror_shows_the_left_eye(monado, glx_env, pipeline_factory):
 def test_bench_xr_reports_display_and_age_numbers(monado, egl_env):
     from artem_vr.xr.bench import bench_xr
 
-    d = bench_xr(seconds=2.0, slow_ms=200.0, options=XrOptions(graphics="egl", validation=True), start_runtime=False)
-    # about one frame per display period, not one per stylized frame (200 ms each); on a loaded
+    d = bench_xr(seconds=3.0, options=XrOptions(graphics="egl", validation=True), start_runtime=False)
+    # the app's own pipeline (sample source, shipped model, comfort wrappers) on the CPU: far
+    # slower than the display. About one frame per display period, not one per stylized frame; on a loaded
     # machine the runtime may hand a late frame the same predicted display time as the one before
     # it, so periods can fall a little short of frames (seen: 43 periods for 45 frames at load 4)
     assert d["frames_submitted"] >= 30 and d["periods_offered"] >= 0.9 * d["frames_submitted"] - 1
-    assert d["stylized_frames"] >= 5 and d["distinct_frames_shown"] >= 3
+    assert d["stylized_frames"] >= 3 and d["distinct_frames_shown"] >= 2
+    assert d["stages_ms"]["stylize"]["n"] >= 3 and d["stages_ms"]["render"]["n"] >= 30
     assert 0 < d["age_from_stylized_ms"]["median"] <= d["age_from_capture_ms"]["median"]
     assert d["validation_errors"] == 0
 

@@ -13,7 +13,7 @@ from artem_vr.xr.actions import ACTIONS, BINDINGS, HANDS, TriggerDial
 from artem_vr.xr.graphics import choose_graphics
 from artem_vr.xr.handles import HandleLedger, owned
 from artem_vr.xr.poses import quat_rotate, relative_position
-from artem_vr.xr.presenter import XrOptions, XrReport, run_xr
+from artem_vr.xr.presenter import XrOptions, XrOutput, XrReport
 from artem_vr.xr.swapchain import GL_RGBA8, GL_SRGB8, GL_SRGB8_ALPHA8, eye_size, pick_color_format
 
 
@@ -165,7 +165,8 @@ def test_no_runtime_is_a_clear_error(monkeypatch, tmp_path):
     ok, why = xr_available()
     assert not ok and str(missing) in why
     with pytest.raises(RuntimeUnavailable) as e:
-        run_xr(object(), XrOptions())
+        with XrOutput(XrOptions()):
+            pass
     assert "XR_RUNTIME_JSON" in str(e.value) and "SteamVR" in str(e.value)
 
     monkeypatch.delenv("XR_RUNTIME_JSON")

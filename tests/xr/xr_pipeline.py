@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
+
+from artem_vr.pipeline import StageClock, StylizedFrame
 
 # ------------------------------------------------------------------------------ test pipeline
 STYLES = ["wave", "stars", "poppies"]
@@ -22,16 +23,6 @@ def eye_images(h: int = 48, w: int = 64) -> list[np.ndarray]:
     for i in range(4):
         right[:, i * w // 4 : (i + 1) * w // 4] = (60 * i + 20, 250 - 60 * i, 128)
     return [left, right]
-
-
-@dataclass
-class StylizedFrame:
-    eyes: list
-    seq: int
-    source_t: float
-    done_t: float
-    style: str
-    method: str = "test"
 
 
 class TestController:
@@ -109,7 +100,14 @@ class ScriptedPipeline:
         self.every = every
         self.frames_presented = 0
         self.seq = 1
-        self._frame = StylizedFrame(self.eyes, 1, time.monotonic(), time.monotonic(), STYLES[0])
+        self.device = "cpu"
+        self.clock = StageClock()
+        self.wants_images = False
+        self._frame = self._make(1)
+
+    def _make(self, seq):
+        now = time.monotonic()
+        return StylizedFrame(self.eyes, seq, seq, now, now, self.controller.styles[self.controller.index], "test")
 
     @property
     def stop_requested(self) -> bool:
@@ -118,12 +116,11 @@ class ScriptedPipeline:
     def latest(self):
         return self._frame
 
-    def frame_presented(self, eye_images=None):
+    def frame_presented(self, eye_images=None, shown=None):
         self.frames_presented += 1
         if self.frames_presented % self.every == 0:
             self.seq += 1
-            now = time.monotonic()
-            self._frame = StylizedFrame(self.eyes, self.seq, now, now, self.controller.styles[self.controller.index])
+            self._frame = self._make(self.seq)
         action = self.script.pop(self.frames_presented, None)
         if action is not None:
             action()

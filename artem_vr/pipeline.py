@@ -1,0 +1,698 @@
+"""One frame's path, top to bottom: config → source → worker → Output.
+
+    RunConfig (frozen, validated once from the command line)
+      → a FrameSource (capture thread, newest frame only)
+      → StylizerWorker (own thread: capture wait, upload, stylize — both eyes in one batch)
+      → Pipeline (the FrameFeed an Output reads: newest StylizedFrame, commands, stop, timings)
+      → an Output (headless | mirror | xr): owns its GL context, renderer and FrameUpload
+        (CUDA–GL interop or host, chosen once) in one ExitStack; to-texture, render, submit.
+
+`artem-vr run`, `artem-vr bench` and the tests all build this same chain; the bench only
+swaps the source for an unpaced one and reads :attr:`Pipeline.clock`.
+
+Contracts (written here, checked in tests):
+
+* :class:`Commands` — every user command by meaning. Its method names *are* the XR action names
+  (:data:`artem_vr.xr.actions.ACTIONS`) and the targets of the mirror keys
+  (:data:`artem_vr.render.mirror.KEY_BINDINGS`); :data:`COMMANDS` lists them.
+* :class:`FrameFeed` — what an Output reads and reports to.
+* :class:`Output` — an output's lifecycle: ``with output:`` opens its resources, ``run(feed)``
+  presents until the feed asks to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from artem_vr.errors import ArtemError, UsageError
+from artem_vr.frames import LatestSlot, to_rgb8_batch, to_tensor
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = ("auto", "xr", "mirror", "headless")
+#: the stages of one frame, in order (the bench reports these; ``readback`` only on the host path)
+STAGES = ("capture_wait", "upload", "stylize", "readback", "to_texture", "render", "submit")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WxH' → (w, h), each 16–8192; anything else is a UsageError."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"eye size {text!r} is not WxH", "write it like 1440x1600") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise UsageError(f"eye size {text!r} is out of range", "each side must be 16–8192 pixels")
+    return w, h
+
+
+# ---------------------------------------------------------------------------- frames
+@dataclass
+class StylizedFrame:
+    """A finished frame. Exactly one of ``tensor`` (float (N, 3, H, W) RGB 0–1 on the stylizer's
+    CUDA device, kept there for CUDA–GL interop) or ``eyes`` (N host uint8 (H, W, 3) RGB images)
+    is set. N = 1 (mono) or 2 (left, right)."""
+
+    eyes: list[np.ndarray] | None
+    seq: int
+    source_index: int
+    source_t: float
+    done_t: float
+    style: str | None
+    method: str
+    stylize_ms: float = 0.0
+    tensor: object | None = None
+
+    def host_eyes(self) -> list[np.ndarray]:
+        """The eye images on the host (a device → host copy when the frame is on the GPU)."""
+        if self.eyes is None:
+            self.eyes = to_rgb8_batch(self.tensor)
+        return self.eyes
+
+
+# ---------------------------------------------------------------------------- timing
+class StageClock:
+    """Per-stage durations (ms) of the running pipeline, newest ``keep`` of each, thread-safe.
+
+    ``span(name, device)`` times a block: on the CPU with the wall clock; on CUDA with a pair of
+    CUDA events on the current stream, resolved later without a host synchronisation (``sync``:
+    synchronise the device around the block instead)."""
+
+    def __init__(self, keep: int = 600, sync: bool = False):
+        self._lock = threading.Lock()
+        self._samples: dict[str, deque] = {}
+        self._pending: list = []
+        self.sync = sync
+
+    def add(self, name: str, ms: float) -> None:
+        with self._lock:
+            self._samples.setdefault(name, deque(maxlen=600)).append(float(ms))
+
+    @contextmanager
+    def span(self, name: str, device: str = "cpu"):
+        cuda = str(device).startswith("cuda")
+        if cuda and not self.sync:
+            import torch
+
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            yield
+            b.record()
+            with self._lock:
+                self._pending.append((name, a, b))
+            self._resolve()
+            return
+        if cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        yield
+        if cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        self.add(name, (time.perf_counter() - t0) * 1e3)
+
+    def _resolve(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        keep = []
+        for name, a, b in pending:
+            if b.query():
+                self.add(name, a.elapsed_time(b))
+            else:
+                keep.append((name, a, b))
+        with self._lock:
+            self._pending = keep + self._pending
+
+    def clear(self) -> None:
+        with self._lock:
+            self._samples.clear()
+            self._pending.clear()
+
+    def summary(self) -> dict[str, dict | None]:
+        """``{stage: {median, p99, n} | None}`` for every stage in :data:`STAGES` and any other seen."""
+        if self._pending:
+            import torch
+
+            torch.cuda.synchronize()
+            self._resolve()
+        with self._lock:
+            data = {k: list(v) for k, v in self._samples.items()}
+        out: dict[str, dict | None] = {}
+        for k in list(STAGES) + [k for k in data if k not in STAGES]:
+            v = data.get(k)
+            if v:
+                a = np.asarray(v)
+                out[k] = {"median": round(float(np.median(a)), 4), "p99": round(float(np.percentile(a, 99)), 4),
+                          "n": int(a.size)}
+            else:
+                out[k] = None
+        return out
+
+
+class RateMeter:
+    """Events per second over the last ``window`` seconds (thread-safe)."""
+
+    def __init__(self, window: float = 2.0):
+        self.window = window
+        self._t: deque = deque()
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def tick(self, t: float | None = None) -> None:
+        t = time.monotonic() if t is None else t
+        with self._lock:
+            self._t.append(t)
+            self.total += 1
+            while self._t and t - self._t[0] > self.window:
+                self._t.popleft()
+
+    def rate(self) -> float:
+        with self._lock:
+            if len(self._t) < 2:
+                return 0.0
+            span = max(self._t[-1] - self._t[0], time.monotonic() - self._t[-1])
+            return (len(self._t) - 1) / span if span > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------- commands
+#: every user command: XR actions, mirror keys and the tests resolve to these methods
+COMMANDS = ("next_style", "prev_style", "pick", "set_strength", "change_strength", "toggle_stylize",
+            "toggle_temporal", "toggle_stereo_consistency", "cycle_method", "recenter", "quit")
+
+
+@runtime_checkable
+class Commands(Protocol):
+    """User commands by meaning (the names are the XR action names and the mirror keys' targets)."""
+
+    def next_style(self) -> None: ...
+    def prev_style(self) -> None: ...
+    def pick(self, i: int) -> None: ...
+    def set_strength(self, v: float) -> None: ...
+    def change_strength(self, d: float) -> None: ...
+    def toggle_stylize(self) -> None: ...
+    def toggle_temporal(self) -> None: ...
+    def toggle_stereo_consistency(self) -> None: ...
+    def cycle_method(self) -> None: ...
+    def recenter(self) -> None: ...
+    def quit(self) -> None: ...
+
+
+@dataclass
+class ControlState:
+    method: str
+    methods: list[str]
+    styles: list[str]
+    index: int = 0
+    strength: float = 1.0
+    stylize: bool = True
+    temporal: bool = True
+    stereo_consistency: bool = True
+
+
+class Controller:
+    """Implements :class:`Commands`. Thread-safe: commands are queued and applied by the stylizer
+    thread between frames, so nothing races a running network; each change prints one line."""
+
+    def __init__(self, state: ControlState, printer=print):
+        self.state = state
+        self._q: "queue.SimpleQueue[tuple[str, object]]" = queue.SimpleQueue()
+        self._print = printer
+        self.quit_requested = threading.Event()
+        self.recenter_count = 0
+
+    def next_style(self):
+        self._q.put(("step", +1))
+
+    def prev_style(self):
+        self._q.put(("step", -1))
+
+    def pick(self, i: int):
+        self._q.put(("pick", int(i)))
+
+    def set_strength(self, v: float):
+        self._q.put(("strength", float(v)))
+
+    def change_strength(self, d: float):
+        self._q.put(("strength_delta", float(d)))
+
+    def toggle_stylize(self):
+        self._q.put(("toggle", "stylize"))
+
+    def toggle_temporal(self):
+        self._q.put(("toggle", "temporal"))
+
+    def toggle_stereo_consistency(self):
+        self._q.put(("toggle", "stereo_consistency"))
+
+    def cycle_method(self):
+        self._q.put(("method", +1))
+
+    def recenter(self):
+        self.recenter_count += 1
+        self._print("recenter")
+
+    def quit(self):
+        self.quit_requested.set()
+
+    # applied by the worker -------------------------------------------------------
+    def pending(self) -> list[tuple[str, object]]:
+        out = []
+        while True:
+            try:
+                out.append(self._q.get_nowait())
+            except queue.Empty:
+                return out
+
+    def say(self, line: str):
+        self._print(line)
+
+    def style_line(self) -> str:
+        s = self.state
+        name = s.styles[s.index] if s.styles else "none"
+        return f"style: {name} ({s.index + 1}/{max(1, len(s.styles))})"
+
+
+# ---------------------------------------------------------------------------- stylizing
+class StylizerWorker:
+    """Stylizes the newest source frame on its own thread; publishes the newest result.
+
+    Stages timed into ``clock``: ``capture_wait`` (waiting for a frame newer than the last),
+    ``upload`` (host uint8 → device float tensor; pinned + non-blocking on CUDA), ``stylize``
+    (both eyes in one batch), ``readback`` (device → host uint8; only when the output takes host
+    images, i.e. not with CUDA–GL interop: see :attr:`keep_on_device`)."""
+
+    def __init__(self, source, controller: Controller, device: str = "cpu", factory=None,
+                 wrap=None, initial_style: str | None = None, clock: StageClock | None = None):
+        from artem_vr.style.base import make_stylizer
+
+        self.source = source
+        self.controller = controller
+        self.device = device
+        self._factory = factory or make_stylizer
+        self._wrap = wrap  # callable(stylizer, state) -> stylizer (temporal / stereo wrappers)
+        self._stylizers: dict[str, object] = {}
+        self.out: LatestSlot[StylizedFrame] = LatestSlot()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.finished = threading.Event()
+        self.frames_done = 0
+        self.rate = RateMeter()
+        self.clock = clock or StageClock()
+        #: True when the output uploads device tensors (CUDA–GL interop): no host copy here
+        self.keep_on_device = False
+        st = controller.state
+        self._active = self._stylizer(st.method)
+        if initial_style is not None and initial_style not in st.styles:
+            self._active.set_style(initial_style)  # a file path: validated here, in the caller's thread
+            st.styles = [initial_style] + st.styles
+            st.index = 0
+        elif st.styles:
+            self._active.set_style(st.styles[st.index])
+        self._active.strength = st.strength
+
+    def _stylizer(self, method: str):
+        if method not in self._stylizers:
+            base = self._factory(method, None, device=self.device)
+            self._stylizers[method] = self._wrap(base, self.controller.state) if self._wrap else base
+        return self._stylizers[method]
+
+    @property
+    def stylizer(self):
+        return self._active
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, name="stylizer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.out.close()
+
+    def _apply(self, cmds):
+        st, c = self.controller.state, self.controller
+        for kind, arg in cmds:
+            if kind in ("step", "pick"):
+                if not st.styles:
+                    continue
+                i = (st.index + arg) % len(st.styles) if kind == "step" else arg
+                if not 0 <= i < len(st.styles):
+                    c.say(f"style {i + 1}: there are {len(st.styles)} styles (1–{len(st.styles)})")
+                    continue
+                st.index = i
+                self._active.set_style(st.styles[i])
+                self._active.reset_temporal()
+                c.say(c.style_line())
+            elif kind in ("strength", "strength_delta"):
+                v = arg if kind == "strength" else st.strength + arg
+                st.strength = float(min(1.0, max(0.0, v)))
+                self._active.strength = st.strength
+                c.say(f"strength: {st.strength:.2f}")
+            elif kind == "toggle":
+                setattr(st, arg, not getattr(st, arg))
+                if arg == "temporal":
+                    self._active.reset_temporal()
+                c.say(f"{arg.replace('_', ' ')}: {'on' if getattr(st, arg) else 'off'}")
+            elif kind == "method":
+                if len(st.methods) < 2:
+                    c.say(f"method: {st.method} (the only one with models here)")
+                    continue
+                st.method = st.methods[(st.methods.index(st.method) + arg) % len(st.methods)]
+                self._active = self._stylizer(st.method)
+                current = st.styles[st.index] if st.styles else None
+                st.styles = self._active.styles() or st.styles
+                st.index = st.styles.index(current) if current in st.styles else 0
+                if st.styles:
+                    self._active.set_style(st.styles[st.index])
+                self._active.strength = st.strength
+                self._active.reset_temporal()
+                c.say(f"method: {st.method}")
+                c.say(c.style_line())
+
+    def stylize_frame(self, frame):
+        """Stylize one source Frame (both eyes in one batch) → (host eyes | None, device tensor | None)."""
+        st = self.controller.state
+        left, right = frame.eyes()
+        eyes = [left] if frame.stereo is None else [left, right]
+        if not st.stylize:
+            return eyes, None
+        dev = self._active.device
+        with self.clock.span("upload", dev):
+            x = to_tensor(eyes, device=dev)
+        with self.clock.span("stylize", dev):
+            y = self._active.stylize(x)
+        if self.keep_on_device and y.is_cuda:
+            return None, y
+        with self.clock.span("readback", "cpu"):
+            return to_rgb8_batch(y), None
+
+    def _run(self):
+        last = -1
+        try:
+            while not self._stop.is_set():
+                self._apply(self.controller.pending())
+                t0 = time.perf_counter()
+                frame = self.source.wait_frame(last, timeout=0.1)
+                if frame is None:
+                    if self.source.ended:
+                        if self.source.error is not None:
+                            raise self.source.error
+                        break
+                    continue
+                t1 = time.perf_counter()
+                self.clock.add("capture_wait", (t1 - t0) * 1e3)
+                last = frame.index
+                eyes, tensor = self.stylize_frame(frame)
+                dt = (time.perf_counter() - t1) * 1000
+                self.frames_done += 1
+                self.rate.tick()
+                st = self.controller.state
+                self.out.put(StylizedFrame(eyes, self.frames_done, frame.index, frame.t, time.monotonic(),
+                                           st.styles[st.index] if st.styles else None, st.method, dt, tensor))
+        except BaseException as e:  # handed to the pipeline, re-raised in the main thread
+            self.error = e
+        finally:
+            self.finished.set()
+
+
+# ---------------------------------------------------------------------------- the feed
+@runtime_checkable
+class FrameFeed(Protocol):
+    """What an Output reads (newest frame, commands, whether to stop) and reports to."""
+
+    controller: Commands
+    device: str
+    clock: StageClock
+
+    @property
+    def stop_requested(self) -> bool: ...
+    @property
+    def wants_images(self) -> bool: ...
+    def latest(self) -> StylizedFrame | None: ...
+    def frame_presented(self, eye_images: list[np.ndarray] | None = None,
+                        shown: StylizedFrame | None = None) -> None: ...
+
+
+class Pipeline:
+    """The :class:`FrameFeed` of a run: a source, its worker, the controller, an optional recorder."""
+
+    def __init__(self, source, worker: StylizerWorker, controller: Controller,
+                 max_frames: int | None = None, recorder=None):
+        self.source = source
+        self.worker = worker
+        self.controller = controller
+        self.max_frames = max_frames
+        self.recorder = recorder
+        self.frames_presented = 0
+        self.started = time.monotonic()
+        self.display_rate = RateMeter()
+        self.shown_age_ms: deque = deque(maxlen=600)  # capture → present of each presented frame
+
+    @property
+    def device(self) -> str:
+        return str(self.worker.device)
+
+    @property
+    def clock(self) -> StageClock:
+        return self.worker.clock
+
+    def set_upload(self, kind: str) -> None:
+        """The output's upload path, chosen once when it opened: interop keeps frames on the device."""
+        from artem_vr.render.upload import INTEROP
+
+        self.worker.keep_on_device = kind == INTEROP
+
+    @property
+    def wants_images(self) -> bool:
+        return self.recorder is not None
+
+    @property
+    def stop_requested(self) -> bool:
+        if self.controller.quit_requested.is_set():
+            return True
+        if self.max_frames is not None and self.frames_presented >= self.max_frames:
+            return True
+        # A finished (ended or failed) stylizer thread with nothing newer to show ends the run.
+        return self.worker.finished.is_set()
+
+    def latest(self) -> StylizedFrame | None:
+        return self.worker.out.get()[1]
+
+    def wait_first(self, timeout: float = 30.0) -> StylizedFrame | None:
+        """Block until the first stylized frame exists (start-up only, never in the frame loop)."""
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end and not self.worker.finished.is_set():
+            seq, f = self.worker.out.wait_newer(0, timeout=0.2)
+            if f is not None:
+                return f
+        return self.latest()
+
+    def frame_presented(self, eye_images: list[np.ndarray] | None = None, shown: StylizedFrame | None = None) -> None:
+        now = time.monotonic()
+        self.frames_presented += 1
+        self.display_rate.tick(now)
+        if shown is not None:
+            self.shown_age_ms.append((now - shown.source_t) * 1e3)
+        if self.recorder is not None and eye_images:
+            self.recorder.add(eye_images)
+
+
+# ---------------------------------------------------------------------------- outputs
+class Output(ABC):
+    """An output: ``with output:`` opens its GL context, renderer and :class:`FrameUpload` (and,
+    for XR, its instance and session objects) in one ExitStack, torn down in reverse order with its
+    context current; :meth:`run` presents ``feed`` until it asks to stop."""
+
+    name = "output"
+
+    def __init__(self, device: str = "cpu"):
+        self._stack: ExitStack | None = None
+        self.upload = None  # the FrameUpload, once open
+        #: the stylizer's device: decides the upload path when the output opens
+        self.device = str(device)
+
+    def __enter__(self):
+        self._stack = ExitStack()
+        try:
+            self.open(self._stack)
+        except BaseException:
+            self._stack.close()
+            self._stack = None
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()
+
+    @property
+    def upload_kind(self) -> str:
+        return self.upload.kind if self.upload is not None else "none"
+
+    @abstractmethod
+    def open(self, stack: ExitStack) -> None:
+        """Create the output's resources, each entered into ``stack``."""
+
+    @abstractmethod
+    def run(self, feed: FrameFeed):
+        """Present until ``feed.stop_requested``; returns the output's report/stats."""
+
+
+# ---------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class RunConfig:
+    """`artem-vr run`, parsed and validated once. Nothing downstream reads argparse."""
+
+    source: str = "sample"
+    stereo: str | None = None
+    loop: bool = True
+    style: str | None = None
+    method: str | None = None
+    strength: float = 1.0
+    output: str = "auto"
+    eye_size: tuple[int, int] = (640, 360)
+    view_mode: str = "screen"
+    ipd_mm: float = 63.0
+    frames: int | None = None
+    record: Path | None = None
+    out_dir: Path = Path("out")
+    temporal: bool = True
+    stereo_consistency: bool = True
+    device: str = "auto"
+    internal_scale: float | None = None
+    stylizer_options: tuple = ()  # (key, value) pairs for the stylizer factory, per method
+    xr_graphics: str = "auto"
+    xr_mirror: bool = False
+    xr_scale: float = 1.0
+    xr_space: str = "local"
+    xr_validation: bool = False
+    extra: tuple = field(default=())
+
+    def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise UsageError(f"unknown output {self.output!r}", f"choose one of: {', '.join(OUTPUTS)}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise UsageError(f"--strength {self.strength} is outside 0–1", "use e.g. --strength 0.7")
+        if self.frames is not None and self.frames < 1:
+            raise UsageError(f"--frames {self.frames} must be at least 1", "e.g. --frames 30")
+        if self.internal_scale is not None and not 0.0 < self.internal_scale <= 1.0:
+            raise UsageError(f"--internal-scale {self.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
+        if not 0.1 <= self.xr_scale <= 4.0:
+            raise UsageError(f"--xr-scale {self.xr_scale} is out of range", "use 0.1–4.0, e.g. 0.8")
+        self.view()  # the view's own checks (mode, IPD)
+
+    def view(self):
+        from artem_vr.render.geometry import ViewConfig
+
+        return ViewConfig(mode=self.view_mode, desk_ipd=self.ipd_mm / 1000.0)
+
+    def options(self) -> dict:
+        return dict(self.stylizer_options)
+
+
+def resolve_device(text: str) -> str:
+    """``auto`` → cuda when a CUDA driver and device answer, else cpu; ``cuda…`` without one → error."""
+    from artem_vr.cuda.device import cuda_available
+
+    if text != "auto":
+        if text.startswith("cuda"):
+            ok, why = cuda_available()
+            if not ok:
+                raise UsageError(f"--device {text}: {why}", "use --device cpu (or auto) on this machine")
+        return text
+    ok, _ = cuda_available()
+    return "cuda" if ok else "cpu"
+
+
+def choose_output(requested: str, printer=print) -> str:
+    """xr when an OpenXR runtime answers, else mirror when a display works, else headless."""
+    if requested not in OUTPUTS:
+        raise UsageError(f"unknown output {requested!r}", f"choose one of: {', '.join(OUTPUTS)}")
+    if requested != "auto":
+        return requested
+    from artem_vr.xr.probe import xr_available
+
+    ok, why = xr_available()
+    if ok:
+        printer("output: xr (an OpenXR runtime answered)")
+        return "xr"
+    if display_works():
+        printer(f"output: mirror (no OpenXR runtime: {why})")
+        return "mirror"
+    printer(f"output: headless (no OpenXR runtime: {why}; no display)")
+    return "headless"
+
+
+def display_works() -> bool:
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return False
+    from artem_vr.render.context import display_available
+
+    return bool(display_available())
+
+
+def make_output(kind: str, config: RunConfig) -> Output:
+    """The Output for ``kind`` (xr | mirror | headless) with the run's options."""
+    if kind == "xr":
+        from artem_vr.xr.presenter import XrOptions, XrOutput
+
+        return XrOutput(XrOptions(graphics=config.xr_graphics, scale=config.xr_scale, view=config.view(),
+                                  mirror=config.xr_mirror, validation=config.xr_validation,
+                                  max_frames=config.frames, space=config.xr_space))
+    if kind == "mirror":
+        from artem_vr.render.mirror import MirrorOutput
+
+        return MirrorOutput(config.eye_size, config.view(), max_fps=30.0 if config.record is not None else 60.0)
+    if kind == "headless":
+        from artem_vr.render.headless import HeadlessOutput
+
+        return HeadlessOutput(config.eye_size, config.view())
+    raise UsageError(f"unknown output {kind!r}", "choose xr, mirror or headless")
+
+
+def present(pipeline: Pipeline, output: Output, printer=print):
+    """Open ``output``, start the worker, present until the pipeline stops; re-raise a worker error.
+
+    The order matters: the output opens first (its upload path decides whether the worker keeps
+    frames on the device), then the worker starts, then the first frame is awaited."""
+    output.device = pipeline.device
+    with output:
+        pipeline.set_upload(output.upload_kind)
+        printer(f"upload: {output.upload_kind}" + (f" ({output.upload.reason})" if output.upload is not None
+                                                    and output.upload_kind != "cuda-gl interop" else ""))
+        pipeline.worker.start()
+        pipeline.wait_first()
+        return output.run(pipeline)
+
+
+def worker_error(pipeline: Pipeline) -> BaseException | None:
+    return pipeline.worker.error or pipeline.source.error
+
+
+def as_artem_error(err: BaseException) -> ArtemError:
+    from artem_vr.errors import SourceError
+
+    if isinstance(err, ArtemError):
+        return err
+    e = SourceError(f"the run stopped: {type(err).__name__}: {err}",
+                    "what was recorded so far is kept; run with --debug for details")
+    e.__cause__ = err
+    return e

@@ -1,0 +1,200 @@
+"""The steps of the one GPU run (tools/gpu_check.sh does the set-up, then runs this).
+
+Each step is a subprocess under its own time budget (seconds, below; they total 370 s, and the
+set-up before them is budgeted 20 s: 390 s of the 420 s the run may take). A step that fails or
+times out is recorded as such and the run goes on; a GPU-only step on a machine without CUDA is
+recorded "skipped: no CUDA". ``--dry-run`` runs every step at tiny sizes (the CPU check in CI).
+
+Order: what only a GPU can tell first (kernel and interop bit-exactness, the XNOR-vs-cuDNN layer
+records), then the shipped pipeline at three eye sizes, the engine defaults table, a training
+burst, and the comfort wrappers last (optional).
+
+Files in --out (at most 8: what the device tool brings back), ready for docs/bench/:
+env.txt, pytest_gpu.log, bench.log, bench_gpu.json, bench_gpu.svg, benchmarks_rows.md,
+train_burst.json, summary.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SETUP_BUDGET_S = 20
+
+
+def steps(dry: bool, out: Path) -> list[dict]:
+    """name, budget (s), whether it needs CUDA, the command, and the JSON it adds to bench_gpu.json."""
+    py = sys.executable
+    bench = [py, "-m", "artem_vr", "bench"]
+    commit = ["--commit", os.environ.get("ARTEM_COMMIT", "unknown")]
+    if dry:  # the same steps, as small as they go: every code path, no speed
+        sizes, big, secs = ["48x32"], "48x32", ["--seconds", "0.1", "--warmup", "0.1"]
+        pipeline_methods, defaults_method = ["generator:compact", "adain:fast", "xnor"], "generator:compact"
+        defaults_variants = ["--precision", "fp32", "bf16", "--layout", "nchw", "--graph", "off"]
+    else:
+        sizes, big, secs = ["960x1080", "1440x1600", "2016x2240"], "1440x1600", ["--seconds", "1.5"]
+        pipeline_methods, defaults_method = ["generator", "adain:fast", "adain:full", "xnor"], "generator:full"
+        defaults_variants = ["--precision", "fp16", "bf16", "--layout", "nchw", "cl", "--graph", "off", "on"]
+    return [
+        {"name": "gpu tests", "budget": 90, "cuda": True, "log": "pytest_gpu.log",
+         "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/cuda", "tests/style",
+                 "tests/test_pipeline.py"]},
+        {"name": "xnor layers vs cudnn", "budget": 40, "cuda": True, "json": "layers.json",
+         "cmd": bench + ["--layers-only", "--eye-size", big, "--eyes", "2", "--json", str(out / "layers.json")] + commit},
+        {"name": "pipeline at three eye sizes", "budget": 110, "cuda": False, "json": "pipeline.json",
+         "cmd": bench + ["--method", *pipeline_methods, "--engine", "fast", "--eye-size", *sizes, "--eyes", "2", *secs,
+                         "--json", str(out / "pipeline.json")] + commit},
+        {"name": "engine defaults table", "budget": 60, "cuda": False, "json": "defaults.json",
+         "cmd": bench + ["--method", defaults_method, "--engine", "fast", *defaults_variants, "--eye-size", big,
+                         "--eyes", "2", *(secs if dry else ["--seconds", "1.0"]), "--json", str(out / "defaults.json")]
+         + commit},
+        {"name": "training burst", "budget": 40, "cuda": False, "json": "train_burst.json", "keep_json": True,
+         "cmd": [py, "tools/gpu_train_burst.py", "--iters", "2" if dry else "150", "--size", "64" if dry else "256",
+                 "--batch", "2" if dry else "8", "--arch", "full", "--amp", "off" if dry else "bf16",
+                 "--json", str(out / "train_burst.json")]},
+        {"name": "comfort wrappers (optional)", "budget": 25, "cuda": False, "json": "comfort.json",
+         "cmd": bench + ["--method", "generator:compact", "--engine", "fast", "--comfort", "on", "--eye-size", big,
+                         "--eyes", "2", *secs, "--json", str(out / "comfort.json")] + commit},
+    ]
+
+
+def cuda_ok() -> tuple[bool, str]:
+    r = subprocess.run([sys.executable, "-c", "from artem_vr.cuda.device import cuda_available as c; ok, why = c(); "
+                        "print('yes' if ok else why)"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    line = (r.stdout.strip() or r.stderr.strip() or "unknown").splitlines()[-1]
+    return line == "yes", line
+
+
+def environment(out: Path) -> str:
+    lines = [time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), f"commit {os.environ.get('ARTEM_COMMIT', 'unknown')}"]
+    for cmd in (["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                [sys.executable, "-c", "import sys, torch; print(sys.version.split()[0], 'torch', torch.__version__, "
+                 "'cuda', torch.version.cuda, torch.cuda.is_available())"],
+                [sys.executable, "-c", "import cuda.core, cuda.bindings; print('cuda.core', cuda.core.__version__, "
+                 "'cuda.bindings', cuda.bindings.__version__)"]):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=ROOT)
+            lines.append(r.stdout.strip() if r.stdout.strip() else f"{cmd[0]}: {r.stderr.strip()[-200:]}")
+        except (OSError, subprocess.TimeoutExpired) as e:
+            lines.append(f"{cmd[0]}: {type(e).__name__}")
+    text = "\n".join(lines) + "\n"
+    (out / "env.txt").write_text(text)
+    return text
+
+
+def card_name() -> str:
+    try:
+        r = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True,
+                           timeout=20)
+        return r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else "no GPU"
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "no GPU"
+
+
+def run_step(step: dict, out: Path, log) -> dict:
+    t0 = time.monotonic()
+    log.write(f"\n=== {step['name']} (budget {step['budget']} s): {' '.join(step['cmd'])}\n")
+    log.flush()
+    target = open(out / step["log"], "w") if "log" in step else log
+    try:
+        r = subprocess.run(step["cmd"], stdout=target, stderr=subprocess.STDOUT, cwd=ROOT, timeout=step["budget"])
+        status = "ok" if r.returncode == 0 else f"failed (exit {r.returncode})"
+    except subprocess.TimeoutExpired:
+        status = f"timed out after {step['budget']} s"
+    finally:
+        if target is not log:
+            target.close()
+    return {"step": step["name"], "status": status, "seconds": round(time.monotonic() - t0, 1), "budget": step["budget"]}
+
+
+def table_rows(records: list[dict], card: str) -> str:
+    """Markdown rows for docs/benchmarks.md: the pipeline records and the XNOR layer records."""
+    rows = ["| card | method | eye | engine | upload | pipeline FPS | network FPS | stylize ms | to-texture ms | render ms "
+            "| floor ms (binding) | ratio |", "|" + "---|" * 12]
+    for r in records:
+        if "stereo_fps" not in r:
+            continue
+        st = r["stages_ms"]
+        med = lambda k: f"{st[k]['median']:.2f}" if st.get(k) else "n/a"  # noqa: E731
+        flags = r["precision"] + (" cl" if r["channels_last"] else "") + (" graph" if r["cuda_graph"] else "")
+        rows.append(f"| {card} | {r['method']}:{r['arch']}{' +comfort' if r['comfort'] else ''} | "
+                    f"{r['eye_size'][0]}x{r['eye_size'][1]}x{r['eyes']} | {r['engine']} {flags} | {r['upload']} | "
+                    f"{r['stereo_fps']:.1f} | {r['network_fps']:.1f} | {med('stylize')} | {med('to_texture')} | "
+                    f"{med('render')} | {r['floor_ms']:.2f} ({r['binding']}) | {r['ratio']} |")
+    failed = [r for r in records if "failed" in r]
+    for r in failed:
+        rows.append(f"| {card} | {r['method']}:{r['arch']} | {r['eye_size'][0]}x{r['eye_size'][1]} | {r['engine']} "
+                    f"{r['precision']} {r.get('layout', '')} {'graph' if r.get('cuda_graph') else ''} | FAILED: "
+                    f"{r['failed'][:80]} |" + " |" * 7)
+    layers = [r for r in records if "layer" in r]
+    if layers:
+        rows += ["", "| card | layer (N,C,H,W,O,k,s) | XNOR conv popc ms | XNOR conv mma ms | XNOR layer fp16 ms | "
+                 "cuDNN fp16 ms | XNOR layer fp32 ms | cuDNN fp32 ms | conv vs fp16 | layer vs fp16 |", "|" + "---|" * 10]
+        for r in layers:
+            rows.append(f"| {card} | {r['shape']} | {r['xnor_conv_popc_ms']} | {r['xnor_conv_mma_ms']} | "
+                        f"{r['xnor_layer_f16_ms']} | {r['cudnn_fp16_ms']} | {r['xnor_layer_f32_ms']} | "
+                        f"{r['cudnn_fp32_ms']} | {r['conv_speedup_vs_fp16']}x | {r['layer_speedup_vs_fp16']}x |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=ROOT / "out" / "gpu_check")
+    p.add_argument("--dry-run", action="store_true", help="tiny sizes: the CPU check of this script")
+    a = p.parse_args(argv)
+    out = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.monotonic()
+    print(environment(out), flush=True)
+    has_cuda, why = cuda_ok()
+    card = card_name() if has_cuda else "no GPU"
+    plan = steps(a.dry_run, out)
+    total = SETUP_BUDGET_S + sum(s["budget"] for s in plan)
+    print(f"card: {card}; CUDA: {'yes' if has_cuda else why}; set-up + step budgets {total} s (limit 420)"
+          + (" (dry run: each step may take 4x its budget)" if a.dry_run else ""), flush=True)
+    results = []
+    if a.dry_run:  # the budgets are the GPU run's; a busy CPU doing the same steps small needs more
+        for step in plan:
+            step["budget"] *= 4
+    with open(out / "bench.log", "w") as log:
+        for step in plan:
+            if step["cuda"] and not has_cuda:
+                res = {"step": step["name"], "status": "skipped: no CUDA", "seconds": 0.0, "budget": step["budget"]}
+            else:
+                print(f"--- {step['name']} (budget {step['budget']} s)", flush=True)
+                res = run_step(step, out, log)
+            results.append(res)
+            print(f"    {res['status']} in {res['seconds']} s", flush=True)
+    records: list[dict] = []
+    for step in plan:
+        f = out / step.get("json", "-")
+        if "json" in step and f.is_file() and not step.get("keep_json"):
+            records += json.loads(f.read_text())
+            f.unlink()
+    (out / "bench_gpu.json").write_text(json.dumps(records, indent=1))
+    (out / "benchmarks_rows.md").write_text(table_rows(records, card))
+    chart = subprocess.run([sys.executable, "tools/bench_chart.py", str(out / "bench_gpu.json"), str(out / "bench_gpu.svg"),
+                            "--target", "90", "--title", f"artem-vr pipeline, stereo ({card})"],
+                           capture_output=True, text=True, cwd=ROOT)
+    lines = [f"gpu_check on {card} (commit {os.environ.get('ARTEM_COMMIT', 'unknown')}), "
+             f"{'dry run' if a.dry_run else 'full run'}, {time.monotonic() - t_start:.0f} s of steps:"]
+    lines += [f"  {r['step']:<32} {r['status']:<28} {r['seconds']:>6.1f} s (budget {r['budget']} s)" for r in results]
+    lines.append(f"  chart: {'ok' if chart.returncode == 0 else 'failed: ' + chart.stderr.strip()[-200:]}")
+    bench_log = (out / "bench.log").read_text()
+    lines += [ln for ln in bench_log.splitlines() if ln.startswith(("defaults ", "matmul peak"))]
+    lines.append(f"  {sum('stereo_fps' in r for r in records)} pipeline records, "
+                 f"{sum('layer' in r for r in records)} layer records, {sum('failed' in r for r in records)} failed")
+    text = "\n".join(lines) + "\n"
+    (out / "summary.txt").write_text(text)
+    print(text, flush=True)
+    return 0 if all(r["status"] == "ok" or r["status"].startswith("skipped") for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
