@@ -73,12 +73,27 @@ class StylizedFrame:
     method: str
     stylize_ms: float = 0.0
     tensor: object | None = None
+    #: CUDA event recorded on the worker's stream after ``tensor`` was written: a consumer on
+    #: another stream waits on it (GPU-side) before reading — never on the worker's later frames
+    ready: object | None = None
 
     def host_eyes(self) -> list[np.ndarray]:
         """The eye images on the host (a device → host copy when the frame is on the GPU)."""
         if self.eyes is None:
+            if self.ready is not None:
+                self.ready.synchronize()
             self.eyes = to_rgb8_batch(self.tensor)
         return self.eyes
+
+    def wait_on_current_stream(self) -> None:
+        """Order the current CUDA stream after this frame's stylization (GPU-side, no host wait),
+        and keep the tensor's memory from being reused until that stream has read it."""
+        if self.ready is not None:
+            import torch
+
+            cur = torch.cuda.current_stream(self.tensor.device)
+            cur.wait_event(self.ready)
+            self.tensor.record_stream(cur)
 
 
 # ---------------------------------------------------------------------------- timing
@@ -404,7 +419,20 @@ class StylizerWorker:
             return to_rgb8_batch(y), None
 
     def _run(self):
+        if str(self.device).startswith("cuda"):
+            import torch
+
+            # its own stream: a consumer (the output's upload) waits for one frame's event, not
+            # for every frame the worker has queued after it (the default stream would serialise
+            # the GL interop behind all of them)
+            with torch.cuda.stream(torch.cuda.Stream(device=self.device)):
+                self._loop(cuda=True)
+        else:
+            self._loop(cuda=False)
+
+    def _loop(self, cuda: bool):
         last = -1
+        in_flight = None  # the previous frame's event: at most one frame queued on the GPU
         try:
             while not self._stop.is_set():
                 self._apply(self.controller.pending())
@@ -420,12 +448,21 @@ class StylizerWorker:
                 self.clock.add("capture_wait", (t1 - t0) * 1e3)
                 last = frame.index
                 eyes, tensor = self.stylize_frame(frame)
+                ready = None
+                if cuda and tensor is not None:
+                    import torch
+
+                    ready = torch.cuda.Event()
+                    ready.record()
+                if in_flight is not None:
+                    in_flight.synchronize()  # bound the queue: newest-frame semantics, no latency build-up
+                in_flight = ready
                 dt = (time.perf_counter() - t1) * 1000
                 self.frames_done += 1
                 self.rate.tick()
                 st = self.controller.state
                 self.out.put(StylizedFrame(eyes, self.frames_done, frame.index, frame.t, time.monotonic(),
-                                           st.styles[st.index] if st.styles else None, st.method, dt, tensor))
+                                           st.styles[st.index] if st.styles else None, st.method, dt, tensor, ready))
         except BaseException as e:  # handed to the pipeline, re-raised in the main thread
             self.error = e
         finally:

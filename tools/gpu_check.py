@@ -38,7 +38,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
         pipeline_methods, defaults_method = ["generator:compact", "adain:fast", "xnor"], "generator:compact"
         defaults_variants = ["--precision", "fp32", "bf16", "--layout", "nchw", "--graph", "off"]
     else:
-        sizes, big, secs = ["960x1080", "1440x1600", "2016x2240"], "1440x1600", ["--seconds", "1.5"]
+        sizes, big, secs = ["960x1080", "1440x1600", "2016x2240"], "1440x1600", ["--seconds", "1.5", "--warmup", "1.5"]
         pipeline_methods, defaults_method = ["generator", "adain:fast", "adain:full", "xnor"], "generator:full"
         defaults_variants = ["--precision", "fp16", "bf16", "--layout", "nchw", "cl", "--graph", "off", "on"]
     return [
@@ -52,7 +52,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
                          "--json", str(out / "pipeline.json")] + commit},
         {"name": "engine defaults table", "budget": 60, "cuda": False, "json": "defaults.json",
          "cmd": bench + ["--method", defaults_method, "--engine", "fast", *defaults_variants, "--eye-size", big,
-                         "--eyes", "2", *(secs if dry else ["--seconds", "1.0"]), "--json", str(out / "defaults.json")]
+                         "--eyes", "2", *(secs if dry else ["--seconds", "1.0", "--warmup", "1.5"]), "--json", str(out / "defaults.json")]
          + commit},
         {"name": "training burst", "budget": 40, "cuda": False, "json": "train_burst.json", "keep_json": True,
          "cmd": [py, "tools/gpu_train_burst.py", "--iters", "2" if dry else "150", "--size", "64" if dry else "256",
@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=ROOT / "out" / "gpu_check")
     p.add_argument("--dry-run", action="store_true", help="tiny sizes: the CPU check of this script")
+    p.add_argument("--only", default=None, metavar="NAMES",
+                   help="comma-separated step-name prefixes to run (a second, shorter lease); the others are "
+                        "recorded as not run")
     a = p.parse_args(argv)
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
@@ -164,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             step["budget"] *= 4
     with open(out / "bench.log", "w") as log:
         for step in plan:
-            if step["cuda"] and not has_cuda:
+            if a.only and not any(step["name"].startswith(n.strip()) for n in a.only.split(",")):
+                res = {"step": step["name"], "status": "skipped: not asked (--only)", "seconds": 0.0,
+                       "budget": step["budget"]}
+            elif step["cuda"] and not has_cuda:
                 res = {"step": step["name"], "status": "skipped: no CUDA", "seconds": 0.0, "budget": step["budget"]}
             else:
                 print(f"--- {step['name']} (budget {step['budget']} s)", flush=True)

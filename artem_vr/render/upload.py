@@ -80,6 +80,7 @@ class FrameUpload:
         """Upload ``frame``: its device tensor through interop when it has one, else its host eyes."""
         t = frame.tensor
         if t is not None and self.interop:
+            frame.wait_on_current_stream()
             n, _, h, w = t.shape
             if self._size != (n, w, h):
                 self._close_uploaders()
