@@ -4,12 +4,19 @@ Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command is chosen (``--help``
 of the top level stays fast). User errors (:class:`~artem_vr.errors.ArtemError`) print one
 line and exit with code 2; ``--debug`` shows the traceback.
+
+SIGINT, SIGTERM and SIGHUP raise :class:`~artem_vr.errors.Interrupted` in the main thread, so
+every ``finally`` runs (a recording is closed and kept, a partial output is discarded) and the
+exit code is 128 + the signal's number. A second signal while that clean-up runs is noted and
+ignored; a third abandons the clean-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from artem_vr import __version__
@@ -53,6 +60,39 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: commands that decode user images or videos: they take --max-megapixels
+IMAGE_COMMANDS = ("run", "stylize")
+
+#: the signals that end the program cleanly
+END_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def install_signal_handlers() -> dict:
+    """Make SIGINT/SIGTERM/SIGHUP raise :class:`Interrupted` in the main thread; returns the old handlers.
+
+    The first signal raises; a second one, while ``finally`` blocks finish the recording, only
+    prints that it is finishing; a third raises again (abandons the clean-up).
+    """
+    from artem_vr.errors import Interrupted
+
+    seen: list[int] = []
+
+    def handler(signum, _frame):
+        seen.append(signum)
+        if len(seen) == 2:
+            print(f"artem-vr: finishing up after {Interrupted(seen[0]).name} (send it again to abandon)",
+                  file=sys.stderr, flush=True)
+            return
+        raise Interrupted(signum)
+
+    return {s: signal.signal(s, handler) for s in END_SIGNALS}
+
+
+def restore_signal_handlers(old: dict) -> None:
+    for s, h in old.items():
+        signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="artem-vr",
@@ -67,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_mod, short, desc) in COMMANDS.items():
         sp = sub.add_parser(name, help=short, description=desc, formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        if name in IMAGE_COMMANDS:
+            sp.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
+                            help="refuse images and video frames larger than this, before decoding them "
+                                 "(default 50)")
         sp.set_defaults(_module=_mod)
     return p
 
@@ -78,8 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     # before parsing, so `artem-vr run --help` shows them.
     command = next((a for a in argv if not a.startswith("-")), None)
     debug = "--debug" in argv
-    from artem_vr.errors import ArtemError
+    from artem_vr.errors import ArtemError, Interrupted
 
+    # OpenCV/FFmpeg warnings (a failed frame write, a missing moov atom) repeat once per frame;
+    # what they mean reaches the user as one line from our own checks. --debug keeps them.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "DEBUG" if debug else "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "32" if debug else "-8")  # AV_LOG_INFO / AV_LOG_QUIET
+    old_handlers = install_signal_handlers() if _main_thread() else {}
     try:
         if command in COMMANDS:
             mod = importlib.import_module(COMMANDS[command][0])
@@ -95,12 +144,30 @@ def main(argv: list[str] | None = None) -> int:
             import logging
 
             logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        from artem_vr.atomic import forget_inputs
+
+        forget_inputs()  # each command protects the files it reads, not those of an earlier one
+        if getattr(args, "max_megapixels", None) is not None:
+            from artem_vr.sources.imageio import set_max_megapixels
+
+            set_max_megapixels(args.max_megapixels)
         return int(mod.run(args) or 0)
     except ArtemError as e:
         if debug:
             raise
         print(f"artem-vr {command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except Interrupted as e:
+        print(f"artem-vr {command}: interrupted by {e.name}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore_signal_handlers(old_handlers)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
