@@ -93,6 +93,51 @@ def restore_signal_handlers(old: dict) -> None:
         signal.signal(s, h if h is not None else signal.SIG_DFL)
 
 
+class _RedactingStream:
+    """A text stream that passes every write through :func:`~artem_vr.sources.live.redact_text`
+    and hides ``secrets`` (installed over stdout/stderr only when the command line holds a URL
+    with credentials, so a password never reaches the terminal or a log, whoever prints)."""
+
+    def __init__(self, stream, secrets: list[str]):
+        self._stream = stream
+        self._secrets = secrets
+
+    def write(self, text: str) -> int:
+        from artem_vr.sources.live import redact_text
+
+        text = redact_text(text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _url_secrets(argv: list[str]) -> list[str]:
+    """Passwords and secret query values of the URLs in ``argv`` (as typed and decoded, 4+ chars)."""
+    from urllib.parse import unquote, urlsplit
+
+    from artem_vr.sources.live import redact_url
+
+    found = set()
+    for a in argv:
+        if "://" not in a or redact_url(a) == a:
+            continue
+        try:
+            pw = urlsplit(a).password
+        except ValueError:
+            pw = None
+        if pw:
+            found |= {pw, unquote(pw)}
+        red = redact_url(a)
+        for typed, shown in zip(a.split("&"), red.split("&")):
+            if shown.endswith("=***") and "=" in typed:
+                v = typed.split("=", 1)[1]
+                found |= {v, unquote(v)}
+    return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="artem-vr",
@@ -129,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "DEBUG" if debug else "ERROR")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "32" if debug else "-8")  # AV_LOG_INFO / AV_LOG_QUIET
     old_handlers = install_signal_handlers() if _main_thread() else {}
+    streams = sys.stdout, sys.stderr
+    secrets = _url_secrets(argv)
+    if secrets or any("://" in a and "@" in a for a in argv):
+        sys.stdout, sys.stderr = _RedactingStream(sys.stdout, secrets), _RedactingStream(sys.stderr, secrets)
     try:
         if command in COMMANDS:
             mod = importlib.import_module(COMMANDS[command][0])
@@ -165,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         restore_signal_handlers(old_handlers)
+        if isinstance(sys.stdout, _RedactingStream):
+            sys.stdout, sys.stderr = streams
 
 
 def _main_thread() -> bool:
