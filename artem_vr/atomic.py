@@ -195,15 +195,19 @@ def verify_video(path: Path, frames: int, size: tuple[int, int] | None = None, n
 def write_image_atomic(target: str | os.PathLike, rgb: np.ndarray, inputs: Iterable = (), what: str = "output",
                        quality: int = 95) -> Path:
     """Write RGB uint8 (H, W, 3) ``rgb`` to ``target`` (format from the suffix): all or nothing."""
-    from artem_vr.sources.imageio import write_image
+    from artem_vr.sources.imageio import encode_image
 
     target = Path(target)
     inputs = list(inputs)
     refuse_inputs(target, inputs, what)
     _check_folder(target, what)
+    data = encode_image(rgb, target.suffix, quality, str(target))
     tmp = partial_path(target)
     try:
-        write_image(tmp, rgb, quality=quality)
+        tmp.write_bytes(data)
+    except OSError as e:
+        _remove(tmp)
+        raise ImageError(f"could not write {target} ({e.strerror or e})", _DISK_FIX) from None
     except BaseException:
         _remove(tmp)
         raise

@@ -265,25 +265,39 @@ def _composite(rgba: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
 
 
-def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> Path:
-    """Write an RGB uint8 (H, W, 3) image; the format follows the extension. Creates parent dirs."""
-    path = Path(path)
+def encode_image(rgb: np.ndarray, ext: str, quality: int = 95, name: str = "image") -> bytes:
+    """RGB uint8 (H, W, 3) → the bytes of a png/jpg/bmp/webp/tiff file (format from ``ext``)."""
     rgb = check_rgb8(rgb, "write_image")
-    ext = path.suffix.lower()
+    ext = ext.lower()
     if ext not in WRITE_EXTS:
         raise ImageError(
-            f"cannot write an image with extension {ext or '(none)'!r}: {path}",
+            f"cannot write an image with extension {ext or '(none)'!r}: {name}",
             f"use one of {', '.join(sorted(WRITE_EXTS))}",
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     params: list[int] = []
     if ext in (".jpg", ".jpeg"):
         params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     elif ext == ".webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
-    ok = cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
-        raise ImageError(f"could not write image {path}", "check the directory is writable and the disk not full")
+        raise ImageError(f"could not encode {name} as {ext}", "try another image type (.png)")
+    return buf.tobytes()
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> Path:
+    """Write an RGB uint8 (H, W, 3) image; the format follows the extension. Creates parent dirs.
+
+    Not atomic: for the user's outputs use :func:`artem_vr.atomic.write_image_atomic`.
+    """
+    path = Path(path)
+    data = encode_image(rgb, path.suffix, quality, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.write_bytes(data)
+    except OSError as e:
+        raise ImageError(f"could not write image {path} ({e.strerror or e})",
+                         "check the directory is writable and the disk not full") from None
     return path
 
 
