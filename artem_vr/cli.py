@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     except ArtemError as e:
         if debug:
             raise
-        print(f"artem-vr {command}: error: {e}", file=sys.stderr)
+        message = " ".join(str(e).split())  # one line, whatever the message's source put in it
+        print(f"artem-vr {command}: error: {message}", file=sys.stderr)
         return e.exit_code
     except Interrupted as e:
         print(f"artem-vr {command}: interrupted by {e.name}", file=sys.stderr)
