@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "32" if debug else "-8")  # AV_LOG_INFO / AV_LOG_QUIET
     old_handlers = install_signal_handlers() if _main_thread() else {}
     streams = sys.stdout, sys.stderr
+    limit = None
     secrets = _url_secrets(argv)
     if secrets or any("://" in a and "@" in a for a in argv):
         sys.stdout, sys.stderr = _RedactingStream(sys.stdout, secrets), _RedactingStream(sys.stderr, secrets)
@@ -197,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
 
         forget_inputs()  # each command protects the files it reads, not those of an earlier one
         if getattr(args, "max_megapixels", None) is not None:
-            from artem_vr.sources.imageio import set_max_megapixels
+            from artem_vr.sources import imageio
 
-            set_max_megapixels(args.max_megapixels)
+            limit = imageio.max_megapixels()
+            imageio.set_max_megapixels(args.max_megapixels)
         return int(mod.run(args) or 0)
     except ArtemError as e:
         if debug:
@@ -215,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         restore_signal_handlers(old_handlers)
+        if limit is not None:  # this command's limit ends with it (the CLI can run in-process)
+            imageio.set_max_megapixels(limit)
         if isinstance(sys.stdout, _RedactingStream):
             sys.stdout, sys.stderr = streams
 
