@@ -18,7 +18,6 @@ import random
 import re
 import sys
 import threading
-import time
 from abc import abstractmethod
 from typing import Callable, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
