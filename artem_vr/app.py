@@ -12,52 +12,13 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 
 from artem_vr.errors import UsageError
 from artem_vr.pipeline import (ControlState, Controller, Pipeline, RunConfig, StylizerWorker, as_artem_error,
                                choose_output, make_output, parse_size, present, resolve_device, worker_error)
+from artem_vr.recording import Recorder
 
 log = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------- recording
-class Recorder:
-    """Writes presented frames (eyes side by side) to a video, and the last one to a PNG.
-
-    The file is finalized on close, including when the run stops on an error, so what was
-    recorded is kept.
-    """
-
-    def __init__(self, path: Path, fps: float = 30.0, png: Path | None = None):
-        self.path = Path(path)
-        self.png = png
-        self.fps = fps
-        self._writer = None
-        self._last: np.ndarray | None = None
-        self.frames = 0
-
-    def add(self, eye_images: list[np.ndarray]):
-        img = eye_images[0] if len(eye_images) == 1 else np.concatenate(eye_images, axis=1)
-        if self._writer is None:
-            from artem_vr.sources.imageio import VideoWriterRGB
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = VideoWriterRGB(self.path, self.fps, (img.shape[1], img.shape[0])).__enter__()
-            self.path = Path(getattr(self._writer, "path", self.path))
-        self._writer.write(img)
-        self._last = img
-        self.frames += 1
-
-    def close(self):
-        if self._writer is not None:
-            self._writer.__exit__(None, None, None)
-            self._writer = None
-        if self.png is not None and self._last is not None:
-            from artem_vr.sources.imageio import write_image
-
-            self.png.parent.mkdir(parents=True, exist_ok=True)
-            write_image(self.png, self._last)
-
 
 # ---------------------------------------------------------------------------- choices
 def available_methods() -> dict[str, list[str]]:
@@ -230,7 +191,7 @@ def run(args) -> int:
     pipeline = build_pipeline(config)
     if config.record is not None:
         png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
-        pipeline.recorder = Recorder(config.record, fps=30.0, png=png)
+        pipeline.recorder = Recorder(config.record, fps=30.0, png=png, inputs=[config.source])
     st = pipeline.controller.state
     print(f"source: {config.source}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
           f"device: {pipeline.worker.device}")
@@ -239,17 +200,17 @@ def run(args) -> int:
     try:
         with pipeline.source:
             present(pipeline, output)
-    finally:
+    finally:  # also on a signal (errors.Interrupted): the recording is kept and the summary printed
         pipeline.worker.stop()
         if pipeline.recorder is not None:
             pipeline.recorder.close()
+        elapsed = time.monotonic() - pipeline.started
+        if pipeline.recorder is not None and pipeline.recorder.frames:
+            print(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"
+                  + (f" and {pipeline.recorder.png}" if pipeline.recorder.png else ""))
+        print(f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s, "
+              f"stylized {pipeline.worker.frames_done}")
     err = worker_error(pipeline)
-    elapsed = time.monotonic() - pipeline.started
-    if pipeline.recorder is not None and pipeline.recorder.frames:
-        print(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"
-              + (f" and {pipeline.recorder.png}" if pipeline.recorder.png else ""))
-    print(f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s, "
-          f"stylized {pipeline.worker.frames_done}")
     if err is not None:
         raise as_artem_error(err)
     return 0

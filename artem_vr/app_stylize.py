@@ -1,13 +1,23 @@
-"""`artem-vr stylize IN OUT`: one image or one video file, with a progress bar."""
+"""`artem-vr stylize IN OUT`: one image or one video file, with a progress bar.
+
+OUT is written atomically (:mod:`artem_vr.atomic`): it appears only once complete and verified
+(every frame decodes), an OUT that is the same file as IN (or the style image) is refused
+before anything is read, and an interrupted run (Ctrl-C, SIGTERM, SIGHUP) discards the partial
+result and leaves OUT as it was. Inputs smaller than 16 px a side, or larger than
+``--max-megapixels``, are one-line errors.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from artem_vr.errors import ImageError, UsageError
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
+#: the smallest side an image or frame may have to be stylized
+MIN_SIDE = 16
 
 
 def add_arguments(p):
@@ -54,71 +64,102 @@ def make_stylizer_for(args, temporal: bool):
     return s, method, style
 
 
-def run(args) -> int:
-    from tqdm import tqdm
+def check_size(w: int, h: int, name) -> None:
+    """ImageError for an image or frame too small to stylize (instance norm needs some pixels)."""
+    if min(w, h) < MIN_SIDE:
+        raise ImageError(f"{name} is {w}x{h}: too small to stylize", f"give an image at least {MIN_SIDE} pixels on each side")
 
+
+def stylize_rgb(stylizer, rgb, name):
+    """One RGB uint8 frame through ``stylizer`` → RGB uint8; a non-finite result is an error, not a black picture."""
+    import torch
+
+    from artem_vr.errors import WeightsError
     from artem_vr.frames import to_rgb8, to_tensor
-    from artem_vr.sources.imageio import VideoWriterRGB, read_image, write_image
+
+    y = stylizer.stylize(to_tensor(rgb, device=stylizer.device))
+    if not bool(torch.isfinite(y).all()):
+        raise WeightsError(f"the {stylizer.method} stylizer produced NaN/Inf values for {name}",
+                           "its weights are broken: retrain or re-download them")
+    return to_rgb8(y)
+
+
+def _plan(args) -> tuple[Path, Path, bool, list]:
+    """Check the command line before anything is read: (input, output, is_video, inputs)."""
+    from artem_vr.atomic import refuse_inputs
+    from artem_vr.sources.imageio import sniff_image
 
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
         raise ImageError(f"{src} does not exist", "check the path")
+    if src.is_dir():
+        raise ImageError(f"{src} is a folder", "give one image or video file")
+    if not 0 <= args.max_side <= 16384:
+        raise UsageError(f"--max-side {args.max_side} is out of range", "use 0 (never downscale) or 16–16384, e.g. 1024")
+    if 0 < args.max_side < MIN_SIDE:
+        raise UsageError(f"--max-side {args.max_side} is too small", f"use at least {MIN_SIDE}, or 0 to never downscale")
+    inputs = [src] + ([args.style] if args.style and Path(args.style).is_file() else [])
+    refuse_inputs(dst, inputs)
     ext_in, ext_out = src.suffix.lower(), dst.suffix.lower()
-    is_video = ext_in in VIDEO_EXT
-    if not is_video and ext_in not in IMAGE_EXT:
-        is_video = _looks_like_video(src)
+    if ext_in in VIDEO_EXT:
+        is_video = True
+    elif ext_in in IMAGE_EXT:
+        is_video = False
+    else:  # by content: a still image by its magic bytes, anything else is tried as a video
+        with open(src, "rb") as f:
+            is_video = sniff_image(f.read(16)) is None
+        if is_video and ext_out in IMAGE_EXT:
+            raise ImageError(f"{src} is not an image file (by its content)",
+                             "give a png/jpg/bmp/webp/tiff image, or for a video an .mp4 OUT")
     if is_video and ext_out not in VIDEO_EXT:
         raise UsageError(f"{src} is a video but {dst} is not a video name", "give OUT a .mp4 or .avi name")
     if not is_video and ext_out not in IMAGE_EXT:
         raise UsageError(f"{dst}: unknown image type {ext_out or '(none)'}", "give OUT a .jpg or .png name")
     if dst.parent and not dst.parent.exists():
         raise UsageError(f"folder {dst.parent} does not exist", "create it first")
+    return src, dst, is_video, inputs
 
+
+def run(args) -> int:
+    from artem_vr.errors import Interrupted
+
+    src, dst, is_video, inputs = _plan(args)
     stylizer, method, style = make_stylizer_for(args, temporal=is_video and args.temporal == "on")
-    if not is_video:
-        img = _fit(read_image(src), args.max_side)
-        out = to_rgb8(stylizer.stylize(to_tensor(img, device=stylizer.device)))
-        write_image(dst, out)
-        print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {method}: {style})")
-        return 0
-
-    import cv2
-
-    cap = cv2.VideoCapture(str(src))
-    if not cap.isOpened():
-        raise ImageError(f"cannot open video {src}", "is it a complete, supported video file (mp4/avi/mkv)?")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    n = 0
-    writer = None
     try:
-        with tqdm(total=total, unit="frame", desc=f"{method}:{style}") as bar:
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    break
-                rgb = _fit(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), args.max_side)
-                out = to_rgb8(stylizer.stylize(to_tensor(rgb, device=stylizer.device)))
-                if writer is None:
-                    writer = VideoWriterRGB(dst, fps, (out.shape[1], out.shape[0])).__enter__()
-                writer.write(out)
-                n += 1
-                bar.update(1)
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.__exit__(None, None, None)
-    if n == 0:
-        raise ImageError(f"{src}: no frame could be decoded", "is the video complete and of a supported codec?")
-    print(f"wrote {getattr(writer, 'path', dst)} ({n} frames, {method}: {style})")
+        if not is_video:
+            return _image(args, src, dst, inputs, stylizer, f"{method}: {style}")
+        return _video(args, src, dst, inputs, stylizer, f"{method}: {style}")
+    except Interrupted as e:
+        print(f"stylize: interrupted by {e.name}: the partial output was discarded, {dst} is untouched", file=sys.stderr)
+        raise
+
+
+def _image(args, src, dst, inputs, stylizer, what) -> int:
+    from artem_vr.atomic import write_image_atomic
+    from artem_vr.sources.imageio import read_image
+
+    img = read_image(src)
+    check_size(img.shape[1], img.shape[0], src)
+    out = stylize_rgb(stylizer, _fit(img, args.max_side), src)
+    write_image_atomic(dst, out, inputs)
+    print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {what})")
     return 0
 
 
-def _looks_like_video(path: Path) -> bool:
-    import cv2
+def _video(args, src, dst, inputs, stylizer, what) -> int:
+    from tqdm import tqdm
 
-    cap = cv2.VideoCapture(str(path))
-    try:
-        return cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) > 1
-    finally:
-        cap.release()
+    from artem_vr.atomic import AtomicVideoWriter
+    from artem_vr.sources.imageio import VideoReaderRGB
+
+    with VideoReaderRGB(src) as reader, AtomicVideoWriter(dst, reader.fps, inputs) as writer:
+        check_size(*reader.size, src)
+        with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
+            for rgb in reader:
+                writer.write(stylize_rgb(stylizer, _fit(rgb, args.max_side), src))
+                bar.update(1)
+        if writer.frames == 0:
+            raise ImageError(f"{src}: no frame could be decoded", "is the video complete and of a supported codec?")
+        final = writer.close()
+    print(f"wrote {final} ({writer.frames} frames, {what})")
+    return 0

@@ -42,3 +42,27 @@ class CudaUnavailable(RuntimeUnavailable):
 
 class ConventionError(ArtemError, ValueError):
     """A tensor or array crossing a boundary does not follow the stated convention."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal (SIGINT, SIGTERM, SIGHUP) asked the program to end.
+
+    Raised in the main thread by the handlers :func:`artem_vr.cli.main` installs, so ``finally``
+    blocks finish what they own (a recording is closed and kept, a partial output discarded);
+    the CLI then exits with ``128 + signum``. A :class:`KeyboardInterrupt`, so code that already
+    handles Ctrl-C treats every such signal alike, and ``except Exception`` never swallows it.
+    """
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = int(signum)
+        try:
+            self.name = signal.Signals(self.signum).name
+        except ValueError:
+            self.name = f"signal {self.signum}"
+        super().__init__(self.name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

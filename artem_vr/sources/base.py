@@ -98,6 +98,14 @@ class FrameSource(ABC):
                 return None
             self._slot.wait_newer(self._slot.get()[0], timeout=min(0.1, remaining) if remaining else 0.1)
 
+    def state(self) -> tuple[str, float | None]:
+        """(``"live"`` or ``"ended"``, seconds since the newest frame, None before the first) —
+        what a HUD shows when the picture is frozen. Live sources add ``"stalled"`` and
+        ``"reconnecting"`` (:meth:`artem_vr.sources.live.LiveSource.state`)."""
+        f = self._slot.get()[1]
+        age = None if f is None else max(0.0, time.monotonic() - f.t)
+        return ("ended" if self.ended or self._stop.is_set() else "live"), age
+
     # -- capture thread -------------------------------------------------------------
     def _publish(self, rgb: np.ndarray) -> Frame:
         frame = Frame(check_rgb8(rgb, f"{self.name} frame"), time.monotonic(), self._index, self.stereo)

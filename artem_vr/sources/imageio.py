@@ -9,21 +9,56 @@ OpenCV's BGR order never leaves this module.
 * :func:`write_image` — RGB uint8 → png/jpg/bmp/webp/tiff.
 * :class:`VideoReaderRGB` — iterate a video file's frames in order (no dropping).
 * :class:`VideoWriterRGB` — write RGB frames to mp4 (``mp4v``), falling back to MJPG/avi.
+
+Decoded sizes are bounded: an image, or a video's frames, larger than :func:`max_megapixels`
+(50 by default; ``--max-megapixels`` raises it, :func:`set_max_megapixels`) is refused from
+its header, before it is decoded. Every file read here is noted as an input
+(:func:`artem_vr.atomic.note_input`), so no output can be written over it.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
 
-from artem_vr.errors import ImageError
+from artem_vr.atomic import note_input
+from artem_vr.errors import ImageError, UsageError
 from artem_vr.frames import check_rgb8
+
+#: the default of :func:`max_megapixels`: an 8K frame is 33 MP, a 50 MP photo decodes to 150 MB
+DEFAULT_MAX_MEGAPIXELS = 50.0
+_max_pixels = int(DEFAULT_MAX_MEGAPIXELS * 1e6)
+_TOO_BIG_FIX = "downscale it first, or raise the limit with --max-megapixels N"
+
+
+def max_megapixels() -> float:
+    """The largest image or video frame (in millions of pixels) that will be decoded."""
+    return _max_pixels / 1e6
+
+
+def set_max_megapixels(mp: float) -> None:
+    """Raise (or lower) the decode limit; 0.01–10000 megapixels, else UsageError."""
+    global _max_pixels
+    if not 0.01 <= float(mp) <= 10000:
+        raise UsageError(f"--max-megapixels {mp} is out of range", "use 0.01–10000, e.g. --max-megapixels 120")
+    _max_pixels = int(float(mp) * 1e6)
+
+
+def check_pixels(w: int, h: int, name: str, what: str = "image") -> None:
+    """ImageError if a ``w``×``h`` image/frame is over :func:`max_megapixels` (checked before decoding)."""
+    if w * h > _max_pixels:
+        raise ImageError(f"{what} {name} is {w}x{h} ({w * h / 1e6:.1f} megapixels), over the limit of "
+                         f"{max_megapixels():g} megapixels",
+                         _TOO_BIG_FIX)
+
 
 #: extensions :func:`write_image` accepts
 WRITE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -70,6 +105,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     _check_file(path)
+    note_input(path)
     data = path.read_bytes()
     return decode_image(data, str(path))
 
@@ -82,7 +118,15 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise ImageError(f"image is empty (0 bytes): {name}", "re-copy or re-download the file")
     fix = "give a png, jpg, bmp, webp, gif or tiff image"
     try:
-        im = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():  # our own limit, checked below, is the one that speaks
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = _max_pixels  # Pillow refuses from the header beyond twice that
+            im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(m.group(1)) / 1e6:.1f}" if m else f"over {2 * max_megapixels():g}"
+        raise ImageError(f"image {name} is {size} megapixels, over the limit of {max_megapixels():g} megapixels",
+                         _TOO_BIG_FIX) from None
     except UnidentifiedImageError:
         # Pillow lacks some codecs (e.g. TIFF variants) that OpenCV has
         a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if sniff_image(data[:16]) else None
@@ -94,6 +138,7 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     except Exception as e:
         what = "truncated or corrupt" if "runcat" in str(e) else "unreadable"
         raise ImageError(f"image is {what}: {name} ({e})", "re-copy or re-download the file") from None
+    check_pixels(im.size[0], im.size[1], name)
     fmt = im.format or "?"
     try:
         im.load()  # full decode: raises on truncated data (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
@@ -220,25 +265,39 @@ def _composite(rgba: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
 
 
-def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> Path:
-    """Write an RGB uint8 (H, W, 3) image; the format follows the extension. Creates parent dirs."""
-    path = Path(path)
+def encode_image(rgb: np.ndarray, ext: str, quality: int = 95, name: str = "image") -> bytes:
+    """RGB uint8 (H, W, 3) → the bytes of a png/jpg/bmp/webp/tiff file (format from ``ext``)."""
     rgb = check_rgb8(rgb, "write_image")
-    ext = path.suffix.lower()
+    ext = ext.lower()
     if ext not in WRITE_EXTS:
         raise ImageError(
-            f"cannot write an image with extension {ext or '(none)'!r}: {path}",
+            f"cannot write an image with extension {ext or '(none)'!r}: {name}",
             f"use one of {', '.join(sorted(WRITE_EXTS))}",
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     params: list[int] = []
     if ext in (".jpg", ".jpeg"):
         params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     elif ext == ".webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, int(quality)]
-    ok = cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
-        raise ImageError(f"could not write image {path}", "check the directory is writable and the disk not full")
+        raise ImageError(f"could not encode {name} as {ext}", "try another image type (.png)")
+    return buf.tobytes()
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray, quality: int = 95) -> Path:
+    """Write an RGB uint8 (H, W, 3) image; the format follows the extension. Creates parent dirs.
+
+    Not atomic: for the user's outputs use :func:`artem_vr.atomic.write_image_atomic`.
+    """
+    path = Path(path)
+    data = encode_image(rgb, path.suffix, quality, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.write_bytes(data)
+    except OSError as e:
+        raise ImageError(f"could not write image {path} ({e.strerror or e})",
+                         "check the directory is writable and the disk not full") from None
     return path
 
 
@@ -263,6 +322,7 @@ class VideoReaderRGB:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         _check_file(self.path, "video")
+        note_input(self.path)
         fix = "give an mp4/avi/mkv/webm file that plays elsewhere"
         with open(self.path, "rb") as f:
             head = f.read(1024)
@@ -273,6 +333,12 @@ class VideoReaderRGB:
         if not self._cap.isOpened():
             self._cap.release()
             raise ImageError(f"OpenCV cannot open video {self.path}", fix)
+        w, h = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        try:
+            check_pixels(w, h, str(self.path), "video")  # from the container's header, before a frame is decoded
+        except ImageError:
+            self._cap.release()
+            raise
         ok, first = self._cap.read()
         if not ok or first is None:
             self._cap.release()

@@ -4,17 +4,23 @@ A :class:`LiveSource` must connect at :meth:`start` (else :class:`SourceError` w
 ``timeout`` seconds). Once running, when the stream drops (read error, stall longer than
 ``timeout``, end of stream) it prints one line —
 ``source: http://… dropped (reason), reconnecting in 0.5 s`` — waits, and tries again with
-exponential backoff (0.5, 1, 2, 4, 8 s …, capped at :attr:`backoff_max`). Meanwhile the last
-frame stays available through :meth:`read_latest`. :meth:`stop` interrupts the wait.
+exponential backoff (0.5, 1, 2 s, capped at :attr:`backoff_max` = 2 s), each wait shortened by
+up to 20 % at random (jitter: cameras that come back are not hit in lock step). Meanwhile the
+last frame stays available through :meth:`read_latest`, and :meth:`state` says
+``("reconnecting", age of that frame)`` for a HUD. :meth:`stop` interrupts the wait.
+
+Credentials never reach a printed line: labels and messages go through :func:`redact_url`.
 """
 
 from __future__ import annotations
 
+import random
+import re
 import sys
 import threading
 from abc import abstractmethod
 from typing import Callable, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
 
@@ -28,13 +34,39 @@ def _stderr_line(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
+#: query parameters whose values are secrets (case-insensitive substrings of the name)
+_SECRET_PARAMS = ("pass", "pwd", "token", "key", "secret", "auth", "sig", "session")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its secrets, for printing: the password of ``user:pass@`` and the values of
+    query parameters such as ``token=`` or ``key=`` become ``***``. Anything that is not a URL
+    is returned unchanged."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+        port = parts.port
+    except ValueError:  # not a parsable URL (a bad port, a stray bracket): hide what may be a netloc
+        return re.sub(r"//[^/@]*@", "//***@", url)
+    if password is not None:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{port}" if port else "")
+        parts = parts._replace(netloc=netloc)
+    if parts.query:
+        q = parse_qsl(parts.query, keep_blank_values=True)
+        if any(any(w in k.lower() for w in _SECRET_PARAMS) for k, _ in q):
+            q = [(k, "***" if any(w in k.lower() for w in _SECRET_PARAMS) else v) for k, v in q]
+            parts = parts._replace(query=urlencode(q, safe="*"))
+    return parts.geturl()
+
+
+#: the name used before there was a query-aware one
+redact = redact_url
+
+
+def redact_text(text: str) -> str:
+    """Every URL inside ``text`` passed through :func:`redact_url`."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
 
 
 def call_with_deadline(fn: Callable[[], T], timeout: float, what: str, fix: str) -> T:
@@ -75,16 +107,21 @@ class LiveSource(FrameSource):
     """
 
     backoff_initial = 0.5
-    backoff_max = 8.0
+    backoff_max = 2.0
+    #: each wait is the backoff times a random factor in [1 - jitter, 1]
+    jitter = 0.2
+    #: a connected stream with no new frame for this long is "stalled" in :meth:`state`
+    stall_after = 1.0
 
     def __init__(self, label: str, stereo: str | None = None, timeout: float = 5.0,
                  notify: Callable[[str], None] | None = None):
         super().__init__(stereo=stereo)
         if not timeout > 0:
             raise SourceError(f"source timeout must be > 0 s, got {timeout}", "pass a positive timeout")
-        self.label = label
+        self.label = redact_url(label)
         self.timeout = float(timeout)
-        self.notify = notify or _stderr_line
+        notify = notify or _stderr_line
+        self.notify = lambda line: notify(redact_text(line))
         self.reconnects = 0
         self.connected = False
 
@@ -105,10 +142,15 @@ class LiveSource(FrameSource):
         self.connected = False
         self._disconnect()
 
+    def _wait(self, delay: float) -> float:
+        """The next wait: ``delay`` shortened by up to :attr:`jitter`."""
+        return delay * (1.0 - self.jitter * random.random())
+
     def _grab(self) -> np.ndarray | None:
         delay = self.backoff_initial
         reason = ""
         while not self._stop.is_set():
+            wait = self._wait(delay)
             if self.connected:
                 try:
                     return self._read()
@@ -118,10 +160,10 @@ class LiveSource(FrameSource):
                     self.connected = False
                     self._safe_disconnect()
                     reason = _reason(e).removeprefix(f"{self.label}: ")
-                    self.notify(f"source: {self.label} dropped ({reason}), reconnecting in {delay:g} s")
+                    self.notify(f"source: {self.label} dropped ({reason}), reconnecting in {wait:.1f} s")
             else:
-                self.notify(f"source: {self.label} still unreachable ({reason}), reconnecting in {delay:g} s")
-            if self._stop.wait(delay):
+                self.notify(f"source: {self.label} still unreachable ({reason}), reconnecting in {wait:.1f} s")
+            if self._stop.wait(wait):
                 return None
             delay = min(delay * 2, self.backoff_max)
             try:
@@ -135,6 +177,18 @@ class LiveSource(FrameSource):
             self.notify(f"source: {self.label} reconnected")
             delay = self.backoff_initial
         return None
+
+    def state(self) -> tuple[str, float | None]:
+        """(``"live"`` | ``"stalled"`` | ``"reconnecting"`` | ``"ended"``, seconds since the newest
+        frame or None before the first). ``stalled``: connected, but no frame for :attr:`stall_after`."""
+        name, age = super().state()
+        if name == "ended":
+            return name, age
+        if not self.connected and self._thread is not None:
+            return "reconnecting", age
+        if age is not None and age >= self.stall_after:
+            return "stalled", age
+        return name, age
 
     def _interrupt(self) -> None:
         """Unblock a read in progress on the capture thread (called by :meth:`stop`)."""

@@ -6,16 +6,22 @@ which can block forever on a server that accepts and never answers. A URL that a
 with a single ``image/jpeg`` is polled as a snapshot camera. Any other content type (an
 mp4/HLS stream) is handed to OpenCV's FFmpeg backend by :class:`HttpCameraSource`.
 
-``http://user:pass@host/...`` sends HTTP basic authentication.
+``http://user:pass@host/...`` sends HTTP basic authentication (the password is never printed).
+
+A part that is not a complete image (a corrupt or truncated JPEG, or one over the megapixel
+limit, checked from its header before decoding) is skipped, not a reason to drop the
+connection; only a stream whose parts stay bad for ``timeout`` seconds is reconnected.
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import io
 import socket
 import ssl
 import time
+import warnings
 from urllib.parse import unquote, urlsplit
 
 import cv2
@@ -215,6 +221,36 @@ class MjpegStream:
         return data
 
 
+def decode_part(data: bytes) -> tuple[np.ndarray | None, str]:
+    """One MJPEG part (or snapshot) → (RGB uint8, "") or (None, why it is not a usable frame).
+
+    A JPEG must end with its end-of-image marker (OpenCV decodes a truncated one to a grey
+    smear without complaint); the size is checked from the header before decoding.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from artem_vr.errors import ImageError
+    from artem_vr.sources.imageio import check_pixels
+
+    if data[:3] == b"\xff\xd8\xff" and not data.rstrip(b"\r\n\x00").endswith(b"\xff\xd9"):
+        return None, f"truncated JPEG, {len(data)} bytes"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                check_pixels(im.size[0], im.size[1], "frame")
+    except ImageError as e:
+        return None, e.what
+    except Image.DecompressionBombError:
+        return None, "over the megapixel limit"
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        return None, f"not an image, {len(data)} bytes ({type(e).__name__})"
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        return None, f"undecodable image, {len(data)} bytes"
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), ""
+
+
 class HttpCameraSource(LiveSource):
     """An IP camera at an http(s) URL (see module doc). Reconnects with backoff when it drops.
 
@@ -230,6 +266,8 @@ class HttpCameraSource(LiveSource):
         self.backend = "mjpeg"  # or "opencv"
         self._stream: MjpegStream | None = None
         self._cap = None  # CvCapture when the URL is not MJPEG
+        self.corrupt_frames = 0  # parts skipped because they were not a complete image
+        self._corrupt_said = -1e9
 
     def _connect(self) -> None:
         s = MjpegStream(self.url, self.timeout)
@@ -253,11 +291,19 @@ class HttpCameraSource(LiveSource):
             return self._cap.read()
         if self._stream is None:
             raise SourceError("not connected", _FIX)
-        data = self._stream.next_jpeg()
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise SourceError(f"a frame of {len(data)} bytes is not a JPEG", _FIX)
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            data = self._stream.next_jpeg()
+            rgb, why = decode_part(data)
+            if rgb is not None:
+                return rgb
+            self.corrupt_frames += 1
+            now = time.monotonic()
+            if now - self._corrupt_said >= 5.0:  # one line per 5 s at most
+                self._corrupt_said = now
+                self.notify(f"source: {self.label}: skipped a bad frame ({why}; {self.corrupt_frames} so far)")
+            if now > deadline or self._stop.is_set():
+                raise SourceError(f"no good frame for {self.timeout:g} s (the last: {why})", _FIX)
 
     def _disconnect(self) -> None:
         stream, self._stream = self._stream, None

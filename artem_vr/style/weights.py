@@ -5,11 +5,18 @@ model factory understands) and ``meta`` (JSON: free-form facts — style, iterat
 ``load_safetensors`` checks the file (exists, is not a pickle, is complete, fits the
 architecture), fixes key prefixes left by DDP / ``torch.compile`` (``module.``,
 ``_orig_mod.``), loads in float32, moves to the device and sets eval + no grad.
+
+Hostile files are refused before they cost memory: a file over :data:`MAX_FILE_BYTES`;
+architecture metadata outside :func:`check_arch_bounds` (integers 0–4096, short lists, shallow
+nesting); a model whose metadata asks for more numbers than the file holds, or more than
+:data:`MAX_PARAMS` (counted on the ``meta`` device, where building allocates nothing); and
+tensors holding NaN or Inf.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +25,19 @@ import torch
 from torch import nn
 
 from artem_vr.errors import WeightsError
+
+#: the largest weights file loaded (artem-vr's models are a few MB; VGG19 is 80 MB in fp16)
+MAX_FILE_BYTES = 1 << 30
+#: the most numbers (parameters and buffers) a model built from metadata may have
+MAX_PARAMS = 200_000_000
+#: bounds on architecture metadata, checked before anything is built
+ARCH_MAX_INT = 4096
+ARCH_MAX_LIST = 64
+ARCH_MAX_DEPTH = 4
+ARCH_MAX_JSON = 64 * 1024
+#: tighter bounds for keys that count repeated layers or size kernels (building is then cheap)
+ARCH_KEY_MAX = {"res_blocks": 64, "edge_kernel": 15}
+_RETRAIN = "re-download or retrain it"
 
 _STRIP_PREFIXES = ("module.", "_orig_mod.")
 _CONVERT_FIX = (
@@ -67,10 +87,82 @@ def read_header(path) -> tuple[dict, dict]:
             md = f.metadata() or {}
     except Exception as e:
         raise WeightsError(f"{path} is not a valid safetensors file ({e})", "re-download or retrain it") from e
+    for key in ("arch", "meta"):
+        if len(md.get(key, "")) > ARCH_MAX_JSON:
+            raise WeightsError(f"{path}: {key} metadata is {len(md[key])} bytes, over {ARCH_MAX_JSON}", _RETRAIN)
     try:
-        return json.loads(md.get("arch", "{}")), json.loads(md.get("meta", "{}"))
-    except json.JSONDecodeError as e:
-        raise WeightsError(f"{path}: unreadable metadata ({e})", "re-save it with artem_vr.style.weights.save_safetensors") from e
+        arch, meta = json.loads(md.get("arch", "{}")), json.loads(md.get("meta", "{}"))
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise WeightsError(f"{path}: unreadable metadata ({e})", "re-save it with artem_vr.style.weights.save_safetensors") from None
+    if not isinstance(arch, dict) or not isinstance(meta, dict):
+        raise WeightsError(f"{path}: metadata is not a JSON object", "re-save it with artem_vr.style.weights.save_safetensors")
+    return arch, meta
+
+
+def check_arch_bounds(arch: dict, path="weights") -> None:
+    """WeightsError unless every number in ``arch`` is a finite value in 0–4096 (integers; tighter
+    for :data:`ARCH_KEY_MAX` keys) and its lists and nesting are short: metadata may not ask for a
+    network of any size."""
+
+    def walk(v, where: str, depth: int) -> None:
+        if depth > ARCH_MAX_DEPTH:
+            raise WeightsError(f"{path}: architecture metadata nests deeper than {ARCH_MAX_DEPTH} at {where}", _RETRAIN)
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            return
+        if isinstance(v, int):
+            top = ARCH_KEY_MAX.get(where.rsplit(".", 1)[-1], ARCH_MAX_INT)
+            if not 0 <= v <= top:
+                raise WeightsError(f"{path}: architecture metadata {where}={v} is outside 0–{top}", _RETRAIN)
+        elif isinstance(v, float):
+            if not math.isfinite(v) or abs(v) > ARCH_MAX_INT:
+                raise WeightsError(f"{path}: architecture metadata {where}={v} is not a sane number", _RETRAIN)
+        elif isinstance(v, list):
+            if len(v) > ARCH_MAX_LIST:
+                raise WeightsError(f"{path}: architecture metadata {where} has {len(v)} entries, over {ARCH_MAX_LIST}", _RETRAIN)
+            for i, x in enumerate(v):
+                walk(x, f"{where}[{i}]", depth + 1)
+        elif isinstance(v, dict):
+            if len(v) > ARCH_MAX_LIST:
+                raise WeightsError(f"{path}: architecture metadata {where} has {len(v)} keys, over {ARCH_MAX_LIST}", _RETRAIN)
+            for k, x in v.items():
+                walk(x, f"{where}.{k}" if where else str(k), depth + 1)
+        else:
+            raise WeightsError(f"{path}: architecture metadata {where} has a {type(v).__name__}", _RETRAIN)
+
+    walk(arch, "", 0)
+
+
+def _file_numel(path: Path) -> int:
+    """How many numbers the file's tensors hold, from its header (no tensor is read)."""
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(path), "pt") as f:
+        for k in f.keys():
+            total += math.prod(f.get_slice(k).get_shape())
+    return total
+
+
+def _build_bounded(factory: Callable[[dict], nn.Module], arch: dict, path: Path) -> nn.Module:
+    """``factory(arch)``, after building it on the meta device (no memory) and checking its size
+    against :data:`MAX_PARAMS` and the numbers the file holds (``arch`` passed :func:`check_arch_bounds`)."""
+    try:
+        with torch.device("meta"):
+            shell = factory(arch)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"{path}: architecture metadata {arch} not understood ({e})", "retrain with this version") from None
+    need = sum(t.numel() for t in shell.state_dict().values())
+    del shell
+    have = _file_numel(path)
+    if need > MAX_PARAMS:
+        raise WeightsError(f"{path}: architecture metadata asks for {need:,} numbers, over the limit of {MAX_PARAMS:,}", _RETRAIN)
+    if need > have:
+        raise WeightsError(f"{path}: architecture metadata asks for {need:,} numbers but the file holds {have:,}",
+                           "the metadata does not describe these weights: re-download or retrain it")
+    try:
+        return factory(arch)
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"{path}: architecture metadata {arch} not understood ({e})", "retrain with this version") from None
 
 
 def _check_file(path) -> Path:
@@ -78,6 +170,9 @@ def _check_file(path) -> Path:
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist", "check the path, or train it with `artem-vr train`")
     size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise WeightsError(f"{path} is {size / 2**30:.1f} GiB, larger than any artem-vr model (limit {MAX_FILE_BYTES >> 30} GiB)",
+                           "check it is the right file")
     with open(path, "rb") as f:
         head = f.read(8)
     if head[:2] == b"PK" or head[:1] == b"\x80":
@@ -108,23 +203,26 @@ def load_safetensors(
     from safetensors.torch import load_file
 
     arch, _meta = read_header(path)
+    path = Path(path)
+    check_arch_bounds(arch, path)
     if expect_arch is not None:
         diff = {k: (arch.get(k), v) for k, v in expect_arch.items() if arch.get(k) != v}
         if diff:
             k, (got, want) = next(iter(diff.items()))
             raise WeightsError(f"{path} is for another architecture: {k}={got!r}, expected {want!r}", "pick the matching --arch or retrain")
+    if not isinstance(model, nn.Module):
+        if not arch:
+            raise WeightsError(f"{path} has no architecture metadata", "re-save it with artem_vr.style.weights.save_safetensors")
+        model = _build_bounded(model, arch, path)  # before any tensor of the file is read
     try:
         state = load_file(str(path))
     except Exception as e:
         raise WeightsError(f"{path} cannot be read as safetensors ({e}); truncated?", "re-download or retrain it") from e
     state = {_clean_key(k): v for k, v in state.items()}
-    if not isinstance(model, nn.Module):
-        if not arch:
-            raise WeightsError(f"{path} has no architecture metadata", "re-save it with artem_vr.style.weights.save_safetensors")
-        try:
-            model = model(arch)
-        except (KeyError, TypeError, ValueError) as e:
-            raise WeightsError(f"{path}: architecture metadata {arch} not understood ({e})", "retrain with this version") from e
+    for k, v in state.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).sum())
+            raise WeightsError(f"{path}: tensor {k!r} holds {bad} NaN/Inf values", "the weights are broken: " + _RETRAIN)
     own = model.state_dict()
     for k, v in own.items():
         if k not in state:

@@ -1,0 +1,91 @@
+"""`run --record`: what the eyes see, written to a video (and the last frame to a PNG).
+
+The video is written to a temporary file beside the target and renamed over it only once it is
+closed and every frame decodes (:class:`~artem_vr.atomic.AtomicVideoWriter`); a failed write
+(a full disk) is an error on close, never a "recorded N frames" success. :meth:`Recorder.close`
+is what keeps a recording when the run stops early (an error, Ctrl-C, SIGTERM, SIGHUP): call
+it from a ``finally``.
+
+A recording is never written over a file the run reads (its source, a style image): refused
+at construction when the caller names its inputs, and in any case before the first frame
+is written (:func:`~artem_vr.atomic.note_input`). The last-frame PNG is written *beside* the
+named video; when a file of that name exists, the recorder says so on stderr as it starts, and
+``replace_png=False`` refuses instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from artem_vr.atomic import AtomicVideoWriter, refuse_inputs, same_file, write_image_atomic
+from artem_vr.errors import UsageError
+
+
+class Recorder:
+    """Writes presented frames (eyes side by side) to ``path``, and the last one to ``png``.
+
+    ``inputs``: files the run reads (its source); the recording may not replace one.
+    ``replace_png``: True (default) replaces an existing ``png`` and says so; False refuses.
+    """
+
+    def __init__(self, path: Path, fps: float = 30.0, png: Path | None = None, *,
+                 inputs: Iterable = (), replace_png: bool = True):
+        self.path = Path(path)
+        self.png = Path(png) if png is not None else None
+        self.fps = fps
+        self.inputs = [i for i in inputs if i is not None]
+        self.frames = 0
+        self._writer: AtomicVideoWriter | None = None
+        self._last: np.ndarray | None = None
+        refuse_inputs(self.path, self.inputs, "recording")
+        if self.png is not None:
+            if same_file(self.png, self.path):
+                raise UsageError(f"the recording and its last-frame picture are both {self.path}", "give the recording a video name (.mp4)")
+            refuse_inputs(self.png, self.inputs, "last-frame picture")
+            if self.png.exists():
+                if not replace_png:
+                    raise UsageError(f"{self.png} exists (the recording's last frame is written there)",
+                                     "move it away, or record to another name")
+                print(f"note: {self.png} exists and will be replaced by the recording's last frame", file=sys.stderr)
+
+    def add(self, eye_images: list[np.ndarray]) -> None:
+        img = eye_images[0] if len(eye_images) == 1 else np.concatenate(eye_images, axis=1)
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = AtomicVideoWriter(self.path, self.fps, inputs=self.inputs, what="recording",
+                                             replace_beside=True)
+        self._writer.write(img)
+        self._last = img
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the video (verified, renamed into place) and write the last frame.
+
+        Idempotent. Raises :class:`~artem_vr.errors.ImageError` when the video could not be
+        written completely (the target is then untouched and nothing is reported as recorded).
+        """
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                final = writer.close()
+            except BaseException:
+                self.frames = 0
+                raise
+            if final is not None:
+                self.path = final
+        last, self._last = self._last, None
+        if self.png is not None and last is not None:
+            self.png.parent.mkdir(parents=True, exist_ok=True)
+            write_image_atomic(self.png, last, inputs=self.inputs, what="last-frame picture")
+
+    def discard(self) -> None:
+        """Drop the recording (the target is untouched)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.discard()
+        self._last = None
+        self.frames = 0

@@ -1,0 +1,139 @@
+"""Bad, degenerate, fuzzed and oversized inputs: one line, exit 2, no traceback, nothing written;
+and memory is bounded before decoding."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from faults_helpers import one_error_line, partials, run_cli, write_png, write_video
+
+
+def png_claiming(path, w: int, h: int):
+    """A tiny PNG file whose header claims w×h (a decompression bomb's header; the data is 1 row)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * (3 * w + 1)))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def _bad_inputs(tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", n=20)
+    png = write_png(tmp_path / "ok.png")
+    text = "hello, this is not a picture\n" * 50
+    cases = {
+        "text named mp4": (tmp_path / "t.mp4", text, "o.mp4", "text file"),
+        "text named png": (tmp_path / "t.png", text, "o.png", "not an image"),
+        "text named jpg": (tmp_path / "t.jpg", text, "o.jpg", "not an image"),
+        "text, unknown ext, image out": (tmp_path / "t.dat", text, "o.png", "not an image"),
+        "random bytes mp4": (tmp_path / "r.mp4", np.random.default_rng(3).bytes(5000), "o.mp4", "video"),
+        "truncated mp4": (tmp_path / "cut.mp4", clip.read_bytes()[: clip.stat().st_size // 3], "o.mp4", "video"),
+        "truncated png": (tmp_path / "cut.png", png.read_bytes()[:200], "o.png", "truncated"),
+        "empty png": (tmp_path / "e.png", b"", "o.png", "empty"),
+        "1x1 image": (tmp_path / "one.png", cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes(), "o.png", "too small"),
+        "1 px wide": (tmp_path / "thin.png", cv2.imencode(".png", np.zeros((300, 1, 3), np.uint8))[1].tobytes(), "o.png", "too small"),
+        "5x5 image": (tmp_path / "five.png", cv2.imencode(".png", np.zeros((5, 5, 3), np.uint8))[1].tobytes(), "o.png", "too small"),
+    }
+    for name, (path, data, _out, _needle) in cases.items():
+        if isinstance(data, str):
+            path.write_text(data)
+        else:
+            path.write_bytes(data)
+    return cases
+
+
+@pytest.mark.parametrize("case", ["text named mp4", "text named png", "text named jpg", "text, unknown ext, image out",
+                                  "random bytes mp4", "truncated mp4", "truncated png", "empty png", "1x1 image",
+                                  "1 px wide", "5x5 image"])
+def test_bad_stylize_input_is_one_line(tmp_path, cli, case):
+    path, _, out, needle = _bad_inputs(tmp_path)[case]
+    code, stdout, err = cli("stylize", path, tmp_path / out, "--method", "identity")
+    assert code == 2, (stdout, err)
+    assert needle in one_error_line(err).lower()
+    assert not (tmp_path / out).exists() and partials(tmp_path) == []
+
+
+def test_tiny_tiny_tiny_video_is_one_line(tmp_path, cli):
+    clip = write_video(tmp_path / "small.mp4", n=5, size=(8, 8))
+    code, _, err = cli("stylize", clip, tmp_path / "o.mp4", "--method", "identity")
+    assert code == 2 and "too small" in one_error_line(err)
+
+
+@pytest.mark.parametrize("kind", ["png", "jpg", "mp4"])
+def test_fuzzed_files_never_give_a_traceback_or_a_broken_output(tmp_path, cli, kind):
+    """Seeded mutations (byte flips, cuts, zeroed runs) of a good file: either a verified output
+    (exit 0) or one line (exit 2); never a traceback, never a partial file."""
+    good = write_video(tmp_path / "good.mp4", n=6) if kind == "mp4" else write_png(tmp_path / f"good.{kind}")
+    data = good.read_bytes()
+    rng = np.random.default_rng({"png": 11, "jpg": 12, "mp4": 13}[kind])
+    outcomes = {0: 0, 2: 0}
+    for i in range(12):
+        b = bytearray(data)
+        how = i % 3
+        if how == 0:
+            for j in rng.integers(0, len(b), size=8):
+                b[j] ^= int(rng.integers(1, 256))
+        elif how == 1:
+            b = b[: int(rng.integers(1, len(b)))]
+        else:
+            j = int(rng.integers(0, len(b) - 64))
+            b[j : j + 64] = bytes(64)
+        src = tmp_path / f"f{i}.{kind}"
+        src.write_bytes(bytes(b))
+        out = tmp_path / f"o{i}.{'mp4' if kind == 'mp4' else 'png'}"
+        code, stdout, err = cli("stylize", src, out, "--method", "identity", "--temporal", "off")
+        assert code in (0, 2), err
+        outcomes[code] += 1
+        if code == 0:
+            assert "wrote" in stdout
+            if kind == "mp4":
+                assert cv2.VideoCapture(str(out)).read()[0]
+            else:
+                assert cv2.imread(str(out)) is not None
+        else:
+            one_error_line(err)
+            assert not out.exists()
+    assert partials(tmp_path) == []
+    assert outcomes[2] > 0, outcomes  # the mutations did produce bad files
+
+
+def test_huge_image_header_is_refused_before_decoding(tmp_path, cli):
+    bomb = png_claiming(tmp_path / "bomb.png", 12000, 9000)
+    code, _, err = cli("stylize", bomb, tmp_path / "o.png", "--method", "identity", "--max-side", "0")
+    line = one_error_line(err)
+    assert code == 2 and "108.0 megapixels" in line and "--max-megapixels" in line
+
+
+def test_max_megapixels_moves_the_limit(tmp_path, cli):
+    src = write_png(tmp_path / "in.png", size=(200, 100))  # 0.02 MP
+    code, _, err = cli("stylize", src, tmp_path / "o.png", "--method", "identity", "--max-megapixels", "0.01")
+    assert code == 2 and "over the limit of 0.01 megapixels" in one_error_line(err)
+    code, _, err = cli("stylize", src, tmp_path / "o.png", "--method", "identity", "--max-megapixels", "0.03")
+    assert code == 0, err
+    clip = write_video(tmp_path / "c.mp4", n=4, size=(160, 120))
+    code, _, err = cli("stylize", clip, tmp_path / "o.mp4", "--method", "identity", "--max-megapixels", "0.01")
+    assert code == 2 and "video" in one_error_line(err) and "160x120" in err
+    for bad in ("0", "-1", "1e9"):
+        code, _, err = cli("stylize", src, tmp_path / "o.png", "--method", "identity", "--max-megapixels", bad)
+        assert code == 2 and "out of range" in one_error_line(err)
+
+
+@pytest.mark.parametrize("value", ["-5", "3", "99999"])
+def test_max_side_is_range_checked(tmp_path, cli, value):
+    src = write_png(tmp_path / "in.png")
+    code, _, err = cli("stylize", src, tmp_path / "o.png", "--method", "identity", "--max-side", value)
+    assert code == 2 and "--max-side" in one_error_line(err)
+
+
+def test_run_with_a_bomb_source_is_bounded_and_one_line(tmp_path):
+    """As a live source, a 108 MP header is refused at start: one line, exit 2, little memory."""
+    bomb = png_claiming(tmp_path / "bomb.png", 12000, 9000)
+    r = run_cli("run", "--output", "headless", "--source", bomb, "--frames", "3", "--method", "identity",
+                "--out", tmp_path / "o", cwd=tmp_path)
+    assert r.returncode == 2 and "megapixels" in one_error_line(r.stderr)

@@ -1,0 +1,140 @@
+"""Outputs are all or nothing: never over an input, never reported when broken, never half there."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+from faults_helpers import count_frames, digest, one_error_line, partials, run_cli, write_png, write_video
+
+from artem_vr.atomic import AtomicVideoWriter, commit, verify_video, write_image_atomic
+from artem_vr.errors import ConventionError, ImageError, UsageError
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink", "dotted"])
+def test_output_that_is_the_input_is_refused_before_reading(tmp_path, cli, kind, how):
+    src = write_png(tmp_path / "in.png") if kind == "image" else write_video(tmp_path / "in.mp4", n=20)
+    before = digest(src)
+    out = {"same": src, "dotted": tmp_path / "." / src.name}.get(how, tmp_path / f"link{src.suffix}")
+    if how == "symlink":
+        out.symlink_to(src)
+    elif how == "hardlink":
+        os.link(src, out)
+    code, stdout, err = cli("stylize", src, out, "--method", "identity")
+    assert code == 2 and "same file as the input" in one_error_line(err) and "wrote" not in stdout
+    assert digest(src) == before and count_frames(src) == (20 if kind == "video" else 1)
+    assert partials(tmp_path) == []
+
+
+def test_output_that_is_the_style_image_is_refused(tmp_path, cli):
+    src, style = write_png(tmp_path / "in.png"), write_png(tmp_path / "style.png", seed=5)
+    before = digest(style)
+    code, _, err = cli("stylize", src, style, "--method", "adain", "--style", style)
+    assert code == 2 and "same file as the input" in one_error_line(err)
+    assert digest(style) == before
+
+
+def test_stylize_replaces_an_existing_output_only_when_complete(tmp_path, cli):
+    src, out = write_video(tmp_path / "in.mp4", n=12), write_video(tmp_path / "out.mp4", n=3, seed=9)
+    code, stdout, err = cli("stylize", src, out, "--method", "identity")
+    assert code == 0, err
+    assert "wrote" in stdout and "12 frames" in stdout and count_frames(out) == 12
+    assert partials(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_full_disk_stylize_is_an_error_and_the_target_survives(tmp_path, kind):
+    """Writes past 20 kB fail (EFBIG, as on a full disk): exit 2, one line, old target intact, no temp left."""
+    if kind == "video":
+        src, out = write_video(tmp_path / "in.mp4", n=40), write_video(tmp_path / "out.mp4", n=5, seed=3)
+    else:
+        src, out = write_png(tmp_path / "in.png", size=(200, 150)), write_png(tmp_path / "out.png", size=(20, 20), seed=3)
+    before = digest(out)
+    r = run_cli("stylize", src, out, "--method", "identity", "--temporal", "off", cwd=tmp_path, max_file_bytes=20_000)
+    assert r.returncode == 2, r.stderr
+    line = one_error_line(r.stderr)
+    assert "disk" in line and out.name in line
+    assert "wrote" not in r.stdout
+    assert digest(out) == before
+    assert partials(tmp_path) == []
+
+
+def test_full_disk_recording_reports_no_success(tmp_path):
+    src = write_video(tmp_path / "in.mp4", n=30)
+    rec = write_video(tmp_path / "rec.mp4", n=4, seed=4)
+    before = digest(rec)
+    r = run_cli("run", "--output", "headless", "--source", src, "--record", rec, "--frames", "20", "--method", "identity",
+                "--out", tmp_path / "o", cwd=tmp_path, max_file_bytes=8_000)
+    assert r.returncode == 2, r.stderr
+    assert "recorded" not in r.stdout
+    assert "disk" in one_error_line(r.stderr)
+    assert digest(rec) == before and partials(tmp_path) == []
+
+
+def test_recording_over_its_own_source_is_refused(tmp_path):
+    src = write_video(tmp_path / "clip.mp4", n=30)
+    before = digest(src)
+    r = run_cli("run", "--output", "headless", "--source", src, "--record", src, "--frames", "10", "--method", "identity",
+                "--eye-size", "64x48", "--out", tmp_path / "o", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "same file as the input" in one_error_line(r.stderr) and "recorded" not in r.stdout
+    assert digest(src) == before and count_frames(src) == 30 and partials(tmp_path) == []
+
+
+def test_recorder_says_so_before_replacing_the_png_beside_and_can_refuse(tmp_path, capsys):
+    from artem_vr.recording import Recorder
+
+    png = write_png(tmp_path / "r.png")
+    before = digest(png)
+    with pytest.raises(UsageError, match="r.png exists"):
+        Recorder(tmp_path / "r.mp4", png=png, replace_png=False)
+    assert digest(png) == before
+    rec = Recorder(tmp_path / "r.mp4", png=png)
+    assert "r.png exists and will be replaced" in capsys.readouterr().err
+    frames = [np.full((24, 32, 3), 40 * i, np.uint8) for i in range(5)]
+    for f in frames:
+        rec.add([f])
+    rec.close()
+    assert count_frames(tmp_path / "r.mp4") == 5 == rec.frames
+    assert cv2.imread(str(png)).shape == (24, 32, 3)
+    with pytest.raises(UsageError, match="both"):
+        Recorder(tmp_path / "x.png", png=tmp_path / "x.png")
+    with pytest.raises(UsageError, match="same file as the input"):
+        Recorder(tmp_path / "r.mp4", png=None, inputs=[tmp_path / "r.mp4"])
+
+
+def test_a_video_whose_frame_count_does_not_verify_never_replaces_the_target(tmp_path):
+    target = write_video(tmp_path / "t.mp4", n=3, seed=7)
+    before = digest(target)
+    w = AtomicVideoWriter(target, fps=30)
+    for i in range(6):
+        w.write(np.full((16, 16, 3), 30 * i, np.uint8))
+    w._writer.close()
+    tmp = w._writer.path
+    assert count_frames(tmp) == 6
+    with pytest.raises(ImageError, match="has 6 decodable frames of the 7 written"):
+        commit(tmp, target, lambda p: verify_video(p, 7))
+    assert digest(target) == before and not tmp.exists()
+
+
+def test_discarded_and_empty_writers_leave_nothing(tmp_path):
+    target = tmp_path / "v.mp4"
+    with pytest.raises(RuntimeError):
+        with AtomicVideoWriter(target) as w:
+            w.write(np.zeros((16, 16, 3), np.uint8))
+            raise RuntimeError("stop")
+    assert not target.exists() and partials(tmp_path) == []
+    assert AtomicVideoWriter(target).close() is None and not target.exists()
+
+
+def test_image_write_that_fails_leaves_the_target(tmp_path):
+    target = write_png(tmp_path / "t.png")
+    before = digest(target)
+    with pytest.raises(ConventionError):
+        write_image_atomic(target, np.zeros((4, 4), np.uint8))  # not RGB: refused by the writer
+    assert digest(target) == before and partials(tmp_path) == []
+    with pytest.raises(UsageError, match="does not exist"):
+        write_image_atomic(tmp_path / "nope" / "x.png", np.zeros((4, 4, 3), np.uint8))

@@ -1,0 +1,65 @@
+"""SIGINT, SIGTERM and SIGHUP sent to a real `artem-vr` child: the recording plays, the summary is
+printed, the exit code is 128 + the signal; a stylize keeps its target untouched."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from faults_helpers import count_frames, digest, partials, start_cli, write_video
+
+
+def _wait_for(stream, needle: str, timeout: float = 60.0) -> str:
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen += line
+        if needle in line:
+            return seen
+    raise AssertionError(f"{needle!r} never appeared: {seen!r}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_during_run_record_keeps_a_playable_recording(tmp_path, sig):
+    src = write_video(tmp_path / "in.mp4", n=30)
+    rec = tmp_path / "rec.mp4"
+    p = start_cli("run", "--output", "headless", "--source", src, "--record", rec, "--frames", "100000",
+                  "--method", "identity", "--eye-size", "64x48", "--out", tmp_path / "o", cwd=tmp_path)
+    try:
+        _wait_for(p.stdout, "style:")
+        time.sleep(1.5)  # frames are being recorded
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + sig, err
+    assert f"interrupted by {signal.Signals(sig).name}" in err and "Traceback" not in err
+    line = next(ln for ln in out.splitlines() if ln.startswith("recorded "))
+    n = int(line.split()[1])
+    assert n >= 3 and count_frames(rec) == n  # every recorded frame plays
+    assert "presented" in out
+    assert (tmp_path / "o" / "last.png").stat().st_size > 0
+    assert partials(tmp_path) == []
+
+
+def test_sigterm_during_stylize_discards_the_partial_output(tmp_path):
+    src = write_video(tmp_path / "in.mp4", n=600, size=(96, 64))
+    out = write_video(tmp_path / "out.mp4", n=5, seed=8)
+    before = digest(out)
+    p = start_cli("stylize", src, out, "--method", "identity", cwd=tmp_path)
+    try:
+        _wait_for(p.stderr, "frame/s")  # the progress bar moves: frames are being written
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert "partial output was discarded" in err and "untouched" in err and "Traceback" not in err
+    assert digest(out) == before and count_frames(out) == 5
+    assert partials(tmp_path) == []
