@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 from artem_vr.errors import ImageError, UsageError
+from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
 #: the smallest side an image or frame may have to be stylized
-MIN_SIDE = 16
 
 
 def add_arguments(p):
@@ -62,12 +62,6 @@ def make_stylizer_for(args, temporal: bool):
         except ImportError:
             pass
     return s, method, style
-
-
-def check_size(w: int, h: int, name) -> None:
-    """ImageError for an image or frame too small to stylize (instance norm needs some pixels)."""
-    if min(w, h) < MIN_SIDE:
-        raise ImageError(f"{name} is {w}x{h}: too small to stylize", f"give an image at least {MIN_SIDE} pixels on each side")
 
 
 def stylize_rgb(stylizer, rgb, name):

@@ -23,6 +23,17 @@ from artem_vr.errors import ConventionError
 
 T = TypeVar("T")
 
+#: the smallest image side the stylizers take (instance norm needs some pixels per channel)
+MIN_SIDE = 16
+
+
+def check_size(w: int, h: int, name) -> None:
+    """ImageError for an image or frame too small to stylize."""
+    if min(w, h) < MIN_SIDE:
+        from artem_vr.errors import ImageError
+
+        raise ImageError(f"{name} is {w}x{h}: too small to stylize", f"give an image at least {MIN_SIDE} pixels on each side")
+
 
 @dataclass
 class Frame:

@@ -37,7 +37,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from artem_vr.errors import ArtemError, UsageError
-from artem_vr.frames import LatestSlot, to_rgb8_batch, to_tensor
+from artem_vr.frames import LatestSlot, check_size, to_rgb8_batch, to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -446,6 +446,9 @@ class StylizerWorker:
                     continue
                 t1 = time.perf_counter()
                 self.clock.add("capture_wait", (t1 - t0) * 1e3)
+                if last < 0:  # the first frame: a source too small to stylize is one clear error
+                    left, _right = frame.eyes()
+                    check_size(left.shape[1], left.shape[0], self.source.label)
                 last = frame.index
                 eyes, tensor = self.stylize_frame(frame)
                 ready = None
