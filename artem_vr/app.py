@@ -438,6 +438,9 @@ def add_stylizer_options(p, live: bool = False) -> None:
     p.add_argument("--adain-variant", choices=["auto", "fast", "full"], default="auto",
                    help="adain decoder: fast (relu3_1 encoder), full (relu4_1, the paper's) or auto "
                         "(default: fast when shipped, else full)")
+    p.add_argument("--adain-model", default=None, metavar="NAME|PATH",
+                   help="adain: a decoder by name (yours from `artem-vr train adain`, or shipped: adain_fast, "
+                        "adain_full; `artem-vr styles` lists them) or a decoder .safetensors file")
 
 
 def stylizer_factory(args):
@@ -447,10 +450,16 @@ def stylizer_factory(args):
     if not 0.0 < args.internal_scale <= 1.0:
         raise UsageError(f"--internal-scale {args.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
 
+    weights = None
+    if args.adain_model:
+        from artem_vr.style.catalog import adain_decoder
+
+        weights = adain_decoder(args.adain_model)  # unknown name → UsageError now
+
     def factory(method, style=None, device="cpu"):
         kw = {}
         if method == "adain":
-            kw = {"preserve_color": args.preserve_color, "variant": args.adain_variant}
+            kw = {"preserve_color": args.preserve_color, "variant": args.adain_variant, "weights": weights}
         elif method == "generator" and args.arch:
             kw = {"arch": args.arch}
         return make_stylizer(method, style, device=device, internal_scale=args.internal_scale, **kw)
@@ -477,8 +486,18 @@ def resolve_device(text: str) -> str:
 
 
 def plan_style(method: str | None, style: str | None, printer=print) -> tuple[str, list[str], list[str], str | None]:
-    """Decide (method, methods offered, styles of that method, initial style or file)."""
+    """Decide (method, methods offered, styles of that method, initial style or file).
+
+    ``style``: a preset or user style name (`artem-vr styles`), an image file (adain) or a
+    generator/xnor ``.safetensors`` file (its own method)."""
+    from artem_vr.style.catalog import is_model_file, style_file_method
+
     avail = available_methods()
+    if style is not None and is_model_file(style):
+        file_method = style_file_method(style)  # missing, unreadable or a decoder → an error here
+        if method not in (None, file_method):
+            raise UsageError(f"--style {style} is a {file_method} model", f"drop --method, or use --method {file_method}")
+        return file_method, list(dict.fromkeys([file_method, *avail])), avail.get(file_method, []), style
     is_file = style is not None and (os.sep in style or Path(style).suffix.lower() in
                                      (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"))
     if method is not None:
@@ -498,7 +517,7 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
         if style is not None and method in avail and style not in avail[method]:
             method = next((m for m in avail if style in avail[m]), method)
         if method == "identity":
-            printer("note: no trained style models found in assets/models — frames pass through unstylized")
+            printer("note: no trained style models found (shipped or yours) — frames pass through unstylized")
     if method == "identity":
         return "identity", ["identity"], ["identity"], None
     if method not in avail:
