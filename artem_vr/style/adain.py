@@ -396,22 +396,22 @@ class AdaINStylizer(Stylizer):
             raise UsageError(f"unknown colour preservation {preserve_color!r}", "use none, luminance or match")
         if variant not in ("auto", *VARIANTS):
             raise UsageError(f"unknown AdaIN variant {variant!r}", f"choose one of: auto, {', '.join(VARIANTS)}")
-        if weights is not None:  # a decoder file says which variant it is
-            from artem_vr.style.weights import read_header
-
-            file_variant = read_header(weights)[0].get("variant", "fast")
-            if variant not in ("auto", file_variant):
-                raise UsageError(f"{weights} is a {file_variant} AdaIN decoder, not {variant}",
-                                 f"drop --adain-variant, or use --adain-variant {file_variant}")
-            variant = file_variant
-        elif variant == "auto":
+        if variant == "auto" and weights is None:
             variant = auto_variant()
         path = Path(weights) if weights is not None else default_weights(variant)
         if not path.is_file():
             raise WeightsError(
                 f"AdaIN decoder weights {str(path)!r} not found",
-                f"train them: artem-vr train adain --content DIR --styles DIR --variant {variant} --out adain_{variant}",
+                f"train them: artem-vr train adain --content DIR --styles DIR --variant {variant} --out my_adain_{variant}",
             )
+        if weights is not None:  # a decoder file says which variant it is
+            from artem_vr.style.weights import read_header
+
+            file_variant = read_header(path)[0].get("variant", "fast")
+            if variant not in ("auto", file_variant):
+                raise WeightsError(f"{path} is for another architecture: a {file_variant} AdaIN decoder, not {variant}",
+                                   f"drop --adain-variant, or use --adain-variant {file_variant}")
+            variant = file_variant
         from artem_vr.style.weights import load_safetensors
 
         self.model = AdaINModel(variant, vgg_weights=vgg_weights)

@@ -235,7 +235,7 @@ def output_path(name: str, out_dir: str | os.PathLike | None, force: bool, resum
     if target.exists():
         what = "a shipped model" if shipped else "a model"
         raise UsageError(f"{target} already exists ({what})", "pass --force to replace it, or choose another --out name")
-    if not shipped and (_preset_named(name) is not None or (MODELS_DIR / f"{name}{MODEL_SUFFIX}").is_file()):
+    if _same_dir(folder, user_models_dir()) and (_preset_named(name) is not None or (MODELS_DIR / f"{name}{MODEL_SUFFIX}").is_file()):
         raise UsageError(f"--out {name}: a shipped preset or model has that name, and yours would take its place",
                          f"choose another name (e.g. my_{name}), or pass --force to do exactly that")
     return target
