@@ -200,6 +200,11 @@ def test_user_style_through_xnor_and_adain(cli, user_data, small_content_dir, kl
     assert "klimt" in a.styles() and "klimt_bits" in a.styles()
     ref = make_stylizer("adain", str(user_data / "klimt.jpg"))
     assert torch.equal(a.stylize(x), ref.stylize(x))
+    # eval scores a user style against its painting, with its own models
+    from artem_vr.evaluate import resolve_styles
+
+    (spec,) = resolve_styles(["klimt"])
+    assert spec.path == user_data / "klimt.jpg" and spec.arg_for("generator") == "klimt"
 
 
 def test_adain_decoder_by_name_or_file(cli, user_data, thumbnails, tmp_path):
