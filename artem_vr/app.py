@@ -44,7 +44,8 @@ def add_arguments(p):
                         "screen or screen:x,y,w,h, an http(s) MJPEG or rtsp URL")
     p.add_argument("--stereo", choices=["sbs"], default=None, help="the source is side-by-side stereo (left|right)")
     p.add_argument("--no-loop", action="store_true", help="stop at the end of a video instead of looping")
-    p.add_argument("--style", default=None, help="a preset name (see `artem-vr styles`) or any image file (uses adain)")
+    p.add_argument("--style", default=None, help="a preset or your own style by name (see `artem-vr styles`), a generator/xnor "
+                        ".safetensors model file, or any image file (uses adain)")
     p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: the best with models here)")
     p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
     p.add_argument("--output", default="auto", help="auto (xr, else mirror window, else headless) | xr | mirror | headless")
@@ -80,11 +81,20 @@ def add_stylizer_options(p, live: bool = False) -> None:
     p.add_argument("--adain-variant", choices=["auto", "fast", "full"], default="auto",
                    help="adain decoder: fast (relu3_1 encoder), full (relu4_1, the paper's) or auto "
                         "(default: fast when shipped, else full)")
+    p.add_argument("--adain-model", default=None, metavar="NAME|PATH",
+                   help="adain: a decoder by name (yours from `artem-vr train adain`, or shipped: adain_fast, "
+                        "adain_full; `artem-vr styles` lists them) or a decoder .safetensors file")
 
 
 def stylizer_options(args) -> dict:
     """The per-method stylizer options of the command line (run and stylize share them)."""
-    return {"preserve_color": args.preserve_color, "adain_variant": args.adain_variant, "arch": args.arch}
+    weights = None
+    if args.adain_model:
+        from artem_vr.style.catalog import adain_decoder
+
+        weights = adain_decoder(args.adain_model)  # unknown name → UsageError now
+    return {"preserve_color": args.preserve_color, "adain_variant": args.adain_variant, "arch": args.arch,
+            "adain_weights": weights}
 
 
 def stylizer_factory(options: dict, internal_scale: float = 1.0):
@@ -97,7 +107,8 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0):
     def factory(method, style=None, device="cpu"):
         kw = {}
         if method == "adain":
-            kw = {"preserve_color": options["preserve_color"], "variant": options["adain_variant"]}
+            kw = {"preserve_color": options["preserve_color"], "variant": options["adain_variant"],
+                  "weights": options.get("adain_weights")}
         elif method in ("generator", "xnor"):
             kw = {"arch": options.get("arch")}
             if method == "generator" and options.get("engine") is not None:
@@ -108,8 +119,18 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0):
 
 
 def plan_style(method: str | None, style: str | None, printer=print) -> tuple[str, list[str], list[str], str | None]:
-    """Decide (method, methods offered, styles of that method, initial style or file)."""
+    """Decide (method, methods offered, styles of that method, initial style or file).
+
+    ``style``: a preset or user style name (`artem-vr styles`), an image file (adain) or a
+    generator/xnor ``.safetensors`` file (its own method)."""
+    from artem_vr.style.catalog import is_model_file, style_file_method
+
     avail = available_methods()
+    if style is not None and is_model_file(style):
+        file_method = style_file_method(style)  # missing, unreadable or a decoder → an error here
+        if method not in (None, file_method):
+            raise UsageError(f"--style {style} is a {file_method} model", f"drop --method, or use --method {file_method}")
+        return file_method, list(dict.fromkeys([file_method, *avail])), avail.get(file_method, []), style
     is_file = style is not None and (os.sep in style or Path(style).suffix.lower() in
                                      (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"))
     if method is not None:
@@ -129,7 +150,7 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
         if style is not None and method in avail and style not in avail[method]:
             method = next((m for m in avail if style in avail[m]), method)
         if method == "identity":
-            printer("note: no trained style models found in assets/models — frames pass through unstylized")
+            printer("note: no trained style models found (shipped or yours) — frames pass through unstylized")
     if method == "identity":
         return "identity", ["identity"], ["identity"], None
     if method not in avail:

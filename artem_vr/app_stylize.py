@@ -23,7 +23,8 @@ VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", "
 def add_arguments(p):
     p.add_argument("input", help="an image or a video file")
     p.add_argument("output", help="where to write the result (image → image, video → .mp4/.avi)")
-    p.add_argument("--style", default=None, help="a preset name (artem-vr styles) or any image file (adain)")
+    p.add_argument("--style", default=None, help="a preset or user style name (artem-vr styles), any image file (adain), "
+                   "or a model file path/to/NAME.safetensors from `artem-vr train`")
     p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: best with models)")
     p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style)")
     p.add_argument("--max-side", type=int, default=1024, help="downscale larger inputs to this side first (0: never)")

@@ -17,6 +17,7 @@ class Check:
 #: modules providing ``doctor_checks() -> list[Check]``; each is imported lazily and a
 #: failure to import is itself reported.
 PROBES = [
+    "artem_vr.style.catalog",  # data files found, where user styles live and how many
     "artem_vr.style.device",
     "artem_vr.cuda.nvrtc",
     "artem_vr.render.context",

@@ -125,6 +125,10 @@ def resolve_styles(items: list[str]) -> list[StyleSpec]:
             pr = P.preset(it)
             specs.append(StyleSpec(pr.name, pr.image, pr.name))  # the thumbnail is the painting here
             continue
+        user = _user_style(it)
+        if user is not None:
+            specs.append(user)
+            continue
         if not p.exists():
             names = ", ".join(pr.name for pr in P.list_presets()) if P else "(presets unavailable)"
             raise UsageError(f"--styles {it}: neither a preset nor an existing file/directory", f"presets: {names}")
@@ -132,6 +136,22 @@ def resolve_styles(items: list[str]) -> list[StyleSpec]:
             name = by_source.get(f.name)
             specs.append(StyleSpec(name or f.stem, f, name))
     return specs
+
+
+def _user_style(item: str) -> StyleSpec | None:
+    """A user style name or a generator/xnor model file → its spec (the painting: its thumbnail, or
+    what its card names); None when ``item`` is neither."""
+    from artem_vr.style.catalog import is_model_file, read_model, style_file_method, style_image
+
+    if is_model_file(item):
+        style_file_method(item)  # missing, unreadable or not a style model → an error here
+        image = read_model(Path(item)).image
+        if image is None:
+            raise UsageError(f"--styles {item}: no painting found beside the model",
+                             "put its thumbnail NAME.jpg beside it (artem-vr train writes one)")
+        return StyleSpec(Path(item).stem, image, item)
+    image = None if Path(item).exists() else style_image(item)
+    return StyleSpec(item, image, item) if image is not None else None
 
 
 def square(img: torch.Tensor, size: int) -> torch.Tensor:
@@ -410,7 +430,7 @@ def contact_sheet(report: dict, sheet: dict, tile: int = 128, max_rows: int = 12
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("style quality")
     g.add_argument("--content", nargs="+", metavar="DIR|IMG", help="photos (files or directories)")
-    g.add_argument("--styles", nargs="+", metavar="DIR|IMG|PRESET", help="paintings, directories or preset names")
+    g.add_argument("--styles", nargs="+", metavar="DIR|IMG|NAME", help="paintings, directories, preset or user style names, or model .safetensors files")
     g.add_argument("--method", nargs="+", default=["generator", "adain"],
                    help="methods to score (default: %(default)s); adain:fast / adain:full pick that decoder "
                         "(plain adain: the fast one when shipped), generator:compact / generator:full that network")

@@ -682,7 +682,10 @@ def choose_output(requested: str, printer=print) -> str:
 
 
 def display_works() -> bool:
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    """A desktop to open the mirror window on (Linux: $DISPLAY / $WAYLAND_DISPLAY and an answer)."""
+    import sys
+
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         return False
     from artem_vr.render.context import display_available
 

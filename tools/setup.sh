@@ -27,12 +27,15 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $($PY --version)"
   "$PY" -m venv .venv
 fi
+# pyproject.toml accepts a range of torch releases; this set-up installs the one the tests ran on.
+TESTED="torch==2.14.1 torchvision==0.29.1"
 stamp=.venv/.artem-installed
-want="$(sha1sum pyproject.toml | cut -c1-12)-dev$DEV"
+want="$(cat pyproject.toml tools/setup.sh | sha1sum | cut -c1-12)-dev$DEV"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing artem-vr and its dependencies into .venv (torch is large: a few minutes the first time)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  if [ $DEV = 1 ]; then .venv/bin/python -m pip install -q -e ".[dev]"; else .venv/bin/python -m pip install -q -e .; fi
+  # shellcheck disable=SC2086
+  if [ $DEV = 1 ]; then .venv/bin/python -m pip install -q -e ".[dev]" $TESTED; else .venv/bin/python -m pip install -q -e . $TESTED; fi
   echo "$want" > "$stamp"
 fi
 say "ready: $(.venv/bin/artem-vr --version)"

@@ -5,6 +5,7 @@ first ``import OpenGL``, from ``PYOPENGL_PLATFORM`` or else from ``DISPLAY``. Im
 package applies one rule before anything imports OpenGL:
 
 * ``PYOPENGL_PLATFORM`` already set, or OpenGL already imported → left alone;
+* not Linux (Windows: WGL, macOS) → left alone: PyOpenGL's own choice is the only one;
 * no ``DISPLAY`` and no ``WAYLAND_DISPLAY`` → ``PYOPENGL_PLATFORM=egl`` (the only context we
   can make there is EGL);
 * a display → PyOpenGL's own choice (GLX under X11), which the glfw backends and pyopenxr's
@@ -22,7 +23,7 @@ import sys
 
 def apply_pyopengl_platform_rule() -> str | None:
     """Apply the rule above; returns the platform now requested (None: PyOpenGL's default)."""
-    if "PYOPENGL_PLATFORM" in os.environ or "OpenGL.platform" in sys.modules:
+    if "PYOPENGL_PLATFORM" in os.environ or "OpenGL.platform" in sys.modules or not sys.platform.startswith("linux"):
         return os.environ.get("PYOPENGL_PLATFORM")
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ["PYOPENGL_PLATFORM"] = "egl"

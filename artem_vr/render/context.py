@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 
 from artem_vr.render import apply_pyopengl_platform_rule
@@ -406,6 +407,9 @@ class GlfwContext(GLContext):
 
 # ------------------------------------------------------------------------------- choosing
 def _display_named() -> bool:
+    """A desktop to open a window on: DISPLAY / WAYLAND_DISPLAY on Linux; Windows and macOS always have one."""
+    if not sys.platform.startswith("linux"):
+        return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from artem_vr.doctor import Check
 
@@ -44,7 +45,7 @@ def _check_cameras(max_probe: int = 4) -> list[Check]:
 
 def _check_display() -> list[Check]:
     display = os.environ.get("DISPLAY")
-    if not display:
+    if not display and sys.platform.startswith("linux"):  # Windows and macOS capture without one
         # the render probe already reports the missing display; say what it means for capture
         return [Check("screen capture", None, "DISPLAY not set: no X display to capture (use another --source)")]
     try:

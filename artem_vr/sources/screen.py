@@ -1,9 +1,10 @@
-"""Screen capture (X11, also Xvfb) with ``mss``: ``screen`` (first monitor), ``screen:N``
+"""Screen capture with ``mss`` (X11 and Xvfb on Linux; Windows and macOS natively): ``screen`` (first monitor), ``screen:N``
 (monitor N, 1-based; 0 = all monitors together) or ``screen:x,y,w,h`` (a region)."""
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import numpy as np
@@ -56,7 +57,7 @@ class ScreenSource(FrameSource):
         self._local = threading.local()
 
     def _open(self) -> None:
-        if not (self.display or os.environ.get("DISPLAY")):
+        if sys.platform.startswith("linux") and not (self.display or os.environ.get("DISPLAY")):  # X11 only there
             raise SourceError("screen capture needs an X display and DISPLAY is not set", _FIX_DISPLAY)
         sct = _mss(self.display)
         try:

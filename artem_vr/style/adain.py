@@ -370,7 +370,8 @@ class AdaINStylizer(Stylizer):
 
     ``variant``: "full", "fast" or "auto" (see :func:`auto_variant`: the fast relu3_1 model when
     shipped, else the paper's relu4_1 one).
-    ``weights``: a decoder safetensors file (default ``assets/models/adain_<variant>.safetensors``).
+    ``weights``: a decoder safetensors file (default ``assets/models/adain_<variant>.safetensors``);
+    its header names its variant (``variant`` must be "auto" or match).
     ``preserve_color``: "none"; "luminance" (output luma + content chroma); "match" (the style
     image is recoloured to the content's colour mean/covariance before its statistics are
     taken — done on the first frame after each style change or :meth:`reset_temporal`).
@@ -393,16 +394,24 @@ class AdaINStylizer(Stylizer):
         super().__init__(device)
         if preserve_color not in ("none", "luminance", "match"):
             raise UsageError(f"unknown colour preservation {preserve_color!r}", "use none, luminance or match")
-        if variant == "auto":
-            variant = auto_variant() if weights is None else "fast"
-        elif variant not in VARIANTS:
+        if variant not in ("auto", *VARIANTS):
             raise UsageError(f"unknown AdaIN variant {variant!r}", f"choose one of: auto, {', '.join(VARIANTS)}")
+        if variant == "auto" and weights is None:
+            variant = auto_variant()
         path = Path(weights) if weights is not None else default_weights(variant)
         if not path.is_file():
             raise WeightsError(
                 f"AdaIN decoder weights {str(path)!r} not found",
-                f"train them: artem-vr train adain --content DIR --styles DIR --variant {variant} --out adain_{variant}",
+                f"train them: artem-vr train adain --content DIR --styles DIR --variant {variant} --out my_adain_{variant}",
             )
+        if weights is not None:  # a decoder file says which variant it is
+            from artem_vr.style.weights import read_header
+
+            file_variant = read_header(path)[0].get("variant", "fast")
+            if variant not in ("auto", file_variant):
+                raise WeightsError(f"{path} is for another architecture: a {file_variant} AdaIN decoder, not {variant}",
+                                   f"drop --adain-variant, or use --adain-variant {file_variant}")
+            variant = file_variant
         from artem_vr.style.weights import load_safetensors
 
         self.model = AdaINModel(variant, vgg_weights=vgg_weights)
@@ -418,18 +427,18 @@ class AdaINStylizer(Stylizer):
     # -- styles ---------------------------------------------------------------
     @staticmethod
     def preset_styles() -> list[str]:
-        """Presets whose style image (thumbnail) is installed."""
-        try:
-            from artem_vr.style.presets import list_presets
-        except ImportError:
-            return []
-        return [p.name for p in list_presets() if Path(p.image).is_file()]
+        """Styles with a painting installed: presets (thumbnails), then user styles (theirs)."""
+        from artem_vr.style.catalog import image_styles
+
+        return image_styles()
 
     @classmethod
     def available_styles(cls) -> list[str]:
-        """The presets this method can show here without building it ([] when no decoder is
+        """The styles this method can show here without building it ([] when no decoder is
         installed) — cheap: no VGG is loaded."""
-        if not any(default_weights(v).is_file() for v in VARIANTS):
+        from artem_vr.style.catalog import adain_decoders
+
+        if not adain_decoders():
             return []
         return cls.preset_styles()
 
@@ -457,11 +466,12 @@ class AdaINStylizer(Stylizer):
         raises ImageError); anything else → UsageError listing the presets."""
         if os.path.isfile(style):
             return str(Path(style).resolve())
-        names = self.styles()
-        if style in names:
-            from artem_vr.style.presets import preset
+        from artem_vr.style.catalog import style_image
 
-            return str(Path(preset(style).image).resolve())
+        image = style_image(style)
+        if image is not None:
+            return str(image.resolve())
+        names = self.styles()
         if any(sep in style for sep in ("/", os.sep)) or Path(style).suffix:
             raise ImageError(f"style image {style!r} not found", "give an existing image file or a preset name (artem-vr styles)")
         raise UsageError(f"unknown style {style!r}", "give an image file or one of: " + ", ".join(names or ["(no presets installed)"]))

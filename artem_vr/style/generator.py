@@ -103,7 +103,8 @@ class TransformNet(nn.Module):
 
 
 class GeneratorStylizer(Stylizer):
-    """Method ``generator``: one trained TransformNet per preset (``assets/models``).
+    """Method ``generator``: one trained TransformNet per style — a preset's (``assets/models``),
+    a user style's (:mod:`artem_vr.style.catalog`) or a ``.safetensors`` file given as the style.
 
     Loaded networks are kept, so switching back to a style is instant. They run through one
     :class:`~artem_vr.style.engine.InferenceEngine` (``engine``: an ``EngineConfig``; default:
@@ -126,29 +127,27 @@ class GeneratorStylizer(Stylizer):
         self._nets: dict[str, TransformNet] = {}
         self._net: TransformNet | None = None
 
-    def _model_path(self, name: str):
-        from artem_vr.style.presets import preset
-
-        return preset(name).generator_path(self.arch)
-
     def styles(self) -> list[str]:
-        from artem_vr.style.presets import list_presets
+        """Presets with a trained generator (of ``arch`` when set), then the user's generators."""
+        from artem_vr.style.catalog import style_names
 
-        return [p.name for p in list_presets() if p.generator_path(self.arch) is not None]
+        return style_names("generator", self.arch)
 
     def set_style(self, style: str) -> None:
+        """A preset or user style name, or a generator ``.safetensors`` file."""
         if style not in self._nets:
-            names = self.styles()
-            if style not in names:
+            from artem_vr.style.catalog import find_model
+
+            path = find_model(style, "generator", self.arch)
+            if path is None:
                 which = f"{self.arch} generator" if self.arch else "generator"
                 raise UsageError(
                     f"no trained {which} for style {style!r}",
-                    f"available: {', '.join(names) or '(none trained)'}; other paintings work with --method adain",
+                    f"available: {', '.join(self.styles()) or '(none trained)'}; other paintings work with --method adain",
                 )
             from artem_vr.style.weights import load_safetensors
 
-            self._nets[style] = load_safetensors(self._model_path(style), generator_from_arch, device=self.device,
-                                                 dtype=torch.float32)
+            self._nets[style] = load_safetensors(path, generator_from_arch, device=self.device, dtype=torch.float32)
         self._net = self._nets[style]
         self.engine.load(self._net)
         self._live = self.engine.live

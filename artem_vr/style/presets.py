@@ -7,6 +7,7 @@ Models live in ``assets/models/<name>_<arch>.safetensors`` with a card ``<name>_
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +33,17 @@ class Preset:
     def model_path(self, method: str, arch: str) -> Path:
         return MODELS_DIR / f"{self.name}_{arch}.safetensors" if method == "generator" else MODELS_DIR / f"{self.name}_{method}_{arch}.safetensors"
 
-    def generator_path(self, arch: str | None = None) -> Path | None:
-        """Trained generator file: ``arch`` if given, else compact, else full; None if none."""
+    def trained_path(self, method: str, arch: str | None = None) -> Path | None:
+        """Shipped model of ``method`` (generator | xnor): ``arch`` if given, else compact, else full; None if none."""
         for a in [arch] if arch else ["compact", "full"]:
-            p = self.model_path("generator", a)
+            p = self.model_path(method, a)
             if p.is_file():
                 return p
         return None
+
+    def generator_path(self, arch: str | None = None) -> Path | None:
+        """Trained generator file: ``arch`` if given, else compact, else full; None if none."""
+        return self.trained_path("generator", arch)
 
     def generator_archs(self) -> list[str]:
         return [a for a in ("compact", "full") if self.model_path("generator", a).is_file()]
@@ -70,11 +75,16 @@ def preset(name: str) -> Preset:
 
 
 def resolve_style(name_or_path: str | Path) -> tuple[str, Path]:
-    """A preset name or an image path → (style name, image path). Unknown → UsageError."""
+    """A preset name, a user style with a painting, or an image path → (style name, image path).
+    Unknown → UsageError."""
     s = str(name_or_path)
     if any(p.name == s for p in PRESETS):
         p = preset(s)
         return p.name, p.image
+    from artem_vr.style.catalog import style_image
+
+    if Path(s).suffix.lower() not in IMAGE_SUFFIXES and (img := style_image(s)) is not None:
+        return s, img
     path = Path(s)
     if path.suffix.lower() in IMAGE_SUFFIXES or path.exists():
         if not path.is_file():
@@ -101,37 +111,8 @@ def make_thumbnail(src: Path, dst: Path, short_side: int = 256, quality: int = 9
     if s < 1:
         img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(dst), img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    tmp = dst.with_name(f"{dst.stem}.tmp{os.getpid()}{dst.suffix}")  # atomic: never half a thumbnail
+    if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_JPEG_QUALITY, quality]):
+        raise UsageError(f"cannot write {dst}", "check the folder is writable and the disk not full")
+    os.replace(tmp, dst)
     return dst
-
-
-# ---- `artem-vr styles` -------------------------------------------------------------------
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--paths", action="store_true", help="also print the thumbnail and model files")
-
-
-def _methods(p: Preset) -> str:
-    out = [f"generator ({'/'.join(p.generator_archs())})"] if p.generator_archs() else []
-    xnor = [a for a in ("compact", "full") if p.model_path("xnor", a).is_file()]
-    if xnor:
-        out.append(f"xnor ({'/'.join(xnor)})")
-    if p.image.is_file() and any(MODELS_DIR.glob("adain_*.safetensors")):
-        out.append("adain")
-    return ", ".join(out) or "- (no trained model yet)"
-
-
-def run(args) -> int:
-    rows = [(p.name, p.label, _methods(p)) for p in PRESETS]
-    w0 = max(len(r[0]) for r in rows + [("name", "", "")])
-    w1 = max(len(r[1]) for r in rows)
-    print(f"{'name':<{w0}}  {'painting':<{w1}}  methods")
-    for p, (a, b, c) in zip(PRESETS, rows):
-        print(f"{a:<{w0}}  {b:<{w1}}  {c}")
-        if getattr(args, "paths", False):
-            print(f"{'':<{w0}}    {p.image}")
-            for arch in p.generator_archs():
-                print(f"{'':<{w0}}    {p.model_path('generator', arch)}")
-    print("\nany image file also works as a style with --method adain (e.g. --style painting.jpg)")
-    return 0

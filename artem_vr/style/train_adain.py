@@ -4,7 +4,7 @@ Losses (Huang & Belongie 2017): content = MSE(VGG(out)[layer], t) with ``t = Ada
 at the encoder layer (relu4_1 "full", relu3_1 "fast"); style = Σ over relu1_1…relu4_1 of
 MSE of channel means + MSE of channel stds between the output and the style crop. Adam,
 random crops, inverse-time learning-rate decay, a tqdm bar with the losses, periodic sample
-sheets and checkpoints (``runs/<out>/``), ``--resume``, AMP on CUDA.
+sheets and checkpoints (``runs/<out>/`` in the user data folder), ``--resume``, AMP on CUDA.
 
 Style crops: with ``--style-crops K`` (default 8) each training painting's statistics are
 computed once for K random crops (a "stat bank"); each step draws from the bank. That drops a
@@ -13,7 +13,8 @@ VGG pass per step, which matters on CPUs. ``--style-crops 0`` encodes fresh crop
 Split: with ``--holdout N`` (default 5) the N-th, 2N-th, … file of each sorted directory is
 held out (never trained on) and used for the held-out evaluation recorded in the model card.
 
-Output: ``<out-dir>/<out>.safetensors`` (decoder, fp16) and ``<out>.md`` (model card).
+Output: ``<out>.safetensors`` (decoder, fp16) and ``<out>.md`` (model card) in the user's models
+folder (then ``--adain-model <out>`` selects it) or ``--out-dir``; replacing a model needs ``--force``.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ class TrainConfig:
     resume: bool = False
     device: str = "auto"
     amp: bool = False
-    out: str = "adain_fast"
-    out_dir: str | None = None
+    out: str = "my_adain_fast"
+    out_dir: str | None = None  # None: the user's models folder
+    force: bool = False  # replace an existing model (or take a shipped model's name)
     run_dir: str | None = None
     sample_every: int = 500
     ckpt_every: int = 250
@@ -300,8 +302,9 @@ def is_flat(out: torch.Tensor, tol: float = 1 / 255) -> bool:
 def train(cfg: TrainConfig) -> TrainResult:
     from tqdm import tqdm
 
-    from artem_vr.paths import MODELS_DIR
+    from artem_vr.paths import user_data_dir
     from artem_vr.sources.imageio import write_image
+    from artem_vr.style.catalog import output_path, write_text_atomic
     from artem_vr.style.vgg import VGGFeatures
     from artem_vr.style.weights import load_safetensors, save_safetensors
 
@@ -310,6 +313,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     v = variant(cfg.variant)
     if cfg.size % v.downsample:
         raise UsageError(f"--size {cfg.size} must be a multiple of {v.downsample} for the {v.name} variant")
+    out_path = output_path(cfg.out, cfg.out_dir, cfg.force, cfg.resume)  # before any training: refuses to overwrite
     dev = pick_device(cfg.device)
     use_amp = bool(cfg.amp and dev.type == "cuda")
     torch.manual_seed(cfg.seed)
@@ -333,7 +337,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     warned_flat = False
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    run_dir = Path(cfg.run_dir or Path("runs") / cfg.out)
+    run_dir = Path(cfg.run_dir or user_data_dir() / "runs" / cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt, opt_ckpt = run_dir / "checkpoint.safetensors", run_dir / "optimizer.safetensors"
     start, history, prev_wall = 0, [], 0.0
@@ -431,7 +435,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     wall = prev_wall + time.time() - t0
     held = heldout_eval(decoder, v, encoder, loss_net, held_c, held_s, cfg.eval_pairs, cfg.size, dev)
 
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else MODELS_DIR
     final = {k: round(x, 5) for k, x in ema.items()}
     meta = {
         "iterations": it,
@@ -444,9 +447,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         "style_images": len(s_train),
         "interrupted": interrupted,
     }
-    weights = save_safetensors(out_dir / f"{cfg.out}.safetensors", decoder, v.arch, meta, fp16=True)
-    card = out_dir / f"{cfg.out}.md"
-    card.write_text(model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_size), encoding="utf-8")
+    weights = save_safetensors(out_path, decoder, v.arch, meta, fp16=True)
+    card = write_text_atomic(out_path.with_suffix(".md"),
+                             model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_size))
     return TrainResult(weights, card, it, history, held, wall, interrupted)
 
 
@@ -582,9 +585,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from runs/<out>/checkpoint.safetensors")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
-    p.add_argument("--out", default=None, help="model name (default adain_<variant>)")
-    p.add_argument("--out-dir", default=None, help="where the .safetensors and .md go (default assets/models)")
-    p.add_argument("--run-dir", default=None, help="checkpoints and samples (default runs/<out>)")
+    p.add_argument("--out", default=None, metavar="NAME",
+                   help="decoder name (default my_adain_<variant>); use it with --adain-model NAME")
+    p.add_argument("--out-dir", default=None, help="where the .safetensors and .md go (default: your styles folder, see `artem-vr doctor`)")
+    p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped model's name")
+    p.add_argument("--run-dir", default=None, help="checkpoints and samples (default: runs/<out> in the user data folder)")
     p.add_argument("--sample-every", type=int, default=d.sample_every)
     p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
     p.add_argument("--log-every", type=int, default=d.log_every)
@@ -600,7 +605,7 @@ def run(args) -> int:
         content=args.content, styles=args.styles, variant=args.variant, size=args.size, load_size=args.load_size,
         batch=args.batch, iters=args.iters, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight,
         content_weight=args.content_weight, holdout=args.holdout, style_crops=args.style_crops, resume=args.resume,
-        device=args.device, amp=args.amp, out=args.out or f"adain_{args.variant}", out_dir=args.out_dir,
+        device=args.device, amp=args.amp, out=args.out or f"my_adain_{args.variant}", out_dir=args.out_dir, force=args.force,
         run_dir=args.run_dir, sample_every=args.sample_every, ckpt_every=args.ckpt_every, log_every=args.log_every,
         seed=args.seed, eval_pairs=args.eval_pairs, threads=args.threads, time_limit=args.time_limit, manifest=args.manifest,
         command="artem-vr " + shlex.join(sys.argv[1:]),

@@ -4,8 +4,10 @@ Perceptual loss (Johnson et al. 2016): content = MSE of VGG features at ``--cont
 between output and photo; style = Σ MSE of Gram matrices over ``--style-layers`` against the
 style image (computed once); plus total variation, and optionally a cheap temporal term
 (output change under small input noise). Adam, random crops, AMP on CUDA, DDP under
-``torchrun`` (WORLD_SIZE > 1). Checkpoints (safetensors) and samples go to ``--run-dir``; the
-final fp16 weights and a model card go to ``--out-dir`` (default ``assets/models``).
+``torchrun`` (WORLD_SIZE > 1). Checkpoints (safetensors) and samples go to ``--run-dir`` (default
+``runs/NAME`` in the user data folder); the final fp16 weights, a model card and a thumbnail of the
+painting go to the user's models folder (:mod:`artem_vr.style.catalog`: the style is then called
+NAME everywhere), or to ``--out-dir``. Replacing a model needs ``--force``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from pathlib import Path
 import torch
 
 from artem_vr.errors import UsageError
-from artem_vr.paths import MODELS_DIR
 
 EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/std style loss
 
@@ -45,8 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  torchrun --nproc_per_node 4 -m artem_vr train generator --content data/content --style the_scream --out scream_full --arch full"
     )
     p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
-    p.add_argument("--style", required=True, help="preset name or style image file")
-    p.add_argument("--out", required=True, help="model name: writes OUT_DIR/NAME.safetensors and NAME.md")
+    p.add_argument("--style", required=True, help="preset or user style name, or a painting's image file")
+    p.add_argument("--out", required=True, metavar="NAME",
+                   help="the new style's name: writes NAME.safetensors, NAME.md and a thumbnail NAME.jpg to your "
+                        "styles folder (see `artem-vr doctor`), or to --out-dir")
     p.add_argument("--arch", default="compact", choices=sorted(ARCHS))
     p.add_argument("--size", type=int, default=256, help="training crop size in px (default 256)")
     p.add_argument("--style-size", type=int, default=None, help="resize the style image's long side to this (default: as is)")
@@ -61,8 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content-layer", default="relu3_1", choices=list(RELU_INDEX))
     p.add_argument("--style-layers", nargs="+", default=list(STYLE_LAYERS), choices=list(RELU_INDEX), metavar="LAYER")
     p.add_argument("--holdout-every", type=int, default=10, help="hold out every Nth photo (sorted) for evaluation; 0: none")
-    p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and samples (default runs/NAME)")
-    p.add_argument("--out-dir", type=Path, default=MODELS_DIR, help="where the final weights + card go")
+    p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and samples (default: runs/NAME in the user data folder)")
+    p.add_argument("--out-dir", type=Path, default=None, help="where the final weights + card go (default: your styles folder)")
+    p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped preset's name")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.safetensors")
     p.add_argument("--sample-every", type=int, default=200)
     p.add_argument("--checkpoint-every", type=int, default=200)
@@ -184,6 +188,8 @@ def run(args) -> int:
     from artem_vr.style.device import pick_device
     from artem_vr.style.generator import TransformNet, arch_by_name
     from artem_vr.style.losses import content_loss, gram, gram_style_loss, tv_loss
+    from artem_vr.paths import user_data_dir
+    from artem_vr.style.catalog import output_path, painting_label, save_thumbnail, write_text_atomic
     from artem_vr.style.presets import resolve_style
     from artem_vr.style.vgg import VGGFeatures, check_layers
     from artem_vr.style.weights import load_safetensors, save_safetensors
@@ -209,9 +215,10 @@ def run(args) -> int:
     style_layers = check_layers(args.style_layers)
     arch = arch_by_name(args.arch)
     style_name, style_path = resolve_style(args.style)
+    target = output_path(args.out, args.out_dir, args.force, args.resume)  # before any training: refuses to overwrite
     files = list_images(args.content)
     train_files, held = split_holdout(files, args.holdout_every)
-    run_dir = args.run_dir or Path("runs") / args.out
+    run_dir = args.run_dir or user_data_dir() / "runs" / args.out
     run_dir.mkdir(parents=True, exist_ok=True)
 
     # 1. loss network and the style targets (computed once)
@@ -341,12 +348,14 @@ def run(args) -> int:
         _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": args.out, "wall_s": wall, "sittings": sitting_log()})
         _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
         evals = heldout_style_reduction(net, vgg, held, style_img, device=dev) if held else None
-        meta = {"style": style_name, "iters": step, "arch_name": args.arch, "size": args.size, "batch": args.batch,
+        meta = {"style": style_name, "painting": painting_label(style_name, style_path), "iters": step,
+                "arch_name": args.arch, "size": args.size, "batch": args.batch,
                 "final_losses": {k: round(v, 6) for k, v in ema.items()}}
-        out_w = save_safetensors(args.out_dir / f"{args.out}.safetensors", net, arch.to_dict(), meta, fp16=True)
+        thumb = save_thumbnail(style_path, target)
+        out_w = save_safetensors(target, net, arch.to_dict(), meta, fp16=True)
         card = _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
-                     sitting_log())
-        (args.out_dir / f"{args.out}.md").write_text(card, encoding="utf-8")
+                     sitting_log(), thumb)
+        write_text_atomic(target.with_suffix(".md"), card)
         (run_dir / "result.json").write_text(json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
                                                           "first_losses": first, "final_losses": ema, "heldout": evals,
                                                           "history": history}))
@@ -360,7 +369,7 @@ def run(args) -> int:
 
 
 def _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
-          sittings=()) -> str:
+          sittings=(), thumbnail: Path | None = None) -> str:
     sources = args.content.parent / "SOURCES.tsv"
     man = manifest(train_files, sources if sources.is_file() else args.content / "SOURCES.tsv")
     dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
@@ -390,6 +399,8 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
         "",
         f"- held-out photos: {', '.join(f.name for f in held) or '(none)'}",
         f"- style image: `{style_path.name}` ({style_attribution(style_path, style_name)})",
+        *([f"- thumbnail: `{thumbnail.name}` beside this card (the painting, {min(_image_hw(thumbnail))} px shorter side)"]
+          if thumbnail is not None else []),
         "",
         "## Training",
         f"- command{' (last sitting)' if len(sittings) > 1 else ''}: `{cmd}`{data_note}",
@@ -419,6 +430,12 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
     return "\n".join(lines) + "\n"
 
 
+def _image_hw(path: Path) -> tuple[int, int]:
+    from artem_vr.style.data import load_rgb
+
+    return load_rgb(path).shape[:2]
+
+
 def _change(reduction: float) -> str:
     return f"{100 * reduction:.0f}% lower" if reduction >= 0 else f"{-100 * reduction:.0f}% higher"
 
@@ -426,7 +443,7 @@ def _change(reduction: float) -> str:
 def command_line(args) -> str:
     """The full `artem-vr train generator` command equivalent to ``args`` (every option spelled out)."""
     parts = ["artem-vr", "train", "generator"]
-    skip = {"command", "trainer", "debug", "_module", "_trainer_error", "no_progress", "resume", "out_dir", "run_dir"}
+    skip = {"command", "trainer", "debug", "_module", "_trainer_error", "no_progress", "resume", "out_dir", "run_dir", "force"}
     for k, v in vars(args).items():
         if k in skip or k.startswith("_") or v is None or v is False:
             continue

@@ -5,7 +5,9 @@ The student is the teacher with its residual-block convolutions binarized
 thresholds start at each channel's median activation on a calibration batch (balanced bits).
 Loss: L1 to the teacher's output (+ optionally MSE of VGG relu2_1 features, ``--perceptual-
 weight``), straight-through estimator through the signs, Adam. The result is frozen (packed
-sign bits, α, thresholds) and written with a model card to ``OUT_DIR/NAME.safetensors``.
+sign bits, α, thresholds) and written with a model card (and the teacher's thumbnail, for a user
+style) to the user's models folder as ``NAME.safetensors`` (the user style NAME, method ``xnor``),
+or to ``--out-dir``; replacing a model needs ``--force``.
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ import torch
 import torch.nn.functional as F
 
 from artem_vr.errors import UsageError
-from artem_vr.paths import MODELS_DIR
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="teacher", required=True,
-                   help="the float generator: a preset name (its trained generator) or a .safetensors file")
+                   help="the float generator: a preset or user style name (its trained generator) or a .safetensors file")
     p.add_argument("--arch", default=None, help="with a preset: which generator (compact/full; default: compact, else full)")
     p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
-    p.add_argument("--out", required=True, help="model name: writes OUT_DIR/NAME.safetensors and NAME.md "
-                   "(for a preset: <preset>_xnor_<arch>)")
-    p.add_argument("--out-dir", type=Path, default=MODELS_DIR)
+    p.add_argument("--out", required=True, metavar="NAME",
+                   help="the model's name: writes NAME.safetensors and NAME.md to your styles folder (see `artem-vr "
+                        "doctor`), or to --out-dir (a shipped preset's model there is <preset>_xnor_<arch>)")
+    p.add_argument("--out-dir", type=Path, default=None, help="where the weights + card go (default: your styles folder)")
+    p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped model's name")
     p.add_argument("--iters", type=int, default=1000)
     p.add_argument("--size", type=int, default=128, help="training crop size in px (default 128)")
     p.add_argument("--batch", type=int, default=4)
@@ -42,23 +45,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--log-every", type=int, default=50, help="iterations per loss record (card, plain log lines)")
+    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
 
 
 def load_teacher(spec: str, arch: str | None, device):
-    """(float TransformNet, path, style name or None) from a preset name or a file."""
+    """(float TransformNet, path, style name or None) from a preset or user style name or a file."""
+    from artem_vr.style.catalog import find_model, read_model, style_names
     from artem_vr.style.generator import generator_from_arch
-    from artem_vr.style.presets import preset
     from artem_vr.style.weights import load_safetensors
 
-    path = Path(spec)
-    style = None
-    if not path.is_file():
-        p = preset(spec)  # UsageError for an unknown name
-        path = p.generator_path(arch)
-        if path is None:
-            raise UsageError(f"no trained generator for preset {spec!r}", "train one first: artem-vr train generator ...")
-        style = p.name
+    path = find_model(spec, "generator", arch)
+    if path is None:
+        raise UsageError(f"--from {spec}: no trained generator{f' ({arch})' if arch else ''} of that name",
+                         f"choose one of: {', '.join(style_names('generator', arch)) or '(none)'}, a generator "
+                         ".safetensors file, or train one first: artem-vr train generator ...")
+    style = read_model(path).meta.get("style") if str(spec).lower().endswith(".safetensors") else spec
     return load_safetensors(path, generator_from_arch, device=device), path, style
 
 
@@ -83,8 +85,11 @@ def calibrate_thresholds(teacher, student, x: torch.Tensor) -> None:
         layer.thresh.copy_(a.transpose(0, 1).flatten(1).median(dim=1).values)
 
 
-def evaluate(teacher, student, files, device, size: int = 256) -> dict:
-    """Mean L1 and PSNR (dB) of the student's output against the teacher's on held-out photos."""
+def evaluate(teacher, student, files, device, size: int = 256) -> dict | None:
+    """Mean L1 and PSNR (dB) of the student's output against the teacher's on held-out photos
+    (None without any: nothing to measure)."""
+    if not files:
+        return None
     from artem_vr.style.data import load_rgb, resize_long, rgb8_to_chw
 
     l1s, psnrs = [], []
@@ -95,11 +100,14 @@ def evaluate(teacher, student, files, device, size: int = 256) -> dict:
             l1s.append(float((a - b).abs().mean()))
             mse = float(((a - b) ** 2).mean())
             psnrs.append(10 * torch.log10(torch.tensor(1.0 / max(mse, 1e-12))).item())
-    n = max(len(files), 1)
+    n = len(files)
     return {"holdout_images": len(files), "l1_to_float": sum(l1s) / n, "psnr_to_float_db": sum(psnrs) / n}
 
 
 def run(args) -> int:
+    from tqdm import tqdm
+
+    from artem_vr.style.catalog import output_path, painting_label, read_model, save_thumbnail, write_text_atomic
     from artem_vr.style.data import RandomCrops, list_images, split_holdout
     from artem_vr.style.device import pick_device
     from artem_vr.style.weights import read_header, save_safetensors
@@ -113,6 +121,7 @@ def run(args) -> int:
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     dev = pick_device(args.device)
+    target = output_path(args.out, args.out_dir, args.force)  # before any training: refuses to overwrite
 
     teacher, teacher_path, style = load_teacher(args.teacher, args.arch, dev)
     base_arch, teacher_meta = read_header(teacher_path)
@@ -138,6 +147,7 @@ def run(args) -> int:
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.iters)
     history = []
     run_l1 = run_p = 0.0
+    bar = tqdm(total=args.iters, desc=args.out, disable=args.no_progress, dynamic_ncols=True)
     for it in range(1, args.iters + 1):
         x = batch()
         with torch.no_grad():
@@ -155,12 +165,16 @@ def run(args) -> int:
         sched.step()
         run_l1 += float(l1.detach())
         run_p += float(perc.detach())
+        bar.update(1)
+        bar.set_postfix({"l1": f"{float(l1.detach()):.4f}", **({"perceptual": f"{float(perc.detach()):.4g}"} if vgg is not None else {})})
         if it % args.log_every == 0 or it == args.iters:
             k = args.log_every if it % args.log_every == 0 else it % args.log_every
             rec = {"iter": it, "l1": run_l1 / k, "perceptual": run_p / k, "s": round(time.time() - t0, 1)}
             history.append(rec)
-            print(json.dumps(rec), flush=True)
+            if args.no_progress:
+                print(json.dumps(rec), flush=True)
             run_l1 = run_p = 0.0
+    bar.close()
 
     student.eval()
     freeze(student)
@@ -168,14 +182,20 @@ def run(args) -> int:
     evals = evaluate(teacher, student, held[:20], dev)
     size = model_size(student)
     wall = time.time() - t0
-    meta = {"style": style, "teacher": teacher_path.name, "iters": args.iters, "final": history[-1], "eval": evals,
-            "size": size, "command": command_line(args)}
-    out = save_safetensors(args.out_dir / f"{args.out}.safetensors", student, xnor_arch(base_arch), meta)
+    teacher_model = read_model(teacher_path)
+    painting = teacher_model.painting if teacher_model.painting != "?" else (painting_label(style, teacher_path) if style else None)
+    meta = {"style": style, "painting": painting, "teacher": teacher_path.name, "iters": args.iters, "final": history[-1],
+            "eval": evals, "size": size, "command": command_line(args)}
+    if teacher_model.image is not None:
+        save_thumbnail(teacher_model.image, target)  # a user style's painting travels with it
+    out = save_safetensors(target, student, xnor_arch(base_arch), meta)
     card = model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
                       teacher_meta, out.stat().st_size)
-    (args.out_dir / f"{args.out}.md").write_text(card)
-    print(f"wrote {out} ({out.stat().st_size} bytes) and {args.out}.md; held-out L1 to float {evals['l1_to_float']:.4f}, "
-          f"PSNR {evals['psnr_to_float_db']:.1f} dB; size ratio {size['ratio']:.1f}x", flush=True)
+    write_text_atomic(target.with_suffix(".md"), card)
+    quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
+               if evals else "no held-out photos (nothing measured; --holdout-every N keeps every Nth photo out)")
+    print(f"wrote {out} ({out.stat().st_size} bytes) and {target.with_suffix('.md').name}; {quality}; "
+          f"size ratio {size['ratio']:.1f}x", flush=True)
     return 0
 
 
@@ -189,7 +209,7 @@ def command_line(args) -> str:
               "--batch", str(args.batch), "--lr", str(args.lr), "--seed", str(args.seed)]
     if args.perceptual_weight:
         parts += ["--perceptual-weight", str(args.perceptual_weight)]
-    if args.out_dir != MODELS_DIR:
+    if args.out_dir is not None:
         parts += ["--out-dir", str(args.out_dir)]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -217,7 +237,7 @@ CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
 | objective | distillation: L1 to the float generator's output{f' + {args.perceptual_weight} × VGG relu2_1 MSE' if args.perceptual_weight else ''}; straight-through estimator (hard-tanh for activations, identity for weights) |
 | optimiser | Adam, lr {args.lr} cosine-annealed, batch {args.batch}, {args.iters} iterations, seed {args.seed} |
 | final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if args.perceptual_weight else ''} (mean of the last {args.log_every} iterations) |
-| held-out quality vs the float generator | mean L1 {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB on {evals['holdout_images']} photos at 256 px long side |
+| held-out quality vs the float generator | {f"mean L1 {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB on {evals['holdout_images']} photos at 256 px long side" if evals else "no held-out photos (not measured)"} |
 | trained on | {dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)), {wall / 60:.1f} min, torch {torch.__version__} |
 
 Command (DATA: the assembled data set, `../shared/data/assemble.sh`):

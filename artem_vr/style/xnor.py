@@ -228,7 +228,8 @@ def model_size(net: nn.Module) -> dict:
 
 
 class XnorStylizer(Stylizer):
-    """Method ``xnor``: a binarized generator per preset (``assets/models/<preset>_xnor_<arch>.safetensors``)."""
+    """Method ``xnor``: a binarized generator per preset (``assets/models/<preset>_xnor_<arch>.safetensors``)
+    or user style (:mod:`artem_vr.style.catalog`), or a ``.safetensors`` file given as the style."""
 
     method = "xnor"
 
@@ -239,29 +240,25 @@ class XnorStylizer(Stylizer):
         self._net: nn.Module | None = None
 
     def model_path(self, name: str):
-        from artem_vr.style.presets import preset
+        """The XNOR model for a preset or user style name or a ``.safetensors`` file; None if none here."""
+        from artem_vr.style.catalog import find_model
 
-        p = preset(name)
-        for a in [self.arch] if self.arch else ["compact", "full"]:
-            path = p.model_path("xnor", a)
-            if path.is_file():
-                return path
-        return None
+        return find_model(name, "xnor", self.arch)
 
     def styles(self) -> list[str]:
-        from artem_vr.style.presets import list_presets
+        from artem_vr.style.catalog import style_names
 
-        return [p.name for p in list_presets() if self.model_path(p.name) is not None]
+        return style_names("xnor", self.arch)
 
     def set_style(self, style: str) -> None:
         if style not in self._nets:
-            names = self.styles()
-            if style not in names:
+            path = self.model_path(style)
+            if path is None:
                 raise UsageError(
                     f"no trained XNOR generator for style {style!r}",
-                    f"available: {', '.join(names) or '(none trained)'}; train one with `artem-vr train xnor`",
+                    f"available: {', '.join(self.styles()) or '(none trained)'}; train one with `artem-vr train xnor`",
                 )
-            self._nets[style] = load_xnor(self.model_path(style), self.device)
+            self._nets[style] = load_xnor(path, self.device)
         self._net = self._nets[style]
         self.style = style
 

@@ -1,0 +1,370 @@
+"""Every style artem-vr can show: the presets it ships and the user's own trained models.
+
+* **Presets** (:mod:`artem_vr.style.presets`): shipped paintings with thumbnails and models in the
+  package's data (``assets/models``). Never written by default.
+* **User models**: ``NAME.safetensors`` + card ``NAME.md`` (+ thumbnail ``NAME.jpg`` of the
+  painting) in :func:`artem_vr.paths.user_models_dir` (``$ARTEM_VR_DATA/models``), written by
+  ``artem-vr train ... --out NAME``. The file's architecture says what it is: a generator or an
+  XNOR generator is a *user style* named NAME; an AdaIN decoder is selectable with
+  ``--adain-model NAME``. A user model found under a preset's name (only made with ``--force``)
+  takes the preset's place for its method.
+* **Model files**: ``--style path/to/model.safetensors`` uses that file; the thumbnail or the card
+  beside it names the painting.
+
+Lookups read safetensors headers only (no tensors), so listing is cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from artem_vr.errors import UsageError, WeightsError
+from artem_vr.paths import DATA_LAYOUT, DATA_ROOT, MODELS_DIR, SHADERS_DIR, STYLES_DIR, USER_DATA_ENV, user_models_dir
+
+MODEL_SUFFIX = ".safetensors"
+THUMB_SUFFIXES = (".jpg", ".png")
+#: architecture ``type`` (generator, xnor) or ``kind`` (adain) in a weights header → method
+_KIND_OF_ARCH = {"transform_net": "generator", "xnor_transform_net": "xnor", "adain-decoder": "adain"}
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_CARD_IMAGE_RE = re.compile(r"^- style image: `([^`]+)`", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Model:
+    """One weights file (user or shipped): what it is, and the painting it was trained on."""
+
+    name: str
+    path: Path
+    kind: str | None  # generator | xnor | adain; None: unreadable (see error)
+    arch: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def card(self) -> Path:
+        return self.path.with_suffix(".md")
+
+    @property
+    def image(self) -> Path | None:
+        """The painting: the thumbnail beside the file, the image the card names beside it, or
+        the preset the model was trained on."""
+        for suf in THUMB_SUFFIXES:
+            p = self.path.with_suffix(suf)
+            if p.is_file():
+                return p
+        if self.card.is_file():
+            m = _CARD_IMAGE_RE.search(self.card.read_text(encoding="utf-8", errors="replace"))
+            if m and (self.path.parent / m.group(1)).is_file():
+                return self.path.parent / m.group(1)
+        p = _preset_named(self.meta.get("style"))
+        return p.image if p is not None and p.image.is_file() else None
+
+    @property
+    def painting(self) -> str:
+        """A label for the painting: the one recorded at training, else the preset's, else the image's name."""
+        if self.meta.get("painting"):
+            return str(self.meta["painting"])
+        p = _preset_named(self.meta.get("style"))
+        if p is not None:
+            return p.label
+        img = self.image
+        return img.name if img is not None else (str(self.meta.get("style")) if self.meta.get("style") else "?")
+
+    def fits_arch(self, arch: str | None) -> bool:
+        """Generator/xnor: is the (base) network the named architecture? None: any."""
+        if arch is None:
+            return True
+        from artem_vr.style.generator import arch_by_name
+
+        net = self.arch.get("base", self.arch) if self.kind == "xnor" else self.arch
+        return net == arch_by_name(arch).to_dict()
+
+
+def _preset_named(name):
+    from artem_vr.style.presets import PRESETS
+
+    return next((p for p in PRESETS if p.name == name), None)
+
+
+def read_model(path: str | os.PathLike) -> Model:
+    """The header of ``path`` as a :class:`Model`; an unreadable file becomes kind None with the reason."""
+    from artem_vr.style.weights import read_header
+
+    path = Path(path)
+    try:
+        arch, meta = read_header(path)
+    except WeightsError as e:
+        return Model(path.stem, path, None, error=str(e))
+    kind = _KIND_OF_ARCH.get(arch.get("type") or arch.get("kind"))
+    return Model(path.stem, path, kind, arch, meta, None if kind else f"unknown architecture {arch}")
+
+
+def _scan(folder: Path) -> list[Model]:
+    if not folder.is_dir():
+        return []
+    return [read_model(p) for p in sorted(folder.glob(f"*{MODEL_SUFFIX}")) if p.is_file()]
+
+
+def user_models(kind: str | None = None) -> list[Model]:
+    """The user's models (all, or of one ``kind``), sorted by name; unreadable ones only when ``kind`` is None."""
+    return [m for m in _scan(user_models_dir()) if kind is None or m.kind == kind]
+
+
+def user_model(name: str, kind: str) -> Model | None:
+    p = user_models_dir() / f"{name}{MODEL_SUFFIX}"
+    if not _NAME_RE.fullmatch(name) or not p.is_file():
+        return None
+    m = read_model(p)
+    return m if m.kind == kind else None
+
+
+def is_model_file(spec: str | os.PathLike) -> bool:
+    return str(spec).lower().endswith(MODEL_SUFFIX)
+
+
+def model_file(spec: str | os.PathLike, kind: str) -> Model:
+    """``--style FILE.safetensors`` (or ``--adain-model FILE``): the file, checked to be a ``kind`` model."""
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"model file {path} does not exist", "check the path; `artem-vr styles` lists the installed styles")
+    m = read_model(path)
+    if m.kind is None:
+        raise WeightsError(f"{path}: {m.error}", "give a model written by `artem-vr train`")
+    if m.kind != kind:
+        what = {"adain": "an AdaIN decoder (use it with --adain-model)", "generator": "a generator (a style: --style FILE)",
+                "xnor": "an XNOR generator (a style: --style FILE)"}[m.kind]
+        raise UsageError(f"{path} is {what}, not a {kind} model", "pick the matching option or --method")
+    return m
+
+
+def style_file_method(spec: str | os.PathLike) -> str:
+    """The method (generator | xnor) that shows the model file ``spec`` given as a style."""
+    kind = "xnor" if Path(spec).expanduser().is_file() and read_model(Path(spec).expanduser()).kind == "xnor" else "generator"
+    return model_file(spec, kind).kind
+
+
+# ------------------------------------------------------------------------ styles by method
+
+
+def find_model(name: str, method: str, arch: str | None = None) -> Path | None:
+    """The weights file that shows style ``name`` with ``method`` (generator | xnor): a model file
+    path, a user style (first: it may take a preset's place) or a preset's model. None: none here."""
+    if is_model_file(name):
+        return model_file(name, method).path
+    u = user_model(name, method)
+    if u is not None and u.fits_arch(arch):
+        return u.path
+    p = _preset_named(name)
+    return p.trained_path(method, arch) if p is not None else None
+
+
+def style_names(method: str, arch: str | None = None) -> list[str]:
+    """Styles ``method`` (generator | xnor) has models for: presets first, then user styles."""
+    from artem_vr.style.presets import PRESETS
+
+    names = [p.name for p in PRESETS if find_model(p.name, method, arch) is not None]
+    return names + [m.name for m in user_models(method) if m.fits_arch(arch) and m.name not in names]
+
+
+def style_image(name: str) -> Path | None:
+    """The painting of a style name (a preset, or a user style with a thumbnail), None if unknown."""
+    for kind in ("generator", "xnor"):
+        u = user_model(name, kind)
+        if u is not None and u.image is not None:
+            return u.image
+    p = _preset_named(name)
+    return p.image if p is not None and p.image.is_file() else None
+
+
+def image_styles() -> list[str]:
+    """Style names that have a painting image (what AdaIN can show by name): presets, then user styles."""
+    from artem_vr.style.presets import PRESETS
+
+    names = [p.name for p in PRESETS if p.image.is_file()]
+    return names + [m.name for m in user_models() if m.kind in ("generator", "xnor") and m.name not in names
+                    and m.image is not None]
+
+
+# ------------------------------------------------------------------------ AdaIN decoders
+
+
+def adain_decoders() -> list[tuple[Model, str]]:
+    """(decoder, "shipped" | "user") for every AdaIN decoder here."""
+    return [(m, "shipped") for m in _scan(MODELS_DIR) if m.kind == "adain"] + [(m, "user") for m in user_models("adain")]
+
+
+def adain_decoder(spec: str) -> Path:
+    """``--adain-model NAME|PATH``: a decoder file, a user decoder NAME, or a shipped one (``adain_fast``)."""
+    if is_model_file(spec) or os.sep in spec or "/" in spec:
+        return model_file(spec, "adain").path
+    u = user_model(spec, "adain")
+    if u is not None:
+        return u.path
+    shipped = MODELS_DIR / f"{spec}{MODEL_SUFFIX}"
+    if _NAME_RE.fullmatch(spec) and shipped.is_file() and read_model(shipped).kind == "adain":
+        return shipped
+    names = [m.name for m, _ in adain_decoders()]
+    raise UsageError(f"--adain-model {spec}: no such AdaIN decoder",
+                     f"choose one of: {', '.join(names) or '(none installed)'}, or give a decoder .safetensors file")
+
+
+# ------------------------------------------------------------------------ training output
+
+
+def output_path(name: str, out_dir: str | os.PathLike | None, force: bool, resume: bool = False) -> Path:
+    """Where ``artem-vr train ... --out NAME [--out-dir DIR] [--force]`` writes its weights.
+
+    Default folder: the user's. Replacing an existing file (a shipped model in an explicit
+    ``--out-dir``, or a user model) needs ``force``; so does a user model under a preset's or a
+    shipped model's name (it would take that preset's place). ``resume``: a resumed run may
+    replace the model it wrote before, unless that is a shipped one. Checked before training starts.
+    """
+    if is_model_file(name) or not _NAME_RE.fullmatch(name):
+        raise UsageError(f"--out {name!r} is not a model name",
+                         "give a plain name like my_klimt (letters, digits, _ . -); --out-dir DIR picks the folder")
+    folder = Path(out_dir).expanduser() if out_dir is not None else user_models_dir()
+    target = folder / f"{name}{MODEL_SUFFIX}"
+    if force:
+        return target
+    shipped = _same_dir(folder, MODELS_DIR)
+    if resume and target.exists() and not shipped:
+        return target
+    if target.exists():
+        what = "a shipped model" if shipped else "a model"
+        raise UsageError(f"{target} already exists ({what})", "pass --force to replace it, or choose another --out name")
+    if _same_dir(folder, user_models_dir()) and (_preset_named(name) is not None or (MODELS_DIR / f"{name}{MODEL_SUFFIX}").is_file()):
+        raise UsageError(f"--out {name}: a shipped preset or model has that name, and yours would take its place",
+                         f"choose another name (e.g. my_{name}), or pass --force to do exactly that")
+    return target
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def painting_label(style_name: str, style_path: Path) -> str:
+    """What a new model's card and header call its painting: the preset's or user style's label, else the file name."""
+    p = _preset_named(style_name)
+    if p is not None:
+        return p.label
+    for kind in ("generator", "xnor"):
+        u = user_model(style_name, kind)
+        if u is not None:
+            return u.painting
+    return style_path.name
+
+
+def save_thumbnail(style_path: Path, weights: Path) -> Path | None:
+    """The painting's thumbnail beside user ``weights`` (``NAME.jpg``), unless the painting is a
+    preset's thumbnail (found through the model's ``style``) or the folder is the shipped one."""
+    from artem_vr.style.presets import make_thumbnail
+
+    if _same_dir(weights.parent, MODELS_DIR) or _same_dir(style_path.parent, STYLES_DIR):
+        return None
+    return make_thumbnail(style_path, weights.with_suffix(".jpg"))
+
+
+# ------------------------------------------------------------------------ `artem-vr styles`
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--paths", action="store_true", help="also print the thumbnail and model files")
+
+
+def _methods(name: str) -> tuple[str, list[Path]]:
+    out, files = [], []
+    for method in ("generator", "xnor"):
+        archs = []
+        for a in ("compact", "full"):
+            p = find_model(name, method, a)
+            if p is not None and p not in files:
+                archs.append(a)
+                files.append(p)
+        if not archs and (p := find_model(name, method)) is not None:  # a user network of another size
+            archs.append("own")
+            files.append(p)
+        if archs:
+            out.append(f"{method} ({'/'.join(archs)})")
+    if style_image(name) is not None and adain_decoders():
+        out.append("adain")
+    return ", ".join(out) or "- (no trained model yet)", files
+
+
+def run(args) -> int:
+    from artem_vr.style.presets import PRESETS
+
+    users = user_models()
+    rows = []  # (name, kind, painting, methods, files)
+    for p in PRESETS:
+        methods, files = _methods(p.name)
+        overridden = any(u.name == p.name for u in users if u.kind in ("generator", "xnor"))
+        rows.append((p.name, "preset" + (" (user model first)" if overridden else ""), p.label, methods, [p.image, *files]))
+    for u in users:
+        if u.kind in ("generator", "xnor") and _preset_named(u.name) is None and u.name not in [r[0] for r in rows]:
+            methods, files = _methods(u.name)
+            rows.append((u.name, "user", u.painting, methods, [f for f in [u.image, *files] if f is not None]))
+    w = [max(len(r[i]) for r in rows + [("name", "kind", "painting")]) for i in range(3)]
+    print(f"{'name':<{w[0]}}  {'kind':<{w[1]}}  {'painting':<{w[2]}}  methods")
+    for name, kind, painting, methods, files in rows:
+        print(f"{name:<{w[0]}}  {kind:<{w[1]}}  {painting:<{w[2]}}  {methods}")
+        if getattr(args, "paths", False):
+            for f in files:
+                print(f"{'':<{w[0]}}    {f}")
+    decoders = adain_decoders()
+    if decoders:
+        print("\nAdaIN decoders (--adain-model NAME): " + ", ".join(f"{m.name} ({where}, {m.arch.get('variant', '?')})"
+                                                                   for m, where in decoders))
+    for u in users:
+        if u.kind is None:
+            print(f"unreadable user model {u.path}: {u.error}")
+    print(f"\nuser styles live in {user_models_dir()} (set {USER_DATA_ENV} to move them); "
+          "train one with `artem-vr train generator --style PAINTING.jpg --out NAME`")
+    print("any image file also works as a style with --method adain (e.g. --style painting.jpg), "
+          "and so does a model file (--style path/to/model.safetensors)")
+    return 0
+
+
+# ------------------------------------------------------------------------ `artem-vr doctor`
+
+
+def doctor_checks():
+    from artem_vr.doctor import Check
+    from artem_vr.style.presets import PRESETS
+
+    folder = user_models_dir()
+    users = user_models()
+    styles = [u for u in users if u.kind in ("generator", "xnor")]
+    decoders = [u for u in users if u.kind == "adain"]
+    broken = [u for u in users if u.kind is None]
+    shaders = sorted(p.name for p in SHADERS_DIR.glob("*.*")) if SHADERS_DIR.is_dir() else []
+    models = sorted(MODELS_DIR.glob(f"*{MODEL_SUFFIX}")) if MODELS_DIR.is_dir() else []
+    cards = [m for m in models if m.with_suffix(".md").is_file()]
+    thumbs = [p for p in PRESETS if p.image.is_file()]
+    attribution = (STYLES_DIR / "ATTRIBUTION.md").is_file()
+    data_ok = bool(shaders) and bool(models) and len(cards) == len(models) and len(thumbs) == len(PRESETS) and attribution
+    return [
+        Check("data files", data_ok,
+              f"{DATA_LAYOUT} at {DATA_ROOT}: {len(shaders)} shaders, {len(models)} models ({len(cards)} with cards), "
+              f"{len(thumbs)}/{len(PRESETS)} style thumbnails, attribution {'found' if attribution else 'missing'}",
+              "reinstall artem-vr (pip install --force-reinstall artem-vr, or from the repository: pip install .)"),
+        Check("user styles", False if broken else None,
+              f"{folder}{'' if folder.is_dir() else ' (not created yet)'}: {len(styles)} user style(s)"
+              + (f" ({', '.join(u.name for u in styles)})" if styles else "")
+              + f", {len(decoders)} AdaIN decoder(s)" + (f", {len(broken)} unreadable" if broken else "")
+              + f"; set {USER_DATA_ENV} to move it",
+              "remove or retrain the unreadable files: " + ", ".join(u.path.name for u in broken)),
+    ]
