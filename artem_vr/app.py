@@ -438,6 +438,9 @@ def add_stylizer_options(p, live: bool = False) -> None:
     p.add_argument("--adain-variant", choices=["auto", "fast", "full"], default="auto",
                    help="adain decoder: fast (relu3_1 encoder), full (relu4_1, the paper's) or auto "
                         "(default: fast when shipped, else full)")
+    p.add_argument("--engine", choices=["auto", "eager", "fast", "ort"], default="auto",
+                   help="generator/xnor inference engine: eager torch, fast (torch, tuned per device), ort "
+                        "(ONNX Runtime, CPU) or auto (default: ort on the CPU, fast on CUDA; printed at start)")
 
 
 def stylizer_factory(args):
@@ -451,9 +454,12 @@ def stylizer_factory(args):
         kw = {}
         if method == "adain":
             kw = {"preserve_color": args.preserve_color, "variant": args.adain_variant}
-        elif method == "generator" and args.arch:
-            kw = {"arch": args.arch}
-        return make_stylizer(method, style, device=device, internal_scale=args.internal_scale, **kw)
+        elif method in ("generator", "xnor"):
+            kw = {"engine": args.engine, **({"arch": args.arch} if method == "generator" and args.arch else {})}
+        s = make_stylizer(method, style, device=device, internal_scale=args.internal_scale, **kw)
+        if "engine" in kw:
+            print(f"{method} engine: {s.engine.kind} ({s.engine.describe()})", flush=True)
+        return s
 
     return factory
 

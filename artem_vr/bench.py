@@ -68,8 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="network precision (auto: fp16 on CUDA, fp32 on the CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--no-gl", action="store_true", help="skip the GL stages (render, interop)")
-    p.add_argument("--engine", nargs="+", choices=("eager", "fast"), default=None,
-                   help="eager: the plain module; fast: artem_vr.style.engine (bf16/fp16, channels_last, graphs). "
+    p.add_argument("--engine", nargs="+", choices=("eager", "fast", "ort"), default=None,
+                   help="eager: the plain module; fast: artem_vr.style.engine (bf16/fp16, channels_last, graphs); "
+                   "ort: ONNX Runtime (CPU). "
                    "Default on the CPU: both (generator/xnor), so their ratio is measured in one run; on CUDA: eager")
     p.add_argument("--internal-scale", type=float, default=1.0, metavar="S",
                    help="run the network at S x the eye size (0 < S <= 1) and guided-upscale (default 1)")
@@ -315,16 +316,17 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     macs = count_macs(module, fwd, downscale(x0, small))
 
     cuda_graph = cuda_graph and dev.type == "cuda"
-    if engine == "fast" and method not in ("generator", "xnor"):
+    if engine in ("fast", "ort") and method not in ("generator", "xnor"):
         engine = "eager"  # the engine takes a module of x alone; AdaIN's forward also takes style statistics
     engine_desc = None
-    if engine == "fast":
-        from artem_vr.style.engine import EngineConfig, InferenceEngine
+    if engine in ("fast", "ort"):
+        from artem_vr.style.engine import EngineConfig, make_engine
 
-        eng = InferenceEngine(dev, EngineConfig(precision="auto" if precision == "auto" else precision, cuda_graph=cuda_graph))
+        eng = make_engine(EngineConfig(precision="auto" if precision == "auto" else precision, cuda_graph=cuda_graph)
+                          if engine == "fast" else engine, dev)
         eng.load(module)
         net_fn, graphed, engine_desc = eng, None, eng.describe()
-        precision = eng.config.precision
+        precision = eng.config.precision if engine == "fast" else "fp32"
         amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
     elif dev.type == "cuda":
         from artem_vr.cuda.graphs import GraphedForward, autocast_fn
@@ -431,7 +433,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "device": device_name(dev),
         "method": method,
         "arch": arch,
-        "precision": precision if (dev.type == "cuda" or engine == "fast") else "fp32",
+        "precision": precision if (dev.type == "cuda" or engine != "eager") else "fp32",
         "cuda_graph": cuda_graph,
         "engine": engine,
         "engine_config": engine_desc,
@@ -662,9 +664,11 @@ def summary_lines(records: list[dict], sizes) -> list[str]:
     for size in sizes:
         tag = f"{size[0]}x{size[1]}"
         for (m, a, sz, e), r in sorted(by.items()):
-            if sz == tuple(size) and e == "fast" and (m, a, sz, "eager") in by:
-                q = by[(m, a, sz, "eager")]
-                out.append(f"{m}:{a} at {tag}: fast {r['stereo_fps']:.2f} vs eager {q['stereo_fps']:.2f} FPS "
+            for base in ("eager", "fast") if sz == tuple(size) and e in ("fast", "ort") else ():
+                if base == e or (m, a, sz, base) not in by:
+                    continue
+                q = by[(m, a, sz, base)]
+                out.append(f"{m}:{a} at {tag}: {e} {r['stereo_fps']:.2f} vs {base} {q['stereo_fps']:.2f} FPS "
                            f"({r['stereo_fps'] / q['stereo_fps']:.2f}x whole frame, {q['stages_ms']['stylize']['median'] / r['stages_ms']['stylize']['median']:.2f}x stylize)")
         c = by.get(("generator", "compact", tuple(size), "fast")) or by.get(("generator", "compact", tuple(size), "eager"))
         f = by.get(("generator", "full", tuple(size), "eager"))
