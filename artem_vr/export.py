@@ -132,13 +132,16 @@ def onnx_model(net: nn.Module, example: torch.Tensor, input_name: str = "image",
     return model
 
 
-def ort_session(model, threads: int | None = None):
+def ort_session(model, threads: int | None = None, spin: bool = False):
     """An ONNX Runtime CPU session for ``model`` (``ModelProto``, bytes or a path), tuned as the
     ``ort`` engine measured best (docs/benchmarks.md): intra-op threads = torch's, graph
-    optimisation ALL (NCHWc layout, conv+activation fusions), sequential execution."""
+    optimisation ALL (NCHWc layout, conv+activation fusions), sequential execution, and worker
+    threads that sleep between runs (``spin=False``): spinning ones take the cores from the rest
+    of the pipeline (torch upscale, optical flow) on a small CPU."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     so.intra_op_num_threads = int(threads or torch.get_num_threads())
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

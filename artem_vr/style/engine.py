@@ -1,5 +1,14 @@
 """One place that prepares a stylization network for inference on its device.
 
+Three engines share one interface (``load(net)``, then ``engine(x)``), made by
+:func:`make_engine` from a kind — the ``--engine`` option of run and stylize:
+
+* ``eager`` (:class:`EagerEngine`) — the module itself, fp32, as the stylizers ran before;
+* ``fast`` (:class:`InferenceEngine`, below) — torch, prepared per device;
+* ``ort`` (:class:`OrtEngine`) — ONNX Runtime's CPU provider on the network exported in memory;
+* ``auto`` (:func:`auto_engine`) — ``ort`` on the CPU (measured 2–3.5× ``fast`` there), ``fast``
+  on CUDA.
+
 :class:`InferenceEngine` holds one *live* copy of a network, prepared once per architecture:
 eval, no grad, on the device, in the chosen precision and memory format, and (optionally)
 traced (CPU) or replayed as a CUDA graph per input shape (:mod:`artem_vr.cuda.graphs`).
@@ -252,11 +261,12 @@ class OrtEngine:
 
     kind = "ort"
 
-    def __init__(self, device: str | torch.device = "cpu", threads: int | None = None):
+    def __init__(self, device: str | torch.device = "cpu", threads: int | None = None, spin: bool = False):
         self.device = torch.device(device)
         if self.device.type != "cpu":
             raise UsageError(f"the ort engine runs on the CPU, not {self.device}", "use --engine fast (or auto) on CUDA")
         self.threads = int(threads or torch.get_num_threads())
+        self.spin = spin  # see artem_vr.export.ort_session
         self._key: tuple | None = None
         self._proto = None  # the exported ModelProto of the current structure
         self._names: dict[str, int] = {}  # state_dict key -> initializer index, when every weight is one
@@ -313,7 +323,7 @@ class OrtEngine:
         from artem_vr.export import ort_session
 
         self.sessions_made += 1
-        return ort_session(self._proto, self.threads)
+        return ort_session(self._proto, self.threads, self.spin)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x, "inference engine input")
@@ -325,7 +335,8 @@ class OrtEngine:
     def describe(self) -> str:
         import onnxruntime
 
-        return f"cpu, onnxruntime {onnxruntime.__version__}, fp32, {self.threads} threads, graph optimisation all"
+        return (f"cpu, onnxruntime {onnxruntime.__version__}, fp32, {self.threads} threads"
+                + (" (spinning)" if self.spin else "") + ", graph optimisation all")
 
 
 def auto_engine(device: str | torch.device, method: str = "generator") -> str:
