@@ -166,20 +166,22 @@ class Part:
     multiple: int  # H, W of checked inputs are multiples of this (features: 1)
     inputs: str  # card text
     outputs: str
-    real: object = None  # callable (size) -> list of real (1, C, H, W) inputs, or None
+    real: object = None  # callable (size) -> [(label, real (1, C, H, W) input)], or None
+    binary: bool = False  # XNOR layers inside (see export_part's check)
 
 
-def _real_images(size: tuple[int, int]) -> list[torch.Tensor]:
-    """Real frames: the built-in sample scene and two preset paintings, at ``size`` (H, W)."""
+def _real_images(size: tuple[int, int]) -> list[tuple[str, torch.Tensor]]:
+    """Real frames, (label, (1, 3, H, W)): the built-in sample scene and two preset paintings,
+    at ``size`` (H, W)."""
     from artem_vr.frames import to_tensor
     from artem_vr.sources.sample import SampleScene
     from artem_vr.style.adain import read_style_image
     from artem_vr.style.presets import list_presets
 
     h, w = size
-    out = [to_tensor(SampleScene(width=max(w, 64), height=max(h, 36)).render(45))]
-    out += [read_style_image(p.image) for p in list_presets()[:2] if Path(p.image).is_file()]
-    return [F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1) for t in out]
+    out = [("sample scene", to_tensor(SampleScene(width=max(w, 64), height=max(h, 36)).render(45)))]
+    out += [(f"painting {p.name}", read_style_image(p.image)) for p in list_presets()[:2] if Path(p.image).is_file()]
+    return [(k, F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)) for k, t in out]
 
 
 def model_kind(path: Path) -> str:
@@ -214,7 +216,7 @@ def parts_for(path: Path) -> list[Part]:
 
             net = exportable(load_xnor(path))
         return [Part(stem, PadToMultiple(net, 4), "image", "stylized", 3, 1, img_in,
-                     "stylized: float32 (N, 3, H, W) RGB 0–1", _real_images)]
+                     "stylized: float32 (N, 3, H, W) RGB 0–1", _real_images, binary=kind == "xnor")]
     from artem_vr.style.adain import AdaINModel
 
     arch, _meta = read_header(path)
@@ -228,7 +230,7 @@ def parts_for(path: Path) -> list[Part]:
              feats.replace("h, w", f"H/{v.downsample}, W/{v.downsample}"), _real_images),
         Part(f"{stem}_decoder", model.decoder.eval(), "features", "image", v.channels, 1, feats + "; h, w dynamic",
              f"image: float32 (N, 3, {v.downsample}h, {v.downsample}w) RGB, about 0–1 (clamp it)",
-             lambda size, enc=EncoderOutput(model.encoder, v.layer): [enc(x) for x in _real_images(
+             lambda size, enc=EncoderOutput(model.encoder, v.layer): [(f"{k} features", enc(x)) for k, x in _real_images(
                  (size[0] * v.downsample, size[1] * v.downsample))]),
     ]
 
@@ -245,12 +247,13 @@ def _check_inputs(part: Part) -> list[tuple[str, torch.Tensor]]:
         out.append((f"random {n}x{h}x{w}", x if image else x * 400.0))  # features: Caffe-VGG ReLU scale
     if part.real is not None:
         size = (180, 260) if image else (24, 32)
-        out += [(f"real #{i} {t.shape[-2]}x{t.shape[-1]}", t) for i, t in enumerate(part.real(size))]
+        out += [(f"real: {k} {t.shape[-2]}x{t.shape[-1]}", t) for k, t in part.real(size)]
     return out
 
 
-def compare(session, part: Part) -> list[tuple[str, float, float]]:
-    """(input description, max |onnx − torch|, max |torch|) for random and real inputs."""
+def compare(session, part: Part) -> list[dict]:
+    """Per random and real input: ``desc``, ``max`` and ``mean`` of |onnx − torch|, ``over``
+    (the fraction of outputs more than one 8-bit level, 1/255, apart) and ``scale`` = max |torch|."""
     rows = []
     for desc, x in _check_inputs(part):
         with torch.inference_mode():
@@ -258,7 +261,15 @@ def compare(session, part: Part) -> list[tuple[str, float, float]]:
         got = session.run(None, {part.input_name: x.numpy()})[0]
         if got.shape != ref.shape:
             raise ArtemError(f"{part.name}: ONNX output shape {got.shape} differs from torch {ref.shape} on {desc}")
-        rows.append((desc, float(np.abs(got - ref).max()), float(np.abs(ref).max())))
+        d = np.abs(got - ref)
+        row = {"desc": desc, "max": float(d.max()), "mean": float(d.mean()), "over": float((d > 1 / 255).mean()),
+               "scale": float(np.abs(ref).max())}
+        if part.binary:  # torch against itself on the input moved by 1e-6 (float rounding's size), 3 draws
+            g = torch.Generator().manual_seed(1)
+            with torch.inference_mode():
+                row["self_mean"] = max(float((part.module(x + torch.randn(x.shape, generator=g) * 1e-6)
+                                              - torch.from_numpy(ref)).abs().mean()) for _ in range(3))
+        rows.append(row)
     return rows
 
 
@@ -279,13 +290,20 @@ def export_part(part: Part, out_dir: Path, tolerance: float, card: str | None, p
     try:
         onnx.checker.check_model(str(tmp))
         rows = compare(ort_session(tmp), part)  # the file on disk, not the in-memory graph
-        worst = max(d for _, d, _ in rows)
-        for desc, d, scale in rows:
-            printer(f"  {part.name}: {desc}: max |onnx - torch| = {d:.2e} (output scale {scale:.3g})")
-        rel = max(d / max(s, 1.0) for _, d, s in rows)
-        if rel > tolerance:
-            raise ArtemError(f"{part.name}: the ONNX output differs from torch by {worst:.2e} (> {tolerance:g} "
-                             f"relative to the output scale)", "report it; nothing was written")
+        worst = max(r["max"] for r in rows)
+        for r in rows:
+            printer(f"  {part.name}: {r['desc']}: max |onnx - torch| = {r['max']:.2e}, mean {r['mean']:.1e}"
+                    + (f" (torch vs itself on the input + 1e-6 noise, worst of 3: mean {r['self_mean']:.1e})" if part.binary else "")
+                    + f"; output scale {r['scale']:.3g}")
+        # binarized layers take sign(x - t): on an input where some x - t sits within float
+        # rounding of 0, torch itself changes when the input moves by 1e-6, and so may ONNX
+        # Runtime; such an input passes when ONNX differs no more than torch from itself there
+        bad = [r for r in rows if r["max"] / max(r["scale"], 1.0) > tolerance
+               and not (part.binary and r["mean"] <= 2 * r["self_mean"])]
+        rel = max(r["max"] / max(r["scale"], 1.0) for r in rows)
+        if bad:
+            raise ArtemError(f"{part.name}: the ONNX output differs from torch by {bad[0]['max']:.2e} on "
+                             f"{bad[0]['desc']} (> {tolerance:g} of its scale)", "report it; nothing was written")
         text = (card or f"# Model card: `{part.name}`\n\n(no card was found beside the weights)\n").rstrip() + "\n\n"
         text += onnx_card_section(part, rows)
         md_tmp = _atomic_write(md_path, text.encode())
@@ -296,7 +314,7 @@ def export_part(part: Part, out_dir: Path, tolerance: float, card: str | None, p
             if t.exists():
                 t.unlink()
     printer(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, max |onnx - torch| {worst:.2e}) and {md_path}")
-    return {"name": part.name, "onnx": str(onnx_path), "card": str(md_path), "max_abs_diff": worst}
+    return {"name": part.name, "onnx": str(onnx_path), "card": str(md_path), "max_abs_diff": worst, "relative": rel}
 
 
 def onnx_card_section(part: Part, rows) -> str:
@@ -308,12 +326,17 @@ def onnx_card_section(part: Part, rows) -> str:
         f"checked with onnxruntime {onnxruntime.__version__} CPU)",
         f"- input `{part.inputs}`",
         f"- output `{part.outputs}`",
-        "- check, ONNX Runtime vs torch float32 on the same inputs (max absolute difference):",
-        "",
-        "| input | max abs diff | output max abs |",
-        "|---|---|---|",
+        "- check, ONNX Runtime vs torch float32 on the same inputs (absolute differences):",
     ]
-    lines += [f"| {desc} | {d:.2e} | {s:.3g} |" for desc, d, s in rows]
+    if part.binary:
+        lines.append("- binarized layers take sign(x − t): on an input where some x − t sits within float rounding of "
+                     "0, torch itself changes when the input moves by 1e-6 (last column), and so may ONNX Runtime; "
+                     "such an input passes when ONNX differs no more than twice that from torch")
+    lines += ["", "| input | max abs diff | mean abs diff | outputs > 1/255 apart | output max abs |"
+              + (" torch vs torch(input + 1e-6 noise), worst mean of 3 |" if part.binary else ""),
+              "|---|---|---|---|---|" + ("---|" if part.binary else "")]
+    lines += [f"| {r['desc']} | {r['max']:.2e} | {r['mean']:.1e} | {100 * r['over']:.3f} % | {r['scale']:.3g} |"
+              + (f" {r['self_mean']:.1e} |" if part.binary else "") for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -371,6 +394,6 @@ def run(args) -> int:
         card = card_path.read_text() if card_path.is_file() else None
         for part in parts_for(p):
             done.append(export_part(part, out_dir, args.tolerance, card))
-    print(f"exported {len(done)} ONNX files to {out_dir}; worst max |onnx - torch| "
-          f"{max(r['max_abs_diff'] for r in done):.2e}")
+    print(f"exported {len(done)} ONNX files to {out_dir}, each checked: worst |onnx - torch| "
+          f"{max(r['relative'] for r in done):.1e} of its output's scale")
     return 0

@@ -36,7 +36,7 @@ def test_export_generator_and_adain(tmp_path, cli):
         "starry_night_compact.md", "starry_night_compact.onnx"]  # no temporary files left
     assert "max |onnx - torch|" in out
     card = (tmp_path / "starry_night_compact.md").read_text()
-    assert card.startswith(card_before.rstrip()) and "## ONNX export" in card and "| real" in card
+    assert card.startswith(card_before.rstrip()) and "## ONNX export" in card and "| real: sample scene" in card
     assert (MODELS_DIR / "starry_night_compact.md").read_text() == card_before
 
     # the generator file on real pictures of two sizes (dynamic H, W; one not a multiple of 4)

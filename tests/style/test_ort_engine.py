@@ -10,22 +10,9 @@ from artem_vr.errors import UsageError
 from artem_vr.style.data import load_rgb, rgb8_to_chw
 from artem_vr.style.engine import (ENGINE_KINDS, EagerEngine, InferenceEngine, OrtEngine, auto_engine,
                                    make_engine)
-from artem_vr.style.generator import ARCHS, GeneratorStylizer, TransformNet
-
-
-def _net(seed: int, arch: str = "compact") -> TransformNet:
-    torch.manual_seed(seed)
-    net = TransformNet(ARCHS[arch]).eval()
-    for m in net.modules():  # trained-like norm affines: distinct tensors, so none is merged on export
-        if isinstance(m, torch.nn.InstanceNorm2d):
-            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
-            torch.nn.init.uniform_(m.bias, -0.2, 0.2)
-    return net
-
-
-def _ref(net, x):
-    with torch.inference_mode():
-        return net(x)
+from artem_vr.style.generator import GeneratorStylizer
+from style_helpers import torch_ref as _ref
+from style_helpers import trained_like_net as _net
 
 
 @pytest.fixture(scope="module")
