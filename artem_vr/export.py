@@ -394,6 +394,5 @@ def run(args) -> int:
         card = card_path.read_text() if card_path.is_file() else None
         for part in parts_for(p):
             done.append(export_part(part, out_dir, args.tolerance, card))
-    print(f"exported {len(done)} ONNX files to {out_dir}, each checked: worst |onnx - torch| "
-          f"{max(r['relative'] for r in done):.1e} of its output's scale")
+    print(f"exported {len(done)} ONNX files to {out_dir}, each checked against torch (differences in each card)")
     return 0

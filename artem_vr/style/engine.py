@@ -6,8 +6,8 @@ Three engines share one interface (``load(net)``, then ``engine(x)``), made by
 * ``eager`` (:class:`EagerEngine`) — the module itself, fp32, as the stylizers ran before;
 * ``fast`` (:class:`InferenceEngine`, below) — torch, prepared per device;
 * ``ort`` (:class:`OrtEngine`) — ONNX Runtime's CPU provider on the network exported in memory;
-* ``auto`` (:func:`auto_engine`) — ``ort`` on the CPU (measured 2–3.5× ``fast`` there), ``fast``
-  on CUDA.
+* ``auto`` (:func:`auto_engine`) — ``ort`` on the CPU (never slower than ``fast`` there: 1.1–1.3×
+  on a lightly loaded 2-core AVX2 CPU, 2–6× on a loaded one), ``fast`` on CUDA.
 
 :class:`InferenceEngine` holds one *live* copy of a network, prepared once per architecture:
 eval, no grad, on the device, in the chosen precision and memory format, and (optionally)
@@ -341,9 +341,11 @@ class OrtEngine:
 
 def auto_engine(device: str | torch.device, method: str = "generator") -> str:
     """The engine ``auto`` picks on ``device``: on CUDA ``fast`` (fp16, CUDA graphs; XNOR keeps
-    its NVRTC kernels: ``eager``); on the CPU ``ort`` — measured 2–3.5× faster than the torch
-    engines on both generators (docs/benchmarks.md, "ONNX Runtime engine"; an AVX2 CPU without
-    native bf16, where the torch ``fast`` engine runs fp32)."""
+    its NVRTC kernels: ``eager``); on the CPU ``ort`` — faster than the torch engines on both
+    generators in every measured run: 1.1–1.3× ``fast`` on a lightly loaded 2-core AVX2 CPU,
+    2–6× when other jobs load it (docs/benchmarks.md, "ONNX Runtime engine"; no native bf16
+    there, so ``fast`` ran fp32 — on CPUs with AMX the bf16 ``fast`` engine is not measured
+    against it yet)."""
     if torch.device(device).type == "cuda":
         return "eager" if method == "xnor" else "fast"
     return "ort"
