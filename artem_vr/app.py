@@ -81,6 +81,9 @@ def add_stylizer_options(p, live: bool = False) -> None:
     p.add_argument("--adain-variant", choices=["auto", "fast", "full"], default="auto",
                    help="adain decoder: fast (relu3_1 encoder), full (relu4_1, the paper's) or auto "
                         "(default: fast when shipped, else full)")
+    p.add_argument("--engine", choices=["auto", "eager", "fast", "ort"], default="auto",
+                   help="generator/xnor inference engine: eager torch, fast (torch, tuned per device), ort "
+                        "(ONNX Runtime, CPU) or auto (default: ort on the CPU, fast on CUDA; printed at start)")
     p.add_argument("--adain-model", default=None, metavar="NAME|PATH",
                    help="adain: a decoder by name (yours from `artem-vr train adain`, or shipped: adain_fast, "
                         "adain_full; `artem-vr styles` lists them) or a decoder .safetensors file")
@@ -94,10 +97,10 @@ def stylizer_options(args) -> dict:
 
         weights = adain_decoder(args.adain_model)  # unknown name → UsageError now
     return {"preserve_color": args.preserve_color, "adain_variant": args.adain_variant, "arch": args.arch,
-            "adain_weights": weights}
+            "adain_weights": weights, "engine": args.engine}
 
 
-def stylizer_factory(options: dict, internal_scale: float = 1.0):
+def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print):
     """make_stylizer with the user's options applied (per method where they apply); checks them now."""
     from artem_vr.style.base import make_stylizer
 
@@ -111,9 +114,12 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0):
                   "weights": options.get("adain_weights")}
         elif method in ("generator", "xnor"):
             kw = {"arch": options.get("arch")}
-            if method == "generator" and options.get("engine") is not None:
+            if options.get("engine") is not None:
                 kw["engine"] = options["engine"]
-        return make_stylizer(method, style, device=device, internal_scale=internal_scale, **kw)
+        s = make_stylizer(method, style, device=device, internal_scale=internal_scale, **kw)
+        if "engine" in kw:
+            printer(f"{method} engine: {s.engine.kind} ({s.engine.describe()})")
+        return s
 
     return factory
 
@@ -194,7 +200,7 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     state = ControlState(method=method, methods=methods, styles=list(styles), index=index, strength=config.strength,
                          temporal=config.temporal, stereo_consistency=config.stereo_consistency)
     controller = Controller(state, printer)
-    factory = stylizer_factory(config.options(), config.internal_scale)
+    factory = stylizer_factory(config.options(), config.internal_scale, printer)
     worker = StylizerWorker(None, controller, device=config.device, factory=factory, wrap=wrap_for_run,
                             initial_style=style_file)
     if source is None:

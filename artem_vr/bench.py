@@ -66,9 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds before the timed window (model load, autotuning; default 3 on CUDA, 1 on the CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--engine", nargs="+", choices=("eager", "fast"), default=None,
-                   help="generator's inference engine: eager (fp32, NCHW) or fast (artem_vr.style.engine); "
-                   "default on the CPU: both, so their ratio is measured in one run; on CUDA: fast")
+    p.add_argument("--engine", nargs="+", choices=("eager", "fast", "ort"), default=None,
+                   help="generator/xnor inference engine: eager (fp32, NCHW), fast (artem_vr.style.engine: "
+                   "precision, layout, graphs) or ort (ONNX Runtime, CPU); default on the CPU: all three, so their "
+                   "ratios are measured in one run; on CUDA: fast")
     p.add_argument("--precision", nargs="+", choices=("auto", "fp32", "fp16", "bf16"), default=["auto"],
                    help="fast engine precision(s) (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--layout", nargs="+", choices=("auto", "nchw", "cl"), default=["auto"],
@@ -281,10 +282,11 @@ class UnpacedSource(FrameSource):
 
 # ------------------------------------------------------------------------------- one configuration
 def _engine_config(dev: torch.device, engine: str, precision: str, layout: str, graph: bool):
-    from artem_vr.style.engine import EAGER, EngineConfig
+    """What the stylizer's ``engine=`` takes: a kind name (eager, ort) or the fast engine's config."""
+    from artem_vr.style.engine import EngineConfig
 
-    if engine == "eager":
-        return EAGER
+    if engine in ("eager", "ort"):
+        return engine
     return EngineConfig(precision=precision, channels_last=None if layout == "auto" else layout == "cl",
                         cuda_graph=graph and dev.type == "cuda")
 
@@ -304,11 +306,11 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     options = {"preserve_color": "none", "adain_variant": arch if method == "adain" else "auto",
                "arch": arch if method in ("generator", "xnor") else None}
     engine_cfg = None
-    if method == "generator":
+    if method in ("generator", "xnor"):
         engine_cfg = _engine_config(dev, engine, precision, layout, graph)
         options["engine"] = engine_cfg
     elif engine != "eager":
-        engine = "eager"  # only the generator runs through the inference engine
+        engine = "eager"  # AdaIN runs eager (its forward also takes the style statistics)
     config = RunConfig(method=method, output="headless", eye_size=(w, h), device=str(dev),
                        internal_scale=internal_scale, stylizer_options=tuple(sorted(options.items())),
                        temporal=comfort, stereo_consistency=comfort)
@@ -376,7 +378,8 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     work = count_work(_counting_twin(method, arch, inner), eyes, h, w)
     peaks = peaks if peaks is not None else measure_peaks(dev)
     bandwidth = bandwidth if bandwidth is not None else copy_bandwidth_gbs(dev)
-    prec = engine_cfg and getattr(getattr(inner, "engine", None), "config", None)
+    eng = inner.engine if method in ("generator", "xnor") else None
+    prec = eng.config if eng is not None and eng.kind == "fast" else None
     prec_name = prec.precision if prec is not None else ("fp16" if dev.type == "cuda" and method == "adain" else "fp32")
     act_bytes = 2 if prec_name in ("fp16", "bf16") else 4
     peak_key = prec_name if prec_name in peaks else "fp32"
@@ -390,7 +393,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         notes["upload"] = f"host path: {output.upload.reason}"
     return {
         "device": device_name(dev), "method": method, "arch": arch, "style": inner.style,
-        "engine": engine, "engine_config": inner.engine.describe() if hasattr(inner, "engine") else "eager",
+        "engine": eng.kind if eng is not None else engine, "engine_config": eng.describe() if eng is not None else "eager",
         "precision": prec_name, "cuda_graph": bool(prec is not None and prec.cuda_graph),
         "channels_last": bool(prec is not None and prec.channels_last),
         "internal_scale": internal_scale, "comfort": comfort, "upload": output.upload_kind,
@@ -413,13 +416,10 @@ def _counting_twin(method: str, arch: str, stylizer):
     """A CPU fp32 eager stylizer of the same method, architecture and style, for :func:`count_work`
     (counting on the device would disturb CUDA graphs; speed does not enter the count)."""
     from artem_vr.style.base import make_stylizer
-    from artem_vr.style.engine import EAGER
 
     kw = {}
-    if method == "generator":
-        kw = {"arch": arch, "engine": EAGER}
-    elif method == "xnor":
-        kw = {"arch": arch}
+    if method in ("generator", "xnor"):
+        kw = {"arch": arch, "engine": "eager"}  # torch ops: the counters see them (ONNX Runtime's they would not)
     elif method == "adain":
         kw = {"variant": arch}
     return make_stylizer(method, stylizer.style, device="cpu", internal_scale=stylizer.internal_scale, **kw)
@@ -540,11 +540,14 @@ def summary_lines(records: list[dict]) -> list[str]:
         groups.setdefault(key(r), []).append(r)
     for (m, a, size, eyes), rs in groups.items():
         fast = [r for r in rs if r["engine"] == "fast"]
-        eager = [r for r in rs if r["engine"] == "eager"]
-        if fast and eager:
-            f, e = max(fast, key=lambda r: r["stereo_fps"]), eager[0]
-            out.append(f"{m}:{a} at {size[0]}x{size[1]}: fast {f['stereo_fps']:.2f} vs eager {e['stereo_fps']:.2f} FPS "
-                       f"({f['stereo_fps'] / e['stereo_fps']:.2f}x)")
+        by_engine = {r["engine"]: r for r in rs if r["engine"] != "fast"}
+        if fast:
+            by_engine["fast"] = max(fast, key=lambda r: r["stereo_fps"])
+        for e, base in (("fast", "eager"), ("ort", "eager"), ("ort", "fast")):
+            if e in by_engine and base in by_engine:
+                x, y = by_engine[e], by_engine[base]
+                out.append(f"{m}:{a} at {size[0]}x{size[1]}: {e} {x['stereo_fps']:.2f} vs {base} {y['stereo_fps']:.2f} FPS "
+                           f"({x['stereo_fps'] / y['stereo_fps']:.2f}x; network alone {x['network_fps'] / y['network_fps']:.2f}x)")
         if len(fast) > 1:
             best = max(fast, key=lambda r: r["stereo_fps"])
             out.append(f"defaults {m}:{a} {size[0]}x{size[1]}x{eyes}: best {best['precision']} "
@@ -588,7 +591,7 @@ def run(args) -> int:
         print("no CUDA: benchmarking the CPU path at 256x256 (pass --eye-size for others)", flush=True)
     eyes = args.eyes or (2 if cuda else 1)
     methods = parse_methods(args.method or (["generator", "adain", "xnor"] if cuda else ["generator"]))
-    engines = args.engine or (["fast"] if cuda else ["fast", "eager"])
+    engines = args.engine or (["fast"] if cuda else ["ort", "fast", "eager"])
     commit = commit_id(args.commit)
     records: list[dict] = []
 
@@ -614,11 +617,11 @@ def run(args) -> int:
     failed = 0
     for size in sizes:
         for m, a in methods:
-            variants = [("eager", "auto", "auto", False)] if m != "generator" else []
-            if m == "generator":
+            variants = [("eager", "auto", "auto", False)] if m not in ("generator", "xnor") else []
+            if m in ("generator", "xnor"):
                 for e in engines:
-                    if e == "eager":
-                        variants.append(("eager", "fp32", "nchw", False))
+                    if e in ("eager", "ort"):
+                        variants.append((e, "fp32", "nchw", False))
                         continue
                     for p in args.precision:
                         for lay in args.layout:

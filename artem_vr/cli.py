@@ -1,4 +1,4 @@
-"""Command line: `artem-vr run|stylize|styles|doctor|bench|train|eval`.
+"""Command line: `artem-vr run|stylize|styles|doctor|bench|train|eval|export`.
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command is chosen (``--help``
@@ -56,6 +56,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "bench": ("artem_vr.bench", "per-stage milliseconds and stereo FPS", "Measure each stage of the pipeline (median and p99) and the stereo FPS per method and eye size."),
     "train": ("artem_vr.style.train_cli", "train a style model (generator, adain, xnor)", "Train the networks shipped in assets/models with the project's own data."),
+    "export": (
+        "artem_vr.export",
+        "export models to ONNX, checked against torch",
+        "Export shipped models (or .safetensors files) to ONNX with dynamic batch/height/width, run each with\n"
+        "ONNX Runtime on random and real frames, compare with torch, and write it with its model card.\n\n"
+        "examples:\n"
+        "  artem-vr export                                 # every model in assets/models to out/onnx\n"
+        "  artem-vr export starry_night_full adain_fast --out exported",
+    ),
     "eval": ("artem_vr.evaluate", "measure stylization quality, flicker and stereo consistency", "Content/style losses per content×style pair; temporal flicker on videos; stereo error on rectified pairs."),
 }
 

@@ -1,5 +1,14 @@
 """One place that prepares a stylization network for inference on its device.
 
+Three engines share one interface (``load(net)``, then ``engine(x)``), made by
+:func:`make_engine` from a kind — the ``--engine`` option of run and stylize:
+
+* ``eager`` (:class:`EagerEngine`) — the module itself, fp32, as the stylizers ran before;
+* ``fast`` (:class:`InferenceEngine`, below) — torch, prepared per device;
+* ``ort`` (:class:`OrtEngine`) — ONNX Runtime's CPU provider on the network exported in memory;
+* ``auto`` (:func:`auto_engine`) — ``ort`` on the CPU (never slower than ``fast`` there: 1.1–1.3×
+  on a lightly loaded 2-core AVX2 CPU, 2–6× on a loaded one), ``fast`` on CUDA.
+
 :class:`InferenceEngine` holds one *live* copy of a network, prepared once per architecture:
 eval, no grad, on the device, in the chosen precision and memory format, and (optionally)
 traced (CPU) or replayed as a CUDA graph per input shape (:mod:`artem_vr.cuda.graphs`).
@@ -143,6 +152,8 @@ class InferenceEngine:
     next call overwrites it (consume or clone it first).
     """
 
+    kind = "fast"
+
     def __init__(self, device: str | torch.device = "cpu", config: EngineConfig = EngineConfig()):
         self.device = torch.device(device)
         self.config = resolve_config(config, self.device)
@@ -226,3 +237,161 @@ class InferenceEngine:
         if c.norm_fp32 and c.precision != "fp32":
             parts.append("norm fp32")
         return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------- ONNX Runtime
+
+#: engine kinds for ``--engine`` (``auto``: :func:`auto_engine`)
+ENGINE_KINDS = ("auto", "eager", "fast", "ort")
+
+
+class OrtEngine:
+    """Runs a network with ONNX Runtime's CPU provider; the same interface as
+    :class:`InferenceEngine` (``load(net)``, then ``engine(x)``: float ``(N, 3, H, W)`` RGB 0–1 →
+    float32 ``(N, 3, H, W)``, any N, H, W).
+
+    ``load`` exports ``net`` to ONNX in memory (:func:`artem_vr.export.onnx_model`, batch,
+    height and width dynamic: one session serves every input shape) once per structure. A style
+    switch (same structure, other weights) writes the new weights into the exported graph's
+    initializers by name and opens a session on it — no re-trace (full generator: ~0.1 s against
+    ~3 s for an export); sessions are kept per network, so switching back costs nothing. Networks
+    whose weights are not all named initializers are exported afresh per network.
+
+    No torch module runs: forward hooks (the temporal/stereo statistics hooks) cannot reach
+    inside the graph, hence :attr:`live` is None.
+    """
+
+    kind = "ort"
+
+    def __init__(self, device: str | torch.device = "cpu", threads: int | None = None, spin: bool = False):
+        self.device = torch.device(device)
+        if self.device.type != "cpu":
+            raise UsageError(f"the ort engine runs on the CPU, not {self.device}", "use --engine fast (or auto) on CUDA")
+        self.threads = int(threads or torch.get_num_threads())
+        self.spin = spin  # see artem_vr.export.ort_session
+        self._key: tuple | None = None
+        self._proto = None  # the exported ModelProto of the current structure
+        self._names: dict[str, int] = {}  # state_dict key -> initializer index, when every weight is one
+        self._sessions: dict[int, tuple[object, object]] = {}  # id(net) -> (net, session)
+        self._session = None
+        self.prepares = 0  # exports (tests: a style switch adds none)
+        self.sessions_made = 0
+
+    @property
+    def live(self):
+        return None
+
+    def load(self, net: nn.Module) -> None:
+        """Run ``net``'s weights from the next call on (``net`` itself is not modified)."""
+        hit = self._sessions.get(id(net))
+        if hit is not None and hit[0] is net:
+            self._session = hit[1]
+            return
+        from artem_vr.export import exportable
+
+        flat = exportable(net)
+        key = _structure(flat)
+        if key != self._key or not self._names:
+            self._export(flat, key)
+        else:
+            self._swap_weights(flat)
+        self._session = self._new_session()
+        self._sessions[id(net)] = (net, self._session)
+
+    def _export(self, flat: nn.Module, key: tuple) -> None:
+        from artem_vr.export import PadToMultiple, onnx_model
+
+        wrapped = PadToMultiple(copy.deepcopy(flat).float().cpu().eval(), 4)
+        self._proto = onnx_model(wrapped, torch.rand(1, 3, 64, 64))
+        self._key = key
+        self.prepares += 1
+        index = {init.name: i for i, init in enumerate(self._proto.graph.initializer)}
+        state = flat.state_dict()
+        names = {k: index.get("net." + k) for k, v in state.items() if v.is_floating_point()}
+        # swap by name only when every float weight is its own initializer (the exporter merges
+        # identical tensors, e.g. untrained norm weights, and bakes non-parameter constants)
+        used = set(names.values())
+        self._names = names if None not in used and len(used) == len(names) else {}
+
+    def _swap_weights(self, flat: nn.Module) -> None:
+        from onnx import numpy_helper
+
+        state = flat.state_dict()
+        inits = self._proto.graph.initializer
+        for k, i in self._names.items():
+            inits[i].CopyFrom(numpy_helper.from_array(state[k].detach().float().cpu().numpy(), inits[i].name))
+
+    def _new_session(self):
+        from artem_vr.export import ort_session
+
+        self.sessions_made += 1
+        return ort_session(self._proto, self.threads, self.spin)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x, "inference engine input")
+        if self._session is None:
+            raise UsageError("no network loaded in the inference engine", "call load(net) first")
+        a = x.detach().to("cpu", torch.float32).contiguous().numpy()
+        return torch.from_numpy(self._session.run(None, {"image": a})[0])
+
+    def describe(self) -> str:
+        import onnxruntime
+
+        return (f"cpu, onnxruntime {onnxruntime.__version__}, fp32, {self.threads} threads"
+                + (" (spinning)" if self.spin else "") + ", graph optimisation all")
+
+
+def auto_engine(device: str | torch.device, method: str = "generator") -> str:
+    """The engine ``auto`` picks on ``device``: on CUDA ``fast`` (fp16, CUDA graphs; XNOR keeps
+    its NVRTC kernels: ``eager``); on the CPU ``ort`` — faster than the torch engines on both
+    generators in every measured run: 1.1–1.3× ``fast`` on a lightly loaded 2-core AVX2 CPU,
+    2–6× when other jobs load it (docs/benchmarks.md, "ONNX Runtime engine"; no native bf16
+    there, so ``fast`` ran fp32 — on CPUs with AMX the bf16 ``fast`` engine is not measured
+    against it yet)."""
+    if torch.device(device).type == "cuda":
+        return "eager" if method == "xnor" else "fast"
+    return "ort"
+
+
+class EagerEngine:
+    """The plain path, as the stylizers ran before the engines: the loaded module itself,
+    float32, eager (no copy, no norm replacement). Same interface as :class:`InferenceEngine`."""
+
+    kind = "eager"
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self._net: nn.Module | None = None
+        self.prepares = 0
+
+    @property
+    def live(self) -> nn.Module | None:
+        return self._net
+
+    def load(self, net: nn.Module) -> None:
+        self._net = net
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x, "inference engine input")
+        if self._net is None:
+            raise UsageError("no network loaded in the inference engine", "call load(net) first")
+        return self._net(x.to(self.device, torch.float32)).float()
+
+    def describe(self) -> str:
+        return f"{self.device.type}, fp32, plain eager torch"
+
+
+def make_engine(kind: str | EngineConfig | None, device: str | torch.device = "cpu", method: str = "generator"):
+    """An engine for ``kind``: ``eager`` (fp32 eager torch), ``fast`` (:class:`InferenceEngine`,
+    precision auto), ``ort`` (:class:`OrtEngine`), ``auto`` / None (:func:`auto_engine`), or an
+    :class:`EngineConfig` (an :class:`InferenceEngine` with it)."""
+    if isinstance(kind, EngineConfig):
+        return InferenceEngine(device, kind)
+    kind = kind or "auto"
+    if kind not in ENGINE_KINDS:
+        raise UsageError(f"unknown engine {kind!r}", f"choose one of: {', '.join(ENGINE_KINDS)}")
+    if kind == "auto":
+        kind = auto_engine(device, method)
+    if kind == "ort":
+        return OrtEngine(device)
+    return EagerEngine(device) if kind == "eager" else InferenceEngine(device, EngineConfig())

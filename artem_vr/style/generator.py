@@ -107,25 +107,31 @@ class GeneratorStylizer(Stylizer):
     a user style's (:mod:`artem_vr.style.catalog`) or a ``.safetensors`` file given as the style.
 
     Loaded networks are kept, so switching back to a style is instant. They run through one
-    :class:`~artem_vr.style.engine.InferenceEngine` (``engine``: an ``EngineConfig``; default:
-    fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), which copies a style's weights
-    into its prepared network in place on a switch.
+    engine (:func:`~artem_vr.style.engine.make_engine`; ``engine``: ``eager`` | ``fast`` |
+    ``ort`` | ``auto`` or an ``EngineConfig``; default: the torch
+    :class:`~artem_vr.style.engine.InferenceEngine` — fp16 on CUDA, bf16 on CPUs with native
+    bf16, else fp32), which takes a style's weights without re-preparing the network.
     """
 
     method = "generator"
 
     def __init__(self, device="cpu", arch: str | None = None, half: bool | None = None, engine=None):
         super().__init__(device)
-        from artem_vr.style.engine import EngineConfig, InferenceEngine
+        from artem_vr.style.engine import EngineConfig, make_engine
 
         self.arch = arch  # None: prefer compact, else any trained arch
         if engine is None:  # half: True fp16, False fp32, None the engine's choice for the device
             engine = EngineConfig(precision="auto" if half is None else ("fp16" if half else "fp32"))
-        self.engine = InferenceEngine(self.device, engine)
-        self.half = self.engine.config.precision == "fp16"
+        self.engine = make_engine(engine, self.device, self.method)
+        self.half = getattr(self.engine, "config", None) is not None and self.engine.config.precision == "fp16"
         self._live: TransformNet | None = None  # the engine's prepared copy (hooks find its norms here)
         self._nets: dict[str, TransformNet] = {}
         self._net: TransformNet | None = None
+
+    @property
+    def runs_torch(self) -> bool:
+        """False when the network runs outside torch (ONNX Runtime): no torch layer hook fires."""
+        return self.engine.kind != "ort"
 
     def styles(self) -> list[str]:
         """Presets with a trained generator (of ``arch`` when set), then the user's generators."""

@@ -233,11 +233,21 @@ class XnorStylizer(Stylizer):
 
     method = "xnor"
 
-    def __init__(self, device="cpu", arch: str | None = None):
+    def __init__(self, device="cpu", arch: str | None = None, engine=None):
         super().__init__(device)
+        from artem_vr.style.engine import make_engine
+
         self.arch = arch
+        # engine: eager (default: the module itself — NVRTC kernels on CUDA, ±1 float convs on the
+        # CPU), fast, ort (the float fallback in ONNX Runtime), auto (see make_engine)
+        self.engine = make_engine(engine or "eager", self.device, self.method)
         self._nets: dict[str, nn.Module] = {}
         self._net: nn.Module | None = None
+
+    @property
+    def runs_torch(self) -> bool:
+        """False when the network runs outside torch (ONNX Runtime): no torch layer hook fires."""
+        return self.engine.kind != "ort"
 
     def model_path(self, name: str):
         """The XNOR model for a preset or user style name or a ``.safetensors`` file; None if none here."""
@@ -260,12 +270,13 @@ class XnorStylizer(Stylizer):
                 )
             self._nets[style] = load_xnor(path, self.device)
         self._net = self._nets[style]
+        self.engine.load(self._net)
         self.style = style
 
     def _forward(self, x):
         if self._net is None:
             raise UsageError("no style selected", "call set_style() first")
-        return self._net(x)
+        return self.engine(x)
 
 
 def load_xnor(path, device="cpu") -> nn.Module:

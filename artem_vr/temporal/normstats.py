@@ -64,7 +64,10 @@ def find_modules(obj, depth: int = 2) -> list[nn.Module]:
 def instance_norms(stylizer) -> list[nn.InstanceNorm2d]:
     """Every InstanceNorm2d (normalizing with per-image statistics) in the stylizer's networks."""
     seen, out = set(), []
-    for m in find_modules(unwrap(stylizer)):
+    base = unwrap(stylizer)
+    if getattr(base, "runs_torch", True) is False:  # e.g. the ONNX Runtime engine: no torch layer runs
+        return out
+    for m in find_modules(base):
         for sub in m.modules():
             if isinstance(sub, nn.InstanceNorm2d) and id(sub) not in seen:
                 if sub.track_running_stats and not sub.training:

@@ -14,24 +14,10 @@ from artem_vr.style.device import cuda_available
 from artem_vr.style.engine import EAGER, EngineConfig, Fp32InstanceNorm, GroupInstanceNorm, InferenceEngine, prepare_module, resolve_config
 from artem_vr.style.generator import ARCHS, GeneratorStylizer, TransformNet
 from artem_vr.style.upscale import downscale, internal_size, upscale
+from style_helpers import torch_ref as _ref
+from style_helpers import trained_like_net as _net
 
 NO_CUDA = "no CUDA driver/device: the fp16 and CUDA-graph paths run only on a GPU (tools/gpu_check.sh)"
-
-
-def _net(seed: int, arch: str = "compact") -> TransformNet:
-    torch.manual_seed(seed)
-    net = TransformNet(ARCHS[arch]).eval()
-    # trained-like instance-norm affines (the defaults 1/0 would hide a stale-weights bug there)
-    for m in net.modules():
-        if isinstance(m, torch.nn.InstanceNorm2d):
-            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
-            torch.nn.init.uniform_(m.bias, -0.2, 0.2)
-    return net
-
-
-def _ref(net, x):
-    with torch.inference_mode():
-        return net(x)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,98 @@
+"""The ONNX Runtime engine (``ort``): same output as torch, cheap style switches, engine
+selection, and the truth about hooks (no torch layer runs inside ONNX Runtime)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from artem_vr.errors import UsageError
+from artem_vr.style.data import load_rgb, rgb8_to_chw
+from artem_vr.style.engine import (ENGINE_KINDS, EagerEngine, InferenceEngine, OrtEngine, auto_engine,
+                                   make_engine)
+from artem_vr.style.generator import GeneratorStylizer
+from style_helpers import torch_ref as _ref
+from style_helpers import trained_like_net as _net
+
+
+@pytest.fixture(scope="module")
+def real(thumbnails):
+    """Two real pictures as a batch (both eyes), an odd size: 90x131."""
+    imgs = [rgb8_to_chw(load_rgb(thumbnails[n])) for n in ("great_wave", "the_scream")]
+    return torch.stack([torch.nn.functional.interpolate(i[None], size=(90, 131), mode="area")[0] for i in imgs])
+
+
+def test_ort_equals_torch_on_any_shape(real):
+    net = _net(0)
+    eng = OrtEngine("cpu")
+    eng.load(net)
+    for x in (real, real[:1, :, :64, :64], torch.rand(1, 3, 37, 50, generator=torch.Generator().manual_seed(3))):
+        y = eng(x)
+        assert y.dtype == torch.float32 and y.shape == x.shape
+        assert (y - _ref(net, x)).abs().max().item() < 1e-4
+    assert eng.prepares == 1 and eng.live is None  # one export serves every shape
+
+
+def test_style_switch_swaps_weights_without_export(real):
+    a, b = _net(0), _net(1)
+    eng = OrtEngine("cpu")
+    eng.load(a)
+    ya = eng(real)
+    eng.load(b)
+    yb = eng(real)
+    assert eng.prepares == 1 and eng.sessions_made == 2  # new weights in the same graph, no re-export
+    assert (yb - _ref(b, real)).abs().max().item() < 1e-4
+    assert (ya - yb).abs().max().item() > 0.05
+    eng.load(a)  # back: the kept session
+    assert eng.sessions_made == 2
+    assert (eng(real) - ya).abs().max().item() == 0.0
+    eng.load(_net(2, "full"))  # another structure: exported afresh
+    assert eng.prepares == 2
+
+
+def test_shipped_generator_ort_matches_fast(real):
+    """A trained full generator through the stylizer: ort vs the torch engine on real frames."""
+    outs = {}
+    for kind in ("fast", "ort"):
+        s = GeneratorStylizer("cpu", arch="full", engine=kind)
+        s.set_style("starry_night")
+        outs[kind] = s.stylize(real)
+    assert (outs["ort"] - outs["fast"]).abs().max().item() < 1e-4
+
+
+def test_xnor_float_fallback_on_ort(real):
+    from artem_vr.style.xnor import XnorStylizer
+
+    outs = {}
+    for kind in ("eager", "ort"):
+        s = XnorStylizer("cpu", engine=kind)
+        s.set_style(s.styles()[0])
+        outs[kind] = s.stylize(real)
+    assert (outs["ort"] - outs["eager"]).abs().max().item() < 1e-4
+
+
+def test_engine_selection():
+    assert ENGINE_KINDS == ("auto", "eager", "fast", "ort")
+    assert auto_engine("cpu") == "ort"
+    assert auto_engine("cuda") == "fast" and auto_engine("cuda", "xnor") == "eager"
+    assert isinstance(make_engine("auto", "cpu"), OrtEngine)
+    assert isinstance(make_engine("fast", "cpu"), InferenceEngine)
+    assert isinstance(make_engine("eager", "cpu"), EagerEngine)
+    with pytest.raises(UsageError, match="unknown engine"):
+        make_engine("tensorrt", "cpu")
+    with pytest.raises(UsageError, match="runs on the CPU"):
+        OrtEngine("cuda")
+
+
+def test_hooks_are_not_claimed_under_ort():
+    """Norm-statistics hooks (temporal/stereo smoothing) cannot reach inside ONNX Runtime: the
+    stylizer says so and the temporal module finds no layers to hook, instead of hooking modules
+    that never run."""
+    from artem_vr.temporal.normstats import instance_norms
+
+    fast = GeneratorStylizer("cpu", engine="fast")
+    fast.set_style(fast.styles()[0])
+    ort = GeneratorStylizer("cpu", engine="ort")
+    ort.set_style(ort.styles()[0])
+    assert fast.runs_torch and len(instance_norms(fast)) > 0
+    assert not ort.runs_torch and instance_norms(ort) == []
