@@ -21,6 +21,7 @@ PROBES = [
     "artem_vr.style.device",
     "artem_vr.cuda.nvrtc",
     "artem_vr.render.context",
+    "artem_vr.render.upload",  # cuda-gl interop or host, tried on an EGL context
     "artem_vr.xr.probe",
     "artem_vr.sources.probe",
 ]

@@ -111,3 +111,25 @@ class FrameUpload:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def doctor_checks():
+    """`artem-vr doctor`: which upload path `artem-vr run` takes here (tried for real on an EGL context)."""
+    from artem_vr.doctor import Check
+    from artem_vr.errors import RuntimeUnavailable
+    from artem_vr.pipeline import resolve_device
+    from artem_vr.render.context import open_context
+
+    device = resolve_device("auto")
+    try:
+        ctx = open_context("egl", 16, 16)
+    except RuntimeUnavailable as e:
+        return [Check("upload", None, f"no GL context to try it on ({e.what}); the output's own context decides")]
+    with ctx:
+        ctx.make_current()
+        kind, why = choose_upload(device)
+    if kind == INTEROP:
+        return [Check("upload", True, f"{INTEROP}: stylized frames go to the eye textures on the GPU ({why})")]
+    fix = ("a GL context on the NVIDIA GPU (its EGL vendor library, __EGL_VENDOR_LIBRARY_FILENAMES)"
+           if device.startswith("cuda") else "")
+    return [Check("upload", None if not fix else False, f"{HOST}: {why}", fix)]

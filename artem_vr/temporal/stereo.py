@@ -28,7 +28,7 @@ import torch
 
 from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
-from artem_vr.temporal.metrics import right_view_disparity
+from artem_vr.temporal.disparity import right_view_disparity
 from artem_vr.temporal.normstats import hooks_for, pooled_pair_stats
 from artem_vr.temporal.stabilize import blend_warped, small_gray
 from artem_vr.temporal.wrapper import WrappingStylizer, as_switch
