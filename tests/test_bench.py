@@ -68,9 +68,10 @@ def test_cli_writes_json(cli, tmp_path):
                             "--seconds", "0.3", "--json", out, "--commit", "abc123")
     assert code == 0, err
     recs = json.loads(out.read_text())
-    # on the CPU the generator runs on both engines by default (their ratio in one run); identity eager only
+    # on the CPU the generator runs on every engine by default (their ratios in one run); identity eager only
     assert [(r["method"], r["engine"], r["eye_size"]) for r in recs] == [
-        ("generator", "fast", [32, 24]), ("generator", "eager", [32, 24]), ("identity", "eager", [32, 24])]
+        ("generator", "ort", [32, 24]), ("generator", "fast", [32, 24]), ("generator", "eager", [32, 24]),
+        ("identity", "eager", [32, 24])]
     assert all(r["commit"] == "abc123" for r in recs)
     assert "FPS" in stdout and "floor" in stdout and "vs eager" in stdout and "network alone" in stdout
 
