@@ -42,6 +42,10 @@ class FrameSource(ABC):
         self.ended = False
         self.error: BaseException | None = None
         self.frames_captured = 0
+        #: set by live sources while they reconnect (monotonic time the stream was lost), else None
+        self._reconnecting_since: float | None = None
+        self._last_frame_t: float | None = None
+        self._started_t: float | None = None
 
     # -- to implement ---------------------------------------------------------------
     @abstractmethod
@@ -62,6 +66,7 @@ class FrameSource(ABC):
         if self._thread is not None and self._thread.is_alive():
             return self
         self._open()
+        self._started_t = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"capture-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -98,11 +103,27 @@ class FrameSource(ABC):
                 return None
             self._slot.wait_newer(self._slot.get()[0], timeout=min(0.1, remaining) if remaining else 0.1)
 
+    def state(self) -> tuple[str, float]:
+        """(``"live"`` | ``"reconnecting"`` | ``"ended"``, seconds since the last frame arrived).
+
+        ``ended`` once the stream ended (or failed); ``reconnecting`` while a live source has lost
+        its device and is trying again; else ``live``. The seconds count from the start of capture
+        when no frame has come yet."""
+        now = time.monotonic()
+        last = self._last_frame_t if self._last_frame_t is not None else self._started_t
+        since = max(0.0, now - last) if last is not None else 0.0
+        if self.ended:
+            return "ended", since
+        if self._reconnecting_since is not None:
+            return "reconnecting", since
+        return "live", since
+
     # -- capture thread -------------------------------------------------------------
     def _publish(self, rgb: np.ndarray) -> Frame:
         frame = Frame(check_rgb8(rgb, f"{self.name} frame"), time.monotonic(), self._index, self.stereo)
         self._index += 1
         self.frames_captured += 1
+        self._last_frame_t = frame.t
         self._slot.put(frame)
         return frame
 
