@@ -853,15 +853,16 @@ def make_output(kind: str, config: RunConfig) -> Output:
 
         return XrOutput(XrOptions(graphics=config.xr_graphics, scale=config.xr_scale, view=config.view(),
                                   mirror=config.xr_mirror, validation=config.xr_validation,
-                                  max_frames=config.frames, space=config.xr_space))
+                                  max_frames=config.frames, space=config.xr_space, hud=True))
     if kind == "mirror":
         from artem_vr.render.mirror import MirrorOutput
 
-        return MirrorOutput(config.eye_size, config.view(), max_fps=30.0 if config.record is not None else 60.0)
+        return MirrorOutput(config.eye_size, config.view(), max_fps=30.0 if config.record is not None else 60.0,
+                            hud=True)
     if kind == "headless":
         from artem_vr.render.headless import HeadlessOutput
 
-        return HeadlessOutput(config.eye_size, config.view())
+        return HeadlessOutput(config.eye_size, config.view(), hud=True)
     raise UsageError(f"unknown output {kind!r}", "choose xr, mirror or headless")
 
 

@@ -110,6 +110,25 @@ def projection_fov(fov: Fov, near: float = NEAR, far: float = FAR) -> np.ndarray
     ], dtype=np.float32)
 
 
+def fov_aspect(fov: Sequence[float]) -> float:
+    """Width : height of what an eye with this FOV sees (tangent extents). A swapchain of another
+    aspect has non-square pixels, which the headset undoes; a flat picture of it must too."""
+    left, right, up, down = check_fov(fov)
+    return (math.tan(right) - math.tan(left)) / (math.tan(up) - math.tan(down))
+
+
+def square_pixels(image: np.ndarray, fov: Sequence[float]) -> np.ndarray:
+    """An eye image rendered for ``fov`` (any pixel aspect) resampled to square pixels at the same
+    height: what the eye sees, neither stretched nor squeezed (for mirrors, recordings, snapshots)."""
+    h, w = image.shape[:2]
+    want = max(1, int(round(h * fov_aspect(fov))))
+    if want == w:
+        return image
+    import cv2
+
+    return cv2.resize(image, (want, h), interpolation=cv2.INTER_AREA if want < w else cv2.INTER_LINEAR)
+
+
 def translation(offset: Sequence[float]) -> np.ndarray:
     m = np.eye(4, dtype=np.float32)
     m[:3, 3] = np.asarray(offset, dtype=np.float32)
