@@ -148,3 +148,16 @@ def test_cpu_startup_line_says_it_will_be_slow():
 
     assert "expect a few stylized FPS" in device_note("cpu", "generator")
     assert device_note("cuda", "generator") == "cuda"
+
+
+def test_a_number_beyond_the_style_count_says_so():
+    from artem_vr.pipeline import StylizerWorker
+
+    lines: list[str] = []
+    c = Controller(ControlState("identity", ["identity"], ["a", "b", "c", "d", "e", "f"]), printer=lines.append)
+    w = StylizerWorker(Quiet(), c, device="cpu")
+    c.pick(8)  # the 9 key
+    c.pick(1)
+    w._apply(c.pending())  # noqa: SLF001 — what the worker thread does between frames
+    assert lines == ["style 9: there are 6 styles (1–6)", "style: b (2/6)"]
+    assert c.state.index == 1
