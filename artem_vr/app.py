@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 
 from artem_vr.errors import UsageError
-from artem_vr.pipeline import (ControlState, Controller, Pipeline, RunConfig, StylizerWorker, as_artem_error,
-                               choose_output, make_output, parse_size, present, resolve_device, worker_error)
+from artem_vr.pipeline import (ControlState, Controller, Pipeline, RunConfig, StatusPrinter, StylizerWorker,
+                               as_artem_error, choose_output, make_output, parse_size, present, resolve_device,
+                               worker_error)
 from artem_vr.recording import Recorder
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,10 @@ def add_arguments(p):
     p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
     p.add_argument("--output", default="auto", help="auto (xr, else mirror window, else headless) | xr | mirror | headless")
     p.add_argument("--eye-size", default=None, help="per-eye size WxH for mirror/headless (default 640x360; xr uses the runtime's)")
-    p.add_argument("--view", choices=["screen", "full"], default="screen", help="head-locked virtual screen (default) or full view")
+    p.add_argument("--view", choices=["screen", "world", "full"], default="screen",
+                   help="screen: a virtual screen locked to the head (default); world: the screen stays in the "
+                        "room, placed in front of you at start and by recenter (r, a controller button; headset "
+                        "only); full: the picture fills each eye")
     p.add_argument("--ipd", type=float, default=63.0, metavar="MM",
                    help="eye separation of the mirror/headless eyes in mm (default %(default)s; 0: both from the "
                         "head's centre). In a headset the runtime's eye poses are used")
@@ -66,6 +71,11 @@ def add_arguments(p):
     p.add_argument("--xr-scale", type=float, default=1.0, help="swapchain size × the runtime's recommended size (XR only)")
     p.add_argument("--xr-space", choices=["local", "stage"], default="local", help="reference space of the projection layer")
     p.add_argument("--xr-validation", action="store_true", help="enable the OpenXR core validation layer")
+    p.add_argument("--quiet", action="store_true", help="no status line on the terminal every 5 s")
+    from artem_vr.render.mirror import KEYS_HELP
+
+    p.epilog = KEYS_HELP + "\n\nThe HUD (in every output) shows the style, method, strength, rates, frame age and source " \
+                           "for 3 s after each change; h pins or hides it."
 
 
 def add_stylizer_options(p, live: bool = False) -> None:
@@ -209,6 +219,13 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     return Pipeline(source, worker, controller, max_frames=config.frames)
 
 
+def device_note(device: str, method: str) -> str:
+    """The device, and what to expect of it (the CPU stylizes a few frames a second)."""
+    if device.startswith("cuda") or method == "identity":
+        return device
+    return f"{device} — expect a few stylized FPS (the display keeps its own rate; a CUDA GPU is far faster)"
+
+
 def run(args) -> int:
     config = config_from_args(args)
     if config.output == "xr":
@@ -219,17 +236,19 @@ def run(args) -> int:
     if config.record is not None:
         png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
         pipeline.recorder = Recorder(config.record, fps=30.0, png=png, inputs=[config.source])
+    pipeline.snapshot_dir = config.out_dir
     st = pipeline.controller.state
     print(f"source: {config.source}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
-          f"device: {pipeline.worker.device}")
+          f"device: {device_note(str(pipeline.worker.device), st.method)}")
     print(pipeline.controller.style_line())
     output = make_output(config.output, config)
     try:
-        with pipeline.source:
+        with pipeline.source, (nullcontext() if args.quiet else StatusPrinter(pipeline)):
             present(pipeline, output)
     finally:  # also on a signal (errors.Interrupted): the recording is kept and the summary printed
         pipeline.worker.stop()
         if pipeline.recorder is not None:
+            pipeline.finish_recording()
             pipeline.recorder.close()
         elapsed = time.monotonic() - pipeline.started
         if pipeline.recorder is not None and pipeline.recorder.frames:

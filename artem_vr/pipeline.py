@@ -23,6 +23,7 @@ Contracts (written here, checked in tests):
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -203,10 +204,154 @@ class RateMeter:
             return (len(self._t) - 1) / span if span > 0 else 0.0
 
 
+# ---------------------------------------------------------------------------- status
+@dataclass(frozen=True)
+class Status:
+    """What a run is doing now: the HUD shows it, the terminal prints it every few seconds.
+
+    The counts (``recenters``, ``hud_toggles``, ``help_requests``, ``snapshots``) are how many
+    times each view command was given so far: an output acts when one grows."""
+
+    style: str | None
+    index: int  # 0-based
+    styles: int
+    method: str
+    strength: float
+    stylize: bool
+    stylized_fps: float
+    display_fps: float
+    age_ms: float | None  # capture → display of the frame shown, None before the first
+    source: str  # "live" | "reconnecting" | "ended"
+    source_s: float | None  # seconds since the source's newest frame (None before the first)
+    recenters: int = 0
+    hud_toggles: int = 0
+    help_requests: int = 0
+    snapshots: int = 0
+
+    @property
+    def style_name(self) -> str:
+        return Path(self.style).name if self.style else "none"
+
+    def source_text(self) -> str:
+        if self.source != "live" and self.source_s is not None:  # stalled, reconnecting, ended
+            return f"{self.source}, picture {self.source_s:.0f} s old"
+        return self.source
+
+    def key(self) -> tuple:
+        """What a person changes (or the source does): the HUD shows itself when this changes."""
+        return (self.style, self.index, self.method, round(self.strength, 2), self.stylize, self.source)
+
+    def line(self) -> str:
+        """One terminal line with every figure."""
+        age = f"{self.age_ms:.0f} ms" if self.age_ms is not None else "–"
+        return (f"style {self.index + 1}/{max(1, self.styles)} {self.style_name} · {self.method} · "
+                f"strength {self.strength:.2f} · stylize {'on' if self.stylize else 'off'} · "
+                f"stylized {self.stylized_fps:.1f} fps · display {self.display_fps:.0f} fps · "
+                f"frame age {age} · source {self.source_text()}")
+
+
+def controller_status(controller: "Controller", *, stylized_fps: float = 0.0, display_fps: float = 0.0,
+                      age_ms: float | None = None, source: tuple[str, float | None] = ("live", None)) -> Status:
+    """A :class:`Status` from a controller's state and counts and the measured figures."""
+    st, c = controller.state, controller
+    return Status(style=st.styles[st.index] if st.styles else None, index=st.index, styles=len(st.styles),
+                  method=st.method, strength=st.strength, stylize=st.stylize, stylized_fps=stylized_fps,
+                  display_fps=display_fps, age_ms=age_ms, source=source[0], source_s=source[1],
+                  recenters=c.recenter_count, hud_toggles=c.hud_toggles, help_requests=c.help_requests,
+                  snapshots=c.snapshot_requests)
+
+
+class StatusPrinter:
+    """Prints ``feed.status().line()`` every ``period`` seconds on its own thread, so no run is
+    silent (before the first frame it says it is waiting). ``with StatusPrinter(feed):``."""
+
+    def __init__(self, feed, period: float = 5.0, printer=print):
+        self.feed, self.period, self._print = feed, period, printer
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lines = 0
+
+    def _run(self):
+        while not self._stop.wait(self.period):
+            st = self.feed.status()
+            if st.age_ms is None:
+                self._print(f"[status] waiting for the first stylized frame ({st.method} on "
+                            f"{self.feed.device}) · source {st.source_text()}")
+            else:
+                self._print(f"[status] {st.line()}")
+            self.lines += 1
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._run, name="status", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+
+# ---------------------------------------------------------------------------- recording time
+def retime(timestamps, fps: float) -> list[int]:
+    """Presentation times (s, increasing) → which presented frame each slot of a fixed ``fps``
+    timeline shows: slot k (at ``t0 + k / fps``) shows the last frame presented at or before it.
+    Frames faster than the timeline are dropped, slower ones repeated, so the clip lasts as long
+    as the run did: frames presented over 45 s make ``45 × fps + 1`` slots (the last slot, at or
+    just after the last frame, shows it)."""
+    t = [float(x) for x in timestamps]
+    if not t:
+        return []
+    if not fps > 0:
+        raise UsageError(f"timeline rate {fps} must be positive")
+    out, i = [], 0
+    n = _ceil_slot(t[-1] - t[0], fps) + 1
+    for k in range(n):
+        slot = t[0] + k / fps
+        while i + 1 < len(t) and t[i + 1] <= slot + 1e-9:
+            i += 1
+        out.append(i)
+    return out
+
+
+def _ceil_slot(dt: float, fps: float) -> int:
+    """The first slot at or after ``dt`` seconds (a hair of float error tolerated)."""
+    return max(0, int(math.ceil(dt * fps - 1e-6)))
+
+
+class Timeline:
+    """:func:`retime` as frames come: ``add(t)`` says how many times to write the *previous*
+    frame now (0: it was dropped), ``finish()`` how many times the last one (always 1).
+    Writing accordingly gives exactly ``retime(all_times, fps)``."""
+
+    def __init__(self, fps: float):
+        if not fps > 0:
+            raise UsageError(f"timeline rate {fps} must be positive")
+        self.fps = float(fps)
+        self.t0: float | None = None
+        self.written = 0  # slots filled so far
+
+    def add(self, t: float) -> int:
+        if self.t0 is None:
+            self.t0 = float(t)
+            return 0
+        # the slots before this frame's first slot belong to the previous frame
+        n = max(0, _ceil_slot(float(t) - self.t0, self.fps) - self.written)
+        self.written += n
+        return n
+
+    def finish(self) -> int:
+        if self.t0 is None:
+            return 0
+        self.written += 1
+        return 1
+
+
 # ---------------------------------------------------------------------------- commands
 #: every user command: XR actions, mirror keys and the tests resolve to these methods
 COMMANDS = ("next_style", "prev_style", "pick", "set_strength", "change_strength", "toggle_stylize",
-            "toggle_temporal", "toggle_stereo_consistency", "cycle_method", "recenter", "quit")
+            "toggle_temporal", "toggle_stereo_consistency", "cycle_method", "recenter", "toggle_hud",
+            "show_help", "snapshot", "quit")
 
 
 @runtime_checkable
@@ -223,6 +368,9 @@ class Commands(Protocol):
     def toggle_stereo_consistency(self) -> None: ...
     def cycle_method(self) -> None: ...
     def recenter(self) -> None: ...
+    def toggle_hud(self) -> None: ...
+    def show_help(self) -> None: ...
+    def snapshot(self) -> None: ...
     def quit(self) -> None: ...
 
 
@@ -240,7 +388,10 @@ class ControlState:
 
 class Controller:
     """Implements :class:`Commands`. Thread-safe: commands are queued and applied by the stylizer
-    thread between frames, so nothing races a running network; each change prints one line."""
+    thread between frames, so nothing races a running network; each change prints one line.
+
+    The view commands (recenter, HUD toggle, help, snapshot) are counted instead: the output reads
+    the counts in :meth:`Pipeline.status` and acts when one grew (an output owns its view)."""
 
     def __init__(self, state: ControlState, printer=print):
         self.state = state
@@ -248,6 +399,9 @@ class Controller:
         self._print = printer
         self.quit_requested = threading.Event()
         self.recenter_count = 0
+        self.hud_toggles = 0
+        self.help_requests = 0
+        self.snapshot_requests = 0
 
     def next_style(self):
         self._q.put(("step", +1))
@@ -279,6 +433,15 @@ class Controller:
     def recenter(self):
         self.recenter_count += 1
         self._print("recenter")
+
+    def toggle_hud(self):
+        self.hud_toggles += 1
+
+    def show_help(self):
+        self.help_requests += 1
+
+    def snapshot(self):
+        self.snapshot_requests += 1
 
     def quit(self):
         self.quit_requested.set()
@@ -488,13 +651,15 @@ class FrameFeed(Protocol):
     def latest(self) -> StylizedFrame | None: ...
     def frame_presented(self, eye_images: list[np.ndarray] | None = None,
                         shown: StylizedFrame | None = None) -> None: ...
+    def status(self) -> Status: ...
+    def save_snapshot(self, eye_images: list[np.ndarray]) -> Path: ...
 
 
 class Pipeline:
     """The :class:`FrameFeed` of a run: a source, its worker, the controller, an optional recorder."""
 
     def __init__(self, source, worker: StylizerWorker, controller: Controller,
-                 max_frames: int | None = None, recorder=None):
+                 max_frames: int | None = None, recorder=None, snapshot_dir: Path = Path("out")):
         self.source = source
         self.worker = worker
         self.controller = controller
@@ -504,6 +669,9 @@ class Pipeline:
         self.started = time.monotonic()
         self.display_rate = RateMeter()
         self.shown_age_ms: deque = deque(maxlen=600)  # capture → present of each presented frame
+        self.snapshot_dir = Path(snapshot_dir)
+        self._timeline: Timeline | None = None
+        self._held: list[np.ndarray] | None = None  # the last presented images, not yet written
 
     @property
     def device(self) -> str:
@@ -551,7 +719,36 @@ class Pipeline:
         if shown is not None:
             self.shown_age_ms.append((now - shown.source_t) * 1e3)
         if self.recorder is not None and eye_images:
-            self.recorder.add(eye_images)
+            self._record(eye_images, now)
+
+    # recording in real time: each presented frame is written for as many slots of the
+    # recorder's fixed-rate timeline as it stayed on screen (see :func:`retime`)
+    def _record(self, eye_images: list[np.ndarray], t: float) -> None:
+        if self._timeline is None:
+            self._timeline = Timeline(self.recorder.fps)
+        for _ in range(self._timeline.add(t)):
+            self.recorder.add(self._held)
+        self._held = list(eye_images)
+
+    def finish_recording(self) -> None:
+        """Write the last presented frame (held until the next one says how long it stayed).
+        Call before ``recorder.close()``."""
+        if self.recorder is not None and self._timeline is not None and self._held is not None:
+            for _ in range(self._timeline.finish()):
+                self.recorder.add(self._held)
+            self._held = None
+
+    def status(self) -> Status:
+        age = self.shown_age_ms[-1] if self.shown_age_ms else None
+        return controller_status(self.controller, stylized_fps=self.worker.rate.rate(),
+                                 display_fps=self.display_rate.rate(), age_ms=age, source=self.source.state())
+
+    def save_snapshot(self, eye_images: list[np.ndarray]) -> Path:
+        """The eye images side by side → a new PNG in :attr:`snapshot_dir` (written to a temporary
+        name, then renamed); prints and returns its path."""
+        path = write_snapshot(self.snapshot_dir, eye_images)
+        self.controller.say(f"snapshot: {path}")
+        return path
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -699,15 +896,16 @@ def make_output(kind: str, config: RunConfig) -> Output:
 
         return XrOutput(XrOptions(graphics=config.xr_graphics, scale=config.xr_scale, view=config.view(),
                                   mirror=config.xr_mirror, validation=config.xr_validation,
-                                  max_frames=config.frames, space=config.xr_space))
+                                  max_frames=config.frames, space=config.xr_space, hud=True))
     if kind == "mirror":
         from artem_vr.render.mirror import MirrorOutput
 
-        return MirrorOutput(config.eye_size, config.view(), max_fps=30.0 if config.record is not None else 60.0)
+        return MirrorOutput(config.eye_size, config.view(), max_fps=30.0 if config.record is not None else 60.0,
+                            hud=True)
     if kind == "headless":
         from artem_vr.render.headless import HeadlessOutput
 
-        return HeadlessOutput(config.eye_size, config.view())
+        return HeadlessOutput(config.eye_size, config.view(), hud=True)
     raise UsageError(f"unknown output {kind!r}", "choose xr, mirror or headless")
 
 
@@ -724,6 +922,28 @@ def present(pipeline: Pipeline, output: Output, printer=print):
         pipeline.worker.start()
         pipeline.wait_first()
         return output.run(pipeline)
+
+
+def write_snapshot(folder: Path, eye_images: list[np.ndarray]) -> Path:
+    """Eye images side by side → ``folder/snapshot-<date>-<time>[-n].png``, atomically (a
+    temporary file in the same folder, renamed once written); a name taken gets ``-2``, ``-3``…"""
+    from artem_vr.sources.imageio import write_image
+
+    img = eye_images[0] if len(eye_images) == 1 else np.concatenate(list(eye_images), axis=1)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = time.strftime("snapshot-%Y%m%d-%H%M%S")
+    path, n = folder / f"{stem}.png", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.png"
+    tmp = folder / f".{path.stem}.tmp-{os.getpid()}.png"
+    try:
+        write_image(tmp, img)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def worker_error(pipeline: Pipeline) -> BaseException | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -105,7 +106,10 @@ def test_headless_run_end_to_end(tmp_path, cli):
     n = 0
     while cap.read()[0]:
         n += 1
-    assert n == 30
+    # real time: the clip lasts as long as the frames were on screen (30 fps timeline; on the
+    # CPU the sample stylizes slower than that, so every presented frame is in it, some repeated)
+    elapsed = float(re.search(r"presented 30 frames in ([\d.]+) s", out).group(1))
+    assert 30 <= n <= (elapsed + 0.1) * 30, (n, elapsed)
     img = cv2.imread(str(png))
     assert img.shape == (120, 320, 3)  # both eyes side by side
     assert img.std() > 5  # the sample scene, not a blank frame

@@ -7,6 +7,10 @@ negative. Images are host frames: uint8 (H, W, 3) RGB, top row first, sRGB-encod
 * ``screen`` mode: a head-locked virtual screen, a flat rectangle centred at
   ``(0, 0, -screen_distance)``, ``screen_width`` wide, as high as the image's aspect asks, seen
   from the eye at ``eye_offset`` with the eye's (possibly asymmetric) FOV; dark grey around it.
+* ``world`` mode: the same screen, but placed in the room (the XR reference space) in front
+  of the head when the run starts and on each recenter, so it stays put as the head turns. The
+  renderer takes the screen → eye transform (:func:`screen_to_eye`); on the desk outputs, which
+  have no head to follow, it is the ``screen`` view.
 * ``full`` mode: the image fills the eye's viewport (scaled to cover it, centred, the overflow
   cropped, aspect kept). FOV and eye offset do not apply.
 
@@ -27,7 +31,7 @@ from artem_vr.errors import UsageError
 from artem_vr.frames import check_rgb8
 
 Fov = tuple[float, float, float, float]
-MODES = ("screen", "full")
+MODES = ("screen", "world", "full")
 #: around the virtual screen; sRGB-encoded display value
 BACKGROUND_RGB8 = (26, 26, 26)
 NEAR, FAR = 0.05, 100.0
@@ -37,7 +41,7 @@ NEAR, FAR = 0.05, 100.0
 class ViewConfig:
     """How the stylized image is placed in each eye (see the module docstring).
 
-    mode: "screen" | "full"; screen_distance, screen_width in metres (> 0);
+    mode: "screen" | "world" | "full"; screen_distance, screen_width in metres (> 0);
     default_fov_deg: horizontal FOV used when the caller gives none (the vertical follows the
     target's aspect, square pixels), 1–179 degrees.
     desk_ipd: eye separation in metres (0–0.1) that the desk outputs (mirror window, headless)
@@ -106,10 +110,78 @@ def projection_fov(fov: Fov, near: float = NEAR, far: float = FAR) -> np.ndarray
     ], dtype=np.float32)
 
 
+def fov_aspect(fov: Sequence[float]) -> float:
+    """Width : height of what an eye with this FOV sees (tangent extents). A swapchain of another
+    aspect has non-square pixels, which the headset undoes; a flat picture of it must too."""
+    left, right, up, down = check_fov(fov)
+    return (math.tan(right) - math.tan(left)) / (math.tan(up) - math.tan(down))
+
+
+def square_pixels(image: np.ndarray, fov: Sequence[float]) -> np.ndarray:
+    """An eye image rendered for ``fov`` (any pixel aspect) resampled to square pixels at the same
+    height: what the eye sees, neither stretched nor squeezed (for mirrors, recordings, snapshots)."""
+    h, w = image.shape[:2]
+    want = max(1, int(round(h * fov_aspect(fov))))
+    if want == w:
+        return image
+    import cv2
+
+    return cv2.resize(image, (want, h), interpolation=cv2.INTER_AREA if want < w else cv2.INTER_LINEAR)
+
+
 def translation(offset: Sequence[float]) -> np.ndarray:
     m = np.eye(4, dtype=np.float32)
     m[:3, 3] = np.asarray(offset, dtype=np.float32)
     return m
+
+
+def quat_matrix(q: Sequence[float]) -> np.ndarray:
+    """Rotation (3, 3) of a unit quaternion (x, y, z, w) (OpenXR's order)."""
+    x, y, z, w = (float(c) for c in q)
+    n = math.sqrt(x * x + y * y + z * z + w * w) or 1.0
+    x, y, z, w = x / n, y / n, z / n, w / n
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def pose_matrix(orientation: Sequence[float], position: Sequence[float]) -> np.ndarray:
+    """A pose (quaternion x, y, z, w; position x, y, z) as a 4×4 child → parent transform (float64)."""
+    m = np.eye(4)
+    m[:3, :3] = quat_matrix(orientation)
+    m[:3, 3] = np.asarray(position, dtype=np.float64)
+    return m
+
+
+def invert_rigid(m: np.ndarray) -> np.ndarray:
+    """Inverse of a rotation + translation 4×4."""
+    out = np.eye(4)
+    r = np.asarray(m, dtype=np.float64)[:3, :3]
+    out[:3, :3] = r.T
+    out[:3, 3] = -r.T @ np.asarray(m, dtype=np.float64)[:3, 3]
+    return out
+
+
+def yaw_of(orientation: Sequence[float]) -> float:
+    """The heading (radians, about +y; positive turns left) of an orientation: where its -z looks
+    on the floor plane."""
+    f = quat_matrix(orientation) @ np.array([0.0, 0.0, -1.0])
+    return math.atan2(-f[0], -f[2])
+
+
+def level_pose(orientation: Sequence[float], position: Sequence[float]) -> np.ndarray:
+    """The head pose with only its heading kept (no pitch or roll): where a world-locked screen's
+    frame goes on recenter, so the screen stands upright in front of the head."""
+    a = yaw_of(orientation)
+    return pose_matrix((0.0, math.sin(a / 2), 0.0, math.cos(a / 2)), position)
+
+
+def screen_to_eye(screen_pose: np.ndarray, eye_pose: np.ndarray) -> np.ndarray:
+    """The transform from the screen's frame (the screen at z = -screen_distance in it) to an
+    eye's, both poses given in the same space (4×4 child → parent)."""
+    return invert_rigid(eye_pose) @ np.asarray(screen_pose, dtype=np.float64)
 
 
 def screen_half_size(view: ViewConfig, image_w: int, image_h: int) -> tuple[float, float]:
@@ -158,10 +230,12 @@ def bilinear(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- reference
 def eye_uv(width: int, height: int, view: ViewConfig, image_w: int, image_h: int,
-           fov: Sequence[float] | None = None, eye_offset: Sequence[float] = (0.0, 0.0, 0.0)):
+           fov: Sequence[float] | None = None, eye_offset: Sequence[float] = (0.0, 0.0, 0.0),
+           to_eye: np.ndarray | None = None):
     """For each pixel centre of a width × height eye image (top row first): the image
     coordinates (u, v) it shows and whether it shows the image at all. Ray-cast, independent of
-    the renderer's matrices. Returns (u, v, inside), each (height, width)."""
+    the renderer's matrices. ``to_eye``: the screen → eye transform (:func:`screen_to_eye`),
+    which replaces ``eye_offset``. Returns (u, v, inside), each (height, width)."""
     cols = (np.arange(width) + 0.5) / width
     rows = (np.arange(height) + 0.5) / height
     if view.mode == "full":
@@ -170,23 +244,26 @@ def eye_uv(width: int, height: int, view: ViewConfig, image_w: int, image_h: int
         v = np.broadcast_to(v0 + rows[:, None] * (v1 - v0), (height, width))
         return u, v, np.ones((height, width), dtype=bool)
     left, right, up, down = check_fov(fov) if fov is not None else default_fov(view, width, height)
-    ex, ey, ez = (float(c) for c in eye_offset)
+    eye_in_screen = invert_rigid(to_eye) if to_eye is not None else translation(eye_offset).astype(np.float64)
     tl, tr, tu, td = math.tan(left), math.tan(right), math.tan(up), math.tan(down)
-    dx = tl + cols[None, :] * (tr - tl)  # ray direction per pixel, z = -1
-    dy = tu - rows[:, None] * (tu - td)
-    s = view.screen_distance + ez  # ray parameter where z reaches -screen_distance
+    d_eye = np.stack(np.broadcast_arrays(tl + cols[None, :] * (tr - tl), tu - rows[:, None] * (tu - td),
+                                         -np.ones((1, 1))), axis=-1)  # ray direction per pixel (eye space)
+    d = d_eye @ eye_in_screen[:3, :3].T  # … in the screen's frame
+    o = eye_in_screen[:3, 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (-view.screen_distance - o[2]) / d[..., 2]  # ray parameter where z reaches -screen_distance
     half_w, half_h = screen_half_size(view, image_w, image_h)
-    x = ex + s * dx
-    y = ey + s * dy
-    u = np.broadcast_to((x + half_w) / (2 * half_w), (height, width))
-    v = np.broadcast_to((half_h - y) / (2 * half_h), (height, width))
+    x = o[0] + s * d[..., 0]
+    y = o[1] + s * d[..., 1]
+    u = (x + half_w) / (2 * half_w)
+    v = (half_h - y) / (2 * half_h)
     inside = (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1) & (s > 0)
     return u, v, inside
 
 
 def expected_eye_image(image: np.ndarray, width: int, height: int, view: ViewConfig,
                        fov: Sequence[float] | None = None,
-                       eye_offset: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+                       eye_offset: Sequence[float] = (0.0, 0.0, 0.0), to_eye: np.ndarray | None = None) -> np.ndarray:
     """What ``EyeRenderer.render_eye`` draws for one eye showing ``image``, computed on the CPU.
 
     image: uint8 (H, W, 3) RGB (this eye's image). Returns uint8 (height, width, 3) RGB, top row
@@ -194,7 +271,7 @@ def expected_eye_image(image: np.ndarray, width: int, height: int, view: ViewCon
     """
     image = check_rgb8(image, "expected_eye_image")
     ih, iw = image.shape[:2]
-    u, v, inside = eye_uv(width, height, view, iw, ih, fov, eye_offset)
+    u, v, inside = eye_uv(width, height, view, iw, ih, fov, eye_offset, to_eye)
     lin = srgb_to_linear(image / 255.0)
     out = np.empty((height, width, 3), dtype=np.float64)
     out[:] = np.asarray(BACKGROUND_RGB8, dtype=np.float64) / 255.0

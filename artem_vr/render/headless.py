@@ -13,6 +13,7 @@ from artem_vr.errors import UsageError
 from artem_vr.pipeline import Output
 from artem_vr.render.context import open_context
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset
+from artem_vr.render.hud import HUD_WIDTH_DESK, RECENTER_DESK, ViewUpkeep, show_hud
 
 
 @dataclass
@@ -43,15 +44,17 @@ class HeadlessOutput(Output):
     has not changed it polls every ``poll_s`` instead of re-rendering; if nothing newer comes for
     ``repeat_after_s`` seconds the last frame is presented again, so a stalled stylizer cannot
     hang a ``--frames N`` run (None: never repeat). ``context_kind``: see
-    :func:`~artem_vr.render.context.open_context` (auto: hidden window, else EGL).
+    :func:`~artem_vr.render.context.open_context` (auto: hidden window, else EGL). ``hud``: draw
+    the HUD into the eyes (so a recording shows it); a snapshot request writes the eyes to a PNG.
     """
 
     name = "headless"
 
     def __init__(self, eye_size=(640, 360), view: ViewConfig = ViewConfig(), context_kind: str = "auto",
                  *, repeat_after_s: float | None = 1.0, poll_s: float = 0.002, upload: str | None = None,
-                 device: str = "cpu", readback: bool = True):
+                 device: str = "cpu", readback: bool = True, hud: bool = False):
         super().__init__(device)
+        self.hud = hud
         self.w, self.h = check_eye_size(eye_size)
         self.view, self.context_kind = view, context_kind
         self.repeat_after_s, self.poll_s = repeat_after_s, poll_s
@@ -76,7 +79,16 @@ class HeadlessOutput(Output):
         last_images = None
         current = None
         last_t = time.monotonic()
+        upkeep = ViewUpkeep()
         while not feed.stop_requested:
+            ev = upkeep.update(feed)
+            if ev.hud_changed and self.hud:
+                show_hud(renderer, ev.hud, HUD_WIDTH_DESK)
+            if ev.recenter:
+                print(RECENTER_DESK)
+            if ev.snapshot and current is not None:
+                feed.save_snapshot(last_images if last_images is not None
+                                   else [renderer.read_eye(0, w, h), renderer.read_eye(1, w, h)])
             frame = feed.latest()
             if frame is None or frame.seq == last_seq:
                 stalled = self.repeat_after_s is not None and time.monotonic() - last_t >= self.repeat_after_s
@@ -103,9 +115,9 @@ class HeadlessOutput(Output):
 
 
 def run_headless(feed, eye_size=(640, 360), view: ViewConfig = ViewConfig(), context_kind: str = "auto",
-                 *, repeat_after_s: float | None = 1.0, poll_s: float = 0.002) -> LoopStats:
+                 *, repeat_after_s: float | None = 1.0, poll_s: float = 0.002, hud: bool = False) -> LoopStats:
     """Present ``feed`` through a :class:`HeadlessOutput` (opened and closed here)."""
     out = HeadlessOutput(eye_size, view, context_kind, repeat_after_s=repeat_after_s, poll_s=poll_s,
-                         device=feed.device)
+                         device=feed.device, hud=hud)
     with out:
         return out.run(feed)

@@ -1,9 +1,13 @@
 """Mirror output: a desktop window showing both eyes side by side, with keyboard control.
 
-Keys (bindings are data: :data:`KEY_BINDINGS`, by meaning → controller method):
+Keys (bindings are data: :data:`KEY_BINDINGS`, by meaning → controller method; :data:`KEYS_HELP`
+is the text `run --help` and the README show):
 
     ←/→ previous/next style · 1–9 pick a style · +/− strength · space stylization on/off ·
-    m next method · t temporal smoothing · c stereo consistency · r recenter · q/Esc quit
+    m next method · t temporal smoothing · c stereo consistency · r recenter (headset, --view world) ·
+    h HUD on/off · s snapshot (PNG) · ? key list in the HUD · q/Esc quit
+
+The XR output's desktop mirror window takes the same keys (:func:`install_keys`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from artem_vr.pipeline import Output
 from artem_vr.render.context import open_context
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset
 from artem_vr.render.headless import LoopStats, check_eye_size
+from artem_vr.render.hud import HUD_WIDTH_DESK, RECENTER_DESK, ViewUpkeep, show_hud
 
 STRENGTH_STEP = 0.1
 
@@ -33,9 +38,24 @@ KEY_BINDINGS: dict[str, tuple[str, tuple]] = {
     "T": ("toggle_temporal", ()),
     "C": ("toggle_stereo_consistency", ()),
     "R": ("recenter", ()),
+    "H": ("toggle_hud", ()),
+    "S": ("snapshot", ()),
+    "SLASH": ("show_help", ()),  # ? is shift+/ on US layouts
+    "F1": ("show_help", ()),
     "Q": ("quit", ()),
     "ESCAPE": ("quit", ()),
 }
+
+#: the keys in words, for `run --help`, the README and the HUD's help (same order as above)
+KEYS_HELP = (
+    "keys (mirror window, XR mirror window):\n"
+    "  left/right  previous/next style        1-9  pick a style (says so when there are fewer)\n"
+    "  + / -       strength up/down           space  stylization on/off\n"
+    "  m           next method                t  temporal smoothing on/off\n"
+    "  c           stereo consistency on/off  r  recenter the screen (headset, --view world)\n"
+    "  h           HUD on/off                 s  snapshot: the eye images to a PNG in --out\n"
+    "  ? (or F1)   key list in the HUD        q / Esc  quit"
+)
 #: held keys that repeat (the others act once per press)
 REPEATING = {"RIGHT", "LEFT", "EQUAL", "KP_ADD", "MINUS", "KP_SUBTRACT"}
 
@@ -62,6 +82,20 @@ def handle_key(controller, table, key: int, action: int) -> str | None:
     return None
 
 
+def install_keys(window, controller):
+    """Send ``window``'s key presses to ``controller`` (the bindings above); returns a function
+    that removes the callback."""
+    import glfw
+
+    table = key_table()
+
+    def on_key(_window, key, _scancode, action, _mods):
+        handle_key(controller, table, key, action)
+
+    glfw.set_key_callback(window, on_key)
+    return lambda: glfw.set_key_callback(window, None)
+
+
 def _fit(src_w: int, src_h: int, x0: int, y0: int, box_w: int, box_h: int) -> tuple[int, int, int, int]:
     """Largest src_w:src_h rectangle centred in the box, as (x0, y0, x1, y1)."""
     scale = min(box_w / src_w, box_h / src_h)
@@ -83,8 +117,10 @@ class MirrorOutput(Output):
     name = "mirror"
 
     def __init__(self, eye_size=(640, 360), view: ViewConfig = ViewConfig(), *, max_fps: float = 60.0,
-                 title: str = "Art'Em VR — mirror", device: str = "cpu", upload: str | None = None):
+                 title: str = "Art'Em VR — mirror", device: str = "cpu", upload: str | None = None,
+                 hud: bool = False):
         super().__init__(device)
+        self.hud = hud
         self.w, self.h = check_eye_size(eye_size)
         self.view, self.max_fps, self.title = view, max_fps, title
         self._upload_kind = upload
@@ -104,13 +140,9 @@ class MirrorOutput(Output):
 
         w, h, view, ctx, renderer, clock = self.w, self.h, self.view, self.ctx, self.renderer, feed.clock
         stats = LoopStats()
-        table = key_table()
         controller = feed.controller
-
-        def on_key(_window, key, _scancode, action, _mods):
-            handle_key(controller, table, key, action)
-
-        glfw.set_key_callback(ctx.window, on_key)
+        remove_keys = install_keys(ctx.window, controller)
+        upkeep = ViewUpkeep()
         try:
             last_seq = None
             current = None
@@ -121,7 +153,17 @@ class MirrorOutput(Output):
                 if ctx.should_close():
                     controller.quit()
                     break
+                ev = upkeep.update(feed)
+                if ev.recenter:
+                    print(RECENTER_DESK)
+                if ev.snapshot and current is not None:
+                    feed.save_snapshot([renderer.read_eye(0, w, h), renderer.read_eye(1, w, h)])
                 frame = feed.latest()
+                if ev.hud_changed and self.hud:
+                    show_hud(renderer, ev.hud, HUD_WIDTH_DESK)
+                    if current is not None and (frame is None or frame.seq == last_seq):
+                        for eye in (0, 1):  # the same frame with the new HUD
+                            renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
                 if frame is not None and frame.seq != last_seq:
                     with clock.span("to_texture", "cpu"):
                         self.upload.push(frame)
@@ -154,13 +196,13 @@ class MirrorOutput(Output):
                 else:
                     next_t = time.monotonic()
         finally:
-            glfw.set_key_callback(ctx.window, None)
+            remove_keys()
         return stats
 
 
 def run_mirror(feed, eye_size=(640, 360), view: ViewConfig = ViewConfig(), *,
-               max_fps: float = 60.0, title: str = "Art'Em VR — mirror") -> LoopStats:
+               max_fps: float = 60.0, title: str = "Art'Em VR — mirror", hud: bool = False) -> LoopStats:
     """Present ``feed`` in a :class:`MirrorOutput` window (opened and closed here)."""
-    out = MirrorOutput(eye_size, view, max_fps=max_fps, title=title, device=feed.device)
+    out = MirrorOutput(eye_size, view, max_fps=max_fps, title=title, device=feed.device, hud=hud)
     with out:
         return out.run(feed)

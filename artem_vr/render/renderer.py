@@ -136,6 +136,24 @@ def _check_complete(what: str) -> None:
                          "render into a GL_TEXTURE_2D with a colour-renderable format (RGBA8, SRGB8_ALPHA8)")
 
 
+class _Overlay:
+    """The overlay's program (eye.vert + hud.frag) and RGBA texture (mipmapped)."""
+
+    def __init__(self):
+        self.program = _compile_program("eye.vert", "hud.frag")
+        self.uniforms = {n: GL.glGetUniformLocation(self.program, n)
+                         for n in ("u_mvp", "u_rect", "u_uv", "u_z", "u_image", "u_encode_srgb")}
+        self.texture = int(GL.glGenTextures(1))
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self.texture)
+        for p, v in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR_MIPMAP_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
+                     (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, p, v)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        self.size: tuple[int, int] | None = None
+        self.rect = (0.0, 0.0, 0.0, 0.0)
+        self.distance = 1.0
+
+
 class EyeRenderer:
     """Uploads 1 (mono) or 2 (left, right) eye images and draws each eye.
 
@@ -161,6 +179,8 @@ class EyeRenderer:
         self._sources: list[_Texture] = []
         self._n_eyes = 0
         self._targets: dict[int, _Target] = {}
+        self._hud: _Overlay | None = None  # made on the first set_overlay
+        self._overlay_on = False
         self._closed = False
 
     # ---------------------------------------------------------------------------- upload
@@ -202,7 +222,8 @@ class EyeRenderer:
     # ---------------------------------------------------------------------------- draw
     def render_eye(self, eye: int, width: int, height: int, *, target_texture: int | None = None,
                    fbo: int | None = None, fov: Sequence[float] | None = None,
-                   eye_offset: Sequence[float] = (0.0, 0.0, 0.0), srgb_target: bool = False) -> None:
+                   eye_offset: Sequence[float] = (0.0, 0.0, 0.0), srgb_target: bool = False,
+                   to_eye: np.ndarray | None = None, overlay: bool = True) -> None:
         """Draw eye ``eye`` (0 left, 1 right) at width × height.
 
         Into ``target_texture`` (a GL_TEXTURE_2D the caller owns, e.g. an OpenXR swapchain
@@ -210,6 +231,9 @@ class EyeRenderer:
         (see :meth:`read_eye`, :meth:`eye_target`). ``fov``: (angleLeft, angleRight, angleUp,
         angleDown) in radians; None: symmetric ``view.default_fov_deg``. ``eye_offset``: the
         eye's position in head space (m). ``srgb_target``: the target has an sRGB format.
+        ``to_eye``: the screen → eye transform (4×4, :func:`~artem_vr.render.geometry.screen_to_eye`)
+        of a world-locked screen; replaces ``eye_offset`` (which places a head-locked one).
+        ``overlay``: draw the overlay (the HUD, :meth:`set_overlay`) over the eye, head-locked.
         Leaves framebuffer 0 bound.
         """
         self._check_open()
@@ -231,7 +255,13 @@ class EyeRenderer:
             u0, v0, u1, v1 = cover_uv_rect(width, height, iw, ih)
         else:
             f = check_fov(fov) if fov is not None else default_fov(self.view, width, height)
-            mvp = projection_fov(f) @ translation([-float(c) for c in eye_offset])
+            if to_eye is not None:
+                to_eye = np.asarray(to_eye, dtype=np.float32)
+                if to_eye.shape != (4, 4):
+                    raise UsageError(f"to_eye must be a 4x4 transform, got shape {to_eye.shape}")
+                mvp = projection_fov(f) @ to_eye
+            else:
+                mvp = projection_fov(f) @ translation([-float(c) for c in eye_offset])
             hw, hh = screen_half_size(self.view, iw, ih)
             rect = (-hw, -hh, hw, hh)
             z = -self.view.screen_distance
@@ -265,19 +295,17 @@ class EyeRenderer:
             GL.glClearColor(float(bg[0]), float(bg[1]), float(bg[2]), 1.0)
             GL.glClear(GL.GL_COLOR_BUFFER_BIT)
 
-            GL.glUseProgram(self._program)
-            GL.glUniformMatrix4fv(self._u["u_mvp"], 1, GL.GL_TRUE, mvp)
-            GL.glUniform4f(self._u["u_rect"], *rect)
             # bottom-left corner shows (u0, v1), top-right (u1, v0): v grows downwards in the image
-            GL.glUniform4f(self._u["u_uv"], u0, v1, u1, v0)
-            GL.glUniform1f(self._u["u_z"], z)
-            GL.glUniform1i(self._u["u_image"], 0)
-            GL.glUniform1i(self._u["u_encode_srgb"], 0 if srgb_target else 1)
-            GL.glActiveTexture(GL.GL_TEXTURE0)
-            GL.glBindTexture(GL.GL_TEXTURE_2D, src.name)
-            GL.glBindVertexArray(self._vao)
-            GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
-            self.stats["draws"] += 1
+            self._quad(self._program, self._u, mvp, rect, (u0, v1, u1, v0), z, srgb_target, src.name)
+            if overlay and self._overlay is not None:
+                o = self._overlay
+                f = check_fov(fov) if fov is not None else default_fov(self.view, width, height)
+                hud_mvp = projection_fov(f) @ translation([-float(c) for c in eye_offset])  # head-locked
+                GL.glEnable(GL.GL_BLEND)
+                GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ONE, GL.GL_ONE_MINUS_SRC_ALPHA)
+                self._quad(o.program, o.uniforms, hud_mvp, o.rect, (0.0, 1.0, 1.0, 0.0), -o.distance, srgb_target,
+                           o.texture)
+                GL.glDisable(GL.GL_BLEND)
         finally:
             GL.glBindVertexArray(0)
             GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
@@ -286,6 +314,57 @@ class EyeRenderer:
             if target_texture is not None:  # do not keep the caller's texture alive in our FBO
                 GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0)
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+
+    def _quad(self, program, uniforms, mvp, rect, uv, z, srgb_target, texture) -> None:
+        GL.glUseProgram(program)
+        GL.glUniformMatrix4fv(uniforms["u_mvp"], 1, GL.GL_TRUE, np.ascontiguousarray(mvp, dtype=np.float32))
+        GL.glUniform4f(uniforms["u_rect"], *rect)
+        GL.glUniform4f(uniforms["u_uv"], *uv)
+        GL.glUniform1f(uniforms["u_z"], z)
+        GL.glUniform1i(uniforms["u_image"], 0)
+        GL.glUniform1i(uniforms["u_encode_srgb"], 0 if srgb_target else 1)
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
+        GL.glBindVertexArray(self._vao)
+        GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
+        self.stats["draws"] += 1
+
+    # ---------------------------------------------------------------------------- overlay
+    def set_overlay(self, image: np.ndarray | None, *, width_m: float = 0.9, distance: float = 1.2,
+                    y: float = -0.28) -> None:
+        """A head-locked overlay (the HUD) drawn over every eye from now on: ``image`` uint8
+        (H, W, 4) sRGB RGBA with straight alpha, on a quad ``width_m`` wide (its height from the
+        image's aspect) centred ``y`` metres up at ``distance`` in front of the head. None hides it.
+        Uploads (and mipmaps) the image; call only when it changed."""
+        self._check_open()
+        if image is None:
+            self._overlay_on = False
+            return
+        img = np.ascontiguousarray(image)
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 4:
+            raise UsageError(f"overlay must be uint8 (H, W, 4) RGBA, got {img.dtype} {img.shape}")
+        if not (width_m > 0 and distance > 0):
+            raise UsageError(f"overlay width {width_m} m and distance {distance} m must be positive")
+        if self._hud is None:
+            self._hud = _Overlay()
+        o = self._hud
+        h, w = img.shape[:2]
+        GL.glBindTexture(GL.GL_TEXTURE_2D, o.texture)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        if o.size == (w, h):
+            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, img)
+        else:
+            GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, img)
+            o.size = (w, h)
+        GL.glGenerateMipmap(GL.GL_TEXTURE_2D)  # the text is minified on small eyes
+        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        hw, hh = width_m / 2, width_m * h / w / 2
+        o.rect, o.distance = (-hw, y - hh, hw, y + hh), float(distance)
+        self._overlay_on = True
+
+    @property
+    def _overlay(self):
+        return self._hud if self._overlay_on else None
 
     def _own_target(self, eye: int, width: int, height: int) -> _Target:
         t = self._targets.get(eye)
@@ -327,11 +406,13 @@ class EyeRenderer:
     # ---------------------------------------------------------------------------- teardown
     def gl_objects(self) -> dict[str, list[int]]:
         """Every GL object this renderer owns, by type (names), e.g. to check none leaks."""
+        hud = [self._hud] if self._hud is not None and not self._closed else []
         return {
-            "programs": [self._program] if not self._closed else [],
+            "programs": ([self._program] if not self._closed else []) + [o.program for o in hud],
             "vertex_arrays": [self._vao] if not self._closed else [],
             "framebuffers": ([self._fbo] + [t.fbo for t in self._targets.values()]) if not self._closed else [],
-            "textures": [s.name for s in self._sources] + [t.texture for t in self._targets.values()],
+            "textures": [s.name for s in self._sources] + [t.texture for t in self._targets.values()]
+                        + [o.texture for o in hud],
         }
 
     def close(self) -> None:
@@ -340,6 +421,10 @@ class EyeRenderer:
             return
         fbos = [self._fbo] + [t.fbo for t in self._targets.values()]
         texs = [s.name for s in self._sources] + [t.texture for t in self._targets.values()]
+        if self._hud is not None:
+            texs.append(self._hud.texture)
+            GL.glDeleteProgram(self._hud.program)
+            self._hud = None
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         GL.glDeleteFramebuffers(len(fbos), fbos)
         if texs:

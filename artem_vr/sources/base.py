@@ -42,6 +42,7 @@ class FrameSource(ABC):
         self.ended = False
         self.error: BaseException | None = None
         self.frames_captured = 0
+        #: set by live sources while they reconnect (monotonic time the stream was lost), else None
 
     # -- to implement ---------------------------------------------------------------
     @abstractmethod

@@ -40,6 +40,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("recenter", "button", "Recenter the screen"),
     ActionSpec("toggle_temporal", "button", "Temporal smoothing on/off"),
     ActionSpec("toggle_stereo_consistency", "button", "Stereo consistency on/off"),
+    ActionSpec("toggle_hud", "button", "Show/hide the HUD"),
     ActionSpec("strength", "float", "Style strength"),
     ActionSpec("haptic", "haptic", "Confirmation pulse"),
 )
@@ -58,6 +59,7 @@ BINDINGS: dict[str, dict[str, list[str]]] = {
         "recenter": [f"{LEFT}/input/thumbstick/click"],
         "toggle_temporal": [f"{RIGHT}/input/thumbstick/click"],
         "toggle_stereo_consistency": [f"{LEFT}/input/trigger/click"],
+        "toggle_hud": [f"{LEFT}/input/squeeze/value"],  # a grip of the left hand (a value: the runtime thresholds it)
         "haptic": _HAPTIC,
     },
     "/interaction_profiles/htc/vive_controller": {
@@ -69,7 +71,8 @@ BINDINGS: dict[str, dict[str, list[str]]] = {
         "cycle_method": [f"{LEFT}/input/menu/click"],
         "recenter": [f"{LEFT}/input/squeeze/click"],
         "toggle_temporal": [f"{RIGHT}/input/squeeze/click"],
-        # toggle_stereo_consistency: no button left on the wand (left trigger kept free).
+        # toggle_stereo_consistency: no button left on the wand.
+        "toggle_hud": [f"{LEFT}/input/trigger/click"],
         "haptic": _HAPTIC,
     },
     "/interaction_profiles/oculus/touch_controller": {
@@ -81,6 +84,7 @@ BINDINGS: dict[str, dict[str, list[str]]] = {
         "recenter": [f"{LEFT}/input/thumbstick/click"],
         "toggle_temporal": [f"{RIGHT}/input/thumbstick/click"],
         "toggle_stereo_consistency": [f"{LEFT}/input/menu/click"],
+        "toggle_hud": [f"{LEFT}/input/squeeze/value"],
         "haptic": _HAPTIC,
     },
     "/interaction_profiles/khr/simple_controller": {
@@ -90,7 +94,7 @@ BINDINGS: dict[str, dict[str, list[str]]] = {
         "toggle_stylize": [f"{RIGHT}/input/menu/click"],
         "cycle_method": [f"{LEFT}/input/menu/click"],
         # strength: no analogue input on the simple controller.
-        # recenter, toggle_temporal, toggle_stereo_consistency: no buttons left.
+        # recenter, toggle_temporal, toggle_stereo_consistency, toggle_hud: no buttons left.
         "haptic": _HAPTIC,
     },
 }

@@ -51,12 +51,15 @@ class MirrorBlit:
         self.context = context
         self._fbo = int(GL.glGenFramebuffers(1))
 
-    def eye(self, eye: int, texture: int, width: int, height: int) -> None:
+    def eye(self, eye: int, texture: int, width: int, height: int, aspect: float | None = None) -> None:
+        """``aspect``: width : height the eye really sees (its FOV's, see
+        :func:`~artem_vr.render.geometry.fov_aspect`; default the image's): letterboxed to it."""
         ww, wh = self.context.framebuffer_size()
         half = ww // 2
-        # keep the eye's aspect ratio inside its half of the window
-        s = min(half / width, wh / height)
-        dw, dh = int(width * s), int(height * s)
+        # keep the eye's aspect ratio inside its half of the window (never stretch)
+        aspect = aspect or width / height
+        s = min(half / aspect, wh)
+        dw, dh = int(aspect * s), int(s)
         x0 = eye * half + (half - dw) // 2
         y0 = (wh - dh) // 2
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._fbo)

@@ -191,6 +191,8 @@ _BOOLS = {"hand_tracking_active": 104, "active": 105, "system_click": 106, "syst
           "trigger_touch": 113, "thumbstick_click": 114, "thumbstick_touch": 115, "trackpad_touch": 116}
 REMOTE_SIZE = 376
 REMOTE_HEADER = b"mndrmt3\0"
+#: the head's centre pose in r_head_data (after views[2], 48 bytes each): orientation x, y, z, w
+_HEAD_ORIENTATION = 8 + 96
 
 
 class RemoteController:
@@ -260,6 +262,19 @@ class RemoteController:
         self._put(hand, "trigger_value", value)
         self._put(hand, "trigger_touch", value > 0.0)
         self._put(hand, "trigger_click", value >= 0.99)
+        self.send()
+
+    def set_value(self, name: str, value: float, hand: str = "right") -> None:
+        """A controller's analogue input (trigger_value, squeeze_value, …) to ``value``."""
+        self._put(hand, name, value)
+        self.send()
+
+    def set_head_yaw(self, degrees: float) -> None:
+        """Turn the head about +y (positive: to the left), keeping its position."""
+        import math
+
+        a = math.radians(degrees)
+        struct.pack_into("<4f", self.state, _HEAD_ORIENTATION, 0.0, math.sin(a / 2), 0.0, math.cos(a / 2))
         self.send()
 
     def close(self) -> None:

@@ -10,8 +10,18 @@
 
 Each frame: poll events → wait/begin frame → upload the pipeline's newest stylized frame if its
 ``seq`` changed (never waiting for the stylizer) → per eye acquire → wait → render → release →
-end frame with a projection layer (each eye's pose and FOV) → sync actions (controller presses
-become controller commands) → mirror window, when asked for.
+end frame with a projection layer (each eye's pose and FOV) and, while the HUD shows, a quad
+layer → sync actions (controller presses become controller commands) → mirror window, when
+asked for (it takes the mirror output's keys, and letterboxes each eye to its FOV's aspect).
+
+Views: ``screen`` (head-locked virtual screen), ``full``, and ``world``: the screen is placed in
+the reference space (LOCAL / STAGE) in front of the head — upright, at the head's heading — on
+the first frame and on each recenter, and stays there as the head turns.
+
+HUD (``XrOptions.hud``): an OpenXR quad composition layer in VIEW space (head-locked, 1.2 m
+ahead, a little low) with its own small RGBA swapchain, written only when the text changes;
+drawn into the eye images instead where the runtime allows a single layer or offers no RGBA
+swapchain format (``hud_mode="eye"`` forces that).
 """
 
 from __future__ import annotations
@@ -25,12 +35,15 @@ from typing import Callable
 
 from artem_vr.errors import RuntimeUnavailable, UsageError
 from artem_vr.pipeline import Output
-from artem_vr.render.geometry import ViewConfig
+import numpy as np
+
+from artem_vr.render.geometry import ViewConfig, fov_aspect, level_pose, pose_matrix, screen_to_eye, square_pixels
+from artem_vr.render.hud import CANVAS, HUD_DISTANCE, HUD_WIDTH_XR, HUD_Y, ViewUpkeep, show_hud
 from artem_vr.xr.actions import XrActions
 from artem_vr.xr.graphics import GRAPHICS, XrGraphics, choose_graphics, required_extensions
 from artem_vr.xr.handles import HandleLedger
 from artem_vr.xr.instance import ValidationLog, XrInstance, runtime_extensions
-from artem_vr.xr.poses import eye_offsets, fov_tuple
+from artem_vr.xr.poses import eye_offsets, fov_tuple, pose_tuple
 from artem_vr.xr.runtime import check_manifest, load_xr
 from artem_vr.xr.session import SPACES, FrameCounters, XrSession, xr_frame
 from artem_vr.xr.swapchain import acquired
@@ -40,6 +53,9 @@ log = logging.getLogger(__name__)
 #: observer(eye, texture, swapchain, fov, eye_offset) — called after each eye is rendered, before
 #: its image is released (the GL context is current), e.g. to read the swapchain image back
 EyeObserver = Callable[[int, int, object, tuple, tuple], None]
+#: observer(texture, swapchain) — called after the HUD's quad-layer image was written, before release
+HudObserver = Callable[[int, object], None]
+HUD_MODES = ("auto", "layer", "eye")
 
 
 @dataclass
@@ -48,7 +64,9 @@ class XrOptions:
     × the runtime's recommended size; ``view``: head-locked screen (default) or full view;
     ``mirror``: also show what the eyes see in a desktop window (needs a display);
     ``validation``: OpenXR core validation layer; ``max_frames``: stop after N frames shown;
-    ``space``: local | stage (the projection layer's reference space)."""
+    ``space``: local | stage (the projection layer's reference space, where ``world`` puts the
+    screen); ``hud``: show the HUD; ``hud_mode``: auto (a quad layer where the runtime can) |
+    layer | eye (drawn into the eye images)."""
 
     graphics: str = "auto"
     scale: float = 1.0
@@ -57,8 +75,12 @@ class XrOptions:
     validation: bool = False
     max_frames: int | None = None
     space: str = "local"
+    hud: bool = False
+    hud_mode: str = "auto"
 
     def check(self) -> None:
+        if self.hud_mode not in HUD_MODES:
+            raise UsageError(f"unknown HUD mode {self.hud_mode!r}", f"choose one of: {', '.join(HUD_MODES)}")
         if self.graphics not in GRAPHICS:
             raise UsageError(f"unknown XR graphics binding {self.graphics!r}", f"choose one of: {', '.join(GRAPHICS)}")
         if not (0.1 <= self.scale <= 4.0):
@@ -91,6 +113,11 @@ class XrReport:
     uploads: int = 0
     work_ms: list[float] = field(default_factory=list)  # per frame: wait returned → end returned (ms)
     fired: list[tuple[str, str]] = field(default_factory=list)
+    hud_mode: str = ""  # "layer" | "eye" | "" (no HUD)
+    hud_writes: int = 0  # HUD images written (quad-layer swapchain or eye overlay)
+    hud_layers: int = 0  # frames submitted with the HUD's quad layer
+    recenters: int = 0  # world-locked screen placements (the first one included)
+    screen_yaw: float | None = None  # heading (rad) of the world-locked screen, last placed
     validation: ValidationLog = field(default_factory=ValidationLog)
     ledger: HandleLedger = field(default_factory=HandleLedger)
 
@@ -127,11 +154,12 @@ class XrOutput(Output):
     name = "xr"
 
     def __init__(self, options: XrOptions | None = None, *, on_eye: EyeObserver | None = None,
-                 device: str = "cpu", upload: str | None = None):
+                 device: str = "cpu", upload: str | None = None, on_hud: HudObserver | None = None):
         super().__init__(device)
         self.options = options or XrOptions()
         self.options.check()
         self.on_eye = on_eye
+        self.on_hud = on_hud
         self._upload_kind = upload
         self.report = XrReport()
 
@@ -164,23 +192,37 @@ class XrOutput(Output):
         self.upload = stack.enter_context(FrameUpload(self.renderer, self.device, self._upload_kind))
         self.reader = stack.enter_context(TextureReader())
         self.blit = stack.enter_context(MirrorBlit(self.gfx.context)) if mirror else None
+        if options.hud:
+            layers = int(inst.xr.get_system_properties(inst.handle, inst.system_id).graphics_properties.max_layer_count)
+            report.hud_mode = "layer" if options.hud_mode == "layer" or (options.hud_mode == "auto" and layers >= 2) else "eye"
         print(f"xr: {inst.runtime_name} — {inst.system_name} ({kind.upper()} binding)")
 
     def run(self, feed) -> XrReport:
         report, options, inst = self.report, self.options, self.inst
         loop = _FrameLoop(feed, options, inst, self.actions, self.renderer, self.upload, self.reader, self.blit,
-                          report, self.on_eye)
-        while True:
-            with XrSession(inst, self.gfx, self.actions, report.ledger, scale=options.scale,
-                           space=options.space) as sess:
-                report.sessions += 1
-                sc = sess.swapchains[0]
-                report.eye_size, report.color_format, report.srgb = (sc.width, sc.height), sc.format, sc.srgb
-                outcome = loop.run(sess)
-            if outcome == "restart" and not loop.stopping:
-                log.warning("XR session lost; making a new one")
-                continue
-            break
+                          report, self.on_eye, self.on_hud)
+        remove_keys = None
+        if self.blit is not None:  # the mirror window takes the mirror output's keys
+            from artem_vr.render.mirror import install_keys
+
+            remove_keys = install_keys(self.gfx.context.window, feed.controller)
+        try:
+            while True:
+                with XrSession(inst, self.gfx, self.actions, report.ledger, scale=options.scale, space=options.space,
+                               overlay_size=CANVAS if report.hud_mode == "layer" else None) as sess:
+                    report.sessions += 1
+                    sc = sess.swapchains[0]
+                    report.eye_size, report.color_format, report.srgb = (sc.width, sc.height), sc.format, sc.srgb
+                    if report.hud_mode == "layer" and sess.overlay_swapchain is None:
+                        report.hud_mode = "eye"  # no RGBA swapchain format: into the eyes
+                    outcome = loop.run(sess)
+                if outcome == "restart" and not loop.stopping:
+                    log.warning("XR session lost; making a new one")
+                    continue
+                break
+        finally:
+            if remove_keys is not None:
+                remove_keys()
         report.fired = list(self.actions.fired)
         if outcome == "instance_lost":
             raise RuntimeUnavailable("the OpenXR runtime went away during the run (instance lost)",
@@ -190,9 +232,10 @@ class XrOutput(Output):
         return report
 
 
-def run_xr(feed, options: XrOptions | None = None, *, on_eye: EyeObserver | None = None) -> XrReport:
+def run_xr(feed, options: XrOptions | None = None, *, on_eye: EyeObserver | None = None,
+           on_hud: HudObserver | None = None) -> XrReport:
     """Present ``feed`` in the headset through an :class:`XrOutput` (opened and closed here)."""
-    out = XrOutput(options, on_eye=on_eye, device=feed.device)
+    out = XrOutput(options, on_eye=on_eye, device=feed.device, on_hud=on_hud)
     with out:
         return out.run(feed)
 
@@ -200,14 +243,21 @@ def run_xr(feed, options: XrOptions | None = None, *, on_eye: EyeObserver | None
 class _FrameLoop:
     """The per-frame work of one session (state lives in the report and the lifecycle)."""
 
-    def __init__(self, pipeline, options, inst, actions, renderer, upload, reader, blit, report, on_eye):
+    def __init__(self, pipeline, options, inst, actions, renderer, upload, reader, blit, report, on_eye, on_hud=None):
         self.pipeline, self.options, self.inst, self.xr = pipeline, options, inst, inst.xr
         self.actions, self.renderer, self.reader, self.blit = actions, renderer, reader, blit
         self.upload = upload
-        self.report, self.on_eye = report, on_eye
+        self.report, self.on_eye, self.on_hud = report, on_eye, on_hud
         self.last_seq: int | None = None
         self.stopping = False
         self.current = None  # the StylizedFrame on the GPU
+        self.upkeep = ViewUpkeep()
+        self.world = options.view.mode == "world"
+        self.screen_pose: np.ndarray | None = None  # the world-locked screen's frame in the app space
+        self.hud_written = False  # the quad layer's swapchain holds a released image
+        # view events wait here until a frame is rendered (early frames may render nothing)
+        self.hud_frame = None
+        self.hud_dirty = self.recenter_pending = self.snapshot_pending = False
 
     def _should_stop(self) -> bool:
         if self.pipeline.stop_requested:
@@ -219,6 +269,8 @@ class _FrameLoop:
         xr, lc, report = self.xr, sess.lifecycle, self.report
         counters = FrameCounters()
         t_exit = None
+        self.screen_pose = None  # a new session's space: placed again on its first frame
+        self.hud_written = False
         try:
             while lc.outcome is None:
                 lc.poll()
@@ -238,6 +290,7 @@ class _FrameLoop:
                 with xr_frame(xr, sess.handle, sess.blend_mode, counters) as frame:
                     report.display_times.append(int(frame.state.predicted_display_time))
                     report.display_period_ns = int(frame.state.predicted_display_period)
+                    self._note(self.upkeep.update(self.pipeline))
                     if frame.should_render:
                         self._take_latest()
                         with self.pipeline.clock.span("render", "cpu"):
@@ -269,6 +322,12 @@ class _FrameLoop:
             self.current = latest
             self.report.uploads += 1
 
+    def _note(self, events) -> None:
+        self.hud_frame = events.hud
+        self.hud_dirty |= events.hud_changed
+        self.recenter_pending |= events.recenter
+        self.snapshot_pending |= events.snapshot
+
     def _render(self, sess: XrSession, frame) -> None:
         xr = self.xr
         if self.current is None:
@@ -278,20 +337,36 @@ class _FrameLoop:
             return
         views, head = located
         offsets = eye_offsets(head, [v.pose for v in views])
+        recenter, self.recenter_pending = self.recenter_pending, False
+        snapshot, self.snapshot_pending = self.snapshot_pending, False
+        if recenter and not self.world:
+            log.info("recenter: the screen is head-locked (--view %s); --view world places it in the room",
+                     self.options.view.mode)
+        if self.world and (self.screen_pose is None or recenter):
+            q, p = pose_tuple(head)
+            self.screen_pose = level_pose(q, p)  # in front of the head, upright
+            self.report.recenters += 1
+            self.report.screen_yaw = float(np.arctan2(self.screen_pose[0, 2], self.screen_pose[2, 2]))
+        hud_layer = self._hud(sess)
         layer_views = []
-        want_images = self.pipeline.wants_images
+        want_images = self.pipeline.wants_images or snapshot
         shown = []
         for i, (view, sc) in enumerate(zip(views, sess.swapchains)):
             fov = fov_tuple(view.fov)
+            to_eye = None
+            if self.world:
+                q, p = pose_tuple(view.pose)
+                to_eye = screen_to_eye(self.screen_pose, pose_matrix(q, p))
             with acquired(xr, sc) as texture:
                 self.renderer.render_eye(i, sc.width, sc.height, target_texture=texture, fov=fov,
-                                         eye_offset=offsets[i], srgb_target=sc.srgb)
+                                         eye_offset=offsets[i], srgb_target=sc.srgb, to_eye=to_eye,
+                                         overlay=self.report.hud_mode == "eye")
                 if self.on_eye is not None:
                     self.on_eye(i, texture, sc, fov, tuple(offsets[i]))
-                if want_images:
-                    shown.append(self.reader.read(texture, sc.width, sc.height))
+                if want_images:  # flat pictures get square pixels: letterboxed, never stretched
+                    shown.append(square_pixels(self.reader.read(texture, sc.width, sc.height), fov))
                 if self.blit is not None:
-                    self.blit.eye(i, texture, sc.width, sc.height)
+                    self.blit.eye(i, texture, sc.width, sc.height, aspect=fov_aspect(fov))
             layer_views.append(xr.CompositionLayerProjectionView(
                 pose=view.pose, fov=view.fov, sub_image=xr.SwapchainSubImage(
                     swapchain=sc.handle, image_rect=xr.Rect2Di(xr.Offset2Di(0, 0), xr.Extent2Di(sc.width, sc.height)))))
@@ -299,9 +374,55 @@ class _FrameLoop:
         layer = xr.CompositionLayerProjection(space=sess.app_space, views=proj_views)
         frame.layers = [ctypes.pointer(layer)]
         frame.keep = (proj_views, layer)  # alive until xrEndFrame has read them
+        if hud_layer is not None:
+            frame.layers.append(ctypes.cast(ctypes.pointer(hud_layer), ctypes.POINTER(xr.CompositionLayerBaseHeader)))
+            frame.keep = (proj_views, layer, hud_layer)
+            self.report.hud_layers += 1
         self.report.frames_shown += 1
         self._record_age(frame.state.predicted_display_time)
-        self.pipeline.frame_presented(shown if want_images else None, self.current)
+        if snapshot:
+            self.pipeline.save_snapshot(shown)
+        self.pipeline.frame_presented(shown if self.pipeline.wants_images else None, self.current)
+
+    def _hud(self, sess: XrSession):
+        """Keep the HUD up to date; returns its quad layer for this frame (None: hidden or in the eyes)."""
+        from OpenGL import GL
+
+        mode, xr = self.report.hud_mode, self.xr
+        if not mode:
+            return None
+        hud, dirty = self.hud_frame, self.hud_dirty
+        self.hud_dirty = False
+        if mode == "eye":
+            if dirty:
+                show_hud(self.renderer, hud, HUD_WIDTH_XR)
+                self.report.hud_writes += 1
+            return None
+        sc = sess.overlay_swapchain
+        if hud is None:
+            return None
+        if dirty or not self.hud_written:
+            img = hud.image
+            with acquired(xr, sc) as texture:
+                GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
+                GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+                # GL images are stored bottom row first; the compositor shows row 0 at the bottom
+                GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, sc.width, sc.height, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE,
+                                   np.ascontiguousarray(img[::-1]))
+                GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+                if self.on_hud is not None:
+                    self.on_hud(texture, sc)
+            self.hud_written = True
+            self.report.hud_writes += 1
+        height = HUD_WIDTH_XR * sc.height / sc.width
+        return xr.CompositionLayerQuad(
+            layer_flags=xr.CompositionLayerFlags.BLEND_TEXTURE_SOURCE_ALPHA_BIT
+            | xr.CompositionLayerFlags.UNPREMULTIPLIED_ALPHA_BIT,
+            space=sess.view_space, eye_visibility=xr.EyeVisibility.BOTH,
+            sub_image=xr.SwapchainSubImage(swapchain=sc.handle, image_rect=xr.Rect2Di(
+                xr.Offset2Di(0, 0), xr.Extent2Di(sc.width, sc.height))),
+            pose=xr.Posef(position=xr.Vector3f(0.0, HUD_Y, -HUD_DISTANCE)),
+            size=xr.Extent2Df(HUD_WIDTH_XR, height))
 
     def _record_age(self, display_time: int) -> None:
         cur = self.current

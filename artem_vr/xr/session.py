@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 from artem_vr.errors import RuntimeUnavailable, UsageError
 from artem_vr.xr.handles import HandleLedger, StackOwner, owned
-from artem_vr.xr.swapchain import Swapchain, eye_size, open_swapchain, pick_color_format
+from artem_vr.xr.swapchain import GL_RGBA8, GL_SRGB8_ALPHA8, Swapchain, eye_size, open_swapchain, pick_color_format
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,8 @@ class XrSession(StackOwner):
 
     VIEW_TYPE_NAME = "PRIMARY_STEREO"
 
-    def __init__(self, instance, graphics, actions, ledger: HandleLedger, *, scale: float = 1.0, space: str = "local"):
+    def __init__(self, instance, graphics, actions, ledger: HandleLedger, *, scale: float = 1.0, space: str = "local",
+                 overlay_size: tuple[int, int] | None = None):
         if space not in SPACES:
             raise UsageError(f"unknown XR reference space {space!r}", f"choose one of: {', '.join(SPACES)}")
         self.instance = instance
@@ -179,6 +180,9 @@ class XrSession(StackOwner):
         self.app_space = None
         self.view_space = None
         self.swapchains: list[Swapchain] = []
+        #: the HUD's quad-layer swapchain (RGBA, ``overlay_size``), when asked for and offered
+        self.overlay_size = overlay_size
+        self.overlay_swapchain: Swapchain | None = None
         self.blend_mode = None
         self.view_type = self.xr.ViewConfigurationType.PRIMARY_STEREO
         self.lifecycle: SessionLifecycle | None = None
@@ -218,6 +222,13 @@ class XrSession(StackOwner):
                 open_swapchain(xr, self.handle, self.ledger, w, h, fmt, srgb)))
         log.info("XR swapchains: %d × %dx%d, format 0x%x (%s)", len(self.swapchains), self.swapchains[0].width,
                  self.swapchains[0].height, fmt, "sRGB" if srgb else "linear")
+        if self.overlay_size is not None:
+            offered = list(xr.enumerate_swapchain_formats(self.handle))
+            alpha = [(f, srgb) for f, srgb in ((GL_SRGB8_ALPHA8, True), (GL_RGBA8, False)) if f in offered]
+            if alpha:  # a quad layer needs alpha; without such a format the HUD goes into the eyes
+                w, h = self.overlay_size
+                self.overlay_swapchain = self._stack.enter_context(
+                    open_swapchain(xr, self.handle, self.ledger, w, h, *alpha[0]))
 
     def _reference_space(self, kind):
         xr = self.xr

@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from artem_vr.pipeline import COMMANDS, ControlState, Controller, StageClock, StylizedFrame
+from artem_vr.pipeline import (COMMANDS, ControlState, Controller, StageClock, StylizedFrame, controller_status,
+                               write_snapshot)
 
 
 # ------------------------------------------------------------------------------- images
@@ -70,8 +71,11 @@ class FakePipeline:
     """The Pipeline contract with real images: ``latest()`` returns the newest published frame,
     ``frame_presented`` records what was shown, ``stop_requested`` after ``max_frames`` or quit."""
 
-    def __init__(self, eyes=None, max_frames: int | None = None, wants_images: bool = False, on_present=None):
+    def __init__(self, eyes=None, max_frames: int | None = None, wants_images: bool = False, on_present=None,
+                 snapshot_dir=None):
         self.controller = RecordingController()
+        self.snapshot_dir = snapshot_dir
+        self.snapshots: list = []
         self.device = "cpu"
         self.clock = StageClock()
         self.max_frames = max_frames
@@ -104,6 +108,14 @@ class FakePipeline:
         self.presented_seq.append(f.seq if f is not None else None)
         if self.on_present is not None:
             self.on_present(self, eye_images)
+
+    def status(self):
+        return controller_status(self.controller, display_fps=30.0)
+
+    def save_snapshot(self, eye_images):
+        path = write_snapshot(self.snapshot_dir, eye_images)
+        self.snapshots.append(path)
+        return path
 
     @property
     def stop_requested(self) -> bool:

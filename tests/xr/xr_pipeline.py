@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from artem_vr.pipeline import StageClock, StylizedFrame
+from artem_vr.pipeline import StageClock, Status, StylizedFrame, write_snapshot
 
 # ------------------------------------------------------------------------------ test pipeline
 STYLES = ["wave", "stars", "poppies"]
@@ -36,6 +36,7 @@ class TestController:
         self.lines: list[str] = []
         self.quit_requested = False
         self.recenters = 0
+        self.hud_toggles = self.help_requests = self.snapshots = 0
 
     def _say(self, line):
         self.lines.append(line)
@@ -82,6 +83,15 @@ class TestController:
         self.recenters += 1
         self._say("recenter")
 
+    def toggle_hud(self):
+        self.hud_toggles += 1
+
+    def show_help(self):
+        self.help_requests += 1
+
+    def snapshot(self):
+        self.snapshots += 1
+
     def quit(self):
         self.quit_requested = True
 
@@ -92,7 +102,7 @@ class ScriptedPipeline:
 
     __test__ = False
 
-    def __init__(self, max_frames: int = 60, eyes=None, script=None, every: int = 10):
+    def __init__(self, max_frames: int = 60, eyes=None, script=None, every: int = 10, snapshot_dir=None):
         self.controller = TestController()
         self.max_frames = max_frames
         self.eyes = eyes if eyes is not None else eye_images()
@@ -104,6 +114,20 @@ class ScriptedPipeline:
         self.clock = StageClock()
         self.wants_images = False
         self._frame = self._make(1)
+        self.snapshot_dir = snapshot_dir
+        self.snapshot_paths: list = []
+
+    def status(self) -> Status:
+        c = self.controller
+        return Status(style=c.styles[c.index], index=c.index, styles=len(c.styles), method="test",
+                      strength=c.strength, stylize=c.stylize, stylized_fps=5.0, display_fps=20.0, age_ms=100.0,
+                      source="live", source_s=0.0, recenters=c.recenters, hud_toggles=c.hud_toggles,
+                      help_requests=c.help_requests, snapshots=c.snapshots)
+
+    def save_snapshot(self, eye_images):
+        path = write_snapshot(self.snapshot_dir, eye_images)
+        self.snapshot_paths.append(path)
+        return path
 
     def _make(self, seq):
         now = time.monotonic()
