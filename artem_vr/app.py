@@ -71,6 +71,9 @@ def add_arguments(p):
     p.add_argument("--xr-scale", type=float, default=1.0, help="swapchain size × the runtime's recommended size (XR only)")
     p.add_argument("--xr-space", choices=["local", "stage"], default="local", help="reference space of the projection layer")
     p.add_argument("--xr-validation", action="store_true", help="enable the OpenXR core validation layer")
+    p.add_argument("--xr-hang-timeout", type=float, default=10.0, metavar="S",
+                   help="a runtime that gives no frame for S seconds (its service stopped or hung) ends the run "
+                        "with an error, recordings kept (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no status line on the terminal every 5 s")
     from artem_vr.render.mirror import KEYS_HELP
 
@@ -196,7 +199,7 @@ def config_from_args(args) -> RunConfig:
         temporal=args.temporal == "on", stereo_consistency=args.stereo_consistency == "on", device=device,
         internal_scale=internal_scale, stylizer_options=tuple(sorted(stylizer_options(args).items())),
         xr_graphics=args.xr_graphics, xr_mirror=args.mirror, xr_scale=args.xr_scale, xr_space=args.xr_space,
-        xr_validation=args.xr_validation)
+        xr_validation=args.xr_validation, xr_hang_timeout=args.xr_hang_timeout)
 
 
 def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:

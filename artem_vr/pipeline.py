@@ -821,6 +821,7 @@ class RunConfig:
     xr_scale: float = 1.0
     xr_space: str = "local"
     xr_validation: bool = False
+    xr_hang_timeout: float = 10.0
     extra: tuple = field(default=())
 
     def __post_init__(self):
@@ -896,7 +897,8 @@ def make_output(kind: str, config: RunConfig) -> Output:
 
         return XrOutput(XrOptions(graphics=config.xr_graphics, scale=config.xr_scale, view=config.view(),
                                   mirror=config.xr_mirror, validation=config.xr_validation,
-                                  max_frames=config.frames, space=config.xr_space, hud=True))
+                                  max_frames=config.frames, space=config.xr_space, hud=True,
+                                  hang_timeout=config.xr_hang_timeout))
     if kind == "mirror":
         from artem_vr.render.mirror import MirrorOutput
 

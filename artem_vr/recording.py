@@ -17,12 +17,28 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+import weakref
 from pathlib import Path
 
 import numpy as np
 
 from artem_vr.atomic import AtomicVideoWriter, refuse_inputs, same_file, write_image_atomic
 from artem_vr.errors import UsageError
+
+
+#: recorders with an open video (finished by :func:`close_all` when the process must exit at once)
+_OPEN: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Finish every open recording so that it plays (the XR watchdog's last act before exiting);
+    a recording that cannot be finished says so on stderr and is left out."""
+    for rec in list(_OPEN):
+        try:
+            rec.close()
+            print(f"recorded {rec.frames} frames to {rec.path}", file=sys.stderr)
+        except Exception as e:  # noqa: BLE001 — reported, and the other recordings still get closed
+            print(f"the recording {rec.path} could not be finished: {e}", file=sys.stderr)
 
 
 class Recorder:
@@ -58,6 +74,7 @@ class Recorder:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = AtomicVideoWriter(self.path, self.fps, inputs=self.inputs, what="recording",
                                              replace_beside=True)
+            _OPEN.add(self)
         self._writer.write(img)
         self._last = img
         self.frames += 1
@@ -69,6 +86,7 @@ class Recorder:
         written completely (the target is then untouched and nothing is reported as recorded).
         """
         writer, self._writer = self._writer, None
+        _OPEN.discard(self)
         if writer is not None:
             try:
                 final = writer.close()
@@ -85,6 +103,7 @@ class Recorder:
     def discard(self) -> None:
         """Drop the recording (the target is untouched)."""
         writer, self._writer = self._writer, None
+        _OPEN.discard(self)
         if writer is not None:
             writer.discard()
         self._last = None

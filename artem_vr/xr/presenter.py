@@ -77,8 +77,11 @@ class XrOptions:
     space: str = "local"
     hud: bool = False
     hud_mode: str = "auto"
+    hang_timeout: float = 10.0  # seconds without a frame before a hung runtime ends the run
 
     def check(self) -> None:
+        if not 1.0 <= self.hang_timeout <= 600.0:
+            raise UsageError(f"--xr-hang-timeout {self.hang_timeout} is out of range", "use 1–600 seconds (default 10)")
         if self.hud_mode not in HUD_MODES:
             raise UsageError(f"unknown HUD mode {self.hud_mode!r}", f"choose one of: {', '.join(HUD_MODES)}")
         if self.graphics not in GRAPHICS:
@@ -166,6 +169,10 @@ class XrOutput(Output):
     def open(self, stack: ExitStack) -> None:
         options, report = self.options, self.report
         ledger = report.ledger
+        from artem_vr.xr.watchdog import RuntimeWatchdog
+
+        # first in, last out: it also watches the teardown (which calls into the runtime)
+        self.watchdog = stack.enter_context(RuntimeWatchdog(options.hang_timeout))
         check_manifest()
         load_xr()
         try:
@@ -200,7 +207,7 @@ class XrOutput(Output):
     def run(self, feed) -> XrReport:
         report, options, inst = self.report, self.options, self.inst
         loop = _FrameLoop(feed, options, inst, self.actions, self.renderer, self.upload, self.reader, self.blit,
-                          report, self.on_eye, self.on_hud)
+                          report, self.on_eye, self.on_hud, watchdog=self.watchdog)
         remove_keys = None
         if self.blit is not None:  # the mirror window takes the mirror output's keys
             from artem_vr.render.mirror import install_keys
@@ -243,8 +250,10 @@ def run_xr(feed, options: XrOptions | None = None, *, on_eye: EyeObserver | None
 class _FrameLoop:
     """The per-frame work of one session (state lives in the report and the lifecycle)."""
 
-    def __init__(self, pipeline, options, inst, actions, renderer, upload, reader, blit, report, on_eye, on_hud=None):
+    def __init__(self, pipeline, options, inst, actions, renderer, upload, reader, blit, report, on_eye, on_hud=None,
+                 *, watchdog):
         self.pipeline, self.options, self.inst, self.xr = pipeline, options, inst, inst.xr
+        self.watchdog = watchdog
         self.actions, self.renderer, self.reader, self.blit = actions, renderer, reader, blit
         self.upload = upload
         self.report, self.on_eye, self.on_hud = report, on_eye, on_hud
@@ -268,38 +277,10 @@ class _FrameLoop:
     def run(self, sess: XrSession) -> str:
         xr, lc, report = self.xr, sess.lifecycle, self.report
         counters = FrameCounters()
-        t_exit = None
         self.screen_pose = None  # a new session's space: placed again on its first frame
         self.hud_written = False
         try:
-            while lc.outcome is None:
-                lc.poll()
-                if lc.outcome is not None:
-                    break
-                if not self.stopping and self._should_stop():
-                    self.stopping = True
-                    t_exit = time.monotonic()
-                    lc.request_exit()
-                    continue
-                if t_exit is not None and time.monotonic() - t_exit > 5.0:
-                    log.warning("the runtime did not end the session within 5 s of the exit request")
-                    break
-                if not lc.running:
-                    time.sleep(0.01)
-                    continue
-                with xr_frame(xr, sess.handle, sess.blend_mode, counters) as frame:
-                    report.display_times.append(int(frame.state.predicted_display_time))
-                    report.display_period_ns = int(frame.state.predicted_display_period)
-                    self._note(self.upkeep.update(self.pipeline))
-                    if frame.should_render:
-                        self._take_latest()
-                        with self.pipeline.clock.span("render", "cpu"):
-                            self._render(sess, frame)
-                    t_submit = time.perf_counter()
-                self.pipeline.clock.add("submit", (time.perf_counter() - t_submit) * 1e3)
-                self.actions.poll(sess.handle, self.pipeline.controller)
-                if self.blit is not None and not self.blit.present():
-                    self.pipeline.controller.quit()
+            self._loop(sess, lc, counters, self.watchdog)
         except (xr.SessionLossPending, xr.SessionLostError):  # success code raised by pyopenxr / lost
             lc.outcome = "restart"
         except xr.InstanceLostError:
@@ -311,6 +292,40 @@ class _FrameLoop:
             report.work_ms += counters.work_ms
             report.states += lc.states
         return lc.outcome or "exit"
+
+    def _loop(self, sess: XrSession, lc, counters, dog) -> None:
+        """The frame loop of one session; ``dog.beat()`` each turn (a hung runtime stops beats)."""
+        xr, report = self.xr, self.report
+        t_exit = None
+        while lc.outcome is None:
+            dog.beat()
+            lc.poll()
+            if lc.outcome is not None:
+                break
+            if not self.stopping and self._should_stop():
+                self.stopping = True
+                t_exit = time.monotonic()
+                lc.request_exit()
+                continue
+            if t_exit is not None and time.monotonic() - t_exit > 5.0:
+                log.warning("the runtime did not end the session within 5 s of the exit request")
+                break
+            if not lc.running:
+                time.sleep(0.01)
+                continue
+            with xr_frame(xr, sess.handle, sess.blend_mode, counters) as frame:
+                report.display_times.append(int(frame.state.predicted_display_time))
+                report.display_period_ns = int(frame.state.predicted_display_period)
+                self._note(self.upkeep.update(self.pipeline))
+                if frame.should_render:
+                    self._take_latest()
+                    with self.pipeline.clock.span("render", "cpu"):
+                        self._render(sess, frame)
+                t_submit = time.perf_counter()
+            self.pipeline.clock.add("submit", (time.perf_counter() - t_submit) * 1e3)
+            self.actions.poll(sess.handle, self.pipeline.controller)
+            if self.blit is not None and not self.blit.present():
+                self.pipeline.controller.quit()
 
     def _take_latest(self) -> None:
         """Upload the newest stylized frame if it is new (never waits for the stylizer)."""
