@@ -28,7 +28,7 @@ def test_hud_text_has_every_figure():
     for needle in ("style 2/6: starry_night", "generator", "strength 0.80", "stylize ON", "stylized 2.4 fps",
                    "display 52 fps", "age 380 ms", "source: live"):
         assert needle in text, needle
-    assert "reconnecting for 4 s" in "\n".join(hud_lines(_status(source="reconnecting", source_s=4.2)))
+    assert "reconnecting, picture 4 s old" in "\n".join(hud_lines(_status(source="reconnecting", source_s=4.2)))
     assert "source: ended" in "\n".join(hud_lines(_status(source="ended")))
     assert "style 1/1: none" in hud_lines(_status(style=None, index=0, styles=0))[0]
     line = _status().line()
