@@ -446,13 +446,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--style-holdout", type=int, default=0, metavar="N",
                    help="only the paintings `train adain --holdout N` held out (every N-th of each sorted directory)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default="cpu", help="cpu, cuda, auto (default %(default)s)")
-    try:
-        from artem_vr.temporal.metrics import add_eval_arguments
-    except ImportError:
-        pass
-    else:
-        add_eval_arguments(p)
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda (default %(default)s: CUDA when there is one); "
+                   "both halves of eval use it")
+    from artem_vr.temporal.metrics import add_eval_arguments
+
+    add_eval_arguments(p)
 
 
 def _temporal_requested(args) -> bool:

@@ -317,30 +317,23 @@ def _read_pfm(path: Path) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- eval
 def add_eval_arguments(parser) -> None:
-    """Options of the comfort part of `artem-vr eval` (skips options the parser already has)."""
-
-    def add(flag, **kw):
-        if flag not in parser._option_string_actions:  # noqa: SLF001 - shared parser with evaluate.py
-            parser.add_argument(flag, **kw)
-
-    add("--videos", default=None, help="folder of real videos for the temporal flicker metric")
-    add("--stereo", default=None, help="folder of rectified pairs NAME_left/right.* + NAME_disparity* (GT)")
-    add("--method", nargs="+", default=["generator", "adain"], help="methods to measure")
-    add("--style", default=None, help="preset style (default: the method's first)")
-    add("--device", default="auto", help="auto | cpu | cuda")
-    add("--video-frames", type=int, default=24, help="frames per video for the flicker metric (default 24)")
-    add("--video-width", type=int, default=480, help="width the videos are stylized at (default 480)")
-    add("--stereo-width", type=int, default=640, help="width the stereo pairs are stylized at (default 640)")
-    add("--comfort-json", default=None, help="also write the flicker/stereo results to this JSON file")
-    add("--comfort-images", default=None, help="write side-by-side PNGs (raw | per-frame | stabilized) to this folder")
+    """The options of the comfort half of `artem-vr eval` only; ``--method`` and ``--device`` are
+    defined once, by :func:`artem_vr.evaluate.add_arguments`, and shared by both halves."""
+    g = parser.add_argument_group("flicker and stereo consistency")
+    g.add_argument("--videos", default=None, help="folder of real videos for the temporal flicker metric")
+    g.add_argument("--stereo", default=None, help="folder of rectified pairs NAME_left/right.* + NAME_disparity* (GT)")
+    g.add_argument("--style", default=None, help="preset style for the comfort metrics (default: the method's first)")
+    g.add_argument("--video-frames", type=int, default=24, help="frames per video for the flicker metric (default 24)")
+    g.add_argument("--video-width", type=int, default=480, help="width the videos are stylized at (default 480)")
+    g.add_argument("--stereo-width", type=int, default=640, help="width the stereo pairs are stylized at (default 640)")
+    g.add_argument("--comfort-json", default=None, help="also write the flicker/stereo results to this JSON file")
+    g.add_argument("--comfort-images", default=None, help="write side-by-side PNGs (raw | per-frame | stabilized) to this folder")
 
 
 def _device(name: str | None) -> str:
-    if name in (None, "auto"):
-        import torch
+    from artem_vr.style.device import pick_device
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+    return str(pick_device(name or "auto"))
 
 
 def _stylizers(methods, style: str | None, device: str) -> tuple[dict, dict]:
