@@ -250,3 +250,69 @@ def test_runtime_dying_mid_run_is_a_clear_error(monado, egl_env, pipeline_factor
     with pytest.raises(RuntimeUnavailable, match="went away"):
         run_xr(pipeline, XrOptions(graphics="egl"))
     assert pipeline.frames_presented < 200
+
+
+def test_a_press_reaches_the_real_controller_and_changes_the_stylized_image(monado, egl_env, tmp_path):
+    """The app's own chain on Monado: build_pipeline (real Controller, real StylizerWorker with the
+    shipped generators) → XrOutput. Button A on the right controller goes through the OpenXR action
+    to Controller.next_style, the worker switches the network, and the swapchain images read back
+    show the next style's picture."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from artem_vr.app import build_pipeline
+    from artem_vr.pipeline import Pipeline, RunConfig, present
+    from artem_vr.xr.presenter import XrOutput
+
+    shown: list = []
+
+    class Watching(Pipeline):
+        def frame_presented(self, eye_images=None, shown_frame=None):
+            super().frame_presented(eye_images, shown_frame)
+            if eye_images is not None and shown_frame is not None:
+                shown.append((shown_frame.style, eye_images[0]))
+
+        @property
+        def wants_images(self):
+            return True
+
+    cfg = RunConfig(output="xr", device="cpu", method="generator", internal_scale=0.5, temporal=False,
+                    stereo_consistency=False, stylizer_options=(("adain_variant", "auto"), ("arch", None),
+                                                                ("preserve_color", "none")))
+    base = build_pipeline(cfg, printer=lambda _l: None)
+    p = Watching(base.source, base.worker, base.controller)
+    lines: list[str] = []
+    p.controller._print = lines.append
+    first, second = p.controller.state.styles[:2]
+    remote = monado.remote()
+
+    def press_a():
+        deadline = time.monotonic() + 60
+        while not any(s == first for s, _ in shown) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        remote.press("a")
+        time.sleep(0.3)
+        remote.release("a")
+        while not any(s == second for s, _ in shown[-3:]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        p.controller.quit()
+
+    t = threading.Thread(target=press_a, daemon=True)
+    try:
+        with p.source:
+            t.start()
+            present(p, XrOutput(XrOptions(graphics="egl", validation=True)), printer=lambda _l: None)
+    finally:
+        p.controller.quit()
+        p.worker.stop()
+        remote.close()
+        t.join(5)
+    assert f"style: {second} (2/{len(p.controller.state.styles)})" in lines
+    before = [img for s, img in shown if s == first]
+    after = [img for s, img in shown if s == second]
+    assert before and after, [s for s, _ in shown][:5]
+    d = np.abs(before[-1].astype(int) - after[-1].astype(int)).mean()
+    assert d > 5, d  # another painting's network: another picture in the headset
