@@ -6,7 +6,7 @@ Used when there is neither an OpenXR runtime nor a display (CI, servers), and by
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from artem_vr.errors import UsageError
@@ -34,6 +34,19 @@ def check_eye_size(eye_size) -> tuple[int, int]:
     if w < 1 or h < 1:
         raise UsageError(f"eye_size {w}x{h} must be at least 1x1", "e.g. (640, 360)")
     return w, h
+
+
+@contextmanager
+def show_new_frame(upload, renderer, frame, w: int, h: int, view: ViewConfig, clock):
+    """The desk outputs' step for a new stylized frame: ``to_texture`` (the FrameUpload), then both
+    eyes drawn at w × h from their desk positions; the ``render`` stage also times the block's body
+    (the output's read-back, swap or finish)."""
+    with clock.span("to_texture", "cpu"):
+        upload.push(frame)
+    with clock.span("render", "cpu"):
+        for eye in (0, 1):
+            renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
+        yield
 
 
 class HeadlessOutput(Output):
@@ -97,13 +110,9 @@ class HeadlessOutput(Output):
                     continue
                 stats.repeats += 1
             else:
-                with clock.span("to_texture", "cpu"):
-                    self.upload.push(frame)
                 last_seq, current = frame.seq, frame
                 stats.uploads += 1
-                with clock.span("render", "cpu"):
-                    for eye in (0, 1):
-                        renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
+                with show_new_frame(self.upload, renderer, frame, w, h, view, clock):
                     if self.readback:
                         last_images = [renderer.read_eye(0, w, h), renderer.read_eye(1, w, h)]
                     else:

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from artem_vr.pipeline import Output
 from artem_vr.render.context import open_context
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset
-from artem_vr.render.headless import LoopStats, check_eye_size
+from artem_vr.render.headless import LoopStats, check_eye_size, show_new_frame
 from artem_vr.render.hud import HUD_WIDTH_DESK, RECENTER_DESK, ViewUpkeep, show_hud
 
 STRENGTH_STEP = 0.1
@@ -165,13 +165,10 @@ class MirrorOutput(Output):
                         for eye in (0, 1):  # the same frame with the new HUD
                             renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
                 if frame is not None and frame.seq != last_seq:
-                    with clock.span("to_texture", "cpu"):
-                        self.upload.push(frame)
                     last_seq, current = frame.seq, frame
                     stats.uploads += 1
-                    with clock.span("render", "cpu"):
-                        for eye in (0, 1):
-                            renderer.render_eye(eye, w, h, eye_offset=desk_eye_offset(view, eye))
+                    with show_new_frame(self.upload, renderer, frame, w, h, view, clock):
+                        pass
                 fw, fh = ctx.framebuffer_size()
                 GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
                 GL.glViewport(0, 0, fw, fh)
