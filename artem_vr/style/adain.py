@@ -28,10 +28,21 @@ from torch import nn
 from artem_vr.errors import ImageError, UsageError, WeightsError
 from artem_vr.frames import check_image, to_tensor
 from artem_vr.style.base import Stylizer
+from artem_vr.style.norm import FiltersStats, filter_stats
 
 Stats = tuple[torch.Tensor, torch.Tensor]
 
 # --------------------------------------------------------------------------- pure maths
+
+
+def _mean_var(feat: torch.Tensor, who: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``feat`` in float32, and its per-channel mean and population variance, each ``(N, C)``."""
+    if feat.ndim != 4:
+        raise ValueError(f"{who} expects (N, C, H, W), got shape {tuple(feat.shape)}")
+    n, c = feat.shape[:2]
+    xf = feat.float()
+    flat = xf.reshape(n, c, -1)
+    return xf, flat.mean(dim=2), flat.var(dim=2, unbiased=False)
 
 
 def calc_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> Stats:
@@ -40,17 +51,17 @@ def calc_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> Stats:
     Returns ``(mean, std)``, each ``(N, C, 1, 1)``, in float32 (also for half inputs: the
     variance of large ReLU maps overflows fp16). ``std = sqrt(var + eps)``, population variance.
     """
-    if feat.ndim != 4:
-        raise ValueError(f"calc_mean_std expects (N, C, H, W), got shape {tuple(feat.shape)}")
-    n, c = feat.shape[:2]
-    flat = feat.float().reshape(n, c, -1)
-    var = flat.var(dim=2, unbiased=False) + eps
-    return flat.mean(dim=2).view(n, c, 1, 1), var.sqrt().view(n, c, 1, 1)
+    _, mean, var = _mean_var(feat, "calc_mean_std")
+    return mean[..., None, None], (var + eps).sqrt()[..., None, None]
 
 
-def adain(content_feat: torch.Tensor, style_stats: Stats, eps: float = 1e-5) -> torch.Tensor:
+def adain(content_feat: torch.Tensor, style_stats: Stats, eps: float = 1e-5, key=None) -> torch.Tensor:
     """Adaptive instance normalization: give ``content_feat`` ``(N, C, H, W)`` the channel
     statistics ``style_stats = (mean, std)``, each ``(N or 1, C, 1, 1)``.
+
+    ``key`` (the calling model): the content statistics go through
+    :func:`artem_vr.style.norm.filter_stats` under that key — the hook point of the temporal and
+    stereo statistics filters (unchanged when none is set). None: never filtered.
 
     Output: same shape and dtype as ``content_feat``.
     """
@@ -64,8 +75,10 @@ def adain(content_feat: torch.Tensor, style_stats: Stats, eps: float = 1e-5) -> 
                 f"adain: style {name} must be ({n} or 1, {c}, 1, 1) for content {tuple(content_feat.shape)}, "
                 f"got {tuple(t.shape)}"
             )
-    c_mean, c_std = calc_mean_std(content_feat, eps)
-    out = (content_feat.float() - c_mean) / c_std * s_std + s_mean
+    xf, mean, var = _mean_var(content_feat, "adain")
+    if key is not None:
+        mean, var = filter_stats(key, mean, var)
+    out = (xf - mean[..., None, None]) / (var + eps).sqrt()[..., None, None] * s_std + s_mean
     return out.to(content_feat.dtype)
 
 
@@ -245,12 +258,13 @@ def make_decoder(v: Variant) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class AdaINModel(nn.Module):
+class AdaINModel(FiltersStats, nn.Module):
     """Frozen VGG19 encoder (to ``variant.layer``) + trainable decoder. No I/O.
 
     ``encode(x)``: RGB 0–1 ``(N, 3, H, W)`` → ``(N, C, H/s, W/s)``;
     ``forward(content, style_stats, alpha)``: → decoded ``(N, 3, H, W)`` (unclamped), with
-    ``H, W`` multiples of ``variant.downsample``.
+    ``H, W`` multiples of ``variant.downsample``. The AdaIN step filters the content statistics
+    under this model as the key (:mod:`artem_vr.style.norm`: the comfort wrappers' hook point).
     """
 
     def __init__(self, variant_name: str = "fast", vgg_weights: str = "imagenet"):
@@ -273,7 +287,7 @@ class AdaINModel(nn.Module):
         if content.shape[-1] % s or content.shape[-2] % s:
             raise ValueError(f"AdaINModel: H and W must be multiples of {s}, got {tuple(content.shape)}")
         f = self.encode(content)
-        t = adain(f, style_stats)
+        t = adain(f, style_stats, key=self)
         if alpha < 1.0:
             t = torch.lerp(f, t, float(alpha))
         return self.decoder(t)

@@ -48,6 +48,7 @@ from torch import nn
 
 from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
+from artem_vr.style.norm import StatsInstanceNorm
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -100,19 +101,21 @@ def resolve_config(config: EngineConfig, device: torch.device) -> EngineConfig:
     return replace(config, precision=p, channels_last=cl, jit=jit, norm_fp32=nf, cuda_graph=config.cuda_graph and cuda)
 
 
-class GroupInstanceNorm(nn.InstanceNorm2d):
+class GroupInstanceNorm(StatsInstanceNorm):
     """InstanceNorm2d (no running statistics) computed as a group norm with one group per
     channel: the same maths, without instance_norm's repeat-and-batch-norm detour — 1.5–10×
-    faster on the CPU at this network's shapes. Same state keys, so weights load unchanged."""
+    faster on the CPU at this network's shapes. Same state keys, so weights load unchanged.
+    Keeps the statistics hook point of :class:`~artem_vr.style.norm.StatsInstanceNorm`: group
+    norm runs when no statistics filter is set."""
 
-    def forward(self, x):
+    def plain(self, x):
         return nn.functional.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
 
 
 class Fp32InstanceNorm(GroupInstanceNorm):
     """:class:`GroupInstanceNorm` computed in float32, returning the input's dtype (for fp16)."""
 
-    def forward(self, x):
+    def plain(self, x):
         w = self.weight.float() if self.weight is not None else None
         b = self.bias.float() if self.bias is not None else None
         return nn.functional.group_norm(x.float(), self.num_features, w, b, self.eps).to(x.dtype)
@@ -124,11 +127,12 @@ def _structure(net: nn.Module) -> tuple:
 
 def prepare_module(net: nn.Module, device: torch.device, cfg: EngineConfig) -> nn.Module:
     """A deep copy of ``net``: eval, no grad, on ``device``, in ``cfg.precision`` (resolved),
-    channels_last if asked; instance norms without running statistics become
-    :class:`GroupInstanceNorm` (:class:`Fp32InstanceNorm` if ``cfg.norm_fp32``)."""
+    channels_last if asked; instance norms without running statistics (plain or
+    :class:`~artem_vr.style.norm.StatsInstanceNorm`) become :class:`GroupInstanceNorm`
+    (:class:`Fp32InstanceNorm` if ``cfg.norm_fp32``), which keep the statistics hook point."""
     live = copy.deepcopy(net).eval().requires_grad_(False)
     for m in live.modules():
-        if type(m) is nn.InstanceNorm2d and not m.track_running_stats:
+        if type(m) in (nn.InstanceNorm2d, StatsInstanceNorm) and not m.track_running_stats:
             m.__class__ = Fp32InstanceNorm if cfg.norm_fp32 else GroupInstanceNorm
     live = live.to(device=device, dtype=_DTYPES[cfg.precision])
     if cfg.norm_fp32:
@@ -144,8 +148,8 @@ class InferenceEngine:
     """Runs one network (weights swappable in place) on ``device`` as ``config`` says.
 
     ``load(net)`` selects the network whose weights to run: a new structure is prepared at once
-    (:attr:`live` is then the module that will run — wrappers that hook its layers, e.g. the
-    temporal statistics hooks, find it there); same structure: the weights are copied into
+    (:attr:`live` is then the module that will run — wrappers that count its normalization
+    layers, e.g. the temporal statistics filters, find it there); same structure: the weights are copied into
     :attr:`live` in place on the next call, on the caller's thread/stream (no re-trace, no
     re-capture). ``engine(x)`` runs it: ``(N, 3, H, W)`` RGB 0–1 → float32
     ``(N, 3, H, W)``. With CUDA graphs the returned tensor is the graph's static output: the
@@ -257,8 +261,8 @@ class OrtEngine:
     ~3 s for an export); sessions are kept per network, so switching back costs nothing. Networks
     whose weights are not all named initializers are exported afresh per network.
 
-    No torch module runs: forward hooks (the temporal/stereo statistics hooks) cannot reach
-    inside the graph, hence :attr:`live` is None.
+    No torch module runs: the networks' statistics hook points (the temporal/stereo filters,
+    :mod:`artem_vr.style.norm`) are not in the graph, hence :attr:`live` is None.
     """
 
     kind = "ort"

@@ -2,7 +2,9 @@
 
 Changes from the paper, all standard since: instance norm (Ulyanov 2016) instead of batch norm,
 reflection padding, nearest upsampling + conv instead of transposed conv (no checkerboard,
-Odena 2016), and a sigmoid output so the result is directly RGB 0–1.
+Odena 2016), and a sigmoid output so the result is directly RGB 0–1. The instance norms are
+:class:`~artem_vr.style.norm.StatsInstanceNorm` (plain instance norm unless a comfort wrapper
+sets a statistics filter).
 
 ``TransformNet``: float ``(N, 3, H, W)`` RGB 0–1 → same shape, RGB 0–1. Any H, W (inputs that
 are not multiples of 4 are padded by reflection and cropped back). No I/O.
@@ -19,6 +21,7 @@ from torch import nn
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
+from artem_vr.style.norm import StatsInstanceNorm
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,13 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
 
 
 def _conv_in_relu(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(_conv(cin, cout, k, stride), nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True))
+    return nn.Sequential(_conv(cin, cout, k, stride), StatsInstanceNorm(cout, affine=True), nn.ReLU(inplace=True))
 
 
 class ResidualBlock(nn.Module):
     def __init__(self, c: int):
         super().__init__()
-        self.body = nn.Sequential(_conv_in_relu(c, c, 3), _conv(c, c, 3), nn.InstanceNorm2d(c, affine=True))
+        self.body = nn.Sequential(_conv_in_relu(c, c, 3), _conv(c, c, 3), StatsInstanceNorm(c, affine=True))
 
     def forward(self, x):
         return x + self.body(x)

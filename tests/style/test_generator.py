@@ -26,8 +26,9 @@ def test_no_transposed_conv_and_instance_norm():
     net = TransformNet(ARCHS["full"])
     kinds = {type(m).__name__ for m in net.modules()}
     assert "ConvTranspose2d" not in kinds and "BatchNorm2d" not in kinds
-    assert {"ReflectionPad2d", "InstanceNorm2d"} <= kinds
-    assert all(m.affine for m in net.modules() if isinstance(m, torch.nn.InstanceNorm2d))
+    assert {"ReflectionPad2d", "StatsInstanceNorm"} <= kinds  # instance norm with the statistics hook point
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert norms and all(type(m).__name__ == "StatsInstanceNorm" and m.affine for m in norms)
 
 
 def test_arch_dict_round_trip_and_sizes():

@@ -29,19 +29,19 @@ def adain(tmp_path_factory):
     return s
 
 
-def test_rebuilt_adain_input_matches_adain_when_the_statistics_are_unchanged(adain):
+def test_filtered_adain_step_matches_adain_when_the_statistics_are_unchanged(adain):
     x = to_tensor(texture(48, 64, seed=22))
     plain = adain.stylize(x)
     hooks = hooks_for(adain)
-    copy = lambda key, m, v: (m.clone(), v.clone())  # noqa: E731 - same values, new tensors: the rebuild path runs
+    copy = lambda key, m, v: (m.clone(), v.clone())  # noqa: E731 - same values, new tensors: the filtered path runs
     hooks.add_transform(99, copy)
     try:
         assert hooks.attach(adain) == 1
         with hooks.active():
-            rebuilt = adain.stylize(x)
+            filtered = adain.stylize(x)
     finally:
         hooks.remove_transform(copy)
-    assert torch.allclose(rebuilt, plain, atol=2e-3)
+    assert torch.equal(filtered, plain)  # adain() itself runs with the filtered statistics: same maths
 
 
 def test_temporal_and_stereo_wrappers_act_on_adain(adain):
@@ -50,8 +50,8 @@ def test_temporal_and_stereo_wrappers_act_on_adain(adain):
     stab = TemporalStabilizer(adain, mode="stats", cut_hist=2.0)
     assert torch.equal(stab.stylize(x), adain.stylize(x))
     assert stab.stats["norm_layers"] == 1
-    # still scene: EMA of equal statistics (rebuilt in float, so equal to rounding)
-    assert torch.allclose(stab.stylize(x), adain.stylize(x), atol=2e-3)
+    # still scene: EMA of equal statistics (lerp of equal values: equal to rounding)
+    assert torch.allclose(stab.stylize(x), adain.stylize(x), atol=1e-5)
     darker = to_tensor((img * 0.7).astype(np.uint8))
     assert not torch.allclose(stab.stylize(darker), adain.stylize(darker), atol=1e-3)  # the past counts
 

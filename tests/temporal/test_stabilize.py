@@ -10,6 +10,7 @@ from temporal_helpers import NetStylizer, pan, stylize_all, texture, write_video
 from artem_vr.errors import UsageError
 from artem_vr.frames import to_tensor
 from artem_vr.style.base import IdentityStylizer
+from artem_vr.style.norm import StatsInstanceNorm
 from artem_vr.temporal import TemporalStabilizer, comfort_stats, stabilize_for_video
 from artem_vr.temporal import metrics as M
 from artem_vr.temporal.normstats import hooks_for, instance_norms
@@ -82,18 +83,18 @@ class Holder:
 def test_replaced_statistics_normalize_like_instance_norm_with_them():
     torch.manual_seed(1)
     x = torch.randn(2, 5, 7, 9) * 3 + 1
-    norm = torch.nn.InstanceNorm2d(5, affine=True)
+    norm = StatsInstanceNorm(5, affine=True)
     norm.weight.data.uniform_(0.5, 2)
     norm.bias.data.normal_()
     holder = Holder()
-    holder.net = torch.nn.Sequential(norm)
+    holder.net = torch.nn.Sequential(norm, torch.nn.InstanceNorm2d(5))  # a plain IN is no hook point
     hooks = hooks_for(holder)
     assert hooks.attach(holder) == 1
     var, mean = torch.var_mean(x, dim=(2, 3), unbiased=False)
     m2, v2 = mean * 0.5 + 0.3, var * 2 + 0.1
     hooks.add_transform(0, lambda key, m, v: (m2, v2))
-    plain = norm(x)  # not active: the layer as it was
-    assert torch.allclose(plain, torch.nn.functional.instance_norm(x, weight=norm.weight, bias=norm.bias))
+    plain = norm(x)  # not active: instance norm itself, bit for bit
+    assert torch.equal(plain, torch.nn.functional.instance_norm(x, weight=norm.weight, bias=norm.bias, eps=norm.eps))
     with hooks.active():
         got = norm(x)
     want = (x - m2[..., None, None]) / torch.sqrt(v2[..., None, None] + norm.eps) * norm.weight[:, None, None] \
