@@ -66,10 +66,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds before the timed window (model load, autotuning; default 3 on CUDA, 1 on the CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--engine", nargs="+", choices=("eager", "fast", "ort"), default=None,
-                   help="generator/xnor inference engine: eager (fp32, NCHW), fast (artem_vr.style.engine: "
-                   "precision, layout, graphs) or ort (ONNX Runtime, CPU); default on the CPU: all three, so their "
-                   "ratios are measured in one run; on CUDA: fast")
+    p.add_argument("--engine", nargs="+", choices=("auto", "eager", "fast", "ort"), default=None,
+                   help="generator/xnor inference engine: auto (what `artem-vr run` picks for the device and "
+                   "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout, graphs) or ort "
+                   "(ONNX Runtime, CPU); default on the CPU: ort, fast and eager, so their ratios are measured in "
+                   "one run; on CUDA: auto")
     p.add_argument("--precision", nargs="+", choices=("auto", "fp32", "fp16", "bf16"), default=["auto"],
                    help="fast engine precision(s) (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--layout", nargs="+", choices=("auto", "nchw", "cl"), default=["auto"],
@@ -285,7 +286,7 @@ def _engine_config(dev: torch.device, engine: str, precision: str, layout: str, 
     """What the stylizer's ``engine=`` takes: a kind name (eager, ort) or the fast engine's config."""
     from artem_vr.style.engine import EngineConfig
 
-    if engine in ("eager", "ort"):
+    if engine in ("auto", "eager", "ort"):
         return engine
     return EngineConfig(precision=precision, channels_last=None if layout == "auto" else layout == "cl",
                         cuda_graph=graph and dev.type == "cuda")
@@ -599,7 +600,7 @@ def run(args) -> int:
         print("no CUDA: benchmarking the CPU path at 256x256 (pass --eye-size for others)", flush=True)
     eyes = args.eyes or (2 if cuda else 1)
     methods = parse_methods(args.method or (["generator", "adain", "xnor"] if cuda else ["generator"]))
-    engines = args.engine or (["fast"] if cuda else ["ort", "fast", "eager"])
+    engines = args.engine or (["auto"] if cuda else ["ort", "fast", "eager"])
     commit = commit_id(args.commit)
     records: list[dict] = []
 
@@ -628,8 +629,8 @@ def run(args) -> int:
             variants = [("eager", "auto", "auto", False)] if m not in ("generator", "xnor") else []
             if m in ("generator", "xnor"):
                 for e in engines:
-                    if e in ("eager", "ort"):
-                        variants.append((e, "fp32", "nchw", False))
+                    if e in ("auto", "eager", "ort"):
+                        variants.append((e, "auto" if e == "auto" else "fp32", "auto" if e == "auto" else "nchw", False))
                         continue
                     for p in args.precision:
                         for lay in args.layout:

@@ -48,7 +48,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
         {"name": "xnor layers vs cudnn", "budget": 40, "cuda": True, "json": "layers.json",
          "cmd": bench + ["--layers-only", "--eye-size", big, "--eyes", "2", "--json", str(out / "layers.json")] + commit},
         {"name": "pipeline at three eye sizes", "budget": 110, "cuda": False, "json": "pipeline.json",
-         "cmd": bench + ["--method", *pipeline_methods, "--engine", "fast", "--eye-size", *sizes, "--eyes", "2", *secs,
+         "cmd": bench + ["--method", *pipeline_methods, "--engine", "auto", "--eye-size", *sizes, "--eyes", "2", *secs,
                          "--json", str(out / "pipeline.json")] + commit},
         {"name": "engine defaults table", "budget": 60, "cuda": False, "json": "defaults.json",
          "cmd": bench + ["--method", defaults_method, "--engine", "fast", *defaults_variants, "--eye-size", big,
