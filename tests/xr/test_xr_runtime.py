@@ -316,3 +316,27 @@ def test_a_press_reaches_the_real_controller_and_changes_the_stylized_image(mona
     assert before and after, [s for s, _ in shown][:5]
     d = np.abs(before[-1].astype(int) - after[-1].astype(int)).mean()
     assert d > 5, d  # another painting's network: another picture in the headset
+
+
+def test_session_loss_pending_makes_a_new_session(monado, egl_env, pipeline_factory, monkeypatch):
+    """XR_SESSION_LOSS_PENDING (a headset unplugged, a runtime restarting its device): the output
+    ends that session and makes a new one on the same instance, and frames go on. Monado cannot be
+    made to send it, so the event is injected at the boundary — the 20th xrWaitFrame of the first
+    session raises what pyopenxr raises for it; the second session is a real one."""
+    import artem_vr.xr.presenter as presenter
+
+    real = presenter.xr_frame
+    calls = {"n": 0}
+
+    def xr_frame(xr, session, blend_mode, counters):
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise xr.SessionLossPending("injected: the runtime lost the session")
+        return real(xr, session, blend_mode, counters)
+
+    monkeypatch.setattr(presenter, "xr_frame", xr_frame)
+    pipeline = pipeline_factory(max_frames=45)
+    report = run_xr(pipeline, XrOptions(graphics="egl", validation=True))
+    assert report.sessions == 2, report.states
+    assert pipeline.frames_presented >= 45
+    assert_clean_exit(report)
