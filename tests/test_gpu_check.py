@@ -43,6 +43,7 @@ def test_cpu_dry_run_end_to_end(tmp_path):
 
     if not cuda_available()[0]:
         assert summary.count("skipped: no CUDA") == 2, summary  # the GPU tests and the XNOR layer records
+    assert " ok " in next(ln for ln in summary.splitlines() if "xnor engines" in ln)
     for step in ("pipeline at three eye sizes", "engine defaults table", "training burst", "comfort wrappers"):
         line = next(ln for ln in summary.splitlines() if step in ln)
         assert " ok " in line, line

@@ -1,7 +1,7 @@
 """The steps of the one GPU run (tools/gpu_check.sh does the set-up, then runs this).
 
-Each step is a subprocess under its own time budget (seconds, below; they total 370 s, and the
-set-up before them is budgeted 20 s: 390 s of the 420 s the run may take). A step that fails or
+Each step is a subprocess under its own time budget (seconds, below; they total 380 s, and the
+set-up before them is budgeted 20 s: 400 s of the 420 s the run may take). A step that fails or
 times out is recorded as such and the run goes on; a GPU-only step on a machine without CUDA is
 recorded "skipped: no CUDA". ``--dry-run`` runs every step at tiny sizes (the CPU check in CI).
 
@@ -58,7 +58,11 @@ def steps(dry: bool, out: Path) -> list[dict]:
          "cmd": [py, "tools/gpu_train_burst.py", "--iters", "2" if dry else "150", "--size", "64" if dry else "256",
                  "--batch", "2" if dry else "8", "--arch", "full", "--amp", "off" if dry else "bf16",
                  "--json", str(out / "train_burst.json")]},
-        {"name": "comfort wrappers (optional)", "budget": 25, "cuda": False, "json": "comfort.json",
+        {"name": "xnor engines", "budget": 20, "cuda": False, "json": "xnor_engines.json",
+         "cmd": bench + ["--method", "xnor", "--engine", "eager", "fast", "--precision", "fp16" if not dry else "fp32",
+                         "--eye-size", big, "--eyes", "2", *(secs if dry else ["--seconds", "1.5", "--warmup", "1.5"]),
+                         "--json", str(out / "xnor_engines.json")] + commit},
+        {"name": "comfort wrappers (optional)", "budget": 20, "cuda": False, "json": "comfort.json",
          "cmd": bench + ["--method", "generator:compact", "--engine", "fast", "--comfort", "on", "--eye-size", big,
                          "--eyes", "2", *secs, "--json", str(out / "comfort.json")] + commit},
     ]

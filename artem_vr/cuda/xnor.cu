@@ -84,13 +84,27 @@ extern "C" __global__ void xnor_pack_f16(
 
 // grid: (ceil(HO*WO / blockDim.x), ceil(O / XNOR_OPT), N); dynamic shared memory:
 // XNOR_OPT * KH * KW * CW * 4 bytes.
-extern "C" __global__ void xnor_conv(
+// float32 → IEEE half bits, round to nearest even (what torch's .half() does), no headers
+__device__ __forceinline__ unsigned short float_to_half_bits(float v)
+{
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
+    return h;
+}
+
+__device__ __forceinline__ void store_out(float* out, long long i, float v) { out[i] = v; }
+__device__ __forceinline__ void store_out(unsigned short* out, long long i, float v) { out[i] = float_to_half_bits(v); }
+
+// The convolution; OutT float (float32 output) or unsigned short (the float32 result rounded to
+// fp16 bits: activations stay half precision around the kernel, no fp32 copy in or out).
+template <typename OutT>
+__device__ __forceinline__ void xnor_conv_impl(
     const unsigned* __restrict__ act,   // (N, H, W, CW)
     const unsigned* __restrict__ wts,   // (O, KH, KW, CW)
     const float* __restrict__ alpha,    // (O) or NULL
     const float* __restrict__ kscale,   // (N, HO, WO) or NULL
     const float* __restrict__ bias,     // (O) or NULL
-    float* __restrict__ out,            // (N, O, HO, WO)
+    OutT* __restrict__ out,             // (N, O, HO, WO)
     int N, int C, int H, int W, int CW, int O, int KH, int KW,
     int stride, int pad, int HO, int WO)
 {
@@ -144,6 +158,22 @@ extern "C" __global__ void xnor_conv(
         if (alpha) v = __fmul_rn(v, alpha[o]);
         if (kscale) v = __fmul_rn(v, ks);
         if (bias) v = __fadd_rn(v, bias[o]);
-        out[((long long)n * O + o) * HWo + p] = v;
+        store_out(out, ((long long)n * O + o) * HWo + p, v);
     }
+}
+
+#define XNOR_CONV_ARGS \
+    const unsigned* __restrict__ act, const unsigned* __restrict__ wts, const float* __restrict__ alpha, \
+    const float* __restrict__ kscale, const float* __restrict__ bias
+#define XNOR_CONV_SIZES \
+    int N, int C, int H, int W, int CW, int O, int KH, int KW, int stride, int pad, int HO, int WO
+
+extern "C" __global__ void xnor_conv(XNOR_CONV_ARGS, float* __restrict__ out, XNOR_CONV_SIZES)
+{
+    xnor_conv_impl<float>(act, wts, alpha, kscale, bias, out, N, C, H, W, CW, O, KH, KW, stride, pad, HO, WO);
+}
+
+extern "C" __global__ void xnor_conv_h(XNOR_CONV_ARGS, unsigned short* __restrict__ out, XNOR_CONV_SIZES)
+{
+    xnor_conv_impl<unsigned short>(act, wts, alpha, kscale, bias, out, N, C, H, W, CW, O, KH, KW, stride, pad, HO, WO);
 }

@@ -68,8 +68,8 @@ def pack_activations(x: torch.Tensor, thresh: torch.Tensor | None = None) -> tor
 
 def xnor_conv_packed(act: torch.Tensor, wts: torch.Tensor, channels: int, stride: int = 1, pad: int = 0,
                      alpha=None, kscale=None, bias=None, out: torch.Tensor | None = None,
-                     engine: str | None = None) -> torch.Tensor:
-    """Packed (N,H,W,CW) × packed (O,KH,KW,CW) → float32 (N,O,HO,WO) on CUDA.
+                     engine: str | None = None, out_dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Packed (N,H,W,CW) × packed (O,KH,KW,CW) → float32 (or ``out_dtype`` float16) (N,O,HO,WO) on CUDA.
 
     alpha (O,), kscale (N,HO,WO), bias (O,) float32 or None; all None → the exact integer dot.
     ``out``: a contiguous float32 (N,O,HO,WO) CUDA tensor to write into (else allocated).
@@ -98,9 +98,16 @@ def xnor_conv_packed(act: torch.Tensor, wts: torch.Tensor, channels: int, stride
     alpha, bias = f32(alpha, (o,), "alpha"), f32(bias, (o,), "bias")
     kscale = f32(kscale, (n, ho, wo), "kscale")
     if out is None:
-        out = torch.empty(n, o, ho, wo, dtype=torch.float32, device=dev)
-    elif out.shape != (n, o, ho, wo) or out.dtype != torch.float32 or out.device != dev or not out.is_contiguous():
-        raise ConventionError(f"xnor_conv_packed: out must be contiguous float32 {(n, o, ho, wo)} on {dev}, got {out.dtype} {tuple(out.shape)}")
+        out = torch.empty(n, o, ho, wo, dtype=out_dtype, device=dev)
+    elif (out.shape != (n, o, ho, wo) or out.dtype not in (torch.float32, torch.float16) or out.device != dev
+          or not out.is_contiguous()):
+        raise ConventionError(f"xnor_conv_packed: out must be contiguous float32/float16 {(n, o, ho, wo)} on {dev}, "
+                              f"got {out.dtype} {tuple(out.shape)}")
+    if out.dtype == torch.float16:  # fp16 output: the popc kernel's half variant (same float32 maths, rounded)
+        grid = ((ho * wo + BLOCK - 1) // BLOCK, (o + OPT - 1) // OPT, n)
+        launch(get_kernel("xnor", "xnor_conv_h"), grid, BLOCK, act.contiguous(), wts.contiguous(), alpha, kscale, bias,
+               out, n, channels, h, w, cw, o, kh, kw, stride, pad, ho, wo, shmem=OPT * kh * kw * cw * 4)
+        return out
     engine = engine or default_engine()
     if engine not in ENGINES:
         raise ConventionError(f"xnor_conv_packed: unknown engine {engine!r}, choose one of {ENGINES}")
@@ -119,7 +126,13 @@ def xnor_conv_packed(act: torch.Tensor, wts: torch.Tensor, channels: int, stride
 
 def xnor_conv2d_cuda(x: torch.Tensor, wts_packed: torch.Tensor, channels: int, stride: int = 1, pad: int = 0,
                      alpha=None, bias=None, thresh=None, use_k: bool = True) -> torch.Tensor:
-    """Whole binarized convolution on CUDA, same signature as ``xnor_conv2d_ref``."""
+    """Whole binarized convolution on CUDA, same signature as ``xnor_conv2d_ref``.
+
+    float16 input stays float16 around the kernel: packed from fp16, K accumulated in fp32
+    without an fp32 copy of the input, fp16 output (the float32 result rounded once). float32 in,
+    float32 out."""
     _, kh, kw, _ = wts_packed.shape
+    half = x.dtype == torch.float16
     k = activation_scale(x, kh, kw, stride, pad, thresh) if use_k else None
-    return xnor_conv_packed(pack_activations(x, thresh), wts_packed, channels, stride, pad, alpha, k, bias)
+    return xnor_conv_packed(pack_activations(x, thresh), wts_packed, channels, stride, pad, alpha, k, bias,
+                            out_dtype=torch.float16 if half else torch.float32)

@@ -134,7 +134,10 @@ def activation_scale(x: torch.Tensor, kh: int, kw: int, stride: int, pad: int,
                      thresh: torch.Tensor | None = None) -> torch.Tensor:
     """XNOR-Net K: box filter of A = mean_c |x - t| → float32 (N, HO, WO), contiguous."""
     _check4(x, "activation_scale")
-    a = (x.float() - _threshold(x, thresh)).abs().mean(dim=1, keepdim=True)
+    # the channel mean accumulates in float32; a half input is not copied to float32 first
+    t = _threshold(x, thresh)
+    xs = x if x.dtype in (torch.float16, torch.float32) else x.float()
+    a = (xs - (t.to(xs.dtype) if isinstance(t, torch.Tensor) else t)).abs().mean(dim=1, keepdim=True, dtype=torch.float32)
     k = F.avg_pool2d(a, (kh, kw), stride=stride, padding=pad, count_include_pad=True)
     return k[:, 0].contiguous()
 

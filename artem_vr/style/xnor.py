@@ -123,7 +123,9 @@ class BinaryConv2d(nn.Module):
             if cuda_available()[0]:
                 from artem_vr.cuda.xnor_ops import xnor_conv2d_cuda
 
-                y = xnor_conv2d_cuda(x.float(), self.weight_bits, self.cin, self.stride, self.padding,
+                # half stays half around the kernel (bf16 becomes half: the kernels read fp16/fp32)
+                xin = x if x.dtype in (torch.float16, torch.float32) else x.half()
+                y = xnor_conv2d_cuda(xin, self.weight_bits, self.cin, self.stride, self.padding,
                                      self.alpha, bias, thresh, self.use_k)
                 return y.to(x.dtype)
         if self._w_sign is None or self._w_sign.device != x.device:

@@ -97,3 +97,35 @@ def test_rgba8_kernel_bit_exact(flip):
     srgb = to_rgba8_cuda(x, flip_y=flip, srgb=True)
     diff = (srgb.cpu().int() - to_rgba8_reference(x.cpu(), flip_y=flip, srgb=True).int()).abs()
     assert diff.max() <= 1  # powf on the GPU vs torch's pow: one level at most
+
+
+@pytest.mark.parametrize("shape", SHAPES[:4], ids=lambda s: "x".join(map(str, s)))
+def test_conv_kernel_fp16_output_bit_exact(shape):
+    """The fp16-output variant: the same float32 result, rounded once to fp16 (= torch's .half())."""
+    from artem_vr.cuda.xnor_ops import xnor_conv_packed
+
+    n, c, h, w, o, k, s, p = shape
+    g = torch.Generator(device="cuda").manual_seed(3)
+    x = torch.randn(n, c, h, w, device="cuda", generator=g)
+    wt = torch.randn(o, c, k, k, device="cuda", generator=g)
+    act, wp = R.pack_bits(x), R.pack_bits(wt)
+    alpha, bias = R.weight_alpha(wt), torch.randn(o, device="cuda", generator=g)
+    kscale = R.activation_scale(x, k, k, s, p)
+    got = xnor_conv_packed(act, wp, c, s, p, alpha, kscale, bias, out_dtype=torch.float16)
+    want = R.scale_dot(R.xnor_dot_ref(act, wp, c, s, p), alpha, kscale, bias).half()
+    assert got.dtype == torch.float16 and torch.equal(got, want)
+
+
+def test_half_layer_stays_half_and_matches_the_float_layer():
+    """fp16 in → fp16 out, the packed signs identical to the fp32 path's; values equal to the fp32
+    layer on the same (half-rounded) input, up to fp16 rounding of K and the output."""
+    from artem_vr.cuda.xnor_ops import xnor_conv2d_cuda
+
+    x = torch.randn(2, 48, 33, 31, device="cuda").half()
+    wt = torch.randn(48, 48, 3, 3, device="cuda")
+    th = (torch.randn(48, device="cuda") * 0.2).half().float()
+    wp = R.pack_bits(wt)
+    got = xnor_conv2d_cuda(x, wp, 48, 1, 1, R.weight_alpha(wt), None, th)
+    ref = xnor_conv2d_cuda(x.float(), wp, 48, 1, 1, R.weight_alpha(wt), None, th)
+    assert got.dtype == torch.float16 and ref.dtype == torch.float32
+    assert torch.allclose(got.float(), ref, rtol=2e-3, atol=2e-3)

@@ -6,7 +6,7 @@ from artem_vr.cuda import nvrtc
 from artem_vr.cuda.device import cuda_available
 
 KERNELS = {
-    "xnor.cu": {"xnor_pack_f32", "xnor_pack_f16", "xnor_conv"},
+    "xnor.cu": {"xnor_pack_f32", "xnor_pack_f16", "xnor_conv", "xnor_conv_h"},
     "to_rgba8.cu": {"float_to_rgba8"},
     "xnor_mma.cu": {"xnor_conv_mma"},
 }
@@ -26,6 +26,7 @@ def test_kernel_compiles_to_ptx(name, arch, tmp_path, monkeypatch):
     assert set(nvrtc.kernel_names(text)) == KERNELS[name]
     if name == "xnor.cu":
         assert "popc.b32" in text  # the XNOR accumulation really uses popcount
+        assert "cvt.rn.f16.f32" in text  # the fp16-output variant rounds once, to nearest even
     if name == "xnor_mma.cu":
         assert "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc" in text  # binary tensor cores
 
