@@ -250,9 +250,7 @@ def run(args) -> int:
             present(pipeline, output)
     finally:  # also on a signal (errors.Interrupted): the recording is kept and the summary printed
         pipeline.worker.stop()
-        if pipeline.recorder is not None:
-            pipeline.finish_recording()
-            pipeline.recorder.close()
+        pipeline.close_recording()
         elapsed = time.monotonic() - pipeline.started
         if pipeline.recorder is not None and pipeline.recorder.frames:
             print(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"

@@ -738,6 +738,13 @@ class Pipeline:
                 self.recorder.add(self._held)
             self._held = None
 
+    def close_recording(self) -> None:
+        """Finish the recording: the last presented frame for as long as it stayed, then the file
+        (verified, renamed into place). Idempotent; nothing to do without a recorder."""
+        if self.recorder is not None:
+            self.finish_recording()
+            self.recorder.close()
+
     def status(self) -> Status:
         age = self.shown_age_ms[-1] if self.shown_age_ms else None
         return controller_status(self.controller, stylized_fps=self.worker.rate.rate(),

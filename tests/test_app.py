@@ -168,9 +168,9 @@ def test_recording_is_kept_when_the_source_fails(tmp_path):
             run_headless(p, eye_size=(32, 24), view=ViewConfig(mode="full"))
     finally:
         worker.stop()
-        rec.close()
+        p.close_recording()
     assert isinstance(worker.error, SourceError)
-    assert rec.frames >= 3
+    assert rec.frames >= 2  # frames on the recording's 30 fps timeline, for as long as they were shown
     cap = cv2.VideoCapture(str(rec.path))
     n = 0
     while cap.read()[0]:
