@@ -241,7 +241,9 @@ def run(args) -> int:
         pipeline.recorder = Recorder(config.record, fps=30.0, png=png, inputs=[config.source])
     pipeline.snapshot_dir = config.out_dir
     st = pipeline.controller.state
-    print(f"source: {config.source}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
+    from artem_vr.sources.live import redact_url
+
+    print(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
           f"device: {device_note(str(pipeline.worker.device), st.method)}")
     print(pipeline.controller.style_line())
     output = make_output(config.output, config)

@@ -44,7 +44,7 @@ def test_corrupt_parts_are_skipped_without_reconnecting(server, bad):
 def test_a_stream_of_only_bad_parts_reconnects_after_the_timeout_not_at_once(server):
     server.part = lambda i: b"garbage" * 20
     messages: list[str] = []
-    with HttpCameraSource(server.url + "/video", timeout=0.5, notify=messages.append) as src:
+    with HttpCameraSource(server.url + "/video", timeout=0.5, notify=messages.append):
         time.sleep(2.5)
         drops = [m for m in messages if "dropped" in m]
     assert 1 <= len(drops) <= 3, messages  # once per 0.5 s timeout + backoff, not 20 times a second

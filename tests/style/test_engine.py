@@ -12,7 +12,7 @@ from artem_vr.errors import UsageError
 from artem_vr.style.data import load_rgb, rgb8_to_chw
 from artem_vr.style.device import cuda_available
 from artem_vr.style.engine import EAGER, EngineConfig, Fp32InstanceNorm, GroupInstanceNorm, InferenceEngine, prepare_module, resolve_config
-from artem_vr.style.generator import ARCHS, GeneratorStylizer, TransformNet
+from artem_vr.style.generator import GeneratorStylizer
 from artem_vr.style.upscale import downscale, internal_size, upscale
 from style_helpers import torch_ref as _ref
 from style_helpers import trained_like_net as _net

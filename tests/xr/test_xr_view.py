@@ -15,7 +15,7 @@ from artem_vr.render.hud import hud_lines, render_text
 from artem_vr.render.renderer import ViewConfig, expected_eye_image
 from OpenGL import GL  # noqa: E402,I001
 from artem_vr.xr.presenter import XrOptions, run_xr
-from test_xr_runtime import Capture, assert_clean_exit, diff_stats, read_texture
+from test_xr_runtime import Capture, assert_clean_exit, diff_stats
 
 pytestmark = pytest.mark.xr
 YAW = 20.0
