@@ -1,26 +1,82 @@
 """`artem-vr run`: the composition root. The command line becomes one frozen
-:class:`~artem_vr.pipeline.RunConfig` (:func:`config_from_args`), which builds the pipeline
-(:func:`build_pipeline`: source → controller → worker) and an Output
-(:func:`~artem_vr.pipeline.make_output`); :func:`~artem_vr.pipeline.present` runs them. The
-runtime core lives in :mod:`artem_vr.pipeline`.
+:class:`~artem_vr.config.RunConfig` (:func:`config_from_args`), which builds the pipeline
+(:func:`build_pipeline`: source → controller → worker) and an Output (:func:`choose_output`
+once, then :func:`make_output`); :func:`~artem_vr.pipeline.present` runs them. The frame's
+path lives in :mod:`artem_vr.pipeline`, the contracts between its parts in
+:mod:`artem_vr.contracts`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 
+from artem_vr.config import RunConfig, parse_size
+from artem_vr.contracts import OUTPUTS, Output
+from artem_vr.control import ControlState, Controller
+from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import UsageError
-from artem_vr.pipeline import (ControlState, Controller, Pipeline, RunConfig, StatusPrinter, StylizerWorker,
-                               as_artem_error, choose_output, make_output, parse_size, present, resolve_device,
-                               worker_error)
+from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.recording import Recorder
+from artem_vr.status import StatusPrinter
+from artem_vr.worker import StylizerWorker
 
 log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------------- outputs
+def choose_output(requested: str, printer=print) -> str:
+    """xr when an OpenXR runtime answers, else mirror when a display works, else headless."""
+    if requested not in OUTPUTS:
+        raise UsageError(f"unknown output {requested!r}", f"choose one of: {', '.join(OUTPUTS)}")
+    if requested != "auto":
+        return requested
+    from artem_vr.xr.probe import xr_available  # pyopenxr: loaded only when a run asks for a runtime
+
+    ok, why = xr_available()
+    if ok:
+        printer("output: xr (an OpenXR runtime answered)")
+        return "xr"
+    if display_works():
+        printer(f"output: mirror (no OpenXR runtime: {why})")
+        return "mirror"
+    printer(f"output: headless (no OpenXR runtime: {why}; no display)")
+    return "headless"
+
+
+def display_works() -> bool:
+    """A desktop to open the mirror window on (Linux: $DISPLAY / $WAYLAND_DISPLAY and an answer)."""
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return False
+    from artem_vr.render.context import display_available  # GL/GLFW: off the start-up path
+
+    return bool(display_available())
+
+
+def make_output(kind: str, config: RunConfig) -> Output:
+    """The Output for ``kind`` (xr | mirror | headless) with the run's options."""
+    if kind == "xr":
+        from artem_vr.xr.presenter import XrOptions, XrOutput  # pyopenxr + GL: only for this output
+
+        return XrOutput(XrOptions(graphics=config.xr_graphics, scale=config.xr_scale, view=config.view(),
+                                  mirror=config.xr_mirror, validation=config.xr_validation,
+                                  max_frames=config.frames, space=config.xr_space, hud=True,
+                                  hang_timeout=config.xr_hang_timeout))
+    if kind == "mirror":
+        from artem_vr.render.mirror import MirrorOutput  # GLFW + GL: only for this output
+
+        return MirrorOutput(config.eye_size, config.view(), max_fps=30.0 if config.record is not None else 60.0,
+                            hud=True)
+    if kind == "headless":
+        from artem_vr.render.headless import HeadlessOutput  # EGL + GL: only for this output
+
+        return HeadlessOutput(config.eye_size, config.view(), hud=True)
+    raise UsageError(f"unknown output {kind!r}", "choose xr, mirror or headless")
+
 
 # ---------------------------------------------------------------------------- choices
 def available_methods() -> dict[str, list[str]]:

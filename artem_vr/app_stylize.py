@@ -47,7 +47,7 @@ def _fit(img, max_side):
 
 def make_stylizer_for(args, temporal: bool):
     from artem_vr.app import plan_style, stylizer_factory, stylizer_options
-    from artem_vr.pipeline import resolve_device
+    from artem_vr.cuda.device import resolve_device
 
     if not 0.0 <= args.strength <= 1.0:
         raise UsageError(f"--strength {args.strength} is outside 0–1", "use e.g. --strength 0.7")

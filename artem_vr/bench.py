@@ -1,7 +1,7 @@
 """`artem-vr bench`: the app's own pipeline, timed per stage, per method, engine and eye size.
 
 Each configuration builds exactly what `artem-vr run` builds — :func:`artem_vr.app.build_pipeline`
-(controller, :class:`~artem_vr.pipeline.StylizerWorker` with the shipped model of the method,
+(controller, :class:`~artem_vr.worker.StylizerWorker` with the shipped model of the method,
 the comfort wrappers when ``--comfort on``) and a real :class:`~artem_vr.render.headless.HeadlessOutput`
 (EGL context, eye renderer, :class:`~artem_vr.render.upload.FrameUpload`: CUDA–GL interop on
 an NVIDIA GL context, else host) — and runs it for ``--seconds``. Only the source differs: an
@@ -9,7 +9,7 @@ unpaced one that hands the worker a new frame (fixed random pixels, SBS when ``-
 whenever it asks, so the pipeline runs as fast as its slowest stage. The output does not read
 the eyes back (``readback=False``: ``glFinish`` stands in for the headset's swap).
 
-Stages (median and p99 ms, from :class:`~artem_vr.pipeline.StageClock`: CUDA events on the
+Stages (median and p99 ms, from :class:`~artem_vr.timing.StageClock`: CUDA events on the
 GPU, the wall clock on the CPU): ``capture_wait`` (the worker waiting for a frame), ``upload``
 (host uint8 → device float, pinned + non-blocking on CUDA), ``stylize`` (both eyes, one batch),
 ``readback`` (device → host uint8, host path only), ``to_texture`` (FrameUpload.push: interop
@@ -95,7 +95,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 # ------------------------------------------------------------------------------- helpers
 def parse_size(s: str) -> tuple[int, int]:
-    from artem_vr.pipeline import parse_size as _parse
+    from artem_vr.config import parse_size as _parse
 
     return _parse(s)
 
@@ -299,7 +299,8 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
                  warmup: float | None = None) -> dict:
     """Run the app's pipeline for one configuration; returns its record (see the module doc)."""
     from artem_vr.app import build_pipeline
-    from artem_vr.pipeline import RunConfig, present
+    from artem_vr.config import RunConfig
+    from artem_vr.pipeline import present
     from artem_vr.render.geometry import ViewConfig
     from artem_vr.render.headless import HeadlessOutput
 

@@ -15,7 +15,9 @@ named video; when a file of that name exists, the recorder says so on stderr as 
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 from collections.abc import Iterable
 import weakref
 from pathlib import Path
@@ -108,3 +110,71 @@ class Recorder:
             writer.discard()
         self._last = None
         self.frames = 0
+
+
+def retime(timestamps, fps: float) -> list[int]:
+    """Presentation times (s, increasing) → which presented frame each slot of a fixed ``fps``
+    timeline shows: slot k (at ``t0 + k / fps``) shows the last frame presented at or before it.
+    Frames faster than the timeline are dropped, slower ones repeated, so the clip lasts as long
+    as the run did: frames presented over 45 s make ``45 × fps + 1`` slots (the last slot, at or
+    just after the last frame, shows it)."""
+    t = [float(x) for x in timestamps]
+    if not t:
+        return []
+    if not fps > 0:
+        raise UsageError(f"timeline rate {fps} must be positive")
+    out, i = [], 0
+    n = _ceil_slot(t[-1] - t[0], fps) + 1
+    for k in range(n):
+        slot = t[0] + k / fps
+        while i + 1 < len(t) and t[i + 1] <= slot + 1e-9:
+            i += 1
+        out.append(i)
+    return out
+
+
+def _ceil_slot(dt: float, fps: float) -> int:
+    """The first slot at or after ``dt`` seconds (a hair of float error tolerated)."""
+    return max(0, int(math.ceil(dt * fps - 1e-6)))
+
+
+class Timeline:
+    """:func:`retime` as frames come: ``add(t)`` says how many times to write the *previous*
+    frame now (0: it was dropped), ``finish()`` how many times the last one (always 1).
+    Writing accordingly gives exactly ``retime(all_times, fps)``."""
+
+    def __init__(self, fps: float):
+        if not fps > 0:
+            raise UsageError(f"timeline rate {fps} must be positive")
+        self.fps = float(fps)
+        self.t0: float | None = None
+        self.written = 0  # slots filled so far
+
+    def add(self, t: float) -> int:
+        if self.t0 is None:
+            self.t0 = float(t)
+            return 0
+        # the slots before this frame's first slot belong to the previous frame
+        n = max(0, _ceil_slot(float(t) - self.t0, self.fps) - self.written)
+        self.written += n
+        return n
+
+    def finish(self) -> int:
+        if self.t0 is None:
+            return 0
+        self.written += 1
+        return 1
+
+
+def write_snapshot(folder: Path, eye_images: list[np.ndarray]) -> Path:
+    """Eye images side by side → ``folder/snapshot-<date>-<time>[-n].png``, atomically (through
+    :func:`~artem_vr.atomic.write_image_atomic`); a name taken gets ``-2``, ``-3``…"""
+    img = eye_images[0] if len(eye_images) == 1 else np.concatenate(list(eye_images), axis=1)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = time.strftime("snapshot-%Y%m%d-%H%M%S")
+    path, n = folder / f"{stem}.png", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.png"
+    return write_image_atomic(path, img, what="snapshot")

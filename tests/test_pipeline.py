@@ -16,8 +16,12 @@ import torch
 
 from artem_vr.app import build_pipeline
 from artem_vr.errors import UsageError
-from artem_vr.pipeline import (COMMANDS, Commands, ControlState, Controller, FrameFeed, Output, Pipeline, RunConfig,
-                               StylizerWorker, choose_output, present)
+from artem_vr.app import choose_output
+from artem_vr.config import RunConfig
+from artem_vr.contracts import COMMANDS, Commands, FrameFeed, Output
+from artem_vr.control import ControlState, Controller
+from artem_vr.pipeline import Pipeline, present
+from artem_vr.worker import StylizerWorker
 from artem_vr.render.headless import HeadlessOutput
 from artem_vr.render.upload import HOST, INTEROP
 from artem_vr.sources.base import FrameSource
@@ -105,7 +109,7 @@ def test_config_is_frozen_and_checked_once():
 
 def test_output_selection_xr_then_mirror_then_headless(monkeypatch):
     """auto: an OpenXR runtime first, else a display, else headless; explicit choices stand."""
-    import artem_vr.pipeline as pl
+    import artem_vr.app as pl
     import artem_vr.xr.probe as probe
 
     lines = []

@@ -10,7 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from artem_vr.pipeline import ControlState, Controller, StatusPrinter, Timeline, controller_status, retime
+from artem_vr.control import ControlState, Controller, controller_status
+
+from artem_vr.recording import Timeline, retime
+
+from artem_vr.status import StatusPrinter
 from artem_vr.sources.base import FrameSource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +154,7 @@ def test_cpu_startup_line_says_it_will_be_slow():
 
 
 def test_a_number_beyond_the_style_count_says_so():
-    from artem_vr.pipeline import StylizerWorker
+    from artem_vr.worker import StylizerWorker
 
     lines: list[str] = []
     c = Controller(ControlState("identity", ["identity"], ["a", "b", "c", "d", "e", "f"]), printer=lines.append)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from artem_vr.errors import CudaUnavailable
+from artem_vr.errors import CudaUnavailable, UsageError
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,3 +69,15 @@ def current_arch(device_index: int | None = None) -> str:
     idx = torch.cuda.current_device() if device_index is None else device_index
     major, minor = torch.cuda.get_device_capability(idx)
     return f"sm_{major}{minor}"
+
+
+def resolve_device(text: str) -> str:
+    """``auto`` → cuda when a CUDA driver and device answer, else cpu; ``cuda…`` without one → error."""
+    if text != "auto":
+        if text.startswith("cuda"):
+            ok, why = cuda_available()
+            if not ok:
+                raise UsageError(f"--device {text}: {why}", "use --device cpu (or auto) on this machine")
+        return text
+    ok, _ = cuda_available()
+    return "cuda" if ok else "cpu"

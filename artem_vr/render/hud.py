@@ -1,6 +1,6 @@
 """The HUD: what a person in the headset needs to see without a terminal.
 
-* :func:`hud_lines` / :func:`help_lines` — the text, from a :class:`~artem_vr.pipeline.Status`.
+* :func:`hud_lines` / :func:`help_lines` — the text, from a :class:`~artem_vr.contracts.Status`.
 * :func:`render_text` — text → an RGBA uint8 image (Pillow's bundled TrueType font, a dark
   translucent box, white text), always :data:`CANVAS` big so an XR quad layer's swapchain
   keeps its size.
@@ -44,7 +44,7 @@ HELP = (
 
 
 def hud_lines(status) -> list[str]:
-    """The HUD's lines for a :class:`~artem_vr.pipeline.Status`."""
+    """The HUD's lines for a :class:`~artem_vr.contracts.Status`."""
     s = status
     age = f"{s.age_ms:.0f} ms" if s.age_ms is not None else "-"
     return [

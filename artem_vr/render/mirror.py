@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 
-from artem_vr.pipeline import Output
+from artem_vr.contracts import Output
 from artem_vr.render.context import open_context
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset
 from artem_vr.render.headless import LoopStats, check_eye_size, show_new_frame

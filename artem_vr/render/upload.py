@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import logging
 
+from artem_vr.contracts import HOST, INTEROP
+from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import RuntimeUnavailable
 
 log = logging.getLogger(__name__)
-
-INTEROP = "cuda-gl interop"
-HOST = "host"
 
 
 def choose_upload(device: str) -> tuple[str, str]:
@@ -55,7 +54,7 @@ def choose_upload(device: str) -> tuple[str, str]:
 
 
 class FrameUpload:
-    """Puts each new :class:`~artem_vr.pipeline.StylizedFrame` into ``renderer``'s source textures.
+    """Puts each new :class:`~artem_vr.contracts.StylizedFrame` into ``renderer``'s source textures.
 
     Create and close with the output's GL context current (the output's ExitStack does both).
     """
@@ -117,7 +116,6 @@ def doctor_checks():
     """`artem-vr doctor`: which upload path `artem-vr run` takes here (tried for real on an EGL context)."""
     from artem_vr.doctor import Check
     from artem_vr.errors import RuntimeUnavailable
-    from artem_vr.pipeline import resolve_device
     from artem_vr.render.context import open_context
 
     device = resolve_device("auto")

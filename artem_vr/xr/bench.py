@@ -87,7 +87,9 @@ def bench_xr(seconds: float = 60.0, options: XrOptions | None = None, start_runt
     import os
 
     from artem_vr.app import build_pipeline
-    from artem_vr.pipeline import RunConfig, present, resolve_device
+    from artem_vr.config import RunConfig
+    from artem_vr.cuda.device import resolve_device
+    from artem_vr.pipeline import present
     from artem_vr.xr.monado import MonadoService, monado_built
     from artem_vr.xr.presenter import XrOutput
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from artem_vr.errors import RuntimeUnavailable, UsageError
-from artem_vr.pipeline import Output
+from artem_vr.contracts import Output
 import numpy as np
 
 from artem_vr.render.geometry import ViewConfig, fov_aspect, level_pose, pose_matrix, screen_to_eye, square_pixels

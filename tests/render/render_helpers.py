@@ -11,8 +11,13 @@ import time
 
 import numpy as np
 
-from artem_vr.pipeline import (COMMANDS, ControlState, Controller, StageClock, StylizedFrame, controller_status,
-                               write_snapshot)
+from artem_vr.contracts import COMMANDS, StylizedFrame
+
+from artem_vr.control import ControlState, Controller, controller_status
+
+from artem_vr.recording import write_snapshot
+
+from artem_vr.timing import StageClock
 
 
 # ------------------------------------------------------------------------------- images

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from render_helpers import FakePipeline, assert_close_image, pattern
 
-from artem_vr.pipeline import Status
+from artem_vr.contracts import Status
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset, expected_eye_image
 from artem_vr.render.headless import run_headless
 from artem_vr.render.hud import CANVAS, HudModel, hud_lines, render_text

@@ -263,7 +263,8 @@ def test_a_press_reaches_the_real_controller_and_changes_the_stylized_image(mona
     import numpy as np
 
     from artem_vr.app import build_pipeline
-    from artem_vr.pipeline import Pipeline, RunConfig, present
+    from artem_vr.config import RunConfig
+    from artem_vr.pipeline import Pipeline, present
     from artem_vr.xr.presenter import XrOutput
 
     shown: list = []

@@ -6,7 +6,11 @@ import time
 
 import numpy as np
 
-from artem_vr.pipeline import StageClock, Status, StylizedFrame, write_snapshot
+from artem_vr.contracts import Status, StylizedFrame
+
+from artem_vr.recording import write_snapshot
+
+from artem_vr.timing import StageClock
 
 # ------------------------------------------------------------------------------ test pipeline
 STYLES = ["wave", "stars", "poppies"]

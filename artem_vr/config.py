@@ -1,0 +1,72 @@
+"""`artem-vr run`'s configuration: parsed and checked once (:class:`RunConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from artem_vr.contracts import OUTPUTS
+from artem_vr.errors import UsageError
+from artem_vr.render.geometry import ViewConfig
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WxH' → (w, h), each 16–8192; anything else is a UsageError."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"eye size {text!r} is not WxH", "write it like 1440x1600") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise UsageError(f"eye size {text!r} is out of range", "each side must be 16–8192 pixels")
+    return w, h
+
+
+# ---------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class RunConfig:
+    """`artem-vr run`, parsed and validated once. Nothing downstream reads argparse."""
+
+    source: str = "sample"
+    stereo: str | None = None
+    loop: bool = True
+    style: str | None = None
+    method: str | None = None
+    strength: float = 1.0
+    output: str = "auto"
+    eye_size: tuple[int, int] = (640, 360)
+    view_mode: str = "screen"
+    ipd_mm: float = 63.0
+    frames: int | None = None
+    record: Path | None = None
+    out_dir: Path = Path("out")
+    temporal: bool = True
+    stereo_consistency: bool = True
+    device: str = "auto"
+    internal_scale: float | None = None
+    stylizer_options: tuple = ()  # (key, value) pairs for the stylizer factory, per method
+    xr_graphics: str = "auto"
+    xr_mirror: bool = False
+    xr_scale: float = 1.0
+    xr_space: str = "local"
+    xr_validation: bool = False
+    xr_hang_timeout: float = 10.0
+    extra: tuple = field(default=())
+
+    def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise UsageError(f"unknown output {self.output!r}", f"choose one of: {', '.join(OUTPUTS)}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise UsageError(f"--strength {self.strength} is outside 0–1", "use e.g. --strength 0.7")
+        if self.frames is not None and self.frames < 1:
+            raise UsageError(f"--frames {self.frames} must be at least 1", "e.g. --frames 30")
+        if self.internal_scale is not None and not 0.0 < self.internal_scale <= 1.0:
+            raise UsageError(f"--internal-scale {self.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
+        if not 0.1 <= self.xr_scale <= 4.0:
+            raise UsageError(f"--xr-scale {self.xr_scale} is out of range", "use 0.1–4.0, e.g. 0.8")
+        self.view()  # the view's own checks (mode, IPD)
+
+    def view(self):
+        return ViewConfig(mode=self.view_mode, desk_ipd=self.ipd_mm / 1000.0)
+
+    def options(self) -> dict:
+        return dict(self.stylizer_options)
