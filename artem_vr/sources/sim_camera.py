@@ -7,8 +7,10 @@ exposure + readout + USB + decode); it is stamped with ``t_capture`` (``Frame.t`
 panorama as seen with the head orientation at ``t_capture``:
 
 * with the XR output running, from the run's :class:`~artem_vr.pose.PoseHistory` (the output
-  records the head pose every frame; the camera renders at delivery time, when the history
-  already holds poses around ``t_capture``, so it interpolates rather than guesses);
+  records the head pose every frame; the camera renders at delivery time and, when the history
+  does not reach ``t_capture`` yet — a frame loop slower than the camera — waits up to
+  :data:`POSE_WAIT` seconds for a pose after it, so it interpolates rather than guesses: the
+  picture is what a real camera saw then, only its delivery is later);
 * with no head poses (a desk output, or before the headset's first frame): a scripted pan of
   ``pan_deg_s`` degrees per second to the left about the vertical (0: looking straight ahead).
 
@@ -40,6 +42,8 @@ LANDMARK_RGB = (255, 0, 255)
 LANDMARK_YAW_DEG = 0.0
 LANDMARK_RADIUS_DEG = 2.5
 DEFAULT_PANORAMA = "panorama/sim_panorama.jpg"
+#: at most this long (s) past its delivery time a frame waits for the head pose of its capture time
+POSE_WAIT = 0.5
 
 
 def default_panorama() -> Path:
@@ -148,6 +152,13 @@ class SimCameraSource(FrameSource):
                 return s.orientation
         return yaw_quat(self.pan_deg_s * (t - self._t0))
 
+    def _pose_known(self, t_cap: float, now: float) -> bool:
+        """The pose history holds a pose after ``t_cap`` (or there is none to wait for)."""
+        if self.poses is None:
+            return True
+        newest = self.poses.newest()
+        return newest is None or newest.t >= t_cap or now > t_cap + self.capture_delay + POSE_WAIT
+
     def render(self, orientation) -> np.ndarray:
         return view_of_panorama(self.panorama, self._rays, orientation)
 
@@ -159,13 +170,13 @@ class SimCameraSource(FrameSource):
             if now >= self._next:  # exposure: remember when; the picture is made at delivery
                 self._exposed.append(now)
                 self._next = self._next + period if now - self._next < period else now + period
-            if self._exposed and now >= self._exposed[0] + self.capture_delay:
+            if self._exposed and now >= self._exposed[0] + self.capture_delay and self._pose_known(self._exposed[0], now):
                 t_cap = self._exposed.popleft()
                 q = self.orientation_at(t_cap)
                 img = self.render(q)
                 self.delivered.append((t_cap, yaw_degrees(q)))
                 return img, t_cap
-            due = self._next if not self._exposed else min(self._next, self._exposed[0] + self.capture_delay)
+            due = self._next if not self._exposed else min(self._next, max(now + 0.002, self._exposed[0] + self.capture_delay))
             self._stop.wait(max(0.0005, due - time.monotonic()))
         return None
 

@@ -230,7 +230,8 @@ class XrOutput(Output):
     def run(self, feed) -> XrReport:
         report, options, inst = self.report, self.options, self.inst
         if self.poses is None:
-            self.poses = getattr(feed, "poses", None) or PoseHistory()
+            feed_poses = getattr(feed, "poses", None)
+            self.poses = feed_poses if feed_poses is not None else PoseHistory()  # (an empty history is falsy)
         loop = _FrameLoop(feed, options, inst, self.actions, self.renderer, self.upload, self.reader, self.blit,
                           report, self.on_eye, self.on_hud, watchdog=self.watchdog, poses=self.poses)
         remove_keys = None
