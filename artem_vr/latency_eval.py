@@ -75,6 +75,7 @@ class LatencyRun:
     past_locate: list = field(default_factory=list)
     picture: np.ndarray | None = None  # a read-back eye image, the landmark's true place marked
     stylize_ms: float = 0.0
+    stages: dict = field(default_factory=dict)  # median ms of each pipeline stage
 
     def median_abs_error(self) -> float:
         return statistics.median(abs(e) for e in self.errors) if self.errors else float("nan")
@@ -157,7 +158,7 @@ def measure(reproject: bool, *, rate: float = 90.0, amplitude: float = 40.0, sty
             pipeline = build_pipeline(config, printer=lambda *_: None)
             output = XrOutput(XrOptions(graphics="egl", scale=xr_scale, view=config.view(), max_frames=frames),
                               device=pipeline.device)
-            best = [None, -1.0]
+            best = [None, -math.inf]
 
             def on_eye(eye, texture, sc, fov, _offset):
                 if eye != 0:
@@ -195,8 +196,8 @@ def measure(reproject: bool, *, rate: float = 90.0, amplitude: float = 40.0, sty
             if err is not None:
                 raise as_artem_error(err)
             run.past_locate = [(t, h, r, script.yaw(t)) for t, h, r in output.report.past_locate]
-            st = pipeline.clock.summary().get("stylize")
-            run.stylize_ms = st["median"] if st else 0.0
+            run.stages = {k: v["median"] for k, v in pipeline.clock.summary().items() if v}
+            run.stylize_ms = run.stages.get("stylize", 0.0)
         finally:
             stop.set()
             injector.join(timeout=2)
@@ -217,6 +218,8 @@ def summary_lines(on: LatencyRun, off: LatencyRun, rate: float) -> list[str]:
         f"reprojection off: error {off.median_abs_error():.2f}° ({off.measured} frames); "
         f"rate × latency = {rate:.0f}°/s × {lat_render:.0f} ms = {rate * lat_render / 1e3:.2f}°",
     ]
+    if on.stages:
+        lines.append("stages (median ms, reprojection on): " + ", ".join(f"{k} {v:.1f}" for k, v in on.stages.items()))
     if on.history_err:
         lines.append(f"pose history at capture time vs the injected yaw: {med([abs(e) for e in on.history_err]):.2f}° median")
     rt = [(h, r, truth) for _t, h, r, truth in on.past_locate if r is not None]

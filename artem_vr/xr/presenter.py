@@ -282,6 +282,7 @@ class _FrameLoop:
         self.poses = poses
         self.passthrough = options.view.mode == "passthrough"
         self.compared_seq: int | None = None  # the frame whose capture pose was last compared
+        self.warned_clock = False
         self.watchdog = watchdog
         self.actions, self.renderer, self.reader, self.blit = actions, renderer, reader, blit
         self.upload = upload
@@ -361,8 +362,12 @@ class _FrameLoop:
         """The head pose now → the pose history (labelled with the monotonic time it was asked for)."""
         now = time.monotonic()
         t = self.inst.to_xr_time(now)
-        if t is None:
-            return  # no clock conversion: no history (passthrough then places frames head-locked)
+        if t is None:  # no clock conversion: no history (passthrough then places frames head-locked)
+            if self.passthrough and not self.warned_clock:
+                self.warned_clock = True
+                print("passthrough: the runtime cannot convert the monotonic clock (no XR_KHR_convert_timespec_time); "
+                      "frames are shown head-locked, not at their capture pose")
+            return
         pose = sess.locate_head(t)
         if pose is not None:
             q, p = pose_tuple(pose)
