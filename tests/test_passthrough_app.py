@@ -55,3 +55,25 @@ def test_stylize_delay_is_a_stage_on_the_worker_path():
     assert time.perf_counter() - t0 >= 0.06
     assert p.clock.summary()["delay"]["median"] >= 59.0
     assert eyes[0].shape == (48, 64, 3)
+
+
+def test_capture_time_reaches_the_stylized_frame():
+    """source_t of a StylizedFrame is the capture (exposure) time the source stamped, not a later one."""
+    import time
+
+    from artem_vr.app import build_pipeline
+    from artem_vr.config import RunConfig
+
+    p = build_pipeline(RunConfig(source="sim-camera", method="identity", output="headless", capture_delay_ms=50.0,
+                                 device="cpu", internal_scale=1.0), printer=lambda *_: None)
+    with p.source:
+        p.worker.start()
+        try:
+            first = p.wait_first(timeout=10.0)
+        finally:
+            p.worker.stop()
+    assert first is not None
+    exposed = [t for t, _yaw in p.source.delivered]
+    assert first.source_t in exposed  # exactly the exposure time, carried unchanged
+    assert first.done_t - first.source_t >= 0.05  # delivered 50 ms after it
+    assert first.source_t < time.monotonic()

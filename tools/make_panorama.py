@@ -15,7 +15,6 @@ but this script, so it carries the project's licence (see assets/panorama/README
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import cv2
