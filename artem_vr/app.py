@@ -67,7 +67,7 @@ def make_output(kind: str, config: RunConfig) -> Output:
         return XrOutput(XrOptions(graphics=config.xr_graphics, scale=config.xr_scale, view=config.view(),
                                   mirror=config.xr_mirror, validation=config.xr_validation,
                                   max_frames=config.frames, space=config.xr_space, hud=True,
-                                  hang_timeout=config.xr_hang_timeout))
+                                  hang_timeout=config.xr_hang_timeout, pose_source=config.pose_source))
     if kind == "mirror":
         from artem_vr.render.mirror import MirrorOutput  # GLFW + GL: only for this output
 
@@ -124,6 +124,10 @@ def add_arguments(p):
     p.add_argument("--reproject", choices=["on", "off"], default="on",
                    help="passthrough: place each frame at the head orientation of its capture time (on, default) "
                         "or head-locked (off: the world swims by the stylizer's delay)")
+    p.add_argument("--pose-source", choices=["history", "runtime"], default="history",
+                   help="passthrough in a headset: the head pose at capture time from the app's own pose history "
+                        "(default, any runtime) or the runtime's xrLocateSpace at that past time (only for "
+                        "runtimes that keep a pose history; Monado's remote driver does not)")
     p.add_argument("--capture-delay", type=float, default=30.0, metavar="MS",
                    help="--source sim-camera: exposure → delivery delay of the simulated camera (default %(default)s)")
     p.add_argument("--sim-pan", type=float, default=0.0, metavar="DEG_PER_S",
@@ -275,7 +279,7 @@ def config_from_args(args) -> RunConfig:
         xr_graphics=args.xr_graphics, xr_mirror=args.mirror, xr_scale=args.xr_scale, xr_space=args.xr_space,
         xr_validation=args.xr_validation, xr_hang_timeout=args.xr_hang_timeout,
         camera_fov=args.camera_fov, camera=load_calibration(args.camera_calibration) if args.camera_calibration else None,
-        reproject=args.reproject == "on", capture_delay_ms=args.capture_delay, sim_pan=args.sim_pan,
+        reproject=args.reproject == "on", pose_source=args.pose_source, capture_delay_ms=args.capture_delay, sim_pan=args.sim_pan,
         stylize_delay_ms=args.stylize_delay)
 
 

@@ -54,6 +54,7 @@ class RunConfig:
     camera_fov: float = 90.0
     camera: CameraIntrinsics | None = None  # from --camera-calibration
     reproject: bool = True
+    pose_source: str = "history"  # passthrough: the app's pose history | the runtime's past-time locate
     capture_delay_ms: float = 30.0  # sim-camera: exposure → delivery
     sim_pan: float = 0.0  # sim-camera without head poses: degrees per second
     stylize_delay_ms: float = 0.0  # a delay stage after the stylizer (latency experiments)

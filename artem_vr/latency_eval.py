@@ -126,7 +126,8 @@ def _mark(image: np.ndarray, fov, angle: float | None) -> np.ndarray:
 
 def measure(reproject: bool, *, rate: float = 90.0, amplitude: float = 40.0, stylize_delay_ms: float = 100.0,
             capture_delay_ms: float = 30.0, frames: int = 80, method: str = "identity", style: str | None = None,
-            xr_scale: float = 0.5, workdir: str | Path | None = None, printer=print) -> LatencyRun:
+            xr_scale: float = 0.5, workdir: str | Path | None = None, pose_source: str = "history",
+            printer=print) -> LatencyRun:
     """One run of the pipeline on a private headless Monado with the head turning; see the module doc."""
     import artem_vr.render  # noqa: F401  # reason: picks PyOpenGL's platform (EGL) before GL is imported
     from artem_vr.app import build_pipeline
@@ -139,7 +140,7 @@ def measure(reproject: bool, *, rate: float = 90.0, amplitude: float = 40.0, sty
     config = RunConfig(source="sim-camera", view_mode="passthrough", output="xr", method=method, style=style,
                        frames=frames, temporal=False, stereo_consistency=False, device="cpu", internal_scale=1.0,
                        stylize_delay_ms=stylize_delay_ms, capture_delay_ms=capture_delay_ms, reproject=reproject,
-                       xr_graphics="egl", xr_scale=xr_scale)
+                       xr_graphics="egl", xr_scale=xr_scale, pose_source=pose_source)
     run = LatencyRun(reproject)
     with tempfile.TemporaryDirectory(prefix="artem-latency-", dir=workdir) as tmp, \
             MonadoService(Path(tmp) / "monado", port=_free_port()) as monado:
@@ -156,8 +157,8 @@ def measure(reproject: bool, *, rate: float = 90.0, amplitude: float = 40.0, sty
         injector.start()
         try:
             pipeline = build_pipeline(config, printer=lambda *_: None)
-            output = XrOutput(XrOptions(graphics="egl", scale=xr_scale, view=config.view(), max_frames=frames),
-                              device=pipeline.device)
+            output = XrOutput(XrOptions(graphics="egl", scale=xr_scale, view=config.view(), max_frames=frames,
+                                        pose_source=pose_source), device=pipeline.device)
             best = [None, -math.inf]
 
             def on_eye(eye, texture, sc, fov, _offset):
@@ -243,6 +244,9 @@ def add_arguments(g) -> None:
     g.add_argument("--latency-method", default="identity", metavar="METHOD",
                    help="--latency: the stylizer (default identity: the landmark keeps its colour; the delay "
                         "stage makes it slow)")
+    g.add_argument("--latency-runtime-poses", action="store_true",
+                   help="--latency: a third run, reprojection on with the runtime's xrLocateSpace at the capture "
+                        "time instead of the app's pose history (--pose-source runtime)")
     g.add_argument("--latency-frames", type=int, default=80, metavar="N", help="--latency: frames per run (default 80)")
     g.add_argument("--latency-png", default=None, metavar="PNG",
                    help="--latency: write a picture of one eye with reprojection on (left) and off (right), "
@@ -264,6 +268,11 @@ def run_latency(args, printer=print) -> int:
                                   capture_delay_ms=args.capture_delay, frames=args.latency_frames, method=method)
     for line in summary_lines(runs[True], runs[False], args.rate):
         printer(line)
+    if args.latency_runtime_poses:
+        printer("latency: reprojection on with the runtime's past-time poses (--pose-source runtime) …")
+        rt = measure(True, rate=args.rate, stylize_delay_ms=args.stylize_delay, capture_delay_ms=args.capture_delay,
+                     frames=args.latency_frames, method=method, pose_source="runtime")
+        printer(f"reprojection on, runtime poses: error {rt.median_abs_error():.2f}° ({rt.measured} frames)")
     if args.latency_png:
         write_picture(args.latency_png, runs[True], runs[False])
         printer(f"picture: {args.latency_png}")

@@ -69,6 +69,8 @@ EyeObserver = Callable[[int, int, object, tuple, tuple], None]
 #: observer(texture, swapchain) — called after the HUD's quad-layer image was written, before release
 HudObserver = Callable[[int, object], None]
 HUD_MODES = ("auto", "layer", "eye")
+#: where the passthrough view gets the head pose of a frame's capture time
+POSE_SOURCES = ("history", "runtime")
 
 
 @dataclass
@@ -91,10 +93,16 @@ class XrOptions:
     hud: bool = False
     hud_mode: str = "auto"
     hang_timeout: float = 10.0  # seconds without a frame before a hung runtime ends the run
+    #: passthrough: the head pose at capture time from the app's pose history (default; works on
+    #: every runtime) or from the runtime's xrLocateSpace at that past time (only right on runtimes
+    #: that keep a pose history; Monado's remote driver does not — the history is the fallback)
+    pose_source: str = "history"
 
     def check(self) -> None:
         if not 1.0 <= self.hang_timeout <= 600.0:
             raise UsageError(f"--xr-hang-timeout {self.hang_timeout} is out of range", "use 1–600 seconds (default 10)")
+        if self.pose_source not in POSE_SOURCES:
+            raise UsageError(f"unknown pose source {self.pose_source!r}", f"choose one of: {', '.join(POSE_SOURCES)}")
         if self.hud_mode not in HUD_MODES:
             raise UsageError(f"unknown HUD mode {self.hud_mode!r}", f"choose one of: {', '.join(HUD_MODES)}")
         if self.graphics not in GRAPHICS:
@@ -283,6 +291,7 @@ class _FrameLoop:
         self.passthrough = options.view.mode == "passthrough"
         self.compared_seq: int | None = None  # the frame whose capture pose was last compared
         self.warned_clock = False
+        self.runtime_capture_q = None  # the runtime's answer for the current frame's capture time
         self.watchdog = watchdog
         self.actions, self.renderer, self.reader, self.blit = actions, renderer, reader, blit
         self.upload = upload
@@ -394,6 +403,9 @@ class _FrameLoop:
                 runtime_yaw = None if past is None else yaw_degrees(pose_tuple(past)[0])
             if cap is not None:
                 self.report.past_locate.append((cur.source_t, yaw_degrees(cap.orientation), runtime_yaw))
+            self.runtime_capture_q = None if runtime_yaw is None else pose_tuple(past)[0]
+        if self.options.pose_source == "runtime" and self.runtime_capture_q is not None:
+            return self.runtime_capture_q
         return head_q if cap is None else cap.orientation
 
     def _take_latest(self) -> None:
