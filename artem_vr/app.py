@@ -101,7 +101,8 @@ def available_methods() -> dict[str, list[str]]:
 def add_arguments(p):
     p.add_argument("--source", default="sample",
                    help="sample (default, built in), a webcam index (0, cam:1), a video or image file, "
-                        "screen or screen:x,y,w,h, an http(s) MJPEG or rtsp URL")
+                        "screen or screen:x,y,w,h, an http(s) MJPEG or rtsp URL, or sim-camera[:PANORAMA] "
+                        "(a simulated head-mounted camera looking at a 360° panorama; with --view passthrough)")
     p.add_argument("--stereo", choices=["sbs"], default=None, help="the source is side-by-side stereo (left|right)")
     p.add_argument("--no-loop", action="store_true", help="stop at the end of a video instead of looping")
     p.add_argument("--style", default=None, help="a preset or your own style by name (see `artem-vr styles`), a generator/xnor "
