@@ -22,6 +22,8 @@ from artem_vr.control import ControlState, Controller
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import UsageError
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
+from artem_vr.pose import PoseHistory
+from artem_vr.render.geometry import load_calibration
 from artem_vr.recording import Recorder
 from artem_vr.status import StatusPrinter
 from artem_vr.worker import StylizerWorker
@@ -65,7 +67,7 @@ def make_output(kind: str, config: RunConfig) -> Output:
         return XrOutput(XrOptions(graphics=config.xr_graphics, scale=config.xr_scale, view=config.view(),
                                   mirror=config.xr_mirror, validation=config.xr_validation,
                                   max_frames=config.frames, space=config.xr_space, hud=True,
-                                  hang_timeout=config.xr_hang_timeout))
+                                  hang_timeout=config.xr_hang_timeout, pose_source=config.pose_source))
     if kind == "mirror":
         from artem_vr.render.mirror import MirrorOutput  # GLFW + GL: only for this output
 
@@ -99,7 +101,8 @@ def available_methods() -> dict[str, list[str]]:
 def add_arguments(p):
     p.add_argument("--source", default="sample",
                    help="sample (default, built in), a webcam index (0, cam:1), a video or image file, "
-                        "screen or screen:x,y,w,h, an http(s) MJPEG or rtsp URL")
+                        "screen or screen:x,y,w,h, an http(s) MJPEG or rtsp URL, or sim-camera[:PANORAMA] "
+                        "(a simulated head-mounted camera looking at a 360° panorama; with --view passthrough)")
     p.add_argument("--stereo", choices=["sbs"], default=None, help="the source is side-by-side stereo (left|right)")
     p.add_argument("--no-loop", action="store_true", help="stop at the end of a video instead of looping")
     p.add_argument("--style", default=None, help="a preset or your own style by name (see `artem-vr styles`), a generator/xnor "
@@ -108,10 +111,30 @@ def add_arguments(p):
     p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
     p.add_argument("--output", default="auto", help="auto (xr, else mirror window, else headless) | xr | mirror | headless")
     p.add_argument("--eye-size", default=None, help="per-eye size WxH for mirror/headless (default 640x360; xr uses the runtime's)")
-    p.add_argument("--view", choices=["screen", "world", "full"], default="screen",
+    p.add_argument("--view", choices=["screen", "world", "full", "passthrough"], default="screen",
                    help="screen: a virtual screen locked to the head (default); world: the screen stays in the "
                         "room, placed in front of you at start and by recenter (r, a controller button; headset "
-                        "only); full: the picture fills each eye")
+                        "only); full: the picture fills each eye; passthrough: a head-mounted camera's picture "
+                        "fills the camera's field of view, placed where the head looked when it was captured, so "
+                        "the world stays put however late the stylized frame is (docs/passthrough.md)")
+    p.add_argument("--camera-fov", type=float, default=90.0, metavar="DEG",
+                   help="passthrough: the camera's horizontal field of view in degrees (default %(default)s)")
+    p.add_argument("--camera-calibration", default=None, metavar="FILE",
+                   help="passthrough: the camera's intrinsics, JSON {width, height, fx, fy, cx, cy} in pixels "
+                        "(OpenCV's convention); replaces --camera-fov")
+    p.add_argument("--reproject", choices=["on", "off"], default="on",
+                   help="passthrough: place each frame at the head orientation of its capture time (on, default) "
+                        "or head-locked (off: the world swims by the stylizer's delay)")
+    p.add_argument("--pose-source", choices=["history", "runtime"], default="history",
+                   help="passthrough in a headset: the head pose at capture time from the app's own pose history "
+                        "(default, any runtime) or the runtime's xrLocateSpace at that past time (only for "
+                        "runtimes that keep a pose history; Monado's remote driver does not)")
+    p.add_argument("--capture-delay", type=float, default=30.0, metavar="MS",
+                   help="--source sim-camera: exposure → delivery delay of the simulated camera (default %(default)s)")
+    p.add_argument("--sim-pan", type=float, default=0.0, metavar="DEG_PER_S",
+                   help="--source sim-camera with no headset: turn the simulated head this fast (default 0)")
+    p.add_argument("--stylize-delay", type=float, default=0.0, metavar="MS",
+                   help="add a delay stage of MS after the stylizer (latency experiments; default 0)")
     p.add_argument("--ipd", type=float, default=63.0, metavar="MM",
                    help="eye separation of the mirror/headless eyes in mm (default %(default)s; 0: both from the "
                         "head's centre). In a headset the runtime's eye poses are used")
@@ -255,7 +278,10 @@ def config_from_args(args) -> RunConfig:
         temporal=args.temporal == "on", stereo_consistency=args.stereo_consistency == "on", device=device,
         internal_scale=internal_scale, stylizer_options=tuple(sorted(stylizer_options(args).items())),
         xr_graphics=args.xr_graphics, xr_mirror=args.mirror, xr_scale=args.xr_scale, xr_space=args.xr_space,
-        xr_validation=args.xr_validation, xr_hang_timeout=args.xr_hang_timeout)
+        xr_validation=args.xr_validation, xr_hang_timeout=args.xr_hang_timeout,
+        camera_fov=args.camera_fov, camera=load_calibration(args.camera_calibration) if args.camera_calibration else None,
+        reproject=args.reproject == "on", pose_source=args.pose_source, capture_delay_ms=args.capture_delay, sim_pan=args.sim_pan,
+        stylize_delay_ms=args.stylize_delay)
 
 
 def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
@@ -272,10 +298,15 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     factory = stylizer_factory(config.options(), config.internal_scale, printer)
     worker = StylizerWorker(None, controller, device=config.device, factory=factory, wrap=wrap_for_run,
                             initial_style=style_file)
+    worker.delay_s = config.stylize_delay_ms / 1000.0
+    poses = PoseHistory()  # the XR output fills it; the simulated camera and the passthrough view read it
     if source is None:
-        source = open_source(config.source, stereo=config.stereo, loop=config.loop)
+        source = open_source(config.source, stereo=config.stereo, loop=config.loop, poses=poses,
+                             sim=config.sim_camera())
     worker.source = source
-    return Pipeline(source, worker, controller, max_frames=config.frames)
+    pipeline = Pipeline(source, worker, controller, max_frames=config.frames)
+    pipeline.poses = poses
+    return pipeline
 
 
 def device_note(device: str, method: str) -> str:

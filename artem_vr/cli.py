@@ -35,7 +35,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr run --source clip.mp4 --output mirror --method adain --style painting.jpg\n"
         "  artem-vr run --source http://192.168.1.5:8080/video   # phone 'IP Webcam' MJPEG\n"
         "  artem-vr run --source screen:0,0,1280,720 --output headless --frames 60 --record out/run.mp4\n"
-        "  artem-vr run --source index_passthrough.mp4 --stereo sbs --output xr --view world\n\n"
+        "  artem-vr run --source index_passthrough.mp4 --stereo sbs --output xr --view world\n"
+        "  artem-vr run --source 0 --view passthrough --output xr --camera-fov 90   # a camera on the headset\n\n"
         "The keys are listed at the end.",
     ),
     "stylize": (

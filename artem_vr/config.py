@@ -7,7 +7,7 @@ from pathlib import Path
 
 from artem_vr.contracts import OUTPUTS
 from artem_vr.errors import UsageError
-from artem_vr.render.geometry import ViewConfig
+from artem_vr.render.geometry import CameraIntrinsics, ViewConfig
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -50,6 +50,14 @@ class RunConfig:
     xr_space: str = "local"
     xr_validation: bool = False
     xr_hang_timeout: float = 10.0
+    # passthrough (a head-mounted camera) and the simulated camera
+    camera_fov: float = 90.0
+    camera: CameraIntrinsics | None = None  # from --camera-calibration
+    reproject: bool = True
+    pose_source: str = "history"  # passthrough: the app's pose history | the runtime's past-time locate
+    capture_delay_ms: float = 30.0  # sim-camera: exposure → delivery
+    sim_pan: float = 0.0  # sim-camera without head poses: degrees per second
+    stylize_delay_ms: float = 0.0  # a delay stage after the stylizer (latency experiments)
     extra: tuple = field(default=())
 
     def __post_init__(self):
@@ -63,10 +71,24 @@ class RunConfig:
             raise UsageError(f"--internal-scale {self.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
         if not 0.1 <= self.xr_scale <= 4.0:
             raise UsageError(f"--xr-scale {self.xr_scale} is out of range", "use 0.1–4.0, e.g. 0.8")
-        self.view()  # the view's own checks (mode, IPD)
+        if not 0.0 <= self.capture_delay_ms <= 2000.0:
+            raise UsageError(f"--capture-delay {self.capture_delay_ms:g} ms is outside 0–2000", "e.g. --capture-delay 30")
+        if not 0.0 <= self.stylize_delay_ms <= 5000.0:
+            raise UsageError(f"--stylize-delay {self.stylize_delay_ms:g} ms is outside 0–5000", "e.g. --stylize-delay 100")
+        if not -360.0 <= self.sim_pan <= 360.0:
+            raise UsageError(f"--sim-pan {self.sim_pan:g}°/s is outside ±360", "e.g. --sim-pan 10")
+        self.view()  # the view's own checks (mode, IPD, camera FOV)
 
     def view(self):
-        return ViewConfig(mode=self.view_mode, desk_ipd=self.ipd_mm / 1000.0)
+        return ViewConfig(mode=self.view_mode, desk_ipd=self.ipd_mm / 1000.0, camera_fov_deg=self.camera_fov,
+                          camera=self.camera, reproject=self.reproject)
+
+    def sim_camera(self) -> dict:
+        """The simulated camera's options: the same camera the passthrough view assumes."""
+        fov = self.camera.horizontal_fov_deg() if self.camera is not None else self.camera_fov
+        size = (self.camera.width, self.camera.height) if self.camera is not None else (640, 480)
+        return {"capture_delay": self.capture_delay_ms / 1000.0, "fov_deg": fov, "size": size,
+                "pan_deg_s": self.sim_pan}
 
     def options(self) -> dict:
         return dict(self.stylizer_options)

@@ -451,6 +451,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from artem_vr.temporal.metrics import add_eval_arguments
 
     add_eval_arguments(p)
+    from artem_vr.latency_eval import add_arguments as add_latency_arguments
+
+    add_latency_arguments(p.add_argument_group("passthrough latency (headless Monado)"))
 
 
 def _temporal_requested(args) -> bool:
@@ -458,6 +461,10 @@ def _temporal_requested(args) -> bool:
 
 
 def run(args) -> int:
+    if getattr(args, "latency", False):
+        from artem_vr.latency_eval import run_latency  # reason: pyopenxr + GL only for this mode
+
+        return run_latency(args)
     if not args.content and not _temporal_requested(args):
         raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
     result: dict = {}

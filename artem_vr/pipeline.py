@@ -46,6 +46,9 @@ class Pipeline:
         self.snapshot_dir = Path(snapshot_dir)
         self._timeline: Timeline | None = None
         self._held: list[np.ndarray] | None = None  # the last presented images, not yet written
+        #: the run's head-pose history (artem_vr.pose.PoseHistory): the XR output fills it, the
+        #: simulated camera and the passthrough view read it; None until the composition root sets it
+        self.poses = None
 
     @property
     def device(self) -> str:

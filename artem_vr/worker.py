@@ -40,6 +40,9 @@ class StylizerWorker:
         self.clock = clock or StageClock()
         #: True when the output uploads device tensors (CUDA–GL interop): no host copy here
         self.keep_on_device = False
+        #: seconds of a delay stage after the stylizer (``--stylize-delay``: a slower stylizer, for
+        #: latency experiments); timed as the ``delay`` stage
+        self.delay_s = 0.0
         st = controller.state
         self._active = self._stylizer(st.method)
         if initial_style is not None and initial_style not in st.styles:
@@ -123,6 +126,9 @@ class StylizerWorker:
             x = to_tensor(eyes, device=dev)
         with self.clock.span("stylize", dev):
             y = self._active.stylize(x)
+        if self.delay_s > 0:
+            with self.clock.span("delay", "cpu"):
+                time.sleep(self.delay_s)
         if self.keep_on_device and y.is_cuda:
             return None, y
         with self.clock.span("readback", "cpu"):

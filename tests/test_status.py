@@ -142,7 +142,7 @@ def test_every_key_is_in_run_help_and_the_readme(capsys):
         pattern = rf"(?<![\w-]){re.escape(token)}(?![\w-])" if token.isalnum() else re.escape(token)
         assert re.search(pattern, help_text), f"key {name} ({token}) is not in `run --help`"
         assert re.search(pattern, readme), f"key {name} ({token}) is not in the README"
-    for needle in ("--view {screen,world,full}", "--quiet"):
+    for needle in ("--view {screen,world,full,passthrough}", "--quiet"):
         assert needle in help_text
 
 

@@ -13,6 +13,17 @@ negative. Images are host frames: uint8 (H, W, 3) RGB, top row first, sRGB-encod
   have no head to follow, it is the ``screen`` view.
 * ``full`` mode: the image fills the eye's viewport (scaled to cover it, centred, the overflow
   cropped, aspect kept). FOV and eye offset do not apply.
+* ``passthrough`` mode: a camera image (a head-mounted camera) fills the camera's own field of
+  view — ``camera_fov_deg`` across with square pixels, or the pinhole intrinsics of a
+  calibration file (:class:`CameraIntrinsics`, :func:`load_calibration`) — on a plane
+  :data:`PASSTHROUGH_DISTANCE` metres away. The XR output turns that plane with the head
+  orientation *at the frame's capture time* (:func:`passthrough_to_eye`), so the picture stays
+  where the world is whatever the stylizer's delay (rotational reprojection). Translation is
+  ignored: the plane is centred on each eye, i.e. the scene is treated as far away (at
+  infinity) — head *movement* during the delay (centimetres) shifts near objects by less than
+  the camera–eye offset does anyway, and a depth-less image cannot be reprojected for it
+  correctly. Lens distortion is not undone (calibrate an undistorted stream). On the desk
+  outputs (no head) it is a head-locked view of the camera's field of view.
 
 Sampling is bilinear in linear light (the renderer samples an sRGB texture), clamped to the
 edge, texel centres at ``(i + 0.5) / size``; no mipmaps (the screen spans roughly as many
@@ -31,10 +42,96 @@ from artem_vr.errors import UsageError
 from artem_vr.frames import check_rgb8
 
 Fov = tuple[float, float, float, float]
-MODES = ("screen", "world", "full")
+MODES = ("screen", "world", "full", "passthrough")
 #: around the virtual screen; sRGB-encoded display value
 BACKGROUND_RGB8 = (26, 26, 26)
 NEAR, FAR = 0.05, 100.0
+#: how far (m) the passthrough image plane is; any distance inside NEAR–FAR draws the same picture
+#: (the plane is centred on the eye), this one keeps depth precision for anything drawn over it
+PASSTHROUGH_DISTANCE = 10.0
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """Pinhole intrinsics of a camera for a ``width`` × ``height`` image, in pixels, OpenCV's
+    convention (the top-left pixel's centre is (0, 0); x right, y down): ``fx``, ``fy`` focal
+    lengths, ``cx``, ``cy`` the principal point. Frames of another size scale them (:meth:`scaled`)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    def __post_init__(self):
+        if not (self.width >= 1 and self.height >= 1):
+            raise UsageError(f"camera calibration size {self.width}x{self.height} is not positive",
+                             "give width and height of the calibrated image in pixels")
+        if not (self.fx > 0 and self.fy > 0):
+            raise UsageError(f"camera focal lengths fx={self.fx}, fy={self.fy} must be positive",
+                             "give fx, fy in pixels (e.g. 500 for a 90° lens on a 1000-pixel-wide image)")
+        if not (0 <= self.cx <= self.width and 0 <= self.cy <= self.height):
+            raise UsageError(f"camera principal point ({self.cx}, {self.cy}) is outside the "
+                             f"{self.width}x{self.height} image", "cx, cy are pixels, near the image centre")
+
+    @classmethod
+    def from_fov(cls, fov_deg: float, width: int, height: int) -> "CameraIntrinsics":
+        """A centred pinhole camera ``fov_deg`` across, square pixels."""
+        f = (width / 2) / math.tan(math.radians(fov_deg) / 2)
+        return cls(f, f, (width - 1) / 2, (height - 1) / 2, width, height)
+
+    def scaled(self, width: int, height: int) -> "CameraIntrinsics":
+        """The same camera for frames resized to ``width`` × ``height``."""
+        if (width, height) == (self.width, self.height):
+            return self
+        sx, sy = width / self.width, height / self.height
+        return CameraIntrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
+                                width, height)
+
+    def horizontal_fov_deg(self) -> float:
+        return math.degrees(math.atan((self.cx + 0.5) / self.fx) + math.atan((self.width - 0.5 - self.cx) / self.fx))
+
+
+CALIBRATION_KEYS = ("width", "height", "fx", "fy", "cx", "cy")
+
+
+def load_calibration(path) -> CameraIntrinsics:
+    """A camera calibration file → :class:`CameraIntrinsics`. The file is JSON:
+    ``{"width": 1280, "height": 720, "fx": 640.0, "fy": 640.0, "cx": 639.5, "cy": 359.5}``
+    (pixels, OpenCV's convention; extra keys such as ``"distortion"`` are ignored).
+    Any problem is one UsageError line naming the file."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    fix = ('write JSON like {"width": 1280, "height": 720, "fx": 640, "fy": 640, "cx": 639.5, "cy": 359.5} '
+           "(see docs/passthrough.md)")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--camera-calibration {path}: no such file", fix) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"--camera-calibration {path}: cannot read it ({e})", fix) from None
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--camera-calibration {path}: not JSON ({e.msg} at line {e.lineno})", fix) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--camera-calibration {path}: expected a JSON object, got {type(data).__name__}", fix)
+    missing = [k for k in CALIBRATION_KEYS if k not in data]
+    if missing:
+        raise UsageError(f"--camera-calibration {path}: missing {', '.join(missing)}", fix)
+    try:
+        vals = {k: float(data[k]) for k in CALIBRATION_KEYS}
+    except (TypeError, ValueError):
+        raise UsageError(f"--camera-calibration {path}: width, height, fx, fy, cx, cy must be numbers", fix) from None
+    if not all(math.isfinite(v) for v in vals.values()):
+        raise UsageError(f"--camera-calibration {path}: values must be finite numbers", fix)
+    if vals["width"] != int(vals["width"]) or vals["height"] != int(vals["height"]):
+        raise UsageError(f"--camera-calibration {path}: width and height must be whole pixels", fix)
+    try:
+        return CameraIntrinsics(vals["fx"], vals["fy"], vals["cx"], vals["cy"], int(vals["width"]), int(vals["height"]))
+    except UsageError as e:
+        raise UsageError(f"--camera-calibration {path}: {e.what}", e.fix or fix) from None
 
 
 @dataclass(frozen=True)
@@ -54,6 +151,13 @@ class ViewConfig:
     screen_width: float = 2.4
     default_fov_deg: float = 90.0
     desk_ipd: float = 0.063
+    #: passthrough: the camera's horizontal FOV (degrees), used when ``camera`` is None
+    camera_fov_deg: float = 90.0
+    #: passthrough: the camera's calibrated intrinsics (overrides ``camera_fov_deg``)
+    camera: CameraIntrinsics | None = None
+    #: passthrough in a headset: place each frame at the head orientation of its capture time
+    #: (True), or head-locked at the current one (False: what the stylizer's delay costs)
+    reproject: bool = True
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -66,6 +170,17 @@ class ViewConfig:
             raise UsageError(f"default_fov_deg {self.default_fov_deg} is outside 1–179", "e.g. 90")
         if not 0.0 <= self.desk_ipd <= 0.1:
             raise UsageError(f"IPD {self.desk_ipd * 1000:g} mm is outside 0–100 mm", "e.g. --ipd 63 (the adult average)")
+        if not 10.0 <= self.camera_fov_deg <= 170.0:
+            raise UsageError(f"--camera-fov {self.camera_fov_deg:g} is outside 10–170 degrees",
+                             "give the camera's horizontal field of view, e.g. --camera-fov 90")
+        if self.camera is not None and not isinstance(self.camera, CameraIntrinsics):
+            raise UsageError(f"camera must be CameraIntrinsics, got {type(self.camera).__name__}")
+
+    def intrinsics(self, image_w: int, image_h: int) -> CameraIntrinsics:
+        """The passthrough camera for an image_w × image_h frame."""
+        if self.camera is not None:
+            return self.camera.scaled(image_w, image_h)
+        return CameraIntrinsics.from_fov(self.camera_fov_deg, image_w, image_h)
 
 
 def desk_eye_offset(view: ViewConfig, eye: int) -> tuple[float, float, float]:
@@ -184,6 +299,27 @@ def screen_to_eye(screen_pose: np.ndarray, eye_pose: np.ndarray) -> np.ndarray:
     return invert_rigid(eye_pose) @ np.asarray(screen_pose, dtype=np.float64)
 
 
+def passthrough_to_eye(capture_orientation: Sequence[float], eye_orientation: Sequence[float]) -> np.ndarray:
+    """The passthrough plane's frame → an eye's: the plane turned with the head orientation at
+    capture time, centred on the eye (translation ignored, the scene taken as far away): the
+    rotation ``R_eye⁻¹ R_capture``. With both the same it is head-locked (no reprojection)."""
+    m = np.eye(4)
+    m[:3, :3] = quat_matrix(eye_orientation).T @ quat_matrix(capture_orientation)
+    return m
+
+
+def image_plane(view: ViewConfig, image_w: int, image_h: int) -> tuple[float, float, float, float, float]:
+    """Where the image lies in its own frame: (x_left, y_bottom, x_right, y_top, z) in metres,
+    the plane at depth z (< 0, ahead). screen / world: the virtual screen; passthrough: the
+    camera's field of view at :data:`PASSTHROUGH_DISTANCE` (from its intrinsics)."""
+    if view.mode == "passthrough":
+        k, d = view.intrinsics(image_w, image_h), PASSTHROUGH_DISTANCE
+        return ((-0.5 - k.cx) / k.fx * d, -(image_h - 0.5 - k.cy) / k.fy * d,
+                (image_w - 0.5 - k.cx) / k.fx * d, (k.cy + 0.5) / k.fy * d, -d)
+    hw, hh = screen_half_size(view, image_w, image_h)
+    return -hw, -hh, hw, hh, -view.screen_distance
+
+
 def screen_half_size(view: ViewConfig, image_w: int, image_h: int) -> tuple[float, float]:
     """Half width and half height (m) of the virtual screen showing an image_w × image_h image."""
     half_w = view.screen_width / 2
@@ -250,13 +386,13 @@ def eye_uv(width: int, height: int, view: ViewConfig, image_w: int, image_h: int
                                          -np.ones((1, 1))), axis=-1)  # ray direction per pixel (eye space)
     d = d_eye @ eye_in_screen[:3, :3].T  # … in the screen's frame
     o = eye_in_screen[:3, 3]
+    x0, y0, x1, y1, z = image_plane(view, image_w, image_h)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = (-view.screen_distance - o[2]) / d[..., 2]  # ray parameter where z reaches -screen_distance
-    half_w, half_h = screen_half_size(view, image_w, image_h)
+        s = (z - o[2]) / d[..., 2]  # ray parameter where the ray reaches the image's plane
     x = o[0] + s * d[..., 0]
     y = o[1] + s * d[..., 1]
-    u = (x + half_w) / (2 * half_w)
-    v = (half_h - y) / (2 * half_h)
+    u = (x - x0) / (x1 - x0)
+    v = (y1 - y) / (y1 - y0)
     inside = (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1) & (s > 0)
     return u, v, inside
 

@@ -32,6 +32,7 @@ from artem_vr.render.geometry import (  # noqa: F401  (re-exported: the render c
     cover_uv_rect,
     default_fov,
     expected_eye_image,
+    image_plane,
     projection_fov,
     screen_half_size,
     srgb_to_linear,
@@ -262,9 +263,8 @@ class EyeRenderer:
                 mvp = projection_fov(f) @ to_eye
             else:
                 mvp = projection_fov(f) @ translation([-float(c) for c in eye_offset])
-            hw, hh = screen_half_size(self.view, iw, ih)
-            rect = (-hw, -hh, hw, hh)
-            z = -self.view.screen_distance
+            x0, y0, x1, y1, z = image_plane(self.view, iw, ih)
+            rect = (x0, y0, x1, y1)
             u0, v0, u1, v1 = 0.0, 0.0, 1.0, 1.0
         # everything above validated before anything is bound or allocated
 

@@ -5,6 +5,8 @@ use it as ``with open_source(spec) as src:`` or call ``start()``):
 
 ==========================  ===============================================================
 ``sample`` / ``sample:sbs``  the bundled procedural landscape (mono / side-by-side stereo)
+``sim-camera[:FILE]``        a simulated head-mounted camera: the view of a 360° panorama
+                             (the shipped one, or FILE) from the head pose at capture time
 ``0``, ``cam:1``             webcam by index; ``/dev/video2`` by device path
 ``http(s)://…``              IP camera: MJPEG (phone apps, network cameras) or a JPEG
                              snapshot URL; other http video goes to OpenCV/FFmpeg
@@ -32,7 +34,7 @@ from artem_vr.sources.base import FrameSource  # noqa: F401
 STEREO_MODES = (None, "mono", "sbs")
 
 SPEC_HELP = (
-    "use one of: sample, sample:sbs, 0 or cam:N (webcam), /dev/videoN, http(s)://… or rtsp://… "
+    "use one of: sample, sample:sbs, sim-camera, sim-camera:PANORAMA, 0 or cam:N (webcam), /dev/videoN, http(s)://… or rtsp://… "
     "(IP camera), screen, screen:N, screen:x,y,w,h, or the path of an image or video file"
 )
 
@@ -40,7 +42,7 @@ SPEC_HELP = (
 @dataclass(frozen=True)
 class SourceSpec:
     """A parsed ``--source`` value. ``kind`` is one of
-    ``sample | webcam | url | rtsp | screen | image | video``."""
+    ``sample | sim-camera | webcam | url | rtsp | screen | image | video``."""
 
     kind: str
     target: object = None  # webcam index/path, URL, region tuple, monitor int, file Path
@@ -88,6 +90,13 @@ def parse_spec(spec: str | int) -> SourceSpec:
         if opt in ("mono", ""):
             return SourceSpec("sample", None, sbs=False)
         raise UsageError(f"unknown sample variant {opt!r}", "use sample or sample:sbs")
+    if low == "sim-camera":
+        return SourceSpec("sim-camera", None)
+    if low.startswith("sim-camera:"):
+        tail = s.split(":", 1)[1].strip()
+        if not tail:
+            raise UsageError("empty panorama in 'sim-camera:'", "write sim-camera or sim-camera:PANORAMA.jpg")
+        return SourceSpec("sim-camera", Path(tail).expanduser())
     if low == "screen":
         return SourceSpec("screen", 1)
     if low.startswith("screen:"):
@@ -149,13 +158,17 @@ def _gif_frames(path: Path) -> int:
         return 1  # let the image reader report what is wrong
 
 
-def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True, timeout: float = 5.0) -> FrameSource:
+def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True, timeout: float = 5.0,
+                poses=None, sim: dict | None = None) -> FrameSource:
     """A :class:`FrameSource` for ``spec`` (see the module doc), not yet started.
 
     ``stereo``: None/"mono" or "sbs" (side-by-side frames; ``sample:sbs`` implies it).
     ``loop``: replay video files (and the sample) at their end; else they end.
     ``timeout``: seconds a live source (camera, URL) may take to open or stall before it
-    counts as failed. Raises :class:`UsageError` for a malformed spec or option.
+    counts as failed. ``poses``: the run's :class:`~artem_vr.pose.PoseHistory` (the simulated
+    camera follows the head with it); ``sim``: the simulated camera's options
+    (:class:`~artem_vr.sources.sim_camera.SimCameraSource` keywords: capture_delay, fov_deg,
+    size, fps, pan_deg_s). Raises :class:`UsageError` for a malformed spec or option.
     """
     if stereo not in STEREO_MODES:
         raise UsageError(f"unknown stereo layout {stereo!r}", "use --stereo sbs (side by side) or leave it out for mono")
@@ -164,6 +177,10 @@ def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise UsageError(f"source timeout must be a positive number of seconds, got {timeout!r}", "e.g. --source-timeout 5")
     p = parse_spec(spec)
+    if p.kind == "sim-camera":
+        from artem_vr.sources.sim_camera import SimCameraSource
+
+        return SimCameraSource(p.target, poses=poses, stereo=stereo, **(sim or {}))
     if p.kind == "sample":
         from artem_vr.sources.sample import SampleSource
 

@@ -23,6 +23,12 @@ class FrameSource(ABC):
 
     ``_grab`` returns an RGB uint8 frame, or ``None`` at end of stream; it raises
     :class:`~artem_vr.errors.SourceError` when the device fails (live sources reconnect).
+
+    Capture time: every frame is stamped with ``time.monotonic()`` the moment ``_grab`` returns
+    it (when the frame reached us, before any checks or hand-off), never later in the pipeline;
+    ``Frame.t`` travels through the worker into ``StylizedFrame.source_t``. A source that knows
+    its frame was exposed earlier (the simulated camera with its capture delay) returns
+    ``(image, t)`` with that monotonic time instead.
     """
 
     name = "source"
@@ -108,8 +114,10 @@ class FrameSource(ABC):
         return ("ended" if self.ended or self._stop.is_set() else "live"), age
 
     # -- capture thread -------------------------------------------------------------
-    def _publish(self, rgb: np.ndarray) -> Frame:
-        frame = Frame(check_rgb8(rgb, f"{self.name} frame"), time.monotonic(), self._index, self.stereo)
+    def _publish(self, rgb: np.ndarray, t: float | None = None) -> Frame:
+        """Hand a frame to the consumer; ``t``: its capture time (monotonic; None: now)."""
+        t = time.monotonic() if t is None else float(t)
+        frame = Frame(check_rgb8(rgb, f"{self.name} frame"), t, self._index, self.stereo)
         self._index += 1
         self.frames_captured += 1
         self._slot.put(frame)
@@ -120,10 +128,13 @@ class FrameSource(ABC):
         try:
             while not self._stop.is_set():
                 img = self._grab()
+                t_grab = time.monotonic()  # stamped at grab, whatever happens to the frame next
                 if img is None:
                     self.ended = True
                     break
-                self._publish(img)
+                if isinstance(img, tuple):  # (image, capture time) from a source that knows it
+                    img, t_grab = img
+                self._publish(img, t_grab)
                 if self.pace:
                     next_t += self.pace
                     delay = next_t - time.monotonic()

@@ -173,12 +173,17 @@ class XrInstance(StackOwner):
 
     def xr_now(self) -> int | None:
         """The runtime's current XrTime (None when it cannot convert)."""
+        return self.to_xr_time(None)
+
+    def to_xr_time(self, monotonic: float | None) -> int | None:
+        """A time.monotonic() time (None: now) as an XrTime (None when the runtime cannot convert)."""
         if EXT_TIME_LINUX not in self.extensions:
             return None
         xr = self.xr
-        t = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        t = time.clock_gettime_ns(time.CLOCK_MONOTONIC) if monotonic is None else int(round(monotonic * 1e9))
         ts = xr.timespec(tv_sec=t // 1_000_000_000, tv_nsec=t % 1_000_000_000)
-        return int(xr.convert_timespec_time_to_time_khr(self.handle, ts))
+        t = xr.convert_timespec_time_to_time_khr(self.handle, ts)
+        return int(getattr(t, "value", t))  # pyopenxr returns an XrTime (ctypes c_int64)
 
     def path(self, text: str) -> int:
         return self.xr.string_to_path(self.handle, text)

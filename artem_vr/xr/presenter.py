@@ -16,7 +16,18 @@ asked for (it takes the mirror output's keys, and letterboxes each eye to its FO
 
 Views: ``screen`` (head-locked virtual screen), ``full``, and ``world``: the screen is placed in
 the reference space (LOCAL / STAGE) in front of the head — upright, at the head's heading — on
-the first frame and on each recenter, and stays there as the head turns.
+the first frame and on each recenter, and stays there as the head turns. ``passthrough``: a
+head-mounted camera's image fills the camera's field of view and is turned with the head
+orientation *at its capture time* (``StylizedFrame.source_t``), looked up in the run's
+:class:`~artem_vr.pose.PoseHistory` — so the world stays put however late the stylized frame
+arrives (rotational reprojection; translation ignored, see :mod:`artem_vr.render.geometry`).
+
+Pose history: every frame the head pose is located at the *current* time (the monotonic clock
+converted with XR_KHR_convert_timespec_time) and recorded with that time, so the history is
+right on runtimes that ignore the time asked for (Monado's remote driver returns its newest
+pose for any time) as on those that honour it. Where a runtime honours a past time, asking it
+directly would do as well; ``XrReport.past_locate`` records, per new frame, what the history and
+the runtime's own ``xrLocateSpace`` at the capture time said (docs/passthrough.md has Monado's).
 
 HUD (``XrOptions.hud``): an OpenXR quad composition layer in VIEW space (head-locked, 1.2 m
 ahead, a little low) with its own small RGBA swapchain, written only when the text changes;
@@ -37,7 +48,9 @@ from artem_vr.errors import RuntimeUnavailable, UsageError
 from artem_vr.contracts import Output
 import numpy as np
 
-from artem_vr.render.geometry import ViewConfig, fov_aspect, level_pose, pose_matrix, screen_to_eye, square_pixels
+from artem_vr.pose import PoseHistory, yaw_degrees
+from artem_vr.render.geometry import (ViewConfig, fov_aspect, level_pose, passthrough_to_eye, pose_matrix,
+                                      screen_to_eye, square_pixels)
 from artem_vr.render.hud import CANVAS, HUD_DISTANCE, HUD_WIDTH_XR, HUD_Y, ViewUpkeep, show_hud
 from artem_vr.xr.actions import XrActions
 from artem_vr.xr.graphics import GRAPHICS, XrGraphics, choose_graphics, required_extensions
@@ -56,6 +69,8 @@ EyeObserver = Callable[[int, int, object, tuple, tuple], None]
 #: observer(texture, swapchain) — called after the HUD's quad-layer image was written, before release
 HudObserver = Callable[[int, object], None]
 HUD_MODES = ("auto", "layer", "eye")
+#: where the passthrough view gets the head pose of a frame's capture time
+POSE_SOURCES = ("history", "runtime")
 
 
 @dataclass
@@ -78,10 +93,16 @@ class XrOptions:
     hud: bool = False
     hud_mode: str = "auto"
     hang_timeout: float = 10.0  # seconds without a frame before a hung runtime ends the run
+    #: passthrough: the head pose at capture time from the app's pose history (default; works on
+    #: every runtime) or from the runtime's xrLocateSpace at that past time (only right on runtimes
+    #: that keep a pose history; Monado's remote driver does not — the history is the fallback)
+    pose_source: str = "history"
 
     def check(self) -> None:
         if not 1.0 <= self.hang_timeout <= 600.0:
             raise UsageError(f"--xr-hang-timeout {self.hang_timeout} is out of range", "use 1–600 seconds (default 10)")
+        if self.pose_source not in POSE_SOURCES:
+            raise UsageError(f"unknown pose source {self.pose_source!r}", f"choose one of: {', '.join(POSE_SOURCES)}")
         if self.hud_mode not in HUD_MODES:
             raise UsageError(f"unknown HUD mode {self.hud_mode!r}", f"choose one of: {', '.join(HUD_MODES)}")
         if self.graphics not in GRAPHICS:
@@ -121,6 +142,13 @@ class XrReport:
     hud_layers: int = 0  # frames submitted with the HUD's quad layer
     recenters: int = 0  # world-locked screen placements (the first one included)
     screen_yaw: float | None = None  # heading (rad) of the world-locked screen, last placed
+    poses_recorded: int = 0  # head poses put into the pose history
+    #: passthrough: per new frame (capture time, yaw from the pose history, yaw from the runtime's
+    #: xrLocateSpace at that past time or None when it refused), degrees
+    past_locate: list[tuple[float, float, float | None]] = field(default_factory=list)
+    #: the frame being rendered: {"source_t", "capture_q" (the orientation the image is placed
+    #: at), "views": [(q, p) per eye], "display_t" (monotonic, predicted)} — for eye observers
+    placement: dict = field(default_factory=dict)
     validation: ValidationLog = field(default_factory=ValidationLog)
     ledger: HandleLedger = field(default_factory=HandleLedger)
 
@@ -157,8 +185,11 @@ class XrOutput(Output):
     name = "xr"
 
     def __init__(self, options: XrOptions | None = None, *, on_eye: EyeObserver | None = None,
-                 device: str = "cpu", upload: str | None = None, on_hud: HudObserver | None = None):
+                 device: str = "cpu", upload: str | None = None, on_hud: HudObserver | None = None,
+                 poses: PoseHistory | None = None):
         super().__init__(device)
+        #: the head poses this output records every frame (else the feed's ``poses``, else its own)
+        self.poses = poses
         self.options = options or XrOptions()
         self.options.check()
         self.on_eye = on_eye
@@ -206,8 +237,11 @@ class XrOutput(Output):
 
     def run(self, feed) -> XrReport:
         report, options, inst = self.report, self.options, self.inst
+        if self.poses is None:
+            feed_poses = getattr(feed, "poses", None)
+            self.poses = feed_poses if feed_poses is not None else PoseHistory()  # (an empty history is falsy)
         loop = _FrameLoop(feed, options, inst, self.actions, self.renderer, self.upload, self.reader, self.blit,
-                          report, self.on_eye, self.on_hud, watchdog=self.watchdog)
+                          report, self.on_eye, self.on_hud, watchdog=self.watchdog, poses=self.poses)
         remove_keys = None
         if self.blit is not None:  # the mirror window takes the mirror output's keys
             from artem_vr.render.mirror import install_keys
@@ -251,8 +285,13 @@ class _FrameLoop:
     """The per-frame work of one session (state lives in the report and the lifecycle)."""
 
     def __init__(self, pipeline, options, inst, actions, renderer, upload, reader, blit, report, on_eye, on_hud=None,
-                 *, watchdog):
+                 *, watchdog, poses: PoseHistory):
         self.pipeline, self.options, self.inst, self.xr = pipeline, options, inst, inst.xr
+        self.poses = poses
+        self.passthrough = options.view.mode == "passthrough"
+        self.compared_seq: int | None = None  # the frame whose capture pose was last compared
+        self.warned_clock = False
+        self.runtime_capture_q = None  # the runtime's answer for the current frame's capture time
         self.watchdog = watchdog
         self.actions, self.renderer, self.reader, self.blit = actions, renderer, reader, blit
         self.upload = upload
@@ -316,6 +355,7 @@ class _FrameLoop:
             with xr_frame(xr, sess.handle, sess.blend_mode, counters) as frame:
                 report.display_times.append(int(frame.state.predicted_display_time))
                 report.display_period_ns = int(frame.state.predicted_display_period)
+                self._record_pose(sess)
                 self._note(self.upkeep.update(self.pipeline))
                 if frame.should_render:
                     self._take_latest()
@@ -326,6 +366,47 @@ class _FrameLoop:
             self.actions.poll(sess.handle, self.pipeline.controller)
             if self.blit is not None and not self.blit.present():
                 self.pipeline.controller.quit()
+
+    def _record_pose(self, sess: XrSession) -> None:
+        """The head pose now → the pose history (labelled with the monotonic time it was asked for)."""
+        now = time.monotonic()
+        t = self.inst.to_xr_time(now)
+        if t is None:  # no clock conversion: no history (passthrough then places frames head-locked)
+            if self.passthrough and not self.warned_clock:
+                self.warned_clock = True
+                print("passthrough: the runtime cannot convert the monotonic clock (no XR_KHR_convert_timespec_time); "
+                      "frames are shown head-locked, not at their capture pose")
+            return
+        pose = sess.locate_head(t)
+        if pose is not None:
+            q, p = pose_tuple(pose)
+            self.poses.record(now, q, p)
+            self.report.poses_recorded += 1
+
+    def _capture_orientation(self, sess: XrSession, head_q) -> tuple:
+        """Where the current frame is placed: the head orientation at its capture time (from the
+        pose history), or the current one when reprojection is off or the history is empty."""
+        cur = self.current
+        if not self.options.view.reproject:
+            return head_q
+        cap = self.poses.at(cur.source_t)
+        if cur.seq != self.compared_seq:  # once per frame: what the runtime says about that past time
+            self.compared_seq = cur.seq
+            t = self.inst.to_xr_time(cur.source_t)
+            runtime_yaw = None
+            if t is not None and cap is not None:
+                try:
+                    past = sess.locate_head(t)
+                except self.xr.XrException as e:  # e.g. XR_ERROR_TIME_INVALID for a time too old
+                    log.debug("xrLocateSpace at a past time: %s", e)
+                    past = None
+                runtime_yaw = None if past is None else yaw_degrees(pose_tuple(past)[0])
+            if cap is not None:
+                self.report.past_locate.append((cur.source_t, yaw_degrees(cap.orientation), runtime_yaw))
+            self.runtime_capture_q = None if runtime_yaw is None else pose_tuple(past)[0]
+        if self.options.pose_source == "runtime" and self.runtime_capture_q is not None:
+            return self.runtime_capture_q
+        return head_q if cap is None else cap.orientation
 
     def _take_latest(self) -> None:
         """Upload the newest stylized frame if it is new (never waits for the stylizer)."""
@@ -362,6 +443,11 @@ class _FrameLoop:
             self.screen_pose = level_pose(q, p)  # in front of the head, upright
             self.report.recenters += 1
             self.report.screen_yaw = float(np.arctan2(self.screen_pose[0, 2], self.screen_pose[2, 2]))
+        capture_q = self._capture_orientation(sess, pose_tuple(head)[0]) if self.passthrough else None
+        self.report.placement = {
+            "source_t": self.current.source_t, "capture_q": capture_q,
+            "views": [pose_tuple(v.pose) for v in views],
+            "display_t": self.inst.to_monotonic(frame.state.predicted_display_time)}
         hud_layer = self._hud(sess)
         layer_views = []
         want_images = self.pipeline.wants_images or snapshot
@@ -372,6 +458,8 @@ class _FrameLoop:
             if self.world:
                 q, p = pose_tuple(view.pose)
                 to_eye = screen_to_eye(self.screen_pose, pose_matrix(q, p))
+            elif self.passthrough:
+                to_eye = passthrough_to_eye(capture_q, pose_tuple(view.pose)[0])
             with acquired(xr, sc) as texture:
                 self.renderer.render_eye(i, sc.width, sc.height, target_texture=texture, fov=fov,
                                          eye_offset=offsets[i], srgb_target=sc.srgb, to_eye=to_eye,

@@ -248,3 +248,12 @@ class XrSession(StackOwner):
             return None
         head = xr.locate_space(self.view_space, self.app_space, display_time)
         return list(views), head.pose
+
+    def locate_head(self, xr_time: int):
+        """The head (VIEW space) pose in the app space at ``xr_time``, or None when not tracked."""
+        xr = self.xr
+        loc = xr.locate_space(self.view_space, self.app_space, xr_time)
+        need = xr.SpaceLocationFlags.ORIENTATION_VALID_BIT
+        if (int(loc.location_flags) & int(need)) != int(need):
+            return None
+        return loc.pose
