@@ -66,11 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds before the timed window (model load, autotuning; default 3 on CUDA, 1 on the CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--engine", nargs="+", choices=("auto", "eager", "fast", "ort"), default=None,
+    p.add_argument("--engine", nargs="+", choices=("auto", "eager", "fast", "fused", "ort"), default=None,
                    help="generator/xnor inference engine: auto (what `artem-vr run` picks for the device and "
-                   "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout, graphs) or ort "
-                   "(ONNX Runtime, CPU); default on the CPU: ort, fast and eager, so their ratios are measured in "
-                   "one run; on CUDA: auto")
+                   "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout, graphs), fused "
+                   "(generators: the fast engine's network as fused stages through torch.compile; the compile "
+                   "falls in the warm-up) or ort (ONNX Runtime, CPU); default on the CPU: ort, fast and eager, so "
+                   "their ratios are measured in one run; on CUDA: auto")
     p.add_argument("--precision", nargs="+", choices=("auto", "fp32", "fp16", "bf16"), default=["auto"],
                    help="fast engine precision(s) (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--layout", nargs="+", choices=("auto", "nchw", "cl"), default=["auto"],
@@ -87,6 +88,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto: CUDA-GL interop where the GL context allows, else host; host: force the host path")
     p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN (run first)")
     p.add_argument("--layers-only", action="store_true", help="CUDA only: the per-layer XNOR records alone")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="instead of the pipeline: the per-layer profile (artem_vr.layer_profile) of each --method "
+                   "(default generator:full adain:fast) with each --engine (generators; default fast, plus fused on "
+                   "CUDA) at the first --eye-size (default 1440x1600 on CUDA, 64x48 on the CPU) x --eyes; writes "
+                   "DIR/profile_layers.md and the records to --json (default DIR/profile_layers.json)")
+    p.add_argument("--reps", type=int, default=5, help="--profile: timed forwards per network (median; default 5)")
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
     p.add_argument("--commit", default=None,
                    help="the commit to write in the records (default: $ARTEM_COMMIT, else git, else unknown)")
@@ -289,7 +296,7 @@ def _engine_config(dev: torch.device, engine: str, precision: str, layout: str, 
     if engine in ("auto", "eager", "ort"):
         return engine
     return EngineConfig(precision=precision, channels_last=None if layout == "auto" else layout == "cl",
-                        cuda_graph=graph and dev.type == "cuda")
+                        cuda_graph=graph and dev.type == "cuda", fused=engine == "fused")
 
 
 def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, seconds: float,
@@ -389,7 +396,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     peaks = peaks if peaks is not None else measure_peaks(dev)
     bandwidth = bandwidth if bandwidth is not None else copy_bandwidth_gbs(dev)
     eng = inner.engine if method in ("generator", "xnor") else None
-    prec = eng.config if eng is not None and eng.kind == "fast" else None
+    prec = eng.config if eng is not None and eng.kind in ("fast", "fused") else None
     prec_name = prec.precision if prec is not None else ("fp16" if dev.type == "cuda" and method == "adain" else "fp32")
     act_bytes = 2 if prec_name in ("fp16", "bf16") else 4
     peak_key = prec_name if prec_name in peaks else "fp32"
@@ -550,10 +557,13 @@ def summary_lines(records: list[dict]) -> list[str]:
         groups.setdefault(key(r), []).append(r)
     for (m, a, size, eyes), rs in groups.items():
         fast = [r for r in rs if r["engine"] == "fast"]
-        by_engine = {r["engine"]: r for r in rs if r["engine"] != "fast"}
+        by_engine = {r["engine"]: r for r in rs if r["engine"] not in ("fast", "fused")}
         if fast:
             by_engine["fast"] = max(fast, key=lambda r: r["stereo_fps"])
-        for e, base in (("fast", "eager"), ("ort", "eager"), ("ort", "fast")):
+        fused = [r for r in rs if r["engine"] == "fused"]
+        if fused:
+            by_engine["fused"] = max(fused, key=lambda r: r["stereo_fps"])
+        for e, base in (("fast", "eager"), ("ort", "eager"), ("ort", "fast"), ("fused", "fast")):
             if e in by_engine and base in by_engine:
                 x, y = by_engine[e], by_engine[base]
                 out.append(f"{m}:{a} at {size[0]}x{size[1]}: {e} {x['stereo_fps']:.2f} vs {base} {y['stereo_fps']:.2f} FPS "
@@ -573,6 +583,44 @@ def _write_json(path: Path, records: list[dict]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(records, indent=1))
     tmp.replace(path)
+
+
+# ------------------------------------------------------------------------------- per-layer profile
+def run_profile(args, dev: torch.device) -> int:
+    """``--profile DIR``: :func:`artem_vr.layer_profile.profile_network` for each method × engine;
+    the files are rewritten after every network (a timeout keeps what was measured)."""
+    from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_network, write_profile
+
+    cuda = dev.type == "cuda"
+    size = parse_size(args.eye_size[0]) if args.eye_size else ((1440, 1600) if cuda else (64, 48))
+    eyes = args.eyes or 2
+    methods = parse_methods(args.method) if args.method else list(DEFAULT_NETWORKS)
+    engines = args.engine or (["fast", "fused"] if cuda else ["fast"])
+    if args.reps < 1:
+        raise UsageError(f"--reps {args.reps} must be at least 1", "e.g. --reps 5")
+    commit = commit_id(args.commit)
+    bandwidth = copy_bandwidth_gbs(dev)
+    print(f"device: {device_name(dev)}; copy bandwidth {bandwidth:.1f} GB/s; profiling at {eyes}x{size[0]}x{size[1]}",
+          flush=True)
+    records: list[dict] = []
+    for m, a in methods:
+        for e in (engines if m in ("generator", "xnor") else ["eager"]):
+            if m == "xnor" and e == "fused":
+                continue
+            t0 = time.perf_counter()
+            print(f"--- {m}:{a} {e}" + (" (compiling the fused stages first)" if e == "fused" else ""), flush=True)
+            r = profile_network(m, a, size, eyes, dev, engine=e, reps=args.reps, warmup=2, bandwidth=bandwidth,
+                                commit=commit)
+            records.append(r)
+            write_profile(records, args.profile, args.json)
+            top = sorted(r["by_kind"].items(), key=lambda kv: -kv[1]["time_ms"])[:4]
+            print(f"{m}:{a} {r['engine']}: stylize {r['forward_ms']:.3f} ms (rows {r['sum_ms']:.3f}); "
+                  + ", ".join(f"{k} {100 * (v['share'] or 0):.0f} %" for k, v in top)
+                  + f" [{time.perf_counter() - t0:.0f} s]", flush=True)
+    if not records:
+        raise UsageError("nothing to profile", "give --method generator:full adain:fast (xnor has no fused engine)")
+    print(f"wrote {args.profile / 'profile_layers.md'} and {args.json or args.profile / 'profile_layers.json'}", flush=True)
+    return 0
 
 
 # ------------------------------------------------------------------------------- command
@@ -595,6 +643,8 @@ def run(args) -> int:
         raise UsageError(f"--seconds {args.seconds} must be positive", "e.g. --seconds 3")
     dev = pick_device(args.device)
     cuda = dev.type == "cuda"
+    if args.profile is not None:
+        return run_profile(args, dev)
     os.environ.setdefault("EGL_PLATFORM", "surfaceless")
     sizes = [parse_size(s) for s in args.eye_size] if args.eye_size else (GPU_EYE_SIZES if cuda else CPU_EYE_SIZES)
     if not cuda and not args.eye_size:
@@ -636,7 +686,9 @@ def run(args) -> int:
                     for p in args.precision:
                         for lay in args.layout:
                             for g in args.graph:
-                                variants.append(("fast", p, lay, g == "on"))
+                                variants.append((e, p, lay, g == "on"))
+            if m == "xnor":  # binarized convolutions: no fused stages
+                variants = [v for v in variants if v[0] != "fused"]
             for e, p, lay, g in variants:
                 try:
                     r = bench_config(m, a, size, eyes, dev, args.seconds, engine=e, precision=p, layout=lay, graph=g,
