@@ -53,6 +53,11 @@ CPU_EYE_SIZES = [(256, 256)]
 #: method → its shipped architectures (the bench measures what ships)
 METHOD_ARCHS = {"generator": ("compact", "full"), "xnor": ("compact",), "adain": ("fast", "full"), "identity": ("-",)}
 NA = {"submit": "no XR session in this bench (use --output xr)"}
+#: the memory bandwidth of the consumer-card *estimates* printed beside each record (bytes/s).
+#: Every network here is memory-bound, so on a card with 1 TB/s a frame takes at least bytes per
+#: frame / 1 TB/s (``consumer_est_fps``, an upper bound on FPS); ``consumer_scaled_fps`` assumes the
+#: card runs as far from its bandwidth as the measured device did (stylize ms × bandwidth / 1 TB/s).
+CONSUMER_BANDWIDTH = 1e12
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,6 +83,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fast engine memory format(s): NCHW or channels_last (auto: the engine's default)")
     p.add_argument("--graph", nargs="+", choices=("off", "on"), default=["off"],
                    help="CUDA: replay the network as a CUDA graph (off, on, or both)")
+    p.add_argument("--compile", choices=("on", "off"), default="on",
+                   help="fused engine: its stages through torch.compile (on) or the same stages eagerly (off: "
+                   "the maths without the compiler, e.g. the CPU dry run of tools/gpu_check.sh)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--internal-scale", type=float, default=1.0, metavar="S",
                    help="run the network at S x the eye size (0 < S <= 1) and guided-upscale (default 1)")
@@ -289,19 +297,19 @@ class UnpacedSource(FrameSource):
 
 
 # ------------------------------------------------------------------------------- one configuration
-def _engine_config(dev: torch.device, engine: str, precision: str, layout: str, graph: bool):
-    """What the stylizer's ``engine=`` takes: a kind name (eager, ort) or the fast engine's config."""
+def _engine_config(dev: torch.device, engine: str, precision: str, layout: str, graph: bool, compile: bool = True):
+    """What the stylizer's ``engine=`` takes: a kind name (eager, ort) or the fast/fused engine's config."""
     from artem_vr.style.engine import EngineConfig
 
     if engine in ("auto", "eager", "ort"):
         return engine
     return EngineConfig(precision=precision, channels_last=None if layout == "auto" else layout == "cl",
-                        cuda_graph=graph and dev.type == "cuda", fused=engine == "fused")
+                        cuda_graph=graph and dev.type == "cuda", fused=engine == "fused", compile=compile)
 
 
 def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, seconds: float,
                  *, engine: str = "fast", precision: str = "auto", layout: str = "auto", graph: bool = False,
-                 internal_scale: float = 1.0, comfort: bool = False, upload: str | None = None,
+                 internal_scale: float = 1.0, comfort: bool = False, upload: str | None = None, compile: bool = True,
                  peaks: dict | None = None, bandwidth: float | None = None, commit: str | None = None,
                  warmup: float | None = None) -> dict:
     """Run the app's pipeline for one configuration; returns its record (see the module doc)."""
@@ -316,7 +324,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
                "arch": arch if method in ("generator", "xnor") else None}
     engine_cfg = None
     if method in ("generator", "xnor"):
-        engine_cfg = _engine_config(dev, engine, precision, layout, graph)
+        engine_cfg = _engine_config(dev, engine, precision, layout, graph, compile)
         options["engine"] = engine_cfg
     elif engine != "eager":
         engine = "eager"  # AdaIN runs eager (its forward also takes the style statistics)
@@ -405,6 +413,13 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     sty = stages["stylize"]["median"] if stages.get("stylize") else float("nan")
     binding = "memory" if traffic_floor > flop_floor else "compute"
     floor = max(flop_floor, traffic_floor)
+    bytes_frame = work["bytes"] * act_bytes // 4
+    fused_bytes = None
+    if eng is not None and eng.kind == "fused":
+        from artem_vr.layer_profile import count_fused_bytes
+
+        fused_bytes = count_fused_bytes(inner._net, eyes, h, w, act_bytes)
+    est_ms = (fused_bytes or bytes_frame) / CONSUMER_BANDWIDTH * 1e3
     notes = dict(NA)
     if output.upload is not None and output.upload_kind != "cuda-gl interop":
         notes["upload"] = f"host path: {output.upload.reason}"
@@ -420,7 +435,11 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "stylize_fps": round(1000.0 / sty, 2) if sty == sty else None,
         "network_fps": round(1000.0 / float(np.median(net_ms)), 2),
         "stages_ms": stages, "notes": notes,
-        "macs_per_frame": work["macs"], "bytes_per_frame": work["bytes"] * act_bytes // 4, "work_counted_at": work["counted_at"],
+        "macs_per_frame": work["macs"], "bytes_per_frame": bytes_frame, "work_counted_at": work["counted_at"],
+        "fused_bytes_per_frame": fused_bytes,
+        "consumer_est_ms": round(est_ms, 3), "consumer_est_fps": round(1e3 / est_ms, 1) if est_ms > 0 else None,
+        "consumer_scaled_fps": (round(1e3 / (sty * bandwidth * 1e9 / CONSUMER_BANDWIDTH), 1)
+                                if sty == sty and bandwidth > 0 else None),
         "peak_tflops": {k: round(v, 3) for k, v in peaks.items()}, "bandwidth_gbs": round(bandwidth, 1),
         "flop_floor_ms": round(flop_floor, 4), "traffic_floor_ms": round(traffic_floor, 4), "binding": binding,
         "floor_ms": round(floor, 4), "ratio": round(sty / floor, 2) if floor > 0 and sty == sty else None,
@@ -539,7 +558,10 @@ def _print_record(r: dict) -> None:
           f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{' +comfort' if r['comfort'] else ''}"
           f" [{r['upload']}]  {r['stereo_fps']:7.2f} FPS through the pipeline (network alone {r['network_fps']:.2f}); "
           f"ms median/p99: {', '.join(parts)}; floor {r['floor_ms']} ms ({r['binding']}: flop {r['flop_floor_ms']}, "
-          f"traffic {r['traffic_floor_ms']}), ratio {r['ratio']}, {r['effective_gmacs']} GMAC/s", flush=True)
+          f"traffic {r['traffic_floor_ms']}), ratio {r['ratio']}, {r['effective_gmacs']} GMAC/s; "
+          f"{(r.get('fused_bytes_per_frame') or r['bytes_per_frame']) / 1e6:.0f} MB/frame -> consumer card at 1 TB/s: "
+          f"at most {r['consumer_est_fps']} FPS, {r['consumer_scaled_fps']} FPS if it runs as far from its bandwidth as this "
+          f"device (estimates)", flush=True)
 
 
 def summary_lines(records: list[dict]) -> list[str]:
@@ -602,25 +624,38 @@ def run_profile(args, dev: torch.device) -> int:
     bandwidth = copy_bandwidth_gbs(dev)
     print(f"device: {device_name(dev)}; copy bandwidth {bandwidth:.1f} GB/s; profiling at {eyes}x{size[0]}x{size[1]}",
           flush=True)
-    records: list[dict] = []
-    for m, a in methods:
-        for e in (engines if m in ("generator", "xnor") else ["eager"]):
-            if m == "xnor" and e == "fused":
+    jobs = []  # every eager engine first: the fused compile comes after the tables it is compared with
+    for e in sorted(engines, key=lambda e: e == "fused"):
+        for m, a in methods:
+            e2 = e if m in ("generator", "xnor") else "eager"  # AdaIN has one (eager, autocast) path
+            if (m == "xnor" and e2 == "fused") or (m, a, e2) in jobs:
                 continue
-            t0 = time.perf_counter()
-            print(f"--- {m}:{a} {e}" + (" (compiling the fused stages first)" if e == "fused" else ""), flush=True)
-            r = profile_network(m, a, size, eyes, dev, engine=e, reps=args.reps, warmup=2, bandwidth=bandwidth,
-                                commit=commit)
-            records.append(r)
-            write_profile(records, args.profile, args.json)
-            top = sorted(r["by_kind"].items(), key=lambda kv: -kv[1]["time_ms"])[:4]
-            print(f"{m}:{a} {r['engine']}: stylize {r['forward_ms']:.3f} ms (rows {r['sum_ms']:.3f}); "
-                  + ", ".join(f"{k} {100 * (v['share'] or 0):.0f} %" for k, v in top)
-                  + f" [{time.perf_counter() - t0:.0f} s]", flush=True)
-    if not records:
+            jobs.append((m, a, e2))
+    if not jobs:
         raise UsageError("nothing to profile", "give --method generator:full adain:fast (xnor has no fused engine)")
+    records: list[dict] = []
+    failed = 0
+    for m, a, e in jobs:
+        t0 = time.perf_counter()
+        print(f"--- {m}:{a} {e}" + (" (compiling the fused stages first)" if e == "fused" else ""), flush=True)
+        eng = _engine_config(dev, e, "auto", "auto", False, args.compile == "on") if e == "fused" else e
+        try:
+            r = profile_network(m, a, size, eyes, dev, engine=eng, reps=args.reps, warmup=2, bandwidth=bandwidth,
+                                commit=commit)
+        except Exception as err:  # noqa: BLE001 — one failing network is reported (exit 1); the others are still profiled
+            failed += 1
+            print(f"{m}:{a} {e}: FAILED ({type(err).__name__}: {err})", flush=True)
+            if cuda:
+                torch.cuda.empty_cache()
+            continue
+        records.append(r)
+        write_profile(records, args.profile, args.json)
+        top = sorted(r["by_kind"].items(), key=lambda kv: -kv[1]["time_ms"])[:4]
+        print(f"{m}:{a} {r['engine']}: stylize {r['forward_ms']:.3f} ms (rows {r['sum_ms']:.3f}); "
+              + ", ".join(f"{k} {100 * (v['share'] or 0):.0f} %" for k, v in top)
+              + f" [{time.perf_counter() - t0:.0f} s]", flush=True)
     print(f"wrote {args.profile / 'profile_layers.md'} and {args.json or args.profile / 'profile_layers.json'}", flush=True)
-    return 0
+    return 1 if failed else 0
 
 
 # ------------------------------------------------------------------------------- command
@@ -694,6 +729,7 @@ def run(args) -> int:
                     r = bench_config(m, a, size, eyes, dev, args.seconds, engine=e, precision=p, layout=lay, graph=g,
                                      internal_scale=args.internal_scale, comfort=args.comfort == "on",
                                      upload=args.upload, peaks=peaks, bandwidth=bandwidth, commit=commit,
+                                     compile=args.compile == "on",
                                      warmup=args.warmup)
                 except Exception as err:  # noqa: BLE001 — one failing configuration is recorded; the run goes on
                     failed += 1
