@@ -171,6 +171,48 @@ def _root_module(stylizer):
     return getattr(stylizer, "model", None)
 
 
+def stage_bytes(spec, y_in_bytes: int, out: tuple) -> int:
+    """Bytes a fused stage moves: its input (the previous conv output or the image), the residual
+    it adds, its outputs, the padded conv input it writes and the conv reads (Inductor materializes
+    it for the extern conv), and the conv's weights."""
+    y = out[0]
+    conv = spec.conv
+    n, _co, ho, wo = y.shape
+    k, cin = conv.kernel_size[0], conv.in_channels
+    hi, wi = (ho - 1) * conv.stride[0] + k, (wo - 1) * conv.stride[0] + k
+    es = y.element_size()
+    total = y_in_bytes + sum(_nbytes(t) for t in out) + 2 * n * cin * hi * wi * es + _nbytes(conv.weight) + _nbytes(conv.bias)
+    if spec.add:  # the residual: the block input, at the prologue's (pre-upsample) size
+        total += n * cin * (hi - 2 * (k // 2)) * (wi - 2 * (k // 2)) // (4 if spec.up else 1) * es
+    return total
+
+
+def count_fused_bytes(net: torch.nn.Module, eyes: int, h: int, w: int, act_bytes: int = 4) -> int:
+    """Bytes per frame of ``eyes`` × h × w through the fused stages of generator ``net`` (counted
+    eagerly on a CPU fp32 copy at about 128 × 128 per eye, scaled by pixels and to ``act_bytes``
+    per activation element)."""
+    import copy
+    import math
+
+    from artem_vr.style.fused import FusedGenerator
+
+    f = min(1.0, math.sqrt(128 * 128 / (h * w)))
+    sh, sw = max(16, round(h * f / 8) * 8), max(16, round(w * f / 8) * 8)
+    twin = FusedGenerator(copy.deepcopy(net).float().cpu().eval(), compile=False)
+    total = [0, sh * sw * 3 * eyes * 4]  # bytes so far, bytes of the last stage's output
+
+    def on_stage(spec, run):
+        out = run()
+        total[0] += stage_bytes(spec, total[1], out)
+        total[1] = _nbytes(out[0])
+        return out
+
+    twin.on_stage = on_stage
+    with torch.inference_mode():
+        twin(torch.rand(eyes, 3, sh, sw))
+    return int(total[0] * (h * w) / (sh * sw) * act_bytes / 4)
+
+
 def _fused_rows(stylizer, x, dev, reps) -> list[list[dict]]:
     """Per-stage records of a fused engine over ``reps`` forwards."""
     from artem_vr.style.fused import StageSpec
@@ -179,7 +221,6 @@ def _fused_rows(stylizer, x, dev, reps) -> list[list[dict]]:
     runs: list[list[dict]] = []
 
     def on_stage(spec: StageSpec, run):
-        args_bytes = 0
         if dev.type == "cuda":
             a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             a.record()
@@ -195,12 +236,7 @@ def _fused_rows(stylizer, x, dev, reps) -> list[list[dict]]:
         n, co, ho, wo = y.shape
         k, cin = conv.kernel_size[0], conv.in_channels
         hi, wi = (ho - 1) * conv.stride[0] + k, (wo - 1) * conv.stride[0] + k  # the padded conv input
-        es = y.element_size()
-        conv_in = n * cin * hi * wi * es
-        inputs = runs[-1][-1]["_out_bytes"] if runs[-1] else _nbytes(x)
-        args_bytes = inputs + sum(_nbytes(t_) for t_ in out) + 2 * conv_in + _nbytes(conv.weight) + _nbytes(conv.bias)
-        if spec.add:
-            args_bytes += n * cin * (hi - 2 * (k // 2)) * (wi - 2 * (k // 2)) // (4 if spec.up else 1) * es
+        args_bytes = stage_bytes(spec, runs[-1][-1]["_out_bytes"] if runs[-1] else _nbytes(x), out)
         runs[-1].append({"module": spec.name, "module_type": "fused stage", "op": spec.describe(), "time": t,
                          "in_shapes": [[n, cin, hi, wi]], "out_shape": list(y.shape), "dtype": str(y.dtype).replace("torch.", ""),
                          "bytes": args_bytes, "flops": 2 * n * co * ho * wo * cin * k * k, "_out_bytes": _nbytes(y)})

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from artem_vr.cli import main
 from artem_vr.layer_profile import profile_network
+from artem_vr.style.device import cuda_available
 from artem_vr.style.engine import EngineConfig
 
 
@@ -56,3 +58,13 @@ def test_profile_rejects_bad_reps(tmp_path, capsys):
     assert main(["bench", "--profile", str(tmp_path), "--reps", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--reps 0" in err[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available(), reason="no CUDA driver/device: the GPU profile runs in tools/gpu_check.sh")
+def test_profile_on_cuda_uses_events_and_sees_every_layer():
+    rec = profile_network("generator", "full", (96, 64), 2, torch.device("cuda"), engine="fast", reps=2, warmup=1,
+                          bandwidth=1000.0)
+    convs = [r for r in rec["rows"] if r["kind"] == "conv"]
+    assert len(convs) == 16 and all(r["time_ms"] > 0 and r["gflop_s"] > 0 for r in convs)
+    assert rec["rows"][0]["dtype"] in ("bfloat16", "float16", "float32") and rec["traffic_floor_ms"] > 0

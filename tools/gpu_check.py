@@ -1,7 +1,7 @@
 """The steps of the one GPU run (tools/gpu_check.sh does the set-up, then runs this).
 
 Each step is a subprocess under its own time budget (seconds, in :func:`steps`; the default
-steps total 370 s, and the set-up before them is budgeted 20 s: 390 s of the 420 s the run may
+steps total 380 s, and the set-up before them is budgeted 20 s: 400 s of the 420 s the run may
 take — compile time included: the fused engine compiles inside its steps' warm-ups, and its
 kernels are cached on disk in the user data folder, so the second fused step reuses the
 profile step's). A step that fails or times out is recorded as such and the run goes on; a
@@ -70,9 +70,9 @@ def steps(dry: bool, out: Path) -> list[dict]:
          "cmd": bench + ["--profile", str(out), "--method", "generator:full", "adain:fast", "--engine", "fast", "fused",
                          *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
-        {"name": "gpu tests (fused, engine)", "budget": 40, "cuda": True, "log": "pytest_gpu.log",
+        {"name": "gpu tests (fused, engine)", "budget": 50, "cuda": True, "log": "pytest_gpu.log",
          "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/style/test_fused.py",
-                 "tests/style/test_engine.py"]},
+                 "tests/style/test_engine.py", "tests/test_layer_profile.py"]},
         # 3. eager (the fast engine) vs fused, the generators at the two headset sizes; compile in the warm-up
         {"name": "fused vs eager", "budget": 120, "cuda": False, "json": "fused.json",
          "cmd": bench + ["--method", *fused_methods, "--engine", "fast", "fused", *compile_, "--eye-size", *two,
@@ -85,9 +85,9 @@ def steps(dry: bool, out: Path) -> list[dict]:
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "off", "--eye-size", *sizes,
                          "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
         # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease
-        {"name": "gpu tests (all)", "budget": 90, "cuda": True, "log": "pytest_gpu.log", "optional": True,
+        {"name": "gpu tests (all)", "budget": 120, "cuda": True, "log": "pytest_gpu.log", "optional": True,
          "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/cuda", "tests/style",
-                 "tests/test_pipeline.py"]},
+                 "tests/test_pipeline.py", "tests/test_layer_profile.py"]},
         {"name": "fused layouts", "budget": 60, "cuda": False, "json": "fused_layouts.json", "optional": True,
          "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--precision", "bf16", "fp16",
                          "--layout", "nchw", "cl", "--eye-size", big, "--eyes", "2", *short,

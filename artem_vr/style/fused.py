@@ -11,7 +11,8 @@ cuts is one *stage*::
     y·a + c [→ ReLU] [→ + residual] [→ ×2 nearest] → reflection pad → conv → mean, var (fp32)
 
 ``y`` is the previous conv's raw output, ``(a, c)`` the previous norm's per-channel affine
-(``a = w/σ``, ``c = b − μ·a``: normalize and the norm's own affine in one multiply-add). Under
+(``a = w/σ``, ``c = b − μ·a``: normalize and the norm's own affine in one multiply-add, computed
+inside the stage from the statistics and the norm's weights). Under
 ``torch.compile`` (Inductor) the prologue becomes one pointwise kernel that writes the padded
 conv input, the conv runs in cuDNN, and the statistics are one reduction over its output — the
 normalized activation, the ReLU output and the unpadded tensor are never written.
@@ -54,6 +55,7 @@ from artem_vr.style.norm import filter_stats
 _CACHE_ENV = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
 #: distinct compiled stages per input size (about 9 for the generators) times sizes and dtypes
 RECOMPILE_LIMIT = 64
+
 
 
 def compile_cache_dir() -> Path:
@@ -108,15 +110,17 @@ def stats_fp32(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, var.clamp_min(0.0)
 
 
-def stage(y: torch.Tensor, a: torch.Tensor | None, c: torch.Tensor | None, res: torch.Tensor | None,
-          weight: torch.Tensor, bias: torch.Tensor | None, *, relu: bool, add: bool, up: bool, keep: bool,
-          pad: int, stride: int, final: bool):
+def stage(y: torch.Tensor, mean: torch.Tensor | None, var: torch.Tensor | None, norm_w: torch.Tensor | None,
+          norm_b: torch.Tensor | None, res: torch.Tensor | None, weight: torch.Tensor, bias: torch.Tensor | None, *,
+          eps: float, relu: bool, add: bool, up: bool, keep: bool, pad: int, stride: int, final: bool):
     """One stage (see the module doc). ``y``: the previous conv's raw output (or the image when
-    ``a`` is None), activation dtype. Returns ``(conv output, mean, var, kept prologue output or None)``;
-    ``final``: ``(sigmoid(conv output), None, None, None)``."""
-    if a is None:
+    ``mean`` is None), activation dtype; ``mean``/``var``: its (filtered) statistics, float32
+    ``(N, C)``; ``norm_w``/``norm_b``: the previous norm's affine. Returns ``(conv output, mean,
+    var, kept prologue output or None)``; ``final``: ``(sigmoid(conv output), None, None, None)``."""
+    if mean is None:
         h = y
     else:
+        a, c = channel_affine(mean, var, norm_w, norm_b, eps)  # (N, C): computed inside the compiled stage
         h = y.float() * a[:, :, None, None] + c[:, :, None, None]
         if relu:
             h = torch.relu(h)
@@ -200,6 +204,14 @@ def stage_plan(net: nn.Module) -> list[StageSpec]:
 _compiled_stage: Callable | None = None
 
 
+def _recompile_limit():
+    """Dynamo's per-function cache limit raised to :data:`RECOMPILE_LIMIT` for the block (its name
+    is ``cache_size_limit`` before torch 2.6)."""
+    cfg = torch._dynamo.config
+    key = "recompile_limit" if hasattr(cfg, "recompile_limit") else "cache_size_limit"
+    return cfg.patch(**{key: max(RECOMPILE_LIMIT, getattr(cfg, key))})
+
+
 def compiled_stage() -> Callable:
     """:func:`stage` under ``torch.compile`` (one compiled function: stages that differ in flags,
     shapes or dtypes are separate cache entries of it; see :data:`RECOMPILE_LIMIT`)."""
@@ -227,18 +239,15 @@ class FusedGenerator:
         self.cache = cache
         self.on_stage: Callable | None = None
 
-    def _affine(self, spec: StageSpec, mean: torch.Tensor, var: torch.Tensor):
-        mean, var = filter_stats(spec.norm, mean, var)  # the comfort wrappers' hook point
-        return channel_affine(mean, var, spec.norm.weight, spec.norm.bias, spec.norm.eps)
-
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         fn = compiled_stage() if self.compile else stage
-        y, a, c, res = x, None, None, None
+        y, mean, var, res, prev = x, None, None, None, None
         for spec in self.specs:
             conv = spec.conv
-            args = (y, a, c, res if spec.add else None, conv.weight, conv.bias)
-            kw = dict(relu=spec.relu, add=spec.add, up=spec.up, keep=spec.keep, pad=conv.kernel_size[0] // 2,
-                      stride=conv.stride[0], final=spec.norm is None)
+            args = (y, mean, var, prev.weight if prev is not None else None, prev.bias if prev is not None else None,
+                    res if spec.add else None, conv.weight, conv.bias)
+            kw = dict(eps=prev.eps if prev is not None else 0.0, relu=spec.relu, add=spec.add, up=spec.up,
+                      keep=spec.keep, pad=conv.kernel_size[0] // 2, stride=conv.stride[0], final=spec.norm is None)
             if self.on_stage is None:
                 y, mean, var, kept = fn(*args, **kw)
             else:
@@ -247,7 +256,8 @@ class FusedGenerator:
                 return y
             if kept is not None:
                 res = kept
-            a, c = self._affine(spec, mean, var)
+            mean, var = filter_stats(spec.norm, mean, var)  # the comfort wrappers' hook point (no-op without one)
+            prev = spec.norm
         raise AssertionError("the stage plan has no final stage")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -258,5 +268,5 @@ class FusedGenerator:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
         if not self.compile:
             return self._run(x)[..., :h, :w]
-        with compile_cache(self.cache), torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+        with compile_cache(self.cache), _recompile_limit():
             return self._run(x)[..., :h, :w]

@@ -146,6 +146,8 @@ def _compiled_switch(device, precision, tol, tmp_path, monkeypatch, x):
 
     monkeypatch.setenv("ARTEM_VR_DATA", str(tmp_path))
     a, b = _net(0), _net(1)
+    err = (_ref(a, x) - _ref(b, x)).abs()
+    assert err.max() > 4 * tol, "the two styles must differ by more than the tolerance"
     eng = InferenceEngine(device, EngineConfig(precision, False, fused=True))
     eng.load(a)
     xd = x.to(device)
@@ -174,18 +176,26 @@ def test_compiled_on_cpu_style_switch_does_not_recompile(tmp_path, monkeypatch, 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda_available(), reason=NO_CUDA)
-@pytest.mark.parametrize("precision,tol", [("fp32", 2e-3), ("bf16", 0.08)])
-def test_compiled_on_cuda_style_switch_does_not_recompile(precision, tol, tmp_path, monkeypatch, x):
+def test_compiled_on_cuda_style_switch_does_not_recompile(tmp_path, monkeypatch, x):
+    """bf16 (the CUDA default precision), compiled by Inductor/Triton: close to the fp32 network,
+    style switches without a recompile. (One precision only: each compile costs seconds of the
+    GPU run's budget; channels_last and fp16 are timed in its optional step "fused layouts".)"""
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
-    _compiled_switch("cuda", precision, tol, tmp_path, monkeypatch, x)
+    _compiled_switch("cuda", "bf16", 0.08, tmp_path, monkeypatch, x)
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda_available(), reason=NO_CUDA)
-def test_compiled_channels_last_on_cuda(tmp_path, monkeypatch, x):
-    monkeypatch.setenv("ARTEM_VR_DATA", str(tmp_path))
-    net = _net(2, "full")
-    eng = InferenceEngine("cuda", EngineConfig("bf16", True, fused=True))
+def test_eager_fused_stages_on_cuda_equal_the_network(x):
+    """The stage maths on the GPU (no compile): fp32 against the plain network on the same device."""
+    net = _net(2, "full").cuda()
+    eng = InferenceEngine("cuda", EngineConfig("fp32", True, fused=True, compile=False))
     eng.load(net)
-    err = (eng(x.cuda()).cpu() - _ref(net, x)).abs()
-    assert err.mean() < 5e-3 and err.max() < 0.08, (err.mean().item(), err.max().item())
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        y = eng(x.cuda())
+        with torch.inference_mode():
+            ref = net(x.cuda())
+    finally:
+        torch.backends.cudnn.allow_tf32 = True
+    torch.testing.assert_close(y, ref, atol=1e-4, rtol=0)
