@@ -33,8 +33,9 @@ Choices (:class:`EngineConfig`, resolved by :func:`resolve_config`):
   AVX512-BF16), else fp32. Instance-norm statistics stay fp32 under fp16 (``norm_fp32``; fp16
   variance of large maps overflows); under bf16 (fp32 range) they need not.
 * channels_last — ``auto``: off. On the H200 NCHW beat channels_last by 1.35× (31.3 vs 42.2 ms
-  bf16; group/instance norm make the input contiguous again); on the CPU it did not pay over
-  bf16 NCHW either (docs/benchmarks.md, "Fast inference").
+  bf16; group/instance norm made the input contiguous again); on the CPU it did not pay over
+  bf16 NCHW either (docs/benchmarks.md, "Fast inference"). With channels_last the norms are now
+  :class:`LayoutKeepingInstanceNorm` (the layout survives the norm) — not re-measured on a GPU yet.
 * jit — CPU only: ``trace`` (``torch.jit.trace`` per input shape, weights not frozen so that
   styles swap in place) or ``eager``; ``auto`` = eager: tracing, trace + freeze and
   ``optimize_for_inference`` moved by less than the run-to-run spread over bf16 eager, and a
