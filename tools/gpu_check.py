@@ -59,14 +59,15 @@ def steps(dry: bool, out: Path) -> list[dict]:
         sizes, big, two = ["960x1080", "1440x1600", "2016x2240"], "1440x1600", ["1440x1600", "2016x2240"]
         secs, short = ["--seconds", "1.5", "--warmup", "1.5"], ["--seconds", "1.0", "--warmup", "1.0"]
         pipeline_methods, defaults_method = ["generator", "adain:fast", "adain:full", "xnor"], "generator:full"
-        fused_methods, comfort_methods = ["generator:compact", "generator:full"], ["generator:compact", "generator:full", "adain:fast"]
+        # full first: its 2x1440x1600 stages are in the compile cache from the profile step
+        fused_methods, comfort_methods = ["generator:full", "generator:compact"], ["generator:compact", "generator:full", "adain:fast"]
         defaults_variants = ["--precision", "fp16", "bf16", "--layout", "nchw", "cl", "--graph", "off", "on"]
         compile_, reps = [], ["--reps", "5"]
     return [
         # 1. where the time goes, first: the per-layer table of the full generator and AdaIN fast
         #    (eager engine first, its files written at once; then the fused engine per stage, whose
         #    compile also fills the on-disk cache that step 3 reuses)
-        {"name": "profile layers", "budget": 75, "cuda": False, "json": "profile.json",
+        {"name": "profile layers", "budget": 70, "cuda": False, "json": "profile.json",
          "cmd": bench + ["--profile", str(out), "--method", "generator:full", "adain:fast", "--engine", "fast", "fused",
                          *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
@@ -74,14 +75,14 @@ def steps(dry: bool, out: Path) -> list[dict]:
          "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/style/test_fused.py",
                  "tests/style/test_engine.py", "tests/test_layer_profile.py"]},
         # 3. eager (the fast engine) vs fused, the generators at the two headset sizes; compile in the warm-up
-        {"name": "fused vs eager", "budget": 120, "cuda": False, "json": "fused.json",
+        {"name": "fused vs eager", "budget": 135, "cuda": False, "json": "fused.json",
          "cmd": bench + ["--method", *fused_methods, "--engine", "fast", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *secs, "--json", str(out / "fused.json")] + commit},
         # 4. comfort on (what `artem-vr run` does by default) and 5. off, at the three eye sizes
-        {"name": "comfort on, three sizes", "budget": 80, "cuda": False, "json": "comfort_on.json",
+        {"name": "comfort on, three sizes", "budget": 75, "cuda": False, "json": "comfort_on.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "on", "--eye-size", *sizes,
                          "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
-        {"name": "comfort off, three sizes", "budget": 55, "cuda": False, "json": "comfort_off.json",
+        {"name": "comfort off, three sizes", "budget": 50, "cuda": False, "json": "comfort_off.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "off", "--eye-size", *sizes,
                          "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
         # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease

@@ -265,7 +265,7 @@ class InferenceEngine:
     def describe(self) -> str:
         c = self.config
         parts = [self.device.type, c.precision, "channels_last" if c.channels_last else "NCHW"]
-        if self.device.type == "cpu":
+        if self.device.type == "cpu" and not c.fused:
             parts.append(c.jit)
         if c.cuda_graph:
             parts.append("cuda-graph")
