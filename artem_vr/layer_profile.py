@@ -26,7 +26,9 @@ Writes ``profile_layers.json`` (a list: one record per network, ``kind: "layer_p
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import time
 from pathlib import Path
 
@@ -34,6 +36,8 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+
+from artem_vr.style.fused import FusedGenerator, StageSpec
 
 #: (method, arch) profiled by default: the networks the issue names
 DEFAULT_NETWORKS = (("generator", "full"), ("adain", "fast"))
@@ -191,11 +195,6 @@ def count_fused_bytes(net: torch.nn.Module, eyes: int, h: int, w: int, act_bytes
     """Bytes per frame of ``eyes`` × h × w through the fused stages of generator ``net`` (counted
     eagerly on a CPU fp32 copy at about 128 × 128 per eye, scaled by pixels and to ``act_bytes``
     per activation element)."""
-    import copy
-    import math
-
-    from artem_vr.style.fused import FusedGenerator
-
     f = min(1.0, math.sqrt(128 * 128 / (h * w)))
     sh, sw = max(16, round(h * f / 8) * 8), max(16, round(w * f / 8) * 8)
     twin = FusedGenerator(copy.deepcopy(net).float().cpu().eval(), compile=False)
@@ -215,8 +214,6 @@ def count_fused_bytes(net: torch.nn.Module, eyes: int, h: int, w: int, act_bytes
 
 def _fused_rows(stylizer, x, dev, reps) -> list[list[dict]]:
     """Per-stage records of a fused engine over ``reps`` forwards."""
-    from artem_vr.style.fused import StageSpec
-
     fused = stylizer.engine._fused
     runs: list[list[dict]] = []
 
