@@ -173,8 +173,9 @@ def add_stylizer_options(p, live: bool = False) -> None:
     p.add_argument("--adain-variant", choices=["auto", "fast", "full"], default="auto",
                    help="adain decoder: fast (relu3_1 encoder), full (relu4_1, the paper's) or auto "
                         "(default: fast when shipped, else full)")
-    p.add_argument("--engine", choices=["auto", "eager", "fast", "ort"], default="auto",
-                   help="generator/xnor inference engine: eager torch, fast (torch, tuned per device), ort "
+    p.add_argument("--engine", choices=["auto", "eager", "fast", "fused", "ort"], default="auto",
+                   help="generator/xnor inference engine: eager torch, fast (torch, tuned per device), fused "
+                        "(generators: fast + fused stages via torch.compile; compiles on the first frame), ort "
                         "(ONNX Runtime, CPU) or auto (default: ort on the CPU, fast on CUDA; printed at start)")
     p.add_argument("--adain-model", default=None, metavar="NAME|PATH",
                    help="adain: a decoder by name (yours from `artem-vr train adain`, or shipped: adain_fast, "

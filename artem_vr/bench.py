@@ -53,6 +53,11 @@ CPU_EYE_SIZES = [(256, 256)]
 #: method → its shipped architectures (the bench measures what ships)
 METHOD_ARCHS = {"generator": ("compact", "full"), "xnor": ("compact",), "adain": ("fast", "full"), "identity": ("-",)}
 NA = {"submit": "no XR session in this bench (use --output xr)"}
+#: the memory bandwidth of the consumer-card *estimates* printed beside each record (bytes/s).
+#: Every network here is memory-bound, so on a card with 1 TB/s a frame takes at least bytes per
+#: frame / 1 TB/s (``consumer_est_fps``, an upper bound on FPS); ``consumer_scaled_fps`` assumes the
+#: card runs as far from its bandwidth as the measured device did (stylize ms × bandwidth / 1 TB/s).
+CONSUMER_BANDWIDTH = 1e12
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,17 +71,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds before the timed window (model load, autotuning; default 3 on CUDA, 1 on the CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--engine", nargs="+", choices=("auto", "eager", "fast", "ort"), default=None,
+    p.add_argument("--engine", nargs="+", choices=("auto", "eager", "fast", "fused", "ort"), default=None,
                    help="generator/xnor inference engine: auto (what `artem-vr run` picks for the device and "
-                   "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout, graphs) or ort "
-                   "(ONNX Runtime, CPU); default on the CPU: ort, fast and eager, so their ratios are measured in "
-                   "one run; on CUDA: auto")
+                   "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout, graphs), fused "
+                   "(generators: the fast engine's network as fused stages through torch.compile; the compile "
+                   "falls in the warm-up) or ort (ONNX Runtime, CPU); default on the CPU: ort, fast and eager, so "
+                   "their ratios are measured in one run; on CUDA: auto")
     p.add_argument("--precision", nargs="+", choices=("auto", "fp32", "fp16", "bf16"), default=["auto"],
                    help="fast engine precision(s) (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--layout", nargs="+", choices=("auto", "nchw", "cl"), default=["auto"],
                    help="fast engine memory format(s): NCHW or channels_last (auto: the engine's default)")
     p.add_argument("--graph", nargs="+", choices=("off", "on"), default=["off"],
                    help="CUDA: replay the network as a CUDA graph (off, on, or both)")
+    p.add_argument("--compile", choices=("on", "off"), default="on",
+                   help="fused engine: its stages through torch.compile (on) or the same stages eagerly (off: "
+                   "the maths without the compiler, e.g. the CPU dry run of tools/gpu_check.sh)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--internal-scale", type=float, default=1.0, metavar="S",
                    help="run the network at S x the eye size (0 < S <= 1) and guided-upscale (default 1)")
@@ -87,6 +96,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto: CUDA-GL interop where the GL context allows, else host; host: force the host path")
     p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN (run first)")
     p.add_argument("--layers-only", action="store_true", help="CUDA only: the per-layer XNOR records alone")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="instead of the pipeline: the per-layer profile (artem_vr.layer_profile) of each --method "
+                   "(default generator:full adain:fast) with each --engine (generators; default fast, plus fused on "
+                   "CUDA) at the first --eye-size (default 1440x1600 on CUDA, 64x48 on the CPU) x --eyes; writes "
+                   "DIR/profile_layers.md and the records to --json (default DIR/profile_layers.json)")
+    p.add_argument("--reps", type=int, default=5, help="--profile: timed forwards per network (median; default 5)")
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
     p.add_argument("--commit", default=None,
                    help="the commit to write in the records (default: $ARTEM_COMMIT, else git, else unknown)")
@@ -282,19 +297,19 @@ class UnpacedSource(FrameSource):
 
 
 # ------------------------------------------------------------------------------- one configuration
-def _engine_config(dev: torch.device, engine: str, precision: str, layout: str, graph: bool):
-    """What the stylizer's ``engine=`` takes: a kind name (eager, ort) or the fast engine's config."""
+def _engine_config(dev: torch.device, engine: str, precision: str, layout: str, graph: bool, compile: bool = True):
+    """What the stylizer's ``engine=`` takes: a kind name (eager, ort) or the fast/fused engine's config."""
     from artem_vr.style.engine import EngineConfig
 
     if engine in ("auto", "eager", "ort"):
         return engine
     return EngineConfig(precision=precision, channels_last=None if layout == "auto" else layout == "cl",
-                        cuda_graph=graph and dev.type == "cuda")
+                        cuda_graph=graph and dev.type == "cuda", fused=engine == "fused", compile=compile)
 
 
 def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, seconds: float,
                  *, engine: str = "fast", precision: str = "auto", layout: str = "auto", graph: bool = False,
-                 internal_scale: float = 1.0, comfort: bool = False, upload: str | None = None,
+                 internal_scale: float = 1.0, comfort: bool = False, upload: str | None = None, compile: bool = True,
                  peaks: dict | None = None, bandwidth: float | None = None, commit: str | None = None,
                  warmup: float | None = None) -> dict:
     """Run the app's pipeline for one configuration; returns its record (see the module doc)."""
@@ -309,7 +324,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
                "arch": arch if method in ("generator", "xnor") else None}
     engine_cfg = None
     if method in ("generator", "xnor"):
-        engine_cfg = _engine_config(dev, engine, precision, layout, graph)
+        engine_cfg = _engine_config(dev, engine, precision, layout, graph, compile)
         options["engine"] = engine_cfg
     elif engine != "eager":
         engine = "eager"  # AdaIN runs eager (its forward also takes the style statistics)
@@ -389,7 +404,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     peaks = peaks if peaks is not None else measure_peaks(dev)
     bandwidth = bandwidth if bandwidth is not None else copy_bandwidth_gbs(dev)
     eng = inner.engine if method in ("generator", "xnor") else None
-    prec = eng.config if eng is not None and eng.kind == "fast" else None
+    prec = eng.config if eng is not None and eng.kind in ("fast", "fused") else None
     prec_name = prec.precision if prec is not None else ("fp16" if dev.type == "cuda" and method == "adain" else "fp32")
     act_bytes = 2 if prec_name in ("fp16", "bf16") else 4
     peak_key = prec_name if prec_name in peaks else "fp32"
@@ -398,6 +413,13 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     sty = stages["stylize"]["median"] if stages.get("stylize") else float("nan")
     binding = "memory" if traffic_floor > flop_floor else "compute"
     floor = max(flop_floor, traffic_floor)
+    bytes_frame = work["bytes"] * act_bytes // 4
+    fused_bytes = None
+    if eng is not None and eng.kind == "fused":
+        from artem_vr.layer_profile import count_fused_bytes
+
+        fused_bytes = count_fused_bytes(inner._net, eyes, h, w, act_bytes)
+    est_ms = (fused_bytes or bytes_frame) / CONSUMER_BANDWIDTH * 1e3
     notes = dict(NA)
     if output.upload is not None and output.upload_kind != "cuda-gl interop":
         notes["upload"] = f"host path: {output.upload.reason}"
@@ -413,7 +435,11 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "stylize_fps": round(1000.0 / sty, 2) if sty == sty else None,
         "network_fps": round(1000.0 / float(np.median(net_ms)), 2),
         "stages_ms": stages, "notes": notes,
-        "macs_per_frame": work["macs"], "bytes_per_frame": work["bytes"] * act_bytes // 4, "work_counted_at": work["counted_at"],
+        "macs_per_frame": work["macs"], "bytes_per_frame": bytes_frame, "work_counted_at": work["counted_at"],
+        "fused_bytes_per_frame": fused_bytes,
+        "consumer_est_ms": round(est_ms, 3), "consumer_est_fps": round(1e3 / est_ms, 1) if est_ms > 0 else None,
+        "consumer_scaled_fps": (round(1e3 / (sty * bandwidth * 1e9 / CONSUMER_BANDWIDTH), 1)
+                                if sty == sty and bandwidth > 0 else None),
         "peak_tflops": {k: round(v, 3) for k, v in peaks.items()}, "bandwidth_gbs": round(bandwidth, 1),
         "flop_floor_ms": round(flop_floor, 4), "traffic_floor_ms": round(traffic_floor, 4), "binding": binding,
         "floor_ms": round(floor, 4), "ratio": round(sty / floor, 2) if floor > 0 and sty == sty else None,
@@ -532,7 +558,10 @@ def _print_record(r: dict) -> None:
           f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{' +comfort' if r['comfort'] else ''}"
           f" [{r['upload']}]  {r['stereo_fps']:7.2f} FPS through the pipeline (network alone {r['network_fps']:.2f}); "
           f"ms median/p99: {', '.join(parts)}; floor {r['floor_ms']} ms ({r['binding']}: flop {r['flop_floor_ms']}, "
-          f"traffic {r['traffic_floor_ms']}), ratio {r['ratio']}, {r['effective_gmacs']} GMAC/s", flush=True)
+          f"traffic {r['traffic_floor_ms']}), ratio {r['ratio']}, {r['effective_gmacs']} GMAC/s; "
+          f"{(r.get('fused_bytes_per_frame') or r['bytes_per_frame']) / 1e6:.0f} MB/frame -> consumer card at 1 TB/s: "
+          f"at most {r['consumer_est_fps']} FPS, {r['consumer_scaled_fps']} FPS if it runs as far from its bandwidth as this "
+          f"device (estimates)", flush=True)
 
 
 def summary_lines(records: list[dict]) -> list[str]:
@@ -550,10 +579,13 @@ def summary_lines(records: list[dict]) -> list[str]:
         groups.setdefault(key(r), []).append(r)
     for (m, a, size, eyes), rs in groups.items():
         fast = [r for r in rs if r["engine"] == "fast"]
-        by_engine = {r["engine"]: r for r in rs if r["engine"] != "fast"}
+        by_engine = {r["engine"]: r for r in rs if r["engine"] not in ("fast", "fused")}
         if fast:
             by_engine["fast"] = max(fast, key=lambda r: r["stereo_fps"])
-        for e, base in (("fast", "eager"), ("ort", "eager"), ("ort", "fast")):
+        fused = [r for r in rs if r["engine"] == "fused"]
+        if fused:
+            by_engine["fused"] = max(fused, key=lambda r: r["stereo_fps"])
+        for e, base in (("fast", "eager"), ("ort", "eager"), ("ort", "fast"), ("fused", "fast")):
             if e in by_engine and base in by_engine:
                 x, y = by_engine[e], by_engine[base]
                 out.append(f"{m}:{a} at {size[0]}x{size[1]}: {e} {x['stereo_fps']:.2f} vs {base} {y['stereo_fps']:.2f} FPS "
@@ -573,6 +605,57 @@ def _write_json(path: Path, records: list[dict]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(records, indent=1))
     tmp.replace(path)
+
+
+# ------------------------------------------------------------------------------- per-layer profile
+def run_profile(args, dev: torch.device) -> int:
+    """``--profile DIR``: :func:`artem_vr.layer_profile.profile_network` for each method × engine;
+    the files are rewritten after every network (a timeout keeps what was measured)."""
+    from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_network, write_profile
+
+    cuda = dev.type == "cuda"
+    size = parse_size(args.eye_size[0]) if args.eye_size else ((1440, 1600) if cuda else (64, 48))
+    eyes = args.eyes or 2
+    methods = parse_methods(args.method) if args.method else list(DEFAULT_NETWORKS)
+    engines = args.engine or (["fast", "fused"] if cuda else ["fast"])
+    if args.reps < 1:
+        raise UsageError(f"--reps {args.reps} must be at least 1", "e.g. --reps 5")
+    commit = commit_id(args.commit)
+    bandwidth = copy_bandwidth_gbs(dev)
+    print(f"device: {device_name(dev)}; copy bandwidth {bandwidth:.1f} GB/s; profiling at {eyes}x{size[0]}x{size[1]}",
+          flush=True)
+    jobs = []  # every eager engine first: the fused compile comes after the tables it is compared with
+    for e in sorted(engines, key=lambda e: e == "fused"):
+        for m, a in methods:
+            e2 = e if m in ("generator", "xnor") else "eager"  # AdaIN has one (eager, autocast) path
+            if (m == "xnor" and e2 == "fused") or (m, a, e2) in jobs:
+                continue
+            jobs.append((m, a, e2))
+    if not jobs:
+        raise UsageError("nothing to profile", "give --method generator:full adain:fast (xnor has no fused engine)")
+    records: list[dict] = []
+    failed = 0
+    for m, a, e in jobs:
+        t0 = time.perf_counter()
+        print(f"--- {m}:{a} {e}" + (" (compiling the fused stages first)" if e == "fused" else ""), flush=True)
+        eng = _engine_config(dev, e, "auto", "auto", False, args.compile == "on") if e == "fused" else e
+        try:
+            r = profile_network(m, a, size, eyes, dev, engine=eng, reps=args.reps, warmup=2, bandwidth=bandwidth,
+                                commit=commit)
+        except Exception as err:  # noqa: BLE001 — one failing network is reported (exit 1); the others are still profiled
+            failed += 1
+            print(f"{m}:{a} {e}: FAILED ({type(err).__name__}: {err})", flush=True)
+            if cuda:
+                torch.cuda.empty_cache()
+            continue
+        records.append(r)
+        write_profile(records, args.profile, args.json)
+        top = sorted(r["by_kind"].items(), key=lambda kv: -kv[1]["time_ms"])[:4]
+        print(f"{m}:{a} {r['engine']}: stylize {r['forward_ms']:.3f} ms (rows {r['sum_ms']:.3f}); "
+              + ", ".join(f"{k} {100 * (v['share'] or 0):.0f} %" for k, v in top)
+              + f" [{time.perf_counter() - t0:.0f} s]", flush=True)
+    print(f"wrote {args.profile / 'profile_layers.md'} and {args.json or args.profile / 'profile_layers.json'}", flush=True)
+    return 1 if failed else 0
 
 
 # ------------------------------------------------------------------------------- command
@@ -595,6 +678,8 @@ def run(args) -> int:
         raise UsageError(f"--seconds {args.seconds} must be positive", "e.g. --seconds 3")
     dev = pick_device(args.device)
     cuda = dev.type == "cuda"
+    if args.profile is not None:
+        return run_profile(args, dev)
     os.environ.setdefault("EGL_PLATFORM", "surfaceless")
     sizes = [parse_size(s) for s in args.eye_size] if args.eye_size else (GPU_EYE_SIZES if cuda else CPU_EYE_SIZES)
     if not cuda and not args.eye_size:
@@ -636,12 +721,15 @@ def run(args) -> int:
                     for p in args.precision:
                         for lay in args.layout:
                             for g in args.graph:
-                                variants.append(("fast", p, lay, g == "on"))
+                                variants.append((e, p, lay, g == "on"))
+            if m == "xnor":  # binarized convolutions: no fused stages
+                variants = [v for v in variants if v[0] != "fused"]
             for e, p, lay, g in variants:
                 try:
                     r = bench_config(m, a, size, eyes, dev, args.seconds, engine=e, precision=p, layout=lay, graph=g,
                                      internal_scale=args.internal_scale, comfort=args.comfort == "on",
                                      upload=args.upload, peaks=peaks, bandwidth=bandwidth, commit=commit,
+                                     compile=args.compile == "on",
                                      warmup=args.warmup)
                 except Exception as err:  # noqa: BLE001 — one failing configuration is recorded; the run goes on
                     failed += 1

@@ -1,4 +1,5 @@
-"""tools/gpu_check.sh — the one GPU run — cannot rot: its CPU dry run runs here end to end.
+"""tools/gpu_check.sh — the one GPU run — cannot rot: its CPU dry run runs here end to end
+(the per-layer profile first, eager vs fused with the fused stages not compiled, comfort on and off).
 
 The dry run is the same script and the same steps at tiny sizes; the GPU-only steps report
 "skipped: no CUDA" on a machine without CUDA. The budgets of the real run must fit 420 s.
@@ -21,11 +22,28 @@ import gpu_check  # noqa: E402
 
 def test_the_real_run_fits_its_budget(tmp_path):
     plan = gpu_check.steps(False, tmp_path)
-    total = gpu_check.SETUP_BUDGET_S + sum(s["budget"] for s in plan)
+    default = [s for s in plan if gpu_check.wanted(s, None)]
+    total = gpu_check.SETUP_BUDGET_S + sum(s["budget"] for s in default)
     assert total <= 400, total  # 420 s with margin for merge, chart and summary
-    names = [s["name"] for s in plan]
-    # what only a GPU can tell comes first; the optional comfort run last
-    assert names[0] == "gpu tests" and names[1].startswith("xnor layers") and names[-1].startswith("comfort")
+    names = [s["name"] for s in default]
+    # issue 19: the per-layer profile first, then the fused engine's tests, eager vs fused, comfort on/off
+    assert names == ["profile layers", "gpu tests (fused, engine)", "fused vs eager", "comfort on, three sizes",
+                     "comfort off, three sizes"], names
+    profile = default[0]["cmd"]
+    assert "--profile" in profile and "generator:full" in profile and "adain:fast" in profile and "1440x1600" in profile
+    for step, comfort in ((default[3], "on"), (default[4], "off")):
+        cmd = step["cmd"]
+        assert cmd[cmd.index("--comfort") + 1] == comfort
+        assert {"960x1080", "1440x1600", "2016x2240"} <= set(cmd)
+        assert {"generator:compact", "generator:full", "adain:fast"} <= set(cmd)
+    fused = default[2]["cmd"]
+    assert fused[fused.index("--engine") + 1: fused.index("--engine") + 3] == ["fast", "fused"]
+    assert "--compile" not in fused  # the real run compiles; only the dry run runs the stages eagerly
+    # a short second lease: every optional step fits one on its own, and --only picks by prefix
+    optional = [s for s in plan if s.get("optional")]
+    assert optional and all(gpu_check.SETUP_BUDGET_S + s["budget"] <= 400 for s in optional)
+    picked = [s["name"] for s in plan if gpu_check.wanted(s, "gpu tests, fused layouts")]
+    assert picked == ["gpu tests (fused, engine)", "gpu tests (all)", "fused layouts"]
 
 
 @pytest.mark.slow
@@ -36,25 +54,54 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= 8, files  # the device tool brings back at most 8
-    for f in ("env.txt", "summary.txt", "bench_gpu.json", "benchmarks_rows.md", "bench_gpu.svg", "bench.log"):
+    for f in ("env.txt", "summary.txt", "bench_gpu.json", "benchmarks_rows.md", "bench_gpu.svg", "bench.log",
+              "profile_layers.md"):
         assert f in files, f
     summary = (out / "summary.txt").read_text()
     from artem_vr.cuda.device import cuda_available
 
     if not cuda_available()[0]:
-        assert summary.count("skipped: no CUDA") == 2, summary  # the GPU tests and the XNOR layer records
-    assert " ok " in next(ln for ln in summary.splitlines() if "xnor engines" in ln)
-    for step in ("pipeline at three eye sizes", "engine defaults table", "training burst", "comfort wrappers"):
+        assert summary.count("skipped: no CUDA") == 1, summary  # the fused engine's GPU tests
+    for step in ("profile layers", "fused vs eager", "comfort on, three sizes", "comfort off, three sizes"):
         line = next(ln for ln in summary.splitlines() if step in ln)
         assert " ok " in line, line
+    assert summary.count("skipped: optional") == 7, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
+    # 1. the per-layer profile, first: eager tables of both networks, then the fused one per stage
+    prof = [r for r in recs if r.get("kind") == "layer_profile"]
+    assert [(r["method"], r["engine"]) for r in prof] == [("generator", "fast"), ("adain", "eager"), ("generator", "fused")]
+    assert "## generator:full — fast" in (out / "profile_layers.md").read_text()
+    assert "profile generator:full fast" in summary and "profile generator:full fused" in summary
     pipe = [r for r in recs if "stereo_fps" in r]
-    assert {r["method"] for r in pipe} == {"generator", "adain", "xnor"}
+    assert {r["method"] for r in pipe} == {"generator", "adain"}
     assert all(r["commit"] == "testsha" for r in pipe)
-    assert any(r["comfort"] for r in pipe)
-    assert "defaults generator:compact" in summary
+    # 3. eager (fast) vs fused, with the fused engine's own bytes per frame
+    fused = [r for r in pipe if r["engine"] == "fused"]
+    assert fused and all(0 < r["fused_bytes_per_frame"] < r["bytes_per_frame"] for r in fused)
+    assert "fused" in summary and " vs fast " in summary
+    # 4./5. comfort on and off, same methods and sizes
+    on = {(r["method"], r["arch"], tuple(r["eye_size"])) for r in pipe if r["comfort"]}
+    off = {(r["method"], r["arch"], tuple(r["eye_size"])) for r in pipe if not r["comfort"] and r["engine"] != "fused"}
+    assert on and on <= off
+    # every row: bytes per frame, the ratio to the traffic floor and the consumer-card estimate
+    assert all(r["bytes_per_frame"] > 0 and r["ratio"] and r["consumer_est_fps"] for r in pipe)
     rows = (out / "benchmarks_rows.md").read_text()
-    assert rows.count("| no GPU |") == len(pipe)
+    assert rows.count("| no GPU |") == len(pipe) and rows.count("(estimate) |") == len(pipe)
+
+
+@pytest.mark.slow
+def test_only_runs_the_named_steps_dry(tmp_path):
+    """A second, short lease: ``--only`` runs an optional step and records every other as not asked."""
+    out = tmp_path / "gc"
+    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(out), PY=sys.executable, ARTEM_COMMIT="testsha")
+    r = subprocess.run(["bash", "tools/gpu_check.sh", "--only", "xnor engines"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    summary = (out / "summary.txt").read_text()
+    assert " ok " in next(ln for ln in summary.splitlines() if "xnor engines" in ln)
+    assert summary.count("skipped: not asked (--only)") == len(gpu_check.steps(True, out)) - 1, summary
+    recs = json.loads((out / "bench_gpu.json").read_text())
+    assert {r["method"] for r in recs} == {"xnor"}
 
 
 def test_a_missing_dependency_stops_the_run_in_one_line(tmp_path):

@@ -1,17 +1,31 @@
 """The steps of the one GPU run (tools/gpu_check.sh does the set-up, then runs this).
 
-Each step is a subprocess under its own time budget (seconds, below; they total 380 s, and the
-set-up before them is budgeted 20 s: 400 s of the 420 s the run may take). A step that fails or
-times out is recorded as such and the run goes on; a GPU-only step on a machine without CUDA is
-recorded "skipped: no CUDA". ``--dry-run`` runs every step at tiny sizes (the CPU check in CI).
+Each step is a subprocess under its own time budget (seconds, in :func:`steps`; the default
+steps total 380 s, and the set-up before them is budgeted 20 s: 400 s of the 420 s the run may
+take — compile time included: the fused engine compiles inside its steps' warm-ups, and its
+kernels are cached on disk in the user data folder, so the second fused step reuses the
+profile step's). A step that fails or times out is recorded as such and the run goes on; a
+GPU-only step on a machine without CUDA is recorded "skipped: no CUDA". ``--dry-run`` runs every
+step at tiny sizes (the CPU check in CI; the fused stages run there without the compiler).
 
-Order: what only a GPU can tell first (kernel and interop bit-exactness, the XNOR-vs-cuDNN layer
-records), then the shipped pipeline at three eye sizes, the engine defaults table, a training
-burst, and the comfort wrappers last (optional).
+Default order (issue 19: the first minutes of a lease produce the per-layer table):
+
+1. ``profile layers`` — the per-layer table of the full generator (fast engine, then fused per
+   stage) and AdaIN fast at 2×1440×1600 → ``profile_layers.md`` (records in bench_gpu.json);
+2. ``gpu tests (fused, engine)`` — ``pytest -m gpu`` on the fused and engine tests;
+3. ``fused vs eager`` — generators compact and full, fast vs fused, at 2×1440×1600 and 2×2016×2240;
+4. ``comfort on, three sizes`` and 5. ``comfort off, three sizes`` — generator compact and full
+   and AdaIN fast through the app's pipeline at the three eye sizes, engine ``auto``.
+
+Every pipeline row carries bytes per frame, the ratio to the traffic floor and a consumer-card
+estimate at 1 TB/s (labelled an estimate). Optional steps (measured on earlier leases; run them
+with ``--only "NAME,..."`` on a short second lease): ``gpu tests (all)``, ``fused layouts``,
+``xnor layers vs cudnn``, ``pipeline at three eye sizes``, ``engine defaults table``,
+``training burst``, ``xnor engines``.
 
 Files in --out (at most 8: what the device tool brings back), ready for docs/bench/:
 env.txt, pytest_gpu.log, bench.log, bench_gpu.json, bench_gpu.svg, benchmarks_rows.md,
-train_burst.json, summary.txt.
+profile_layers.md, summary.txt.
 """
 
 from __future__ import annotations
@@ -29,42 +43,73 @@ SETUP_BUDGET_S = 20
 
 
 def steps(dry: bool, out: Path) -> list[dict]:
-    """name, budget (s), whether it needs CUDA, the command, and the JSON it adds to bench_gpu.json."""
+    """name, budget (s), whether it needs CUDA, whether it runs by default (``optional`` steps run
+    only when ``--only`` names them), the command, and the JSON it adds to bench_gpu.json."""
     py = sys.executable
     bench = [py, "-m", "artem_vr", "bench"]
     commit = ["--commit", os.environ.get("ARTEM_COMMIT", "unknown")]
-    if dry:  # the same steps, as small as they go: every code path, no speed
-        sizes, big, secs = ["48x32"], "48x32", ["--seconds", "0.1", "--warmup", "0.1"]
+    if dry:  # the same steps, as small as they go: every code path, no speed (fused: not compiled)
+        sizes, big, two, secs = ["48x32"], "48x32", ["48x32"], ["--seconds", "0.1", "--warmup", "0.1"]
+        short = secs
         pipeline_methods, defaults_method = ["generator:compact", "adain:fast", "xnor"], "generator:compact"
+        fused_methods, comfort_methods = ["generator:compact"], ["generator:compact", "adain:fast"]
         defaults_variants = ["--precision", "fp32", "bf16", "--layout", "nchw", "--graph", "off"]
+        compile_, reps = ["--compile", "off"], ["--reps", "1"]
     else:
-        sizes, big, secs = ["960x1080", "1440x1600", "2016x2240"], "1440x1600", ["--seconds", "1.5", "--warmup", "1.5"]
+        sizes, big, two = ["960x1080", "1440x1600", "2016x2240"], "1440x1600", ["1440x1600", "2016x2240"]
+        secs, short = ["--seconds", "1.5", "--warmup", "1.5"], ["--seconds", "1.0", "--warmup", "1.0"]
         pipeline_methods, defaults_method = ["generator", "adain:fast", "adain:full", "xnor"], "generator:full"
+        # full first: its 2x1440x1600 stages are in the compile cache from the profile step
+        fused_methods, comfort_methods = ["generator:full", "generator:compact"], ["generator:compact", "generator:full", "adain:fast"]
         defaults_variants = ["--precision", "fp16", "bf16", "--layout", "nchw", "cl", "--graph", "off", "on"]
+        compile_, reps = [], ["--reps", "5"]
     return [
-        {"name": "gpu tests", "budget": 90, "cuda": True, "log": "pytest_gpu.log",
+        # 1. where the time goes, first: the per-layer table of the full generator and AdaIN fast
+        #    (eager engine first, its files written at once; then the fused engine per stage, whose
+        #    compile also fills the on-disk cache that step 3 reuses)
+        {"name": "profile layers", "budget": 70, "cuda": False, "json": "profile.json",
+         "cmd": bench + ["--profile", str(out), "--method", "generator:full", "adain:fast", "--engine", "fast", "fused",
+                         *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
+        # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
+        {"name": "gpu tests (fused, engine)", "budget": 50, "cuda": True, "log": "pytest_gpu.log",
+         "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/style/test_fused.py",
+                 "tests/style/test_engine.py", "tests/test_layer_profile.py"]},
+        # 3. eager (the fast engine) vs fused, the generators at the two headset sizes; compile in the warm-up
+        {"name": "fused vs eager", "budget": 135, "cuda": False, "json": "fused.json",
+         "cmd": bench + ["--method", *fused_methods, "--engine", "fast", "fused", *compile_, "--eye-size", *two,
+                         "--eyes", "2", *secs, "--json", str(out / "fused.json")] + commit},
+        # 4. comfort on (what `artem-vr run` does by default) and 5. off, at the three eye sizes
+        {"name": "comfort on, three sizes", "budget": 75, "cuda": False, "json": "comfort_on.json",
+         "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "on", "--eye-size", *sizes,
+                         "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
+        {"name": "comfort off, three sizes", "budget": 50, "cuda": False, "json": "comfort_off.json",
+         "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "off", "--eye-size", *sizes,
+                         "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
+        # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease
+        {"name": "gpu tests (all)", "budget": 120, "cuda": True, "log": "pytest_gpu.log", "optional": True,
          "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/cuda", "tests/style",
-                 "tests/test_pipeline.py"]},
-        {"name": "xnor layers vs cudnn", "budget": 40, "cuda": True, "json": "layers.json",
+                 "tests/test_pipeline.py", "tests/test_layer_profile.py"]},
+        {"name": "fused layouts", "budget": 60, "cuda": False, "json": "fused_layouts.json", "optional": True,
+         "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--precision", "bf16", "fp16",
+                         "--layout", "nchw", "cl", "--eye-size", big, "--eyes", "2", *short,
+                         "--json", str(out / "fused_layouts.json")] + commit},
+        {"name": "xnor layers vs cudnn", "budget": 40, "cuda": True, "json": "layers.json", "optional": True,
          "cmd": bench + ["--layers-only", "--eye-size", big, "--eyes", "2", "--json", str(out / "layers.json")] + commit},
-        {"name": "pipeline at three eye sizes", "budget": 110, "cuda": False, "json": "pipeline.json",
+        {"name": "pipeline at three eye sizes", "budget": 110, "cuda": False, "json": "pipeline.json", "optional": True,
          "cmd": bench + ["--method", *pipeline_methods, "--engine", "auto", "--eye-size", *sizes, "--eyes", "2", *secs,
                          "--json", str(out / "pipeline.json")] + commit},
-        {"name": "engine defaults table", "budget": 60, "cuda": False, "json": "defaults.json",
+        {"name": "engine defaults table", "budget": 60, "cuda": False, "json": "defaults.json", "optional": True,
          "cmd": bench + ["--method", defaults_method, "--engine", "fast", *defaults_variants, "--eye-size", big,
                          "--eyes", "2", *(secs if dry else ["--seconds", "1.0", "--warmup", "1.5"]), "--json", str(out / "defaults.json")]
          + commit},
-        {"name": "training burst", "budget": 40, "cuda": False, "json": "train_burst.json", "keep_json": True,
+        {"name": "training burst", "budget": 40, "cuda": False, "json": "train_burst.json", "optional": True,
          "cmd": [py, "tools/gpu_train_burst.py", "--iters", "2" if dry else "150", "--size", "64" if dry else "256",
                  "--batch", "2" if dry else "8", "--arch", "full", "--amp", "off" if dry else "bf16",
                  "--json", str(out / "train_burst.json")]},
-        {"name": "xnor engines", "budget": 20, "cuda": False, "json": "xnor_engines.json",
+        {"name": "xnor engines", "budget": 20, "cuda": False, "json": "xnor_engines.json", "optional": True,
          "cmd": bench + ["--method", "xnor", "--engine", "eager", "fast", "--precision", "fp16" if not dry else "fp32",
                          "--eye-size", big, "--eyes", "2", *(secs if dry else ["--seconds", "1.5", "--warmup", "1.5"]),
                          "--json", str(out / "xnor_engines.json")] + commit},
-        {"name": "comfort wrappers (optional)", "budget": 20, "cuda": False, "json": "comfort.json",
-         "cmd": bench + ["--method", "generator:compact", "--engine", "fast", "--comfort", "on", "--eye-size", big,
-                         "--eyes", "2", *secs, "--json", str(out / "comfort.json")] + commit},
     ]
 
 
@@ -105,7 +150,7 @@ def run_step(step: dict, out: Path, log) -> dict:
     t0 = time.monotonic()
     log.write(f"\n=== {step['name']} (budget {step['budget']} s): {' '.join(step['cmd'])}\n")
     log.flush()
-    target = open(out / step["log"], "w") if "log" in step else log
+    target = open(out / step["log"], "a") if "log" in step else log
     try:
         r = subprocess.run(step["cmd"], stdout=target, stderr=subprocess.STDOUT, cwd=ROOT, timeout=step["budget"])
         status = "ok" if r.returncode == 0 else f"failed (exit {r.returncode})"
@@ -120,7 +165,8 @@ def run_step(step: dict, out: Path, log) -> dict:
 def table_rows(records: list[dict], card: str) -> str:
     """Markdown rows for docs/benchmarks.md: the pipeline records and the XNOR layer records."""
     rows = ["| card | method | eye | engine | upload | pipeline FPS | network FPS | stylize ms | to-texture ms | render ms "
-            "| floor ms (binding) | ratio |", "|" + "---|" * 12]
+            "| floor ms (binding) | ratio | MB/frame | consumer card at 1 TB/s, FPS (estimate: bound / scaled) |",
+            "|" + "---|" * 14]
     for r in records:
         if "stereo_fps" not in r:
             continue
@@ -130,12 +176,14 @@ def table_rows(records: list[dict], card: str) -> str:
         rows.append(f"| {card} | {r['method']}:{r['arch']}{' +comfort' if r['comfort'] else ''} | "
                     f"{r['eye_size'][0]}x{r['eye_size'][1]}x{r['eyes']} | {r['engine']} {flags} | {r['upload']} | "
                     f"{r['stereo_fps']:.1f} | {r['network_fps']:.1f} | {med('stylize')} | {med('to_texture')} | "
-                    f"{med('render')} | {r['floor_ms']:.2f} ({r['binding']}) | {r['ratio']} |")
+                    f"{med('render')} | {r['floor_ms']:.2f} ({r['binding']}) | {r['ratio']} | "
+                    f"{(r.get('fused_bytes_per_frame') or r['bytes_per_frame']) / 1e6:.0f} | "
+                    f"≤ {r.get('consumer_est_fps')} / {r.get('consumer_scaled_fps')} (estimate) |")
     failed = [r for r in records if "failed" in r]
     for r in failed:
         rows.append(f"| {card} | {r['method']}:{r['arch']} | {r['eye_size'][0]}x{r['eye_size'][1]} | {r['engine']} "
                     f"{r['precision']} {r.get('layout', '')} {'graph' if r.get('cuda_graph') else ''} | FAILED: "
-                    f"{r['failed'][:80]} |" + " |" * 7)
+                    f"{r['failed'][:80]} |" + " |" * 9)
     layers = [r for r in records if "layer" in r]
     if layers:
         rows += ["", "| card | layer (N,C,H,W,O,k,s) | XNOR conv popc ms | XNOR conv mma ms | XNOR layer fp16 ms | "
@@ -145,6 +193,27 @@ def table_rows(records: list[dict], card: str) -> str:
                         f"{r['xnor_layer_f16_ms']} | {r['cudnn_fp16_ms']} | {r['xnor_layer_f32_ms']} | "
                         f"{r['cudnn_fp32_ms']} | {r['conv_speedup_vs_fp16']}x | {r['layer_speedup_vs_fp16']}x |")
     return "\n".join(rows) + "\n"
+
+
+def wanted(step: dict, only: str | None) -> bool:
+    """Whether a step runs: named by a prefix in ``--only``, else every step that is not optional."""
+    if only:
+        return any(step["name"].startswith(n.strip()) for n in only.split(",") if n.strip())
+    return not step.get("optional")
+
+
+def profile_lines(records: list[dict]) -> list[str]:
+    """One summary line per per-layer profile: stylize time, the costliest kinds and the floor."""
+    out = []
+    for r in records:
+        if r.get("kind") != "layer_profile":
+            continue
+        kinds = sorted(r["by_kind"].items(), key=lambda kv: -kv[1]["time_ms"])[:4]
+        out.append(f"  profile {r['method']}:{r['arch']} {r['engine']} {r['eyes']}x{r['eye_size'][0]}x{r['eye_size'][1]}: "
+                   f"stylize {r['forward_ms']:.2f} ms, {r['bytes'] / 1e6:.0f} MB; "
+                   + ", ".join(f"{k} {100 * (v['share'] or 0):.0f} %" for k, v in kinds)
+                   + (f"; traffic floor {r['traffic_floor_ms']:.2f} ms" if r.get("traffic_floor_ms") else ""))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,8 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     has_cuda, why = cuda_ok()
     card = card_name() if has_cuda else "no GPU"
     plan = steps(a.dry_run, out)
-    total = SETUP_BUDGET_S + sum(s["budget"] for s in plan)
-    print(f"card: {card}; CUDA: {'yes' if has_cuda else why}; set-up + step budgets {total} s (limit 420)"
+    asked = [s for s in plan if wanted(s, a.only)]
+    total = SETUP_BUDGET_S + sum(s["budget"] for s in asked)
+    print(f"card: {card}; CUDA: {'yes' if has_cuda else why}; {len(asked)} steps, set-up + step budgets {total} s "
+          f"(limit 420; compile time counts)"
           + (" (dry run: each step may take 4x its budget)" if a.dry_run else ""), flush=True)
     results = []
     if a.dry_run:  # the budgets are the GPU run's; a busy CPU doing the same steps small needs more
@@ -171,9 +242,9 @@ def main(argv: list[str] | None = None) -> int:
             step["budget"] *= 4
     with open(out / "bench.log", "w") as log:
         for step in plan:
-            if a.only and not any(step["name"].startswith(n.strip()) for n in a.only.split(",")):
-                res = {"step": step["name"], "status": "skipped: not asked (--only)", "seconds": 0.0,
-                       "budget": step["budget"]}
+            if not wanted(step, a.only):
+                why_not = "skipped: not asked (--only)" if a.only else "skipped: optional (--only runs it)"
+                res = {"step": step["name"], "status": why_not, "seconds": 0.0, "budget": step["budget"]}
             elif step["cuda"] and not has_cuda:
                 res = {"step": step["name"], "status": "skipped: no CUDA", "seconds": 0.0, "budget": step["budget"]}
             else:
@@ -184,8 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict] = []
     for step in plan:
         f = out / step.get("json", "-")
-        if "json" in step and f.is_file() and not step.get("keep_json"):
-            records += json.loads(f.read_text())
+        if "json" in step and f.is_file():
+            got = json.loads(f.read_text())
+            records += got if isinstance(got, list) else [got]  # the training burst writes one record
             f.unlink()
     (out / "bench_gpu.json").write_text(json.dumps(records, indent=1))
     (out / "benchmarks_rows.md").write_text(table_rows(records, card))
@@ -197,9 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"  {r['step']:<32} {r['status']:<28} {r['seconds']:>6.1f} s (budget {r['budget']} s)" for r in results]
     lines.append(f"  chart: {'ok' if chart.returncode == 0 else 'failed: ' + chart.stderr.strip()[-200:]}")
     bench_log = (out / "bench.log").read_text()
-    lines += [ln for ln in bench_log.splitlines() if ln.startswith(("defaults ", "matmul peak"))]
+    lines += [ln for ln in bench_log.splitlines() if ln.startswith(("defaults ", "matmul peak")) or " vs fast " in ln]
+    lines += profile_lines(records)
     lines.append(f"  {sum('stereo_fps' in r for r in records)} pipeline records, "
-                 f"{sum('layer' in r for r in records)} layer records, {sum('failed' in r for r in records)} failed")
+                 f"{sum(r.get('kind') == 'layer_profile' for r in records)} layer profiles, "
+                 f"{sum('layer' in r for r in records)} XNOR layer records, {sum('failed' in r for r in records)} failed")
     text = "\n".join(lines) + "\n"
     (out / "summary.txt").write_text(text)
     print(text, flush=True)

@@ -6,6 +6,11 @@ Three engines share one interface (``load(net)``, then ``engine(x)``), made by
 * ``eager`` (:class:`EagerEngine`) — the module itself, fp32, as the stylizers ran before;
 * ``fast`` (:class:`InferenceEngine`, below) — torch, prepared per device;
 * ``ort`` (:class:`OrtEngine`) — ONNX Runtime's CPU provider on the network exported in memory;
+* ``fused`` (:class:`InferenceEngine` with ``EngineConfig(fused=True)``) — the ``fast`` engine's
+  prepared network run as fused stages (:mod:`artem_vr.style.fused`: norm + affine + ReLU +
+  residual + upsample + pad fused around each conv, through ``torch.compile``); generators only.
+  Whether ``auto`` picks it on CUDA is **pending a GPU measurement** (tools/gpu_check.sh, step
+  "fused vs eager"); until then ``auto`` stays ``fast`` on CUDA;
 * ``auto`` (:func:`auto_engine`) — ``ort`` on the CPU (never slower than ``fast`` there: 1.1–1.3×
   on a lightly loaded 2-core AVX2 CPU, 2–6× on a loaded one), ``fast`` on CUDA.
 
@@ -28,13 +33,17 @@ Choices (:class:`EngineConfig`, resolved by :func:`resolve_config`):
   AVX512-BF16), else fp32. Instance-norm statistics stay fp32 under fp16 (``norm_fp32``; fp16
   variance of large maps overflows); under bf16 (fp32 range) they need not.
 * channels_last — ``auto``: off. On the H200 NCHW beat channels_last by 1.35× (31.3 vs 42.2 ms
-  bf16; group/instance norm make the input contiguous again); on the CPU it did not pay over
-  bf16 NCHW either (docs/benchmarks.md, "Fast inference").
+  bf16; group/instance norm made the input contiguous again); on the CPU it did not pay over
+  bf16 NCHW either (docs/benchmarks.md, "Fast inference"). With channels_last the norms are now
+  :class:`LayoutKeepingInstanceNorm` (the layout survives the norm) — not re-measured on a GPU yet.
 * jit — CPU only: ``trace`` (``torch.jit.trace`` per input shape, weights not frozen so that
   styles swap in place) or ``eager``; ``auto`` = eager: tracing, trace + freeze and
   ``optimize_for_inference`` moved by less than the run-to-run spread over bf16 eager, and a
   frozen module would need one trace per style.
 * cuda_graph — CUDA only: one graph per input shape, weights swapped in place.
+* fused / compile — the fused stages (compiled, or eager for the CPU tests of their maths); a
+  style switch copies weights into the same storages, which the compiled stages take as inputs:
+  no recompile (tests/style/test_fused.py counts them).
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from torch import nn
 
 from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
+from artem_vr.style.fused import FusedGenerator, channel_affine, compile_cache_dir, stats_fp32
 from artem_vr.style.norm import StatsInstanceNorm
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -64,6 +74,8 @@ class EngineConfig:
     cuda_graph: bool = False  # CUDA
     norm_fp32: bool | None = None  # None: True for fp16
     cudnn_benchmark: bool = True  # CUDA
+    fused: bool = False  # run generators as fused stages (artem_vr.style.fused): the ``fused`` engine
+    compile: bool = True  # fused: the stages through torch.compile (False: the same stages eagerly)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -95,8 +107,8 @@ def resolve_config(config: EngineConfig, device: torch.device) -> EngineConfig:
         p = "bf16" if cuda else ("bf16" if cpu_has_native_bf16() else "fp32")
     cl = False if config.channels_last is None else config.channels_last  # NCHW won on CUDA too
     jit = "eager" if config.jit == "auto" else config.jit
-    if cuda:
-        jit = "eager"  # CUDA speed comes from graphs, not from the tracer
+    if cuda or config.fused:
+        jit = "eager"  # CUDA speed comes from graphs (and fusion), not from the tracer
     nf = (p == "fp16") if config.norm_fp32 is None else config.norm_fp32
     return replace(config, precision=p, channels_last=cl, jit=jit, norm_fp32=nf, cuda_graph=config.cuda_graph and cuda)
 
@@ -110,6 +122,18 @@ class GroupInstanceNorm(StatsInstanceNorm):
 
     def plain(self, x):
         return nn.functional.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+
+
+class LayoutKeepingInstanceNorm(StatsInstanceNorm):
+    """Instance norm that keeps the input's memory format (channels_last stays channels_last):
+    float32 per-channel statistics (:func:`~artem_vr.style.fused.stats_fp32`) and normalize +
+    affine as one per-channel multiply-add in the input's dtype. Group norm (and instance norm)
+    return NCHW-contiguous tensors, which made every conv after a norm convert back — why
+    channels_last lost on the H200 (docs/benchmarks.md). Same state keys and hook point."""
+
+    def plain(self, x):
+        a, c = channel_affine(*stats_fp32(x), self.weight, self.bias, self.eps)
+        return (x.float() * a[..., None, None] + c[..., None, None]).to(x.dtype)
 
 
 class Fp32InstanceNorm(GroupInstanceNorm):
@@ -129,15 +153,17 @@ def prepare_module(net: nn.Module, device: torch.device, cfg: EngineConfig) -> n
     """A deep copy of ``net``: eval, no grad, on ``device``, in ``cfg.precision`` (resolved),
     channels_last if asked; instance norms without running statistics (plain or
     :class:`~artem_vr.style.norm.StatsInstanceNorm`) become :class:`GroupInstanceNorm`
-    (:class:`Fp32InstanceNorm` if ``cfg.norm_fp32``), which keep the statistics hook point."""
+    (:class:`Fp32InstanceNorm` if ``cfg.norm_fp32``; :class:`LayoutKeepingInstanceNorm` with
+    channels_last), which keep the statistics hook point."""
     live = copy.deepcopy(net).eval().requires_grad_(False)
+    norm_class = LayoutKeepingInstanceNorm if cfg.channels_last else Fp32InstanceNorm if cfg.norm_fp32 else GroupInstanceNorm
     for m in live.modules():
         if type(m) in (nn.InstanceNorm2d, StatsInstanceNorm) and not m.track_running_stats:
-            m.__class__ = Fp32InstanceNorm if cfg.norm_fp32 else GroupInstanceNorm
+            m.__class__ = norm_class
     live = live.to(device=device, dtype=_DTYPES[cfg.precision])
     if cfg.norm_fp32:
         for m in live.modules():
-            if isinstance(m, Fp32InstanceNorm):
+            if isinstance(m, (Fp32InstanceNorm, LayoutKeepingInstanceNorm)):
                 m.float()
     if cfg.channels_last:
         live = live.to(memory_format=torch.channels_last)
@@ -162,7 +188,10 @@ class InferenceEngine:
         self.device = torch.device(device)
         self.config = resolve_config(config, self.device)
         self.dtype = _DTYPES[self.config.precision]
+        if self.config.fused:
+            self.kind = "fused"
         self._live: nn.Module | None = None
+        self._fused: FusedGenerator | None = None
         self._key: tuple | None = None
         self._pending: nn.Module | None = None
         self._loaded: nn.Module | None = None
@@ -189,6 +218,8 @@ class InferenceEngine:
         key = _structure(net)
         if key != self._key:
             self._live = prepare_module(net, self.device, self.config)
+            if self.config.fused:  # the same live parameters, run as fused stages
+                self._fused = FusedGenerator(self._live, compile=self.config.compile)
             self._key = key
             self._compiled.clear()
             self.prepares += 1
@@ -198,7 +229,7 @@ class InferenceEngine:
         self._loaded = net
 
     def _eager(self, x: torch.Tensor) -> torch.Tensor:
-        return self._live(x)
+        return self._live(x) if self._fused is None else self._fused(x)
 
     def _runner(self, x: torch.Tensor):
         key = (tuple(x.shape), x.dtype)
@@ -234,19 +265,24 @@ class InferenceEngine:
     def describe(self) -> str:
         c = self.config
         parts = [self.device.type, c.precision, "channels_last" if c.channels_last else "NCHW"]
-        if self.device.type == "cpu":
+        if self.device.type == "cpu" and not c.fused:
             parts.append(c.jit)
         if c.cuda_graph:
             parts.append("cuda-graph")
-        if c.norm_fp32 and c.precision != "fp32":
+        if c.norm_fp32 and c.precision != "fp32" and not c.fused:
             parts.append("norm fp32")
+        if c.fused and c.compile:
+            parts.append("fused stages via torch.compile — compiling on the first frame of each input size "
+                         f"(up to minutes the first time; cached in {compile_cache_dir()})")
+        elif c.fused:
+            parts.append("fused stages, not compiled")
         return ", ".join(parts)
 
 
 # ----------------------------------------------------------------------------- ONNX Runtime
 
 #: engine kinds for ``--engine`` (``auto``: :func:`auto_engine`)
-ENGINE_KINDS = ("auto", "eager", "fast", "ort")
+ENGINE_KINDS = ("auto", "eager", "fast", "fused", "ort")
 
 
 class OrtEngine:
@@ -351,7 +387,8 @@ def auto_engine(device: str | torch.device, method: str = "generator") -> str:
     generators in every measured run: 1.1–1.3× ``fast`` on a lightly loaded 2-core AVX2 CPU,
     2–6× when other jobs load it (docs/benchmarks.md, "ONNX Runtime engine"; no native bf16
     there, so ``fast`` ran fp32 — on CPUs with AMX the bf16 ``fast`` engine is not measured
-    against it yet)."""
+    against it yet). ``fused`` is not picked anywhere yet: the decision waits for the GPU run's
+    "fused vs eager" rows (docs/benchmarks.md, "Next GPU run")."""
     if torch.device(device).type == "cuda":
         return "eager" if method == "xnor" else "fast"
     return "ort"
@@ -398,4 +435,6 @@ def make_engine(kind: str | EngineConfig | None, device: str | torch.device = "c
         kind = auto_engine(device, method)
     if kind == "ort":
         return OrtEngine(device)
+    if kind == "fused":
+        return InferenceEngine(device, EngineConfig(fused=True))
     return EagerEngine(device) if kind == "eager" else InferenceEngine(device, EngineConfig())

@@ -72,7 +72,7 @@ def test_xnor_float_fallback_on_ort(real):
 
 
 def test_engine_selection():
-    assert ENGINE_KINDS == ("auto", "eager", "fast", "ort")
+    assert ENGINE_KINDS == ("auto", "eager", "fast", "fused", "ort")
     assert auto_engine("cpu") == "ort"
     assert auto_engine("cuda") == "fast" and auto_engine("cuda", "xnor") == "eager"
     assert isinstance(make_engine("auto", "cpu"), OrtEngine)
