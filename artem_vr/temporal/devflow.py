@@ -61,9 +61,18 @@ def gray_hist(g: torch.Tensor, bins: int = 32) -> torch.Tensor:
 _GRIDS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
+def _cache_key(device) -> tuple:
+    """A cached constant belongs to the stream it was made on (the worker's own on CUDA): another
+    stream gets its own copy rather than racing the kernel that fills it."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return (str(device), torch.cuda.current_stream(device).cuda_stream)
+    return (str(device),)
+
+
 def base_grid(h: int, w: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel coordinates (xs, ys), each (h, w), cached per size/device/dtype."""
-    key = (h, w, str(device), dtype)
+    key = (h, w, dtype) + _cache_key(device)
     if key not in _GRIDS:
         if len(_GRIDS) > 16:
             _GRIDS.clear()
@@ -102,7 +111,7 @@ def box(x: torch.Tensor, k: int | tuple[int, int]) -> torch.Tensor:
     of the window inside (``avg_pool2d`` with ``count_include_pad=False``, separably, by running sums)."""
     kh, kw = (k, k) if isinstance(k, int) else k
     h, w = x.shape[-2:]
-    key = (h, w, kh, kw, str(x.device))
+    key = (h, w, kh, kw) + _cache_key(x.device)
     if key not in _COUNTS:
         if len(_COUNTS) > 32:
             _COUNTS.clear()
@@ -388,7 +397,9 @@ class FrameCost:
             last = marks[-1]
             if isinstance(last, float):
                 on_ms([(marks[j] - marks[i]) * 1000 for i, j in spans])
-            elif block or last.query():
+            elif last.query():  # done: reading it waits for nothing
+                on_ms([marks[i].elapsed_time(marks[j]) for i, j in spans])
+            elif block:
                 last.synchronize()
                 on_ms([marks[i].elapsed_time(marks[j]) for i, j in spans])
             else:
