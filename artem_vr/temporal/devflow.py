@@ -156,8 +156,8 @@ def _grad(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (p[..., 1:-1, 2:] - p[..., 1:-1, :-2]) * 0.5, (p[..., 2:, 1:-1] - p[..., :-2, 1:-1]) * 0.5
 
 
-def pyramid_flow(a: torch.Tensor, b: torch.Tensor, *, levels: int = 5, iters: int = 3, window: int = 9,
-                 reg: float = 2e-4, min_size: int = 12) -> torch.Tensor:
+def pyramid_flow(a: torch.Tensor, b: torch.Tensor, *, levels: int = 5, iters: int = 2, window: int = 9,
+                 reg: float = 2e-4, min_size: int = 12, still_test: bool = True) -> torch.Tensor:
     """Dense optical flow ``a`` → ``b``, coarse to fine: ``a[y, x] ≈ b[(y, x) + flow]``.
 
     ``a``, ``b``: (N, 1, h, w) gray 0–1. Returns (N, 2, h, w) float32 pixels.
@@ -167,7 +167,9 @@ def pyramid_flow(a: torch.Tensor, b: torch.Tensor, *, levels: int = 5, iters: in
     increment solved per pixel from the 2×2 structure tensor summed over a ``window`` box, with
     ``reg`` added to its diagonal (Tikhonov: flat regions move with their neighbours' flow
     instead of blowing up); each level ends with a 3×3 smoothing of the flow. Increments are
-    clamped to ±1 px per iteration (a linearization is only good that far).
+    clamped to ±1 px per iteration (a linearization is only good that far). ``still_test``: where
+    the unwarped ``b`` matches ``a`` at least as well as the warped one (5×5 box of the absolute
+    difference), the flow is set to exactly 0.
     """
     a, b = a.float(), b.float()
     pa, pb = [a], [b]
@@ -194,6 +196,12 @@ def pyramid_flow(a: torch.Tensor, b: torch.Tensor, *, levels: int = 5, iters: in
             dv = -(sxx * syt - sxy * sxt) / det
             flow = flow + torch.stack((du, dv), dim=1).clamp_(-1.0, 1.0)
         flow = box(flow, 3)
+    if still_test:
+        # where the scene keeps still, keep the flow exactly 0: a least-squares flow there is a
+        # small fraction of a pixel of noise, and warping by it blurs what it carries forward
+        moved = box((warp(b, flow) - a).abs(), 5)
+        still = box((b - a).abs(), 5)
+        flow = torch.where(still <= moved, torch.zeros_like(flow), flow)
     return flow
 
 

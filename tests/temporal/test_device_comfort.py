@@ -5,6 +5,8 @@ tests/temporal/test_device_comfort_gpu.py runs it on CUDA."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
@@ -197,3 +199,30 @@ def test_a_mono_source_pays_for_no_disparity_search(net):
 def test_wrap_for_run_takes_the_backend(net):
     s = wrap_for_run(net, SimpleNamespace(temporal=True, stereo_consistency=True))
     assert s.backend == "auto" and s.inner.backend == "auto"
+
+
+# ---------------------------------------------------------------------------- real data
+def _assembled_data():
+    d = os.environ.get("ARTEM_VR_TEST_DATA")
+    return Path(d) if d and (Path(d) / "video").is_dir() and (Path(d) / "stereo").is_dir() else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_assembled_data() is None,
+                    reason="needs ARTEM_VR_TEST_DATA: the folder ../shared/data/assemble.sh fills (video/, stereo/)")
+def test_real_clips_and_pairs_torch_within_10_percent_of_opencv():
+    """The shipped starry_night generator on the shared real clips (6 frames, 240 px wide) and
+    Middlebury pairs (320 px wide): flicker and stereo error of the torch path ≤ 1.1 × OpenCV's."""
+    from artem_vr.style.base import make_stylizer
+
+    data = _assembled_data()
+    base = make_stylizer("generator", "starry_night", device="cpu")
+    videos = sorted(p for p in (data / "video").iterdir() if p.suffix.lower() in M.VIDEO_EXTS)
+    tem = {b: M.eval_temporal(base, videos, 6, 240, backend=b) for b in ("opencv", "torch")}
+    ste = {b: M.eval_stereo(base, data / "stereo", 320, backend=b) for b in ("opencv", "torch")}
+    for k in tem["opencv"]:
+        print(f"flicker {k}: opencv {tem['opencv'][k]['stabilized']:.2f}  torch {tem['torch'][k]['stabilized']:.2f}")
+        assert tem["torch"][k]["stabilized"] <= QUALITY_BOUND * tem["opencv"][k]["stabilized"]
+    for k in ste["opencv"]:
+        print(f"stereo {k}: opencv {ste['opencv'][k]['warp']:.2f}  torch {ste['torch'][k]['warp']:.2f}")
+        assert ste["torch"][k]["warp"] <= QUALITY_BOUND * ste["opencv"][k]["warp"]
