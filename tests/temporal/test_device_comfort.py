@@ -56,7 +56,8 @@ def test_box_is_the_border_aware_mean(k):
     x = torch.rand(2, 3, 17, 23)
     kh, kw = (k, k) if isinstance(k, int) else k
     ref = F.avg_pool2d(x, (kh, kw), stride=1, padding=(kh // 2, kw // 2), count_include_pad=False)
-    assert torch.allclose(devflow.box(x, k), ref, atol=1e-6)
+    assert torch.allclose(devflow.box(x, k), ref, atol=1e-6)  # the CPU's running sums
+    assert torch.allclose(devflow.box_pooled(x, kh, kw), ref, atol=1e-6)  # CUDA's poolings
 
 
 def test_erode_and_warp_match_opencv():
