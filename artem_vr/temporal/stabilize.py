@@ -24,7 +24,12 @@ first frame after a reset is exactly the plain stylization.
 
 ``stats`` holds the cost: ``cost_ms`` (smoothed wall time spent in the stabilizer's own work,
 including its hooks, per frame), ``stylize_ms`` (the wrapped stylizer's time), ``scene_cuts``,
-``blend_fraction`` (share of pixels that took the past).
+``blend_fraction`` (share of pixels that took the past), ``path`` (which flow ran).
+
+Where it runs (``backend``): with ``auto`` (the default) frames on a CUDA device take the torch
+path of :mod:`.devflow` — the same steps on the stylizer's own tensors, a cut decided on the
+device and applied as a weight, nothing copied to the host, the times taken by CUDA events;
+frames on the CPU take the OpenCV path described above. ``torch`` / ``opencv`` force one.
 """
 
 from __future__ import annotations

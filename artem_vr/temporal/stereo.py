@@ -14,7 +14,13 @@ right eye of one frame; anything else passes through untouched):
 * ``off``: the wrapped stylizer as is (each eye on its own statistics).
 
 ``stats``: ``cost_ms`` (smoothed per-pair wall time of this wrapper's own work),
-``warped_fraction`` (share of right-eye pixels taken from the left).
+``warped_fraction`` (share of right-eye pixels taken from the left), ``disparity_runs``,
+``path``.
+
+``backend="auto"`` (the default): on CUDA frames the disparity, the check and the warp run in
+torch on the stylizer's own tensors (:func:`.devflow.right_disparity`: the right view's disparity
+from a cost volume at half of ``disp_width``, refined at ``disp_width``); on CPU frames, OpenCV
+as above. A batch of 1 (a mono source) passes through: no disparity is searched for it.
 """
 
 from __future__ import annotations
