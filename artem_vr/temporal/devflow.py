@@ -28,6 +28,7 @@ Reduced resolution — where and why:
 
 from __future__ import annotations
 
+import threading
 import time
 
 import torch
@@ -396,6 +397,7 @@ class FrameCost:
 
     def __init__(self):
         self._pending: list = []
+        self._lock = threading.Lock()  # the worker adds frames while another thread reads stats
 
     @staticmethod
     def mark(device: torch.device):
@@ -406,13 +408,18 @@ class FrameCost:
         return time.perf_counter()
 
     def done(self, marks: list, spans: list[tuple[int, int]], on_ms) -> None:
-        self._pending.append((marks, spans, on_ms))
+        with self._lock:
+            self._pending.append((marks, spans, on_ms))
         self._resolve(block=False)
 
     def flush(self) -> None:
         self._resolve(block=True)
 
     def _resolve(self, block: bool) -> None:
+        with self._lock:
+            self._resolve_locked(block)
+
+    def _resolve_locked(self, block: bool) -> None:
         keep = []
         for marks, spans, on_ms in self._pending:
             last = marks[-1]
