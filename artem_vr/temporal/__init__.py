@@ -4,6 +4,8 @@
   instance-norm statistics + flow-warped blending; ``reset()`` on style change / cut.
 * :class:`~artem_vr.temporal.stereo.StereoConsistentStylizer` — wraps any Stylizer; both eyes
   with shared statistics, optionally the left eye warped into the right by online disparity.
+* :mod:`artem_vr.temporal.devflow` — the same flow, disparity, warps and checks in torch, run on
+  the frames' own device (the CUDA path: ``backend="auto"`` picks it for GPU frames).
 * :mod:`artem_vr.temporal.metrics` — flicker (flow-warped error on real video, occlusion-masked)
   and stereo error (ground-truth disparity), and the ``artem-vr eval`` part that runs them.
 
@@ -19,11 +21,15 @@ from artem_vr.temporal.stereo import StereoConsistentStylizer
 __all__ = ["TemporalStabilizer", "StereoConsistentStylizer", "wrap_for_run", "stabilize_for_video", "comfort_stats"]
 
 
-def wrap_for_run(stylizer, state) -> TemporalStabilizer:
+def wrap_for_run(stylizer, state, backend: str = "auto") -> TemporalStabilizer:
     """For `artem-vr run`: stereo consistency and temporal stabilization, each switched live by
-    ``state.stereo_consistency`` / ``state.temporal`` (read every frame; a temporal toggle resets)."""
-    stereo = StereoConsistentStylizer(stylizer, mode="warp", enabled=lambda: bool(getattr(state, "stereo_consistency", True)))
-    return TemporalStabilizer(stereo, mode="auto", enabled=lambda: bool(getattr(state, "temporal", True)))
+    ``state.stereo_consistency`` / ``state.temporal`` (read every frame; a temporal toggle resets).
+
+    ``backend="auto"``: flow and disparity in torch on the stylizer's own tensors when it runs on
+    CUDA (nothing crosses to the host), OpenCV when it runs on the CPU."""
+    stereo = StereoConsistentStylizer(stylizer, mode="warp", backend=backend,
+                                      enabled=lambda: bool(getattr(state, "stereo_consistency", True)))
+    return TemporalStabilizer(stereo, mode="auto", backend=backend, enabled=lambda: bool(getattr(state, "temporal", True)))
 
 
 def stabilize_for_video(stylizer) -> TemporalStabilizer:

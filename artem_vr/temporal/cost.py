@@ -40,11 +40,12 @@ def _sync(dev: torch.device) -> None:
 
 
 def measure_cost(stylizer: Stylizer, size: tuple[int, int] = (640, 360), eyes: int = 2, frames: int = 12,
-                 warmup: int = 2) -> dict:
+                 warmup: int = 2, backend: str = "auto") -> dict:
     """Median ms per frame for ``stylizer`` on ``eyes`` views of ``size`` (w, h): ``stylize_ms``
     (plain), ``stereo_ms`` (+ stereo consistency, warp mode; eyes = 2 only), ``comfort_ms``
     (+ temporal stabilization too), and ``stereo_fraction`` / ``temporal_fraction`` — each
-    wrapper's extra time over the plain stylize time."""
+    wrapper's extra time over the plain stylize time. ``backend``: the wrappers' flow and
+    disparity (:data:`artem_vr.temporal.wrapper.BACKENDS`)."""
     from artem_vr.frames import to_tensor
     from artem_vr.temporal.stabilize import TemporalStabilizer
     from artem_vr.temporal.stereo import StereoConsistentStylizer
@@ -54,9 +55,9 @@ def measure_cost(stylizer: Stylizer, size: tuple[int, int] = (640, 360), eyes: i
     xs = [to_tensor([f[:, k * w:(k + 1) * w] for k in range(eyes)], device=stylizer.device) for f in imgs]
     configs = {"stylize_ms": stylizer}
     if eyes == 2:
-        configs["stereo_ms"] = StereoConsistentStylizer(stylizer, mode="warp")
-    configs["comfort_ms"] = TemporalStabilizer(configs.get("stereo_ms", stylizer))
-    out: dict = {"size": f"{w}x{h}", "eyes": eyes, "device": str(stylizer.device)}
+        configs["stereo_ms"] = StereoConsistentStylizer(stylizer, mode="warp", backend=backend)
+    configs["comfort_ms"] = TemporalStabilizer(configs.get("stereo_ms", stylizer), backend=backend)
+    out: dict = {"size": f"{w}x{h}", "eyes": eyes, "device": str(stylizer.device), "backend": backend}
     times: dict[str, list[float]] = {name: [] for name in configs}
     for s in configs.values():
         s.reset_temporal()

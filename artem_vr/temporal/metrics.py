@@ -326,6 +326,9 @@ def add_eval_arguments(parser) -> None:
     g.add_argument("--video-frames", type=int, default=24, help="frames per video for the flicker metric (default 24)")
     g.add_argument("--video-width", type=int, default=480, help="width the videos are stylized at (default 480)")
     g.add_argument("--stereo-width", type=int, default=640, help="width the stereo pairs are stylized at (default 640)")
+    g.add_argument("--comfort-backend", choices=["auto", "torch", "opencv"], default="auto",
+                   help="flow and disparity of the comfort wrappers: auto = torch on a GPU (on the frames' "
+                        "own device), OpenCV on the CPU; torch / opencv = that one anywhere (default auto)")
     g.add_argument("--comfort-json", default=None, help="also write the flicker/stereo results to this JSON file")
     g.add_argument("--comfort-images", default=None, help="write side-by-side PNGs (raw | per-frame | stabilized) to this folder")
 
@@ -387,11 +390,13 @@ def stylize_pair(stylizer, left: np.ndarray, right: np.ndarray, joint: bool) -> 
     return to_rgb8(yl), to_rgb8(yr)
 
 
-def eval_temporal(base, videos: list[Path], n_frames: int, width: int, images_dir: Path | None = None) -> dict:
-    """Flicker of raw / per-frame / stabilized on each video. ``base``: a plain Stylizer."""
+def eval_temporal(base, videos: list[Path], n_frames: int, width: int, images_dir: Path | None = None,
+                  backend: str = "auto") -> dict:
+    """Flicker of raw / per-frame / stabilized on each video. ``base``: a plain Stylizer;
+    ``backend``: the stabilizer's flow (see :data:`artem_vr.temporal.wrapper.BACKENDS`)."""
     from artem_vr.temporal.stabilize import TemporalStabilizer
 
-    stab = TemporalStabilizer(base)
+    stab = TemporalStabilizer(base, backend=backend)
     rows = {}
     for v in videos:
         raw = load_video(v, n_frames, width)
@@ -417,8 +422,9 @@ def eval_temporal(base, videos: list[Path], n_frames: int, width: int, images_di
     return rows
 
 
-def eval_stereo(base, folder: Path, width: int, images_dir: Path | None = None) -> dict:
-    """Stereo error of raw / independent / shared-stats / warp on each GT pair."""
+def eval_stereo(base, folder: Path, width: int, images_dir: Path | None = None, backend: str = "auto") -> dict:
+    """Stereo error of raw / independent / shared-stats / warp on each GT pair (``backend``: the
+    warp's disparity, see :data:`artem_vr.temporal.wrapper.BACKENDS`)."""
     from artem_vr.temporal.stereo import StereoConsistentStylizer
 
     rows = {}
@@ -428,7 +434,7 @@ def eval_stereo(base, folder: Path, width: int, images_dir: Path | None = None) 
         r = {"size": f"{p.left.shape[1]}x{p.left.shape[0]}", "raw": stereo_error(p.left, p.right, d_r, v_r)}
         outs = {"independent": stylize_pair(base, p.left, p.right, joint=False)}
         for mode in ("shared-stats", "warp"):
-            s = StereoConsistentStylizer(base, mode=mode)
+            s = StereoConsistentStylizer(base, mode=mode, backend=backend)
             t0 = time.perf_counter()
             outs[mode] = stylize_pair(s, p.left, p.right, joint=True)
             r[f"{mode}_ms"] = (time.perf_counter() - t0) * 1000
@@ -529,15 +535,16 @@ def run_eval(args) -> dict:
         raise UsageError(f"no stereo pairs with ground truth in {args.stereo}",
                          "expect NAME_left.*, NAME_right.*, NAME_disparity* (png/npz/pfm)")
     images = Path(args.comfort_images) if getattr(args, "comfort_images", None) else None
-    result: dict = {"device": device, "methods": {}, "missing": missing}
+    backend = getattr(args, "comfort_backend", "auto") or "auto"
+    result: dict = {"device": device, "backend": backend, "methods": {}, "missing": missing}
     for method, base in built.items():
         r: dict = {"style": base.style}
         img_dir = images / method if images is not None else None
         if videos:
             r["temporal"] = eval_temporal(base, videos, getattr(args, "video_frames", 24),
-                                          getattr(args, "video_width", 480), img_dir)
+                                          getattr(args, "video_width", 480), img_dir, backend)
         if getattr(args, "stereo", None):
-            r["stereo"] = eval_stereo(base, Path(args.stereo), getattr(args, "stereo_width", 640), img_dir)
+            r["stereo"] = eval_stereo(base, Path(args.stereo), getattr(args, "stereo_width", 640), img_dir, backend)
         result["methods"][method] = r
     print(format_tables(result))
     if getattr(args, "comfort_json", None):
@@ -548,7 +555,7 @@ def run_eval(args) -> dict:
 
 def format_tables(result: dict) -> str:
     """Markdown tables of :func:`run_eval`'s result (what docs/quality.md shows)."""
-    lines = [f"device: {result.get('device')}"]
+    lines = [f"device: {result.get('device')}, comfort backend: {result.get('backend', 'auto')}"]
     for m, why in result.get("missing", {}).items():
         lines.append(f"{m}: n/a ({why})")
     tem = [(m, r) for m, r in result.get("methods", {}).items() if "temporal" in r]

@@ -24,7 +24,12 @@ first frame after a reset is exactly the plain stylization.
 
 ``stats`` holds the cost: ``cost_ms`` (smoothed wall time spent in the stabilizer's own work,
 including its hooks, per frame), ``stylize_ms`` (the wrapped stylizer's time), ``scene_cuts``,
-``blend_fraction`` (share of pixels that took the past).
+``blend_fraction`` (share of pixels that took the past), ``path`` (which flow ran).
+
+Where it runs (``backend``): with ``auto`` (the default) frames on a CUDA device take the torch
+path of :mod:`.devflow` — the same steps on the stylizer's own tensors, a cut decided on the
+device and applied as a weight, nothing copied to the host, the times taken by CUDA events;
+frames on the CPU take the OpenCV path described above. ``torch`` / ``opencv`` force one.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ import torch.nn.functional as F
 
 from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
+from artem_vr.temporal import devflow
 from artem_vr.temporal.normstats import hooks_for
-from artem_vr.temporal.wrapper import WrappingStylizer, as_switch
+from artem_vr.temporal.wrapper import WrappingStylizer, as_switch, check_backend, use_device_path
 
 MODES = ("auto", "stats", "flow", "stats+flow", "off")
 
@@ -73,28 +79,9 @@ def gray_hist(g: np.ndarray, bins: int = 32) -> np.ndarray:
     return h / max(1.0, h.sum())
 
 
-_GRIDS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-
-
-def _base_grid(h: int, w: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    key = (h, w, str(device), dtype)
-    if key not in _GRIDS:
-        if len(_GRIDS) > 8:
-            _GRIDS.clear()
-        ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
-                                torch.arange(w, device=device, dtype=dtype), indexing="ij")
-        _GRIDS[key] = (xs, ys)
-    return _GRIDS[key]
-
-
 def warp_torch(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample ``img`` (N, C, H, W) at pixel (x, y) + ``flow`` (N, 2, H, W) (dx, dy), bilinear, border clamp."""
-    n, _, h, w = img.shape
-    xs, ys = _base_grid(h, w, img.device, flow.dtype)
-    gx = (xs[None] + flow[:, 0]) * (2.0 / max(1, w - 1)) - 1.0
-    gy = (ys[None] + flow[:, 1]) * (2.0 / max(1, h - 1)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1).to(img.dtype)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return devflow.warp(img, flow)
 
 
 def upsample_flow(flow: np.ndarray, size: tuple[int, int], device, dtype=torch.float32) -> torch.Tensor:
@@ -151,8 +138,9 @@ class TemporalStabilizer(WrappingStylizer):
     def __init__(self, stylizer: Stylizer, mode: str = "auto", *, stats_momentum: float = 0.8,
                  blend: float = 0.7, flow_width: int = 320, photo_threshold: float = 0.2,
                  cut_hist: float = 0.6, cut_error: float = 0.04, cut_fraction: float = 0.6,
-                 enabled: bool | Callable[[], bool] = True):
+                 enabled: bool | Callable[[], bool] = True, backend: str = "auto"):
         super().__init__(stylizer, MODES, mode)
+        self.backend = check_backend(backend)
         if not 0.0 <= stats_momentum < 1.0 or not 0.0 <= blend < 1.0:
             from artem_vr.errors import UsageError
 
@@ -172,20 +160,40 @@ class TemporalStabilizer(WrappingStylizer):
         self._running = False
         self._was_enabled = False
         self._hook_s = 0.0
-        self.stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "stylize_ms": 0.0, "frames": 0, "scene_cuts": 0,
-                      "blend_fraction": 0.0, "norm_layers": 0}
+        self._stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "stylize_ms": 0.0, "frames": 0, "scene_cuts": 0,
+                       "blend_fraction": 0.0, "norm_layers": 0, "path": "opencv"}
+        # the device path's figures, resolved when read (reading them there waits for the device)
+        self._cost = devflow.FrameCost()
+        self._dev_cuts: torch.Tensor | None = None
+        self._dev_blend: torch.Tensor | None = None
+        self._keep: torch.Tensor | None = None
         self.reset()
+
+    @property
+    def stats(self) -> dict:
+        """``cost_ms``, ``stylize_ms``, ``frames``, ``scene_cuts``, ``blend_fraction``,
+        ``norm_layers``, ``path`` (``opencv`` or ``torch``: which flow ran last). On the device
+        path, reading them waits for the frames in flight (so the frame loop never does)."""
+        self._cost.flush()
+        if self._dev_cuts is not None:
+            self._stats["scene_cuts"] += int(self._dev_cuts.item())
+            self._dev_cuts = None
+        if self._dev_blend is not None:
+            self._stats["blend_fraction"] = float(self._dev_blend)
+            self._dev_blend = None
+        return self._stats
 
     # -- state ------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget every frame before: the next output is the plain stylization."""
         self._ema: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prev_out: torch.Tensor | None = None
-        self._prev_small: np.ndarray | None = None
-        self._prev_hist: list[np.ndarray] | None = None
+        self._prev_small: np.ndarray | torch.Tensor | None = None
+        self._prev_hist: list[np.ndarray] | torch.Tensor | None = None
+        self._keep = None
 
     def _cut(self) -> None:
-        self.stats["scene_cuts"] += 1
+        self._stats["scene_cuts"] += 1
         self.reset()
 
     def reset_temporal(self) -> None:
@@ -208,6 +216,10 @@ class TemporalStabilizer(WrappingStylizer):
         if prev is None or prev[0].shape != mean.shape:
             self._ema[id(key)] = (mean, var)
             out = (mean, var)  # the same objects: the hook leaves the output untouched
+        elif self._keep is not None:  # device path: a cut (decided on the device) weighs the past 0
+            k = (self._keep * self.stats_momentum).to(mean.dtype)
+            out = (torch.lerp(mean, prev[0], k), torch.lerp(var, prev[1], k))
+            self._ema[id(key)] = out
         else:
             k = self.stats_momentum
             out = (torch.lerp(mean, prev[0], k), torch.lerp(var, prev[1], k))
@@ -229,8 +241,11 @@ class TemporalStabilizer(WrappingStylizer):
             self.reset()
         self._was_enabled = True
 
-        t0 = time.perf_counter()
         x = x.to(self.device)
+        if use_device_path(self.backend, x.device):
+            return self._stylize_on_device(x)
+        self._stats["path"] = "opencv"
+        t0 = time.perf_counter()
         small = small_gray(x, self.flow_width)
         hists = [gray_hist(g) for g in small]
         if self._prev_small is not None and (self._prev_small.shape != small.shape or self._prev_out.shape != x.shape):
@@ -248,7 +263,7 @@ class TemporalStabilizer(WrappingStylizer):
         if want_flow and not overlap:
             flow, weight = self._flow(small)
         self._hooks.attach(self.inner)
-        self.stats["norm_layers"] = self._hooks.layers
+        self._stats["norm_layers"] = self._hooks.layers
 
         t1 = time.perf_counter()
         self._hook_s = 0.0
@@ -274,7 +289,7 @@ class TemporalStabilizer(WrappingStylizer):
         t3 = time.perf_counter()
 
         cost = ((t1 - t0) + (t3 - t2) + self._hook_s) * 1000
-        st = self.stats
+        st = self._stats
         k = 0.9 if st["frames"] else 0.0
         st["last_cost_ms"] = cost
         st["cost_ms"] = k * st["cost_ms"] + (1 - k) * cost
@@ -282,6 +297,67 @@ class TemporalStabilizer(WrappingStylizer):
         st["blend_fraction"] = blended
         st["frames"] += 1
         return y
+
+    def _stylize_on_device(self, x: torch.Tensor) -> torch.Tensor:
+        """The torch path (see :mod:`.devflow`): the same steps on x's device, nothing read back.
+
+        A scene cut is a device flag here (``keep`` = 0), not a host decision: the statistics'
+        moving average and the blend weigh the past by it, so a cut frame comes out as the plain
+        stylization and starts the history afresh, exactly as a reset does on the OpenCV path."""
+        dev = x.device
+        marks = [devflow.FrameCost.mark(dev)]
+        small = devflow.gray_small(x, self.flow_width)
+        hist = devflow.gray_hist(small)
+        if self._prev_small is not None and (not isinstance(self._prev_small, torch.Tensor)
+                                             or self._prev_small.shape != small.shape
+                                             or self._prev_out.shape != x.shape):
+            self.reset()
+        flow = weight = None
+        self._keep = None
+        if self._prev_small is not None:
+            keep = (hist - self._prev_hist).abs().sum(1).max() <= self.cut_hist
+            if self.uses_flow and self.blend > 0:
+                flow = devflow.pyramid_flow(small, self._prev_small)  # this frame → previous frame
+                weight, err = devflow.photo_check(small, self._prev_small, flow, self.photo_threshold)
+                explained = (err < self.cut_error).float().mean((1, 2, 3)).min()
+                keep = keep & (explained >= self.cut_fraction)
+            self._keep = keep.float()
+            cut = (~keep).long()
+            self._dev_cuts = cut if self._dev_cuts is None else self._dev_cuts + cut
+        self._hooks.attach(self.inner)
+        self._stats["norm_layers"] = self._hooks.layers
+        self._stats["path"] = "torch"
+        marks.append(devflow.FrameCost.mark(dev))
+        self._running = True
+        try:
+            with self._hooks.active():
+                y = self.inner.stylize(x)
+        finally:
+            self._running = False
+        marks.append(devflow.FrameCost.mark(dev))
+        if flow is not None:
+            weight = weight * (self.blend * self._keep)
+            y = devflow.blend_on_device(y, self._prev_out, flow, weight)
+            self._dev_blend = weight.mean()
+        else:
+            self._dev_blend = None
+            self._stats["blend_fraction"] = 0.0
+        self._prev_out = y
+        self._prev_small = small
+        self._prev_hist = hist
+        marks.append(devflow.FrameCost.mark(dev))
+        self._cost.done(marks, [(0, 1), (2, 3), (1, 2)], self._account)
+        return y
+
+    def _account(self, ms: list[float]) -> None:
+        """One device-path frame's times: own work (before and after the network), the network."""
+        st = self._stats
+        k = 0.9 if st["frames"] else 0.0
+        cost = ms[0] + ms[1]
+        st["last_cost_ms"] = cost
+        st["cost_ms"] = k * st["cost_ms"] + (1 - k) * cost
+        st["stylize_ms"] = k * st["stylize_ms"] + (1 - k) * ms[2]
+        st["frames"] += 1
 
     def _flow(self, small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Small-size flow this → previous frame per eye (N, h, w, 2) and blend weights (N, h, w);

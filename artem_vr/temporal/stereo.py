@@ -14,7 +14,13 @@ right eye of one frame; anything else passes through untouched):
 * ``off``: the wrapped stylizer as is (each eye on its own statistics).
 
 ``stats``: ``cost_ms`` (smoothed per-pair wall time of this wrapper's own work),
-``warped_fraction`` (share of right-eye pixels taken from the left).
+``warped_fraction`` (share of right-eye pixels taken from the left), ``disparity_runs``,
+``path``.
+
+``backend="auto"`` (the default): on CUDA frames the disparity, the check and the warp run in
+torch on the stylizer's own tensors (:func:`.devflow.right_disparity`: the right view's disparity
+from a cost volume at half of ``disp_width``, refined at ``disp_width``); on CPU frames, OpenCV
+as above. A batch of 1 (a mono source) passes through: no disparity is searched for it.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ import torch
 
 from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
+from artem_vr.temporal import devflow
 from artem_vr.temporal.disparity import right_view_disparity
 from artem_vr.temporal.normstats import hooks_for, pooled_pair_stats
 from artem_vr.temporal.stabilize import blend_warped, small_gray
-from artem_vr.temporal.wrapper import WrappingStylizer, as_switch
+from artem_vr.temporal.wrapper import WrappingStylizer, as_switch, check_backend, use_device_path
 
 MODES = ("shared-stats", "warp", "off")
 
@@ -76,8 +83,10 @@ class StereoConsistentStylizer(WrappingStylizer):
     """Wrap ``stylizer`` so a stereo pair (batch of 2) is stylized consistently. See the module docstring."""
 
     def __init__(self, stylizer: Stylizer, mode: str = "warp", *, disp_width: int = 640,
-                 photo_threshold: float = 0.3, local_check: bool = True, enabled: bool | Callable[[], bool] = True):
+                 photo_threshold: float = 0.3, local_check: bool = True, enabled: bool | Callable[[], bool] = True,
+                 backend: str = "auto"):
         super().__init__(stylizer, MODES, mode)
+        self.backend = check_backend(backend)
         self.enabled = as_switch(enabled)
         self.disp_width = disp_width
         self.photo_threshold = photo_threshold
@@ -86,7 +95,21 @@ class StereoConsistentStylizer(WrappingStylizer):
         self._hooks.add_transform(10, self._pool_transform)
         self._running = False
         self._disp: DisparityEstimator | None = None
-        self.stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "pairs": 0, "warped_fraction": 0.0}
+        self._stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "pairs": 0, "warped_fraction": 0.0,
+                       "disparity_runs": 0, "path": "opencv"}
+        self._cost = devflow.FrameCost()
+        self._dev_warped: torch.Tensor | None = None
+
+    @property
+    def stats(self) -> dict:
+        """``cost_ms``, ``pairs``, ``warped_fraction``, ``disparity_runs`` (disparity searches
+        done: none for a mono frame), ``path`` (``opencv`` / ``torch``). On the device path,
+        reading them waits for the frames in flight (so the frame loop never does)."""
+        self._cost.flush()
+        if self._dev_warped is not None:
+            self._stats["warped_fraction"] = float(self._dev_warped)
+            self._dev_warped = None
+        return self._stats
 
     def _pool_transform(self, key, mean, var):
         if not self._running or mean.shape[0] != 2:
@@ -98,30 +121,54 @@ class StereoConsistentStylizer(WrappingStylizer):
         check_image(x, "StereoConsistentStylizer input")
         if x.shape[0] != 2 or self.mode == "off" or not self.enabled():
             return self.inner.stylize(x)
-        t0 = time.perf_counter()
         x = x.to(self.device)
+        dev = x.device
+        marks = [devflow.FrameCost.mark(dev)]
         self._hooks.attach(self.inner)
-        t1 = time.perf_counter()
+        marks.append(devflow.FrameCost.mark(dev))
         self._running = True
         try:
             with self._hooks.active():
                 y = self.inner.stylize(x)
         finally:
             self._running = False
-        t2 = time.perf_counter()
+        marks.append(devflow.FrameCost.mark(dev))
         if self.mode == "warp":
-            y = self._warp_right(x, y)
-        t3 = time.perf_counter()
-        cost = ((t1 - t0) + (t3 - t2)) * 1000
-        st = self.stats
+            if use_device_path(self.backend, dev):
+                y = self._warp_right_on_device(x, y)
+            else:
+                y = self._warp_right(x, y)
+        marks.append(devflow.FrameCost.mark(dev))
+        self._cost.done(marks, [(0, 1), (2, 3)], self._account)
+        return y
+
+    def _account(self, ms: list[float]) -> None:
+        st = self._stats
         k = 0.9 if st["pairs"] else 0.0
+        cost = ms[0] + ms[1]
         st["last_cost_ms"] = cost
         st["cost_ms"] = k * st["cost_ms"] + (1 - k) * cost
         st["pairs"] += 1
-        return y
+
+    def _warp_right_on_device(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The torch path of :meth:`_warp_right` (see :mod:`.devflow`): disparity of the right
+        view on x's device, the left stylization warped into it where the check passes."""
+        self._stats["path"] = "torch"
+        self._stats["disparity_runs"] += 1
+        g = devflow.gray_small(x, self.disp_width)
+        gl, gr = g[0:1], g[1:2]
+        d_r, valid = devflow.right_disparity(gl, gr)
+        d_r = devflow.fill_holes(d_r, valid)
+        m = devflow.stereo_weight(gl, gr, d_r, self.photo_threshold, self.local_check)
+        self._dev_warped = m.mean()
+        flow = torch.cat((d_r, torch.zeros_like(d_r)), dim=1)
+        right = devflow.blend_on_device(y[1:], y[:1], flow, m)
+        return torch.cat([y[:1], right], dim=0)
 
     def _warp_right(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Replace the right eye by the left eye's stylization warped by the estimated disparity."""
+        self._stats["path"] = "opencv"
+        self._stats["disparity_runs"] += 1
         g = small_gray(x, self.disp_width)
         gl, gr = g[0], g[1]
         h, w = gl.shape
@@ -140,7 +187,7 @@ class StereoConsistentStylizer(WrappingStylizer):
         err = cv2.blur(np.abs(a - b), (3, 3))
         m = np.clip(1.0 - err / self.photo_threshold, 0, 1) * v_r * (xs <= w - 1)
         m = cv2.erode(m.astype(np.float32), np.ones((3, 3), np.uint8))
-        self.stats["warped_fraction"] = float(m.mean())
+        self._stats["warped_fraction"] = float(m.mean())
         flow = np.zeros((1, h, w, 2), np.float32)
         flow[0, ..., 0] = d_r
         right = blend_warped(y[1:], y[:1], flow, m[None])

@@ -10,6 +10,23 @@ from artem_vr.errors import UsageError
 from artem_vr.style.base import Stylizer
 
 
+#: where the comfort wrappers compute flow and disparity: ``auto`` — torch on the frames' own
+#: device when it is a GPU (nothing crosses to the host), OpenCV on the CPU (faster there);
+#: ``torch`` / ``opencv`` — that one on any device (tests run the torch path on the CPU).
+BACKENDS = ("auto", "torch", "opencv")
+
+
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown comfort backend {backend!r}", f"choose one of: {', '.join(BACKENDS)}")
+    return backend
+
+
+def use_device_path(backend: str, device: torch.device) -> bool:
+    """True when the torch path (:mod:`artem_vr.temporal.devflow`) runs for frames on ``device``."""
+    return backend == "torch" or (backend == "auto" and device.type == "cuda")
+
+
 def as_switch(enabled: bool | Callable[[], bool]) -> Callable[[], bool]:
     """A bool, or a callable read at every frame (e.g. ``lambda: state.temporal``)."""
     if callable(enabled):

@@ -1,0 +1,435 @@
+"""Comfort maths in torch, on whatever device the frames live on (the CUDA path of the wrappers).
+
+Pip's OpenCV has no CUDA, so on a GPU the OpenCV path (DIS flow, SGBM disparity) costs a
+device → host copy of every frame and two CPU cores' worth of work. These functions do the same
+jobs with torch ops only (pooling, convolutions, ``grid_sample``, ``cummax``): on a CUDA tensor
+everything stays on the GPU, nothing is read back (no ``.item()``, no ``.cpu()``), and the
+decisions that depend on the data (a scene cut, a failed check) are device tensors used as
+weights, so the host never waits for the GPU. The same code runs on the CPU, which is how the
+tests check it against the OpenCV path.
+
+Conventions: gray images are float32 ``(N, 1, h, w)`` luma 0–1; flow is ``(N, 2, h, w)``
+(dx, dy) pixels with ``a[y, x] ≈ b[y + dy, x + dx]`` (OpenCV's convention, so :func:`warp` of ``b``
+lands it on ``a``); disparity here is the **right view's**: ``right[y, x] ≈ left[y, x + d[y, x]]``.
+
+Reduced resolution — where and why:
+
+* **Flow** runs on a gray copy ``flow_width`` pixels wide (320 by default: a quarter of a
+  1280-px eye, 1/4.5 of a 1440-px one), the same size the OpenCV path uses. Head motion is
+  smooth at that scale, the pyramid needs four levels instead of six, and the blend it drives is
+  smoothed anyway; the flow is upsampled (bilinear, scaled) to the eye size only inside the
+  final warp (:func:`blend_on_device`).
+* **Disparity**: the cost volume (every disparity up to a quarter of the width, per pixel) is
+  built at **half** of ``disp_width`` (320 px for the default 640), where it holds 8× fewer
+  entries than at full width; the winner is checked left–right there, then doubled and refined
+  at ``disp_width`` by a ±2 px search and Gauss–Newton steps to sub-pixel precision — so the
+  result has the precision of the full-width match at an eighth of the volume's memory traffic.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+
+_GRAY = (0.299, 0.587, 0.114)
+
+
+# ---------------------------------------------------------------------------- images
+def gray_small(x: torch.Tensor, width: int) -> torch.Tensor:
+    """(N, 3, H, W) RGB 0–1 → (N, 1, h, w) float32 luma, area-downsampled to ``width`` pixels wide
+    (never wider than the input; at least 8)."""
+    n, _, h, w = x.shape
+    sw = max(8, min(width, w))
+    sh = max(8, round(h * sw / w))
+    g = (x[:, 0:1] * _GRAY[0] + x[:, 1:2] * _GRAY[1] + x[:, 2:3] * _GRAY[2]).float()
+    if (sh, sw) == (h, w):
+        return g
+    return F.interpolate(g, size=(sh, sw), mode="area")
+
+
+def gray_hist(g: torch.Tensor, bins: int = 32) -> torch.Tensor:
+    """(N, 1, h, w) luma 0–1 → (N, bins) normalized histograms (on g's device)."""
+    n = g.shape[0]
+    idx = (g.reshape(n, -1) * bins).long().clamp_(0, bins - 1)
+    h = torch.zeros(n, bins, device=g.device, dtype=torch.float32)
+    h.scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float32))
+    return h / h.sum(1, keepdim=True).clamp_min(1.0)
+
+
+_GRIDS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _cache_key(device) -> tuple:
+    """A cached constant belongs to the stream it was made on (the worker's own on CUDA): another
+    stream gets its own copy rather than racing the kernel that fills it."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return (str(device), torch.cuda.current_stream(device).cuda_stream)
+    return (str(device),)
+
+
+def base_grid(h: int, w: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel coordinates (xs, ys), each (h, w), cached per size/device/dtype."""
+    key = (h, w, dtype) + _cache_key(device)
+    if key not in _GRIDS:
+        if len(_GRIDS) > 16:
+            _GRIDS.clear()
+        ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
+                                torch.arange(w, device=device, dtype=dtype), indexing="ij")
+        _GRIDS[key] = (xs, ys)
+    return _GRIDS[key]
+
+
+def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample ``img`` (N, C, H, W) at pixel (x, y) + ``flow`` (N, 2, H, W) (dx, dy): bilinear,
+    border clamp (as OpenCV's ``remap`` with ``BORDER_REPLICATE``)."""
+    n, _, h, w = img.shape
+    xs, ys = base_grid(h, w, img.device, flow.dtype)
+    gx = (xs + flow[:, 0]) * (2.0 / max(1, w - 1)) - 1.0
+    gy = (ys + flow[:, 1]) * (2.0 / max(1, h - 1)) - 1.0
+    grid = torch.stack((gx, gy), dim=-1).to(img.dtype)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def _box_sum_1d(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """Sum over a ``k``-wide window along ``dim`` (-1 or -2), zeros outside: a running sum,
+    so the cost is the same for any ``k`` (pooling kernels cost k reads a pixel on the CPU)."""
+    r = k // 2
+    pad = (r + 1, r) if dim == -1 else (0, 0, r + 1, r)
+    c = torch.cumsum(F.pad(x, pad), dim)  # c[j] = sum of x[.. j - r - 1]
+    n = x.shape[dim]
+    return c.narrow(dim, k, n) - c.narrow(dim, 0, n)
+
+
+_COUNTS: dict[tuple, torch.Tensor] = {}
+
+
+def box_pooled(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """:func:`box` by two 1-D average poolings (the CUDA way; the border counts multiply out to
+    the 2-D window's)."""
+    if kw > 1:
+        x = F.avg_pool2d(x, (1, kw), stride=1, padding=(0, kw // 2), count_include_pad=False)
+    if kh > 1:
+        x = F.avg_pool2d(x, (kh, 1), stride=1, padding=(kh // 2, 0), count_include_pad=False)
+    return x
+
+
+def box(x: torch.Tensor, k: int | tuple[int, int]) -> torch.Tensor:
+    """Mean over a ``k`` (odd; or (kh, kw)) window, same size; at the border, the mean of the part
+    of the window inside (``avg_pool2d`` with ``count_include_pad=False``), separably: on CUDA by
+    pooling, on the CPU by running sums (its pooling reads k values a pixel, slowly)."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    if x.device.type == "cuda":  # one pooling kernel per direction (running sums would take ~7)
+        return box_pooled(x, kh, kw)
+    h, w = x.shape[-2:]
+    key = (h, w, kh, kw) + _cache_key(x.device)
+    if key not in _COUNTS:
+        if len(_COUNTS) > 32:
+            _COUNTS.clear()
+        ones = torch.ones(1, 1, h, w, device=x.device, dtype=torch.float32)
+        _COUNTS[key] = _box_sum_1d(_box_sum_1d(ones, kw, -1), kh, -2)
+    s = x
+    if kw > 1:
+        s = _box_sum_1d(s, kw, -1)
+    if kh > 1:
+        s = _box_sum_1d(s, kh, -2)
+    return s / _COUNTS[key].to(s.dtype)
+
+
+def erode3(m: torch.Tensor) -> torch.Tensor:
+    """3×3 minimum (OpenCV ``erode`` with a 3×3 kernel)."""
+    return -F.max_pool2d(-m, 3, stride=1, padding=1)
+
+
+def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, 2, h, w) flow in small-image pixels → (N, 2, H, W) in pixels of ``size`` = (H, W)."""
+    h, w = flow.shape[-2:]
+    H, W = size
+    if (h, w) == (H, W):
+        return flow
+    f = F.interpolate(flow, size=(H, W), mode="bilinear", align_corners=False)
+    return torch.stack((f[:, 0] * (W / w), f[:, 1] * (H / h)), dim=1)
+
+
+def blend_on_device(y: torch.Tensor, prev: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``lerp(y, warp(prev, flow), weight)`` with small-size ``flow`` (N, 2, h, w) and ``weight``
+    (N, 1, h, w) 0–1 upsampled to y's (N, 3, H, W); all on y's device, y's dtype out."""
+    H, W = y.shape[-2:]
+    fl = upsample_flow(flow.float(), (H, W))
+    m = F.interpolate(weight.float(), size=(H, W), mode="bilinear", align_corners=False)
+    return torch.lerp(y.float(), warp(prev.float(), fl), m).to(y.dtype)
+
+
+# ---------------------------------------------------------------------------- flow
+def _grad(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Central differences (N, 1, h, w) → (gx, gy), replicated at the border."""
+    p = F.pad(g, (1, 1, 1, 1), mode="replicate")
+    return (p[..., 1:-1, 2:] - p[..., 1:-1, :-2]) * 0.5, (p[..., 2:, 1:-1] - p[..., :-2, 1:-1]) * 0.5
+
+
+def pyramid_flow(a: torch.Tensor, b: torch.Tensor, *, levels: int = 5, iters: int = 2, window: int = 9,
+                 reg: float = 2e-4, min_size: int = 12, still_test: bool = True) -> torch.Tensor:
+    """Dense optical flow ``a`` → ``b``, coarse to fine: ``a[y, x] ≈ b[(y, x) + flow]``.
+
+    ``a``, ``b``: (N, 1, h, w) gray 0–1. Returns (N, 2, h, w) float32 pixels.
+
+    Pyramidal Lucas–Kanade, dense: at each level (halved by 2×2 averaging, coarsest first) the
+    flow from the level above is doubled, then ``iters`` times ``b`` is warped by it and the
+    increment solved per pixel from the 2×2 structure tensor summed over a ``window`` box, with
+    ``reg`` added to its diagonal (Tikhonov: flat regions move with their neighbours' flow
+    instead of blowing up); each level ends with a 3×3 smoothing of the flow. Increments are
+    clamped to ±1 px per iteration (a linearization is only good that far). ``still_test``: where
+    the unwarped ``b`` matches ``a`` at least as well as the warped one (5×5 box of the absolute
+    difference), the flow is set to exactly 0.
+    """
+    a, b = a.float(), b.float()
+    pa, pb = [a], [b]
+    while len(pa) < levels and min(pa[-1].shape[-2:]) >= 2 * min_size:
+        pa.append(F.avg_pool2d(pa[-1], 2, ceil_mode=True))
+        pb.append(F.avg_pool2d(pb[-1], 2, ceil_mode=True))
+    flow = None
+    for la, lb in zip(reversed(pa), reversed(pb)):
+        h, w = la.shape[-2:]
+        if flow is None:
+            flow = torch.zeros(la.shape[0], 2, h, w, device=la.device, dtype=torch.float32)
+        else:
+            flow = upsample_flow(flow, (h, w))
+        ax, ay = _grad(la)
+        for _ in range(iters):
+            bw = warp(lb, flow)
+            bx, by = _grad(bw)
+            ix, iy, it = (ax + bx) * 0.5, (ay + by) * 0.5, bw - la
+            s = box(torch.cat((ix * ix, ix * iy, iy * iy, ix * it, iy * it), dim=1), window)
+            sxx, sxy, syy, sxt, syt = s.unbind(1)
+            sxx, syy = sxx + reg, syy + reg
+            det = sxx * syy - sxy * sxy
+            du = -(syy * sxt - sxy * syt) / det
+            dv = -(sxx * syt - sxy * sxt) / det
+            flow = flow + torch.stack((du, dv), dim=1).clamp_(-1.0, 1.0)
+        flow = box(flow, 3)
+    if still_test:
+        # where the scene keeps still, keep the flow exactly 0: a least-squares flow there is a
+        # small fraction of a pixel of noise, and warping by it blurs what it carries forward
+        moved = box((warp(b, flow) - a).abs(), 5)
+        still = box((b - a).abs(), 5)
+        flow = torch.where(still <= moved, torch.zeros_like(flow), flow)
+    return flow
+
+
+def photo_check(g: torch.Tensor, gp: torch.Tensor, flow: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight (N, 1, h, w), error (N, 1, h, w)): ``gp`` warped by ``flow`` must match ``g``;
+    weight 1 where it does, falling to 0 at ``threshold`` gray, 0 where the flow leaves the frame,
+    eroded 3×3 (off the edges of moving objects). Error: |difference| in gray 0–1."""
+    h, w = g.shape[-2:]
+    err = (warp(gp, flow) - g).abs()
+    xs, ys = base_grid(h, w, g.device, flow.dtype)
+    px, py = xs + flow[:, 0:1], ys + flow[:, 1:2]
+    inside = (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
+    m = (1.0 - err / threshold).clamp_(0.0, 1.0) * inside
+    return erode3(m), err
+
+
+# ---------------------------------------------------------------------------- disparity
+def _local_contrast(g: torch.Tensor, k: int) -> torch.Tensor:
+    """Gray minus its local ``k``-box mean: the two cameras of a pair differ in exposure."""
+    return g - box(g, k)
+
+
+def _volume_right(gl: torch.Tensor, gr: torch.Tensor, max_disp: int, trunc: float) -> torch.Tensor:
+    """Matching cost of the right view at every disparity 0..max_disp-1: (N, D, h, w) with
+    ``C[d, y, x] = min(|R(x) − L(x + d)|, trunc)`` summed over the channels of the features;
+    pixels whose match falls off the left image cost ``trunc`` per channel."""
+    n, c, h, w = gr.shape
+    lp = F.pad(gl, (0, max_disp - 1), value=float("nan"))  # L(x + d) for x + d ≥ w: NaN, costed below
+    shifted = lp.unfold(-1, max_disp, 1)  # (N, C, h, w, D): [..., x, d] = L(x + d)
+    cost = (gr[..., None] - shifted).abs().clamp_(max=trunc).nan_to_num_(trunc).sum(1)  # (N, h, w, D)
+    return cost.permute(0, 3, 1, 2)
+
+
+def _shear_to_left(vol: torch.Tensor, fill: float) -> torch.Tensor:
+    """Right-view volume ``C_R[d, y, x]`` → left-view ``C_L[d, y, x] = C_R[d, y, x − d]``
+    (the same pixel pairs), ``fill`` where x − d < 0. A strided view of one padded copy."""
+    n, d, h, w = vol.shape
+    vp = F.pad(vol, (d, 0), value=fill).contiguous()  # (N, D, h, w + D)
+    sn, sd, sy, _ = vp.stride()
+    # out[n, k, y, x] = vp[n, k, y, x - k + d]
+    return vp.as_strided((n, d, h, w), (sn, sd - 1, sy, 1), vp.storage_offset() + d)
+
+
+def _features(g: torch.Tensor, k: int) -> torch.Tensor:
+    """Matching features of a gray (N, 1, h, w): local contrast and its horizontal gradient (×2)."""
+    c = _local_contrast(g, k)
+    gx, _ = _grad(g)
+    return torch.cat((c, 2.0 * gx), dim=1)
+
+
+def fill_holes(d: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Fill invalid disparities along each row with the farther (smaller) of the nearest valid
+    values to the left and right; rows without a valid pixel become 0. (N, 1, h, w) → same.
+    The torch twin of :func:`artem_vr.temporal.stereo.fill_disparity_holes`."""
+    w = d.shape[-1]
+    ar = torch.arange(w, device=d.device).expand_as(d)
+    left = torch.where(valid, ar, torch.full_like(ar, -1)).cummax(-1).values
+    right = torch.where(valid, ar, torch.full_like(ar, w)).flip(-1).cummin(-1).values.flip(-1)
+    inf = torch.full_like(d, float("inf"))
+    dl = torch.where(left >= 0, d.gather(-1, left.clamp(0, w - 1)), inf)
+    dr = torch.where(right < w, d.gather(-1, right.clamp(0, w - 1)), inf)
+    fill = torch.minimum(dl, dr)
+    fill = torch.where(torch.isfinite(fill), fill, torch.zeros_like(fill))
+    return torch.where(valid, d, fill)
+
+
+def right_disparity(gl: torch.Tensor, gr: torch.Tensor, *, coarse: float = 0.5, windows: tuple[int, ...] = (5, 13),
+                    lr_tolerance: float = 1.0, trunc: float = 0.08) -> tuple[torch.Tensor, torch.Tensor]:
+    """Disparity of the right view of a rectified pair: ``right[y, x] ≈ left[y, x + d]``.
+
+    ``gl``, ``gr``: (N, 1, h, w) gray 0–1 (N pairs). Returns (d (N, 1, h, w) float32 pixels of
+    this width, valid (N, 1, h, w) bool: passed the left–right check).
+
+    1. Features: each image minus its local mean (exposure differences between the cameras)
+       and its horizontal gradient; the cost of a match is their truncated absolute difference.
+    2. Cost volume at ``coarse`` × the width for every disparity up to a quarter of that width,
+       aggregated over boxes of each size in ``windows`` (summed: small boxes keep edges, large
+       ones carry texture into flat regions — a cheap stand-in for semi-global aggregation).
+    3. Winner per pixel for both views (the left view's volume is the same pairs sheared),
+       left–right check: the left view's disparity at the matched pixel must agree within
+       ``lr_tolerance`` (occlusions and mismatches fail).
+    4. Upsampled to the full width (disparities doubled), refined there by a ±2 px search
+       around it with the small box, then to sub-pixel by Gauss–Newton steps.
+    """
+    n, _, h, w = gl.shape
+    k = max(3, w // 24) | 1
+    fl, fr = _features(gl.float(), k), _features(gr.float(), k)
+    if coarse < 1.0:
+        ch, cw = max(8, round(h * coarse)), max(8, round(w * coarse))
+        cl = F.interpolate(gl.float(), size=(ch, cw), mode="area")
+        cr = F.interpolate(gr.float(), size=(ch, cw), mode="area")
+        cfl, cfr = _features(cl, max(3, cw // 24) | 1), _features(cr, max(3, cw // 24) | 1)
+    else:
+        ch, cw, cfl, cfr = h, w, fl, fr
+    nd = max(4, -(-cw // 4))
+    raw = _volume_right(cfl, cfr, nd, trunc)
+    vol = sum(box(raw, kk) for kk in windows)
+    best_r = vol.argmin(1, keepdim=True)
+    worst = float(2 * trunc * len(windows))
+    best_l = _shear_to_left(vol, worst).argmin(1, keepdim=True)
+    d_r = best_r.float()
+    # left–right: the left pixel this right pixel matches must match back
+    xs, _ = base_grid(ch, cw, gl.device, torch.float32)
+    xl = (xs + best_r[:, 0].float()).round().long().clamp_(0, cw - 1)
+    back = best_l[:, 0].float().gather(-1, xl)
+    valid = ((back - best_r[:, 0].float()).abs() <= lr_tolerance)[:, None]
+    valid &= (xs + d_r[:, 0] <= cw - 1)[:, None]
+    if (ch, cw) != (h, w):
+        d_r = F.interpolate(d_r, size=(h, w), mode="bilinear", align_corners=False) * (w / cw)
+        valid = F.interpolate(valid.float(), size=(h, w), mode="nearest") > 0.5
+        d_r = _refine(fl, fr, d_r, windows[0], trunc)
+    else:
+        d_r = best_r.float()
+    return _gauss_newton_1d(fl, fr, d_r, windows[0]), valid
+
+
+def _refine(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, trunc: float, radius: int = 2) -> torch.Tensor:
+    """Search ±``radius`` whole pixels around ``d`` (N, 1, h, w) at full width."""
+    n, c, h, w = fr.shape
+    base = d.round()
+    xs, _ = base_grid(h, w, fr.device, torch.float32)
+    costs = []
+    for off in range(-radius, radius + 1):
+        px = xs + base + off  # (N, 1, h, w)
+        idx = px.clamp(0, w - 1).long().expand(n, c, h, w)
+        cst = (fr - fl.gather(-1, idx)).abs().clamp_(max=trunc).sum(1, keepdim=True)
+        cst = torch.where((px < 0) | (px > w - 1), torch.full_like(cst, trunc * c), cst)
+        costs.append(box(cst, window))
+    vol = torch.cat(costs, 1)
+    best = vol.argmin(1, keepdim=True)
+    return (base + best.float() - radius).clamp_min(0)
+
+
+def _gauss_newton_1d(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, iters: int = 2) -> torch.Tensor:
+    """Sub-pixel disparity: Gauss–Newton steps on the squared feature difference summed over a
+    ``window`` box, ``δ = −Σ ∂L·(L(x + d) − R) / Σ ∂L²``. Unbiased where fitting a curve to
+    three whole-pixel costs is not (those pull towards whichever neighbour matches worse)."""
+    zero = torch.zeros_like(d)
+    for _ in range(iters):
+        lw = warp(fl, torch.cat((d, zero), dim=1))
+        gx, _ = _grad(lw)
+        num = box((gx * (lw - fr)).sum(1, keepdim=True), window)
+        den = box((gx * gx).sum(1, keepdim=True), window)
+        d = d - (num / den.clamp_min(1e-8)).clamp_(-0.5, 0.5)
+    return d.clamp_min(0)
+
+
+def stereo_weight(gl: torch.Tensor, gr: torch.Tensor, d_r: torch.Tensor, threshold: float,
+                  local_check: bool = True, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Where the left view warped into the right one by ``d_r`` can replace it: (N, 1, h, w) 0–1.
+
+    Photometric check (the left gray warped must match the right gray, after removing the local
+    mean when ``local_check``: the cameras differ in exposure; |difference| box-blurred 3×3),
+    falling to 0 at ``threshold``; 0 where the match leaves the left image or ``valid`` is False;
+    eroded 3×3. The torch twin of the OpenCV path's check."""
+    h, w = gl.shape[-2:]
+    flow = torch.cat((d_r, torch.zeros_like(d_r)), dim=1)
+    a, b = warp(gl.float(), flow), gr.float()
+    if local_check:
+        k = max(3, w // 24) | 1
+        a, b = a - box(a, k), b - box(b, k)
+    err = box((a - b).abs(), 3)
+    xs, _ = base_grid(h, w, gl.device, torch.float32)
+    m = (1.0 - err / threshold).clamp_(0, 1) * (xs + d_r <= w - 1)
+    if valid is not None:
+        m = m * valid
+    return erode3(m)
+
+
+# ---------------------------------------------------------------------------- cost
+class FrameCost:
+    """A wrapper's own time per frame, never waiting in the frame loop.
+
+    ``mark(device)`` returns a time mark: the wall clock on the CPU, a CUDA event recorded on the
+    current stream on a GPU. ``done(marks, spans, on_ms)`` hands ``on_ms`` the milliseconds of
+    each (i, j) span of the marks: at once on the CPU; on a GPU once the last event has completed
+    (checked without blocking at the next ``done``; :meth:`flush` waits, for whoever reads stats).
+    """
+
+    def __init__(self):
+        self._pending: list = []
+        self._lock = threading.Lock()  # the worker adds frames while another thread reads stats
+
+    @staticmethod
+    def mark(device: torch.device):
+        if device.type == "cuda":
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            return e
+        return time.perf_counter()
+
+    def done(self, marks: list, spans: list[tuple[int, int]], on_ms) -> None:
+        with self._lock:
+            self._pending.append((marks, spans, on_ms))
+        self._resolve(block=False)
+
+    def flush(self) -> None:
+        self._resolve(block=True)
+
+    def _resolve(self, block: bool) -> None:
+        with self._lock:
+            self._resolve_locked(block)
+
+    def _resolve_locked(self, block: bool) -> None:
+        keep = []
+        for marks, spans, on_ms in self._pending:
+            last = marks[-1]
+            if isinstance(last, float):
+                on_ms([(marks[j] - marks[i]) * 1000 for i, j in spans])
+            elif last.query():  # done: reading it waits for nothing
+                on_ms([marks[i].elapsed_time(marks[j]) for i, j in spans])
+            elif block:
+                last.synchronize()
+                on_ms([marks[i].elapsed_time(marks[j]) for i, j in spans])
+            else:
+                keep.append((marks, spans, on_ms))
+        self._pending = keep
