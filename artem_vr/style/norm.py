@@ -54,6 +54,19 @@ def stats_filter(fn: StatsFilter):
         _local.filters = filters
 
 
+@contextlib.contextmanager
+def only_stats_filter(fn: StatsFilter):
+    """Inside the block, ``fn`` alone filters this thread's statistics (the filters set outside
+    are suspended): a second network pass that must reuse the statistics the first pass settled
+    on (:mod:`artem_vr.style.foveate`) without running the outer filters (and their state) twice."""
+    filters = active_filters()
+    _local.filters = (fn,)
+    try:
+        yield
+    finally:
+        _local.filters = filters
+
+
 def filter_stats(key, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The statistics ``(mean, var)`` (float32 ``(N, C)``) of normalization ``key`` as the
     active filters want them; unchanged (the same objects) when no filter is set."""
