@@ -231,7 +231,7 @@ def test_region_follows_the_gaze_per_eye():
 
 def test_feather_and_outline():
     m = feather_mask(40, 60, 0.3)
-    assert m.shape == (1, 1, 40, 60) and float(m.max()) == 1.0 and float(m[..., 0, :].max()) < 0.01
+    assert m.shape == (1, 1, 40, 60) and float(m.max()) == 1.0 and float(m[..., 0, :].max()) < 0.05
     a, b, c, d = core_box(40, 60, 0.3)
     assert torch.all(m[..., a:c, b:d] == 1.0)
     y = torch.zeros(1, 3, 50, 70)
