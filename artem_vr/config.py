@@ -50,6 +50,9 @@ class RunConfig:
     xr_space: str = "local"
     xr_validation: bool = False
     xr_hang_timeout: float = 10.0
+    #: foveated stylization: "on" | "off" | "auto" (on in the headset, off on the desk outputs)
+    foveate: str = "auto"
+    fovea_size: float = 0.33
     extra: tuple = field(default=())
 
     def __post_init__(self):
@@ -63,10 +66,23 @@ class RunConfig:
             raise UsageError(f"--internal-scale {self.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
         if not 0.1 <= self.xr_scale <= 4.0:
             raise UsageError(f"--xr-scale {self.xr_scale} is out of range", "use 0.1–4.0, e.g. 0.8")
+        if self.foveate not in ("auto", "on", "off"):
+            raise UsageError(f"--foveate {self.foveate!r} is not on, off or auto", "e.g. --foveate on")
+        self.fovea()  # the fovea's own checks (size)
         self.view()  # the view's own checks (mode, IPD)
 
     def view(self):
         return ViewConfig(mode=self.view_mode, desk_ipd=self.ipd_mm / 1000.0)
+
+    @property
+    def foveated(self) -> bool:
+        """Foveation for this run: --foveate on/off, or auto = on in the headset only."""
+        return self.foveate == "on" or (self.foveate == "auto" and self.output == "xr")
+
+    def fovea(self):
+        from artem_vr.temporal.foveate import FoveaSpec  # torch: off the start-up path until a run builds
+
+        return FoveaSpec(size=self.fovea_size)
 
     def options(self) -> dict:
         return dict(self.stylizer_options)
