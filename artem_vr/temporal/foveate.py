@@ -41,7 +41,7 @@ import torch
 from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
-from artem_vr.style.norm import only_stats_filter, stats_filter
+from artem_vr.style.norm import current_features, only_stats_filter, stats_filter
 from artem_vr.style.upscale import downscale, internal_size, upscale
 from artem_vr.temporal.wrapper import WrappingStylizer
 
@@ -202,7 +202,7 @@ class FoveatedStylizer(WrappingStylizer):
     ``last_windows``: the windows of the last frame, per eye ``(y, x, h, w)`` in pixels."""
 
     def __init__(self, stylizer: Stylizer, region: FoveaRegion | None = None, spec: FoveaSpec = FoveaSpec(),
-                 enabled=True):
+                 enabled=True, stats: str = "corrected"):
         super().__init__(stylizer, ("on",), "on")
         from artem_vr.temporal.wrapper import as_switch
 
@@ -210,19 +210,35 @@ class FoveatedStylizer(WrappingStylizer):
         self.spec = spec
         self.enabled = as_switch(enabled)
         self._stats: dict = {}
+        self._boxes: list | None = None
+        self.stats_mode = stats
         self.last_windows: list[tuple[int, int, int, int]] = []
         self.last_pixels: int | None = None
 
     # -- statistics shared between the two passes -----------------------------------
     def _record(self, key, mean, var):
-        self._stats[key] = (mean, var)
+        """Periphery pass: keep the statistics used (after any outer filter) and those of the
+        windows' part of the feature map."""
+        self._stats[key] = (mean, var, _box_stats(current_features(), self._boxes))
         return mean, var
 
     def _replay(self, key, mean, var):
+        """Fovea pass: the periphery's statistics, shifted by how the window's own statistics
+        differ between full and reduced resolution (``stats="corrected"``)."""
         got = self._stats.get(key)
         if got is None or got[0].shape != mean.shape:
             return mean, var
-        return got
+        m, v, low = got
+        if self.stats_mode == "shared" or low is None:
+            return m, v
+        high = _box_stats(current_features(), self._boxes)
+        if high is None:
+            return m, v
+        (ml, vl), (mh, vh) = low, high
+        eps = 1e-5
+        if self.stats_mode == "corrected":
+            return m + (mh - ml), v * ((vh + eps) / (vl + eps)).clamp(0.25, 4.0)
+        return m + (mh - ml), (v + (vh - vl)).clamp_min(0)
 
     def network_pixels(self, n: int, h: int, w: int) -> int:
         if not self.enabled():
@@ -240,19 +256,24 @@ class FoveatedStylizer(WrappingStylizer):
         x = x.to(self.device)
         spec, scale = self.spec, self.inner.internal_scale
         xf = x.float()
+        places = [place(h, w, c, spec, scale) for c in self.region.centres(n)]
         # 1. the periphery: the whole eye at a reduced scale; its normalization statistics recorded
         size = internal_size(h, w, spec.periphery)
         xs = downscale(xf, size)
         self._stats = {}
+        self._boxes = [(wy / h, wx / w, (wy + fh) / h, (wx + fw) / w) for (wy, wx, fh, fw), _ in places]
         with stats_filter(self._record):
             ys = self.inner.stylize(xs.to(x.dtype)).float()
         y = upscale(self.inner.upscale if self.inner.upscale else "guided", ys, xs, xf)
         # 2. the fovea: each eye's window with its margin of context, the statistics of pass 1
-        places = [place(h, w, c, spec, scale) for c in self.region.centres(n)]
         crops = torch.cat([xf[i:i + 1, :, cy:cy + ch, cx:cx + cw] for i, (_, (cy, cx, ch, cw)) in enumerate(places)])
-        with only_stats_filter(self._replay):
-            yc = self.inner.stylize(crops.to(x.dtype)).float()
-        self._stats = {}
+        self._boxes = [((wy - cy) / ch, (wx - cx) / cw, (wy - cy + fh) / ch, (wx - cx + fw) / cw)
+                       for (wy, wx, fh, fw), (cy, cx, ch, cw) in places]
+        try:
+            with only_stats_filter(self._replay):
+                yc = self.inner.stylize(crops.to(x.dtype)).float()
+        finally:
+            self._stats, self._boxes = {}, None
         (_, _, fh, fw), _ = places[0]
         mask = feather_mask(fh, fw, spec.feather, device=y.device)
         for i, ((wy, wx, _, _), (cy, cx, _, _)) in enumerate(places):
@@ -262,6 +283,23 @@ class FoveatedStylizer(WrappingStylizer):
         self.last_windows = [p[0] for p in places]
         self.last_pixels = foveated_pixels(n, h, w, spec, scale)
         return check_image(y.clamp(0, 1).to(x.dtype), "FoveatedStylizer output")
+
+
+def _box_stats(f: torch.Tensor | None, boxes) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per-image, per-channel mean and variance (float32 ``(N, C)``) of ``f`` ``(N, C, H, W)`` over
+    each image's box ``(y0, x0, y1, x1)`` given as fractions of the map; None without a map."""
+    if f is None or boxes is None or f.ndim != 4 or f.shape[0] != len(boxes):
+        return None
+    hh, ww = f.shape[-2:]
+    means, vars_ = [], []
+    for i, (y0, x0, y1, x1) in enumerate(boxes):
+        a, b = int(y0 * hh), int(x0 * ww)
+        c, d = max(a + 1, math.ceil(y1 * hh)), max(b + 1, math.ceil(x1 * ww))
+        r = f[i, :, a:c, b:d].float()
+        m = r.mean(dim=(1, 2))
+        means.append(m)
+        vars_.append(((r * r).mean(dim=(1, 2)) - m * m).clamp_min(0))
+    return torch.stack(means), torch.stack(vars_)
 
 
 def find_foveated(stylizer) -> FoveatedStylizer | None:
