@@ -15,14 +15,16 @@ The fovea replaces the periphery inside its window, through a feathered mask (1 
 a smoothstep to 0 over the outer ``feather`` of the window's half-size), so no edge shows.
 
 **Normalization statistics.** Instance norm (generator, XNOR) and AdaIN normalize by the
-statistics of the whole picture; a window alone would have its own, and its tone would jump
-at the edge. The periphery pass records the statistics every normalization used (after any
-comfort wrapper's smoothing/pooling) and the fovea pass reuses exactly those
-(:func:`~artem_vr.style.norm.only_stats_filter`), so both passes share one tone. They are
-the *half-resolution* statistics: the fovea therefore differs from a full-resolution
-stylization by that difference (measured in docs/benchmarks.md, "Foveation"), not by its
-window. On an engine that runs outside torch (ONNX Runtime) no statistics hook fires and the
-window keeps its own.
+statistics of the whole picture; a window alone would have its own, and its tone would differ.
+The periphery pass records, for every normalization, the statistics it used (after any comfort
+wrapper's smoothing/pooling) and those of the window's part of its feature map
+(:func:`~artem_vr.style.norm.current_features`); the fovea pass (with
+:func:`~artem_vr.style.norm.only_stats_filter`: the outer filters do not run twice) uses the
+periphery's statistics shifted by how the window's own statistics differ between the full- and
+the half-resolution pass (``stats="corrected"``, default) — an estimate of the full-resolution
+statistics — or the periphery's as they are (``stats="shared"``). Measured against the
+full-resolution stylization: docs/benchmarks.md, "Foveation". On an engine that runs outside
+torch (ONNX Runtime) no statistics hook fires and the window keeps its own.
 
 Window geometry: its origin and size are multiples of :data:`ALIGN` pixels so the network's
 strided layers see the same pixel grid as on the whole frame. Network pixels per frame:
