@@ -124,6 +124,7 @@ class StylizerWorker:
         left, right = frame.eyes()
         eyes = [left] if frame.stereo is None else [left, right]
         if not st.stylize:
+            self.network_pixels = (0, sum(e.shape[0] * e.shape[1] for e in eyes))
             return eyes, None
         dev = self._active.device
         with self.clock.span("upload", dev):

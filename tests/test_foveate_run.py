@@ -53,3 +53,14 @@ def test_foveated_pipeline_shows_the_window_and_counts_pixels():
     assert outlined[0][wy, wx + fw // 2].tolist() == [255, 217, 26]  # the outline's colour on the window's edge
     diff = np.abs(outlined[0].astype(int) - plain[0].astype(int)).sum(-1) > 0
     assert diff[wy, wx:wx + fw].all() and not diff[wy + fh // 2, wx + fw // 2]
+
+
+def test_help_teaches_foveation():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "artem_vr", "run", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "--foveate" in out.stdout and "--fovea-size" in out.stdout and "foveal window outline" in out.stdout
+    b = subprocess.run([sys.executable, "-m", "artem_vr", "bench", "--help"], capture_output=True, text=True)
+    assert "--foveate" in b.stdout
