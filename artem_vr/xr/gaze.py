@@ -12,7 +12,9 @@ is, at the view centre unless a gaze moved it.
 The picture, for the maths: ``screen``/``world`` view — the virtual screen, a rectangle
 ``width × height`` centred at ``(0, 0, -distance)`` in a frame (the head for ``screen``, the
 placed screen pose for ``world``), so one point on it for both eyes; ``full`` view — each eye's
-own image, filling that eye's FOV, so the gaze ray in each eye's view space.
+own image, filling that eye's FOV, so the gaze ray in each eye's view space (the cover crop
+of a picture whose aspect differs from the eye's is not taken into account). Any other view
+leaves the window where it is.
 """
 
 from __future__ import annotations
@@ -124,6 +126,8 @@ class GazeTracker:
     def follow(self, session, app_space, display_time: int, views, head, view, screen_pose, frame) -> bool:
         """:meth:`update` from the frame loop's objects: the located ``views`` and ``head`` pose,
         the ViewConfig ``view``, the world screen's pose (or None) and the StylizedFrame shown."""
+        if view.mode not in ("screen", "world", "full"):
+            return False  # a view whose picture this maths does not know: the window stays put
         eyes = [(pose_matrix(*pose_tuple(v.pose)), fov_tuple(v.fov)) for v in views]
         if view.mode == "full":
             picture = ("full",)
