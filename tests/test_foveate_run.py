@@ -64,3 +64,10 @@ def test_help_teaches_foveation():
     assert "--foveate" in out.stdout and "--fovea-size" in out.stdout and "foveal window outline" in out.stdout
     b = subprocess.run([sys.executable, "-m", "artem_vr", "bench", "--help"], capture_output=True, text=True)
     assert "--foveate" in b.stdout
+
+
+def test_headless_run_with_foveation_on(tmp_path, cli):
+    code, out, err = cli("run", "--output", "headless", "--foveate", "on", "--fovea-size", "0.4", "--frames", "6",
+                         "--eye-size", "160x120", "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    assert "foveation: on (window 40% of each side" in out and "presented 6 frames" in out
