@@ -21,8 +21,10 @@ wrapper's smoothing/pooling) and those of the window's part of its feature map
 (:func:`~artem_vr.style.norm.current_features`); the fovea pass (with
 :func:`~artem_vr.style.norm.only_stats_filter`: the outer filters do not run twice) uses the
 periphery's statistics shifted by how the window's own statistics differ between the full- and
-the half-resolution pass (``stats="corrected"``, default) — an estimate of the full-resolution
-statistics — or the periphery's as they are (``stats="shared"``). Measured against the
+the half-resolution pass, shrunk by ``correction`` (0.5: halfway; mean ``+ k·Δμ``, variance
+``× ratio^k``) — an estimate of the full-resolution statistics (``stats="corrected"``, default;
+the full shift, k = 1, and none, k = 0, both measured worse on average and at worst) — or the
+periphery's as they are (``stats="shared"``). Measured against the
 full-resolution stylization: docs/benchmarks.md, "Foveation". On an engine that runs outside
 torch (ONNX Runtime) no statistics hook fires and the window keeps its own.
 
@@ -204,7 +206,7 @@ class FoveatedStylizer(WrappingStylizer):
     ``last_windows``: the windows of the last frame, per eye ``(y, x, h, w)`` in pixels."""
 
     def __init__(self, stylizer: Stylizer, region: FoveaRegion | None = None, spec: FoveaSpec = FoveaSpec(),
-                 enabled=True, stats: str = "corrected"):
+                 enabled=True, stats: str = "corrected", correction: float = 0.5):
         super().__init__(stylizer, ("on",), "on")
         from artem_vr.temporal.wrapper import as_switch
 
@@ -213,7 +215,10 @@ class FoveatedStylizer(WrappingStylizer):
         self.enabled = as_switch(enabled)
         self._stats: dict = {}
         self._boxes: list | None = None
+        if stats not in ("corrected", "shared"):
+            raise UsageError(f"unknown fovea statistics mode {stats!r}", "choose corrected or shared")
         self.stats_mode = stats
+        self.correction = float(correction)
         self.last_windows: list[tuple[int, int, int, int]] = []
         self.last_pixels: int | None = None
 
@@ -237,10 +242,9 @@ class FoveatedStylizer(WrappingStylizer):
         if high is None:
             return m, v
         (ml, vl), (mh, vh) = low, high
-        eps = 1e-5
-        if self.stats_mode == "corrected":
-            return m + (mh - ml), v * ((vh + eps) / (vl + eps)).clamp(0.25, 4.0)
-        return m + (mh - ml), (v + (vh - vl)).clamp_min(0)
+        k = self.correction  # the window's difference is a noisy estimate of the whole picture's: shrunk
+        ratio = ((vh + 1e-5) / (vl + 1e-5)).clamp(0.25, 4.0)
+        return m + k * (mh - ml), v * ratio ** k
 
     def network_pixels(self, n: int, h: int, w: int) -> int:
         if not self.enabled():

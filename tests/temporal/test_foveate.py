@@ -56,8 +56,9 @@ def test_fovea_matches_the_full_resolution_stylization(method):
     up to the normalization statistics (estimated: the half-resolution pass's, shifted by the
     window's own full/half difference); outside it, the half-resolution one. On 2 x 512 x 756.
 
-    The issue's target is 35 dB; measured here 33.2/35.7 (generator), 31.1/31.3 (xnor), 31.1/27.6
-    (adain), left/right eye: the floors below hold what is reached (docs/benchmarks.md, "Foveation")."""
+    The issue's target is 35 dB: reached by the generator (35.5/38.2 dB, left/right eye), not by
+    xnor (31.7/31.6) and adain (27.7/29.6); the floors below hold what is reached
+    (docs/benchmarks.md, "Foveation": the normalization statistics are what limits it)."""
     torch.set_num_threads(1)
     s = _stylizer(method)
     x = _photo(2.0)
@@ -69,7 +70,7 @@ def test_fovea_matches_the_full_resolution_stylization(method):
     print(f"{method}: fovea core PSNR vs full resolution {[round(v, 2) for v in core]} dB; whole eye {whole:.2f} dB")
     assert y.shape == x.shape
     assert min(core) > whole + 5  # the window is the full-resolution picture, the rest is not
-    assert min(core) >= {"generator": 33.0, "xnor": 30.5, "adain": 27.0}[method]
+    assert min(core) >= {"generator": 35.0, "xnor": 31.0, "adain": 27.0}[method]
 
 
 def test_margin_is_the_receptive_field():
