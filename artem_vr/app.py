@@ -144,6 +144,12 @@ def add_arguments(p):
     p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization (default on)")
     p.add_argument("--stereo-consistency", choices=["on", "off"], default="on", help="stereo-consistent stylization (default on)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--foveate", choices=["auto", "on", "off"], default="auto",
+                   help="foveated stylization: full resolution only in a window around the view centre (the gaze "
+                        "where the headset tracks it), the rest at half scale — about 37%% of the network's pixels. "
+                        "auto (default): on with --output xr, off on the mirror/headless outputs (f shows the window)")
+    p.add_argument("--fovea-size", type=float, default=0.33, metavar="F",
+                   help="the foveal window's side as a fraction of the eye's (0.1-0.9, default %(default)s)")
     add_stylizer_options(p, live=True)
     p.add_argument("--xr-graphics", default="auto", help="auto | glx | egl | wgl (XR only)")
     p.add_argument("--mirror", action="store_true", help="with --output xr: also show a desktop mirror window")
@@ -193,8 +199,9 @@ def stylizer_options(args) -> dict:
             "adain_weights": weights, "engine": args.engine}
 
 
-def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print):
-    """make_stylizer with the user's options applied (per method where they apply); checks them now."""
+def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, fovea=None, region=None):
+    """make_stylizer with the user's options applied (per method where they apply); checks them now.
+    ``fovea``: a FoveaSpec → each stylizer is foveated (window centre from ``region``)."""
     from artem_vr.style.base import make_stylizer
 
     if not 0.0 < internal_scale <= 1.0:
@@ -212,6 +219,10 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print):
         s = make_stylizer(method, style, device=device, internal_scale=internal_scale, **kw)
         if "engine" in kw:
             printer(f"{method} engine: {s.engine.kind} ({s.engine.describe()})")
+        if fovea is not None and method != "identity":  # nothing to save on a pass-through
+            from artem_vr.temporal.foveate import FoveatedStylizer  # torch: loaded with the stylizer anyway
+
+            s = FoveatedStylizer(s, region, fovea)
         return s
 
     return factory
@@ -282,7 +293,7 @@ def config_from_args(args) -> RunConfig:
         xr_validation=args.xr_validation, xr_hang_timeout=args.xr_hang_timeout,
         camera_fov=args.camera_fov, camera=load_calibration(args.camera_calibration) if args.camera_calibration else None,
         reproject=args.reproject == "on", pose_source=args.pose_source, capture_delay_ms=args.capture_delay, sim_pan=args.sim_pan,
-        stylize_delay_ms=args.stylize_delay)
+        stylize_delay_ms=args.stylize_delay, foveate=args.foveate, fovea_size=args.fovea_size)
 
 
 def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
@@ -296,11 +307,19 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     state = ControlState(method=method, methods=methods, styles=list(styles), index=index, strength=config.strength,
                          temporal=config.temporal, stereo_consistency=config.stereo_consistency)
     controller = Controller(state, printer)
-    factory = stylizer_factory(config.options(), config.internal_scale, printer)
+    fovea = region = None
+    if config.foveated:
+        from artem_vr.temporal.foveate import FoveaRegion
+
+        fovea, region = config.fovea(), FoveaRegion()
+        printer(f"foveation: on (window {config.fovea_size:.0%} of each side at full resolution, the rest at half; "
+                "--foveate off for the whole eye)")
+    factory = stylizer_factory(config.options(), config.internal_scale, printer, fovea, region)
     worker = StylizerWorker(None, controller, device=config.device, factory=factory, wrap=wrap_for_run,
                             initial_style=style_file)
     worker.delay_s = config.stylize_delay_ms / 1000.0
     poses = PoseHistory()  # the XR output fills it; the simulated camera and the passthrough view read it
+    worker.fovea_region = region
     if source is None:
         source = open_source(config.source, stereo=config.stereo, loop=config.loop, poses=poses,
                              sim=config.sim_camera())

@@ -92,6 +92,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--comfort", choices=["on", "off"], default="off",
                    help="run the pipeline with the comfort wrappers (temporal stabilization, stereo consistency) "
                         "on, as `artem-vr run` does by default (default off: the network path alone)")
+    p.add_argument("--foveate", choices=["on", "off"], default="off",
+                   help="foveated stylization (the headset default of `artem-vr run`): full resolution in a "
+                        "window, half scale elsewhere; the records' network_pixels say what the network ran")
     p.add_argument("--upload", choices=("auto", "host"), default="auto",
                    help="auto: CUDA-GL interop where the GL context allows, else host; host: force the host path")
     p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN (run first)")
@@ -310,6 +313,7 @@ def _engine_config(dev: torch.device, engine: str, precision: str, layout: str, 
 def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, seconds: float,
                  *, engine: str = "fast", precision: str = "auto", layout: str = "auto", graph: bool = False,
                  internal_scale: float = 1.0, comfort: bool = False, upload: str | None = None, compile: bool = True,
+                 foveate: bool = False,
                  peaks: dict | None = None, bandwidth: float | None = None, commit: str | None = None,
                  warmup: float | None = None) -> dict:
     """Run the app's pipeline for one configuration; returns its record (see the module doc)."""
@@ -330,7 +334,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         engine = "eager"  # AdaIN runs eager (its forward also takes the style statistics)
     config = RunConfig(method=method, output="headless", eye_size=(w, h), device=str(dev),
                        internal_scale=internal_scale, stylizer_options=tuple(sorted(options.items())),
-                       temporal=comfort, stereo_consistency=comfort)
+                       temporal=comfort, stereo_consistency=comfort, foveate="on" if foveate else "off")
     source = UnpacedSource(w, h, eyes)
     pipeline = build_pipeline(config, printer=lambda _line: None, source=source)
     stylizer = pipeline.worker.stylizer
@@ -429,7 +433,8 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "precision": prec_name, "cuda_graph": bool(prec is not None and prec.cuda_graph),
         "channels_last": bool(prec is not None and prec.channels_last),
         "internal_scale": internal_scale, "comfort": comfort, "upload": output.upload_kind,
-        "eye_size": [w, h], "eyes": eyes,
+        "eye_size": [w, h], "eyes": eyes, "foveate": foveate,
+        "network_pixels": stylizer.network_pixels(eyes, h, w), "frame_pixels": eyes * h * w,
         "stereo_fps": round((b_p - a_p) / (b_t - a_t), 2),
         "stylized_fps": round((b_s - a_s) / (b_t - a_t), 2),
         "stylize_fps": round(1000.0 / sty, 2) if sty == sty else None,
@@ -556,6 +561,7 @@ def _print_record(r: dict) -> None:
     flags = [r["engine"], r["precision"]] + (["cl"] if r["channels_last"] else []) + (["graph"] if r["cuda_graph"] else [])
     print(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']} {'/'.join(flags)}"
           f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{' +comfort' if r['comfort'] else ''}"
+          f"{' +foveate' if r.get('foveate') else ''} network {r.get('network_pixels', 0) / 1e6:.2f} Mpx"
           f" [{r['upload']}]  {r['stereo_fps']:7.2f} FPS through the pipeline (network alone {r['network_fps']:.2f}); "
           f"ms median/p99: {', '.join(parts)}; floor {r['floor_ms']} ms ({r['binding']}: flop {r['flop_floor_ms']}, "
           f"traffic {r['traffic_floor_ms']}), ratio {r['ratio']}, {r['effective_gmacs']} GMAC/s; "
@@ -730,6 +736,7 @@ def run(args) -> int:
                                      internal_scale=args.internal_scale, comfort=args.comfort == "on",
                                      upload=args.upload, peaks=peaks, bandwidth=bandwidth, commit=commit,
                                      compile=args.compile == "on",
+                                     foveate=args.foveate == "on",
                                      warmup=args.warmup)
                 except Exception as err:  # noqa: BLE001 — one failing configuration is recorded; the run goes on
                     failed += 1

@@ -58,6 +58,9 @@ class RunConfig:
     capture_delay_ms: float = 30.0  # sim-camera: exposure → delivery
     sim_pan: float = 0.0  # sim-camera without head poses: degrees per second
     stylize_delay_ms: float = 0.0  # a delay stage after the stylizer (latency experiments)
+    #: foveated stylization: "on" | "off" | "auto" (on in the headset, off on the desk outputs)
+    foveate: str = "auto"
+    fovea_size: float = 0.33
     extra: tuple = field(default=())
 
     def __post_init__(self):
@@ -77,6 +80,9 @@ class RunConfig:
             raise UsageError(f"--stylize-delay {self.stylize_delay_ms:g} ms is outside 0–5000", "e.g. --stylize-delay 100")
         if not -360.0 <= self.sim_pan <= 360.0:
             raise UsageError(f"--sim-pan {self.sim_pan:g}°/s is outside ±360", "e.g. --sim-pan 10")
+        if self.foveate not in ("auto", "on", "off"):
+            raise UsageError(f"--foveate {self.foveate!r} is not on, off or auto", "e.g. --foveate on")
+        self.fovea()  # the fovea's own checks (size)
         self.view()  # the view's own checks (mode, IPD, camera FOV)
 
     def view(self):
@@ -89,6 +95,16 @@ class RunConfig:
         size = (self.camera.width, self.camera.height) if self.camera is not None else (640, 480)
         return {"capture_delay": self.capture_delay_ms / 1000.0, "fov_deg": fov, "size": size,
                 "pan_deg_s": self.sim_pan}
+
+    @property
+    def foveated(self) -> bool:
+        """Foveation for this run: --foveate on/off, or auto = on in the headset only."""
+        return self.foveate == "on" or (self.foveate == "auto" and self.output == "xr")
+
+    def fovea(self):
+        from artem_vr.temporal.foveate import FoveaSpec  # torch: off the start-up path until a run builds
+
+        return FoveaSpec(size=self.fovea_size)
 
     def options(self) -> dict:
         return dict(self.stylizer_options)

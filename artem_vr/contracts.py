@@ -95,6 +95,8 @@ class Status:
     hud_toggles: int = 0
     help_requests: int = 0
     snapshots: int = 0
+    #: (pixels the network processed, pixels of the frame) for the last stylized frame, all eyes
+    network_pixels: tuple[int, int] | None = None
 
     @property
     def style_name(self) -> str:
@@ -109,19 +111,27 @@ class Status:
         """What a person changes (or the source does): the HUD shows itself when this changes."""
         return (self.style, self.index, self.method, round(self.strength, 2), self.stylize, self.source)
 
+    def pixels_text(self) -> str:
+        """``network 3.4/9.0 Mpx (37 %)``, or "" before the first frame."""
+        if not self.network_pixels:
+            return ""
+        net, full = self.network_pixels
+        return f"network {net / 1e6:.2f}/{full / 1e6:.2f} Mpx ({100 * net / max(1, full):.0f} %)"
+
     def line(self) -> str:
         """One terminal line with every figure."""
         age = f"{self.age_ms:.0f} ms" if self.age_ms is not None else "–"
+        px = f" · {self.pixels_text()}" if self.network_pixels else ""
         return (f"style {self.index + 1}/{max(1, self.styles)} {self.style_name} · {self.method} · "
                 f"strength {self.strength:.2f} · stylize {'on' if self.stylize else 'off'} · "
                 f"stylized {self.stylized_fps:.1f} fps · display {self.display_fps:.0f} fps · "
-                f"frame age {age} · source {self.source_text()}")
+                f"frame age {age} · source {self.source_text()}{px}")
 
 
 # ---------------------------------------------------------------------------- commands
 #: every user command: XR actions, mirror keys and the tests resolve to these methods
 COMMANDS = ("next_style", "prev_style", "pick", "set_strength", "change_strength", "toggle_stylize",
-            "toggle_temporal", "toggle_stereo_consistency", "cycle_method", "recenter", "toggle_hud",
+            "toggle_temporal", "toggle_stereo_consistency", "toggle_fovea_outline", "cycle_method", "recenter", "toggle_hud",
             "show_help", "snapshot", "quit")
 
 
@@ -137,6 +147,7 @@ class Commands(Protocol):
     def toggle_stylize(self) -> None: ...
     def toggle_temporal(self) -> None: ...
     def toggle_stereo_consistency(self) -> None: ...
+    def toggle_fovea_outline(self) -> None: ...
     def cycle_method(self) -> None: ...
     def recenter(self) -> None: ...
     def toggle_hud(self) -> None: ...

@@ -22,6 +22,7 @@ class ControlState:
     stylize: bool = True
     temporal: bool = True
     stereo_consistency: bool = True
+    fovea_outline: bool = False
 
 
 class Controller:
@@ -65,6 +66,9 @@ class Controller:
     def toggle_stereo_consistency(self):
         self._q.put(("toggle", "stereo_consistency"))
 
+    def toggle_fovea_outline(self):
+        self._q.put(("toggle", "fovea_outline"))
+
     def cycle_method(self):
         self._q.put(("method", +1))
 
@@ -104,11 +108,12 @@ class Controller:
 
 
 def controller_status(controller: "Controller", *, stylized_fps: float = 0.0, display_fps: float = 0.0,
-                      age_ms: float | None = None, source: tuple[str, float | None] = ("live", None)) -> Status:
+                      age_ms: float | None = None, source: tuple[str, float | None] = ("live", None),
+                      network_pixels: tuple[int, int] | None = None) -> Status:
     """A :class:`Status` from a controller's state and counts and the measured figures."""
     st, c = controller.state, controller
     return Status(style=st.styles[st.index] if st.styles else None, index=st.index, styles=len(st.styles),
                   method=st.method, strength=st.strength, stylize=st.stylize, stylized_fps=stylized_fps,
                   display_fps=display_fps, age_ms=age_ms, source=source[0], source_s=source[1],
                   recenters=c.recenter_count, hud_toggles=c.hud_toggles, help_requests=c.help_requests,
-                  snapshots=c.snapshot_requests)
+                  snapshots=c.snapshot_requests, network_pixels=network_pixels)

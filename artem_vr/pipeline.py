@@ -123,7 +123,8 @@ class Pipeline:
     def status(self) -> Status:
         age = self.shown_age_ms[-1] if self.shown_age_ms else None
         return controller_status(self.controller, stylized_fps=self.worker.rate.rate(),
-                                 display_fps=self.display_rate.rate(), age_ms=age, source=self.source.state())
+                                 display_fps=self.display_rate.rate(), age_ms=age, source=self.source.state(),
+                                 network_pixels=self.worker.network_pixels)
 
     def save_snapshot(self, eye_images: list[np.ndarray]) -> Path:
         """The eye images side by side → a new PNG in :attr:`snapshot_dir` (written to a temporary

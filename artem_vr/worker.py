@@ -43,6 +43,10 @@ class StylizerWorker:
         #: seconds of a delay stage after the stylizer (``--stylize-delay``: a slower stylizer, for
         #: latency experiments); timed as the ``delay`` stage
         self.delay_s = 0.0
+        #: where the foveal window is (a FoveaRegion, set by the composition root when foveated)
+        self.fovea_region = None
+        #: (network pixels, frame pixels) of the last stylized frame
+        self.network_pixels: tuple[int, int] | None = None
         st = controller.state
         self._active = self._stylizer(st.method)
         if initial_style is not None and initial_style not in st.styles:
@@ -97,6 +101,9 @@ class StylizerWorker:
                 setattr(st, arg, not getattr(st, arg))
                 if arg == "temporal":
                     self._active.reset_temporal()
+                if arg == "fovea_outline" and self.fovea_region is None:
+                    c.say("fovea outline: foveation is off in this run (--foveate on)")
+                    continue
                 c.say(f"{arg.replace('_', ' ')}: {'on' if getattr(st, arg) else 'off'}")
             elif kind == "method":
                 if len(st.methods) < 2:
@@ -120,12 +127,21 @@ class StylizerWorker:
         left, right = frame.eyes()
         eyes = [left] if frame.stereo is None else [left, right]
         if not st.stylize:
+            self.network_pixels = (0, sum(e.shape[0] * e.shape[1] for e in eyes))
             return eyes, None
         dev = self._active.device
         with self.clock.span("upload", dev):
             x = to_tensor(eyes, device=dev)
         with self.clock.span("stylize", dev):
             y = self._active.stylize(x)
+        n, _, h, w = x.shape
+        self.network_pixels = (self._active.network_pixels(n, h, w), n * h * w)
+        if st.fovea_outline:
+            from artem_vr.temporal.foveate import draw_outline, find_foveated  # loaded with the wrappers already
+
+            fov = find_foveated(self._active)
+            if fov is not None and fov.last_windows:
+                y = draw_outline(y.clone(), fov.last_windows)
         if self.delay_s > 0:
             with self.clock.span("delay", "cpu"):
                 time.sleep(self.delay_s)

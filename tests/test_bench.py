@@ -91,3 +91,11 @@ def test_layer_bench_needs_cuda():
         pytest.skip("CUDA present")
     with pytest.raises(UsageError, match="CUDA"):
         bench.bench_layers(torch.device("cpu"), (64, 64))
+
+
+def test_foveated_record_counts_the_network_pixels():
+    dev = torch.device("cpu")
+    r = bench.bench_config("generator", "compact", (256, 224), 2, dev, 0.2, engine="fast", foveate=True,
+                           peaks={"fp32": 0.05}, bandwidth=5.0, warmup=0.2)
+    assert r["foveate"] is True and r["frame_pixels"] == 2 * 256 * 224
+    assert 0.25 * r["frame_pixels"] < r["network_pixels"] < 0.7 * r["frame_pixels"]  # half-scale eye + window

@@ -39,7 +39,7 @@ RECENTER_DESK = ("recenter: applies in a headset only (--output xr --view world)
 HELP = (
     "keys: left/right style - 1..9 pick - +/- strength",
     "space stylize on/off - m method - t temporal - c stereo",
-    "r recenter - h HUD - s snapshot - ? help - q/Esc quit",
+    "r recenter - h HUD - f fovea - s snapshot - ? help - q/Esc quit",
 )
 
 
@@ -52,7 +52,7 @@ def hud_lines(status) -> list[str]:
         f"{s.method} - strength {s.strength:.2f} - stylize {'ON' if s.stylize else 'OFF'}",
         f"stylized {s.stylized_fps:.1f} fps - display {s.display_fps:.0f} fps - age {age}",
         f"source: {s.source_text()}",
-    ]
+    ] + ([s.pixels_text()] if getattr(s, "network_pixels", None) else [])
 
 
 def help_lines() -> list[str]:

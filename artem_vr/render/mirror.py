@@ -5,7 +5,7 @@ is the text `run --help` and the README show):
 
     ←/→ previous/next style · 1–9 pick a style · +/− strength · space stylization on/off ·
     m next method · t temporal smoothing · c stereo consistency · r recenter (headset, --view world) ·
-    h HUD on/off · s snapshot (PNG) · ? key list in the HUD · q/Esc quit
+    h HUD on/off · f foveal window outline · s snapshot (PNG) · ? key list in the HUD · q/Esc quit
 
 The XR output's desktop mirror window takes the same keys (:func:`install_keys`).
 """
@@ -39,6 +39,7 @@ KEY_BINDINGS: dict[str, tuple[str, tuple]] = {
     "C": ("toggle_stereo_consistency", ()),
     "R": ("recenter", ()),
     "H": ("toggle_hud", ()),
+    "F": ("toggle_fovea_outline", ()),
     "S": ("snapshot", ()),
     "SLASH": ("show_help", ()),  # ? is shift+/ on US layouts
     "F1": ("show_help", ()),
@@ -54,6 +55,7 @@ KEYS_HELP = (
     "  m           next method                t  temporal smoothing on/off\n"
     "  c           stereo consistency on/off  r  recenter the screen (headset, --view world)\n"
     "  h           HUD on/off                 s  snapshot: the eye images to a PNG in --out\n"
+    "  f           foveal window outline on/off (with --foveate on; default in the headset)\n"
     "  ? (or F1)   key list in the HUD        q / Esc  quit"
 )
 #: held keys that repeat (the others act once per press)

@@ -77,7 +77,7 @@ def adain(content_feat: torch.Tensor, style_stats: Stats, eps: float = 1e-5, key
             )
     xf, mean, var = _mean_var(content_feat, "adain")
     if key is not None:
-        mean, var = filter_stats(key, mean, var)
+        mean, var = filter_stats(key, mean, var, content_feat)
     out = (xf - mean[..., None, None]) / (var + eps).sqrt()[..., None, None] * s_std + s_mean
     return out.to(content_feat.dtype)
 

@@ -48,6 +48,16 @@ class Stylizer(ABC):
             raise UsageError(f"unknown upscale method {upscale!r}", f"choose one of: {', '.join(UPSCALE_METHODS)}")
         self.internal_scale, self.upscale = float(scale), upscale
 
+    def network_pixels(self, n: int, h: int, w: int) -> int:
+        """Pixels the network processes for a batch of ``n`` frames of ``h × w`` (its internal
+        scale applied; the foveated wrapper counts both of its passes)."""
+        if self.internal_scale >= 1.0:
+            return n * h * w
+        from artem_vr.style.upscale import internal_size
+
+        sh, sw = internal_size(h, w, self.internal_scale)
+        return n * sh * sw
+
     def styles(self) -> list[str]:
         """Names of the styles this method can show without a file (the presets)."""
         return []

@@ -256,7 +256,7 @@ class FusedGenerator:
                 return y
             if kept is not None:
                 res = kept
-            m2, v2 = filter_stats(spec.norm, mean, var)  # the comfort wrappers' hook point (no-op without one)
+            m2, v2 = filter_stats(spec.norm, mean, var, y)  # the comfort wrappers' hook point (no-op without one)
             if m2 is not mean or v2 is not var:  # a filter's result (e.g. expanded over the eyes): dense
                 mean, var = m2.float().contiguous(), v2.float().contiguous()  # float32, so strides never recompile
             prev = spec.norm

@@ -54,12 +54,40 @@ def stats_filter(fn: StatsFilter):
         _local.filters = filters
 
 
-def filter_stats(key, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+@contextlib.contextmanager
+def only_stats_filter(fn: StatsFilter):
+    """Inside the block, ``fn`` alone filters this thread's statistics (the filters set outside
+    are suspended): a second network pass that must reuse the statistics the first pass settled
+    on (:mod:`artem_vr.style.foveate`) without running the outer filters (and their state) twice."""
+    filters = active_filters()
+    _local.filters = (fn,)
+    try:
+        yield
+    finally:
+        _local.filters = filters
+
+
+def filter_stats(key, mean: torch.Tensor, var: torch.Tensor, features: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The statistics ``(mean, var)`` (float32 ``(N, C)``) of normalization ``key`` as the
-    active filters want them; unchanged (the same objects) when no filter is set."""
-    for fn in getattr(_local, "filters", ()):
-        mean, var = fn(key, mean, var)
+    active filters want them; unchanged (the same objects) when no filter is set.
+    ``features``: the ``(N, C, H, W)`` map they were taken from, which a filter may read with
+    :func:`current_features` (e.g. for the statistics of a part of the picture)."""
+    filters = getattr(_local, "filters", ())
+    if not filters:
+        return mean, var
+    _local.features = features
+    try:
+        for fn in filters:
+            mean, var = fn(key, mean, var)
+    finally:
+        _local.features = None
     return mean, var
+
+
+def current_features() -> torch.Tensor | None:
+    """Inside a filter: the feature map being normalized (None where its caller gave none)."""
+    return getattr(_local, "features", None)
 
 
 def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,7 +128,7 @@ class StatsInstanceNorm(FiltersStats, nn.InstanceNorm2d):
 
     def _filtered(self, x: torch.Tensor) -> torch.Tensor:
         mean, var = channel_stats(x)
-        m2, v2 = filter_stats(self, mean, var)
+        m2, v2 = filter_stats(self, mean, var, x)
         if m2 is mean and v2 is var:
             return self.plain(x)
         a = torch.rsqrt(v2 + self.eps)

@@ -87,6 +87,9 @@ class WrappingStylizer(Stylizer):
     def reset_temporal(self) -> None:
         self.inner.reset_temporal()
 
+    def network_pixels(self, n: int, h: int, w: int) -> int:
+        return self.inner.network_pixels(n, h, w)
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:  # not used: stylize is overridden
         return self.inner._forward(x)  # noqa: SLF001
 

@@ -151,6 +151,9 @@ class XrActions(StackOwner):
         self.dial = TriggerDial()
         self.fired: list[tuple[str, str]] = []  # (action, hand) of every step, for tests/logs
         self.profiles: dict[str, str] = {}
+        #: the eye-gaze pose action (XR_EXT_eye_gaze_interaction with an eye tracker), else None
+        self.gaze_action = None
+        self.eye_gaze = False
 
     def _open(self) -> None:
         xr, inst = self.xr, self.instance
@@ -168,6 +171,19 @@ class XrActions(StackOwner):
                                        subaction_paths=list(self.hand_paths.values()))
             self.actions[spec.name] = self._stack.enter_context(owned(
                 self.ledger, "action", lambda info=info: xr.create_action(self.action_set, info), xr.destroy_action))
+        from artem_vr.xr.gaze import GAZE_PATH, GAZE_PROFILE, eye_gaze_supported  # foveation maths: torch
+
+        self.eye_gaze = eye_gaze_supported(inst)
+        if self.eye_gaze:  # not a command: a pose the foveal window follows (artem_vr.xr.gaze)
+            info = xr.ActionCreateInfo(action_type=xr.ActionType.POSE_INPUT, action_name="gaze",
+                                       localized_action_name="Eye gaze")
+            self.gaze_action = self._stack.enter_context(owned(
+                self.ledger, "action", lambda: xr.create_action(self.action_set, info), xr.destroy_action))
+            xr.suggest_interaction_profile_bindings(inst.handle, xr.InteractionProfileSuggestedBinding(
+                interaction_profile=inst.path(GAZE_PROFILE),
+                suggested_bindings=[xr.ActionSuggestedBinding(self.gaze_action, inst.path(GAZE_PATH))]))
+        log.info("eye gaze: %s", "tracked (the foveal window follows it)" if self.eye_gaze else
+                 "not available (the foveal window stays at the view centre)")
         for profile, table in self.bindings.items():
             suggested = [xr.ActionSuggestedBinding(self.actions[name], inst.path(p))
                          for name, paths in table.items() for p in paths]

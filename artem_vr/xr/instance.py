@@ -26,6 +26,8 @@ EXT_GL = "XR_KHR_opengl_enable"
 EXT_EGL = "XR_MNDX_egl_enable"
 EXT_DEBUG = "XR_EXT_debug_utils"
 EXT_TIME_LINUX = "XR_KHR_convert_timespec_time"
+#: eye tracking for the foveal window (artem_vr.xr.gaze); enabled where offered
+EXT_EYE_GAZE = "XR_EXT_eye_gaze_interaction"
 
 
 @dataclass
@@ -100,7 +102,8 @@ class XrInstance(StackOwner):
         except xr.XrException as e:
             raise RuntimeUnavailable(f"the OpenXR runtime did not answer: {type(e).__name__}: {e}",
                                      FIX_NO_RUNTIME) from e
-        optional = [EXT_TIME_LINUX if sys.platform != "win32" else "XR_KHR_win32_convert_performance_counter_time"]
+        optional = [EXT_TIME_LINUX if sys.platform != "win32" else "XR_KHR_win32_convert_performance_counter_time",
+                    EXT_EYE_GAZE]
         if self.validation:
             optional.append(EXT_DEBUG)
         self.extensions = choose_extensions(offered, self.required, optional)

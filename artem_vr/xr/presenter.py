@@ -302,6 +302,9 @@ class _FrameLoop:
         self.upkeep = ViewUpkeep()
         self.world = options.view.mode == "world"
         self.screen_pose: np.ndarray | None = None  # the world-locked screen's frame in the app space
+        from artem_vr.xr.gaze import make_gaze_tracker  # the foveation maths (torch, loaded with the stylizer)
+
+        self.gaze = make_gaze_tracker(inst, actions, pipeline)  # None without eye tracking or foveation
         self.hud_written = False  # the quad layer's swapchain holds a released image
         # view events wait here until a frame is rendered (early frames may render nothing)
         self.hud_frame = None
@@ -432,6 +435,9 @@ class _FrameLoop:
         if located is None:
             return
         views, head = located
+        if self.gaze is not None:  # the foveal window follows the eyes
+            self.gaze.follow(sess.handle, sess.app_space, frame.state.predicted_display_time, views, head,
+                             self.options.view, self.screen_pose, self.current)
         offsets = eye_offsets(head, [v.pose for v in views])
         recenter, self.recenter_pending = self.recenter_pending, False
         snapshot, self.snapshot_pending = self.snapshot_pending, False

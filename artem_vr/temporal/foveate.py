@@ -1,0 +1,331 @@
+"""Foveated stylization: full resolution only where the eye looks.
+
+``FoveatedStylizer(stylizer, region)`` is itself a Stylizer (float ``(N, 3, H, W)`` RGB 0–1,
+N = 1 mono or 2 stereo, both eyes in one batch per pass). Per frame, two passes of the wrapped
+network:
+
+1. **Periphery**: the whole eye at ``periphery`` × its size (antialiased downscale), brought
+   back with the guided upscale of :mod:`artem_vr.style.upscale`.
+2. **Fovea**: a window of ``size`` × each side of the eye, around the region's centre for that
+   eye (the view centre by default, the gaze where the headset tracks it), cut out with
+   ``margin`` pixels of context on every side (the network's receptive field: without it the
+   window's edge would see padding instead of the picture), at the network's own resolution.
+
+The fovea replaces the periphery inside its window, through a feathered mask (1 in the core,
+a smoothstep to 0 over the outer ``feather`` of the window's half-size), so no edge shows.
+
+**Normalization statistics.** Instance norm (generator, XNOR) and AdaIN normalize by the
+statistics of the whole picture; a window alone would have its own, and its tone would differ.
+The periphery pass records, for every normalization, the statistics it used (after any comfort
+wrapper's smoothing/pooling) and those of the window's part of its feature map
+(:func:`~artem_vr.style.norm.current_features`); the fovea pass (with
+:func:`~artem_vr.style.norm.only_stats_filter`: the outer filters do not run twice) uses the
+periphery's statistics shifted by how the window's own statistics differ between the full- and
+the half-resolution pass, shrunk by ``correction`` (0.5: halfway; mean ``+ k·Δμ``, variance
+``× ratio^k``) — an estimate of the full-resolution statistics (``stats="corrected"``, default;
+the full shift, k = 1, and none, k = 0, both measured worse on average and at worst) — or the
+periphery's as they are (``stats="shared"``). Measured against the
+full-resolution stylization: docs/benchmarks.md, "Foveation". On an engine that runs outside
+torch (ONNX Runtime) no statistics hook fires and the window keeps its own.
+
+Window geometry: its origin and size are multiples of :data:`ALIGN` pixels so the network's
+strided layers see the same pixel grid as on the whole frame. Network pixels per frame:
+:meth:`FoveatedStylizer.network_pixels` (:func:`foveated_pixels`); at the defaults and
+2 × 2016 × 2240 they are 37.4 % of the full-resolution count.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from artem_vr.errors import UsageError
+from artem_vr.frames import check_image
+from artem_vr.style.base import Stylizer
+from artem_vr.style.norm import current_features, only_stats_filter, stats_filter
+from artem_vr.style.upscale import downscale, internal_size, upscale
+from artem_vr.temporal.wrapper import WrappingStylizer
+
+#: window origin and size are multiples of this (the networks' total stride: generator 4, AdaIN 8)
+ALIGN = 8
+FOVEATE_MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class FoveaSpec:
+    """The foveation's shape. ``size``: the window's side as a fraction of the eye's (0.1–0.9);
+    ``periphery``: the whole eye's scale (0.2–0.8); ``margin``: context pixels around the window
+    at the network's resolution (the receptive field it needs; 24 measured enough, see the tests);
+    ``feather``: the share of the window's half-size over which it fades into the periphery."""
+
+    size: float = 0.33
+    periphery: float = 0.5
+    margin: int = 24
+    feather: float = 0.3
+
+    def __post_init__(self):
+        if not 0.1 <= self.size <= 0.9:
+            raise UsageError(f"fovea size {self.size} is outside 0.1–0.9", "e.g. --fovea-size 0.33 (a third of each side)")
+        if not 0.2 <= self.periphery <= 0.8:
+            raise UsageError(f"periphery scale {self.periphery} is outside 0.2–0.8", "e.g. 0.5")
+        if not 0 <= self.margin <= 256:
+            raise UsageError(f"fovea margin {self.margin} is outside 0–256 pixels", "e.g. 24")
+        if not 0.0 < self.feather < 1.0:
+            raise UsageError(f"fovea feather {self.feather} must be in (0, 1)", "e.g. 0.3")
+
+
+# ---------------------------------------------------------------------------- where it looks
+class FoveaRegion:
+    """Where the fovea is, per eye, as image coordinates ``(u, v)`` in 0–1 (u right, v down;
+    (0.5, 0.5) is the view centre). Thread-safe: the XR output writes the gaze, the stylizer
+    thread reads it. ``tracked`` says whether a gaze feeds it (else it stays at the centre)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._centres: list[tuple[float, float]] = [(0.5, 0.5), (0.5, 0.5)]
+        self.tracked = False
+
+    def set_centres(self, centres) -> None:
+        """One ``(u, v)`` per eye (values clamped to 0–1)."""
+        c = [(min(1.0, max(0.0, float(u))), min(1.0, max(0.0, float(v)))) for u, v in centres]
+        with self._lock:
+            self._centres = c + self._centres[len(c):]
+            self.tracked = True
+
+    def recentre(self) -> None:
+        with self._lock:
+            self._centres = [(0.5, 0.5), (0.5, 0.5)]
+            self.tracked = False
+
+    def centres(self, n: int) -> list[tuple[float, float]]:
+        with self._lock:
+            c = list(self._centres)
+        return [c[min(i, len(c) - 1)] for i in range(n)]
+
+
+def gaze_to_uv(direction, tangents) -> tuple[float, float] | None:
+    """Where a gaze ray falls on a picture, as image ``(u, v)`` in 0–1.
+
+    ``direction``: the gaze in the eye's view space (OpenXR: +x right, +y up, looking down −z),
+    any length. ``tangents``: the picture's extent seen from that eye as tangents of angles
+    ``(left, right, up, down)`` (left/down usually negative) — for a picture filling the eye,
+    the tangents of its FOV angles. None when the ray looks away from the picture's plane
+    (backwards or sideways); points off the picture are clamped to its edge."""
+    x, y, z = (float(v) for v in direction)
+    if z >= -1e-6:
+        return None
+    tx, ty = x / -z, y / -z
+    left, right, up, down = tangents
+    if right <= left or up <= down:
+        raise ValueError(f"picture tangents must have left < right and down < up, got {tangents}")
+    u = (tx - left) / (right - left)
+    v = (up - ty) / (up - down)
+    return min(1.0, max(0.0, u)), min(1.0, max(0.0, v))
+
+
+def fov_tangents(fov) -> tuple[float, float, float, float]:
+    """An OpenXR FOV ``(angleLeft, angleRight, angleUp, angleDown)`` in radians → tangents."""
+    return tuple(math.tan(a) for a in fov)
+
+
+# ---------------------------------------------------------------------------- geometry
+def _aligned(v: float, lo: int = ALIGN) -> int:
+    return max(lo, int(round(v / ALIGN)) * ALIGN)
+
+
+def window_size(h: int, w: int, spec: FoveaSpec) -> tuple[int, int]:
+    """The fovea window's ``(height, width)`` for an ``h × w`` eye (multiples of ALIGN, ≤ the eye)."""
+    return min(h // ALIGN * ALIGN or h, _aligned(h * spec.size)), min(w // ALIGN * ALIGN or w, _aligned(w * spec.size))
+
+
+def crop_size(h: int, w: int, spec: FoveaSpec, scale: float = 1.0) -> tuple[int, int]:
+    """The fovea pass's input ``(height, width)``: the window plus the margin (in frame pixels:
+    ``margin / scale`` where the network runs at ``scale``), at most the eye."""
+    fh, fw = window_size(h, w, spec)
+    m = _aligned(spec.margin / scale, 0)
+    return min(h, fh + 2 * m), min(w, fw + 2 * m)
+
+
+def place(h: int, w: int, centre: tuple[float, float], spec: FoveaSpec, scale: float = 1.0):
+    """Where the window and its crop sit for an eye looking at ``centre`` (u, v):
+    ``(wy, wx, fh, fw)`` the window, ``(cy, cx, ch, cw)`` the crop; origins multiples of ALIGN
+    (or at the eye's far edge), the window inside the crop, both inside the eye."""
+    fh, fw = window_size(h, w, spec)
+    ch, cw = crop_size(h, w, spec, scale)
+
+    def axis(n, f, c, t):
+        co_max = (n - c) // ALIGN * ALIGN  # the crop's last aligned origin
+        o = min(max(0, int(round(t * n - f / 2))), co_max + c - f) // ALIGN * ALIGN
+        co = min(max(0, o - (c - f) // 2 // ALIGN * ALIGN), co_max)
+        return o, co
+
+    wy, cy = axis(h, fh, ch, centre[1])
+    wx, cx = axis(w, fw, cw, centre[0])
+    return (wy, wx, fh, fw), (cy, cx, ch, cw)
+
+
+def feather_mask(fh: int, fw: int, feather: float, device=None, dtype=torch.float32) -> torch.Tensor:
+    """``(1, 1, fh, fw)`` weights: 1 in the core, smoothstep down to 0 at the window's edge over
+    ``feather`` × the half-size (the same ramp width on both axes: the smaller half-size's)."""
+    ramp = max(1.0, feather * min(fh, fw) / 2)
+
+    def profile(n):
+        i = torch.arange(n, device=device, dtype=torch.float32) + 0.5
+        d = torch.minimum(i, n - i) / ramp  # distance to the nearest edge, in ramps
+        t = d.clamp(0, 1)
+        return t * t * (3 - 2 * t)
+
+    return (profile(fh)[:, None] * profile(fw)[None, :])[None, None].to(dtype)
+
+
+def core_box(fh: int, fw: int, feather: float) -> tuple[int, int, int, int]:
+    """The window's core (mask exactly 1) as ``(y0, x0, y1, x1)`` inside the window."""
+    r = math.ceil(max(1.0, feather * min(fh, fw) / 2))
+    return r, r, fh - r, fw - r
+
+
+def foveated_pixels(n: int, h: int, w: int, spec: FoveaSpec, scale: float = 1.0) -> int:
+    """Network pixels of one foveated batch of ``n`` eyes of ``h × w`` whose network runs at
+    ``scale`` (the wrapped stylizer's internal scale): the periphery pass plus the fovea pass."""
+    ph, pw = internal_size(h, w, spec.periphery)
+    if scale < 1.0:
+        ph, pw = internal_size(ph, pw, scale)
+    ch, cw = crop_size(h, w, spec, scale)
+    if scale < 1.0:
+        ch, cw = internal_size(ch, cw, scale)
+    return n * (ph * pw + ch * cw)
+
+
+# ---------------------------------------------------------------------------- the wrapper
+class FoveatedStylizer(WrappingStylizer):
+    """Wrap ``stylizer`` (any method) so it runs at full resolution only in a window. See the
+    module docstring. ``enabled``: bool or callable read per frame (off: the wrapped stylizer as is).
+    ``last_windows``: the windows of the last frame, per eye ``(y, x, h, w)`` in pixels."""
+
+    def __init__(self, stylizer: Stylizer, region: FoveaRegion | None = None, spec: FoveaSpec = FoveaSpec(),
+                 enabled=True, stats: str = "corrected", correction: float = 0.5):
+        super().__init__(stylizer, ("on",), "on")
+        from artem_vr.temporal.wrapper import as_switch
+
+        self.region = region or FoveaRegion()
+        self.spec = spec
+        self.enabled = as_switch(enabled)
+        self._stats: dict = {}
+        self._boxes: list | None = None
+        if stats not in ("corrected", "shared"):
+            raise UsageError(f"unknown fovea statistics mode {stats!r}", "choose corrected or shared")
+        self.stats_mode = stats
+        self.correction = float(correction)
+        self.last_windows: list[tuple[int, int, int, int]] = []
+        self.last_pixels: int | None = None
+
+    # -- statistics shared between the two passes -----------------------------------
+    def _record(self, key, mean, var):
+        """Periphery pass: keep the statistics used (after any outer filter) and those of the
+        windows' part of the feature map."""
+        self._stats[key] = (mean, var, _box_stats(current_features(), self._boxes))
+        return mean, var
+
+    def _replay(self, key, mean, var):
+        """Fovea pass: the periphery's statistics, shifted by how the window's own statistics
+        differ between full and reduced resolution (``stats="corrected"``)."""
+        got = self._stats.get(key)
+        if got is None or got[0].shape != mean.shape:
+            return mean, var
+        m, v, low = got
+        if self.stats_mode == "shared" or low is None:
+            return m, v
+        high = _box_stats(current_features(), self._boxes)
+        if high is None:
+            return m, v
+        (ml, vl), (mh, vh) = low, high
+        k = self.correction  # the window's difference is a noisy estimate of the whole picture's: shrunk
+        ratio = ((vh + 1e-5) / (vl + 1e-5)).clamp(0.25, 4.0)
+        return m + k * (mh - ml), v * ratio ** k
+
+    def network_pixels(self, n: int, h: int, w: int) -> int:
+        if not self.enabled():
+            return self.inner.network_pixels(n, h, w)
+        return foveated_pixels(n, h, w, self.spec, self.inner.internal_scale)
+
+    @torch.inference_mode()
+    def stylize(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x, "FoveatedStylizer input")
+        n, _, h, w = x.shape
+        if not self.enabled() or self.strength <= 0.0:
+            self.last_windows = []
+            self.last_pixels = self.inner.network_pixels(n, h, w)
+            return self.inner.stylize(x)
+        x = x.to(self.device)
+        spec, scale = self.spec, self.inner.internal_scale
+        xf = x.float()
+        places = [place(h, w, c, spec, scale) for c in self.region.centres(n)]
+        # 1. the periphery: the whole eye at a reduced scale; its normalization statistics recorded
+        size = internal_size(h, w, spec.periphery)
+        xs = downscale(xf, size)
+        self._stats = {}
+        self._boxes = [(wy / h, wx / w, (wy + fh) / h, (wx + fw) / w) for (wy, wx, fh, fw), _ in places]
+        with stats_filter(self._record):
+            ys = self.inner.stylize(xs.to(x.dtype)).float()
+        y = upscale(self.inner.upscale if self.inner.upscale else "guided", ys, xs, xf)
+        # 2. the fovea: each eye's window with its margin of context, the statistics of pass 1
+        crops = torch.cat([xf[i:i + 1, :, cy:cy + ch, cx:cx + cw] for i, (_, (cy, cx, ch, cw)) in enumerate(places)])
+        self._boxes = [((wy - cy) / ch, (wx - cx) / cw, (wy - cy + fh) / ch, (wx - cx + fw) / cw)
+                       for (wy, wx, fh, fw), (cy, cx, ch, cw) in places]
+        try:
+            with only_stats_filter(self._replay):
+                yc = self.inner.stylize(crops.to(x.dtype)).float()
+        finally:
+            self._stats, self._boxes = {}, None
+        (_, _, fh, fw), _ = places[0]
+        mask = feather_mask(fh, fw, spec.feather, device=y.device)
+        for i, ((wy, wx, _, _), (cy, cx, _, _)) in enumerate(places):
+            fov = yc[i:i + 1, :, wy - cy:wy - cy + fh, wx - cx:wx - cx + fw]
+            per = y[i:i + 1, :, wy:wy + fh, wx:wx + fw]
+            y[i:i + 1, :, wy:wy + fh, wx:wx + fw] = torch.lerp(per, fov, mask)
+        self.last_windows = [p[0] for p in places]
+        self.last_pixels = foveated_pixels(n, h, w, spec, scale)
+        return check_image(y.clamp(0, 1).to(x.dtype), "FoveatedStylizer output")
+
+
+def _box_stats(f: torch.Tensor | None, boxes) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per-image, per-channel mean and variance (float32 ``(N, C)``) of ``f`` ``(N, C, H, W)`` over
+    each image's box ``(y0, x0, y1, x1)`` given as fractions of the map; None without a map."""
+    if f is None or boxes is None or f.ndim != 4 or f.shape[0] != len(boxes):
+        return None
+    hh, ww = f.shape[-2:]
+    means, vars_ = [], []
+    for i, (y0, x0, y1, x1) in enumerate(boxes):
+        a, b = int(y0 * hh), int(x0 * ww)
+        c, d = max(a + 1, math.ceil(y1 * hh)), max(b + 1, math.ceil(x1 * ww))
+        r = f[i, :, a:c, b:d].float()
+        m = r.mean(dim=(1, 2))
+        means.append(m)
+        vars_.append(((r * r).mean(dim=(1, 2)) - m * m).clamp_min(0))
+    return torch.stack(means), torch.stack(vars_)
+
+
+def find_foveated(stylizer) -> FoveatedStylizer | None:
+    """The FoveatedStylizer in a chain of wrappers (``.inner``), or None."""
+    s = stylizer
+    while s is not None:
+        if isinstance(s, FoveatedStylizer):
+            return s
+        s = getattr(s, "inner", None) if isinstance(s, WrappingStylizer) else None
+    return None
+
+
+def draw_outline(y: torch.Tensor, windows, thickness: int = 2, colour=(1.0, 0.85, 0.1)) -> torch.Tensor:
+    """The fovea windows ``(y, x, h, w)`` per eye drawn as rectangles into ``y`` (N, 3, H, W) in place."""
+    c = torch.tensor(colour, dtype=y.dtype, device=y.device)[:, None, None]
+    t = thickness
+    for i, (wy, wx, fh, fw) in enumerate(windows[:y.shape[0]]):
+        img = y[i]
+        img[:, wy:wy + t, wx:wx + fw] = c
+        img[:, wy + fh - t:wy + fh, wx:wx + fw] = c
+        img[:, wy:wy + fh, wx:wx + t] = c
+        img[:, wy:wy + fh, wx + fw - t:wx + fw] = c
+    return y
