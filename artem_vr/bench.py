@@ -90,7 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
     p.add_argument("--commit", default=None,
                    help="the commit to write in the records (default: $ARTEM_COMMIT, else git, else unknown)")
-    p.add_argument("--output", choices=("none", "xr"), default="none", help="xr: the live XR loop bench (artem_vr.xr.bench)")
+    p.add_argument("--output", choices=("none", "xr"), default="none", help="xr: the live XR loop bench (artem_vr.bench_xr)")
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -425,7 +425,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
 def _counting_twin(method: str, arch: str, stylizer):
     """A CPU fp32 eager stylizer of the same method, architecture and style, for :func:`count_work`
     (counting on the device would disturb CUDA graphs; speed does not enter the count)."""
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.methods import make_stylizer
 
     kw = {}
     if method in ("generator", "xnor"):
@@ -580,7 +580,7 @@ def run(args) -> int:
     from artem_vr.style.device import pick_device
 
     if args.output == "xr":
-        from artem_vr.xr.bench import bench_xr
+        from artem_vr.bench_xr import bench_xr
 
         result = bench_xr(seconds=args.seconds)
         if args.json:

@@ -32,6 +32,12 @@ import torch.nn.functional as F
 
 from artem_vr.errors import ArtemError, UsageError
 from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.style import presets as P
+from artem_vr.style.catalog import is_model_file, read_model, style_file_method, style_image
+from artem_vr.style.data import split_holdout
+from artem_vr.style.device import pick_device
+from artem_vr.style.methods import make_stylizer
+from artem_vr.style.vgg import VGGFeatures
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CONTENT_LAYER = "relu4_1"
@@ -44,14 +50,14 @@ GATYS_STYLE_WEIGHT = 10.0
 
 def content_loss_of(out_feats: dict, content_feats: dict) -> torch.Tensor:
     """MSE at relu4_1 between two feature dicts (0 for identical images)."""
-    from artem_vr.style.adain import content_loss
+    from artem_vr.style.adain import content_loss  # lazy: OpenCV only when this runs
 
     return content_loss(out_feats[CONTENT_LAYER], content_feats[CONTENT_LAYER])
 
 
 def style_loss_of(out_feats: dict, style_stats: dict) -> torch.Tensor:
     """Σ over relu1_1…relu4_1 of MSE(mean) + MSE(std) (0 for identical statistics)."""
-    from artem_vr.style.adain import style_loss
+    from artem_vr.style.adain import style_loss  # lazy: OpenCV only when this runs
 
     return style_loss(out_feats, style_stats, STYLE_LAYERS)
 
@@ -95,8 +101,6 @@ def held_out(files: list[Path], every: int) -> list[Path]:
     """The files the trainers hold out with ``--holdout every`` (per directory, sorted)."""
     if every <= 1:
         return files
-    from artem_vr.style.data import split_holdout
-
     by_dir: dict[Path, list[Path]] = {}
     for f in files:
         by_dir.setdefault(f.parent, []).append(f)
@@ -109,19 +113,14 @@ def held_out(files: list[Path], every: int) -> list[Path]:
 def resolve_styles(items: list[str]) -> list[StyleSpec]:
     """Preset names, image files and directories → style specs (a file that is a preset's
     source painting or thumbnail is given its preset name, so per-preset models apply)."""
-    try:
-        from artem_vr.style import presets as P
-    except ImportError:
-        P = None
     by_source = {}
-    if P is not None:
-        for pr in P.list_presets():
-            by_source[pr.source] = pr.name
-            by_source[pr.image.name] = pr.name
+    for pr in P.list_presets():
+        by_source[pr.source] = pr.name
+        by_source[pr.image.name] = pr.name
     specs: list[StyleSpec] = []
     for it in items:
         p = Path(it)
-        if P is not None and not p.exists() and any(pr.name == it for pr in P.list_presets()):
+        if not p.exists() and any(pr.name == it for pr in P.list_presets()):
             pr = P.preset(it)
             specs.append(StyleSpec(pr.name, pr.image, pr.name))  # the thumbnail is the painting here
             continue
@@ -130,7 +129,7 @@ def resolve_styles(items: list[str]) -> list[StyleSpec]:
             specs.append(user)
             continue
         if not p.exists():
-            names = ", ".join(pr.name for pr in P.list_presets()) if P else "(presets unavailable)"
+            names = ", ".join(pr.name for pr in P.list_presets())
             raise UsageError(f"--styles {it}: neither a preset nor an existing file/directory", f"presets: {names}")
         for f in list_images([it]):
             name = by_source.get(f.name)
@@ -141,8 +140,6 @@ def resolve_styles(items: list[str]) -> list[StyleSpec]:
 def _user_style(item: str) -> StyleSpec | None:
     """A user style name or a generator/xnor model file → its spec (the painting: its thumbnail, or
     what its card names); None when ``item`` is neither."""
-    from artem_vr.style.catalog import is_model_file, read_model, style_file_method, style_image
-
     if is_model_file(item):
         style_file_method(item)  # missing, unreadable or not a style model → an error here
         image = read_model(Path(item)).image
@@ -156,7 +153,7 @@ def _user_style(item: str) -> StyleSpec | None:
 
 def square(img: torch.Tensor, size: int) -> torch.Tensor:
     """(1, 3, H, W) → (1, 3, size, size): shorter side to ``size``, centre crop."""
-    from artem_vr.style.adain import resize_shorter
+    from artem_vr.style.adain import resize_shorter  # lazy: OpenCV only when this runs
 
     x = resize_shorter(img, size)
     h, w = x.shape[-2:]
@@ -179,8 +176,6 @@ class MethodRunner:
         self.error: str | None = None
 
     def run(self, style: StyleSpec, x: torch.Tensor) -> tuple[torch.Tensor | None, str | None]:
-        from artem_vr.style.base import make_stylizer
-
         arg = style.arg_for(self.method)
         if self.stylizer is None:
             if self.error is not None:
@@ -243,10 +238,8 @@ def evaluate(
     progress: bool = True,
 ) -> tuple[dict, dict]:
     """Score every content × style pair. Returns (report dict for JSON, images for the sheet)."""
-    from artem_vr.sources.imageio import read_image
-    from artem_vr.style.adain import feature_stats
-    from artem_vr.style.vgg import VGGFeatures
-
+    from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
+    from artem_vr.style.adain import feature_stats  # lazy: OpenCV only when this runs
     torch.manual_seed(seed)
     files = held_out(list_images(content), holdout)
     if not files:
@@ -267,7 +260,7 @@ def evaluate(
     style_imgs = []
     for s in specs:
         img = to_tensor(read_image(s.path))
-        from artem_vr.style.adain import resize_shorter
+        from artem_vr.style.adain import resize_shorter  # lazy: OpenCV only when this runs
 
         style_imgs.append(resize_shorter(img, size))
 
@@ -448,7 +441,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (default %(default)s: CUDA when there is one); "
                    "both halves of eval use it")
-    from artem_vr.temporal.metrics import add_eval_arguments
+    from artem_vr.temporal.metrics import add_eval_arguments  # lazy: OpenCV only when this runs
 
     add_eval_arguments(p)
 
@@ -464,8 +457,6 @@ def run(args) -> int:
     if args.content:
         if not args.styles:
             raise UsageError("--content needs --styles", "e.g. --styles starry_night great_wave or a directory of paintings")
-        from artem_vr.style.device import pick_device
-
         dev = pick_device(args.device)
         report, sheet = evaluate(
             args.content, args.styles, args.method, size=args.size, limit=args.limit, seed=args.seed,
@@ -474,14 +465,14 @@ def run(args) -> int:
         print(format_table(report))
         result["style"] = report
         if args.sheet:
-            from artem_vr.sources.imageio import write_image
+            from artem_vr.sources.imageio import write_image  # lazy: OpenCV only when this runs
 
             img = contact_sheet(report, sheet, tile=args.tile, max_rows=args.sheet_rows)
             Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
             write_image(args.sheet, img)
             print(f"wrote {args.sheet} ({img.shape[1]}x{img.shape[0]})")
     if _temporal_requested(args):
-        from artem_vr.temporal.metrics import run_eval
+        from artem_vr.temporal.metrics import run_eval  # lazy: OpenCV only when this runs
 
         result["temporal"] = run_eval(args)
     if args.json:

@@ -27,8 +27,12 @@ from torch import nn
 
 from artem_vr.errors import ImageError, UsageError, WeightsError
 from artem_vr.frames import check_image, to_tensor
+from artem_vr.paths import MODELS_DIR
+from artem_vr.sources.imageio import read_image
 from artem_vr.style.base import Stylizer
 from artem_vr.style.norm import FiltersStats, filter_stats
+from artem_vr.style.vgg import VGGFeatures
+from artem_vr.style.weights import load_safetensors, read_header
 
 Stats = tuple[torch.Tensor, torch.Tensor]
 
@@ -269,8 +273,6 @@ class AdaINModel(FiltersStats, nn.Module):
 
     def __init__(self, variant_name: str = "fast", vgg_weights: str = "imagenet"):
         super().__init__()
-        from artem_vr.style.vgg import VGGFeatures
-
         self.variant = variant(variant_name)
         self.encoder = VGGFeatures((self.variant.layer,), weights=vgg_weights)
         self.decoder = make_decoder(self.variant)
@@ -312,21 +314,7 @@ def read_style_image(path: str | os.PathLike) -> torch.Tensor:
     p = Path(path)
     if not p.is_file():
         raise ImageError(f"style image {str(p)!r} not found", "give a preset name (artem-vr styles) or an existing image file")
-    try:
-        from artem_vr.sources.imageio import read_image  # the project's one image reader, when present
-    except ImportError:
-        read_image = None
-    if read_image is not None:
-        rgb = read_image(p)
-    else:
-        import cv2
-        import numpy as np
-
-        bgr = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ImageError(f"cannot decode {str(p)!r} as an image", "use a PNG, JPEG, BMP or WebP file")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    return to_tensor(rgb)
+    return to_tensor(read_image(p))  # the project's one image reader
 
 
 def resize_shorter(x: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -342,8 +330,6 @@ def resize_shorter(x: torch.Tensor, size: int | None) -> torch.Tensor:
 
 
 def default_weights(variant_name: str):
-    from artem_vr.paths import MODELS_DIR
-
     return MODELS_DIR / f"adain_{variant_name}.safetensors"
 
 
@@ -404,8 +390,9 @@ class AdaINStylizer(Stylizer):
         preserve_color: str = "none",
         style_size: int | None = 256,
         vgg_weights: str = "imagenet",
+        library=None,
     ):
-        super().__init__(device)
+        super().__init__(device, library)
         if preserve_color not in ("none", "luminance", "match"):
             raise UsageError(f"unknown colour preservation {preserve_color!r}", "use none, luminance or match")
         if variant not in ("auto", *VARIANTS):
@@ -419,15 +406,11 @@ class AdaINStylizer(Stylizer):
                 f"train them: artem-vr train adain --content DIR --styles DIR --variant {variant} --out my_adain_{variant}",
             )
         if weights is not None:  # a decoder file says which variant it is
-            from artem_vr.style.weights import read_header
-
             file_variant = read_header(path)[0].get("variant", "fast")
             if variant not in ("auto", file_variant):
                 raise WeightsError(f"{path} is for another architecture: a {file_variant} AdaIN decoder, not {variant}",
                                    f"drop --adain-variant, or use --adain-variant {file_variant}")
             variant = file_variant
-        from artem_vr.style.weights import load_safetensors
-
         self.model = AdaINModel(variant, vgg_weights=vgg_weights)
         load_safetensors(path, self.model.decoder, expect_arch=self.model.variant.arch)
         self.model.to(self.device).eval()
@@ -439,25 +422,9 @@ class AdaINStylizer(Stylizer):
         self._stats: Stats | None = None
 
     # -- styles ---------------------------------------------------------------
-    @staticmethod
-    def preset_styles() -> list[str]:
-        """Styles with a painting installed: presets (thumbnails), then user styles (theirs)."""
-        from artem_vr.style.catalog import image_styles
-
-        return image_styles()
-
-    @classmethod
-    def available_styles(cls) -> list[str]:
-        """The styles this method can show here without building it ([] when no decoder is
-        installed) — cheap: no VGG is loaded."""
-        from artem_vr.style.catalog import adain_decoders
-
-        if not adain_decoders():
-            return []
-        return cls.preset_styles()
-
     def styles(self) -> list[str]:
-        return self.preset_styles()
+        """Styles with a painting in the library: presets (thumbnails), then user styles (theirs)."""
+        return self.library.image_names()
 
     def set_style(self, style: str) -> None:
         """A preset name, an image path, or a blend ``"a.jpg+b.jpg"`` / ``"a.jpg:0.7+b:0.3"``."""
@@ -480,9 +447,7 @@ class AdaINStylizer(Stylizer):
         raises ImageError); anything else → UsageError listing the presets."""
         if os.path.isfile(style):
             return str(Path(style).resolve())
-        from artem_vr.style.catalog import style_image
-
-        image = style_image(style)
+        image = self.library.image(style)
         if image is not None:
             return str(image.resolve())
         names = self.styles()

@@ -21,7 +21,9 @@ from torch import nn
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
+from artem_vr.style.engine import EngineConfig, make_engine
 from artem_vr.style.norm import StatsInstanceNorm
+from artem_vr.style.weights import load_safetensors
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,9 @@ class TransformNet(nn.Module):
 
 class GeneratorStylizer(Stylizer):
     """Method ``generator``: one trained TransformNet per style — a preset's (``assets/models``),
-    a user style's (:mod:`artem_vr.style.catalog`) or a ``.safetensors`` file given as the style.
+    a user style's or a ``.safetensors`` file given as the style: ``library`` (a
+    :class:`~artem_vr.style.base.StyleLibrary`, the app's :mod:`artem_vr.style.catalog`) turns names
+    into files; without one only files work.
 
     Loaded networks are kept, so switching back to a style is instant. They run through one
     engine (:func:`~artem_vr.style.engine.make_engine`; ``engine``: ``eager`` | ``fast`` |
@@ -118,10 +122,8 @@ class GeneratorStylizer(Stylizer):
 
     method = "generator"
 
-    def __init__(self, device="cpu", arch: str | None = None, half: bool | None = None, engine=None):
-        super().__init__(device)
-        from artem_vr.style.engine import EngineConfig, make_engine
-
+    def __init__(self, device="cpu", arch: str | None = None, half: bool | None = None, engine=None, library=None):
+        super().__init__(device, library)
         self.arch = arch  # None: prefer compact, else any trained arch
         if engine is None:  # half: True fp16, False fp32, None the engine's choice for the device
             engine = EngineConfig(precision="auto" if half is None else ("fp16" if half else "fp32"))
@@ -138,24 +140,18 @@ class GeneratorStylizer(Stylizer):
 
     def styles(self) -> list[str]:
         """Presets with a trained generator (of ``arch`` when set), then the user's generators."""
-        from artem_vr.style.catalog import style_names
-
-        return style_names("generator", self.arch)
+        return self.library.names("generator", self.arch)
 
     def set_style(self, style: str) -> None:
         """A preset or user style name, or a generator ``.safetensors`` file."""
         if style not in self._nets:
-            from artem_vr.style.catalog import find_model
-
-            path = find_model(style, "generator", self.arch)
+            path = self.library.model(style, "generator", self.arch)
             if path is None:
                 which = f"{self.arch} generator" if self.arch else "generator"
                 raise UsageError(
                     f"no trained {which} for style {style!r}",
                     f"available: {', '.join(self.styles()) or '(none trained)'}; other paintings work with --method adain",
                 )
-            from artem_vr.style.weights import load_safetensors
-
             self._nets[style] = load_safetensors(path, generator_from_arch, device=self.device, dtype=torch.float32)
         self._net = self._nets[style]
         self.engine.load(self._net)

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 
 from artem_vr.errors import UsageError
+from artem_vr.paths import user_data_dir
+from artem_vr.sources.imageio import read_image, write_image
 from artem_vr.style.adain import (
     FEATURE_SCALE,
     STYLE_LOSS_LAYERS,
@@ -47,6 +49,11 @@ from artem_vr.style.adain import (
     style_loss,
     variant,
 )
+from artem_vr.style.catalog import output_path, write_text_atomic
+from artem_vr.style.data import split_holdout
+from artem_vr.style.device import pick_device
+from artem_vr.style.vgg import VGGFeatures
+from artem_vr.style.weights import load_safetensors, save_safetensors
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -102,8 +109,6 @@ def list_images(d: str | os.PathLike) -> list[Path]:
 def split(files: list[Path], every: int) -> tuple[list[Path], list[Path]]:
     """Deterministic split of a sorted list: every ``every``-th file (1-based) is held out
     (the same rule as the generator trainer, :func:`artem_vr.style.data.split_holdout`)."""
-    from artem_vr.style.data import split_holdout
-
     return split_holdout(files, every if every > 1 else 0)
 
 
@@ -118,8 +123,6 @@ def gather(dirs: list[str], every: int) -> tuple[list[Path], list[Path]]:
 
 def load_images(files: list[Path], shorter: int) -> list[torch.Tensor]:
     """Files → uint8 tensors (3, H, W) RGB with the shorter side ``shorter`` (never < it)."""
-    from artem_vr.sources.imageio import read_image
-
     out = []
     for f in files:
         x = torch.from_numpy(read_image(f).copy()).permute(2, 0, 1).float().unsqueeze(0) / 255.0
@@ -168,16 +171,6 @@ def read_manifest(paths: list[str]) -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------- training
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        from artem_vr.errors import CudaUnavailable
-
-        raise CudaUnavailable(f"--device {name}: CUDA is not available here", "use --device cpu")
-    return torch.device(name)
 
 
 def device_description(dev: torch.device) -> str:
@@ -301,12 +294,6 @@ def is_flat(out: torch.Tensor, tol: float = 1 / 255) -> bool:
 
 def train(cfg: TrainConfig) -> TrainResult:
     from tqdm import tqdm
-
-    from artem_vr.paths import user_data_dir
-    from artem_vr.sources.imageio import write_image
-    from artem_vr.style.catalog import output_path, write_text_atomic
-    from artem_vr.style.vgg import VGGFeatures
-    from artem_vr.style.weights import load_safetensors, save_safetensors
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

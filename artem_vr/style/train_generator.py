@@ -26,14 +26,21 @@ from pathlib import Path
 import torch
 
 from artem_vr.errors import UsageError
+from artem_vr.frames import to_rgb8
+from artem_vr.paths import user_data_dir
+from artem_vr.style.catalog import output_path, painting_label, resolve_style, save_thumbnail, write_text_atomic
+from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+from artem_vr.style.device import pick_device
+from artem_vr.style.generator import ARCHS, TransformNet, arch_by_name
+from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
+from artem_vr.style.presets import PRESETS
+from artem_vr.style.vgg import RELU_INDEX, STYLE_LAYERS, VGGFeatures, check_layers
+from artem_vr.style.weights import load_safetensors, save_safetensors
 
 EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/std style loss
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from artem_vr.style.generator import ARCHS
-    from artem_vr.style.vgg import RELU_INDEX, STYLE_LAYERS
-
     p.epilog = (
         "examples:\n"
         "  # CPU, small crops (how the shipped compact presets were trained; resume to train longer)\n"
@@ -135,8 +142,6 @@ def manifest(files: list[Path], sources_tsv: Path | None) -> list[tuple[str, int
 
 
 def style_attribution(style_path: Path, style_name: str) -> str:
-    from artem_vr.style.presets import PRESETS
-
     for p in PRESETS:
         if p.name == style_name:
             return f"preset `{p.name}`: {p.label} (thumbnail `assets/styles/{p.name}.jpg`, source and licence in assets/styles/ATTRIBUTION.md)"
@@ -147,9 +152,6 @@ def style_attribution(style_path: Path, style_name: str) -> str:
 def heldout_style_reduction(net, vgg, files: list[Path], style_img: torch.Tensor, size: int = 256, device="cpu") -> dict:
     """Mean/std style loss (relu1_1…relu4_1) vs the style image, of the photo and of G(photo),
     on held-out photos resized to ``size`` px long side. Returns the means and the reduction."""
-    from artem_vr.style.data import load_rgb, resize_long, rgb8_to_chw
-    from artem_vr.style.losses import mean_std_style_loss
-
     s_feats = vgg(style_img.to(device), EVAL_LAYERS)
     before, after = [], []
     for f in files:
@@ -163,8 +165,6 @@ def heldout_style_reduction(net, vgg, files: list[Path], style_img: torch.Tensor
 
 def _save_sample(path: Path, net, x: torch.Tensor) -> None:
     import cv2
-
-    from artem_vr.frames import to_rgb8
 
     was = net.training
     net.eval()
@@ -183,16 +183,6 @@ def run(args) -> int:
     import torch.distributed as dist
     from torch.utils.data import DataLoader, RandomSampler
     from torch.utils.data.distributed import DistributedSampler
-
-    from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
-    from artem_vr.style.device import pick_device
-    from artem_vr.style.generator import TransformNet, arch_by_name
-    from artem_vr.style.losses import content_loss, gram, gram_style_loss, tv_loss
-    from artem_vr.paths import user_data_dir
-    from artem_vr.style.catalog import output_path, painting_label, save_thumbnail, write_text_atomic
-    from artem_vr.style.presets import resolve_style
-    from artem_vr.style.vgg import VGGFeatures, check_layers
-    from artem_vr.style.weights import load_safetensors, save_safetensors
 
     t_start = time.time()
     if args.iters < 1 or args.batch < 1:
@@ -431,8 +421,6 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
 
 
 def _image_hw(path: Path) -> tuple[int, int]:
-    from artem_vr.style.data import load_rgb
-
     return load_rgb(path).shape[:2]
 
 
@@ -458,6 +446,4 @@ def command_line(args) -> str:
 
 
 def TransformNet_params(arch):
-    from artem_vr.style.generator import TransformNet
-
     return TransformNet(arch).parameters()

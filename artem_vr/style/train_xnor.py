@@ -24,6 +24,15 @@ import torch
 import torch.nn.functional as F
 
 from artem_vr.errors import UsageError
+from artem_vr.style.catalog import (
+    find_model, output_path, painting_label, read_model, save_thumbnail, style_names, write_text_atomic,
+)
+from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+from artem_vr.style.device import pick_device
+from artem_vr.style.generator import generator_from_arch
+from artem_vr.style.vgg import VGGFeatures
+from artem_vr.style.weights import load_safetensors, read_header, save_safetensors
+from artem_vr.style.xnor import _residual_convs, binarize_generator, binary_layers, freeze, model_size, xnor_arch
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,10 +60,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_teacher(spec: str, arch: str | None, device):
     """(float TransformNet, path, style name or None) from a preset or user style name or a file."""
-    from artem_vr.style.catalog import find_model, read_model, style_names
-    from artem_vr.style.generator import generator_from_arch
-    from artem_vr.style.weights import load_safetensors
-
     path = find_model(spec, "generator", arch)
     if path is None:
         raise UsageError(f"--from {spec}: no trained generator{f' ({arch})' if arch else ''} of that name",
@@ -68,8 +73,6 @@ def load_teacher(spec: str, arch: str | None, device):
 def calibrate_thresholds(teacher, student, x: torch.Tensor) -> None:
     """Set each binary layer's threshold to the per-channel median of its input in the teacher."""
     from torch import nn
-
-    from artem_vr.style.xnor import _residual_convs, binary_layers
 
     convs = [c for _p, _n, c in _residual_convs(teacher)]
     layers = binary_layers(student)
@@ -90,8 +93,6 @@ def evaluate(teacher, student, files, device, size: int = 256) -> dict | None:
     (None without any: nothing to measure)."""
     if not files:
         return None
-    from artem_vr.style.data import load_rgb, resize_long, rgb8_to_chw
-
     l1s, psnrs = [], []
     with torch.no_grad():
         for f in files:
@@ -106,12 +107,6 @@ def evaluate(teacher, student, files, device, size: int = 256) -> dict | None:
 
 def run(args) -> int:
     from tqdm import tqdm
-
-    from artem_vr.style.catalog import output_path, painting_label, read_model, save_thumbnail, write_text_atomic
-    from artem_vr.style.data import RandomCrops, list_images, split_holdout
-    from artem_vr.style.device import pick_device
-    from artem_vr.style.weights import read_header, save_safetensors
-    from artem_vr.style.xnor import binarize_generator, freeze, model_size, xnor_arch
 
     t0 = time.time()
     if args.iters < 1 or args.batch < 1:
@@ -140,8 +135,6 @@ def run(args) -> int:
     calibrate_thresholds(teacher, student, batch())
     vgg = None
     if args.perceptual_weight > 0:
-        from artem_vr.style.vgg import VGGFeatures
-
         vgg = VGGFeatures(("relu2_1",)).to(dev)
     opt = torch.optim.Adam(student.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.iters)

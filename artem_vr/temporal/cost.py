@@ -14,7 +14,10 @@ import cv2
 import numpy as np
 import torch
 
+from artem_vr.frames import to_tensor
 from artem_vr.style.base import Stylizer
+from artem_vr.temporal.stabilize import TemporalStabilizer
+from artem_vr.temporal.stereo import StereoConsistentStylizer
 
 
 def moving_frames(n: int, size: tuple[int, int], eyes: int = 2, seed: int = 0) -> list[np.ndarray]:
@@ -45,10 +48,6 @@ def measure_cost(stylizer: Stylizer, size: tuple[int, int] = (640, 360), eyes: i
     (plain), ``stereo_ms`` (+ stereo consistency, warp mode; eyes = 2 only), ``comfort_ms``
     (+ temporal stabilization too), and ``stereo_fraction`` / ``temporal_fraction`` — each
     wrapper's extra time over the plain stylize time."""
-    from artem_vr.frames import to_tensor
-    from artem_vr.temporal.stabilize import TemporalStabilizer
-    from artem_vr.temporal.stereo import StereoConsistentStylizer
-
     w, h = size
     imgs = moving_frames(frames + warmup, size, eyes)
     xs = [to_tensor([f[:, k * w:(k + 1) * w] for k in range(eyes)], device=stylizer.device) for f in imgs]

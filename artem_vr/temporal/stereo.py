@@ -30,7 +30,7 @@ from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
 from artem_vr.temporal.disparity import right_view_disparity
 from artem_vr.temporal.normstats import hooks_for, pooled_pair_stats
-from artem_vr.temporal.stabilize import blend_warped, small_gray
+from artem_vr.temporal.stabilize import PixelGrids, blend_warped, small_gray
 from artem_vr.temporal.wrapper import WrappingStylizer, as_switch
 
 MODES = ("shared-stats", "warp", "off")
@@ -86,6 +86,7 @@ class StereoConsistentStylizer(WrappingStylizer):
         self._hooks.add_transform(10, self._pool_transform)
         self._running = False
         self._disp: DisparityEstimator | None = None
+        self._grids = PixelGrids()
         self.stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "pairs": 0, "warped_fraction": 0.0}
 
     def _pool_transform(self, key, mean, var):
@@ -143,7 +144,7 @@ class StereoConsistentStylizer(WrappingStylizer):
         self.stats["warped_fraction"] = float(m.mean())
         flow = np.zeros((1, h, w, 2), np.float32)
         flow[0, ..., 0] = d_r
-        right = blend_warped(y[1:], y[:1], flow, m[None])
+        right = blend_warped(y[1:], y[:1], flow, m[None], self._grids)
         if y.device.type == "cpu":
             return torch.from_numpy(np.concatenate([y[:1].numpy(), right.numpy()]))
         return torch.cat([y[:1], right], dim=0)
