@@ -23,19 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ArtemError, UsageError
 from artem_vr.frames import to_rgb8, to_tensor
 from artem_vr.style import presets as P
 from artem_vr.style.catalog import is_model_file, read_model, style_file_method, style_image
 from artem_vr.style.data import split_holdout
-from artem_vr.style.device import pick_device
 from artem_vr.style.methods import make_stylizer
 from artem_vr.style.vgg import VGGFeatures
 
@@ -446,37 +446,86 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_eval_arguments(p)
 
 
-def _temporal_requested(args) -> bool:
-    return bool(getattr(args, "videos", None) or getattr(args, "stereo", None))
+@dataclass(frozen=True)
+class EvalConfig:
+    """`artem-vr eval`, parsed once and checked. The style-quality half uses ``content`` …
+    ``style_holdout``; the temporal half (:func:`artem_vr.temporal.metrics.run_eval`) reads
+    ``videos`` … ``comfort_images`` (and ``method``, ``device``) from this same value."""
+
+    content: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    method: tuple[str, ...] = ("generator", "adain")
+    gatys: int = 0
+    json: str | None = None
+    sheet: str | None = None
+    sheet_rows: int = 12
+    tile: int = 128
+    size: int = 256
+    limit: int | None = None
+    holdout: int = 0
+    style_holdout: int = 0
+    seed: int = 0
+    device: str = "cpu"  # resolved (cuda/device.resolve_device)
+    videos: str | None = None
+    stereo: str | None = None
+    style: str | None = None
+    video_frames: int = 24
+    video_width: int = 480
+    stereo_width: int = 640
+    comfort_json: str | None = None
+    comfort_images: str | None = None
+
+    def __post_init__(self):
+        if not self.content and not self.temporal:
+            raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
+        if self.content and not self.styles:
+            raise UsageError("--content needs --styles", "e.g. --styles starry_night great_wave or a directory of paintings")
+
+    @property
+    def temporal(self) -> bool:
+        return bool(self.videos or self.stereo)
+
+    @classmethod
+    def from_args(cls, args) -> "EvalConfig":
+        """The command line's values; the Namespace goes no further than this."""
+        names = [f.name for f in fields(cls)]
+        values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+        for n in ("content", "styles", "method"):
+            if n in values:
+                values[n] = tuple(values[n])
+        values.pop("device", None)
+        checked = cls(**values)  # what to evaluate is checked before the device is asked for
+        return replace(checked, device=resolve_device(getattr(args, "device", "auto")))
 
 
 def run(args) -> int:
-    if not args.content and not _temporal_requested(args):
-        raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
+    return run_config(EvalConfig.from_args(args))
+
+
+def run_config(config: EvalConfig) -> int:
+    """Both halves of `artem-vr eval` as ``config`` asks; prints the tables, writes the files."""
     result: dict = {}
-    if args.content:
-        if not args.styles:
-            raise UsageError("--content needs --styles", "e.g. --styles starry_night great_wave or a directory of paintings")
-        dev = pick_device(args.device)
+    if config.content:
         report, sheet = evaluate(
-            args.content, args.styles, args.method, size=args.size, limit=args.limit, seed=args.seed,
-            gatys_steps=args.gatys, holdout=args.holdout, style_holdout=args.style_holdout, device=str(dev), progress=True,
+            list(config.content), list(config.styles), list(config.method), size=config.size, limit=config.limit,
+            seed=config.seed, gatys_steps=config.gatys, holdout=config.holdout, style_holdout=config.style_holdout,
+            device=config.device, progress=True,
         )
         print(format_table(report))
         result["style"] = report
-        if args.sheet:
+        if config.sheet:
             from artem_vr.sources.imageio import write_image  # lazy: OpenCV only when this runs
 
-            img = contact_sheet(report, sheet, tile=args.tile, max_rows=args.sheet_rows)
-            Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
-            write_image(args.sheet, img)
-            print(f"wrote {args.sheet} ({img.shape[1]}x{img.shape[0]})")
-    if _temporal_requested(args):
+            img = contact_sheet(report, sheet, tile=config.tile, max_rows=config.sheet_rows)
+            Path(config.sheet).parent.mkdir(parents=True, exist_ok=True)
+            write_image(config.sheet, img)
+            print(f"wrote {config.sheet} ({img.shape[1]}x{img.shape[0]})")
+    if config.temporal:
         from artem_vr.temporal.metrics import run_eval  # lazy: OpenCV only when this runs
 
-        result["temporal"] = run_eval(args)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        result["temporal"] = run_eval(config)
+    if config.json:
+        Path(config.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.json).write_text(json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
+        print(f"wrote {config.json}")
     return 0

@@ -58,8 +58,10 @@ from artem_vr.style.weights import load_safetensors, save_safetensors
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
+    """`artem-vr train adain`, parsed once (:func:`run`) and checked here, before any data is read."""
+
     content: list[str]
     styles: list[str]
     variant: str = "fast"
@@ -92,6 +94,13 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- data
+
+    def __post_init__(self):
+        if self.iters < 1 or self.batch < 1:
+            raise UsageError("--iters and --batch must be >= 1")
+        v = variant(self.variant)
+        if self.size % v.downsample:
+            raise UsageError(f"--size {self.size} must be a multiple of {v.downsample} for the {v.name} variant")
 
 
 def list_images(d: str | os.PathLike) -> list[Path]:
@@ -298,8 +307,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     v = variant(cfg.variant)
-    if cfg.size % v.downsample:
-        raise UsageError(f"--size {cfg.size} must be a multiple of {v.downsample} for the {v.name} variant")
     out_path = output_path(cfg.out, cfg.out_dir, cfg.force, cfg.resume)  # before any training: refuses to overwrite
     dev = pick_device(cfg.device)
     use_amp = bool(cfg.amp and dev.type == "cuda")
