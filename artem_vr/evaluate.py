@@ -34,6 +34,7 @@ from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ArtemError, UsageError
 from artem_vr.frames import to_rgb8, to_tensor
 from artem_vr.style import presets as P
+from artem_vr.style.adain_maths import content_loss, feature_stats, resize_shorter, style_loss
 from artem_vr.style.catalog import is_model_file, read_model, style_file_method, style_image
 from artem_vr.style.data import split_holdout
 from artem_vr.style.methods import make_stylizer
@@ -50,15 +51,11 @@ GATYS_STYLE_WEIGHT = 10.0
 
 def content_loss_of(out_feats: dict, content_feats: dict) -> torch.Tensor:
     """MSE at relu4_1 between two feature dicts (0 for identical images)."""
-    from artem_vr.style.adain import content_loss  # lazy: OpenCV only when this runs
-
     return content_loss(out_feats[CONTENT_LAYER], content_feats[CONTENT_LAYER])
 
 
 def style_loss_of(out_feats: dict, style_stats: dict) -> torch.Tensor:
     """Σ over relu1_1…relu4_1 of MSE(mean) + MSE(std) (0 for identical statistics)."""
-    from artem_vr.style.adain import style_loss  # lazy: OpenCV only when this runs
-
     return style_loss(out_feats, style_stats, STYLE_LAYERS)
 
 
@@ -153,8 +150,6 @@ def _user_style(item: str) -> StyleSpec | None:
 
 def square(img: torch.Tensor, size: int) -> torch.Tensor:
     """(1, 3, H, W) → (1, 3, size, size): shorter side to ``size``, centre crop."""
-    from artem_vr.style.adain import resize_shorter  # lazy: OpenCV only when this runs
-
     x = resize_shorter(img, size)
     h, w = x.shape[-2:]
     y0, x0 = (h - size) // 2, (w - size) // 2
@@ -239,7 +234,6 @@ def evaluate(
 ) -> tuple[dict, dict]:
     """Score every content × style pair. Returns (report dict for JSON, images for the sheet)."""
     from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
-    from artem_vr.style.adain import feature_stats  # lazy: OpenCV only when this runs
     torch.manual_seed(seed)
     files = held_out(list_images(content), holdout)
     if not files:
@@ -260,8 +254,6 @@ def evaluate(
     style_imgs = []
     for s in specs:
         img = to_tensor(read_image(s.path))
-        from artem_vr.style.adain import resize_shorter  # lazy: OpenCV only when this runs
-
         style_imgs.append(resize_shorter(img, size))
 
     with torch.no_grad():
