@@ -290,13 +290,13 @@ def export(config: ExportConfig) -> int:
     """Export every model of ``config`` (each part checked against torch) with its card."""
     out_dir = config.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_grad_enabled(False)
     done = []
-    for p in config.models:
-        print(f"{p.stem} ({model_kind(p)}):", flush=True)
-        card_path = p.with_suffix(".md")
-        card = card_path.read_text() if card_path.is_file() else None
-        for part in parts_for(p):
-            done.append(export_part(part, out_dir, config.tolerance, card))
+    with torch.no_grad():  # for this export only: the process's grad mode is not ours to change
+        for p in config.models:
+            print(f"{p.stem} ({model_kind(p)}):", flush=True)
+            card_path = p.with_suffix(".md")
+            card = card_path.read_text() if card_path.is_file() else None
+            for part in parts_for(p):
+                done.append(export_part(part, out_dir, config.tolerance, card))
     print(f"exported {len(done)} ONNX files to {out_dir}, each checked against torch (differences in each card)")
     return 0
