@@ -23,7 +23,7 @@ apply_pyopengl_platform_rule()
 
 from artem_vr.checks import Check  # noqa: E402
 from artem_vr.errors import RuntimeUnavailable, UsageError  # noqa: E402
-from artem_vr.render._egl import EglLibrary
+from artem_vr.render._egl import EglLibrary  # noqa: E402
 
 KINDS = ("auto", "egl", "glfw-hidden", "glfw-window")
 MIN_GL = (3, 3)
