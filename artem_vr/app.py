@@ -25,8 +25,18 @@ from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.pose import PoseHistory
 from artem_vr.render.geometry import load_calibration
 from artem_vr.recording import Recorder
+from artem_vr.render.context import display_available
+from artem_vr.render.headless import HeadlessOutput
+from artem_vr.render.mirror import KEYS_HELP, MirrorOutput
+from artem_vr.sources import open_source
+from artem_vr.sources.live import redact_url
 from artem_vr.status import StatusPrinter
+from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method
+from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
 from artem_vr.worker import StylizerWorker
+from artem_vr.xr.presenter import XrOptions, XrOutput
+from artem_vr.xr import probe as xr_probe
+from artem_vr.xr.runtime import require_runtime
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +47,7 @@ def choose_output(requested: str, printer=print) -> str:
         raise UsageError(f"unknown output {requested!r}", f"choose one of: {', '.join(OUTPUTS)}")
     if requested != "auto":
         return requested
-    from artem_vr.xr.probe import xr_available  # pyopenxr: loaded only when a run asks for a runtime
-
-    ok, why = xr_available()
+    ok, why = xr_probe.xr_available()
     if ok:
         printer("output: xr (an OpenXR runtime answered)")
         return "xr"
@@ -54,28 +62,20 @@ def display_works() -> bool:
     """A desktop to open the mirror window on (Linux: $DISPLAY / $WAYLAND_DISPLAY and an answer)."""
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         return False
-    from artem_vr.render.context import display_available  # GL/GLFW: off the start-up path
-
     return bool(display_available())
 
 
 def make_output(kind: str, config: RunConfig) -> Output:
     """The Output for ``kind`` (xr | mirror | headless) with the run's options."""
     if kind == "xr":
-        from artem_vr.xr.presenter import XrOptions, XrOutput  # pyopenxr + GL: only for this output
-
         return XrOutput(XrOptions(graphics=config.xr_graphics, scale=config.xr_scale, view=config.view(),
                                   mirror=config.xr_mirror, validation=config.xr_validation,
                                   max_frames=config.frames, space=config.xr_space, hud=True,
                                   hang_timeout=config.xr_hang_timeout, pose_source=config.pose_source))
     if kind == "mirror":
-        from artem_vr.render.mirror import MirrorOutput  # GLFW + GL: only for this output
-
         return MirrorOutput(config.eye_size, config.view(), max_fps=30.0 if config.record is not None else 60.0,
                             hud=True)
     if kind == "headless":
-        from artem_vr.render.headless import HeadlessOutput  # EGL + GL: only for this output
-
         return HeadlessOutput(config.eye_size, config.view(), hud=True)
     raise UsageError(f"unknown output {kind!r}", "choose xr, mirror or headless")
 
@@ -83,15 +83,12 @@ def make_output(kind: str, config: RunConfig) -> Output:
 # ---------------------------------------------------------------------------- choices
 def available_methods() -> dict[str, list[str]]:
     """method → preset styles it has models for (methods without any are left out)."""
-    from artem_vr.style.base import METHODS, stylizer_class
-
     out = {}
     for m in METHODS:
         if m == "identity":
             continue
-        cls = stylizer_class(m)  # a broken method is an error here, never "not offered"
-        lister = getattr(cls, "available_styles", None)
-        styles = lister() if lister is not None else cls(device="cpu").styles()
+        stylizer_class(m)  # a broken method is an error here, never "not offered"
+        styles = offered_styles(m)
         if styles:
             out[m] = list(styles)
     return out
@@ -160,8 +157,6 @@ def add_arguments(p):
                    help="a runtime that gives no frame for S seconds (its service stopped or hung) ends the run "
                         "with an error, recordings kept (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no status line on the terminal every 5 s")
-    from artem_vr.render.mirror import KEYS_HELP
-
     p.epilog = KEYS_HELP + "\n\nThe HUD (in every output) shows the style, method, strength, rates, frame age and source " \
                            "for 3 s after each change; h pins or hides it."
 
@@ -192,8 +187,6 @@ def stylizer_options(args) -> dict:
     """The per-method stylizer options of the command line (run and stylize share them)."""
     weights = None
     if args.adain_model:
-        from artem_vr.style.catalog import adain_decoder
-
         weights = adain_decoder(args.adain_model)  # unknown name → UsageError now
     return {"preserve_color": args.preserve_color, "adain_variant": args.adain_variant, "arch": args.arch,
             "adain_weights": weights, "engine": args.engine}
@@ -202,8 +195,6 @@ def stylizer_options(args) -> dict:
 def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, fovea=None, region=None):
     """make_stylizer with the user's options applied (per method where they apply); checks them now.
     ``fovea``: a FoveaSpec → each stylizer is foveated (window centre from ``region``)."""
-    from artem_vr.style.base import make_stylizer
-
     if not 0.0 < internal_scale <= 1.0:
         raise UsageError(f"--internal-scale {internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
 
@@ -233,8 +224,6 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
 
     ``style``: a preset or user style name (`artem-vr styles`), an image file (adain) or a
     generator/xnor ``.safetensors`` file (its own method)."""
-    from artem_vr.style.catalog import is_model_file, style_file_method
-
     avail = available_methods()
     if style is not None and is_model_file(style):
         file_method = style_file_method(style)  # missing, unreadable or a decoder → an error here
@@ -244,8 +233,6 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
     is_file = style is not None and (os.sep in style or Path(style).suffix.lower() in
                                      (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"))
     if method is not None:
-        from artem_vr.style.base import stylizer_class
-
         stylizer_class(method)  # unknown method → UsageError
     if is_file:
         if method not in (None, "adain"):
@@ -299,8 +286,7 @@ def config_from_args(args) -> RunConfig:
 def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     """RunConfig → source, controller, worker (with the comfort wrappers), Pipeline. ``source``:
     an already made FrameSource (the bench's unpaced one), else the config's is opened."""
-    from artem_vr.sources import open_source
-    from artem_vr.temporal import wrap_for_run
+    from artem_vr.temporal import wrap_for_run  # lazy: OpenCV only when this runs
 
     method, methods, styles, style_file = plan_style(config.method, config.style, printer)
     index = styles.index(config.style) if config.style in styles else 0
@@ -309,7 +295,7 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     controller = Controller(state, printer)
     fovea = region = None
     if config.foveated:
-        from artem_vr.temporal.foveate import FoveaRegion
+        from artem_vr.temporal.foveate import FoveaRegion  # reason: OpenCV, only when this runs (as wrap_for_run)
 
         fovea, region = config.fovea(), FoveaRegion()
         printer(f"foveation: on (window {config.fovea_size:.0%} of each side at full resolution, the rest at half; "
@@ -339,8 +325,6 @@ def device_note(device: str, method: str) -> str:
 def run(args) -> int:
     config = config_from_args(args)
     if config.output == "xr":
-        from artem_vr.xr.runtime import require_runtime
-
         require_runtime()  # no runtime → a clear error before anything starts
     pipeline = build_pipeline(config)
     if config.record is not None:
@@ -348,8 +332,6 @@ def run(args) -> int:
         pipeline.recorder = Recorder(config.record, fps=30.0, png=png, inputs=[config.source])
     pipeline.snapshot_dir = config.out_dir
     st = pipeline.controller.state
-    from artem_vr.sources.live import redact_url
-
     print(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
           f"device: {device_note(str(pipeline.worker.device), st.method)}")
     print(pipeline.controller.style_line())

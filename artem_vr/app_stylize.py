@@ -10,10 +10,16 @@ result and leaves OUT as it was. Inputs smaller than 16 px a side, or larger tha
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
-from artem_vr.errors import ImageError, UsageError
+from artem_vr.atomic import AtomicVideoWriter, refuse_inputs, write_image_atomic
+from artem_vr.cuda.device import resolve_device
+from artem_vr.errors import ImageError, Interrupted, UsageError, WeightsError
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
+from artem_vr.frames import to_rgb8, to_tensor
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
@@ -30,7 +36,7 @@ def add_arguments(p):
     p.add_argument("--max-side", type=int, default=1024, help="downscale larger inputs to this side first (0: never)")
     p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization for videos (default on)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    from artem_vr.app import add_stylizer_options
+    from artem_vr.app import add_stylizer_options  # lazy: torch only when this runs
 
     add_stylizer_options(p)
 
@@ -45,19 +51,47 @@ def _fit(img, max_side):
     return img
 
 
-def make_stylizer_for(args, temporal: bool):
-    from artem_vr.app import plan_style, stylizer_factory, stylizer_options
-    from artem_vr.cuda.device import resolve_device
+@dataclass(frozen=True)
+class StylizeConfig:
+    """`artem-vr stylize`, parsed once and checked before anything is read (see :meth:`from_args`)."""
 
-    if not 0.0 <= args.strength <= 1.0:
-        raise UsageError(f"--strength {args.strength} is outside 0–1", "use e.g. --strength 0.7")
-    method, _methods, styles, style_file = plan_style(args.method, args.style)
-    style = style_file or (args.style if args.style in styles else styles[0])
-    s = stylizer_factory(stylizer_options(args), args.internal_scale)(method, style, device=resolve_device(args.device))
-    s.strength = args.strength
-    if temporal:
+    src: Path
+    dst: Path
+    is_video: bool
+    inputs: tuple  # files the output must never replace (the input, a style image)
+    style: str | None
+    method: str | None
+    strength: float
+    max_side: int
+    temporal: bool  # stabilize a video's frames
+    device: str  # resolved: cpu | cuda | cuda:N
+    internal_scale: float
+    stylizer_options: Mapping  # per-method options (app.stylizer_options), read-only
+
+    @classmethod
+    def from_args(cls, args) -> "StylizeConfig":
+        """The command line's values, checked; the Namespace goes no further than this."""
+        from artem_vr.app import stylizer_options  # lazy: torch only when this runs
+
+        src, dst, is_video, inputs = _plan(args.input, args.output, args.max_side, args.style)
+        if not 0.0 <= args.strength <= 1.0:
+            raise UsageError(f"--strength {args.strength} is outside 0–1", "use e.g. --strength 0.7")
+        return cls(src, dst, is_video, tuple(inputs), args.style, args.method, float(args.strength), int(args.max_side),
+                   is_video and args.temporal == "on", resolve_device(args.device), float(args.internal_scale),
+                   MappingProxyType(dict(stylizer_options(args))))
+
+
+def make_stylizer_for(config: StylizeConfig):
+    """The stylizer ``config`` asks for (and the method and style it settled on)."""
+    from artem_vr.app import plan_style, stylizer_factory  # lazy: torch only when this runs
+
+    method, _methods, styles, style_file = plan_style(config.method, config.style)
+    style = style_file or (config.style if config.style in styles else styles[0])
+    s = stylizer_factory(dict(config.stylizer_options), config.internal_scale)(method, style, device=config.device)
+    s.strength = config.strength
+    if config.temporal:
         try:
-            from artem_vr.temporal import stabilize_for_video
+            from artem_vr.temporal import stabilize_for_video  # lazy: OpenCV + torch only when this runs
 
             s = stabilize_for_video(s)
         except ImportError:
@@ -69,9 +103,6 @@ def stylize_rgb(stylizer, rgb, name):
     """One RGB uint8 frame through ``stylizer`` → RGB uint8; a non-finite result is an error, not a black picture."""
     import torch
 
-    from artem_vr.errors import WeightsError
-    from artem_vr.frames import to_rgb8, to_tensor
-
     y = stylizer.stylize(to_tensor(rgb, device=stylizer.device))
     if not bool(torch.isfinite(y).all()):
         raise WeightsError(f"the {stylizer.method} stylizer produced NaN/Inf values for {name}",
@@ -79,21 +110,20 @@ def stylize_rgb(stylizer, rgb, name):
     return to_rgb8(y)
 
 
-def _plan(args) -> tuple[Path, Path, bool, list]:
+def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Path, Path, bool, list]:
     """Check the command line before anything is read: (input, output, is_video, inputs)."""
-    from artem_vr.atomic import refuse_inputs
-    from artem_vr.sources.imageio import sniff_image
+    from artem_vr.sources.imageio import sniff_image  # lazy: OpenCV only when this runs
 
-    src, dst = Path(args.input), Path(args.output)
+    src, dst = Path(input), Path(output)
     if not src.exists():
         raise ImageError(f"{src} does not exist", "check the path")
     if src.is_dir():
         raise ImageError(f"{src} is a folder", "give one image or video file")
-    if not 0 <= args.max_side <= 16384:
-        raise UsageError(f"--max-side {args.max_side} is out of range", "use 0 (never downscale) or 16–16384, e.g. 1024")
-    if 0 < args.max_side < MIN_SIDE:
-        raise UsageError(f"--max-side {args.max_side} is too small", f"use at least {MIN_SIDE}, or 0 to never downscale")
-    inputs = [src] + ([args.style] if args.style and Path(args.style).is_file() else [])
+    if not 0 <= max_side <= 16384:
+        raise UsageError(f"--max-side {max_side} is out of range", "use 0 (never downscale) or 16–16384, e.g. 1024")
+    if 0 < max_side < MIN_SIDE:
+        raise UsageError(f"--max-side {max_side} is too small", f"use at least {MIN_SIDE}, or 0 to never downscale")
+    inputs = [src] + ([style] if style and Path(style).is_file() else [])
     refuse_inputs(dst, inputs)
     ext_in, ext_out = src.suffix.lower(), dst.suffix.lower()
     if ext_in in VIDEO_EXT:
@@ -116,42 +146,43 @@ def _plan(args) -> tuple[Path, Path, bool, list]:
 
 
 def run(args) -> int:
-    from artem_vr.errors import Interrupted
+    return stylize(StylizeConfig.from_args(args))
 
-    src, dst, is_video, inputs = _plan(args)
-    stylizer, method, style = make_stylizer_for(args, temporal=is_video and args.temporal == "on")
+
+def stylize(config: StylizeConfig) -> int:
+    """Stylize ``config.src`` into ``config.dst`` (an image, or a video frame by frame)."""
+    stylizer, method, style = make_stylizer_for(config)
+    src, dst, inputs = config.src, config.dst, list(config.inputs)
     try:
-        if not is_video:
-            return _image(args, src, dst, inputs, stylizer, f"{method}: {style}")
-        return _video(args, src, dst, inputs, stylizer, f"{method}: {style}")
+        if not config.is_video:
+            return _image(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}")
+        return _video(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}")
     except Interrupted as e:
         print(f"stylize: interrupted by {e.name}: the partial output was discarded, {dst} is untouched", file=sys.stderr)
         raise
 
 
-def _image(args, src, dst, inputs, stylizer, what) -> int:
-    from artem_vr.atomic import write_image_atomic
-    from artem_vr.sources.imageio import read_image
+def _image(max_side, src, dst, inputs, stylizer, what) -> int:
+    from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
 
     img = read_image(src)
     check_size(img.shape[1], img.shape[0], src)
-    out = stylize_rgb(stylizer, _fit(img, args.max_side), src)
+    out = stylize_rgb(stylizer, _fit(img, max_side), src)
     write_image_atomic(dst, out, inputs)
     print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {what})")
     return 0
 
 
-def _video(args, src, dst, inputs, stylizer, what) -> int:
+def _video(max_side, src, dst, inputs, stylizer, what) -> int:
     from tqdm import tqdm
 
-    from artem_vr.atomic import AtomicVideoWriter
-    from artem_vr.sources.imageio import VideoReaderRGB
+    from artem_vr.sources.imageio import VideoReaderRGB  # lazy: OpenCV only when this runs
 
     with VideoReaderRGB(src) as reader, AtomicVideoWriter(dst, reader.fps, inputs) as writer:
         check_size(*reader.size, src)
         with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
             for rgb in reader:
-                writer.write(stylize_rgb(stylizer, _fit(rgb, args.max_side), src))
+                writer.write(stylize_rgb(stylizer, _fit(rgb, max_side), src))
                 bar.update(1)
         if writer.frames == 0:
             raise ImageError(f"{src}: no frame could be decoded", "is the video complete and of a supported codec?")

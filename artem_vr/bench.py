@@ -30,12 +30,9 @@ higher; ``ratio`` = stylize median / that floor.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import math
 import os
-import platform
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -45,6 +42,8 @@ import torch
 
 from artem_vr.errors import UsageError
 from artem_vr.frames import Frame
+from artem_vr.layer_profile import DEFAULT_NETWORKS, count_fused_bytes, profile_network, write_profile
+from artem_vr.records import commit_id, device_name, now_utc as _now
 from artem_vr.render import import_triton_before_gl  # noqa: F401  (triton before PyOpenGL)
 from artem_vr.sources.base import FrameSource
 
@@ -108,7 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
     p.add_argument("--commit", default=None,
                    help="the commit to write in the records (default: $ARTEM_COMMIT, else git, else unknown)")
-    p.add_argument("--output", choices=("none", "xr"), default="none", help="xr: the live XR loop bench (artem_vr.xr.bench)")
+    p.add_argument("--output", choices=("none", "xr"), default="none", help="xr: the live XR loop bench (artem_vr.bench_xr)")
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -132,26 +131,6 @@ def parse_methods(specs: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def commit_id(given: str | None = None) -> str:
-    """The commit to record: given, else $ARTEM_COMMIT (the GPU machine has no .git), else git."""
-    if given:
-        return given
-    if os.environ.get("ARTEM_COMMIT"):
-        return os.environ["ARTEM_COMMIT"]
-    root = Path(__file__).resolve().parent.parent
-    if not (root / ".git").exists():
-        return "unknown"
-    r = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                       timeout=5)
-    return r.stdout.strip() or "unknown"
-
-
-def device_name(dev: torch.device) -> str:
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
-
-
 def sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -167,10 +146,6 @@ def _loadavg() -> float:
         return os.getloadavg()[0]
     except OSError:
         return float("nan")
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 # ------------------------------------------------------------------------------- peaks
@@ -420,7 +395,6 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     bytes_frame = work["bytes"] * act_bytes // 4
     fused_bytes = None
     if eng is not None and eng.kind == "fused":
-        from artem_vr.layer_profile import count_fused_bytes
 
         fused_bytes = count_fused_bytes(inner._net, eyes, h, w, act_bytes)
     est_ms = (fused_bytes or bytes_frame) / CONSUMER_BANDWIDTH * 1e3
@@ -456,7 +430,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
 def _counting_twin(method: str, arch: str, stylizer):
     """A CPU fp32 eager stylizer of the same method, architecture and style, for :func:`count_work`
     (counting on the device would disturb CUDA graphs; speed does not enter the count)."""
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.methods import make_stylizer
 
     kw = {}
     if method in ("generator", "xnor"):
@@ -484,7 +458,7 @@ def _cuda_time_ms(fn, reps: int = 50, warm: int = 10) -> float:
 
 def xnor_layer_shapes(arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device) -> list:
     """(BinaryConv2d, input shape) of each binarized layer of an XNOR generator of ``arch`` at the size."""
-    from artem_vr.style.generator import ARCHS, TransformNet
+    from artem_vr.style.generator_net import ARCHS, TransformNet
     from artem_vr.style.xnor import BinaryConv2d, binarize_generator, freeze
 
     net = freeze(binarize_generator(TransformNet(ARCHS[arch]))).to(dev).eval().requires_grad_(False)
@@ -617,7 +591,6 @@ def _write_json(path: Path, records: list[dict]) -> None:
 def run_profile(args, dev: torch.device) -> int:
     """``--profile DIR``: :func:`artem_vr.layer_profile.profile_network` for each method × engine;
     the files are rewritten after every network (a timeout keeps what was measured)."""
-    from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_network, write_profile
 
     cuda = dev.type == "cuda"
     size = parse_size(args.eye_size[0]) if args.eye_size else ((1440, 1600) if cuda else (64, 48))
@@ -669,7 +642,7 @@ def run(args) -> int:
     from artem_vr.style.device import pick_device
 
     if args.output == "xr":
-        from artem_vr.xr.bench import bench_xr
+        from artem_vr.bench_xr import bench_xr
 
         result = bench_xr(seconds=args.seconds)
         if args.json:

@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 
-
-@dataclass
-class Check:
-    name: str
-    ok: bool | None  # True: present, False: missing/broken, None: informational
-    detail: str
-    fix: str = ""
+from artem_vr.checks import Check
 
 
 #: modules providing ``doctor_checks() -> list[Check]``; each is imported lazily and a

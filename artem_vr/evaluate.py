@@ -23,15 +23,23 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ArtemError, UsageError
 from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.style import presets as P
+from artem_vr.style.adain_maths import content_loss, feature_stats, resize_shorter, style_loss
+from artem_vr.style.catalog import is_model_file, read_model, style_file_method, style_image
+from artem_vr.style.data import split_holdout
+from artem_vr.style.methods import make_stylizer
+from artem_vr.style.vgg import VGGFeatures
+from artem_vr.latency_eval import add_arguments as add_latency_arguments, run_latency
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CONTENT_LAYER = "relu4_1"
@@ -44,15 +52,11 @@ GATYS_STYLE_WEIGHT = 10.0
 
 def content_loss_of(out_feats: dict, content_feats: dict) -> torch.Tensor:
     """MSE at relu4_1 between two feature dicts (0 for identical images)."""
-    from artem_vr.style.adain import content_loss
-
     return content_loss(out_feats[CONTENT_LAYER], content_feats[CONTENT_LAYER])
 
 
 def style_loss_of(out_feats: dict, style_stats: dict) -> torch.Tensor:
     """Σ over relu1_1…relu4_1 of MSE(mean) + MSE(std) (0 for identical statistics)."""
-    from artem_vr.style.adain import style_loss
-
     return style_loss(out_feats, style_stats, STYLE_LAYERS)
 
 
@@ -95,8 +99,6 @@ def held_out(files: list[Path], every: int) -> list[Path]:
     """The files the trainers hold out with ``--holdout every`` (per directory, sorted)."""
     if every <= 1:
         return files
-    from artem_vr.style.data import split_holdout
-
     by_dir: dict[Path, list[Path]] = {}
     for f in files:
         by_dir.setdefault(f.parent, []).append(f)
@@ -109,19 +111,14 @@ def held_out(files: list[Path], every: int) -> list[Path]:
 def resolve_styles(items: list[str]) -> list[StyleSpec]:
     """Preset names, image files and directories → style specs (a file that is a preset's
     source painting or thumbnail is given its preset name, so per-preset models apply)."""
-    try:
-        from artem_vr.style import presets as P
-    except ImportError:
-        P = None
     by_source = {}
-    if P is not None:
-        for pr in P.list_presets():
-            by_source[pr.source] = pr.name
-            by_source[pr.image.name] = pr.name
+    for pr in P.list_presets():
+        by_source[pr.source] = pr.name
+        by_source[pr.image.name] = pr.name
     specs: list[StyleSpec] = []
     for it in items:
         p = Path(it)
-        if P is not None and not p.exists() and any(pr.name == it for pr in P.list_presets()):
+        if not p.exists() and any(pr.name == it for pr in P.list_presets()):
             pr = P.preset(it)
             specs.append(StyleSpec(pr.name, pr.image, pr.name))  # the thumbnail is the painting here
             continue
@@ -130,7 +127,7 @@ def resolve_styles(items: list[str]) -> list[StyleSpec]:
             specs.append(user)
             continue
         if not p.exists():
-            names = ", ".join(pr.name for pr in P.list_presets()) if P else "(presets unavailable)"
+            names = ", ".join(pr.name for pr in P.list_presets())
             raise UsageError(f"--styles {it}: neither a preset nor an existing file/directory", f"presets: {names}")
         for f in list_images([it]):
             name = by_source.get(f.name)
@@ -141,8 +138,6 @@ def resolve_styles(items: list[str]) -> list[StyleSpec]:
 def _user_style(item: str) -> StyleSpec | None:
     """A user style name or a generator/xnor model file → its spec (the painting: its thumbnail, or
     what its card names); None when ``item`` is neither."""
-    from artem_vr.style.catalog import is_model_file, read_model, style_file_method, style_image
-
     if is_model_file(item):
         style_file_method(item)  # missing, unreadable or not a style model → an error here
         image = read_model(Path(item)).image
@@ -156,8 +151,6 @@ def _user_style(item: str) -> StyleSpec | None:
 
 def square(img: torch.Tensor, size: int) -> torch.Tensor:
     """(1, 3, H, W) → (1, 3, size, size): shorter side to ``size``, centre crop."""
-    from artem_vr.style.adain import resize_shorter
-
     x = resize_shorter(img, size)
     h, w = x.shape[-2:]
     y0, x0 = (h - size) // 2, (w - size) // 2
@@ -179,8 +172,6 @@ class MethodRunner:
         self.error: str | None = None
 
     def run(self, style: StyleSpec, x: torch.Tensor) -> tuple[torch.Tensor | None, str | None]:
-        from artem_vr.style.base import make_stylizer
-
         arg = style.arg_for(self.method)
         if self.stylizer is None:
             if self.error is not None:
@@ -243,10 +234,7 @@ def evaluate(
     progress: bool = True,
 ) -> tuple[dict, dict]:
     """Score every content × style pair. Returns (report dict for JSON, images for the sheet)."""
-    from artem_vr.sources.imageio import read_image
-    from artem_vr.style.adain import feature_stats
-    from artem_vr.style.vgg import VGGFeatures
-
+    from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
     torch.manual_seed(seed)
     files = held_out(list_images(content), holdout)
     if not files:
@@ -267,8 +255,6 @@ def evaluate(
     style_imgs = []
     for s in specs:
         img = to_tensor(read_image(s.path))
-        from artem_vr.style.adain import resize_shorter
-
         style_imgs.append(resize_shorter(img, size))
 
     with torch.no_grad():
@@ -448,51 +434,94 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (default %(default)s: CUDA when there is one); "
                    "both halves of eval use it")
-    from artem_vr.temporal.metrics import add_eval_arguments
+    from artem_vr.temporal.metrics import add_eval_arguments  # lazy: OpenCV only when this runs
 
     add_eval_arguments(p)
-    from artem_vr.latency_eval import add_arguments as add_latency_arguments
-
     add_latency_arguments(p.add_argument_group("passthrough latency (headless Monado)"))
 
 
-def _temporal_requested(args) -> bool:
-    return bool(getattr(args, "videos", None) or getattr(args, "stereo", None))
+@dataclass(frozen=True)
+class EvalConfig:
+    """`artem-vr eval`, parsed once and checked. The style-quality half uses ``content`` …
+    ``style_holdout``; the temporal half (:func:`artem_vr.temporal.metrics.run_eval`) reads
+    ``videos`` … ``comfort_images`` (and ``method``, ``device``) from this same value."""
+
+    content: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    method: tuple[str, ...] = ("generator", "adain")
+    gatys: int = 0
+    json: str | None = None
+    sheet: str | None = None
+    sheet_rows: int = 12
+    tile: int = 128
+    size: int = 256
+    limit: int | None = None
+    holdout: int = 0
+    style_holdout: int = 0
+    seed: int = 0
+    device: str = "cpu"  # resolved (cuda/device.resolve_device)
+    videos: str | None = None
+    stereo: str | None = None
+    style: str | None = None
+    video_frames: int = 24
+    video_width: int = 480
+    stereo_width: int = 640
+    comfort_json: str | None = None
+    comfort_images: str | None = None
+
+    def __post_init__(self):
+        if not self.content and not self.temporal:
+            raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
+        if self.content and not self.styles:
+            raise UsageError("--content needs --styles", "e.g. --styles starry_night great_wave or a directory of paintings")
+
+    @property
+    def temporal(self) -> bool:
+        return bool(self.videos or self.stereo)
+
+    @classmethod
+    def from_args(cls, args) -> "EvalConfig":
+        """The command line's values; the Namespace goes no further than this."""
+        names = [f.name for f in fields(cls)]
+        values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+        for n in ("content", "styles", "method"):
+            if n in values:
+                values[n] = tuple(values[n])
+        values.pop("device", None)
+        checked = cls(**values)  # what to evaluate is checked before the device is asked for
+        return replace(checked, device=resolve_device(getattr(args, "device", "auto")))
 
 
 def run(args) -> int:
     if getattr(args, "latency", False):
-        from artem_vr.latency_eval import run_latency  # reason: pyopenxr + GL only for this mode
-
         return run_latency(args)
-    if not args.content and not _temporal_requested(args):
-        raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
-    result: dict = {}
-    if args.content:
-        if not args.styles:
-            raise UsageError("--content needs --styles", "e.g. --styles starry_night great_wave or a directory of paintings")
-        from artem_vr.style.device import pick_device
+    return run_config(EvalConfig.from_args(args))
 
-        dev = pick_device(args.device)
+
+def run_config(config: EvalConfig) -> int:
+    """Both halves of `artem-vr eval` as ``config`` asks; prints the tables, writes the files."""
+    result: dict = {}
+    if config.content:
         report, sheet = evaluate(
-            args.content, args.styles, args.method, size=args.size, limit=args.limit, seed=args.seed,
-            gatys_steps=args.gatys, holdout=args.holdout, style_holdout=args.style_holdout, device=str(dev), progress=True,
+            list(config.content), list(config.styles), list(config.method), size=config.size, limit=config.limit,
+            seed=config.seed, gatys_steps=config.gatys, holdout=config.holdout, style_holdout=config.style_holdout,
+            device=config.device, progress=True,
         )
         print(format_table(report))
         result["style"] = report
-        if args.sheet:
-            from artem_vr.sources.imageio import write_image
+        if config.sheet:
+            from artem_vr.sources.imageio import write_image  # lazy: OpenCV only when this runs
 
-            img = contact_sheet(report, sheet, tile=args.tile, max_rows=args.sheet_rows)
-            Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
-            write_image(args.sheet, img)
-            print(f"wrote {args.sheet} ({img.shape[1]}x{img.shape[0]})")
-    if _temporal_requested(args):
-        from artem_vr.temporal.metrics import run_eval
+            img = contact_sheet(report, sheet, tile=config.tile, max_rows=config.sheet_rows)
+            Path(config.sheet).parent.mkdir(parents=True, exist_ok=True)
+            write_image(config.sheet, img)
+            print(f"wrote {config.sheet} ({img.shape[1]}x{img.shape[0]})")
+    if config.temporal:
+        from artem_vr.temporal.metrics import run_eval  # lazy: OpenCV only when this runs
 
-        result["temporal"] = run_eval(args)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        result["temporal"] = run_eval(config)
+    if config.json:
+        Path(config.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.json).write_text(json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
+        print(f"wrote {config.json}")
     return 0

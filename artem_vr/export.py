@@ -25,9 +25,7 @@ a file that did not pass is never left under its final name. Nothing is written 
 
 from __future__ import annotations
 
-import io
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,118 +35,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from artem_vr.errors import ArtemError, UsageError, WeightsError
+from artem_vr.frames import to_tensor
+from artem_vr.paths import MODELS_DIR
+from artem_vr.style.generator_net import generator_from_arch
+from artem_vr.style.onnx import OPSET, EncoderOutput, PadToMultiple, exportable, onnx_model, ort_session  # noqa: F401 (OPSET: re-exported)
+from artem_vr.style.presets import list_presets
+from artem_vr.style.weights import load_safetensors, read_header
+from artem_vr.style.xnor import load_xnor
 
-OPSET = 17
 #: largest |onnx − torch| accepted by `artem-vr export` (float32 outputs in 0–1; measured ~2e-6)
 DEFAULT_TOLERANCE = 1e-3
-
-
-class PadToMultiple(nn.Module):
-    """``net`` on inputs padded (reflection, bottom/right) to multiples of ``multiple`` and
-    cropped back: any H, W >= ``multiple`` in one ONNX graph (the pad amounts are computed from
-    the input's shape inside the graph; :class:`~artem_vr.style.generator.TransformNet` pads the
-    same way in torch)."""
-
-    def __init__(self, net: nn.Module, multiple: int):
-        super().__init__()
-        self.net, self.multiple = net, int(multiple)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2], x.shape[-1]
-        m = self.multiple
-        y = self.net(F.pad(x, (0, (m - w % m) % m, 0, (m - h % m) % m), mode="reflect"))
-        return y[:, :, :h, :w]
-
-
-class EncoderOutput(nn.Module):
-    """:class:`~artem_vr.style.vgg.VGGFeatures` with one layer → that layer's tensor."""
-
-    def __init__(self, encoder: nn.Module, layer: str):
-        super().__init__()
-        self.encoder, self.layer = encoder, layer
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)[self.layer]
-
-
-class XnorAsFloat(nn.Module):
-    """A frozen :class:`~artem_vr.style.xnor.BinaryConv2d` as float maths (its exact CPU path):
-    the signs as a ±1 float32 buffer, then ``xnor_conv2d_float`` — what ONNX can express."""
-
-    def __init__(self, b: nn.Module):
-        super().__init__()
-        from artem_vr.cuda import xnor_ref as R
-
-        self.stride, self.padding, self.use_k = b.stride, b.padding, b.use_k
-        self.register_buffer("w_sign", R.unpack_bits(b.weight_bits, b.cin).float())
-        for name in ("alpha", "bias", "thresh"):
-            self.register_buffer(name, getattr(b, name).detach().float().clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from artem_vr.cuda import xnor_ref as R
-
-        return R.xnor_conv2d_float(x.float(), self.w_sign, self.stride, self.padding, self.alpha, self.bias,
-                                   self.thresh, self.use_k)
-
-
-def exportable(net: nn.Module) -> nn.Module:
-    """``net`` ready for tracing to ONNX: frozen XNOR layers become :class:`XnorAsFloat` (a
-    copy is made then; other networks are returned as they are)."""
-    import copy
-
-    from artem_vr.style.xnor import BinaryConv2d
-
-    if not any(isinstance(m, BinaryConv2d) for m in net.modules()):
-        return net
-    net = copy.deepcopy(net)
-    for parent in list(net.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, BinaryConv2d):
-                if not child.frozen:
-                    raise UsageError("cannot export an XNOR network that is still training", "freeze() it first")
-                setattr(parent, name, XnorAsFloat(child))
-    return net
-
-
-def onnx_model(net: nn.Module, example: torch.Tensor, input_name: str = "image", output_name: str = "stylized",
-               fold: bool = False):
-    """``net`` (one float (N, C, H, W) input, one output) as an ``onnx.ModelProto``, in memory.
-
-    N, H and W are dynamic. ``fold=False`` keeps every parameter as its own initializer named
-    after it (the ``ort`` engine swaps weights by name); ONNX Runtime folds constants itself.
-    """
-    import onnx
-
-    buf = io.BytesIO()
-    net = net.eval()
-    axes = {0: "batch", 2: "height", 3: "width"}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # TracerWarnings on shape checks: the shapes are traced symbolically
-        torch.onnx.export(net, (example,), buf, dynamo=False, opset_version=OPSET, input_names=[input_name],
-                          output_names=[output_name], dynamic_axes={input_name: axes, output_name: axes},
-                          do_constant_folding=fold)
-    model = onnx.load_from_string(buf.getvalue())
-    onnx.checker.check_model(model)
-    return model
-
-
-def ort_session(model, threads: int | None = None, spin: bool = False):
-    """An ONNX Runtime CPU session for ``model`` (``ModelProto``, bytes or a path), tuned as the
-    ``ort`` engine measured best (docs/benchmarks.md): intra-op threads = torch's, graph
-    optimisation ALL (NCHWc layout, conv+activation fusions), sequential execution, and worker
-    threads that sleep between runs (``spin=False``): spinning ones take the cores from the rest
-    of the pipeline (torch upscale, optical flow) on a small CPU."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    so.intra_op_num_threads = int(threads or torch.get_num_threads())
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    src = model.SerializeToString() if hasattr(model, "SerializeToString") else (str(model) if isinstance(model, Path) else model)
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
 
 
 # ----------------------------------------------------------------------------- what to export
@@ -173,11 +69,8 @@ class Part:
 def _real_images(size: tuple[int, int]) -> list[tuple[str, torch.Tensor]]:
     """Real frames, (label, (1, 3, H, W)): the built-in sample scene and two preset paintings,
     at ``size`` (H, W)."""
-    from artem_vr.frames import to_tensor
-    from artem_vr.sources.sample import SampleScene
-    from artem_vr.style.adain import read_style_image
-    from artem_vr.style.presets import list_presets
-
+    from artem_vr.sources.sample import SampleScene  # lazy: OpenCV only when this runs
+    from artem_vr.style.adain import read_style_image  # lazy: OpenCV only when this runs
     h, w = size
     out = [("sample scene", to_tensor(SampleScene(width=max(w, 64), height=max(h, 36)).render(45)))]
     out += [(f"painting {p.name}", read_style_image(p.image)) for p in list_presets()[:2] if Path(p.image).is_file()]
@@ -186,8 +79,6 @@ def _real_images(size: tuple[int, int]) -> list[tuple[str, torch.Tensor]]:
 
 def model_kind(path: Path) -> str:
     """``generator``, ``xnor`` or ``adain`` from a weights file's architecture metadata."""
-    from artem_vr.style.weights import read_header
-
     arch, _meta = read_header(path)
     if arch.get("type") == "transform_net":
         return "generator"
@@ -201,23 +92,17 @@ def model_kind(path: Path) -> str:
 
 def parts_for(path: Path) -> list[Part]:
     """The ONNX parts of the model in ``path`` (a weights file with architecture metadata)."""
-    from artem_vr.style.weights import load_safetensors, read_header
-
     kind = model_kind(path)
     stem = path.stem
     img_in = "image: float32 (N, 3, H, W) RGB 0–1; N, H, W dynamic (H, W >= 4)"
     if kind in ("generator", "xnor"):
         if kind == "generator":
-            from artem_vr.style.generator import generator_from_arch
-
             net = load_safetensors(path, generator_from_arch)
         else:
-            from artem_vr.style.xnor import load_xnor
-
             net = exportable(load_xnor(path))
         return [Part(stem, PadToMultiple(net, 4), "image", "stylized", 3, 1, img_in,
                      "stylized: float32 (N, 3, H, W) RGB 0–1", _real_images, binary=kind == "xnor")]
-    from artem_vr.style.adain import AdaINModel
+    from artem_vr.style.adain import AdaINModel  # lazy: OpenCV only when this runs
 
     arch, _meta = read_header(path)
     model = AdaINModel(arch["variant"])
@@ -341,15 +226,11 @@ def onnx_card_section(part: Part, rows) -> str:
 
 
 def shipped_models() -> list[Path]:
-    from artem_vr.paths import MODELS_DIR
-
     return sorted(MODELS_DIR.glob("*.safetensors"))
 
 
 def resolve_model(spec: str) -> Path:
     """A weights file path, or the stem of a shipped model (``starry_night_full``, ``adain_fast``)."""
-    from artem_vr.paths import MODELS_DIR
-
     p = Path(spec)
     if p.suffix == ".safetensors" or os.sep in spec or "/" in spec:
         if not p.is_file():
@@ -374,25 +255,48 @@ def add_arguments(p) -> None:
                    help=f"largest accepted |onnx - torch| relative to the output scale (default {DEFAULT_TOLERANCE:g})")
 
 
+@dataclass(frozen=True)
+class ExportConfig:
+    """`artem-vr export`, parsed once and checked: the weights files, the output folder, the tolerance."""
+
+    models: tuple[Path, ...]
+    out_dir: Path
+    tolerance: float = DEFAULT_TOLERANCE
+
+    def __post_init__(self):
+        if not self.models:
+            raise UsageError("no models to export", "give a .safetensors file, or train one (artem-vr train)")
+        if not self.tolerance > 0:
+            raise UsageError(f"--tolerance {self.tolerance} must be above 0", f"e.g. --tolerance {DEFAULT_TOLERANCE:g}")
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise UsageError(f"--out {self.out_dir} is not a folder", "give a folder (created if missing)")
+        for p in self.models:  # the card written beside the .onnx must never replace the input's own card
+            if self.out_dir.resolve() == p.resolve().parent:
+                raise UsageError(f"--out {self.out_dir} is the folder of {p.name}: its model card would be overwritten",
+                                 "export to another folder, e.g. --out out/onnx")
+
+    @classmethod
+    def from_args(cls, args) -> "ExportConfig":
+        """The command line's values (names resolved to files here); the Namespace goes no further."""
+        models = tuple(resolve_model(m) for m in args.models) if args.models else tuple(shipped_models())
+        return cls(models, Path(args.out), float(args.tolerance))
+
+
 def run(args) -> int:
-    paths = [resolve_model(m) for m in args.models] if args.models else shipped_models()
-    if not paths:
-        raise UsageError("no models to export", "give a .safetensors file, or train one (artem-vr train)")
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {args.out} is not a folder", "give a folder (created if missing)")
-    for p in paths:  # the card written beside the .onnx must never replace the input's own card
-        if out_dir.resolve() == p.resolve().parent:
-            raise UsageError(f"--out {args.out} is the folder of {p.name}: its model card would be overwritten",
-                             "export to another folder, e.g. --out out/onnx")
+    return export(ExportConfig.from_args(args))
+
+
+def export(config: ExportConfig) -> int:
+    """Export every model of ``config`` (each part checked against torch) with its card."""
+    out_dir = config.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_grad_enabled(False)
     done = []
-    for p in paths:
-        print(f"{p.stem} ({model_kind(p)}):", flush=True)
-        card_path = p.with_suffix(".md")
-        card = card_path.read_text() if card_path.is_file() else None
-        for part in parts_for(p):
-            done.append(export_part(part, out_dir, args.tolerance, card))
+    with torch.no_grad():  # for this export only: the process's grad mode is not ours to change
+        for p in config.models:
+            print(f"{p.stem} ({model_kind(p)}):", flush=True)
+            card_path = p.with_suffix(".md")
+            card = card_path.read_text() if card_path.is_file() else None
+            for part in parts_for(p):
+                done.append(export_part(part, out_dir, config.tolerance, card))
     print(f"exported {len(done)} ONNX files to {out_dir}, each checked against torch (differences in each card)")
     return 0

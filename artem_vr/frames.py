@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from artem_vr.errors import ConventionError
+from artem_vr.errors import ConventionError, ImageError
 
 T = TypeVar("T")
 
@@ -30,8 +30,6 @@ MIN_SIDE = 16
 def check_size(w: int, h: int, name) -> None:
     """ImageError for an image or frame too small to stylize."""
     if min(w, h) < MIN_SIDE:
-        from artem_vr.errors import ImageError
-
         raise ImageError(f"{name} is {w}x{h}: too small to stylize", f"give an image at least {MIN_SIDE} pixels on each side")
 
 

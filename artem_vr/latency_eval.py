@@ -35,6 +35,13 @@ import numpy as np
 from artem_vr.errors import UsageError
 from artem_vr.pose import yaw_degrees
 from artem_vr.render.geometry import quat_matrix
+from artem_vr.app import build_pipeline
+from artem_vr.atomic import write_image_atomic
+from artem_vr.config import RunConfig
+from artem_vr.pipeline import as_artem_error, present, worker_error
+from artem_vr.sources.sim_camera import LANDMARK_YAW_DEG, find_landmark
+from artem_vr.xr.monado import MonadoService
+from artem_vr.xr.presenter import XrOptions, XrOutput
 
 
 @dataclass
@@ -90,8 +97,6 @@ def _free_port() -> int:
 def landmark_angle(image: np.ndarray, fov) -> float | None:
     """Horizontal angle (degrees, + right) of the landmark's centroid in an eye image rendered
     for ``fov`` (angleLeft, angleRight, angleUp, angleDown), or None when it is not in view."""
-    from artem_vr.sources.sim_camera import find_landmark
-
     found = find_landmark(image, min_pixels=12)
     if found is None:
         return None
@@ -129,13 +134,6 @@ def measure(reproject: bool, *, rate: float = 90.0, amplitude: float = 40.0, sty
             xr_scale: float = 0.5, workdir: str | Path | None = None, pose_source: str = "history",
             printer=print) -> LatencyRun:
     """One run of the pipeline on a private headless Monado with the head turning; see the module doc."""
-    import artem_vr.render  # noqa: F401  # reason: picks PyOpenGL's platform (EGL) before GL is imported
-    from artem_vr.app import build_pipeline
-    from artem_vr.config import RunConfig
-    from artem_vr.pipeline import present, worker_error, as_artem_error
-    from artem_vr.sources.sim_camera import LANDMARK_YAW_DEG
-    from artem_vr.xr.monado import MonadoService
-    from artem_vr.xr.presenter import XrOptions, XrOutput
 
     config = RunConfig(source="sim-camera", view_mode="passthrough", output="xr", method=method, style=style,
                        frames=frames, temporal=False, stereo_consistency=False, device="cpu", internal_scale=1.0,
@@ -282,8 +280,6 @@ def run_latency(args, printer=print) -> int:
 def write_picture(path, on: LatencyRun, off: LatencyRun, height: int = 240) -> None:
     """On | off eye images side by side, each scaled to ``height``; written atomically."""
     import cv2
-
-    from artem_vr.atomic import write_image_atomic
 
     tiles = []
     for run, label in ((on, "reprojection on"), (off, "reprojection off")):

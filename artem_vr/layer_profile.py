@@ -37,7 +37,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from artem_vr.records import commit_id, device_name, now_utc as _now
 from artem_vr.style.fused import FusedGenerator, StageSpec
+from artem_vr.style.methods import make_stylizer
 
 #: (method, arch) profiled by default: the networks the issue names
 DEFAULT_NETWORKS = (("generator", "full"), ("adain", "fast"))
@@ -319,9 +321,6 @@ def profile_network(method: str, arch: str, eye_size: tuple[int, int], eyes: int
                     commit: str | None = None) -> dict:
     """Build the app's stylizer for ``method:arch`` with ``engine`` (generators) and profile it at
     ``eyes`` × ``eye_size`` (w, h); returns one ``layer_profile`` record."""
-    from artem_vr.bench import _now, commit_id, device_name
-    from artem_vr.style.base import make_stylizer
-
     kw: dict = {}
     if method in ("generator", "xnor"):
         kw = {"arch": arch, "engine": engine}

@@ -9,7 +9,7 @@ import time
 from artem_vr.contracts import StylizedFrame
 from artem_vr.control import Controller
 from artem_vr.frames import LatestSlot, check_size, to_rgb8_batch, to_tensor
-from artem_vr.style.base import make_stylizer
+from artem_vr.style.methods import make_stylizer
 from artem_vr.timing import RateMeter, StageClock
 
 

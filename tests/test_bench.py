@@ -30,7 +30,7 @@ def test_parse_sizes_and_methods():
 def test_work_count_of_the_full_generator():
     """~154 k MAC per pixel (the figure the GPU floor is built on), counted on a small frame
     and scaled; bytes moved are counted too."""
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.methods import make_stylizer
     from artem_vr.style.engine import EAGER
 
     s = make_stylizer("generator", "starry_night", device="cpu", arch="full", engine=EAGER)

@@ -81,3 +81,18 @@ def test_engine_option_reaches_the_stylizer(tmp_path, cli):
     with pytest.raises(SystemExit) as e:
         cli("stylize", src, tmp_path / "x.png", "--engine", "tensorrt")
     assert e.value.code == 2
+
+
+def test_export_leaves_the_process_grad_mode_alone(tmp_path):
+    """Library code sets no process-wide state: an in-process export (the CLI can run in-process)
+    must not switch autograd off for what runs after it."""
+    import torch
+
+    from artem_vr.export import ExportConfig, export, shipped_models
+
+    small = [p for p in shipped_models() if p.stem.endswith("_xnor_compact")][:1] or shipped_models()[:1]
+    if not small:
+        pytest.skip("no shipped model to export")
+    assert torch.is_grad_enabled()
+    export(ExportConfig(tuple(small), tmp_path / "onnx"))
+    assert torch.is_grad_enabled()

@@ -214,7 +214,7 @@ def test_a_stylizer_that_raises_mid_run_stops_the_run_with_its_error():
     calls = {"n": 0}
 
     def factory(method, style=None, device="cpu"):
-        from artem_vr.style.base import make_stylizer
+        from artem_vr.style.methods import make_stylizer
 
         s = make_stylizer("identity", None, device=device)
         real = s.stylize

@@ -71,13 +71,31 @@ def current_arch(device_index: int | None = None) -> str:
     return f"sm_{major}{minor}"
 
 
-def resolve_device(text: str) -> str:
-    """``auto`` → cuda when a CUDA driver and device answer, else cpu; ``cuda…`` without one → error."""
-    if text != "auto":
-        if text.startswith("cuda"):
-            ok, why = cuda_available()
-            if not ok:
-                raise UsageError(f"--device {text}: {why}", "use --device cpu (or auto) on this machine")
-        return text
-    ok, _ = cuda_available()
-    return "cuda" if ok else "cpu"
+DEVICE_HELP = "auto (CUDA when a driver and device answer, else the CPU) | cpu | cuda | cuda:N"
+
+
+def resolve_device(text: str | None = "auto") -> str:
+    """The one device resolver of every command: ``--device`` text → ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    ``auto`` (or None) → ``cuda`` when :func:`cuda_available` (driver and torch both see a
+    device), else ``cpu``. ``cuda``/``cuda:N`` without CUDA → :class:`CudaUnavailable` with the
+    reason; ``cuda:N`` past the last device, or anything else → :class:`UsageError`.
+    """
+    req = (text or "auto").strip().lower()
+    if req == "auto":
+        return "cuda" if cuda_available()[0] else "cpu"
+    if req == "cpu":
+        return "cpu"
+    kind, _, index = req.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise UsageError(f"unknown device {text!r}", "use auto, cpu, cuda or cuda:N")
+    ok, why = cuda_available()
+    if not ok:
+        raise CudaUnavailable(f"--device {text}: {why}", "use --device cpu (or auto) on this machine")
+    if index:
+        import torch  # torch only once CUDA is there to count devices on
+
+        count = torch.cuda.device_count()
+        if int(index) >= count:
+            raise UsageError(f"no CUDA device {index} (found {count})", "use cuda:0 … or auto")
+    return req

@@ -28,7 +28,9 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from artem_vr.cuda.rgba import to_rgba8_reference
+from artem_vr.cuda.device import cuda_available, require_cuda
+from artem_vr.cuda.launch import set_current, torch_stream
+from artem_vr.cuda.rgba import to_rgba8_cuda, to_rgba8_reference
 from artem_vr.errors import ConventionError, CudaUnavailable, RuntimeUnavailable
 
 log = logging.getLogger(__name__)
@@ -138,14 +140,10 @@ class CudaGLUploader(TextureUploader):
     kind = "cuda-interop"
 
     def __init__(self, texture: int, width: int, height: int, flip_y: bool = False, srgb_encode: bool = False):
-        from artem_vr.cuda.device import require_cuda
-
         require_cuda("CUDA-GL interop")
         super().__init__(texture, width, height, flip_y, srgb_encode)
         try:
             from cuda.core import GraphicsResource
-
-            from artem_vr.cuda.launch import set_current
 
             set_current()
             self.resource = GraphicsResource.from_gl_buffer(self.pbo, flags="write_discard")
@@ -160,9 +158,6 @@ class CudaGLUploader(TextureUploader):
             ) from e
 
     def upload(self, image: torch.Tensor, stream=None) -> None:
-        from artem_vr.cuda.launch import torch_stream
-        from artem_vr.cuda.rgba import to_rgba8_cuda
-
         image = self._check(image)
         if not image.is_cuda:
             image = image.to("cuda", non_blocking=True)
@@ -187,8 +182,6 @@ def make_uploader(texture: int, width: int, height: int, prefer: str = "auto", *
         raise ConventionError(f"unknown uploader preference {prefer!r} (auto, cuda, cpu)")
     why = "asked for the CPU path"
     if prefer != "cpu":
-        from artem_vr.cuda.device import cuda_available
-
         ok, why = cuda_available()
         if ok:
             try:

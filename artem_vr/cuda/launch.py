@@ -15,6 +15,7 @@ import threading
 import numpy as np
 
 from artem_vr.cuda.device import require_cuda
+from artem_vr.cuda.nvrtc import compile_kernel_file, normalize_arch
 from artem_vr.errors import ConventionError
 
 _lock = threading.Lock()
@@ -39,8 +40,6 @@ def set_current(index: int | None = None):
 @functools.lru_cache(maxsize=None)
 def _module(file: str, device_index: int):
     from cuda.core import ObjectCode
-
-    from artem_vr.cuda.nvrtc import compile_kernel_file, normalize_arch
 
     import torch
 

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from artem_vr.checks import Check
+from artem_vr.cuda.device import current_arch, driver_status
 from artem_vr.errors import ArtemError, UsageError
 
 KERNEL_DIR = Path(__file__).resolve().parent
@@ -71,8 +73,6 @@ def supported_archs() -> list[int]:
 def normalize_arch(arch: str | int | None) -> str:
     """``None`` → current device's; ``90``/``"90"``/``"sm_90"``/``"compute_90"`` → ``"sm_90"``."""
     if arch is None or arch == "native":
-        from artem_vr.cuda.device import current_arch
-
         return current_arch()
     m = re.fullmatch(r"(?:sm_|compute_)?(\d{2,3})a?", str(arch))
     if not m:
@@ -189,9 +189,6 @@ def kernel_names(ptx: bytes | str) -> list[str]:
 
 
 def doctor_checks():
-    from artem_vr.cuda.device import driver_status
-    from artem_vr.doctor import Check
-
     checks = []
     try:
         major, minor = nvrtc_version()

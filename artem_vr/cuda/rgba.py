@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from artem_vr.cuda.launch import get_kernel, launch
 from artem_vr.errors import ConventionError
 
 
@@ -41,8 +42,6 @@ def to_rgba8_cuda(img: torch.Tensor, out: torch.Tensor | int | None = None, flip
     """Run ``float_to_rgba8`` on CUDA. ``out``: a uint8 (H, W, 4) CUDA tensor, a raw device
     pointer (int, e.g. a mapped GL buffer of H·W·4 bytes) or None (allocate). Returns ``out``."""
     import numpy as np
-
-    from artem_vr.cuda.launch import get_kernel, launch
 
     _check(img, "to_rgba8_cuda")
     if not img.is_cuda:

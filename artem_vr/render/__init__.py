@@ -15,6 +15,14 @@ Either way every backend keeps working: the EGL backend calls libEGL directly
 (:mod:`artem_vr.render._egl`), not through PyOpenGL's platform, and with libglvnd (Mesa and
 current NVIDIA drivers) every GL entry point is dispatched to whichever context is current,
 EGL or GLX. ``tests/render`` runs both backends in one process to keep that true.
+
+Why at import: the variable only counts before the first ``import OpenGL``, and the modules that
+import OpenGL (``render.renderer``, ``xr.gltools``) are all inside this package's reach, so
+importing it is the one point that always comes first. It changes nothing when the platform is
+already chosen, so it never overrides a user's setting or another library's choice.
+
+Triton is imported where a GL context is made (:class:`artem_vr.render.context.GLContext`), not
+here: see :func:`import_triton_before_gl`.
 """
 
 import os
@@ -37,7 +45,8 @@ def import_triton_before_gl() -> None:
     Mesa's llvmpipe and triton each bring an LLVM; importing triton (torchvision and torch.optim
     pull it in through torch._dynamo) after a llvmpipe context has existed crashes the process
     with a segfault (seen with Mesa 22.3.6 / torch 2.14.1). Imported first, both work. Every GL
-    context in the project is made through this package, so importing it is early enough.
+    context in the project is made by :class:`artem_vr.render.context.GLContext`, which calls this
+    before making one; importing this package does not import triton.
     """
     try:
         import triton  # noqa: F401
@@ -46,4 +55,3 @@ def import_triton_before_gl() -> None:
 
 
 apply_pyopengl_platform_rule()
-import_triton_before_gl()

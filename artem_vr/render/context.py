@@ -17,12 +17,13 @@ import os
 import sys
 import threading
 
-from artem_vr.render import apply_pyopengl_platform_rule
+from artem_vr.render import _egl as E, apply_pyopengl_platform_rule, import_triton_before_gl
 
 apply_pyopengl_platform_rule()
 
-from artem_vr.doctor import Check  # noqa: E402
+from artem_vr.checks import Check  # noqa: E402
 from artem_vr.errors import RuntimeUnavailable, UsageError  # noqa: E402
+from artem_vr.render._egl import EglLibrary  # noqa: E402
 
 KINDS = ("auto", "egl", "glfw-hidden", "glfw-window")
 MIN_GL = (3, 3)
@@ -92,6 +93,7 @@ class GLContext:
     window = None
 
     def __init__(self, width: int, height: int):
+        import_triton_before_gl()  # every backend makes its context after this (see the function)
         self.size = (int(width), int(height))
         self._closed = False
 
@@ -182,8 +184,6 @@ _egl_lock = threading.Lock()
 def _egl():
     global _egl_lib
     if _egl_lib is None:
-        from artem_vr.render._egl import EglLibrary
-
         try:
             _egl_lib = EglLibrary()
         except OSError as e:
@@ -204,8 +204,6 @@ class EglContext(GLContext):
 
     def __init__(self, width: int = 640, height: int = 360):
         super().__init__(width, height)
-        from artem_vr.render import _egl as E
-
         lib = _egl()
         self._lib = lib
         self.egl_display = self.egl_config = self.egl_context = None

@@ -9,11 +9,12 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from artem_vr.errors import UsageError
 from artem_vr.contracts import Output
+from artem_vr.errors import UsageError
 from artem_vr.render.context import open_context
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset
 from artem_vr.render.hud import HUD_WIDTH_DESK, RECENTER_DESK, ViewUpkeep, show_hud
+from artem_vr.render.upload import FrameUpload
 
 
 @dataclass
@@ -76,9 +77,7 @@ class HeadlessOutput(Output):
         self.renderer = None
 
     def open(self, stack: ExitStack) -> None:
-        from artem_vr.render.renderer import EyeRenderer
-        from artem_vr.render.upload import FrameUpload
-
+        from artem_vr.render.renderer import EyeRenderer  # lazy: PyOpenGL only when this runs
         stack.enter_context(open_context(self.context_kind, self.w, self.h, title="Art'Em VR (headless)"))
         self.renderer = stack.enter_context(EyeRenderer(self.view))
         self.upload = stack.enter_context(FrameUpload(self.renderer, self.device, self._upload_kind))

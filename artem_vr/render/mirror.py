@@ -20,6 +20,7 @@ from artem_vr.render.context import open_context
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset
 from artem_vr.render.headless import LoopStats, check_eye_size, show_new_frame
 from artem_vr.render.hud import HUD_WIDTH_DESK, RECENTER_DESK, ViewUpkeep, show_hud
+from artem_vr.render.upload import FrameUpload
 
 STRENGTH_STEP = 0.1
 
@@ -129,9 +130,7 @@ class MirrorOutput(Output):
         self.ctx = self.renderer = None
 
     def open(self, stack: ExitStack) -> None:
-        from artem_vr.render.renderer import EyeRenderer
-        from artem_vr.render.upload import FrameUpload
-
+        from artem_vr.render.renderer import EyeRenderer  # lazy: PyOpenGL only when this runs
         self.ctx = stack.enter_context(open_context("glfw-window", 2 * self.w, self.h, title=self.title))
         self.renderer = stack.enter_context(EyeRenderer(self.view))
         self.upload = stack.enter_context(FrameUpload(self.renderer, self.device, self._upload_kind))

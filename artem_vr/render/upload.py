@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 
+from artem_vr.checks import Check
 from artem_vr.contracts import HOST, INTEROP
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import RuntimeUnavailable
+from artem_vr.render.context import open_context
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ def choose_upload(device: str) -> tuple[str, str]:
         return HOST, "the stylizer runs on the CPU"
     from OpenGL import GL
 
-    from artem_vr.cuda.interop import CudaGLUploader
+    from artem_vr.cuda.interop import CudaGLUploader  # lazy: torch only when this runs
 
     tex = int(GL.glGenTextures(1))
     try:
@@ -83,7 +85,7 @@ class FrameUpload:
             n, _, h, w = t.shape
             if self._size != (n, w, h):
                 self._close_uploaders()
-                from artem_vr.cuda.interop import CudaGLUploader
+                from artem_vr.cuda.interop import CudaGLUploader  # lazy: torch only when this runs
 
                 names = self.renderer.source_textures(n, w, h)
                 self._uploaders = [CudaGLUploader(name, w, h) for name in names]
@@ -114,10 +116,6 @@ class FrameUpload:
 
 def doctor_checks():
     """`artem-vr doctor`: which upload path `artem-vr run` takes here (tried for real on an EGL context)."""
-    from artem_vr.doctor import Check
-    from artem_vr.errors import RuntimeUnavailable
-    from artem_vr.render.context import open_context
-
     device = resolve_device("auto")
     try:
         ctx = open_context("egl", 16, 16)

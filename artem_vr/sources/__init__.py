@@ -30,6 +30,8 @@ from pathlib import Path
 
 from artem_vr.errors import SourceError, UsageError
 from artem_vr.sources.base import FrameSource  # noqa: F401
+from artem_vr.sources.screen import ScreenSource
+from artem_vr.sources.sim_camera import SimCameraSource
 
 STEREO_MODES = (None, "mono", "sbs")
 
@@ -138,7 +140,7 @@ def _parse_path(path: Path, shown: str) -> SourceSpec:
             head = f.read(16)
     except OSError as e:
         raise SourceError(f"cannot read {shown}: {e}", "check the file's permissions") from None
-    from artem_vr.sources.imageio import sniff_image
+    from artem_vr.sources.imageio import sniff_image  # lazy: OpenCV only when this runs
 
     kind = sniff_image(head)
     if kind == "gif" and _gif_frames(path) > 1:
@@ -178,35 +180,31 @@ def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True
         raise UsageError(f"source timeout must be a positive number of seconds, got {timeout!r}", "e.g. --source-timeout 5")
     p = parse_spec(spec)
     if p.kind == "sim-camera":
-        from artem_vr.sources.sim_camera import SimCameraSource
-
         return SimCameraSource(p.target, poses=poses, stereo=stereo, **(sim or {}))
     if p.kind == "sample":
-        from artem_vr.sources.sample import SampleSource
+        from artem_vr.sources.sample import SampleSource  # lazy: OpenCV only when this runs
 
         return SampleSource(sbs=p.sbs or stereo == "sbs", loop=loop)
     if p.kind == "webcam":
-        from artem_vr.sources.camera import WebcamSource
+        from artem_vr.sources.camera import WebcamSource  # lazy: OpenCV only when this runs
 
         return WebcamSource(p.target, stereo=stereo, timeout=timeout)
     if p.kind == "url":
-        from artem_vr.sources.mjpeg import HttpCameraSource
+        from artem_vr.sources.mjpeg import HttpCameraSource  # lazy: OpenCV only when this runs
 
         return HttpCameraSource(p.target, stereo=stereo, timeout=timeout)
     if p.kind == "rtsp":
-        from artem_vr.sources.camera import OpenCVStreamSource
+        from artem_vr.sources.camera import OpenCVStreamSource  # lazy: OpenCV only when this runs
 
         return OpenCVStreamSource(p.target, stereo=stereo, timeout=timeout)
     if p.kind == "screen":
-        from artem_vr.sources.screen import ScreenSource
-
         if isinstance(p.target, tuple):
             return ScreenSource(region=p.target, stereo=stereo)
         return ScreenSource(monitor=p.target, stereo=stereo)
     if p.kind == "image":
-        from artem_vr.sources.files import ImageSource
+        from artem_vr.sources.files import ImageSource  # lazy: OpenCV only when this runs
 
         return ImageSource(p.target, stereo=stereo)
-    from artem_vr.sources.files import VideoFileSource
+    from artem_vr.sources.files import VideoFileSource  # lazy: OpenCV only when this runs
 
     return VideoFileSource(p.target, loop=loop, stereo=stereo)

@@ -118,12 +118,15 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise ImageError(f"image is empty (0 bytes): {name}", "re-copy or re-download the file")
     fix = "give a png, jpg, bmp, webp, gif or tiff image"
     try:
-        with warnings.catch_warnings():  # our own limit, checked below, is the one that speaks
+        with warnings.catch_warnings():  # our own limit, checked below from the header, is the one that speaks
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = _max_pixels  # Pillow refuses from the header beyond twice that
-            im = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as e:
+            im = Image.open(io.BytesIO(data))  # Pillow's process-wide MAX_IMAGE_PIXELS is left as it is
+    except Image.DecompressionBombError as e:  # over Pillow's own hard cap (its default: 179 MP)
         m = re.search(r"\((\d+) pixels\)", str(e))
+        if m and int(m.group(1)) <= _max_pixels:  # within our (raised) limit: OpenCV decodes it
+            a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            if a is not None and a.size:
+                return check_rgb8(_cv_to_rgb8(a), f"read_image({name})")
         size = f"{int(m.group(1)) / 1e6:.1f}" if m else f"over {2 * max_megapixels():g}"
         raise ImageError(f"image {name} is {size} megapixels, over the limit of {max_megapixels():g} megapixels",
                          _TOO_BIG_FIX) from None

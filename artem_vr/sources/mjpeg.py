@@ -27,7 +27,9 @@ from urllib.parse import unquote, urlsplit
 import cv2
 import numpy as np
 
-from artem_vr.errors import SourceError
+from artem_vr.errors import ImageError, SourceError
+from artem_vr.sources.camera import stream_capture
+from artem_vr.sources.imageio import check_pixels
 from artem_vr.sources.live import LiveSource, redact
 
 _FIX = "check the URL opens in a browser on this machine, the camera app is running, and the port is right"
@@ -229,9 +231,6 @@ def decode_part(data: bytes) -> tuple[np.ndarray | None, str]:
     """
     from PIL import Image, UnidentifiedImageError
 
-    from artem_vr.errors import ImageError
-    from artem_vr.sources.imageio import check_pixels
-
     if data[:3] == b"\xff\xd8\xff" and not data.rstrip(b"\r\n\x00").endswith(b"\xff\xd9"):
         return None, f"truncated JPEG, {len(data)} bytes"
     try:
@@ -274,8 +273,6 @@ class HttpCameraSource(LiveSource):
         try:
             s.connect()
         except NotMjpeg:
-            from artem_vr.sources.camera import stream_capture
-
             self._cap = stream_capture(self.url, self.timeout).open()
             self.backend = "opencv"
             self.fps = self._cap.fps

@@ -5,20 +5,20 @@ from __future__ import annotations
 import os
 import sys
 
-from artem_vr.doctor import Check
+from artem_vr.checks import Check
 
 _NO_CAMERA_FIX = "no camera needed: use --source sample, a video file, an image, or an IP camera URL"
 
 
 def _check_cameras(max_probe: int = 4) -> list[Check]:
-    from artem_vr.sources.camera import list_video_devices
+    from artem_vr.sources.camera import list_video_devices  # lazy: OpenCV only when this runs
 
     devices = list_video_devices()
     if not devices:
         return [Check("camera", None, "no camera (no /dev/video*): use --source sample, a video file, an image or an IP camera URL", _NO_CAMERA_FIX)]
     import cv2
 
-    from artem_vr.sources.camera import _quiet_opencv
+    from artem_vr.sources.camera import _quiet_opencv  # lazy: OpenCV only when this runs
 
     _quiet_opencv()
     out = []

@@ -11,28 +11,59 @@ luminance; ``bilinear``), see :mod:`artem_vr.style.upscale`. 1 (the default) is 
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Protocol
 
 import torch
 
 from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
+from artem_vr.style.upscale import UPSCALE_METHODS, downscale, internal_size, upscale
 
-#: method name -> "module:Class" (imported lazily so `--help` stays fast)
-METHODS: dict[str, str] = {
-    "identity": "artem_vr.style.base:IdentityStylizer",
-    "generator": "artem_vr.style.generator:GeneratorStylizer",
-    "adain": "artem_vr.style.adain:AdaINStylizer",
-    "xnor": "artem_vr.style.xnor:XnorStylizer",
-}
+MODEL_SUFFIX = ".safetensors"
+
+
+class StyleLibrary(Protocol):
+    """Style names → files, handed to a stylizer: stylizers never look names up themselves.
+    :class:`artem_vr.style.catalog.Catalog` (presets and user models) is the app's."""
+
+    def model(self, name: str, method: str, arch: str | None = None) -> Path | None:
+        """The weights file that shows style ``name`` with ``method`` (generator | xnor); None: none."""
+
+    def names(self, method: str, arch: str | None = None) -> list[str]:
+        """The styles ``method`` has weights for."""
+
+    def image(self, name: str) -> Path | None:
+        """The painting of style ``name``; None: unknown."""
+
+    def image_names(self) -> list[str]:
+        """Style names that have a painting (what AdaIN can show by name)."""
+
+
+class FilesOnly:
+    """The library of a stylizer built without one: files given by path, no names."""
+
+    def model(self, name: str, method: str, arch: str | None = None) -> Path | None:
+        p = Path(name).expanduser()
+        return p if name.lower().endswith(MODEL_SUFFIX) and p.is_file() else None
+
+    def names(self, method: str, arch: str | None = None) -> list[str]:
+        return []
+
+    def image(self, name: str) -> Path | None:
+        return None
+
+    def image_names(self) -> list[str]:
+        return []
 
 
 class Stylizer(ABC):
     method = "base"
 
-    def __init__(self, device: str | torch.device = "cpu"):
+    def __init__(self, device: str | torch.device = "cpu", library: StyleLibrary | None = None):
         self.device = torch.device(device)
+        self.library: StyleLibrary = library if library is not None else FilesOnly()
         self.strength = 1.0
         self.style: str | None = None
         self.internal_scale = 1.0
@@ -40,8 +71,6 @@ class Stylizer(ABC):
 
     def set_internal_scale(self, scale: float, upscale: str = "guided") -> None:
         """Run the network at ``scale`` × the frame size (0 < scale <= 1), upscaled by ``upscale``."""
-        from artem_vr.style.upscale import UPSCALE_METHODS
-
         if not 0.0 < float(scale) <= 1.0:
             raise UsageError(f"internal scale {scale} is out of range", "use a value in (0, 1], e.g. 0.5")
         if upscale not in UPSCALE_METHODS:
@@ -53,8 +82,6 @@ class Stylizer(ABC):
         scale applied; the foveated wrapper counts both of its passes)."""
         if self.internal_scale >= 1.0:
             return n * h * w
-        from artem_vr.style.upscale import internal_size
-
         sh, sw = internal_size(h, w, self.internal_scale)
         return n * sh * sw
 
@@ -94,8 +121,6 @@ class Stylizer(ABC):
         ``_forward`` itself). Subclasses with their own ``stylize`` call this instead of ``_forward``."""
         if self.internal_scale >= 1.0:
             return self._forward(x, **kw)
-        from artem_vr.style.upscale import downscale, internal_size, upscale
-
         size = internal_size(x.shape[-2], x.shape[-1], self.internal_scale)
         if size == tuple(x.shape[-2:]):
             return self._forward(x, **kw)
@@ -118,21 +143,3 @@ class IdentityStylizer(Stylizer):
 
     def _forward(self, x):
         return x
-
-
-def stylizer_class(method: str) -> type[Stylizer]:
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}", f"choose one of: {', '.join(METHODS)}")
-    mod, _, cls = METHODS[method].partition(":")
-    return getattr(importlib.import_module(mod), cls)
-
-
-def make_stylizer(method: str, style: str | None = None, device: str = "cpu", *, internal_scale: float = 1.0,
-                  upscale: str = "guided", **kw) -> Stylizer:
-    """Build a stylizer for ``method`` and select ``style`` (its default when None);
-    ``internal_scale``/``upscale``: see :meth:`Stylizer.set_internal_scale`."""
-    s = stylizer_class(method)(device=device, **kw)
-    s.set_internal_scale(internal_scale, upscale)
-    names = s.styles()
-    s.set_style(style if style is not None else (names[0] if names else "identity"))
-    return s

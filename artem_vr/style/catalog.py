@@ -21,8 +21,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from artem_vr.checks import Check
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.paths import DATA_LAYOUT, DATA_ROOT, MODELS_DIR, SHADERS_DIR, STYLES_DIR, USER_DATA_ENV, user_models_dir
+from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS, make_thumbnail
 
 MODEL_SUFFIX = ".safetensors"
 THUMB_SUFFIXES = (".jpg", ".png")
@@ -77,21 +79,19 @@ class Model:
         """Generator/xnor: is the (base) network the named architecture? None: any."""
         if arch is None:
             return True
-        from artem_vr.style.generator import arch_by_name
+        from artem_vr.style.generator_net import arch_by_name  # reason: torch, only when an arch is asked for
 
         net = self.arch.get("base", self.arch) if self.kind == "xnor" else self.arch
         return net == arch_by_name(arch).to_dict()
 
 
 def _preset_named(name):
-    from artem_vr.style.presets import PRESETS
-
     return next((p for p in PRESETS if p.name == name), None)
 
 
 def read_model(path: str | os.PathLike) -> Model:
     """The header of ``path`` as a :class:`Model`; an unreadable file becomes kind None with the reason."""
-    from artem_vr.style.weights import read_header
+    from artem_vr.style.weights import read_header  # reason: torch (safetensors), only when a model is read
 
     path = Path(path)
     try:
@@ -163,8 +163,6 @@ def find_model(name: str, method: str, arch: str | None = None) -> Path | None:
 
 def style_names(method: str, arch: str | None = None) -> list[str]:
     """Styles ``method`` (generator | xnor) has models for: presets first, then user styles."""
-    from artem_vr.style.presets import PRESETS
-
     names = [p.name for p in PRESETS if find_model(p.name, method, arch) is not None]
     return names + [m.name for m in user_models(method) if m.fits_arch(arch) and m.name not in names]
 
@@ -181,11 +179,46 @@ def style_image(name: str) -> Path | None:
 
 def image_styles() -> list[str]:
     """Style names that have a painting image (what AdaIN can show by name): presets, then user styles."""
-    from artem_vr.style.presets import PRESETS
-
     names = [p.name for p in PRESETS if p.image.is_file()]
     return names + [m.name for m in user_models() if m.kind in ("generator", "xnor") and m.name not in names
                     and m.image is not None]
+
+
+def resolve_style(name_or_path: str | Path) -> tuple[str, Path]:
+    """A preset name, a user style with a painting, or an image path → (style name, image path).
+    Unknown → UsageError."""
+    s = str(name_or_path)
+    if _preset_named(s) is not None:
+        p = _preset_named(s)
+        return p.name, p.image
+    if Path(s).suffix.lower() not in IMAGE_SUFFIXES and (img := style_image(s)) is not None:
+        return s, img
+    path = Path(s)
+    if path.suffix.lower() in IMAGE_SUFFIXES or path.exists():
+        if not path.is_file():
+            raise UsageError(f"style image {path} does not exist", "check the path")
+        return path.stem, path
+    raise UsageError(f"{s!r} is neither a preset nor an image file", f"presets: {', '.join(p.name for p in PRESETS)}")
+
+
+class Catalog:
+    """The :class:`~artem_vr.style.base.StyleLibrary` of this install: presets and the user's
+    models by name (and model files by path); what the app hands every stylizer."""
+
+    def model(self, name: str, method: str, arch: str | None = None) -> Path | None:
+        return find_model(name, method, arch)
+
+    def names(self, method: str, arch: str | None = None) -> list[str]:
+        return style_names(method, arch)
+
+    def image(self, name: str) -> Path | None:
+        return style_image(name)
+
+    def image_names(self) -> list[str]:
+        return image_styles()
+
+
+CATALOG = Catalog()
 
 
 # ------------------------------------------------------------------------ AdaIN decoders
@@ -271,8 +304,6 @@ def painting_label(style_name: str, style_path: Path) -> str:
 def save_thumbnail(style_path: Path, weights: Path) -> Path | None:
     """The painting's thumbnail beside user ``weights`` (``NAME.jpg``), unless the painting is a
     preset's thumbnail (found through the model's ``style``) or the folder is the shipped one."""
-    from artem_vr.style.presets import make_thumbnail
-
     if _same_dir(weights.parent, MODELS_DIR) or _same_dir(style_path.parent, STYLES_DIR):
         return None
     return make_thumbnail(style_path, weights.with_suffix(".jpg"))
@@ -305,8 +336,6 @@ def _methods(name: str) -> tuple[str, list[Path]]:
 
 
 def run(args) -> int:
-    from artem_vr.style.presets import PRESETS
-
     users = user_models()
     rows = []  # (name, kind, painting, methods, files)
     for p in PRESETS:
@@ -342,9 +371,6 @@ def run(args) -> int:
 
 
 def doctor_checks():
-    from artem_vr.doctor import Check
-    from artem_vr.style.presets import PRESETS
-
     folder = user_models_dir()
     users = user_models()
     styles = [u for u in users if u.kind in ("generator", "xnor")]

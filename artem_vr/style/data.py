@@ -5,15 +5,20 @@ Images come out as the project convention: float ``(3, H, W)`` RGB 0–1 per sam
 
 from __future__ import annotations
 
+import csv
+import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from artem_vr.errors import ImageError, UsageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+#: what the AdaIN trainer reads (:func:`image_files`): TIFF paintings too
+TRAIN_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def list_images(folder) -> list[Path]:
@@ -101,3 +106,86 @@ class RandomCrops(torch.utils.data.Dataset):
         if self.rng.random() < 0.5:
             crop = crop[:, ::-1]
         return rgb8_to_chw(crop)
+
+
+# --------------------------------------------------------------------------- the AdaIN trainer's data
+# Paintings and photos preloaded as uint8 (3, H, W) tensors, cropped on the fly (train_adain).
+
+
+def image_files(d: str | os.PathLike) -> list[Path]:
+    """``d`` itself when it is a file, else the images directly in folder ``d`` (sorted)."""
+    p = Path(d)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise UsageError(f"{d}: no such directory", "give a directory of images")
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in TRAIN_IMAGE_SUFFIXES and f.is_file())
+    if not files:
+        raise UsageError(f"{d}: no images (.jpg/.png/...) in it", "give a directory of images")
+    return files
+
+
+def split(files: list[Path], every: int) -> tuple[list[Path], list[Path]]:
+    """Deterministic split of a sorted list: every ``every``-th file (1-based) is held out
+    (the same rule as the generator trainer, :func:`artem_vr.style.data.split_holdout`)."""
+    return split_holdout(files, every if every > 1 else 0)
+
+
+def gather(dirs: list[str], every: int) -> tuple[list[Path], list[Path]]:
+    train, held = [], []
+    for d in dirs:
+        t, h = split(image_files(d), every)
+        train += t
+        held += h
+    return train, held
+
+
+def load_images(files: list[Path], shorter: int) -> list[torch.Tensor]:
+    """Files → uint8 tensors (3, H, W) RGB with the shorter side ``shorter`` (never < it)."""
+    from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when images are loaded
+
+    out = []
+    for f in files:
+        x = torch.from_numpy(read_image(f).copy()).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+        h, w = x.shape[-2:]
+        s = shorter / min(h, w)
+        x = F.interpolate(x, size=(max(shorter, round(h * s)), max(shorter, round(w * s))), mode="bilinear", align_corners=False, antialias=s < 1)
+        out.append((x[0].clamp(0, 1) * 255).round().to(torch.uint8))
+    return out
+
+
+def random_crops(images: list[torch.Tensor], idx: list[int], size: int, g: torch.Generator) -> torch.Tensor:
+    """Random ``size``² crops (with random horizontal flips) → float (N, 3, size, size) 0–1."""
+    crops = []
+    for i in idx:
+        im = images[i]
+        h, w = im.shape[-2:]
+        y = int(torch.randint(0, h - size + 1, (1,), generator=g))
+        x = int(torch.randint(0, w - size + 1, (1,), generator=g))
+        c = im[:, y : y + size, x : x + size]
+        if torch.rand((), generator=g) < 0.5:
+            c = c.flip(-1)
+        crops.append(c)
+    return torch.stack(crops).float().div_(255.0)
+
+
+def center_crop(im: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = im.shape[-2:]
+    y, x = (h - size) // 2, (w - size) // 2
+    return im[:, y : y + size, x : x + size].float().div(255.0).unsqueeze(0)
+
+
+def read_manifest(paths: list[str]) -> dict[str, dict]:
+    """``SOURCES.tsv`` rows (file → row) from the given files, or next to the data dirs."""
+    rows = {}
+    for p in paths:
+        p = Path(p)
+        if not p.is_file():
+            continue
+        with open(p, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                if r.get("file"):
+                    f = Path(r["file"])
+                    rows[f"{f.parent.name}/{f.name}"] = r
+                    rows.setdefault(f.name, r)
+    return rows

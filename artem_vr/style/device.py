@@ -1,39 +1,24 @@
-"""Which torch device to use, and what `artem-vr doctor` says about torch/CUDA."""
+"""The torch view of the device choice, and what `artem-vr doctor` says about torch/CUDA."""
 
 from __future__ import annotations
 
 import torch
 
-from artem_vr.errors import CudaUnavailable, UsageError
+from artem_vr.checks import Check
+from artem_vr.cuda import device as cuda_device
 
 
 def cuda_available() -> bool:
-    try:
-        return torch.cuda.is_available()
-    except Exception:  # a broken driver must read as "no CUDA", never crash
-        return False
+    """Driver and torch both see a CUDA device (:func:`artem_vr.cuda.device.cuda_available`)."""
+    return cuda_device.cuda_available()[0]
 
 
 def pick_device(requested: str | None = "auto") -> torch.device:
-    """``auto``: CUDA when a driver and device are there, else CPU. ``cuda[:i]`` without CUDA →
-    CudaUnavailable; anything torch does not parse → UsageError."""
-    req = (requested or "auto").strip().lower()
-    if req == "auto":
-        return torch.device("cuda" if cuda_available() else "cpu")
-    try:
-        dev = torch.device(req)
-    except RuntimeError as e:
-        raise UsageError(f"unknown device {requested!r}", "use auto, cpu, cuda or cuda:N") from e
-    if dev.type == "cuda" and not cuda_available():
-        raise CudaUnavailable(f"device {requested!r} asked for, but there is no CUDA driver/device", "use --device cpu (or auto)")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise UsageError(f"no CUDA device {dev.index} (found {torch.cuda.device_count()})", "use cuda:0 … or auto")
-    return dev
+    """:func:`artem_vr.cuda.device.resolve_device` (the one resolver) as a ``torch.device``."""
+    return torch.device(cuda_device.resolve_device(requested))
 
 
 def doctor_checks():
-    from artem_vr.doctor import Check
-
     checks = [Check("torch", None, f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")]
     if cuda_available():
         names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))

@@ -55,10 +55,12 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from artem_vr.cuda.graphs import GraphedForward
 from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
 from artem_vr.style.fused import FusedGenerator, channel_affine, compile_cache_dir, stats_fp32
 from artem_vr.style.norm import StatsInstanceNorm
+from artem_vr.style.onnx import PadToMultiple, exportable, onnx_model, ort_session
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -237,8 +239,6 @@ class InferenceEngine:
         if fn is not None:
             return fn
         if self.config.cuda_graph:
-            from artem_vr.cuda.graphs import GraphedForward
-
             fn = GraphedForward(self._eager)
         elif self.config.jit == "trace":
             with warnings.catch_warnings(), torch.no_grad():
@@ -290,7 +290,7 @@ class OrtEngine:
     :class:`InferenceEngine` (``load(net)``, then ``engine(x)``: float ``(N, 3, H, W)`` RGB 0–1 →
     float32 ``(N, 3, H, W)``, any N, H, W).
 
-    ``load`` exports ``net`` to ONNX in memory (:func:`artem_vr.export.onnx_model`, batch,
+    ``load`` exports ``net`` to ONNX in memory (:func:`artem_vr.style.onnx.onnx_model`, batch,
     height and width dynamic: one session serves every input shape) once per structure. A style
     switch (same structure, other weights) writes the new weights into the exported graph's
     initializers by name and opens a session on it — no re-trace (full generator: ~0.1 s against
@@ -308,7 +308,7 @@ class OrtEngine:
         if self.device.type != "cpu":
             raise UsageError(f"the ort engine runs on the CPU, not {self.device}", "use --engine fast (or auto) on CUDA")
         self.threads = int(threads or torch.get_num_threads())
-        self.spin = spin  # see artem_vr.export.ort_session
+        self.spin = spin  # see artem_vr.style.onnx.ort_session
         self._key: tuple | None = None
         self._proto = None  # the exported ModelProto of the current structure
         self._names: dict[str, int] = {}  # state_dict key -> initializer index, when every weight is one
@@ -327,8 +327,6 @@ class OrtEngine:
         if hit is not None and hit[0] is net:
             self._session = hit[1]
             return
-        from artem_vr.export import exportable
-
         flat = exportable(net)
         key = _structure(flat)
         if key != self._key or not self._names:
@@ -339,8 +337,6 @@ class OrtEngine:
         self._sessions[id(net)] = (net, self._session)
 
     def _export(self, flat: nn.Module, key: tuple) -> None:
-        from artem_vr.export import PadToMultiple, onnx_model
-
         wrapped = PadToMultiple(copy.deepcopy(flat).float().cpu().eval(), 4)
         self._proto = onnx_model(wrapped, torch.rand(1, 3, 64, 64))
         self._key = key
@@ -362,8 +358,6 @@ class OrtEngine:
             inits[i].CopyFrom(numpy_helper.from_array(state[k].detach().float().cpu().numpy(), inits[i].name))
 
     def _new_session(self):
-        from artem_vr.export import ort_session
-
         self.sessions_made += 1
         return ort_session(self._proto, self.threads, self.spin)
 

@@ -49,7 +49,9 @@ from torch import nn
 
 from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
+from artem_vr.style.generator_net import ResidualBlock, TransformNet, Upsample
 from artem_vr.style.norm import filter_stats
+from artem_vr.paths import user_data_dir
 
 #: environment variables the compiler reads for its on-disk caches
 _CACHE_ENV = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
@@ -60,8 +62,6 @@ RECOMPILE_LIMIT = 64
 
 def compile_cache_dir() -> Path:
     """Where compiled kernels are kept between runs: ``<user data>/cache/torch-compile``."""
-    from artem_vr.paths import user_data_dir
-
     return user_data_dir() / "cache" / "torch-compile"
 
 
@@ -177,8 +177,6 @@ def _pad_conv(seq: nn.Module) -> nn.Conv2d:
 def stage_plan(net: nn.Module) -> list[StageSpec]:
     """The stages of a :class:`~artem_vr.style.generator.TransformNet` (float convolutions only:
     a binarized XNOR generator is not fusable this way)."""
-    from artem_vr.style.generator import ResidualBlock, TransformNet, Upsample
-
     if not isinstance(net, TransformNet):
         raise UsageError(f"the fused engine runs generators, not {type(net).__name__}", "use --engine fast")
     specs: list[StageSpec] = []

@@ -74,25 +74,6 @@ def preset(name: str) -> Preset:
     raise UsageError(f"unknown style {name!r}", f"presets: {', '.join(p.name for p in PRESETS)}; or give an image file")
 
 
-def resolve_style(name_or_path: str | Path) -> tuple[str, Path]:
-    """A preset name, a user style with a painting, or an image path → (style name, image path).
-    Unknown → UsageError."""
-    s = str(name_or_path)
-    if any(p.name == s for p in PRESETS):
-        p = preset(s)
-        return p.name, p.image
-    from artem_vr.style.catalog import style_image
-
-    if Path(s).suffix.lower() not in IMAGE_SUFFIXES and (img := style_image(s)) is not None:
-        return s, img
-    path = Path(s)
-    if path.suffix.lower() in IMAGE_SUFFIXES or path.exists():
-        if not path.is_file():
-            raise UsageError(f"style image {path} does not exist", "check the path")
-        return path.stem, path
-    raise UsageError(f"{s!r} is neither a preset nor an image file", f"presets: {', '.join(p.name for p in PRESETS)}")
-
-
 def make_thumbnail(src: Path, dst: Path, short_side: int = 256, quality: int = 90) -> Path:
     """Write an RGB jpg of ``src`` with its shorter side downscaled to ``short_side`` px (area
     resampling; never upscaled) to ``dst``.

@@ -20,7 +20,6 @@ folder (then ``--adain-model <out>`` selects it) or ``--out-dir``; replacing a m
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 import platform
@@ -33,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from artem_vr.errors import UsageError
+from artem_vr.paths import user_data_dir
+from artem_vr.sources.imageio import write_image
 from artem_vr.style.adain import (
     FEATURE_SCALE,
     STYLE_LOSS_LAYERS,
@@ -47,12 +47,18 @@ from artem_vr.style.adain import (
     style_loss,
     variant,
 )
+from artem_vr.style.catalog import output_path, write_text_atomic
+from artem_vr.style.data import center_crop, gather, load_images, random_crops, read_manifest, split  # noqa: F401 (split: the tests use it from here)
+from artem_vr.style.device import pick_device
+from artem_vr.style.vgg import VGGFeatures
+from artem_vr.style.weights import load_safetensors, save_safetensors
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
+    """`artem-vr train adain`, parsed once (:func:`run`) and checked here, before any data is read."""
+
     content: list[str]
     styles: list[str]
     variant: str = "fast"
@@ -86,98 +92,15 @@ class TrainConfig:
 
 # --------------------------------------------------------------------------- data
 
-
-def list_images(d: str | os.PathLike) -> list[Path]:
-    p = Path(d)
-    if p.is_file():
-        return [p]
-    if not p.is_dir():
-        raise UsageError(f"{d}: no such directory", "give a directory of images")
-    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file())
-    if not files:
-        raise UsageError(f"{d}: no images (.jpg/.png/...) in it", "give a directory of images")
-    return files
-
-
-def split(files: list[Path], every: int) -> tuple[list[Path], list[Path]]:
-    """Deterministic split of a sorted list: every ``every``-th file (1-based) is held out
-    (the same rule as the generator trainer, :func:`artem_vr.style.data.split_holdout`)."""
-    from artem_vr.style.data import split_holdout
-
-    return split_holdout(files, every if every > 1 else 0)
-
-
-def gather(dirs: list[str], every: int) -> tuple[list[Path], list[Path]]:
-    train, held = [], []
-    for d in dirs:
-        t, h = split(list_images(d), every)
-        train += t
-        held += h
-    return train, held
-
-
-def load_images(files: list[Path], shorter: int) -> list[torch.Tensor]:
-    """Files → uint8 tensors (3, H, W) RGB with the shorter side ``shorter`` (never < it)."""
-    from artem_vr.sources.imageio import read_image
-
-    out = []
-    for f in files:
-        x = torch.from_numpy(read_image(f).copy()).permute(2, 0, 1).float().unsqueeze(0) / 255.0
-        h, w = x.shape[-2:]
-        s = shorter / min(h, w)
-        x = F.interpolate(x, size=(max(shorter, round(h * s)), max(shorter, round(w * s))), mode="bilinear", align_corners=False, antialias=s < 1)
-        out.append((x[0].clamp(0, 1) * 255).round().to(torch.uint8))
-    return out
-
-
-def random_crops(images: list[torch.Tensor], idx: list[int], size: int, g: torch.Generator) -> torch.Tensor:
-    """Random ``size``² crops (with random horizontal flips) → float (N, 3, size, size) 0–1."""
-    crops = []
-    for i in idx:
-        im = images[i]
-        h, w = im.shape[-2:]
-        y = int(torch.randint(0, h - size + 1, (1,), generator=g))
-        x = int(torch.randint(0, w - size + 1, (1,), generator=g))
-        c = im[:, y : y + size, x : x + size]
-        if torch.rand((), generator=g) < 0.5:
-            c = c.flip(-1)
-        crops.append(c)
-    return torch.stack(crops).float().div_(255.0)
-
-
-def center_crop(im: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = im.shape[-2:]
-    y, x = (h - size) // 2, (w - size) // 2
-    return im[:, y : y + size, x : x + size].float().div(255.0).unsqueeze(0)
-
-
-def read_manifest(paths: list[str]) -> dict[str, dict]:
-    """``SOURCES.tsv`` rows (file → row) from the given files, or next to the data dirs."""
-    rows = {}
-    for p in paths:
-        p = Path(p)
-        if not p.is_file():
-            continue
-        with open(p, newline="", encoding="utf-8") as f:
-            for r in csv.DictReader(f, delimiter="\t"):
-                if r.get("file"):
-                    f = Path(r["file"])
-                    rows[f"{f.parent.name}/{f.name}"] = r
-                    rows.setdefault(f.name, r)
-    return rows
+    def __post_init__(self):
+        if self.iters < 1 or self.batch < 1:
+            raise UsageError("--iters and --batch must be >= 1")
+        v = variant(self.variant)
+        if self.size % v.downsample:
+            raise UsageError(f"--size {self.size} must be a multiple of {v.downsample} for the {v.name} variant")
 
 
 # --------------------------------------------------------------------------- training
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        from artem_vr.errors import CudaUnavailable
-
-        raise CudaUnavailable(f"--device {name}: CUDA is not available here", "use --device cpu")
-    return torch.device(name)
 
 
 def device_description(dev: torch.device) -> str:
@@ -302,17 +225,9 @@ def is_flat(out: torch.Tensor, tol: float = 1 / 255) -> bool:
 def train(cfg: TrainConfig) -> TrainResult:
     from tqdm import tqdm
 
-    from artem_vr.paths import user_data_dir
-    from artem_vr.sources.imageio import write_image
-    from artem_vr.style.catalog import output_path, write_text_atomic
-    from artem_vr.style.vgg import VGGFeatures
-    from artem_vr.style.weights import load_safetensors, save_safetensors
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     v = variant(cfg.variant)
-    if cfg.size % v.downsample:
-        raise UsageError(f"--size {cfg.size} must be a multiple of {v.downsample} for the {v.name} variant")
     out_path = output_path(cfg.out, cfg.out_dir, cfg.force, cfg.resume)  # before any training: refuses to overwrite
     dev = pick_device(cfg.device)
     use_amp = bool(cfg.amp and dev.type == "cuda")

@@ -21,19 +21,27 @@ import platform
 import random
 import shlex
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
 
 from artem_vr.errors import UsageError
+from artem_vr.frames import to_rgb8
+from artem_vr.paths import user_data_dir
+from artem_vr.style.catalog import output_path, painting_label, resolve_style, save_thumbnail, write_text_atomic
+from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+from artem_vr.style.device import pick_device
+from artem_vr.style.generator_net import ARCHS, TransformNet, arch_by_name
+from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
+from artem_vr.style.presets import PRESETS
+from artem_vr.style.vgg import RELU_INDEX, STYLE_LAYERS, VGGFeatures, check_layers
+from artem_vr.style.weights import load_safetensors, save_safetensors
 
 EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/std style loss
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from artem_vr.style.generator import ARCHS
-    from artem_vr.style.vgg import RELU_INDEX, STYLE_LAYERS
-
     p.epilog = (
         "examples:\n"
         "  # CPU, small crops (how the shipped compact presets were trained; resume to train longer)\n"
@@ -135,8 +143,6 @@ def manifest(files: list[Path], sources_tsv: Path | None) -> list[tuple[str, int
 
 
 def style_attribution(style_path: Path, style_name: str) -> str:
-    from artem_vr.style.presets import PRESETS
-
     for p in PRESETS:
         if p.name == style_name:
             return f"preset `{p.name}`: {p.label} (thumbnail `assets/styles/{p.name}.jpg`, source and licence in assets/styles/ATTRIBUTION.md)"
@@ -147,9 +153,6 @@ def style_attribution(style_path: Path, style_name: str) -> str:
 def heldout_style_reduction(net, vgg, files: list[Path], style_img: torch.Tensor, size: int = 256, device="cpu") -> dict:
     """Mean/std style loss (relu1_1…relu4_1) vs the style image, of the photo and of G(photo),
     on held-out photos resized to ``size`` px long side. Returns the means and the reduction."""
-    from artem_vr.style.data import load_rgb, resize_long, rgb8_to_chw
-    from artem_vr.style.losses import mean_std_style_loss
-
     s_feats = vgg(style_img.to(device), EVAL_LAYERS)
     before, after = [], []
     for f in files:
@@ -164,8 +167,6 @@ def heldout_style_reduction(net, vgg, files: list[Path], style_img: torch.Tensor
 def _save_sample(path: Path, net, x: torch.Tensor) -> None:
     import cv2
 
-    from artem_vr.frames import to_rgb8
-
     was = net.training
     net.eval()
     with torch.no_grad():
@@ -179,26 +180,63 @@ def _save_sample(path: Path, net, x: torch.Tensor) -> None:
 # ------------------------------------------------------------------------------------- main
 
 
+@dataclass(frozen=True)
+class GeneratorTrainConfig:
+    """`artem-vr train generator`, parsed once and checked (see :func:`add_arguments` for each value)."""
+
+    content: Path
+    style: str
+    out: str
+    arch: str = "compact"
+    size: int = 256
+    style_size: int | None = None
+    batch: int = 4
+    iters: int = 2000
+    lr: float = 0.001
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    tv_weight: float = 1.0
+    temporal_weight: float = 0.0
+    temporal_noise: float = 0.02
+    content_layer: str = "relu3_1"
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    holdout_every: int = 10
+    run_dir: Path | None = None
+    out_dir: Path | None = None
+    force: bool = False
+    resume: bool = False
+    sample_every: int = 200
+    checkpoint_every: int = 200
+    device: str = "auto"
+    amp: bool | None = None
+    threads: int | None = None
+    seed: int = 0
+    workers: int = 0
+    no_progress: bool = False
+
+    def __post_init__(self):
+        if self.iters < 1 or self.batch < 1:
+            raise UsageError("--iters and --batch must be >= 1")
+
+    @classmethod
+    def from_args(cls, args) -> "GeneratorTrainConfig":
+        """The command line's values; the Namespace goes no further than this."""
+        values = {f.name: getattr(args, f.name) for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 def run(args) -> int:
+    return train(cfg=GeneratorTrainConfig.from_args(args))
+
+
+def train(cfg: GeneratorTrainConfig) -> int:
     import torch.distributed as dist
     from torch.utils.data import DataLoader, RandomSampler
     from torch.utils.data.distributed import DistributedSampler
 
-    from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
-    from artem_vr.style.device import pick_device
-    from artem_vr.style.generator import TransformNet, arch_by_name
-    from artem_vr.style.losses import content_loss, gram, gram_style_loss, tv_loss
-    from artem_vr.paths import user_data_dir
-    from artem_vr.style.catalog import output_path, painting_label, save_thumbnail, write_text_atomic
-    from artem_vr.style.presets import resolve_style
-    from artem_vr.style.vgg import VGGFeatures, check_layers
-    from artem_vr.style.weights import load_safetensors, save_safetensors
-
     t_start = time.time()
-    if args.iters < 1 or args.batch < 1:
-        raise UsageError("--iters and --batch must be >= 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     world, rank, local_rank = _dist_info()
     if world > 1:
         dev = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
@@ -206,26 +244,26 @@ def run(args) -> int:
             torch.cuda.set_device(dev)
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     else:
-        dev = pick_device(args.device)
+        dev = pick_device(cfg.device)
     main_proc = rank == 0
-    amp = dev.type == "cuda" if args.amp is None else bool(args.amp and dev.type == "cuda")
-    random.seed(args.seed + rank)
-    torch.manual_seed(args.seed + rank)
+    amp = dev.type == "cuda" if cfg.amp is None else bool(cfg.amp and dev.type == "cuda")
+    random.seed(cfg.seed + rank)
+    torch.manual_seed(cfg.seed + rank)
 
-    style_layers = check_layers(args.style_layers)
-    arch = arch_by_name(args.arch)
-    style_name, style_path = resolve_style(args.style)
-    target = output_path(args.out, args.out_dir, args.force, args.resume)  # before any training: refuses to overwrite
-    files = list_images(args.content)
-    train_files, held = split_holdout(files, args.holdout_every)
-    run_dir = args.run_dir or user_data_dir() / "runs" / args.out
+    style_layers = check_layers(cfg.style_layers)
+    arch = arch_by_name(cfg.arch)
+    style_name, style_path = resolve_style(cfg.style)
+    target = output_path(cfg.out, cfg.out_dir, cfg.force, cfg.resume)  # before any training: refuses to overwrite
+    files = list_images(cfg.content)
+    train_files, held = split_holdout(files, cfg.holdout_every)
+    run_dir = cfg.run_dir or user_data_dir() / "runs" / cfg.out
     run_dir.mkdir(parents=True, exist_ok=True)
 
     # 1. loss network and the style targets (computed once)
-    vgg = VGGFeatures(tuple(dict.fromkeys([*style_layers, args.content_layer, *EVAL_LAYERS]))).to(dev)
+    vgg = VGGFeatures(tuple(dict.fromkeys([*style_layers, cfg.content_layer, *EVAL_LAYERS]))).to(dev)
     style_rgb = load_rgb(style_path)
-    if args.style_size:
-        style_rgb = resize_long(style_rgb, args.style_size)
+    if cfg.style_size:
+        style_rgb = resize_long(style_rgb, cfg.style_size)
     style_img = rgb8_to_chw(style_rgb)[None].to(dev)
     # which style image this sitting trained against (a resume may meet a regenerated thumbnail)
     style_note = f"{style_rgb.shape[1]}×{style_rgb.shape[0]} px, sha256 {hashlib.sha256(style_rgb.tobytes()).hexdigest()[:12]}"
@@ -234,11 +272,11 @@ def run(args) -> int:
 
     # 2. generator, optimizer, resume
     net = TransformNet(arch).to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     step, prior_wall = 0, 0.0
     sittings: list[dict] = []  # one entry per run of this command on this run dir (resumes)
     ckpt = run_dir / "checkpoint.safetensors"
-    if args.resume:
+    if cfg.resume:
         if not ckpt.is_file():
             raise UsageError(f"--resume: no checkpoint at {ckpt}", "start without --resume, or point --run-dir at the run")
         load_safetensors(ckpt, net, expect_arch=arch.to_dict(), device=dev)
@@ -249,9 +287,9 @@ def run(args) -> int:
         sittings = list(prior.get("sittings", []))
         if main_proc:
             print(f"resumed {ckpt} at step {step}", flush=True)
-        if step >= args.iters:
+        if step >= cfg.iters:
             if main_proc:
-                print(f"already at step {step} >= --iters {args.iters}: nothing to do (raise --iters to train on)", flush=True)
+                print(f"already at step {step} >= --iters {cfg.iters}: nothing to do (raise --iters to train on)", flush=True)
             if world > 1:
                 dist.destroy_process_group()
             return 0
@@ -260,10 +298,10 @@ def run(args) -> int:
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
     # 3. data
-    ds = RandomCrops(train_files, args.size, seed=args.seed + 1000 * rank + step)
-    sampler = DistributedSampler(ds, seed=args.seed) if world > 1 else RandomSampler(ds, replacement=True, num_samples=10**9)
-    loader = DataLoader(ds, batch_size=args.batch, sampler=sampler, num_workers=args.workers, drop_last=True,
-                        pin_memory=dev.type == "cuda", persistent_workers=args.workers > 0)
+    ds = RandomCrops(train_files, cfg.size, seed=cfg.seed + 1000 * rank + step)
+    sampler = DistributedSampler(ds, seed=cfg.seed) if world > 1 else RandomSampler(ds, replacement=True, num_samples=10**9)
+    loader = DataLoader(ds, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers, drop_last=True,
+                        pin_memory=dev.type == "cuda", persistent_workers=cfg.workers > 0)
 
     def batches():
         epoch = 0
@@ -279,7 +317,7 @@ def run(args) -> int:
     # 4. loop
     from tqdm import tqdm
 
-    bar = tqdm(total=args.iters, initial=step, disable=not main_proc or args.no_progress, dynamic_ncols=True, desc=args.out)
+    bar = tqdm(total=cfg.iters, initial=step, disable=not main_proc or cfg.no_progress, dynamic_ncols=True, desc=cfg.out)
     ema: dict[str, float] = {}
     first: dict[str, float] = {}
     history: list[tuple[int, float, float]] = []  # (step, total, weighted style) per step of this sitting
@@ -290,24 +328,24 @@ def run(args) -> int:
     def sitting_log() -> list[dict]:
         if step == start_step:
             return sittings
-        return sittings + [{"from": start_step, "to": step, "command": command_line(args), "device": str(dev),
+        return sittings + [{"from": start_step, "to": step, "command": command_line(cfg), "device": str(dev),
                             "wall_s": round(time.time() - t_start, 1), "style": style_note}]
-    while step < args.iters:
+    while step < cfg.iters:
         x = next(it).to(dev, non_blocking=True)
         with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=amp):
             y = model(x)
             fy = vgg(y)
             with torch.no_grad():
-                fx = vgg(x, [args.content_layer])
-            lc = content_loss(fy[args.content_layer], fx[args.content_layer])
+                fx = vgg(x, [cfg.content_layer])
+            lc = content_loss(fy[cfg.content_layer], fx[cfg.content_layer])
             ls = gram_style_loss(fy, target_grams, style_layers)
             ltv = tv_loss(y.float())
-            loss = args.content_weight * lc + args.style_weight * ls + args.tv_weight * ltv
+            loss = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * ltv
             terms = {"content": lc, "style": ls, "tv": ltv}
-            if args.temporal_weight > 0:
-                y2 = model((x + args.temporal_noise * torch.randn_like(x)).clamp(0, 1))
+            if cfg.temporal_weight > 0:
+                y2 = model((x + cfg.temporal_noise * torch.randn_like(x)).clamp(0, 1))
                 lt = torch.nn.functional.mse_loss(y.float(), y2.float())
-                loss = loss + args.temporal_weight * lt
+                loss = loss + cfg.temporal_weight * lt
                 terms["temporal"] = lt
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -316,9 +354,9 @@ def run(args) -> int:
         step += 1
         steps_run += 1
         vals = {"loss": float(loss.detach()), **{k: float(v.detach()) * w for k, v, w in
-                [("content", lc, args.content_weight), ("style", ls, args.style_weight), ("tv", ltv, args.tv_weight)]}}
+                [("content", lc, cfg.content_weight), ("style", ls, cfg.style_weight), ("tv", ltv, cfg.tv_weight)]}}
         if "temporal" in terms:
-            vals["temporal"] = float(terms["temporal"]) * args.temporal_weight
+            vals["temporal"] = float(terms["temporal"]) * cfg.temporal_weight
         if not all(math.isfinite(v) for v in vals.values()):
             raise UsageError(f"training diverged at step {step}: {vals}", "lower --lr or --style-weight")
         if not first:
@@ -329,15 +367,15 @@ def run(args) -> int:
         if main_proc:
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in ema.items()})
-            if args.no_progress and (step % 10 == 0 or step == args.iters):
+            if cfg.no_progress and (step % 10 == 0 or step == cfg.iters):
                 el = time.time() - t_loop
-                print(f"step {step}/{args.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
+                print(f"step {step}/{cfg.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
                       + f" s/iter={el / steps_run:.2f}", flush=True)
-            if args.sample_every and step % args.sample_every == 0:
+            if cfg.sample_every and step % cfg.sample_every == 0:
                 _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
-            if args.checkpoint_every and step % args.checkpoint_every == 0 and step < args.iters:
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.iters:
                 save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
-                _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": args.out, "wall_s": prior_wall + time.time() - t_start, "sittings": sitting_log()})
+                _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": cfg.out, "wall_s": prior_wall + time.time() - t_start, "sittings": sitting_log()})
     bar.close()
 
     # 5. final weights, checkpoint, held-out check and the model card (rank 0)
@@ -345,15 +383,15 @@ def run(args) -> int:
         net.eval()
         save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
         wall = prior_wall + time.time() - t_start
-        _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": args.out, "wall_s": wall, "sittings": sitting_log()})
+        _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": cfg.out, "wall_s": wall, "sittings": sitting_log()})
         _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
         evals = heldout_style_reduction(net, vgg, held, style_img, device=dev) if held else None
         meta = {"style": style_name, "painting": painting_label(style_name, style_path), "iters": step,
-                "arch_name": args.arch, "size": args.size, "batch": args.batch,
+                "arch_name": cfg.arch, "size": cfg.size, "batch": cfg.batch,
                 "final_losses": {k: round(v, 6) for k, v in ema.items()}}
         thumb = save_thumbnail(style_path, target)
         out_w = save_safetensors(target, net, arch.to_dict(), meta, fp16=True)
-        card = _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
+        card = _card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
                      sitting_log(), thumb)
         write_text_atomic(target.with_suffix(".md"), card)
         (run_dir / "result.json").write_text(json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
@@ -368,30 +406,30 @@ def run(args) -> int:
     return 0
 
 
-def _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
+def _card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
           sittings=(), thumbnail: Path | None = None) -> str:
-    sources = args.content.parent / "SOURCES.tsv"
-    man = manifest(train_files, sources if sources.is_file() else args.content / "SOURCES.tsv")
+    sources = cfg.content.parent / "SOURCES.tsv"
+    man = manifest(train_files, sources if sources.is_file() else cfg.content / "SOURCES.tsv")
     dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    cmd = command_line(args)
+    cmd = command_line(cfg)
     data_note = ""
     if sources.is_file():  # the assembled data set: name it, not this machine's path
-        cmd = cmd.replace(str(args.content.parent.resolve()), "DATA").replace(str(args.content.parent), "DATA")
+        cmd = cmd.replace(str(cfg.content.parent.resolve()), "DATA").replace(str(cfg.content.parent), "DATA")
         data_note = " (DATA: the assembled data set, `../shared/data/assemble.sh`)"
     lines = [
-        f"# Model card: `{args.out}`",
+        f"# Model card: `{cfg.out}`",
         "",
         f"Johnson-style transform network (method `generator`) trained for the style **{style_name}** — "
         f"{style_attribution(style_path, style_name)}.",
         "",
         "## Architecture",
-        f"- `{args.arch}`: {json.dumps(arch.to_dict())}",
+        f"- `{cfg.arch}`: {json.dumps(arch.to_dict())}",
         f"- {sum(p.numel() for p in TransformNet_params(arch))} parameters; weights stored as fp16 safetensors.",
         "- input/output: float (N, 3, H, W) RGB 0–1; reflection padding, instance norm, nearest upsample + conv, sigmoid.",
         "",
         "## Data",
-        f"- content: {len(train_files)} training photos from `{args.content.name}/` (sorted; every "
-        f"{args.holdout_every}th held out: {len(held)} photos never seen in training)",
+        f"- content: {len(train_files)} training photos from `{cfg.content.name}/` (sorted; every "
+        f"{cfg.holdout_every}th held out: {len(held)} photos never seen in training)",
         "",
         "| source package | images | licence |",
         "|---|---|---|",
@@ -404,11 +442,11 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
         "",
         "## Training",
         f"- command{' (last sitting)' if len(sittings) > 1 else ''}: `{cmd}`{data_note}",
-        f"- {step} iterations, batch {args.batch}, {args.size}px random crops, Adam lr {args.lr}",
-        f"- loss{' (last sitting)' if len(sittings) > 1 else ''}: content {args.content_layer} ×{args.content_weight}, Gram style {' '.join(args.style_layers)} "
-        f"×{args.style_weight}, TV ×{args.tv_weight}" + (f", temporal ×{args.temporal_weight} (noise {args.temporal_noise})" if args.temporal_weight else ""),
+        f"- {step} iterations, batch {cfg.batch}, {cfg.size}px random crops, Adam lr {cfg.lr}",
+        f"- loss{' (last sitting)' if len(sittings) > 1 else ''}: content {cfg.content_layer} ×{cfg.content_weight}, Gram style {' '.join(cfg.style_layers)} "
+        f"×{cfg.style_weight}, TV ×{cfg.tv_weight}" + (f", temporal ×{cfg.temporal_weight} (noise {cfg.temporal_noise})" if cfg.temporal_weight else ""),
         f"- device: {dev_name}{f' ×{world} (DDP)' if world > 1 else ''}, AMP {'on' if amp else 'off'}; wall time {wall / 60:.1f} min"
-        + (" (all sittings; resumed with --resume)" if args.resume else ""),
+        + (" (all sittings; resumed with --resume)" if cfg.resume else ""),
         f"- final losses (EMA, weighted): {', '.join(f'{k} {v:.4g}' for k, v in ema.items())}",
     ]
     if len(sittings) > 1:
@@ -416,7 +454,7 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
         for st in sittings:
             c = st["command"]
             if sources.is_file():
-                c = c.replace(str(args.content.parent.resolve()), "DATA").replace(str(args.content.parent), "DATA")
+                c = c.replace(str(cfg.content.parent.resolve()), "DATA").replace(str(cfg.content.parent), "DATA")
             style = f", style image {st['style']}" if st.get("style") else ""
             lines.append(f"- steps {st['from']}→{st['to']} on {st['device']}, {st['wall_s'] / 60:.1f} min{style}: `{c}`")
     if evals:
@@ -431,8 +469,6 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
 
 
 def _image_hw(path: Path) -> tuple[int, int]:
-    from artem_vr.style.data import load_rgb
-
     return load_rgb(path).shape[:2]
 
 
@@ -440,11 +476,11 @@ def _change(reduction: float) -> str:
     return f"{100 * reduction:.0f}% lower" if reduction >= 0 else f"{-100 * reduction:.0f}% higher"
 
 
-def command_line(args) -> str:
-    """The full `artem-vr train generator` command equivalent to ``args`` (every option spelled out)."""
+def command_line(cfg) -> str:
+    """The full `artem-vr train generator` command equivalent to ``cfg`` (every option spelled out)."""
     parts = ["artem-vr", "train", "generator"]
     skip = {"command", "trainer", "debug", "_module", "_trainer_error", "no_progress", "resume", "out_dir", "run_dir", "force"}
-    for k, v in vars(args).items():
+    for k, v in vars(cfg).items():
         if k in skip or k.startswith("_") or v is None or v is False:
             continue
         flag = "--" + k.replace("_", "-")
@@ -458,6 +494,4 @@ def command_line(args) -> str:
 
 
 def TransformNet_params(arch):
-    from artem_vr.style.generator import TransformNet
-
     return TransformNet(arch).parameters()

@@ -18,12 +18,22 @@ import platform
 import random
 import shlex
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from artem_vr.errors import UsageError
+from artem_vr.style.catalog import (
+    find_model, output_path, painting_label, read_model, save_thumbnail, style_names, write_text_atomic,
+)
+from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+from artem_vr.style.device import pick_device
+from artem_vr.style.generator_net import generator_from_arch
+from artem_vr.style.vgg import VGGFeatures
+from artem_vr.style.weights import load_safetensors, read_header, save_safetensors
+from artem_vr.style.xnor import _residual_convs, binarize_generator, binary_layers, freeze, model_size, xnor_arch
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,10 +61,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_teacher(spec: str, arch: str | None, device):
     """(float TransformNet, path, style name or None) from a preset or user style name or a file."""
-    from artem_vr.style.catalog import find_model, read_model, style_names
-    from artem_vr.style.generator import generator_from_arch
-    from artem_vr.style.weights import load_safetensors
-
     path = find_model(spec, "generator", arch)
     if path is None:
         raise UsageError(f"--from {spec}: no trained generator{f' ({arch})' if arch else ''} of that name",
@@ -68,8 +74,6 @@ def load_teacher(spec: str, arch: str | None, device):
 def calibrate_thresholds(teacher, student, x: torch.Tensor) -> None:
     """Set each binary layer's threshold to the per-channel median of its input in the teacher."""
     from torch import nn
-
-    from artem_vr.style.xnor import _residual_convs, binary_layers
 
     convs = [c for _p, _n, c in _residual_convs(teacher)]
     layers = binary_layers(student)
@@ -90,8 +94,6 @@ def evaluate(teacher, student, files, device, size: int = 256) -> dict | None:
     (None without any: nothing to measure)."""
     if not files:
         return None
-    from artem_vr.style.data import load_rgb, resize_long, rgb8_to_chw
-
     l1s, psnrs = [], []
     with torch.no_grad():
         for f in files:
@@ -104,51 +106,78 @@ def evaluate(teacher, student, files, device, size: int = 256) -> dict | None:
     return {"holdout_images": len(files), "l1_to_float": sum(l1s) / n, "psnr_to_float_db": sum(psnrs) / n}
 
 
+@dataclass(frozen=True)
+class XnorTrainConfig:
+    """`artem-vr train xnor`, parsed once and checked (see :func:`add_arguments` for each value)."""
+
+    teacher: str
+    content: Path
+    out: str
+    arch: str | None = None
+    out_dir: Path | None = None
+    force: bool = False
+    iters: int = 1000
+    size: int = 128
+    batch: int = 4
+    lr: float = 0.0005
+    perceptual_weight: float = 0.0
+    holdout_every: int = 10
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+    log_every: int = 50
+    no_progress: bool = False
+
+    def __post_init__(self):
+        if self.iters < 1 or self.batch < 1:
+            raise UsageError("--iters and --batch must be >= 1")
+
+    @classmethod
+    def from_args(cls, args) -> "XnorTrainConfig":
+        """The command line's values; the Namespace goes no further than this."""
+        values = {f.name: getattr(args, f.name) for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
 def run(args) -> int:
+    return train(cfg=XnorTrainConfig.from_args(args))
+
+
+def train(cfg: XnorTrainConfig) -> int:
     from tqdm import tqdm
 
-    from artem_vr.style.catalog import output_path, painting_label, read_model, save_thumbnail, write_text_atomic
-    from artem_vr.style.data import RandomCrops, list_images, split_holdout
-    from artem_vr.style.device import pick_device
-    from artem_vr.style.weights import read_header, save_safetensors
-    from artem_vr.style.xnor import binarize_generator, freeze, model_size, xnor_arch
-
     t0 = time.time()
-    if args.iters < 1 or args.batch < 1:
-        raise UsageError("--iters and --batch must be >= 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    dev = pick_device(args.device)
-    target = output_path(args.out, args.out_dir, args.force)  # before any training: refuses to overwrite
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    dev = pick_device(cfg.device)
+    target = output_path(cfg.out, cfg.out_dir, cfg.force)  # before any training: refuses to overwrite
 
-    teacher, teacher_path, style = load_teacher(args.teacher, args.arch, dev)
+    teacher, teacher_path, style = load_teacher(cfg.teacher, cfg.arch, dev)
     base_arch, teacher_meta = read_header(teacher_path)
-    files = list_images(args.content)
+    files = list_images(cfg.content)
     if not files:
-        raise UsageError(f"no images under {args.content}", "point --content at a folder of photos")
-    train_files, held = split_holdout(files, args.holdout_every)
-    data = RandomCrops(train_files, args.size, seed=args.seed)
+        raise UsageError(f"no images under {cfg.content}", "point --content at a folder of photos")
+    train_files, held = split_holdout(files, cfg.holdout_every)
+    data = RandomCrops(train_files, cfg.size, seed=cfg.seed)
 
     def batch():
-        return torch.stack([data[random.randrange(len(data))] for _ in range(args.batch)]).to(dev)
+        return torch.stack([data[random.randrange(len(data))] for _ in range(cfg.batch)]).to(dev)
 
     student = binarize_generator(teacher).to(dev)
     student.requires_grad_(True)
     student.train()
     calibrate_thresholds(teacher, student, batch())
     vgg = None
-    if args.perceptual_weight > 0:
-        from artem_vr.style.vgg import VGGFeatures
-
+    if cfg.perceptual_weight > 0:
         vgg = VGGFeatures(("relu2_1",)).to(dev)
-    opt = torch.optim.Adam(student.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.iters)
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters)
     history = []
     run_l1 = run_p = 0.0
-    bar = tqdm(total=args.iters, desc=args.out, disable=args.no_progress, dynamic_ncols=True)
-    for it in range(1, args.iters + 1):
+    bar = tqdm(total=cfg.iters, desc=cfg.out, disable=cfg.no_progress, dynamic_ncols=True)
+    for it in range(1, cfg.iters + 1):
         x = batch()
         with torch.no_grad():
             y_t = teacher(x)
@@ -158,7 +187,7 @@ def run(args) -> int:
         perc = torch.zeros(())
         if vgg is not None:
             perc = F.mse_loss(vgg(y_s, ("relu2_1",))["relu2_1"], vgg(y_t, ("relu2_1",))["relu2_1"])
-            loss = loss + args.perceptual_weight * perc
+            loss = loss + cfg.perceptual_weight * perc
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -167,11 +196,11 @@ def run(args) -> int:
         run_p += float(perc.detach())
         bar.update(1)
         bar.set_postfix({"l1": f"{float(l1.detach()):.4f}", **({"perceptual": f"{float(perc.detach()):.4g}"} if vgg is not None else {})})
-        if it % args.log_every == 0 or it == args.iters:
-            k = args.log_every if it % args.log_every == 0 else it % args.log_every
+        if it % cfg.log_every == 0 or it == cfg.iters:
+            k = cfg.log_every if it % cfg.log_every == 0 else it % cfg.log_every
             rec = {"iter": it, "l1": run_l1 / k, "perceptual": run_p / k, "s": round(time.time() - t0, 1)}
             history.append(rec)
-            if args.no_progress:
+            if cfg.no_progress:
                 print(json.dumps(rec), flush=True)
             run_l1 = run_p = 0.0
     bar.close()
@@ -184,12 +213,12 @@ def run(args) -> int:
     wall = time.time() - t0
     teacher_model = read_model(teacher_path)
     painting = teacher_model.painting if teacher_model.painting != "?" else (painting_label(style, teacher_path) if style else None)
-    meta = {"style": style, "painting": painting, "teacher": teacher_path.name, "iters": args.iters, "final": history[-1],
-            "eval": evals, "size": size, "command": command_line(args)}
+    meta = {"style": style, "painting": painting, "teacher": teacher_path.name, "iters": cfg.iters, "final": history[-1],
+            "eval": evals, "size": size, "command": command_line(cfg)}
     if teacher_model.image is not None:
         save_thumbnail(teacher_model.image, target)  # a user style's painting travels with it
     out = save_safetensors(target, student, xnor_arch(base_arch), meta)
-    card = model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
+    card = model_card(cfg, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
                       teacher_meta, out.stat().st_size)
     write_text_atomic(target.with_suffix(".md"), card)
     quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
@@ -199,26 +228,26 @@ def run(args) -> int:
     return 0
 
 
-def command_line(args) -> str:
+def command_line(cfg) -> str:
     """The command that reproduces this run (from the parsed arguments)."""
-    parts = ["artem-vr", "train", "xnor", "--from", str(args.teacher)]
-    if args.arch:
-        parts += ["--arch", args.arch]
+    parts = ["artem-vr", "train", "xnor", "--from", str(cfg.teacher)]
+    if cfg.arch:
+        parts += ["--arch", cfg.arch]
     # the photos folder as DATA/<name>: a card names no machine path (DATA: the assembled data set)
-    parts += ["--content", f"DATA/{Path(args.content).name}", "--out", args.out, "--iters", str(args.iters), "--size", str(args.size),
-              "--batch", str(args.batch), "--lr", str(args.lr), "--seed", str(args.seed)]
-    if args.perceptual_weight:
-        parts += ["--perceptual-weight", str(args.perceptual_weight)]
-    if args.out_dir is not None:
-        parts += ["--out-dir", str(args.out_dir)]
+    parts += ["--content", f"DATA/{Path(cfg.content).name}", "--out", cfg.out, "--iters", str(cfg.iters), "--size", str(cfg.size),
+              "--batch", str(cfg.batch), "--lr", str(cfg.lr), "--seed", str(cfg.seed)]
+    if cfg.perceptual_weight:
+        parts += ["--perceptual-weight", str(cfg.perceptual_weight)]
+    if cfg.out_dir is not None:
+        parts += ["--out-dir", str(cfg.out_dir)]
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
+def model_card(cfg, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
                teacher_meta: dict | None = None, file_bytes: int | None = None) -> str:
     last = history[-1]
-    cmd = command_line(args)
-    return f"""# {args.out}: binarized (XNOR-Net) generator{f' for {style}' if style else ''}
+    cmd = command_line(cfg)
+    return f"""# {cfg.out}: binarized (XNOR-Net) generator{f' for {style}' if style else ''}
 
 **Method** `xnor` — the float generator `{teacher_path.name}` with every residual-block convolution
 replaced by an XNOR convolution: `y = (sign(x − t) ⊛ sign(W)) · α[o] · K + b` (α = mean |W| per
@@ -233,10 +262,10 @@ CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
 | binarized layers | residual-block 3×3 convolutions |
 | file | {file_bytes or 0:,} bytes on disk (packed sign bits as int32; other tensors fp16) |
 | size (deployable) | {size['xnor_bytes']:,} bytes vs {size['fp32_bytes']:,} bytes fp32: **{size['ratio']:.1f}×** smaller; binarized weights {size['binarized_weights_ratio']:.0f}× (1 bit vs 32; tail words padded) |
-| training data | {len(train_files)} photos from the assembled data set's `{args.content.name}/` ({len(files)} found, every {args.holdout_every}th held out: {len(held)}); random {args.size}px crops, flips |
-| objective | distillation: L1 to the float generator's output{f' + {args.perceptual_weight} × VGG relu2_1 MSE' if args.perceptual_weight else ''}; straight-through estimator (hard-tanh for activations, identity for weights) |
-| optimiser | Adam, lr {args.lr} cosine-annealed, batch {args.batch}, {args.iters} iterations, seed {args.seed} |
-| final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if args.perceptual_weight else ''} (mean of the last {args.log_every} iterations) |
+| training data | {len(train_files)} photos from the assembled data set's `{cfg.content.name}/` ({len(files)} found, every {cfg.holdout_every}th held out: {len(held)}); random {cfg.size}px crops, flips |
+| objective | distillation: L1 to the float generator's output{f' + {cfg.perceptual_weight} × VGG relu2_1 MSE' if cfg.perceptual_weight else ''}; straight-through estimator (hard-tanh for activations, identity for weights) |
+| optimiser | Adam, lr {cfg.lr} cosine-annealed, batch {cfg.batch}, {cfg.iters} iterations, seed {cfg.seed} |
+| final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if cfg.perceptual_weight else ''} (mean of the last {cfg.log_every} iterations) |
 | held-out quality vs the float generator | {f"mean L1 {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB on {evals['holdout_images']} photos at 256 px long side" if evals else "no held-out photos (not measured)"} |
 | trained on | {dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)), {wall / 60:.1f} min, torch {torch.__version__} |
 

@@ -25,8 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from artem_vr.cuda import xnor_ref as R
+from artem_vr.cuda.device import cuda_available
+from artem_vr.cuda.xnor_ops import xnor_conv2d_cuda
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.style.base import Stylizer
+from artem_vr.style.engine import make_engine
+from artem_vr.style.generator_net import ResidualBlock, generator_from_arch
+from artem_vr.style.weights import load_safetensors
 
 ARCH_TYPE = "xnor_transform_net"
 
@@ -55,6 +60,22 @@ class _WeightSTE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         return g
+
+
+class XnorAsFloat(nn.Module):
+    """A frozen :class:`BinaryConv2d` as float maths (its exact CPU path): the signs as a ±1
+    float32 buffer, then ``xnor_conv2d_float`` — what ONNX can express."""
+
+    def __init__(self, b: "BinaryConv2d"):
+        super().__init__()
+        self.stride, self.padding, self.use_k = b.stride, b.padding, b.use_k
+        self.register_buffer("w_sign", R.unpack_bits(b.weight_bits, b.cin).float())
+        for name in ("alpha", "bias", "thresh"):
+            self.register_buffer(name, getattr(b, name).detach().float().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return R.xnor_conv2d_float(x.float(), self.w_sign, self.stride, self.padding, self.alpha, self.bias,
+                                   self.thresh, self.use_k)
 
 
 class BinaryConv2d(nn.Module):
@@ -100,6 +121,12 @@ class BinaryConv2d(nn.Module):
             self._w_sign = None
         return self
 
+    def onnx_exportable(self) -> XnorAsFloat:
+        """This layer as float maths for ONNX (see :func:`artem_vr.style.onnx.exportable`)."""
+        if not self.frozen:
+            raise UsageError("cannot export an XNOR network that is still training", "freeze() it first")
+        return XnorAsFloat(self)
+
     def make_frozen_shell(self) -> "BinaryConv2d":
         """Empty frozen buffers of the right shapes (for loading a weights file)."""
         self.weight = None
@@ -118,11 +145,7 @@ class BinaryConv2d(nn.Module):
             return self._forward_train(x)
         thresh, bias = self.thresh.detach(), self.bias.detach()
         if x.is_cuda:
-            from artem_vr.cuda.device import cuda_available
-
             if cuda_available()[0]:
-                from artem_vr.cuda.xnor_ops import xnor_conv2d_cuda
-
                 # half stays half around the kernel (bf16 becomes half: the kernels read fp16/fp32)
                 xin = x if x.dtype in (torch.float16, torch.float32) else x.half()
                 y = xnor_conv2d_cuda(xin, self.weight_bits, self.cin, self.stride, self.padding,
@@ -151,8 +174,6 @@ class BinaryConv2d(nn.Module):
 
 def _residual_convs(net: nn.Module):
     """(parent, attr, conv) for every nn.Conv2d inside a residual block."""
-    from artem_vr.style.generator import ResidualBlock
-
     for block in net.modules():
         if isinstance(block, ResidualBlock):
             for parent in block.modules():
@@ -189,8 +210,6 @@ def xnor_arch(base_arch: dict) -> dict:
 
 def xnor_generator_from_arch(arch: dict) -> nn.Module:
     """Model factory for :func:`artem_vr.style.weights.load_safetensors`: frozen shell."""
-    from artem_vr.style.generator import generator_from_arch
-
     if arch.get("type") != ARCH_TYPE:
         raise WeightsError(f"architecture type {arch.get('type')!r} is not an XNOR generator ({ARCH_TYPE})")
     net = binarize_generator(generator_from_arch(arch["base"]))
@@ -231,14 +250,13 @@ def model_size(net: nn.Module) -> dict:
 
 class XnorStylizer(Stylizer):
     """Method ``xnor``: a binarized generator per preset (``assets/models/<preset>_xnor_<arch>.safetensors``)
-    or user style (:mod:`artem_vr.style.catalog`), or a ``.safetensors`` file given as the style."""
+    or user style, or a ``.safetensors`` file given as the style; ``library`` turns names into
+    files (see :class:`~artem_vr.style.generator.GeneratorStylizer`)."""
 
     method = "xnor"
 
-    def __init__(self, device="cpu", arch: str | None = None, engine=None):
-        super().__init__(device)
-        from artem_vr.style.engine import make_engine
-
+    def __init__(self, device="cpu", arch: str | None = None, engine=None, library=None):
+        super().__init__(device, library)
         self.arch = arch
         # engine: eager (default: the module itself — NVRTC kernels on CUDA, ±1 float convs on the
         # CPU), fast, ort (the float fallback in ONNX Runtime), auto (see make_engine)
@@ -253,14 +271,10 @@ class XnorStylizer(Stylizer):
 
     def model_path(self, name: str):
         """The XNOR model for a preset or user style name or a ``.safetensors`` file; None if none here."""
-        from artem_vr.style.catalog import find_model
-
-        return find_model(name, "xnor", self.arch)
+        return self.library.model(name, "xnor", self.arch)
 
     def styles(self) -> list[str]:
-        from artem_vr.style.catalog import style_names
-
-        return style_names("xnor", self.arch)
+        return self.library.names("xnor", self.arch)
 
     def set_style(self, style: str) -> None:
         if style not in self._nets:
@@ -282,6 +296,4 @@ class XnorStylizer(Stylizer):
 
 
 def load_xnor(path, device="cpu") -> nn.Module:
-    from artem_vr.style.weights import load_safetensors
-
     return load_safetensors(path, xnor_generator_from_arch, expect_arch={"type": ARCH_TYPE}, device=device)

@@ -14,7 +14,10 @@ import cv2
 import numpy as np
 import torch
 
+from artem_vr.frames import to_tensor
 from artem_vr.style.base import Stylizer
+from artem_vr.temporal.stabilize import TemporalStabilizer
+from artem_vr.temporal.stereo import StereoConsistentStylizer
 
 
 def moving_frames(n: int, size: tuple[int, int], eyes: int = 2, seed: int = 0) -> list[np.ndarray]:
@@ -46,10 +49,6 @@ def measure_cost(stylizer: Stylizer, size: tuple[int, int] = (640, 360), eyes: i
     (+ temporal stabilization too), and ``stereo_fraction`` / ``temporal_fraction`` — each
     wrapper's extra time over the plain stylize time. ``backend``: the wrappers' flow and
     disparity (:data:`artem_vr.temporal.wrapper.BACKENDS`)."""
-    from artem_vr.frames import to_tensor
-    from artem_vr.temporal.stabilize import TemporalStabilizer
-    from artem_vr.temporal.stereo import StereoConsistentStylizer
-
     w, h = size
     imgs = moving_frames(frames + warmup, size, eyes)
     xs = [to_tensor([f[:, k * w:(k + 1) * w] for k in range(eyes)], device=stylizer.device) for f in imgs]

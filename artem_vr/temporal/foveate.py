@@ -48,6 +48,7 @@ from artem_vr.style.base import Stylizer
 from artem_vr.style.norm import current_features, only_stats_filter, stats_filter
 from artem_vr.style.upscale import downscale, internal_size, upscale
 from artem_vr.temporal.wrapper import WrappingStylizer
+from artem_vr.temporal.wrapper import as_switch
 
 #: window origin and size are multiples of this (the networks' total stride: generator 4, AdaIN 8)
 ALIGN = 8
@@ -208,8 +209,6 @@ class FoveatedStylizer(WrappingStylizer):
     def __init__(self, stylizer: Stylizer, region: FoveaRegion | None = None, spec: FoveaSpec = FoveaSpec(),
                  enabled=True, stats: str = "corrected", correction: float = 0.5):
         super().__init__(stylizer, ("on",), "on")
-        from artem_vr.temporal.wrapper import as_switch
-
         self.region = region or FoveaRegion()
         self.spec = spec
         self.enabled = as_switch(enabled)

@@ -334,14 +334,14 @@ def add_eval_arguments(parser) -> None:
 
 
 def _device(name: str | None) -> str:
-    from artem_vr.style.device import pick_device
+    from artem_vr.cuda.device import resolve_device
 
-    return str(pick_device(name or "auto"))
+    return resolve_device(name)
 
 
 def _stylizers(methods, style: str | None, device: str) -> tuple[dict, dict]:
     """Build each requested method's stylizer; ({method: stylizer}, {method: why not})."""
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.methods import make_stylizer
 
     if methods is None:
         methods = ["generator", "adain"]

@@ -22,7 +22,6 @@ when the transforms return the statistics unchanged, the networks run their own 
 from __future__ import annotations
 
 import contextlib
-import threading
 import weakref
 
 import torch
@@ -140,17 +139,13 @@ class NormStatsHooks:
         return mean, var
 
 
-_REGISTRY: "weakref.WeakKeyDictionary[object, NormStatsHooks]" = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
 def hooks_for(stylizer) -> NormStatsHooks:
-    """The shared :class:`NormStatsHooks` of the innermost stylizer under ``stylizer``."""
+    """The shared :class:`NormStatsHooks` of the innermost stylizer under ``stylizer``: kept on that
+    stylizer (``norm_stats_hooks``), so it lives and dies with it; every wrapper gets the same one."""
     base = unwrap(stylizer)
-    with _LOCK:
-        h = _REGISTRY.get(base)
-        if h is None:
-            h = _REGISTRY[base] = NormStatsHooks()
+    h = vars(base).get("norm_stats_hooks")
+    if h is None:  # dict.setdefault is atomic: two wrappers made at once still share one
+        h = vars(base).setdefault("norm_stats_hooks", NormStatsHooks())
     return h
 
 

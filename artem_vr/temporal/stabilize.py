@@ -42,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
 from artem_vr.temporal import devflow
@@ -79,9 +80,45 @@ def gray_hist(g: np.ndarray, bins: int = 32) -> np.ndarray:
     return h / max(1.0, h.sum())
 
 
-def warp_torch(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample ``img`` (N, C, H, W) at pixel (x, y) + ``flow`` (N, 2, H, W) (dx, dy), bilinear, border clamp."""
-    return devflow.warp(img, flow)
+class PixelGrids:
+    """Pixel-coordinate grids (x, y) per frame size, kept by their owner (a stabilizer or a stereo
+    wrapper: one per stream) so a frame of a size seen before costs no allocation; the few most
+    recent sizes are kept."""
+
+    def __init__(self, keep: int = 8):
+        self.keep = keep
+        self._torch: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._host: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def torch_grid(self, h: int, w: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(xs, ys), each ``(h, w)`` of ``dtype`` on ``device``."""
+        key = (h, w, str(device), dtype)
+        if key not in self._torch:
+            if len(self._torch) >= self.keep:
+                self._torch.clear()
+            ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
+                                    torch.arange(w, device=device, dtype=dtype), indexing="ij")
+            self._torch[key] = (xs, ys)
+        return self._torch[key]
+
+    def host_grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """(xs, ys), each float32 ``(h, w)``."""
+        if (h, w) not in self._host:
+            if len(self._host) >= self.keep:
+                self._host.clear()
+            self._host[(h, w)] = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+        return self._host[(h, w)]
+
+
+def warp_torch(img: torch.Tensor, flow: torch.Tensor, grids: PixelGrids | None = None) -> torch.Tensor:
+    """Sample ``img`` (N, C, H, W) at pixel (x, y) + ``flow`` (N, 2, H, W) (dx, dy), bilinear, border
+    clamp. ``grids``: the caller's grid cache (None: made for this call)."""
+    n, _, h, w = img.shape
+    xs, ys = (grids or PixelGrids(0)).torch_grid(h, w, img.device, flow.dtype)
+    gx = (xs[None] + flow[:, 0]) * (2.0 / max(1, w - 1)) - 1.0
+    gy = (ys[None] + flow[:, 1]) * (2.0 / max(1, h - 1)) - 1.0
+    grid = torch.stack((gx, gy), dim=-1).to(img.dtype)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def upsample_flow(flow: np.ndarray, size: tuple[int, int], device, dtype=torch.float32) -> torch.Tensor:
@@ -94,24 +131,16 @@ def upsample_flow(flow: np.ndarray, size: tuple[int, int], device, dtype=torch.f
     return f * scale
 
 
-_HOST_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _host_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    if (h, w) not in _HOST_GRIDS:
-        if len(_HOST_GRIDS) > 8:
-            _HOST_GRIDS.clear()
-        _HOST_GRIDS[(h, w)] = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-    return _HOST_GRIDS[(h, w)]
-
-
-def blend_warped(y: torch.Tensor, prev: torch.Tensor, flow: np.ndarray, weight: np.ndarray) -> torch.Tensor:
+def blend_warped(y: torch.Tensor, prev: torch.Tensor, flow: np.ndarray, weight: np.ndarray,
+                 grids: PixelGrids | None = None) -> torch.Tensor:
     """``lerp(y, warp(prev, flow), weight)`` with small-size host ``flow`` (N, h, w, 2) and
-    ``weight`` (N, h, w) in 0–1, upsampled to y's (N, 3, H, W). CPU: OpenCV remap; GPU: grid_sample."""
+    ``weight`` (N, h, w) in 0–1, upsampled to y's (N, 3, H, W). CPU: OpenCV remap; GPU: grid_sample.
+    ``grids``: the caller's grid cache (None: made for this call)."""
     n, _, H, W = y.shape
     h, w = weight.shape[-2:]
+    grids = grids or PixelGrids(0)
     if y.device.type == "cpu":  # numpy + OpenCV: torch's small CPU ops cost more in threading than maths
-        gx, gy = _host_grid(H, W)
+        gx, gy = grids.host_grid(H, W)
         yn, pn = y.float().numpy(), prev.float().numpy()
         out = np.empty((n, 3, H, W), np.float32)
         for i in range(n):
@@ -125,7 +154,7 @@ def blend_warped(y: torch.Tensor, prev: torch.Tensor, flow: np.ndarray, weight: 
     fl = upsample_flow(flow, (H, W), y.device)
     m = F.interpolate(torch.from_numpy(weight).to(y.device, torch.float32)[:, None], size=(H, W),
                       mode="bilinear", align_corners=False)
-    return torch.lerp(y.float(), warp_torch(prev.float(), fl), m).to(y.dtype)
+    return torch.lerp(y.float(), warp_torch(prev.float(), fl, grids), m).to(y.dtype)
 
 
 class TemporalStabilizer(WrappingStylizer):
@@ -142,8 +171,6 @@ class TemporalStabilizer(WrappingStylizer):
         super().__init__(stylizer, MODES, mode)
         self.backend = check_backend(backend)
         if not 0.0 <= stats_momentum < 1.0 or not 0.0 <= blend < 1.0:
-            from artem_vr.errors import UsageError
-
             raise UsageError(f"stats_momentum {stats_momentum} and blend {blend} must be in [0, 1)",
                              "e.g. stats_momentum=0.8, blend=0.6")
         self.stats_momentum = stats_momentum
@@ -157,6 +184,7 @@ class TemporalStabilizer(WrappingStylizer):
         self._hooks = hooks_for(stylizer)
         self._hooks.add_transform(20, self._ema_transform)
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._grids = PixelGrids()
         self._running = False
         self._was_enabled = False
         self._hook_s = 0.0
@@ -281,7 +309,7 @@ class TemporalStabilizer(WrappingStylizer):
 
         blended = 0.0
         if flow is not None:
-            y = blend_warped(y, self._prev_out, flow, weight)
+            y = blend_warped(y, self._prev_out, flow, weight, self._grids)
             blended = float(weight.mean())
         self._prev_out = y
         self._prev_small = small

@@ -37,7 +37,7 @@ from artem_vr.style.base import Stylizer
 from artem_vr.temporal import devflow
 from artem_vr.temporal.disparity import right_view_disparity
 from artem_vr.temporal.normstats import hooks_for, pooled_pair_stats
-from artem_vr.temporal.stabilize import blend_warped, small_gray
+from artem_vr.temporal.stabilize import PixelGrids, blend_warped, small_gray
 from artem_vr.temporal.wrapper import WrappingStylizer, as_switch, check_backend, use_device_path
 
 MODES = ("shared-stats", "warp", "off")
@@ -99,6 +99,7 @@ class StereoConsistentStylizer(WrappingStylizer):
                        "disparity_runs": 0, "path": "opencv"}
         self._cost = devflow.FrameCost()
         self._dev_warped: torch.Tensor | None = None
+        self._grids = PixelGrids()
 
     @property
     def stats(self) -> dict:
@@ -190,7 +191,7 @@ class StereoConsistentStylizer(WrappingStylizer):
         self._stats["warped_fraction"] = float(m.mean())
         flow = np.zeros((1, h, w, 2), np.float32)
         flow[0, ..., 0] = d_r
-        right = blend_warped(y[1:], y[:1], flow, m[None])
+        right = blend_warped(y[1:], y[:1], flow, m[None], self._grids)
         if y.device.type == "cpu":
             return torch.from_numpy(np.concatenate([y[:1].numpy(), right.numpy()]))
         return torch.cat([y[:1], right], dim=0)

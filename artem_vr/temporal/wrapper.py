@@ -45,7 +45,7 @@ class WrappingStylizer(Stylizer):
     def __init__(self, stylizer: Stylizer, modes: tuple[str, ...], mode: str):
         if not isinstance(stylizer, Stylizer):
             raise UsageError(f"{type(self).__name__} wraps a Stylizer, got {type(stylizer).__name__}",
-                             "pass a stylizer from artem_vr.style.base.make_stylizer")
+                             "pass a stylizer from artem_vr.style.methods.make_stylizer")
         if mode not in modes:
             raise UsageError(f"unknown {type(self).__name__} mode {mode!r}", f"choose one of: {', '.join(modes)}")
         # Stylizer.__init__ is not called: strength/style/device live in the inner stylizer.

@@ -24,6 +24,7 @@ import os
 import sys
 
 from artem_vr.errors import RuntimeUnavailable, UsageError
+from artem_vr.render.context import open_context
 from artem_vr.xr.instance import EXT_EGL, EXT_GL, XrInstance
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,6 @@ class XrGraphics:
 
     def __enter__(self) -> "XrGraphics":
         self.requirements = self._requirements()
-        from artem_vr.render.context import open_context
-
         w, h = self.mirror_size
         self.context = open_context(context_kind(self.kind, self.mirror), width=w, height=h,
                                     title="Art'Em VR — mirror")

@@ -44,14 +44,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Callable
 
-from artem_vr.errors import RuntimeUnavailable, UsageError
 from artem_vr.contracts import Output
+from artem_vr.errors import RuntimeUnavailable, UsageError
 import numpy as np
 
 from artem_vr.pose import PoseHistory, yaw_degrees
 from artem_vr.render.geometry import (ViewConfig, fov_aspect, level_pose, passthrough_to_eye, pose_matrix,
                                       screen_to_eye, square_pixels)
 from artem_vr.render.hud import CANVAS, HUD_DISTANCE, HUD_WIDTH_XR, HUD_Y, ViewUpkeep, show_hud
+from artem_vr.render.mirror import install_keys
+from artem_vr.render.upload import FrameUpload
 from artem_vr.xr.actions import XrActions
 from artem_vr.xr.graphics import GRAPHICS, XrGraphics, choose_graphics, required_extensions
 from artem_vr.xr.handles import HandleLedger
@@ -60,6 +62,7 @@ from artem_vr.xr.poses import eye_offsets, fov_tuple, pose_tuple
 from artem_vr.xr.runtime import check_manifest, load_xr
 from artem_vr.xr.session import SPACES, FrameCounters, XrSession, xr_frame
 from artem_vr.xr.swapchain import acquired
+from artem_vr.xr.watchdog import RuntimeWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +203,6 @@ class XrOutput(Output):
     def open(self, stack: ExitStack) -> None:
         options, report = self.options, self.report
         ledger = report.ledger
-        from artem_vr.xr.watchdog import RuntimeWatchdog
-
         # first in, last out: it also watches the teardown (which calls into the runtime)
         self.watchdog = stack.enter_context(RuntimeWatchdog(options.hang_timeout))
         check_manifest()
@@ -222,9 +223,8 @@ class XrOutput(Output):
         report.runtime, report.system = f"{inst.runtime_name} {inst.runtime_version}", inst.system_name
         self.gfx = stack.enter_context(XrGraphics(inst, kind, mirror=mirror))
         self.actions = stack.enter_context(XrActions(inst, ledger))
-        from artem_vr.render.renderer import EyeRenderer
-        from artem_vr.render.upload import FrameUpload
-        from artem_vr.xr.gltools import MirrorBlit, TextureReader
+        from artem_vr.render.renderer import EyeRenderer  # lazy: PyOpenGL only when this runs
+        from artem_vr.xr.gltools import MirrorBlit, TextureReader  # lazy: PyOpenGL only when this runs
 
         self.renderer = stack.enter_context(EyeRenderer(options.view))
         self.upload = stack.enter_context(FrameUpload(self.renderer, self.device, self._upload_kind))
@@ -244,8 +244,6 @@ class XrOutput(Output):
                           report, self.on_eye, self.on_hud, watchdog=self.watchdog, poses=self.poses)
         remove_keys = None
         if self.blit is not None:  # the mirror window takes the mirror output's keys
-            from artem_vr.render.mirror import install_keys
-
             remove_keys = install_keys(self.gfx.context.window, feed.controller)
         try:
             while True:

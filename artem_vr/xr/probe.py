@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from artem_vr.doctor import Check
+from artem_vr.checks import Check
+from artem_vr.xr.instance import EXT_EGL, EXT_GL, runtime_extensions
 from artem_vr.xr.runtime import FIX_NO_RUNTIME, runtime_manifest, xr_available
 
 __all__ = ["doctor_checks", "xr_available"]
@@ -20,8 +21,6 @@ def doctor_checks() -> list[Check]:
     checks.append(Check("OpenXR runtime", ok, why, "" if ok else FIX_NO_RUNTIME))
     if ok:
         try:
-            from artem_vr.xr.instance import EXT_EGL, EXT_GL, runtime_extensions
-
             exts = runtime_extensions()
             gl = [e for e in (EXT_GL, EXT_EGL) if e in exts]
             checks.append(Check("OpenXR OpenGL", EXT_GL in exts,

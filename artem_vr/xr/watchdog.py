@@ -26,13 +26,13 @@ import sys
 import threading
 import time
 
+from artem_vr.recording import close_all
+
 DEFAULT_TIMEOUT_S = 10.0
 
 
 def _emergency_exit(message: str, code: int) -> None:
     print(f"artem-vr run: error: {message}", file=sys.stderr, flush=True)
-    from artem_vr.recording import close_all
-
     close_all()
     sys.stdout.flush()
     sys.stderr.flush()

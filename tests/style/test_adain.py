@@ -16,6 +16,8 @@ from artem_vr.errors import ImageError, UsageError, WeightsError
 from artem_vr.frames import to_tensor
 from artem_vr.sources.imageio import write_image
 from artem_vr.style import adain as A
+from artem_vr.style.catalog import CATALOG  # noqa: E402
+from artem_vr.style.methods import offered_styles  # noqa: E402
 
 
 def _texture(seed: int, h: int = 48, w: int = 64, colour=(1.0, 0.5, 0.2)) -> np.ndarray:
@@ -139,7 +141,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stylizer(files):
-    return A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", style_size=48)
+    return A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", style_size=48, library=CATALOG)
 
 
 def test_any_image_file_is_a_style_and_any_size_works(stylizer, files):
@@ -152,7 +154,7 @@ def test_any_image_file_is_a_style_and_any_size_works(stylizer, files):
 
 
 def test_internal_scale_runs_smaller_and_returns_the_frame_size(files):
-    s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", style_size=48)
+    s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", style_size=48, library=CATALOG)
     s.set_style(str(files / "red.png"))
     s.set_internal_scale(0.5, "bilinear")
     x = _photo(48, 64)
@@ -161,7 +163,7 @@ def test_internal_scale_runs_smaller_and_returns_the_frame_size(files):
 
 
 def test_style_statistics_are_computed_once_per_style(files):
-    s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", style_size=48)
+    s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", style_size=48, library=CATALOG)
     calls = []
     real = s.model.style_stats
 
@@ -210,7 +212,7 @@ def test_blend_weights_one_zero_equals_the_single_style(stylizer, files):
 
 
 def test_luminance_preservation_keeps_the_content_chroma(files):
-    s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", preserve_color="luminance", style_size=48)
+    s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", preserve_color="luminance", style_size=48, library=CATALOG)
     s.set_style(str(files / "red.png"))
     x = _photo()
     y = s.stylize(x)
@@ -221,7 +223,7 @@ def test_luminance_preservation_keeps_the_content_chroma(files):
 
 
 def test_colour_matching_mode_recomputes_on_reset(files):
-    s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", preserve_color="match", style_size=48)
+    s = A.AdaINStylizer(weights=files / "dec.safetensors", variant="fast", preserve_color="match", style_size=48, library=CATALOG)
     s.set_style(str(files / "red.png"))
     y1 = s.stylize(_photo())
     assert s._stats is not None
@@ -247,15 +249,15 @@ def test_bad_styles_raise_clear_errors(stylizer, files):
 
 def test_wrong_decoder_file_is_rejected(files, tmp_path):
     with pytest.raises(WeightsError, match="architecture"):
-        A.AdaINStylizer(weights=files / "dec.safetensors", variant="full")
+        A.AdaINStylizer(weights=files / "dec.safetensors", variant="full", library=CATALOG)
     with pytest.raises(WeightsError, match="not found"):
-        A.AdaINStylizer(weights=tmp_path / "none.safetensors", variant="fast")
+        A.AdaINStylizer(weights=tmp_path / "none.safetensors", variant="fast", library=CATALOG)
 
 
 def test_presets_are_styles_when_their_thumbnails_exist(stylizer):
     names = stylizer.styles()
     shipped = any(A.default_weights(v).is_file() for v in A.VARIANTS)
-    assert A.AdaINStylizer.available_styles() == (names if shipped else [])
+    assert offered_styles("adain") == (names if shipped else [])
     if not names:
         pytest.skip("no preset thumbnails in assets/styles yet")
     stylizer.set_style(names[0])
@@ -278,7 +280,7 @@ def test_shipped_decoder_moves_a_photo_toward_the_painting(variant, files):
     paintings = [p.image for p in list_presets() if p.image.is_file()]
     if not paintings:
         pytest.skip("no preset painting in assets/styles to stylize with")
-    s = A.AdaINStylizer(variant=variant)
+    s = A.AdaINStylizer(variant=variant, library=CATALOG)
     style = paintings[0]
     s.set_style(str(style))
     samples = sorted(p for p in SAMPLES_DIR.glob("*") if p.suffix.lower() in (".jpg", ".png")) if SAMPLES_DIR.is_dir() else []
@@ -309,4 +311,4 @@ def test_auto_variant_prefers_the_shipped_fast_decoder(tmp_path, monkeypatch):
     files["fast"].write_bytes(b"x")
     assert A.auto_variant() == "fast"
     with pytest.raises(UsageError, match="unknown AdaIN variant"):
-        A.AdaINStylizer(variant="medium")
+        A.AdaINStylizer(variant="medium", library=CATALOG)

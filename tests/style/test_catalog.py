@@ -16,6 +16,7 @@ from artem_vr.errors import UsageError, WeightsError
 from artem_vr.paths import MODELS_DIR, user_data_dir, user_models_dir
 from artem_vr.style import catalog as C
 from artem_vr.style.data import load_rgb
+from artem_vr.style.catalog import CATALOG  # noqa: E402
 
 
 def _sha(p: Path) -> str:
@@ -171,7 +172,7 @@ def test_a_forced_user_model_under_a_preset_name_takes_its_place(user_data):
     w = _user_style(user_data, "starry_night", src="great_wave_compact")
     assert C.find_model("starry_night", "generator") == w
     assert C.find_model("starry_night", "generator", "full") == MODELS_DIR / "starry_night_full.safetensors"
-    assert GeneratorStylizer().styles().count("starry_night") == 1
+    assert GeneratorStylizer(library=CATALOG).styles().count("starry_night") == 1
 
 
 def test_user_style_through_xnor_and_adain(cli, user_data, small_content_dir, klimt_painting, tmp_path):
@@ -190,7 +191,7 @@ def test_user_style_through_xnor_and_adain(cli, user_data, small_content_dir, kl
     assert m.image == user_data / "klimt_bits.jpg" and m.painting == "klimt_kiss.png"
     assert "klimt_bits" in C.style_names("xnor")
 
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.methods import make_stylizer
 
     x = torch.rand(1, 3, 40, 48)
     s = make_stylizer("xnor", "klimt_bits")
@@ -220,7 +221,7 @@ def test_adain_decoder_by_name_or_file(cli, user_data, thumbnails, tmp_path):
     # the header decides the variant
     from artem_vr.style.adain import AdaINStylizer
 
-    assert AdaINStylizer(weights=user_data / "mine_full.safetensors").model.variant.name == "full"
+    assert AdaINStylizer(weights=user_data / "mine_full.safetensors", library=CATALOG).model.variant.name == "full"
 
     photo = thumbnails["great_wave"]
     outs = {}

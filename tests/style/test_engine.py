@@ -14,6 +14,7 @@ from artem_vr.style.device import cuda_available
 from artem_vr.style.engine import EAGER, EngineConfig, Fp32InstanceNorm, GroupInstanceNorm, InferenceEngine, prepare_module, resolve_config
 from artem_vr.style.generator import GeneratorStylizer
 from artem_vr.style.upscale import downscale, internal_size, upscale
+from artem_vr.style.catalog import CATALOG  # noqa: E402
 from style_helpers import torch_ref as _ref
 from style_helpers import trained_like_net as _net
 
@@ -117,7 +118,7 @@ def _psnr(a, b) -> float:
 
 @pytest.fixture(scope="module")
 def starry():
-    s = GeneratorStylizer()
+    s = GeneratorStylizer(library=CATALOG)
     s.set_style("starry_night")
     return s
 
@@ -190,7 +191,7 @@ def test_cuda_graph_style_switch_in_place(x):
 
 
 def test_make_stylizer_takes_the_internal_scale():
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.methods import make_stylizer
 
     s = make_stylizer("identity", internal_scale=0.5, upscale="bilinear")
     assert (s.internal_scale, s.upscale) == (0.5, "bilinear")
@@ -201,7 +202,7 @@ def test_make_stylizer_takes_the_internal_scale():
 def test_generator_stylizer_runs_the_engine_and_switches_styles_in_place(photo):
     from artem_vr.temporal.normstats import instance_norms
 
-    s = GeneratorStylizer()
+    s = GeneratorStylizer(library=CATALOG)
     outs = {}
     for name in ("starry_night", "the_scream", "starry_night"):
         s.set_style(name)

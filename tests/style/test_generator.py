@@ -45,12 +45,13 @@ def test_input_is_checked():
 
 
 def test_unknown_style_lists_available():
-    s = GeneratorStylizer()
+    s = GeneratorStylizer(library=CATALOG)
     with pytest.raises(UsageError, match="no trained generator for style 'nope'.*available"):
         s.set_style("nope")
 
 
 from artem_vr.style.presets import list_presets  # noqa: E402
+from artem_vr.style.catalog import CATALOG  # noqa: E402
 
 SHIPPED = sorted(MODELS_DIR.glob("*.safetensors"))
 _PRESETS = {pr.name for pr in list_presets()}
@@ -77,7 +78,7 @@ def test_shipped_generator_stylizes_a_photo_toward_its_painting(path, thumbnails
     from artem_vr.style.vgg import VGGFeatures
 
     name, arch = path.stem.rsplit("_", 1)
-    s = GeneratorStylizer(arch=arch)
+    s = GeneratorStylizer(arch=arch, library=CATALOG)
     assert name in s.styles()
     s.set_style(name)
     other = "the_scream" if name != "the_scream" else "great_wave"

@@ -11,6 +11,7 @@ from artem_vr.style.data import load_rgb, rgb8_to_chw
 from artem_vr.style.engine import (ENGINE_KINDS, EagerEngine, InferenceEngine, OrtEngine, auto_engine,
                                    make_engine)
 from artem_vr.style.generator import GeneratorStylizer
+from artem_vr.style.catalog import CATALOG  # noqa: E402
 from style_helpers import torch_ref as _ref
 from style_helpers import trained_like_net as _net
 
@@ -54,7 +55,7 @@ def test_shipped_generator_ort_matches_fast(real):
     """A trained full generator through the stylizer: ort vs the torch engine on real frames."""
     outs = {}
     for kind in ("fast", "ort"):
-        s = GeneratorStylizer("cpu", arch="full", engine=kind)
+        s = GeneratorStylizer("cpu", arch="full", engine=kind, library=CATALOG)
         s.set_style("starry_night")
         outs[kind] = s.stylize(real)
     assert (outs["ort"] - outs["fast"]).abs().max().item() < 1e-4
@@ -65,7 +66,7 @@ def test_xnor_float_fallback_on_ort(real):
 
     outs = {}
     for kind in ("eager", "ort"):
-        s = XnorStylizer("cpu", engine=kind)
+        s = XnorStylizer("cpu", engine=kind, library=CATALOG)
         s.set_style(s.styles()[0])
         outs[kind] = s.stylize(real)
     assert (outs["ort"] - outs["eager"]).abs().max().item() < 1e-4
@@ -90,9 +91,9 @@ def test_hooks_are_not_claimed_under_ort():
     that never run."""
     from artem_vr.temporal.normstats import instance_norms
 
-    fast = GeneratorStylizer("cpu", engine="fast")
+    fast = GeneratorStylizer("cpu", engine="fast", library=CATALOG)
     fast.set_style(fast.styles()[0])
-    ort = GeneratorStylizer("cpu", engine="ort")
+    ort = GeneratorStylizer("cpu", engine="ort", library=CATALOG)
     ort.set_style(ort.styles()[0])
     assert fast.runs_torch and len(instance_norms(fast)) > 0
     assert not ort.runs_torch and instance_norms(ort) == []

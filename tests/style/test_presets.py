@@ -7,7 +7,8 @@ import pytest
 from artem_vr.errors import UsageError
 from artem_vr.paths import STYLES_DIR
 from artem_vr.style.data import load_rgb
-from artem_vr.style.presets import list_presets, preset, resolve_style
+from artem_vr.style.catalog import resolve_style
+from artem_vr.style.presets import list_presets, preset
 
 
 def test_six_distinct_presets_with_eval_scale_thumbnails_and_attribution():

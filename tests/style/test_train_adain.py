@@ -10,6 +10,7 @@ import torch
 from artem_vr.sources.imageio import write_image
 from artem_vr.style import adain as A
 from artem_vr.style.train_adain import TrainConfig, split, train
+from artem_vr.style.catalog import CATALOG  # noqa: E402
 
 
 def _images(d, n, seed, palette):
@@ -64,7 +65,7 @@ def test_tiny_training_run_losses_fall_and_the_output_loads(data, tmp_path):
     styles = [h["style"] for h in res.history]
     assert np.mean(styles[-5:]) < np.mean(styles[:5])
     # the decoder loads through the one loader and stylizes
-    s = A.AdaINStylizer(weights=res.weights, variant="fast", style_size=32)
+    s = A.AdaINStylizer(weights=res.weights, variant="fast", style_size=32, library=CATALOG)
     s.set_style(str(data / "styles" / "img_00.png"))
     y = s.stylize(torch.rand(1, 3, 30, 42))
     assert y.shape == (1, 3, 30, 42)

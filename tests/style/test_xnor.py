@@ -9,6 +9,7 @@ from artem_vr.cuda import xnor_ref as R
 from artem_vr.cuda.device import cuda_available
 from artem_vr.style import xnor as X
 from artem_vr.style.generator import ARCHS, TransformNet
+from artem_vr.style.catalog import CATALOG  # noqa: E402
 
 
 def _student(arch="compact", seed=0):
@@ -111,7 +112,7 @@ def test_train_xnor_command_end_to_end(tmp_path, cli, monkeypatch):
     assert "--content DATA/photos" in card and str(content) not in card  # no machine path in a card
     # the xnor stylizer finds it as the preset's model and stylizes
     monkeypatch.setattr(presets, "MODELS_DIR", out_dir)
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.methods import make_stylizer
 
     s = make_stylizer("xnor")
     assert s.styles() == ["starry_night"] and s.style == "starry_night"
@@ -124,7 +125,7 @@ def test_stylizer_without_model_says_how_to_train(monkeypatch, tmp_path):
     from artem_vr.style import presets
 
     monkeypatch.setattr(presets, "MODELS_DIR", tmp_path)
-    s = X.XnorStylizer()
+    s = X.XnorStylizer(library=CATALOG)
     with pytest.raises(UsageError, match="train xnor"):
         s.set_style("starry_night")
 
@@ -186,11 +187,11 @@ def test_cuda_kernel_path_matches_cpu_path():
 
 
 def test_shipped_xnor_model_stylizes_towards_its_painting():
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.methods import make_stylizer
     from artem_vr.style.data import load_rgb, rgb8_to_chw
     from artem_vr.style.presets import list_presets, preset
 
-    shipped = [p.name for p in list_presets() if X.XnorStylizer().model_path(p.name) is not None]
+    shipped = [p.name for p in list_presets() if X.XnorStylizer(library=CATALOG).model_path(p.name) is not None]
     if not shipped:
         pytest.skip("no XNOR model in assets/models")
     name = shipped[0]

@@ -10,6 +10,7 @@ from temporal_helpers import texture
 from artem_vr.frames import to_tensor
 from artem_vr.temporal import StereoConsistentStylizer, TemporalStabilizer
 from artem_vr.temporal.normstats import hooks_for
+from artem_vr.style.catalog import CATALOG  # noqa: E402
 
 A = pytest.importorskip("artem_vr.style.adain", reason="the AdaIN stylizer is not in this checkout")
 
@@ -24,7 +25,7 @@ def adain(tmp_path_factory):
     dec = A.make_decoder(A.VARIANTS["fast"])
     save_safetensors(d / "dec.safetensors", dec, A.VARIANTS["fast"].arch, {"test": True}, fp16=False)
     write_image(d / "style.png", texture(64, 64, seed=21))
-    s = A.AdaINStylizer(weights=d / "dec.safetensors", variant="fast", style_size=48)
+    s = A.AdaINStylizer(weights=d / "dec.safetensors", variant="fast", style_size=48, library=CATALOG)
     s.set_style(str(d / "style.png"))
     return s
 

@@ -214,7 +214,7 @@ def _assembled_data():
 def test_real_clips_and_pairs_torch_within_10_percent_of_opencv():
     """The shipped starry_night generator on the shared real clips (6 frames, 240 px wide) and
     Middlebury pairs (320 px wide): flicker and stereo error of the torch path ≤ 1.1 × OpenCV's."""
-    from artem_vr.style.base import make_stylizer
+    from artem_vr.style.methods import make_stylizer
 
     data = _assembled_data()
     base = make_stylizer("generator", "starry_night", device="cpu")

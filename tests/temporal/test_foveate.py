@@ -11,7 +11,7 @@ from temporal_helpers import pan, write_video
 
 from artem_vr.frames import to_tensor
 from artem_vr.paths import STYLES_DIR
-from artem_vr.style.base import make_stylizer
+from artem_vr.style.methods import make_stylizer
 from artem_vr.temporal import metrics as M
 from artem_vr.temporal import wrap_for_run
 from artem_vr.temporal.foveate import (FoveaRegion, FoveaSpec, FoveatedStylizer, core_box, draw_outline, feather_mask,

@@ -17,12 +17,13 @@ from artem_vr.style.norm import active_filters, filter_stats, stats_filter
 from artem_vr.style.xnor import XnorStylizer
 from artem_vr.temporal import StereoConsistentStylizer, TemporalStabilizer
 from artem_vr.temporal.normstats import find_modules, hooks_for, unwrap
+from artem_vr.style.catalog import CATALOG  # noqa: E402
 
 
 def _make(kind: str):
     if kind == "testnet":  # eager TransformNet: StatsInstanceNorm layers
         return NetStylizer()
-    s = GeneratorStylizer("cpu", engine="fast") if kind == "generator-fast" else XnorStylizer("cpu")
+    s = GeneratorStylizer("cpu", engine="fast", library=CATALOG) if kind == "generator-fast" else XnorStylizer("cpu", library=CATALOG)
     s.set_style(s.styles()[0])  # fast: GroupInstanceNorm layers; xnor: the binarized net, eager
     return s
 

@@ -190,7 +190,7 @@ def test_desktop_mirror_shows_the_left_eye(monado, glx_env, pipeline_factory):
 
 
 def test_bench_xr_reports_display_and_age_numbers(monado, egl_env):
-    from artem_vr.xr.bench import bench_xr
+    from artem_vr.bench_xr import bench_xr
 
     d = bench_xr(seconds=3.0, options=XrOptions(graphics="egl", validation=True), start_runtime=False)
     # the app's own pipeline (sample source, shipped model, comfort wrappers) on the CPU: far

@@ -25,7 +25,10 @@ import time
 
 import numpy as np
 
-from artem_vr.xr.presenter import XrOptions, XrReport
+from artem_vr.config import RunConfig
+from artem_vr.cuda.device import resolve_device
+from artem_vr.xr.monado import MonadoService, monado_built
+from artem_vr.xr.presenter import XrOptions, XrOutput, XrReport
 
 #: frames at the start not counted in ``missed_after_startup`` (first upload, shaders, FBOs)
 STARTUP_FRAMES = 3
@@ -86,13 +89,8 @@ def bench_xr(seconds: float = 60.0, options: XrOptions | None = None, start_runt
     and it is built."""
     import os
 
-    from artem_vr.app import build_pipeline
-    from artem_vr.config import RunConfig
-    from artem_vr.cuda.device import resolve_device
-    from artem_vr.pipeline import present
-    from artem_vr.xr.monado import MonadoService, monado_built
-    from artem_vr.xr.presenter import XrOutput
-
+    from artem_vr.app import build_pipeline  # lazy: torch only when this runs
+    from artem_vr.pipeline import present  # lazy: torch only when this runs
     options = options or XrOptions()
     if start_runtime is None:
         start_runtime = not os.environ.get("XR_RUNTIME_JSON") and monado_built()[0]
