@@ -24,6 +24,7 @@ from artem_vr.errors import UsageError
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.recording import Recorder
 from artem_vr.status import StatusPrinter
+from artem_vr.text import printable, say
 from artem_vr.worker import StylizerWorker
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
 
 def config_from_args(args) -> RunConfig:
     """The command line → one frozen, validated RunConfig (the only place argparse is read)."""
-    output = choose_output(args.output)
+    output = choose_output(args.output, show)
     device = resolve_device(args.device)
     internal_scale = args.internal_scale
     if internal_scale is None:  # live: the CPU needs fewer pixels to keep up
@@ -285,13 +286,19 @@ def device_note(device: str, method: str) -> str:
     return f"{device} — expect a few stylized FPS (the display keeps its own rate; a CUDA GPU is far faster)"
 
 
+def show(line: str) -> None:
+    """A line of `run`'s output: escaped (names and labels come from files and streams) and
+    dropped quietly once the reader of stdout has gone (the run carries on)."""
+    say(printable(line))
+
+
 def run(args) -> int:
     config = config_from_args(args)
     if config.output == "xr":
         from artem_vr.xr.runtime import require_runtime
 
         require_runtime()  # no runtime → a clear error before anything starts
-    pipeline = build_pipeline(config)
+    pipeline = build_pipeline(config, printer=show)
     if config.record is not None:
         png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
         pipeline.recorder = Recorder(config.record, fps=30.0, png=png, inputs=[config.source])
@@ -299,21 +306,21 @@ def run(args) -> int:
     st = pipeline.controller.state
     from artem_vr.sources.live import redact_url
 
-    print(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
+    show(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
           f"device: {device_note(str(pipeline.worker.device), st.method)}")
-    print(pipeline.controller.style_line())
+    show(pipeline.controller.style_line())
     output = make_output(config.output, config)
     try:
-        with pipeline.source, (nullcontext() if args.quiet else StatusPrinter(pipeline)):
-            present(pipeline, output)
+        with pipeline.source, (nullcontext() if args.quiet else StatusPrinter(pipeline, printer=show)):
+            present(pipeline, output, printer=show)
     finally:  # also on a signal (errors.Interrupted): the recording is kept and the summary printed
         pipeline.worker.stop()
         pipeline.close_recording()
         elapsed = time.monotonic() - pipeline.started
         if pipeline.recorder is not None and pipeline.recorder.frames:
-            print(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"
+            show(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"
                   + (f" and {pipeline.recorder.png}" if pipeline.recorder.png else ""))
-        print(f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s, "
+        show(f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s, "
               f"stylized {pipeline.worker.frames_done}")
     err = worker_error(pipeline)
     if err is not None:

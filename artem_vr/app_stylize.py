@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from artem_vr.errors import ImageError, UsageError
+from artem_vr.errors import ImageError, NotADirectory, UsageError, file_in_the_way
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -93,6 +93,10 @@ def _plan(args) -> tuple[Path, Path, bool, list]:
         raise UsageError(f"--max-side {args.max_side} is out of range", "use 0 (never downscale) or 16–16384, e.g. 1024")
     if 0 < args.max_side < MIN_SIDE:
         raise UsageError(f"--max-side {args.max_side} is too small", f"use at least {MIN_SIDE}, or 0 to never downscale")
+    if dst.is_dir():
+        raise UsageError(f"output {dst} is a folder", f"give a file name, e.g. {dst / ('stylized' + src.suffix.lower())}")
+    if (blocker := file_in_the_way(dst.parent)) is not None:
+        raise NotADirectory(f"cannot write {dst}: {blocker} is a file, not a folder", "give a path whose folders are folders")
     inputs = [src] + ([args.style] if args.style and Path(args.style).is_file() else [])
     refuse_inputs(dst, inputs)
     ext_in, ext_out = src.suffix.lower(), dst.suffix.lower()

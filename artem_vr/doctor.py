@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from artem_vr.text import printable, say
+
 
 @dataclass
 class Check:
@@ -44,7 +46,7 @@ def run(args) -> int:
     width = max(len(c.name) for c in checks) if checks else 10
     for c in checks:
         mark = {True: "ok  ", False: "MISS", None: "info"}[c.ok]
-        print(f"[{mark}] {c.name:<{width}}  {c.detail}")
+        say(f"[{mark}] {c.name:<{width}}  {printable(c.detail)}")  # details quote files, drivers, runtimes
         if c.ok is False and c.fix:
-            print(f"       {'':<{width}}  → {c.fix}")
+            say(f"       {'':<{width}}  → {printable(c.fix)}")
     return 0

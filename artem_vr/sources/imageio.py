@@ -31,7 +31,7 @@ import numpy as np
 
 from artem_vr.atomic import note_input
 from artem_vr.errors import ImageError, UsageError
-from artem_vr.frames import check_rgb8
+from artem_vr.frames import check_memory, check_rgb8
 
 #: the default of :func:`max_megapixels`: an 8K frame is 33 MP, a 50 MP photo decodes to 150 MB
 DEFAULT_MAX_MEGAPIXELS = 50.0
@@ -53,11 +53,13 @@ def set_max_megapixels(mp: float) -> None:
 
 
 def check_pixels(w: int, h: int, name: str, what: str = "image") -> None:
-    """ImageError if a ``w``×``h`` image/frame is over :func:`max_megapixels` (checked before decoding)."""
+    """ImageError if a ``w``×``h`` image/frame is over :func:`max_megapixels`, or needs more memory
+    than the machine has available (:func:`artem_vr.frames.check_memory`); checked before decoding."""
     if w * h > _max_pixels:
         raise ImageError(f"{what} {name} is {w}x{h} ({w * h / 1e6:.1f} megapixels), over the limit of "
                          f"{max_megapixels():g} megapixels",
                          _TOO_BIG_FIX)
+    check_memory(w, h, name, what)
 
 
 #: extensions :func:`write_image` accepts

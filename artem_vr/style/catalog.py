@@ -21,8 +21,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from artem_vr.errors import UsageError, WeightsError
+from artem_vr.errors import UsageError, WeightsError, file_in_the_way
 from artem_vr.paths import DATA_LAYOUT, DATA_ROOT, MODELS_DIR, SHADERS_DIR, STYLES_DIR, USER_DATA_ENV, user_models_dir
+from artem_vr.text import printable, say
 
 MODEL_SUFFIX = ".safetensors"
 THUMB_SUFFIXES = (".jpg", ".png")
@@ -313,27 +314,32 @@ def run(args) -> int:
         methods, files = _methods(p.name)
         overridden = any(u.name == p.name for u in users if u.kind in ("generator", "xnor"))
         rows.append((p.name, "preset" + (" (user model first)" if overridden else ""), p.label, methods, [p.image, *files]))
+    # names, paintings, paths and errors below come from files (a model's metadata, its card, its
+    # name): printed escaped, so no file can move the cursor or clear the screen
     for u in users:
         if u.kind in ("generator", "xnor") and _preset_named(u.name) is None and u.name not in [r[0] for r in rows]:
             methods, files = _methods(u.name)
-            rows.append((u.name, "user", u.painting, methods, [f for f in [u.image, *files] if f is not None]))
+            rows.append((printable(u.name), "user", printable(u.painting), methods, [f for f in [u.image, *files] if f is not None]))
     w = [max(len(r[i]) for r in rows + [("name", "kind", "painting")]) for i in range(3)]
-    print(f"{'name':<{w[0]}}  {'kind':<{w[1]}}  {'painting':<{w[2]}}  methods")
+    say(f"{'name':<{w[0]}}  {'kind':<{w[1]}}  {'painting':<{w[2]}}  methods")
     for name, kind, painting, methods, files in rows:
-        print(f"{name:<{w[0]}}  {kind:<{w[1]}}  {painting:<{w[2]}}  {methods}")
+        say(f"{name:<{w[0]}}  {kind:<{w[1]}}  {painting:<{w[2]}}  {methods}")
         if getattr(args, "paths", False):
             for f in files:
-                print(f"{'':<{w[0]}}    {f}")
+                say(f"{'':<{w[0]}}    {printable(f)}")
     decoders = adain_decoders()
     if decoders:
-        print("\nAdaIN decoders (--adain-model NAME): " + ", ".join(f"{m.name} ({where}, {m.arch.get('variant', '?')})"
+        say("\nAdaIN decoders (--adain-model NAME): " + ", ".join(printable(f"{m.name} ({where}, {m.arch.get('variant', '?')})")
                                                                    for m, where in decoders))
     for u in users:
         if u.kind is None:
-            print(f"unreadable user model {u.path}: {u.error}")
-    print(f"\nuser styles live in {user_models_dir()} (set {USER_DATA_ENV} to move them); "
+            say(printable(f"unreadable user model {u.path}: {u.error}"))
+    if (blocker := file_in_the_way(user_models_dir())) is not None:
+        say(printable(f"\nnote: {blocker} is a file, not a folder: no user style can be kept under it "
+                      f"(move the file, or set {USER_DATA_ENV} to a folder)"))
+    say(f"\nuser styles live in {printable(user_models_dir())} (set {USER_DATA_ENV} to move them); "
           "train one with `artem-vr train generator --style PAINTING.jpg --out NAME`")
-    print("any image file also works as a style with --method adain (e.g. --style painting.jpg), "
+    say("any image file also works as a style with --method adain (e.g. --style painting.jpg), "
           "and so does a model file (--style path/to/model.safetensors)")
     return 0
 
@@ -356,15 +362,19 @@ def doctor_checks():
     thumbs = [p for p in PRESETS if p.image.is_file()]
     attribution = (STYLES_DIR / "ATTRIBUTION.md").is_file()
     data_ok = bool(shaders) and bool(models) and len(cards) == len(models) and len(thumbs) == len(PRESETS) and attribution
+    blocker = file_in_the_way(folder)
+    state = (f" ({blocker} is a file, not a folder)" if blocker is not None
+             else "" if folder.is_dir() else " (not created yet)")
     return [
         Check("data files", data_ok,
               f"{DATA_LAYOUT} at {DATA_ROOT}: {len(shaders)} shaders, {len(models)} models ({len(cards)} with cards), "
               f"{len(thumbs)}/{len(PRESETS)} style thumbnails, attribution {'found' if attribution else 'missing'}",
               "reinstall artem-vr (pip install --force-reinstall artem-vr, or from the repository: pip install .)"),
-        Check("user styles", False if broken else None,
-              f"{folder}{'' if folder.is_dir() else ' (not created yet)'}: {len(styles)} user style(s)"
+        Check("user styles", False if broken or blocker is not None else None,
+              f"{folder}{state}: {len(styles)} user style(s)"
               + (f" ({', '.join(u.name for u in styles)})" if styles else "")
               + f", {len(decoders)} AdaIN decoder(s)" + (f", {len(broken)} unreadable" if broken else "")
               + f"; set {USER_DATA_ENV} to move it",
+              f"move {blocker} away, or set {USER_DATA_ENV} to a folder" if blocker is not None else
               "remove or retrain the unreadable files: " + ", ".join(u.path.name for u in broken)),
     ]
