@@ -14,6 +14,7 @@ from pathlib import Path
 
 from artem_vr.errors import ImageError, NotADirectory, UsageError, file_in_the_way
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
+from artem_vr.text import printable, say
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
@@ -139,10 +140,25 @@ def _image(args, src, dst, inputs, stylizer, what) -> int:
 
     img = read_image(src)
     check_size(img.shape[1], img.shape[0], src)
+    if (n := _animated_frames(src)) > 1:  # an animated GIF/PNG/WebP: stated, never silent
+        print(printable(f"note: {src} is animated ({n} frames): only its first frame is stylized; to stylize every "
+                        f"frame, make it a video first (ffmpeg -i {src.name} clip.mp4) and stylize that"),
+              file=sys.stderr)
     out = stylize_rgb(stylizer, _fit(img, args.max_side), src)
     write_image_atomic(dst, out, inputs)
-    print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {what})")
+    say(printable(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {what})"))
     return 0
+
+
+def _animated_frames(path: Path) -> int:
+    """How many frames the still image file ``path`` holds (an animated GIF, APNG or WebP: more than 1)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1))
+    except (OSError, ValueError, EOFError):
+        return 1
 
 
 def _video(args, src, dst, inputs, stylizer, what) -> int:
@@ -160,5 +176,5 @@ def _video(args, src, dst, inputs, stylizer, what) -> int:
         if writer.frames == 0:
             raise ImageError(f"{src}: no frame could be decoded", "is the video complete and of a supported codec?")
         final = writer.close()
-    print(f"wrote {final} ({writer.frames} frames, {what})")
+    say(printable(f"wrote {final} ({writer.frames} frames, {what})"))
     return 0

@@ -31,7 +31,7 @@ import signal
 import sys
 
 from artem_vr import __version__
-from artem_vr.errors import (ArtemError, Interrupted, InvalidNumber, UnsupportedDevice, path_error,
+from artem_vr.errors import (ArtemError, Interrupted, InvalidNumber, UnsupportedDevice, os_error_in, path_error,
                              user_facing)
 from artem_vr.text import drop_stdout, printable, stdout_gone
 
@@ -216,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ArtemError, OSError, MemoryError) as e:
         return _report(command, _as_artem_error(e), e, debug, secrets)
     except Exception as e:  # a bug: still one line (the traceback with --debug), never a bare exit 1
+        if (os_error := os_error_in(e)) is not None:  # a library's own error around a failed write
+            return _report(command, path_error(os_error), e, debug, secrets)
         return _report(command, ArtemError(f"internal error: {type(e).__name__}: {e}",
                                            "rerun with --debug for the traceback, and report it"), e, debug, secrets,
                        exit_code=3)

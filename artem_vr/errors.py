@@ -111,16 +111,15 @@ class UnsupportedDevice(UsageError):
 #: hidden temporary names of the writers (``.NAME.partial-PID-TOKEN.EXT``, ``.NAME.EXT.tmp``,
 #: ``NAME.EXT.tmpPID``) → the user's name, so no message names a file the user never asked for
 _TEMP_NAMES = (
-    re.compile(r"\.([^/\\\s]+?)\.partial-\d+-[0-9a-f]+((?:\.[A-Za-z0-9]+)?)"),
-    re.compile(r"\.([^/\\\s]+?\.[A-Za-z0-9]+)\.tmp\b()"),
-    re.compile(r"([^/\\\s]+?\.[A-Za-z0-9]+)\.tmp\d+\b()"),
+    (re.compile(r"\.([^/\\\s'\"]+?)\.partial-\d+-[0-9a-f]+((?:\.[A-Za-z0-9]+)?)"), r"\1\2"),
+    (re.compile(r"(^|[/\\\s'\"(])\.?([^/\\\s'\"]+?\.[A-Za-z0-9]+)\.tmp\d*(?![A-Za-z0-9])"), r"\1\2"),
 )
 
 
 def user_facing(text: str) -> str:
     """``text`` with every writer's temporary file name replaced by the name the user gave."""
-    for pattern in _TEMP_NAMES:
-        text = pattern.sub(lambda m: m.group(1) + m.group(2), text)
+    for pattern, repl in _TEMP_NAMES:
+        text = pattern.sub(repl, text)
     return text
 
 
@@ -135,6 +134,27 @@ def file_in_the_way(path) -> Path | None:
         except OSError:
             return None
     return None
+
+
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def os_error_in(e: BaseException) -> OSError | None:
+    """The OSError inside ``e``: ``e`` itself, or the one a library written in Rust (safetensors,
+    tokenizers) reports only in its message as "(os error 28)"."""
+    if isinstance(e, OSError):
+        return e
+    m = _RUST_OS_ERROR.search(str(e))
+    if m is None:
+        return None
+    code = int(m.group(1))
+    return OSError(code, _os_strerror(code))
+
+
+def _os_strerror(code: int) -> str:
+    import os
+
+    return os.strerror(code)
 
 
 def path_error(e: OSError, path=None, action: str = "use") -> ArtemError:

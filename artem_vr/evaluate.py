@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from artem_vr.errors import ArtemError, UsageError
 from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.text import say
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CONTENT_LAYER = "relu4_1"
@@ -282,7 +283,7 @@ def evaluate(
         for ci, (cname, c) in enumerate(contents):
             k += 1
             if progress:
-                print(f"  [{k}/{total}] {cname} × {spec.label}", flush=True)
+                say(f"  [{k}/{total}] {cname} × {spec.label}", flush=True)
             with torch.no_grad():
                 ref = float(style_loss_of(c_feats[ci], s_stats[si]))
             row = {"content": cname, "style": spec.label, "input_style_loss": ref, "methods": {}}
@@ -471,7 +472,7 @@ def run(args) -> int:
             args.content, args.styles, args.method, size=args.size, limit=args.limit, seed=args.seed,
             gatys_steps=args.gatys, holdout=args.holdout, style_holdout=args.style_holdout, device=str(dev), progress=True,
         )
-        print(format_table(report))
+        say(format_table(report))
         result["style"] = report
         if args.sheet:
             from artem_vr.sources.imageio import write_image
@@ -479,7 +480,7 @@ def run(args) -> int:
             img = contact_sheet(report, sheet, tile=args.tile, max_rows=args.sheet_rows)
             Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
             write_image(args.sheet, img)
-            print(f"wrote {args.sheet} ({img.shape[1]}x{img.shape[0]})")
+            say(f"wrote {args.sheet} ({img.shape[1]}x{img.shape[0]})")
     if _temporal_requested(args):
         from artem_vr.temporal.metrics import run_eval
 
@@ -487,5 +488,5 @@ def run(args) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        say(f"wrote {args.json}")
     return 0

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from artem_vr.errors import UsageError, WeightsError, file_in_the_way
+from artem_vr.errors import UsageError, WeightsError, file_in_the_way, path_error
 from artem_vr.paths import DATA_LAYOUT, DATA_ROOT, MODELS_DIR, SHADERS_DIR, STYLES_DIR, USER_DATA_ENV, user_models_dir
 from artem_vr.text import printable, say
 
@@ -228,6 +228,9 @@ def output_path(name: str, out_dir: str | os.PathLike | None, force: bool, resum
                          "give a plain name like my_klimt (letters, digits, _ . -); --out-dir DIR picks the folder")
     folder = Path(out_dir).expanduser() if out_dir is not None else user_models_dir()
     target = folder / f"{name}{MODEL_SUFFIX}"
+    if (other := _same_but_case(name, folder)) is not None:  # even with --force: that would make a second style
+        raise UsageError(f"--out {name}: a style named {other} already exists, and names may not differ only in case",
+                         f"choose another name, or --out {other} --force to replace that one")
     if force:
         return target
     shipped = _same_dir(folder, MODELS_DIR)
@@ -240,6 +243,18 @@ def output_path(name: str, out_dir: str | os.PathLike | None, force: bool, resum
         raise UsageError(f"--out {name}: a shipped preset or model has that name, and yours would take its place",
                          f"choose another name (e.g. my_{name}), or pass --force to do exactly that")
     return target
+
+
+def _same_but_case(name: str, folder: Path) -> str | None:
+    """The existing model or preset name that equals ``name`` but for case (on any file system), if any."""
+    from artem_vr.style.presets import PRESETS
+
+    taken = [p.name for p in PRESETS]
+    if folder.is_dir():
+        taken += [p.name[: -len(MODEL_SUFFIX)] for p in folder.iterdir() if p.name.lower().endswith(MODEL_SUFFIX)]
+    if _same_dir(folder, user_models_dir()) or _same_dir(folder, MODELS_DIR):
+        taken += [p.stem for p in MODELS_DIR.glob(f"*{MODEL_SUFFIX}")]
+    return next((t for t in taken if t.lower() == name.lower() and t != name), None)
 
 
 def _same_dir(a: Path, b: Path) -> bool:
@@ -352,7 +367,11 @@ def doctor_checks():
     from artem_vr.style.presets import PRESETS
 
     folder = user_models_dir()
-    users = user_models()
+    try:
+        users = user_models()
+    except OSError as e:  # an unreadable or unusable data folder is a finding, not a crash of doctor
+        err = path_error(e, folder, "read")
+        return [Check("user styles", False, err.what, err.fix or "")]
     styles = [u for u in users if u.kind in ("generator", "xnor")]
     decoders = [u for u in users if u.kind == "adain"]
     broken = [u for u in users if u.kind is None]

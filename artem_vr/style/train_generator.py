@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from artem_vr.errors import UsageError
+from artem_vr.text import say
 
 EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/std style loss
 
@@ -248,10 +249,10 @@ def run(args) -> int:
         prior_wall = float(prior.get("wall_s", 0.0))
         sittings = list(prior.get("sittings", []))
         if main_proc:
-            print(f"resumed {ckpt} at step {step}", flush=True)
+            say(f"resumed {ckpt} at step {step}", flush=True)
         if step >= args.iters:
             if main_proc:
-                print(f"already at step {step} >= --iters {args.iters}: nothing to do (raise --iters to train on)", flush=True)
+                say(f"already at step {step} >= --iters {args.iters}: nothing to do (raise --iters to train on)", flush=True)
             if world > 1:
                 dist.destroy_process_group()
             return 0
@@ -331,7 +332,7 @@ def run(args) -> int:
             bar.set_postfix({k: f"{v:.3g}" for k, v in ema.items()})
             if args.no_progress and (step % 10 == 0 or step == args.iters):
                 el = time.time() - t_loop
-                print(f"step {step}/{args.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
+                say(f"step {step}/{args.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
                       + f" s/iter={el / steps_run:.2f}", flush=True)
             if args.sample_every and step % args.sample_every == 0:
                 _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
@@ -359,9 +360,9 @@ def run(args) -> int:
         (run_dir / "result.json").write_text(json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
                                                           "first_losses": first, "final_losses": ema, "heldout": evals,
                                                           "history": history}))
-        print(f"wrote {out_w} and {out_w.with_suffix('.md')} ({step} iterations, {wall / 60:.1f} min)", flush=True)
+        say(f"wrote {out_w} and {out_w.with_suffix('.md')} ({step} iterations, {wall / 60:.1f} min)", flush=True)
         if evals:
-            print(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
+            say(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
                   f"output {evals['style_loss_output']:.4g} ({_change(evals['reduction'])})", flush=True)
     if world > 1:
         dist.destroy_process_group()
