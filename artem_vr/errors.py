@@ -8,6 +8,7 @@ Each message says what was wrong *and* what to do about it. :func:`path_error` t
 from __future__ import annotations
 
 import errno
+import os
 import re
 from pathlib import Path
 
@@ -148,13 +149,7 @@ def os_error_in(e: BaseException) -> OSError | None:
     if m is None:
         return None
     code = int(m.group(1))
-    return OSError(code, _os_strerror(code))
-
-
-def _os_strerror(code: int) -> str:
-    import os
-
-    return os.strerror(code)
+    return OSError(code, os.strerror(code))
 
 
 def path_error(e: OSError, path=None, action: str = "use") -> ArtemError:

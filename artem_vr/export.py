@@ -399,13 +399,13 @@ def run(args) -> int:
                 if target.exists():
                     raise UsageError(f"{target} already exists", "pass --force to replace it, or choose another --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_grad_enabled(False)
     done = []
-    for p in paths:
-        say(f"{p.stem} ({model_kind(p)}):", flush=True)
-        card_path = p.with_suffix(".md")
-        card = card_path.read_text() if card_path.is_file() else None
-        for part in parts_for(p):
-            done.append(export_part(part, out_dir, args.tolerance, card, printer=say))
+    with torch.no_grad():  # not set_grad_enabled(False): the CLI can run in-process, and training after it
+        for p in paths:
+            say(f"{p.stem} ({model_kind(p)}):", flush=True)
+            card_path = p.with_suffix(".md")
+            card = card_path.read_text() if card_path.is_file() else None
+            for part in parts_for(p):
+                done.append(export_part(part, out_dir, args.tolerance, card, printer=say))
     say(f"exported {len(done)} ONNX files to {out_dir}, each checked against torch (differences in each card)")
     return 0

@@ -12,6 +12,7 @@ OpenCV's BGR stops at the source/file boundary: nothing past a source sees BGR.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from artem_vr.errors import ConventionError
+from artem_vr.errors import ConventionError, ImageError
 
 T = TypeVar("T")
 
@@ -30,8 +31,6 @@ MIN_SIDE = 16
 def check_size(w: int, h: int, name) -> None:
     """ImageError for an image or frame too small to stylize."""
     if min(w, h) < MIN_SIDE:
-        from artem_vr.errors import ImageError
-
         raise ImageError(f"{name} is {w}x{h}: too small to stylize", f"give an image at least {MIN_SIDE} pixels on each side")
 
 
@@ -72,13 +71,11 @@ def _cgroup_available() -> int | None:
 def _rlimit_available() -> int | None:
     """Room left under this process's address-space limit (RLIMIT_AS), if it has one."""
     try:
-        import resource
+        import resource  # Unix only
 
         soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
         if soft == resource.RLIM_INFINITY:
             return None
-        import os
-
         with open("/proc/self/statm") as f:
             used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         return max(0, soft - used)
@@ -88,8 +85,6 @@ def _rlimit_available() -> int | None:
 
 def _sysconf_available() -> int | None:
     try:
-        import os
-
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
@@ -133,8 +128,6 @@ def check_memory(w: int, h: int, name, what: str = "image") -> None:
     need = int(w) * int(h) * DECODE_BYTES_PER_PIXEL
     avail = available_memory()
     if avail is not None and need > avail:
-        from artem_vr.errors import ImageError
-
         raise ImageError(f"{what} {name} is {w}x{h} ({w * h / 1e6:.1f} megapixels): decoding it needs about "
                          f"{need / 2**30:.1f} GiB of memory and {avail / 2**30:.1f} GiB is available",
                          "downscale it first, or free memory (close other programs)")

@@ -26,12 +26,13 @@ import numpy as np
 
 from artem_vr.errors import SourceError
 from artem_vr.sources.base import FrameSource
+from artem_vr.text import printable
 
 T = TypeVar("T")
 
 
 def _stderr_line(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(printable(msg), file=sys.stderr, flush=True)  # reasons quote what the stream sent
 
 
 #: query parameters whose values are secrets (case-insensitive substrings of the name)

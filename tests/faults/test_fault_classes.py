@@ -267,6 +267,8 @@ def test_stdout_closed_early_drops_the_rest_quietly(world, command):
     assert "Traceback" not in err and "error" not in err.lower(), err
     assert code == 0, err
     if command == "run":
-        assert count_frames(out / "r.mp4") >= 20  # every presented frame (the last one held for as long as shown)
+        # the atomic writer renames a recording into place only once every frame decodes: it is there,
+        # whole (its length follows the display times, about one frame per presented frame)
+        assert count_frames(out / "r.mp4") >= 15 and (out / "last.png").is_file()
     if command == "stylize":
         assert (out / "o.png").is_file()

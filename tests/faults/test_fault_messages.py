@@ -321,3 +321,9 @@ def test_a_runtime_that_is_installed_but_not_running_is_called_that(tmp_path):
     _name, ok, detail, fix = checks["OpenXR runtime"]
     assert ok is False and "installed but did not answer" in detail and "not running" in detail, detail
     assert fix.startswith("start the runtime") and "install an OpenXR runtime" not in fix
+    r = subprocess.run([*ARTEM, "run", "--output", "xr", "--frames", "2", "--method", "identity"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    line = r.stderr.strip().splitlines()[-1]  # the runtime's loader prints its own lines before ours
+    assert line.startswith("artem-vr run: error: ") and "installed but did not" in line and "not running" in line and "start the runtime" in line, line
