@@ -160,6 +160,8 @@ def driven(world):
     """Each fast class's command lines, run in one child per class: {(class, command): (code, stdout, stderr)}."""
     results = {}
     for cls in FAST_CLASSES:
+        if cls == "permission" and os.geteuid() == 0 and not _has_nobody():
+            continue  # the tests of this class skip, saying why
         cases = [(c, *case(cls, c, world)) for c in COMMANDS if (cls, c) not in NOT_APPLICABLE]
         folder = Path(tempfile.mkdtemp(prefix=f"{cls}-", dir=world))
         os.chmod(folder, 0o777)
@@ -178,12 +180,24 @@ def driven(world):
     return results
 
 
+def _has_nobody() -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        return False
+    return True
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("cls", FAST_CLASSES)
 def test_every_command_fails_in_one_line(driven, cls, command):
     if (cls, command) in NOT_APPLICABLE:
         pytest.skip(NOT_APPLICABLE[cls, command])
+    if (cls, command) not in driven:
+        pytest.skip("running as root with no 'nobody' user to drop to: root bypasses file permissions")
     code, out, err, needle = driven[cls, command]
     assert "Traceback" not in out + err, err
     if command == "doctor" or (command == "styles" and cls == "notdir"):

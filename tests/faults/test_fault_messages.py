@@ -243,6 +243,17 @@ def test_export_does_not_replace_a_file_without_force(tmp_path, cli):
     assert old.read_bytes() == b"an earlier export"
 
 
+@pytest.mark.slow
+def test_export_force_replaces_the_earlier_file(tmp_path, cli):
+    out = tmp_path / "onnx"
+    out.mkdir()
+    (out / "great_wave_compact.onnx").write_bytes(b"an earlier export")
+    code, stdout, err = cli("export", "great_wave_compact", "--out", out, "--force")
+    assert code == 0, err
+    assert "wrote" in stdout and (out / "great_wave_compact.onnx").stat().st_size > 100_000
+    assert "## ONNX export" in (out / "great_wave_compact.md").read_text()
+
+
 def test_style_names_differing_only_in_case_are_refused(tmp_path, cli, user_data):
     _hostile_model(user_data, "my_klimt")
     content = tmp_path / "content"
