@@ -33,6 +33,7 @@ from artem_vr.sources.live import redact_url
 from artem_vr.status import StatusPrinter
 from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
+from artem_vr.text import printable, say
 from artem_vr.worker import StylizerWorker
 from artem_vr.xr.presenter import XrOptions, XrOutput
 from artem_vr.xr import probe as xr_probe
@@ -262,7 +263,7 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
 
 def config_from_args(args) -> RunConfig:
     """The command line → one frozen, validated RunConfig (the only place argparse is read)."""
-    output = choose_output(args.output)
+    output = choose_output(args.output, show)
     device = resolve_device(args.device)
     internal_scale = args.internal_scale
     if internal_scale is None:  # live: the CPU needs fewer pixels to keep up
@@ -322,31 +323,37 @@ def device_note(device: str, method: str) -> str:
     return f"{device} — expect a few stylized FPS (the display keeps its own rate; a CUDA GPU is far faster)"
 
 
+def show(line: str) -> None:
+    """A line of `run`'s output: escaped (names and labels come from files and streams) and
+    dropped quietly once the reader of stdout has gone (the run carries on)."""
+    say(printable(line))
+
+
 def run(args) -> int:
     config = config_from_args(args)
     if config.output == "xr":
         require_runtime()  # no runtime → a clear error before anything starts
-    pipeline = build_pipeline(config)
+    pipeline = build_pipeline(config, printer=show)
     if config.record is not None:
         png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
         pipeline.recorder = Recorder(config.record, fps=30.0, png=png, inputs=[config.source])
     pipeline.snapshot_dir = config.out_dir
     st = pipeline.controller.state
-    print(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
+    show(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
           f"device: {device_note(str(pipeline.worker.device), st.method)}")
-    print(pipeline.controller.style_line())
+    show(pipeline.controller.style_line())
     output = make_output(config.output, config)
     try:
-        with pipeline.source, (nullcontext() if args.quiet else StatusPrinter(pipeline)):
-            present(pipeline, output)
+        with pipeline.source, (nullcontext() if args.quiet else StatusPrinter(pipeline, printer=show)):
+            present(pipeline, output, printer=show)
     finally:  # also on a signal (errors.Interrupted): the recording is kept and the summary printed
         pipeline.worker.stop()
         pipeline.close_recording()
         elapsed = time.monotonic() - pipeline.started
         if pipeline.recorder is not None and pipeline.recorder.frames:
-            print(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"
+            show(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"
                   + (f" and {pipeline.recorder.png}" if pipeline.recorder.png else ""))
-        print(f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s, "
+        show(f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s, "
               f"stylized {pipeline.worker.frames_done}")
     err = worker_error(pipeline)
     if err is not None:

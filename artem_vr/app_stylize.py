@@ -17,9 +17,10 @@ from types import MappingProxyType
 
 from artem_vr.atomic import AtomicVideoWriter, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
-from artem_vr.errors import ImageError, Interrupted, UsageError, WeightsError
+from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
 from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.text import printable, say
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
@@ -123,6 +124,10 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
         raise UsageError(f"--max-side {max_side} is out of range", "use 0 (never downscale) or 16–16384, e.g. 1024")
     if 0 < max_side < MIN_SIDE:
         raise UsageError(f"--max-side {max_side} is too small", f"use at least {MIN_SIDE}, or 0 to never downscale")
+    if dst.is_dir():
+        raise UsageError(f"output {dst} is a folder", f"give a file name, e.g. {dst / ('stylized' + src.suffix.lower())}")
+    if (blocker := file_in_the_way(dst.parent)) is not None:
+        raise NotADirectory(f"cannot write {dst}: {blocker} is a file, not a folder", "give a path whose folders are folders")
     inputs = [src] + ([style] if style and Path(style).is_file() else [])
     refuse_inputs(dst, inputs)
     ext_in, ext_out = src.suffix.lower(), dst.suffix.lower()
@@ -167,10 +172,25 @@ def _image(max_side, src, dst, inputs, stylizer, what) -> int:
 
     img = read_image(src)
     check_size(img.shape[1], img.shape[0], src)
+    if (n := _animated_frames(src)) > 1:  # an animated GIF/PNG/WebP: stated, never silent
+        print(printable(f"note: {src} is animated ({n} frames): only its first frame is stylized; to stylize every "
+                        f"frame, make it a video first (ffmpeg -i {src.name} clip.mp4) and stylize that"),
+              file=sys.stderr)
     out = stylize_rgb(stylizer, _fit(img, max_side), src)
     write_image_atomic(dst, out, inputs)
-    print(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {what})")
+    say(printable(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {what})"))
     return 0
+
+
+def _animated_frames(path: Path) -> int:
+    """How many frames the still image file ``path`` holds (an animated GIF, APNG or WebP: more than 1)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1))
+    except (OSError, ValueError, EOFError):
+        return 1
 
 
 def _video(max_side, src, dst, inputs, stylizer, what) -> int:
@@ -187,5 +207,5 @@ def _video(max_side, src, dst, inputs, stylizer, what) -> int:
         if writer.frames == 0:
             raise ImageError(f"{src}: no frame could be decoded", "is the video complete and of a supported codec?")
         final = writer.close()
-    print(f"wrote {final} ({writer.frames} frames, {what})")
+    say(printable(f"wrote {final} ({writer.frames} frames, {what})"))
     return 0

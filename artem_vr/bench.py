@@ -46,6 +46,7 @@ from artem_vr.layer_profile import DEFAULT_NETWORKS, count_fused_bytes, profile_
 from artem_vr.records import commit_id, device_name, now_utc as _now
 from artem_vr.render import import_triton_before_gl  # noqa: F401  (triton before PyOpenGL)
 from artem_vr.sources.base import FrameSource
+from artem_vr.text import say
 
 GPU_EYE_SIZES = [(960, 1080), (1440, 1600), (2016, 2240)]
 CPU_EYE_SIZES = [(256, 256)]
@@ -533,7 +534,7 @@ def _print_record(r: dict) -> None:
     st = r["stages_ms"]
     parts = [f"{k} {v['median']:.2f}/{v['p99']:.2f}" for k, v in st.items() if v]
     flags = [r["engine"], r["precision"]] + (["cl"] if r["channels_last"] else []) + (["graph"] if r["cuda_graph"] else [])
-    print(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']} {'/'.join(flags)}"
+    say(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']} {'/'.join(flags)}"
           f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{' +comfort' if r['comfort'] else ''}"
           f"{' +foveate' if r.get('foveate') else ''} network {r.get('network_pixels', 0) / 1e6:.2f} Mpx"
           f" [{r['upload']}]  {r['stereo_fps']:7.2f} FPS through the pipeline (network alone {r['network_fps']:.2f}); "
@@ -647,7 +648,7 @@ def run(args) -> int:
         result = bench_xr(seconds=args.seconds)
         if args.json:
             _write_json(args.json, result)
-            print(f"wrote the XR bench to {args.json}", flush=True)
+            say(f"wrote the XR bench to {args.json}", flush=True)
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -662,7 +663,7 @@ def run(args) -> int:
     os.environ.setdefault("EGL_PLATFORM", "surfaceless")
     sizes = [parse_size(s) for s in args.eye_size] if args.eye_size else (GPU_EYE_SIZES if cuda else CPU_EYE_SIZES)
     if not cuda and not args.eye_size:
-        print("no CUDA: benchmarking the CPU path at 256x256 (pass --eye-size for others)", flush=True)
+        say("no CUDA: benchmarking the CPU path at 256x256 (pass --eye-size for others)", flush=True)
     eyes = args.eyes or (2 if cuda else 1)
     methods = parse_methods(args.method or (["generator", "adain", "xnor"] if cuda else ["generator"]))
     engines = args.engine or (["auto"] if cuda else ["ort", "fast", "eager"])
@@ -676,17 +677,17 @@ def run(args) -> int:
     if args.layers or args.layers_only:  # first: the XNOR target's only evidence
         lay = bench_layers(dev, sizes[min(1, len(sizes) - 1)], eyes, commit=commit)
         for r in lay:
-            print(f"layer {r['layer']} {r['shape']}: xnor conv {r['xnor_conv_popc_ms']:.3f} ms (mma {r['xnor_conv_mma_ms']}), "
+            say(f"layer {r['layer']} {r['shape']}: xnor conv {r['xnor_conv_popc_ms']:.3f} ms (mma {r['xnor_conv_mma_ms']}), "
                   f"layer f16 {r['xnor_layer_f16_ms']:.3f} / f32 {r['xnor_layer_f32_ms']:.3f} | cuDNN fp16 "
                   f"{r['cudnn_fp16_ms']:.3f} / fp32 {r['cudnn_fp32_ms']:.3f}", flush=True)
         records.extend(lay)
         save()
         if args.layers_only:
             return 0
-    print(f"device: {device_name(dev)}; load average {_loadavg():.2f}; measuring matmul peak and copy bandwidth ...", flush=True)
+    say(f"device: {device_name(dev)}; load average {_loadavg():.2f}; measuring matmul peak and copy bandwidth ...", flush=True)
     peaks = measure_peaks(dev)
     bandwidth = copy_bandwidth_gbs(dev)
-    print("matmul peak TFLOP/s: " + ", ".join(f"{k} {v:.2f}" for k, v in peaks.items())
+    say("matmul peak TFLOP/s: " + ", ".join(f"{k} {v:.2f}" for k, v in peaks.items())
           + f"; copy bandwidth {bandwidth:.1f} GB/s", flush=True)
     failed = 0
     for size in sizes:
@@ -713,7 +714,7 @@ def run(args) -> int:
                                      warmup=args.warmup)
                 except Exception as err:  # noqa: BLE001 — one failing configuration is recorded; the run goes on
                     failed += 1
-                    print(f"{m}:{a} {size[0]}x{size[1]} {e}/{p}/{lay}/{'graph' if g else 'eager'}: FAILED "
+                    say(f"{m}:{a} {size[0]}x{size[1]} {e}/{p}/{lay}/{'graph' if g else 'eager'}: FAILED "
                           f"({type(err).__name__}: {err})", flush=True)
                     records.append({"method": m, "arch": a, "eye_size": list(size), "eyes": eyes, "engine": e,
                                     "precision": p, "layout": lay, "cuda_graph": g, "failed": f"{type(err).__name__}: {err}",
@@ -726,10 +727,10 @@ def run(args) -> int:
                 _print_record(r)
                 save()
     for line in summary_lines(records):
-        print(line, flush=True)
+        say(line, flush=True)
     save()
     if args.json:
-        print(f"wrote {len(records)} records to {args.json}", flush=True)
+        say(f"wrote {len(records)} records to {args.json}", flush=True)
     if failed:
-        print(f"{failed} configuration(s) failed (recorded with the error)", flush=True)
+        say(f"{failed} configuration(s) failed (recorded with the error)", flush=True)
     return 0

@@ -2,8 +2,17 @@
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command is chosen (``--help``
-of the top level stays fast). User errors (:class:`~artem_vr.errors.ArtemError`) print one
-line and exit with code 2; ``--debug`` shows the traceback.
+of the top level stays fast).
+
+One error path for every command: a user error (:class:`~artem_vr.errors.ArtemError`), an
+:class:`OSError` (turned into its typed class by errno: permission, no space, not a folder, name too
+long — :func:`~artem_vr.errors.path_error`), a NaN/inf number or an unknown ``--device`` (checked here
+once for every command) and running out of memory all print ONE line naming the user's path and
+what to do, and exit with code 2; anything else is a bug: one line and exit code 3. ``--debug``
+prints the traceback first. Every line (and traceback) has the user's names for temporary files,
+URL credentials replaced by ``***`` and control characters escaped. When the reader of stdout goes
+away (``… | head -1``) the rest of the output is dropped quietly (:func:`artem_vr.text.say`);
+stdout is never replaced. Dependency telemetry (ONNX Runtime's) is switched off.
 
 SIGINT, SIGTERM and SIGHUP raise :class:`~artem_vr.errors.Interrupted` in the main thread, so
 every ``finally`` runs (a recording is closed and kept, a partial output is discarded) and the
@@ -15,11 +24,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
+import re
 import signal
 import sys
 
 from artem_vr import __version__
+from artem_vr.errors import (ArtemError, Interrupted, InvalidNumber, UnsupportedDevice, os_error_in, path_error,
+                             user_facing)
+from artem_vr.text import drop_stdout, printable, stdout_gone
 
 #: command -> (module, one-line help, longer description)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -82,8 +96,6 @@ def install_signal_handlers() -> dict:
     The first signal raises; a second one, while ``finally`` blocks finish the recording, only
     prints that it is finishing; a third raises again (abandons the clean-up).
     """
-    from artem_vr.errors import Interrupted
-
     seen: list[int] = []
 
     def handler(signum, _frame):
@@ -102,32 +114,11 @@ def restore_signal_handlers(old: dict) -> None:
         signal.signal(s, h if h is not None else signal.SIG_DFL)
 
 
-class _RedactingStream:
-    """A text stream that passes every write through :func:`~artem_vr.sources.live.redact_text`
-    and hides ``secrets`` (installed over stdout/stderr only when the command line holds a URL
-    with credentials, so a password never reaches the terminal or a log, whoever prints)."""
-
-    def __init__(self, stream, secrets: list[str]):
-        self._stream = stream
-        self._secrets = secrets
-
-    def write(self, text: str) -> int:
-        from artem_vr.sources.live import redact_text
-
-        text = redact_text(text)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return self._stream.write(text)
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
 def _url_secrets(argv: list[str]) -> list[str]:
     """Passwords and secret query values of the URLs in ``argv`` (as typed and decoded, 4+ chars)."""
     from urllib.parse import unquote, urlsplit
 
-    from artem_vr.sources.live import redact_url
+    from artem_vr.sources.live import redact_url  # reason: numpy off the start-up path (--help stays fast)
 
     found = set()
     for a in argv:
@@ -176,18 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     # before parsing, so `artem-vr run --help` shows them.
     command = next((a for a in argv if not a.startswith("-")), None)
     debug = "--debug" in argv
-    from artem_vr.errors import ArtemError, Interrupted
-
     # OpenCV/FFmpeg warnings (a failed frame write, a missing moov atom) repeat once per frame;
     # what they mean reaches the user as one line from our own checks. --debug keeps them.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "DEBUG" if debug else "ERROR")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "32" if debug else "-8")  # AV_LOG_INFO / AV_LOG_QUIET
+    # Dependency telemetry off: ONNX Runtime (the CPU engine) otherwise keeps an event database
+    # in ~/.cache/Microsoft/DeveloperTools; read once, when onnxruntime is first imported.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     old_handlers = install_signal_handlers() if _main_thread() else {}
-    streams = sys.stdout, sys.stderr
     limit = None
     secrets = _url_secrets(argv)
-    if secrets or any("://" in a and "@" in a for a in argv):
-        sys.stdout, sys.stderr = _RedactingStream(sys.stdout, secrets), _RedactingStream(sys.stderr, secrets)
     try:
         if command in COMMANDS:
             mod = importlib.import_module(COMMANDS[command][0])
@@ -200,9 +189,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         args.debug = debug
         if debug:
-            import logging
-
-            logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+            handler = logging.StreamHandler()
+            handler.setFormatter(_SafeFormatter(secrets, "%(name)s: %(message)s"))
+            logging.basicConfig(level=logging.DEBUG, handlers=[handler])
+        check_numbers(args, parser)
+        check_device(args)
         from artem_vr.atomic import forget_inputs
 
         forget_inputs()  # each command protects the files it reads, not those of an earlier one
@@ -212,24 +203,129 @@ def main(argv: list[str] | None = None) -> int:
             limit = imageio.max_megapixels()
             imageio.set_max_megapixels(args.max_megapixels)
         return int(mod.run(args) or 0)
-    except ArtemError as e:
-        if debug:
-            raise
-        message = " ".join(str(e).split())  # one line, whatever the message's source put in it
-        print(f"artem-vr {command}: error: {message}", file=sys.stderr)
-        return e.exit_code
     except Interrupted as e:
         print(f"artem-vr {command}: interrupted by {e.name}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError as e:
+        if stdout_gone() or _stdout_closed():  # the reader left (`… | head -1`): the rest of the output is dropped quietly
+            drop_stdout()
+            return 128 + getattr(signal, "SIGPIPE", 13)
+        return _report(command, _as_artem_error(e), e, debug, secrets)
+    except (ArtemError, OSError, MemoryError) as e:
+        return _report(command, _as_artem_error(e), e, debug, secrets)
+    except Exception as e:  # a bug: still one line (the traceback with --debug), never a bare exit 1
+        if (os_error := os_error_in(e)) is not None:  # a library's own error around a failed write
+            return _report(command, path_error(os_error), e, debug, secrets)
+        return _report(command, ArtemError(f"internal error: {type(e).__name__}: {e}",
+                                           "rerun with --debug for the traceback, and report it"), e, debug, secrets,
+                       exit_code=3)
     finally:
         restore_signal_handlers(old_handlers)
         if limit is not None:  # this command's limit ends with it (the CLI can run in-process)
             imageio.set_max_megapixels(limit)
-        if isinstance(sys.stdout, _RedactingStream):
-            sys.stdout, sys.stderr = streams
+
+
+def _as_artem_error(e: BaseException):
+    """The typed error for ``e``: itself, the class of an OSError (errno), or out of memory."""
+    if isinstance(e, ArtemError):
+        return e
+    if isinstance(e, BrokenPipeError):
+        return ArtemError(f"the other end closed the connection ({e.strerror or e})", "check the stream or device, then retry")
+    if isinstance(e, OSError):
+        return path_error(e)
+    return ArtemError("out of memory", "use a smaller input (--max-megapixels, --eye-size) or close other programs")
+
+
+def safe_text(text: str, secrets: list[str] = (), keep_newlines: bool = False) -> str:
+    """``text`` as the terminal may show it: the user's names for temporary files, URL
+    credentials and ``secrets`` replaced by ``***``, control characters escaped."""
+    from artem_vr.sources.live import redact_text  # reason: numpy off the start-up path (--help stays fast)
+
+    text = redact_text(user_facing(text))
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return printable(text, keep_newlines=keep_newlines)
+
+
+def _report(command, err, original: BaseException, debug: bool, secrets: list[str], exit_code: int | None = None) -> int:
+    """One line on stderr for ``err`` (with ``--debug``: the traceback of ``original`` first,
+    redacted and escaped like the line); returns the exit code."""
+    if debug:
+        import traceback
+
+        tb = "".join(traceback.format_exception(type(original), original, original.__traceback__))
+        print(safe_text(tb, secrets, keep_newlines=True), file=sys.stderr, end="")
+    message = " ".join(safe_text(str(err), secrets).split())  # one line, whatever the message's source put in it
+    print(f"artem-vr {command}: error: {message}", file=sys.stderr)
+    return err.exit_code if exit_code is None else exit_code
+
+
+class _SafeFormatter(logging.Formatter):
+    """--debug log lines, redacted and escaped like every other line."""
+
+    def __init__(self, secrets: list[str], fmt: str):
+        super().__init__(fmt)
+        self._secrets = secrets
+
+    def format(self, record) -> str:
+        return safe_text(super().format(record), self._secrets, keep_newlines=True)
+
+
+def _stdout_closed() -> bool:
+    """True if stdout is a pipe or socket whose reader has gone away."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _fd, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+#: what ``--device`` may say (checked once for every command that takes it)
+_DEVICE_RE = re.compile(r"(auto|cpu|cuda(:\d+)?)")
+
+
+def check_device(args) -> None:
+    """UnsupportedDevice unless ``--device`` (where the command has one) is auto, cpu, cuda or cuda:N."""
+    dev = getattr(args, "device", None)
+    if isinstance(dev, str) and not _DEVICE_RE.fullmatch(dev.strip()):
+        raise UnsupportedDevice(f"--device {dev} is not a device artem-vr can use",
+                                "use auto (the default), cpu, cuda or cuda:N (see `artem-vr doctor`)")
+
+
+def _option_names(parser) -> dict[str, str]:
+    """dest → the option's longest name, for ``parser`` and every sub-parser under it."""
+    names: dict[str, str] = {}
+    for action in parser._actions:  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for sub in action.choices.values():
+                for dest, name in _option_names(sub).items():
+                    names.setdefault(dest, name)
+        elif action.option_strings:
+            names.setdefault(action.dest, max(action.option_strings, key=len))
+        else:
+            names.setdefault(action.dest, action.metavar or action.dest)
+    return names
+
+
+def check_numbers(args, parser) -> None:
+    """InvalidNumber for any numeric option that is NaN or infinite (argparse's ``float`` takes
+    "nan" and "inf"), so no command runs on one."""
+    import math
+
+    names = None
+    for dest, value in vars(args).items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                names = names or _option_names(parser)
+                raise InvalidNumber(f"{names.get(dest, '--' + dest.replace('_', '-'))} {v} is not a finite number",
+                                    "give an ordinary number, e.g. 0.5")
 
 
 def _main_thread() -> bool:

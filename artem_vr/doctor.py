@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 
 from artem_vr.checks import Check
+from artem_vr.text import printable, say
+from artem_vr.xr.monado import monado_built, monado_dir  # stdlib only: no pyopenxr
 
 
 #: modules providing ``doctor_checks() -> list[Check]``; each is imported lazily and a
@@ -29,7 +31,26 @@ def gather() -> list[Check]:
             out.append(Check(mod, False, f"module missing: {e}", "reinstall artem-vr (pip install -e .)"))
         except Exception as e:  # a probe must never crash doctor
             out.append(Check(mod, False, f"probe failed: {type(e).__name__}: {e}", "run with --debug for details"))
-    return out
+    return out + tool_checks()
+
+
+def tool_checks() -> list[Check]:
+    """What is installed beside the package: a built headless Monado (``$ARTEM_XR_DIR``, default
+    /var/cache/artem-xr) and Xvfb (a virtual display for the mirror window and screen capture)."""
+    import shutil
+
+    root = monado_dir()
+    built, _why = monado_built()
+    checks = [Check("Monado (headless)", None,
+                    f"built at {root}: to use it, `. {root}/env.sh && {root}/install/bin/monado-service &`"
+                    if built else f"not built at {root} (set ARTEM_XR_DIR if it is elsewhere; only tests and "
+                                  "benchmarks need it)")]
+    xvfb = shutil.which("Xvfb")
+    checks.append(Check("Xvfb", None,
+                        f"installed at {xvfb}: a virtual display for --output mirror and screen capture "
+                        "(`xvfb-run -a artem-vr run --output mirror`)" if xvfb else
+                        "not installed (only needed for a mirror window without a screen: apt-get install xvfb)"))
+    return checks
 
 
 def run(args) -> int:
@@ -37,7 +58,7 @@ def run(args) -> int:
     width = max(len(c.name) for c in checks) if checks else 10
     for c in checks:
         mark = {True: "ok  ", False: "MISS", None: "info"}[c.ok]
-        print(f"[{mark}] {c.name:<{width}}  {c.detail}")
+        say(f"[{mark}] {c.name:<{width}}  {printable(c.detail)}")  # details quote files, drivers, runtimes
         if c.ok is False and c.fix:
-            print(f"       {'':<{width}}  → {c.fix}")
+            say(f"       {'':<{width}}  → {printable(c.fix)}")
     return 0

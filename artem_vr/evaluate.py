@@ -40,6 +40,7 @@ from artem_vr.style.data import split_holdout
 from artem_vr.style.methods import make_stylizer
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.latency_eval import add_arguments as add_latency_arguments, run_latency
+from artem_vr.text import say
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CONTENT_LAYER = "relu4_1"
@@ -268,7 +269,7 @@ def evaluate(
         for ci, (cname, c) in enumerate(contents):
             k += 1
             if progress:
-                print(f"  [{k}/{total}] {cname} × {spec.label}", flush=True)
+                say(f"  [{k}/{total}] {cname} × {spec.label}", flush=True)
             with torch.no_grad():
                 ref = float(style_loss_of(c_feats[ci], s_stats[si]))
             row = {"content": cname, "style": spec.label, "input_style_loss": ref, "methods": {}}
@@ -507,7 +508,7 @@ def run_config(config: EvalConfig) -> int:
             seed=config.seed, gatys_steps=config.gatys, holdout=config.holdout, style_holdout=config.style_holdout,
             device=config.device, progress=True,
         )
-        print(format_table(report))
+        say(format_table(report))
         result["style"] = report
         if config.sheet:
             from artem_vr.sources.imageio import write_image  # lazy: OpenCV only when this runs
@@ -515,7 +516,7 @@ def run_config(config: EvalConfig) -> int:
             img = contact_sheet(report, sheet, tile=config.tile, max_rows=config.sheet_rows)
             Path(config.sheet).parent.mkdir(parents=True, exist_ok=True)
             write_image(config.sheet, img)
-            print(f"wrote {config.sheet} ({img.shape[1]}x{img.shape[0]})")
+            say(f"wrote {config.sheet} ({img.shape[1]}x{img.shape[0]})")
     if config.temporal:
         from artem_vr.temporal.metrics import run_eval  # lazy: OpenCV only when this runs
 
@@ -523,5 +524,5 @@ def run_config(config: EvalConfig) -> int:
     if config.json:
         Path(config.json).parent.mkdir(parents=True, exist_ok=True)
         Path(config.json).write_text(json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
-        print(f"wrote {config.json}")
+        say(f"wrote {config.json}")
     return 0

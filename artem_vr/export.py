@@ -5,14 +5,16 @@ Every shipped model (``assets/models``) or a user's weights file becomes ``<name
 "ONNX export" section appended (input/output, the check below):
 
 * generators (``<preset>_<arch>``: compact, full) — ``image`` float (N, 3, H, W) RGB 0–1, any
-  H, W >= 4 (padded to a multiple of 4 inside the graph, as the torch network does) →
+  H, W >= 5 (padded to a multiple of 4 inside the graph, as the torch network does; the first
+  layer's 4 px reflection padding needs more than 4) →
   ``stylized`` same shape, RGB 0–1;
 * XNOR generators (``<preset>_xnor_<arch>``) — the same, as their float fallback: the ±1 signs
   as float convolutions (the CPU path of :mod:`artem_vr.style.xnor`, exact in float32);
 * AdaIN (``adain_<variant>``) — two files: ``adain_<v>_encoder`` (``image`` → ``features``
   (N, C, H/s, W/s), the frozen VGG19 to relu3_1 or relu4_1) and ``adain_<v>_decoder``
   (``features`` → ``image`` (N, 3, h·s, w·s), unclamped). AdaIN itself (content statistics to
-  the style's) is a few lines between them: :func:`artem_vr.style.adain.adain`.
+  the style's) is a few lines between them: :func:`artem_vr.style.adain.adain`. The encoder takes
+  H, W >= its downsampling (4 fast, 8 full), the decoder h, w >= 2 (reflection padding of 1).
 
 Each export is run with ONNX Runtime on random frames and real ones (the built-in sample scene,
 the preset paintings) and compared with the torch output; the largest absolute difference is
@@ -42,7 +44,11 @@ from artem_vr.style.onnx import OPSET, EncoderOutput, PadToMultiple, exportable,
 from artem_vr.style.presets import list_presets
 from artem_vr.style.weights import load_safetensors, read_header
 from artem_vr.style.xnor import load_xnor
+from artem_vr.text import say
 
+#: the smallest H, W a generator's graph takes: padded to a multiple of 4, then the first layer's
+#: 4 px reflection padding needs more than 4 (measured by tests/faults/test_fault_messages.py)
+GENERATOR_MIN_SIDE = 5
 #: largest |onnx − torch| accepted by `artem-vr export` (float32 outputs in 0–1; measured ~2e-6)
 DEFAULT_TOLERANCE = 1e-3
 
@@ -94,13 +100,13 @@ def parts_for(path: Path) -> list[Part]:
     """The ONNX parts of the model in ``path`` (a weights file with architecture metadata)."""
     kind = model_kind(path)
     stem = path.stem
-    img_in = "image: float32 (N, 3, H, W) RGB 0–1; N, H, W dynamic (H, W >= 4)"
+    img_in = "image: float32 (N, 3, H, W) RGB 0–1; N, H, W dynamic (H, W >= {})"
     if kind in ("generator", "xnor"):
         if kind == "generator":
             net = load_safetensors(path, generator_from_arch)
         else:
             net = exportable(load_xnor(path))
-        return [Part(stem, PadToMultiple(net, 4), "image", "stylized", 3, 1, img_in,
+        return [Part(stem, PadToMultiple(net, 4), "image", "stylized", 3, 1, img_in.format(GENERATOR_MIN_SIDE),
                      "stylized: float32 (N, 3, H, W) RGB 0–1", _real_images, binary=kind == "xnor")]
     from artem_vr.style.adain import AdaINModel  # lazy: OpenCV only when this runs
 
@@ -111,9 +117,9 @@ def parts_for(path: Path) -> list[Part]:
     feats = f"features: float32 (N, {v.channels}, h, w) VGG19 {v.layer} (Caffe scale)"
     return [
         Part(f"{stem}_encoder", EncoderOutput(model.encoder, v.layer).eval(), "image", "features", 3, v.downsample,
-             img_in + f"; multiples of {v.downsample} give exactly H/{v.downsample} × W/{v.downsample} features",
+             img_in.format(v.downsample) + f"; multiples of {v.downsample} give exactly H/{v.downsample} × W/{v.downsample} features",
              feats.replace("h, w", f"H/{v.downsample}, W/{v.downsample}"), _real_images),
-        Part(f"{stem}_decoder", model.decoder.eval(), "features", "image", v.channels, 1, feats + "; h, w dynamic",
+        Part(f"{stem}_decoder", model.decoder.eval(), "features", "image", v.channels, 1, feats + "; h, w dynamic (>= 2)",
              f"image: float32 (N, 3, {v.downsample}h, {v.downsample}w) RGB, about 0–1 (clamp it)",
              lambda size, enc=EncoderOutput(model.encoder, v.layer): [(f"{k} features", enc(x)) for k, x in _real_images(
                  (size[0] * v.downsample, size[1] * v.downsample))]),
@@ -251,6 +257,7 @@ def add_arguments(p) -> None:
                    help="shipped model names (e.g. starry_night_full, adain_fast) or .safetensors files; "
                         "default: every model in assets/models")
     p.add_argument("--out", default="out/onnx", help="folder for the .onnx files and their cards (default out/onnx)")
+    p.add_argument("--force", action="store_true", help="replace .onnx files and cards already in --out")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                    help=f"largest accepted |onnx - torch| relative to the output scale (default {DEFAULT_TOLERANCE:g})")
 
@@ -262,6 +269,7 @@ class ExportConfig:
     models: tuple[Path, ...]
     out_dir: Path
     tolerance: float = DEFAULT_TOLERANCE
+    force: bool = False  # replace .onnx files and cards already in out_dir
 
     def __post_init__(self):
         if not self.models:
@@ -279,7 +287,7 @@ class ExportConfig:
     def from_args(cls, args) -> "ExportConfig":
         """The command line's values (names resolved to files here); the Namespace goes no further."""
         models = tuple(resolve_model(m) for m in args.models) if args.models else tuple(shipped_models())
-        return cls(models, Path(args.out), float(args.tolerance))
+        return cls(models, Path(args.out), float(args.tolerance), bool(args.force))
 
 
 def run(args) -> int:
@@ -289,14 +297,20 @@ def run(args) -> int:
 def export(config: ExportConfig) -> int:
     """Export every model of ``config`` (each part checked against torch) with its card."""
     out_dir = config.out_dir
+    if not config.force:
+        for p in config.models:
+            names = [f"{p.stem}_encoder", f"{p.stem}_decoder"] if model_kind(p) == "adain" else [p.stem]
+            for target in (out_dir / f"{n}{ext}" for n in names for ext in (".onnx", ".md")):
+                if target.exists():
+                    raise UsageError(f"{target} already exists", "pass --force to replace it, or choose another --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     done = []
     with torch.no_grad():  # for this export only: the process's grad mode is not ours to change
         for p in config.models:
-            print(f"{p.stem} ({model_kind(p)}):", flush=True)
+            say(f"{p.stem} ({model_kind(p)}):", flush=True)
             card_path = p.with_suffix(".md")
             card = card_path.read_text() if card_path.is_file() else None
             for part in parts_for(p):
-                done.append(export_part(part, out_dir, config.tolerance, card))
-    print(f"exported {len(done)} ONNX files to {out_dir}, each checked against torch (differences in each card)")
+                done.append(export_part(part, out_dir, config.tolerance, card, printer=say))
+    say(f"exported {len(done)} ONNX files to {out_dir}, each checked against torch (differences in each card)")
     return 0

@@ -12,6 +12,7 @@ OpenCV's BGR stops at the source/file boundary: nothing past a source sees BGR.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,105 @@ def check_size(w: int, h: int, name) -> None:
     """ImageError for an image or frame too small to stylize."""
     if min(w, h) < MIN_SIDE:
         raise ImageError(f"{name} is {w}x{h}: too small to stylize", f"give an image at least {MIN_SIDE} pixels on each side")
+
+
+# ---------------------------------------------------------------------------- memory
+#: bytes one decoded pixel may need: the decoder's RGBA buffer (4) and the RGB copy (3), rounded up
+DECODE_BYTES_PER_PIXEL = 8
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_available() -> int | None:
+    """Room left under this process's cgroup (v2) memory limit, if it has one."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            rel = next((ln.split(":", 2)[2].strip() for ln in f if ln.startswith("0::")), None)
+        if rel is None:
+            return None
+        base = "/sys/fs/cgroup" + rel.rstrip("/")
+        with open(base + "/memory.max") as f:
+            limit = f.read().strip()
+        if limit == "max":
+            return None
+        with open(base + "/memory.current") as f:
+            return max(0, int(limit) - int(f.read().strip()))
+    except (OSError, ValueError):
+        return None
+
+
+def _rlimit_available() -> int | None:
+    """Room left under this process's address-space limit (RLIMIT_AS), if it has one."""
+    try:
+        import resource  # Unix only
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return max(0, soft - used)
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+
+
+def _sysconf_available() -> int | None:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _windows_available() -> int | None:
+    try:
+        import ctypes
+
+        class MemoryStatus(ctypes.Structure):
+            _fields_ = [("length", ctypes.c_ulong), ("load", ctypes.c_ulong), ("total", ctypes.c_ulonglong),
+                        ("avail", ctypes.c_ulonglong), ("total_page", ctypes.c_ulonglong),
+                        ("avail_page", ctypes.c_ulonglong), ("total_virtual", ctypes.c_ulonglong),
+                        ("avail_virtual", ctypes.c_ulonglong), ("avail_extended", ctypes.c_ulonglong)]
+
+        st = MemoryStatus()
+        st.length = ctypes.sizeof(MemoryStatus)
+        if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(st)):  # type: ignore[attr-defined]
+            return None
+        return int(st.avail)
+    except (AttributeError, OSError):
+        return None
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate, as well as the machine can say: the system's available
+    memory (``MemAvailable`` on Linux, the free pages elsewhere, ``GlobalMemoryStatusEx`` on
+    Windows), bounded by a cgroup memory limit and an address-space rlimit. None: unknown."""
+    system = _meminfo_available()
+    if system is None:
+        system = _sysconf_available()
+    if system is None:
+        system = _windows_available()
+    bounds = [b for b in (system, _cgroup_available(), _rlimit_available()) if b is not None]
+    return min(bounds) if bounds else None
+
+
+def check_memory(w: int, h: int, name, what: str = "image") -> None:
+    """ImageError if decoding a ``w``×``h`` image/frame would need more memory than is available
+    (:data:`DECODE_BYTES_PER_PIXEL` per pixel), checked from the header, before allocating."""
+    need = int(w) * int(h) * DECODE_BYTES_PER_PIXEL
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise ImageError(f"{what} {name} is {w}x{h} ({w * h / 1e6:.1f} megapixels): decoding it needs about "
+                         f"{need / 2**30:.1f} GiB of memory and {avail / 2**30:.1f} GiB is available",
+                         "downscale it first, or free memory (close other programs)")
 
 
 @dataclass

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 import sys
 import warnings
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 
 from artem_vr.atomic import note_input
 from artem_vr.errors import ImageError, UsageError
-from artem_vr.frames import check_rgb8
+from artem_vr.frames import check_memory, check_rgb8
 
 #: the default of :func:`max_megapixels`: an 8K frame is 33 MP, a 50 MP photo decodes to 150 MB
 DEFAULT_MAX_MEGAPIXELS = 50.0
@@ -53,11 +54,13 @@ def set_max_megapixels(mp: float) -> None:
 
 
 def check_pixels(w: int, h: int, name: str, what: str = "image") -> None:
-    """ImageError if a ``w``×``h`` image/frame is over :func:`max_megapixels` (checked before decoding)."""
+    """ImageError if a ``w``×``h`` image/frame is over :func:`max_megapixels`, or needs more memory
+    than the machine has available (:func:`artem_vr.frames.check_memory`); checked before decoding."""
     if w * h > _max_pixels:
         raise ImageError(f"{what} {name} is {w}x{h} ({w * h / 1e6:.1f} megapixels), over the limit of "
                          f"{max_megapixels():g} megapixels",
                          _TOO_BIG_FIX)
+    check_memory(w, h, name, what)
 
 
 #: extensions :func:`write_image` accepts
@@ -110,6 +113,25 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return decode_image(data, str(path))
 
 
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """The (w, h) an image's header claims, read by Pillow's format plugins directly — without
+    ``Image.open``'s own pixel cap, a process-wide setting this program leaves alone — or None when
+    no plugin reads the header. Reads the header only: nothing is decoded."""
+    from PIL import Image
+
+    Image.init()
+    prefix = data[:16]
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        if accept is not None and not accept(prefix):
+            continue
+        try:
+            return tuple(factory(io.BytesIO(data), "").size)
+        except (SyntaxError, OSError, ValueError, IndexError, TypeError, EOFError, struct.error):
+            continue
+    return None
+
+
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Decode encoded image bytes → ``uint8 (H, W, 3)`` RGB (see :func:`read_image`)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -124,7 +146,14 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     except Image.DecompressionBombError as e:  # over Pillow's own hard cap (its default: 179 MP)
         m = re.search(r"\((\d+) pixels\)", str(e))
         if m and int(m.group(1)) <= _max_pixels:  # within our (raised) limit: OpenCV decodes it
-            a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            claimed = _header_size(data)
+            if claimed is not None:
+                check_pixels(claimed[0], claimed[1], name)  # the memory bound too, before any decoding
+            try:
+                a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            except cv2.error as err:  # OpenCV's own pixel cap, or its decoder refusing
+                raise ImageError(f"image {name} cannot be decoded ({str(err).strip().splitlines()[-1]})",
+                                 _TOO_BIG_FIX) from None
             if a is not None and a.size:
                 return check_rgb8(_cv_to_rgb8(a), f"read_image({name})")
         size = f"{int(m.group(1)) / 1e6:.1f}" if m else f"over {2 * max_megapixels():g}"

@@ -26,12 +26,13 @@ import numpy as np
 
 from artem_vr.errors import SourceError
 from artem_vr.sources.base import FrameSource
+from artem_vr.text import printable
 
 T = TypeVar("T")
 
 
 def _stderr_line(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(printable(msg), file=sys.stderr, flush=True)  # reasons quote what the stream sent
 
 
 #: query parameters whose values are secrets (case-insensitive substrings of the name)
@@ -67,6 +68,31 @@ redact = redact_url
 def redact_text(text: str) -> str:
     """Every URL inside ``text`` passed through :func:`redact_url`."""
     return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+
+
+def http_refusal(url: str, status: int, reason: str) -> SourceError:
+    """The one line for an HTTP answer that is not a stream: a login refused (saying whether the
+    URL carried a user and password), or another status."""
+    shown = f"{redact_url(url)}: HTTP {status} {reason}".rstrip()
+    if status in (401, 403):
+        try:
+            had_credentials = urlsplit(url).username is not None
+        except ValueError:
+            had_credentials = False
+        if had_credentials:
+            return SourceError(f"{shown}: the camera refused the user and password in the URL",
+                               "check them (case matters); %-encode special characters in the password (@ is %40)")
+        return SourceError(f"{shown}: the camera asks for a user and password",
+                           "put them in the URL: http://user:pass@host:port/path")
+    return SourceError(shown, "check the path of the video stream in the camera's manual")
+
+
+def web_page_error(url: str, content_type: str) -> SourceError | None:
+    """The one line for a URL that answers with a web page instead of a video stream (else None)."""
+    if content_type not in ("text/html", "application/xhtml+xml"):
+        return None
+    return SourceError(f"{redact_url(url)} is a web page ({content_type}), not a video stream",
+                       "open it in a browser and use the address of the video itself (often …/video, …/mjpg or …/stream)")
 
 
 def call_with_deadline(fn: Callable[[], T], timeout: float, what: str, fix: str) -> T:

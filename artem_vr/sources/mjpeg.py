@@ -30,7 +30,7 @@ import numpy as np
 from artem_vr.errors import ImageError, SourceError
 from artem_vr.sources.camera import stream_capture
 from artem_vr.sources.imageio import check_pixels
-from artem_vr.sources.live import LiveSource, redact
+from artem_vr.sources.live import LiveSource, http_refusal, redact, web_page_error
 
 _FIX = "check the URL opens in a browser on this machine, the camera app is running, and the port is right"
 
@@ -93,12 +93,9 @@ class MjpegStream:
             raise SourceError(f"{redact(self.url)}: {type(e).__name__}: {e}", _FIX) from None
         self._conn, self._resp = conn, resp
         self._buf = bytearray()
-        if resp.status in (401, 403):
-            self.close()
-            raise SourceError(f"{redact(self.url)}: HTTP {resp.status} {resp.reason}", "put the user and password in the URL: http://user:pass@host:port/path")
         if resp.status != 200:
             self.close()
-            raise SourceError(f"{redact(self.url)}: HTTP {resp.status} {resp.reason}", "check the path of the video stream in the camera's manual")
+            raise http_refusal(self.url, resp.status, resp.reason)
         ctype = resp.getheader("Content-Type", "") or ""
         self.content_type = ctype.split(";")[0].strip().lower()
         if self.content_type.startswith("multipart/"):
@@ -118,7 +115,7 @@ class MjpegStream:
             self.snapshot = True
         else:
             self.close()
-            raise NotMjpeg(redact(self.url), self.content_type)
+            raise web_page_error(self.url, self.content_type) or NotMjpeg(redact(self.url), self.content_type)
 
     def close(self) -> None:
         if self._conn is not None:

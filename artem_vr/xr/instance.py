@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from artem_vr import __version__
 from artem_vr.errors import RuntimeUnavailable
 from artem_vr.xr.handles import HandleLedger, StackOwner, owned
-from artem_vr.xr.runtime import FIX_NO_RUNTIME, VALIDATION_LAYER, check_manifest, load_xr
+from artem_vr.xr.runtime import FIX_NOT_RUNNING, NOT_RUNNING, VALIDATION_LAYER, check_manifest, load_xr
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class XrInstance(StackOwner):
         try:
             offered = runtime_extensions()
         except xr.XrException as e:
-            raise RuntimeUnavailable(f"the OpenXR runtime did not answer: {type(e).__name__}: {e}",
-                                     FIX_NO_RUNTIME) from e
+            raise RuntimeUnavailable(f"the OpenXR runtime is installed but did not answer ({type(e).__name__}: {e}): "
+                                     f"{NOT_RUNNING}", FIX_NOT_RUNNING) from e
         optional = [EXT_TIME_LINUX if sys.platform != "win32" else "XR_KHR_win32_convert_performance_counter_time",
                     EXT_EYE_GAZE]
         if self.validation:
@@ -132,8 +132,8 @@ class XrInstance(StackOwner):
             try:
                 return xr.create_instance(info)
             except (xr.RuntimeUnavailableError, xr.RuntimeFailureError, xr.InitializationFailedError) as e:
-                raise RuntimeUnavailable(f"the OpenXR runtime did not start ({type(e).__name__}: {e})",
-                                         FIX_NO_RUNTIME) from e
+                raise RuntimeUnavailable(f"the OpenXR runtime is installed but did not start ({type(e).__name__}: {e}): "
+                                         f"{NOT_RUNNING}", FIX_NOT_RUNNING) from e
 
         self.handle = self._stack.enter_context(owned(self.ledger, "instance", create, xr.destroy_instance))
         if self._dbg_info is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from artem_vr.checks import Check
 from artem_vr.xr.instance import EXT_EGL, EXT_GL, runtime_extensions
-from artem_vr.xr.runtime import FIX_NO_RUNTIME, runtime_manifest, xr_available
+from artem_vr.xr.runtime import FIX_NO_RUNTIME, FIX_NOT_RUNNING, NOT_RUNNING, runtime_manifest, xr_available
 
 __all__ = ["doctor_checks", "xr_available"]
 
@@ -18,7 +18,8 @@ def doctor_checks() -> list[Check]:
                       FIX_NO_RUNTIME)]
     checks.append(Check("OpenXR manifest", None, f"{path} (from {origin})"))
     ok, why = xr_available()
-    checks.append(Check("OpenXR runtime", ok, why, "" if ok else FIX_NO_RUNTIME))
+    # a manifest that is there but a runtime that does not answer: installed, not running
+    checks.append(Check("OpenXR runtime", ok, why, "" if ok else FIX_NOT_RUNNING if NOT_RUNNING in why else FIX_NO_RUNTIME))
     if ok:
         try:
             exts = runtime_extensions()

@@ -31,6 +31,14 @@ FIX_NO_RUNTIME = (
 )
 
 
+#: what a runtime that is installed but does not answer usually means
+NOT_RUNNING = "its service is probably not running"
+FIX_NOT_RUNNING = (
+    "start the runtime: SteamVR (launch SteamVR and wait for the headset), Monado (start monado-service; "
+    "for the headless test runtime `. /var/cache/artem-xr/env.sh && monado-service &`), then try again"
+)
+
+
 def load_xr():
     """Import and return the pyopenxr module, keeping PyOpenGL's platform as it was."""
     if "xr" in sys.modules:
@@ -103,6 +111,7 @@ def xr_available() -> tuple[bool, str]:
     """
     if os.environ.get("ARTEM_VR_TESTING") == "1" and not os.environ.get("XR_RUNTIME_JSON"):
         return False, "tests see an OpenXR runtime only through XR_RUNTIME_JSON"
+    path = None
     try:
         path = check_manifest()
         xr = load_xr()
@@ -121,7 +130,8 @@ def xr_available() -> tuple[bool, str]:
     except RuntimeUnavailable as e:
         return False, e.what
     except Exception as e:  # noqa: BLE001 — any failure means "not available", with the reason
-        return False, f"the OpenXR runtime did not start: {type(e).__name__}: {e}"
+        return False, (f"the OpenXR runtime configured in {path} is installed but did not answer "
+                       f"({type(e).__name__}: {e}): {NOT_RUNNING}")
 
 
 def require_runtime() -> str:

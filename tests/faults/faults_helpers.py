@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -89,10 +90,14 @@ def start_cli(*argv, cwd: Path) -> subprocess.Popen:
                             text=True, env=child_env())
 
 
+#: a tqdm progress bar's line ("12%|██  | 3/25 [00:01<…, 2.1it/s]", "?frame/s")
+_PROGRESS = re.compile(r"frame/s|\?frame|\d+%\||it/s\]|s/it\]")
+
+
 def one_error_line(err: str) -> str:
     """The stderr of a failed command: exactly one non-empty line (progress bars aside), no traceback."""
     assert "Traceback" not in err, err
-    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.strip() and "frame/s" not in ln and "?frame" not in ln]
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.strip() and not _PROGRESS.search(ln)]
     assert len(lines) == 1, err
     return lines[0]
 

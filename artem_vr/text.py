@@ -1,0 +1,86 @@
+"""Text for the terminal: foreign text made harmless, and output that survives a closed pipe.
+
+* :func:`printable` — text that came from outside the program (file names, model cards and
+  safetensors metadata, style names, URLs, stream headers, exception messages quoting any of
+  those) with every control character escaped (``\\x1b``, ``\\u202e``…), so no file can move
+  the cursor, clear the screen, set the window title or reorder a line.
+* :func:`say` — ``print`` for a command's output lines. When the reader of stdout goes away
+  (``artem-vr run … | head -1``) the rest of the output is dropped quietly and the command
+  carries on (a recording is still finished and kept); stdout itself is never replaced.
+
+A leaf: imports nothing from the project.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import unicodedata
+
+#: kept as they are by :func:`printable` (``keep_newlines``: also "\n")
+_SAFE_WHITESPACE = {"\t": "    "}
+_lock = threading.Lock()
+_stdout_gone = False
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else (f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+def printable(value, keep_newlines: bool = False) -> str:
+    """``str(value)`` with control characters escaped: C0 and C1 controls, DEL, and the Unicode
+    format characters (bidirectional overrides, zero-width marks). A tab becomes spaces; a
+    newline is escaped unless ``keep_newlines``."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif ch in _SAFE_WHITESPACE:
+            out.append(_SAFE_WHITESPACE[ch])
+        elif ch.isprintable() or (ch == " "):
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Zs",):  # other spaces: shown, harmless
+            out.append(ch)
+        else:
+            out.append(_escape(ch))
+    return "".join(out)
+
+
+def stdout_gone() -> bool:
+    """True once a write to stdout found its reader gone (the rest is being dropped)."""
+    return _stdout_gone
+
+
+def drop_stdout() -> None:
+    """The reader of stdout went away: point file descriptor 1 at the null device, so every later
+    write (ours, a library's, the interpreter's final flush) succeeds and goes nowhere."""
+    global _stdout_gone
+    with _lock:
+        if _stdout_gone:
+            return
+        _stdout_gone = True
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+
+
+def say(*parts, sep: str = " ", end: str = "\n", flush: bool = True) -> None:
+    """``print(*parts)`` to stdout, flushed; a closed pipe (the reader left early) drops this line
+    and every later one quietly instead of ending the command."""
+    if _stdout_gone:
+        return
+    try:
+        print(*parts, sep=sep, end=end, flush=flush)
+    except BrokenPipeError:
+        drop_stdout()
