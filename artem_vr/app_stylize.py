@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from artem_vr.errors import ImageError, UsageError
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
+
+if TYPE_CHECKING:
+    from artem_vr.atomic import InputsRead
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
@@ -79,10 +83,11 @@ def stylize_rgb(stylizer, rgb, name):
     return to_rgb8(y)
 
 
-def _plan(args) -> tuple[Path, Path, bool, list]:
+def _plan(args) -> tuple[Path, Path, bool, InputsRead]:
     """Check the command line before anything is read: (input, output, is_video, inputs)."""
-    from artem_vr.atomic import refuse_inputs
+    from artem_vr.atomic import InputsRead, refuse_inputs
     from artem_vr.sources.imageio import sniff_image
+    from artem_vr.style.catalog import style_files
 
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
@@ -93,7 +98,9 @@ def _plan(args) -> tuple[Path, Path, bool, list]:
         raise UsageError(f"--max-side {args.max_side} is out of range", "use 0 (never downscale) or 16–16384, e.g. 1024")
     if 0 < args.max_side < MIN_SIDE:
         raise UsageError(f"--max-side {args.max_side} is too small", f"use at least {MIN_SIDE}, or 0 to never downscale")
-    inputs = [src] + ([args.style] if args.style and Path(args.style).is_file() else [])
+    # what the command reads: the input, and the style's files (a style image, a model and the
+    # files beside it, a user style's or a preset's painting and models), named or not
+    inputs = InputsRead([src, *style_files(args.style)])
     refuse_inputs(dst, inputs)
     ext_in, ext_out = src.suffix.lower(), dst.suffix.lower()
     if ext_in in VIDEO_EXT:
@@ -133,7 +140,7 @@ def _image(args, src, dst, inputs, stylizer, what) -> int:
     from artem_vr.atomic import write_image_atomic
     from artem_vr.sources.imageio import read_image
 
-    img = read_image(src)
+    img = read_image(src, inputs)
     check_size(img.shape[1], img.shape[0], src)
     out = stylize_rgb(stylizer, _fit(img, args.max_side), src)
     write_image_atomic(dst, out, inputs)
@@ -147,7 +154,7 @@ def _video(args, src, dst, inputs, stylizer, what) -> int:
     from artem_vr.atomic import AtomicVideoWriter
     from artem_vr.sources.imageio import VideoReaderRGB
 
-    with VideoReaderRGB(src) as reader, AtomicVideoWriter(dst, reader.fps, inputs) as writer:
+    with VideoReaderRGB(src, inputs) as reader, AtomicVideoWriter(dst, reader.fps, inputs) as writer:
         check_size(*reader.size, src)
         with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
             for rgb in reader:

@@ -1,25 +1,36 @@
 """Outputs that are either complete and verified, or not there at all.
 
 Every file the program writes for the user (a stylized image or video, a recording, its last
-frame) goes through here:
+frame, a snapshot, a trained model with its card and thumbnail, an ONNX export, an eval sheet,
+a bench JSON) goes through here:
 
-1. :func:`refuse_inputs` — an output that resolves to the same file as an input (given, or
-   any file this process has read: :func:`note_input`) is refused before anything is written.
+1. :func:`refuse_inputs` — an output that resolves to the same file as an input is refused
+   before anything is written. The inputs are a value: the paths a caller names, and an
+   :class:`InputsRead` that a command creates and hands to the readers it calls (each notes
+   the files it opens), so files the program reads on its own (a preset's painting, a user
+   style's files, AdaIN's style image) count as well. No process-wide registry.
 2. The bytes go to a temporary file *in the destination folder*, named
    ``.<stem>.partial-<pid>-<token><suffix>`` (so a crash leaves a name that says what it is,
-   and the final rename never crosses file systems).
+   and the final rename never crosses file systems). Partial files whose process is gone (a
+   run killed with SIGKILL) are removed by the next writer into that folder, which says so.
 3. The temporary file is verified (an image decodes to the expected size; a video's frames
    decode and there are as many as were written), flushed to disk, then ``os.replace``\\ d over
    the target. On any failure it is removed, the target is untouched and an
    :class:`~artem_vr.errors.ImageError` says what happened.
 
-:func:`write_image_atomic` and :class:`AtomicVideoWriter` are the two entry points.
+Entry points: :func:`write_image_atomic`, :class:`AtomicVideoWriter`, :func:`write_file_atomic`
+(any writer, e.g. safetensors), :func:`write_bytes_atomic` / :func:`write_text_atomic`, and
+:class:`AtomicGroup` — several files (a model's weights, card and thumbnail) replaced together
+or not at all. :class:`OutputLock` makes two writers of one name exclusive (``flock``): the
+second gets one line, never a silent overwrite.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -35,29 +46,41 @@ _NOT_INPUT_FIX = "write to another file name: artem-vr never overwrites its inpu
 _DISK_FIX = "check the disk is not full and the folder is writable"
 
 # ---------------------------------------------------------------------------- inputs
-_inputs: "OrderedDict[str, None]" = OrderedDict()
-_inputs_lock = threading.Lock()
-_MAX_NOTED = 4096
+class InputsRead:
+    """The files one command reads; :func:`refuse_inputs` refuses each of them as an output.
 
-
-def note_input(path: str | os.PathLike) -> None:
-    """Remember that this process reads ``path``; :func:`refuse_inputs` then refuses it as an output.
-
-    Paths, not inode numbers, are kept (an inode can be reused once a file is deleted); the
-    newest 4096 are remembered.
+    A command creates one, seeds it with what it knows it will read (its input, the style's
+    files) and hands it to the readers it calls (``read_image(path, inputs)``), which note what
+    they open. Paths, not inode numbers, are kept (an inode can be reused once a file is
+    deleted); the newest 4096 are remembered. Thread-safe; iterating gives the paths.
     """
-    key = os.path.abspath(os.fspath(path))
-    with _inputs_lock:
-        _inputs[key] = None
-        _inputs.move_to_end(key)
-        while len(_inputs) > _MAX_NOTED:
-            _inputs.popitem(last=False)
 
+    MAX = 4096
 
-def forget_inputs() -> None:
-    """Forget every noted input (the CLI calls this as each command starts)."""
-    with _inputs_lock:
-        _inputs.clear()
+    def __init__(self, paths: Iterable[str | os.PathLike | None] = ()):
+        self._paths: "OrderedDict[str, None]" = OrderedDict()
+        self._lock = threading.Lock()
+        for p in paths:
+            if p is not None:
+                self.note(p)
+
+    def note(self, path: str | os.PathLike) -> None:
+        key = os.path.abspath(os.fspath(path))
+        with self._lock:
+            self._paths[key] = None
+            self._paths.move_to_end(key)
+            while len(self._paths) > self.MAX:
+                self._paths.popitem(last=False)
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._paths))
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __repr__(self) -> str:
+        return f"InputsRead({list(self)!r})"
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -69,10 +92,8 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 def refuse_inputs(output: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (), what: str = "output") -> None:
-    """UsageError if ``output`` is the same file as any of ``inputs`` or any noted input."""
-    with _inputs_lock:
-        noted = list(_inputs)
-    for inp in [*inputs, *noted]:
+    """UsageError if ``output`` is the same file as any of ``inputs`` (paths, or an :class:`InputsRead`)."""
+    for inp in list(inputs):
         if inp is None or not os.fspath(inp):
             continue
         if same_file(output, inp):
@@ -80,10 +101,102 @@ def refuse_inputs(output: str | os.PathLike, inputs: Iterable[str | os.PathLike 
             raise UsageError(f"{what} {output} is the same file as {shown}", _NOT_INPUT_FIX)
 
 
+def _keep(inputs: Iterable) -> "InputsRead | list":
+    """``inputs`` as writers keep it: an :class:`InputsRead` stays live (files read later count)."""
+    return inputs if isinstance(inputs, InputsRead) else [i for i in inputs if i is not None]
+
+
 # ---------------------------------------------------------------------------- temp file
+#: ``.<stem>.partial-<pid>-<token><suffix>`` (a write in progress) and ``.<name>.old-<pid>-<token>``
+#: (the previous file, kept while a group of files is replaced)
+_LEFTOVER_RE = re.compile(r"^\.(?P<stem>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)-[0-9a-f]{8}(?P<suffix>.*)$")
+_cleaned: set[str] = set()  # folders already tidied by this process (once each)
+_cleaned_lock = threading.Lock()
+
+
 def partial_path(target: Path) -> Path:
-    """A fresh temporary name beside ``target`` that keeps its suffix (writers pick the format by it)."""
+    """A fresh temporary name beside ``target`` that keeps its suffix (writers pick the format by
+    it); first removes what killed runs left in that folder (:func:`clean_stale_partials`)."""
+    folder = os.path.abspath(target.parent)
+    with _cleaned_lock:
+        first = folder not in _cleaned
+        _cleaned.add(folder)
+    if first:
+        clean_stale_partials(target.parent)
     return target.with_name(f".{target.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
+
+
+def _boot_time() -> float | None:
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def owner_alive(pid: int, since: float | None = None) -> bool:
+    """True if process ``pid`` exists and (when ``since``, a file's mtime, is given and the start
+    time is known) started before ``since`` — a process that started later only reuses the number."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    if since is None:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        boot = _boot_time()
+        if boot is None:
+            return True
+        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return True
+    return started <= since + 1.0
+
+
+def clean_stale_partials(folder: str | os.PathLike, notify: Callable[[str], None] | None = None) -> list[Path]:
+    """Remove the partial files in ``folder`` whose writing process is gone (a run killed with
+    SIGKILL, a power cut); a previous file kept aside by a killed :class:`AtomicGroup` is put
+    back if its name is free. Says what it did on stderr (or to ``notify``); returns the paths."""
+    folder = Path(folder)
+    done: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return done
+    for e in entries:
+        m = _LEFTOVER_RE.match(e.name)
+        if m is None:
+            continue
+        path = Path(e.path)
+        try:
+            if not e.is_file(follow_symlinks=False) or owner_alive(int(m["pid"]), e.stat(follow_symlinks=False).st_mtime):
+                continue
+            if m["kind"] == "old":
+                original = folder / f"{m['stem']}{m['suffix']}"
+                if not original.exists():
+                    os.replace(path, original)  # the group was stopped between its renames: undo
+                    done.append(original)
+                    continue
+            path.unlink()
+            done.append(path)
+        except FileNotFoundError:
+            continue  # another process tidied it first
+        except OSError:
+            continue  # not ours to remove (permissions): left as it is
+    if done:
+        say = notify or (lambda line: print(line, file=sys.stderr, flush=True))
+        say(f"note: tidied {len(done)} file(s) left in {folder} by a run that was stopped before it finished: "
+            + ", ".join(p.name for p in done[:3]) + (" …" if len(done) > 3 else ""))
+    return done
 
 
 def _fsync(path: Path) -> None:
@@ -119,23 +232,284 @@ def _remove(path: Path | None) -> None:
             pass
 
 
-def commit(tmp: Path, target: Path, verify: Callable[[Path], None], inputs: Iterable = (), what: str = "output") -> Path:
+def commit(tmp: Path, target: Path, verify: Callable[[Path], None], inputs: Iterable = (), what: str = "output",
+           exclusive: bool = False) -> Path:
     """Verify ``tmp``, flush it, and rename it over ``target``; on failure remove ``tmp`` and raise.
 
     ``verify(tmp)`` raises :class:`ImageError` when the file is not what was meant to be written.
+    ``exclusive``: never replace an existing ``target`` (UsageError if one appeared meanwhile).
     """
     try:
-        if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise ImageError(f"nothing was written for {target} (empty file)", _DISK_FIX)
-        verify(tmp)
-        _fsync(tmp)
+        _check_written(tmp, target, verify)
         refuse_inputs(target, inputs, what)  # again: inputs opened since the start count too
-        os.replace(tmp, target)
+        if exclusive:
+            try:
+                os.link(tmp, target)  # fails if the name is taken, even by a concurrent writer
+            except FileExistsError:
+                raise UsageError(f"{what} {target} appeared while it was being written", "try again") from None
+            except OSError as e:
+                raise ImageError(f"could not write {target} ({e.strerror or e})", _DISK_FIX) from None
+            _remove(tmp)
+        else:
+            _replace(tmp, target)
     except BaseException:
         _remove(tmp)
         raise
     _fsync_dir(target.parent)
     return target
+
+
+def _check_written(tmp: Path, target: Path, verify: Callable[[Path], None] | None) -> None:
+    if not tmp.is_file() or tmp.stat().st_size == 0:
+        raise ImageError(f"nothing was written for {target} (empty file)", _DISK_FIX)
+    if verify is not None:
+        verify(tmp)
+    _fsync(tmp)
+
+
+def _replace(src: Path, dst: Path) -> None:
+    try:
+        os.replace(src, dst)
+    except OSError as e:
+        raise ImageError(f"could not replace {dst} ({e.strerror or e})", "check the folder is writable") from None
+
+
+def write_file_atomic(target: str | os.PathLike, write: Callable[[Path], object], verify: Callable[[Path], None] | None = None,
+                      inputs: Iterable = (), what: str = "output", exclusive: bool = False) -> Path:
+    """``write(tmp)`` writes the file (to a partial name beside ``target``, same suffix);
+    ``verify(tmp)`` checks it; then it replaces ``target``: all or nothing. An OSError while
+    writing (a full disk, a read-only folder) is an :class:`ImageError` naming ``target``."""
+    target = Path(target)
+    inputs = _keep(inputs)
+    refuse_inputs(target, inputs, what)
+    _check_folder(target, what)
+    tmp = partial_path(target)
+    _write_partial(tmp, target, write)
+    return commit(tmp, target, verify or (lambda p: None), inputs, what, exclusive)
+
+
+def _write_partial(tmp: Path, target: Path, write: Callable[[Path], object]) -> None:
+    try:
+        write(tmp)
+    except OSError as e:
+        _remove(tmp)
+        raise ImageError(f"could not write {target} ({e.strerror or e})", _DISK_FIX) from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def write_bytes_atomic(target: str | os.PathLike, data: bytes, inputs: Iterable = (), what: str = "output",
+                       verify: Callable[[Path], None] | None = None) -> Path:
+    """``data`` to ``target``, all or nothing (checked to be all there when read back)."""
+    n = len(data)
+
+    def check(p: Path) -> None:
+        if p.stat().st_size != n:
+            raise ImageError(f"{target}: {p.stat().st_size} of {n} bytes were written (disk full?)", _DISK_FIX)
+        if verify is not None:
+            verify(p)
+
+    return write_file_atomic(target, lambda p: p.write_bytes(data), check, inputs, what)
+
+
+def write_text_atomic(target: str | os.PathLike, text: str, inputs: Iterable = (), what: str = "output") -> Path:
+    """UTF-8 ``text`` to ``target``, all or nothing."""
+    return write_bytes_atomic(target, text.encode("utf-8"), inputs, what)
+
+
+# ---------------------------------------------------------------------------- groups
+class AtomicGroup:
+    """Files that are replaced together or not at all (a model's weights, card and thumbnail).
+
+    Each file is written to a partial name beside its target (:meth:`add` / :meth:`add_bytes`
+    / :meth:`add_text`) and verified; nothing is touched until :meth:`commit`. ``commit`` keeps
+    each existing target aside (a hard link ``.<name>.old-<pid>-<token>``, so the name never
+    disappears), renames the partial files into place one by one and, should one rename fail,
+    puts every target back as it was. :meth:`remove` drops an old file with the group (a
+    thumbnail the new model no longer has). Leaving a ``with`` block on an exception discards
+    the partial files. A process killed between the renames leaves the kept-aside files,
+    which the next writer into the folder tidies (:func:`clean_stale_partials`).
+    """
+
+    def __init__(self, inputs: Iterable = (), what: str = "output"):
+        self.inputs = _keep(inputs)
+        self.what = what
+        self._items: list[tuple[Path, Path]] = []  # (partial, target)
+        self._removals: list[Path] = []
+        self.done = False
+
+    def add(self, target: str | os.PathLike, write: Callable[[Path], object],
+            verify: Callable[[Path], None] | None = None) -> Path:
+        """``write(tmp)`` writes the new ``target``; checked by ``verify(tmp)``. Returns the partial path."""
+        target = Path(target)
+        refuse_inputs(target, self.inputs, self.what)
+        _check_folder(target, self.what)
+        if any(same_file(t, target) for _, t in self._items):
+            raise UsageError(f"{target} is twice in one group of outputs")
+        tmp = partial_path(target)
+        _write_partial(tmp, target, write)
+        try:
+            _check_written(tmp, target, verify)
+        except BaseException:
+            _remove(tmp)
+            raise
+        self._items.append((tmp, target))
+        return tmp
+
+    def add_bytes(self, target, data: bytes, verify: Callable[[Path], None] | None = None) -> Path:
+        n = len(data)
+
+        def check(p: Path) -> None:
+            if p.stat().st_size != n:
+                raise ImageError(f"{target}: {p.stat().st_size} of {n} bytes were written (disk full?)", _DISK_FIX)
+            if verify is not None:
+                verify(p)
+
+        return self.add(target, lambda p: p.write_bytes(data), check)
+
+    def add_text(self, target, text: str) -> Path:
+        return self.add_bytes(target, text.encode("utf-8"))
+
+    def remove(self, target: str | os.PathLike) -> None:
+        """Remove ``target`` (if it exists) as part of the group; restored if the group fails."""
+        self._removals.append(Path(target))
+
+    def commit(self) -> list[Path]:
+        """Rename every partial file into place, or none; the targets, in the order added."""
+        if self.done:
+            raise ImageError("this group of outputs was already committed or discarded")
+        self.done = True
+        kept: list[tuple[Path, Path | None]] = []  # (target, its previous file kept aside, or None: new)
+        try:
+            for tmp, target in self._items:
+                refuse_inputs(target, self.inputs, self.what)  # inputs opened since count too
+            for tmp, target in self._items:
+                kept.append((target, _keep_aside(target)))
+                _replace(tmp, target)
+            for target in self._removals:
+                if target.is_file() and not any(same_file(target, t) for _, t in self._items):
+                    aside = _keep_aside(target, move=True)
+                    kept.append((target, aside))
+        except BaseException:
+            for target, aside in reversed(kept):  # put everything back as it was
+                try:
+                    if aside is not None:
+                        os.replace(aside, target)
+                    elif target.exists():
+                        target.unlink()
+                except OSError:
+                    pass
+            for tmp, _ in self._items:
+                _remove(tmp)
+            raise
+        for _, aside in kept:
+            _remove(aside)
+        for folder in {t.parent for _, t in self._items}:
+            _fsync_dir(folder)
+        return [t for _, t in self._items]
+
+    def discard(self) -> None:
+        """Drop the partial files; every target stays as it was."""
+        self.done = True
+        for tmp, _ in self._items:
+            _remove(tmp)
+
+    def __enter__(self) -> "AtomicGroup":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None or not self.done:
+            self.discard()
+
+
+def _keep_aside(target: Path, move: bool = False) -> Path | None:
+    """A second name for ``target`` (a hard link; a rename when ``move`` or links are not
+    supported) so it can be put back; None if there is no ``target``."""
+    if not target.exists():
+        return None
+    aside = target.with_name(f".{target.stem}.old-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
+    try:
+        if move:
+            os.replace(target, aside)
+        else:
+            try:
+                os.link(target, aside)
+            except OSError:  # a file system without hard links: a copy
+                import shutil
+
+                shutil.copy2(target, aside)
+    except OSError as e:
+        raise ImageError(f"could not keep {target} aside while replacing it ({e.strerror or e})", _DISK_FIX) from None
+    return aside
+
+
+# ---------------------------------------------------------------------------- one writer per name
+class OutputLock:
+    """Only one process writes ``target`` at a time: an exclusive ``flock`` on
+    ``.<name>.lock`` beside it, taken without waiting. A second writer gets a UsageError (one
+    line, exit 2) naming the process that holds it. The lock ends with :meth:`release` or the
+    process (the kernel drops it even on SIGKILL); the lock file is removed when released."""
+
+    def __init__(self, target: str | os.PathLike, what: str = "output"):
+        self.target = Path(target)
+        self.what = what
+        self.path = self.target.with_name(f".{self.target.name}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> "OutputLock":
+        import fcntl
+
+        for _ in range(20):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise ImageError(f"cannot create {self.path} ({e.strerror or e})", "check the folder is writable") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_pid(fd)
+                os.close(fd)
+                who = f"process {holder}" if holder else "another process"
+                raise UsageError(f"{self.target} is being written by {who} right now",
+                                 "wait for it to finish, or choose another name") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the holder released and removed it meanwhile: lock the new file
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._fd = fd
+            return self
+        raise UsageError(f"{self.target}: could not take its lock", "try again")
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            self.path.unlink()  # while still holding it: a waiter then re-checks the inode
+        except OSError:
+            pass
+        os.close(fd)
+
+    def __enter__(self) -> "OutputLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        data = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        return int(data) if data.isdigit() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _check_folder(target: Path, what: str) -> None:
@@ -193,26 +567,19 @@ def verify_video(path: Path, frames: int, size: tuple[int, int] | None = None, n
 
 # ---------------------------------------------------------------------------- writers
 def write_image_atomic(target: str | os.PathLike, rgb: np.ndarray, inputs: Iterable = (), what: str = "output",
-                       quality: int = 95) -> Path:
-    """Write RGB uint8 (H, W, 3) ``rgb`` to ``target`` (format from the suffix): all or nothing."""
-    from artem_vr.sources.imageio import encode_image
+                       quality: int = 95, exclusive: bool = False) -> Path:
+    """Write RGB uint8 (H, W, 3) ``rgb`` to ``target`` (format from the suffix): all or nothing.
+    ``exclusive``: never replace an existing file (a snapshot's fresh name)."""
+    from artem_vr.sources.imageio import encode_image  # reason: cv2 off the import path of atomic
 
     target = Path(target)
-    inputs = list(inputs)
+    inputs = _keep(inputs)
     refuse_inputs(target, inputs, what)
     _check_folder(target, what)
     data = encode_image(rgb, target.suffix, quality, str(target))
-    tmp = partial_path(target)
-    try:
-        tmp.write_bytes(data)
-    except OSError as e:
-        _remove(tmp)
-        raise ImageError(f"could not write {target} ({e.strerror or e})", _DISK_FIX) from None
-    except BaseException:
-        _remove(tmp)
-        raise
     h, w = rgb.shape[:2]
-    return commit(tmp, target, lambda p: verify_image(p, (w, h), target), inputs, what)
+    return write_file_atomic(target, lambda p: p.write_bytes(data), lambda p: verify_image(p, (w, h), target),
+                             inputs, what, exclusive)
 
 
 class AtomicVideoWriter:
@@ -230,7 +597,7 @@ class AtomicVideoWriter:
                  replace_beside: bool = False):
         self.target = Path(target)
         self.fps = float(fps)
-        self.inputs = list(inputs)
+        self.inputs = _keep(inputs)
         self.what = what
         self.replace_beside = replace_beside
         refuse_inputs(self.target, self.inputs, what)
@@ -274,8 +641,6 @@ class AtomicVideoWriter:
                 if not self.replace_beside:
                     raise ImageError(f"{final} exists (the codec for {self.target.suffix} is missing here, so the video "
                                      "would be written as MJPG .avi)", f"move {final} away, or write to an .avi name")
-                import sys
-
                 print(f"note: replacing {final} (the video is written as MJPG .avi here)", file=sys.stderr)
         except BaseException:
             _remove(tmp)

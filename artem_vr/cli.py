@@ -169,7 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:  # the process's own command line: it ends even with a stream read stuck in OpenCV
+        from artem_vr.sources.live import end_process
+
+        return end_process(main(sys.argv[1:]))
+    argv = list(argv)
     parser = build_parser()
     # The command is the first word that is not an option; its module adds its own arguments
     # before parsing, so `artem-vr run --help` shows them.
@@ -202,9 +206,6 @@ def main(argv: list[str] | None = None) -> int:
             import logging
 
             logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-        from artem_vr.atomic import forget_inputs
-
-        forget_inputs()  # each command protects the files it reads, not those of an earlier one
         if getattr(args, "max_megapixels", None) is not None:
             from artem_vr.sources import imageio
 

@@ -474,11 +474,11 @@ def run(args) -> int:
         print(format_table(report))
         result["style"] = report
         if args.sheet:
-            from artem_vr.sources.imageio import write_image
+            from artem_vr.atomic import write_image_atomic
 
             img = contact_sheet(report, sheet, tile=args.tile, max_rows=args.sheet_rows)
             Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
-            write_image(args.sheet, img)
+            write_image_atomic(args.sheet, img, what="eval sheet")
             print(f"wrote {args.sheet} ({img.shape[1]}x{img.shape[0]})")
     if _temporal_requested(args):
         from artem_vr.temporal.metrics import run_eval
@@ -486,6 +486,8 @@ def run(args) -> int:
         result["temporal"] = run_eval(args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
+        from artem_vr.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", what="eval JSON")
         print(f"wrote {args.json}")
     return 0

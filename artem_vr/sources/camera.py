@@ -49,7 +49,7 @@ def _quiet_opencv() -> None:
     """OpenCV's own "can't open camera by index" warnings: our SourceError says it better."""
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except Exception:
+    except (AttributeError, cv2.error):  # a build without cv2.utils.logging keeps its default level
         pass
 
 

@@ -14,10 +14,13 @@ Credentials never reach a printed line: labels and messages go through :func:`re
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import re
 import sys
 import threading
+import time
 from abc import abstractmethod
 from typing import Callable, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -28,6 +31,7 @@ from artem_vr.errors import SourceError
 from artem_vr.sources.base import FrameSource
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _stderr_line(msg: str) -> None:
@@ -69,12 +73,75 @@ def redact_text(text: str) -> str:
     return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
 
 
+#: threads left inside a library call that cannot be interrupted (OpenCV/FFmpeg opening or
+#: reading a stream): the process must not finalize while one is still in there
+_stuck: "set[threading.Thread]" = set()
+_stuck_lock = threading.Lock()
+
+
+_at_exit_registered = False
+#: the longest a process that ends normally (library use, the test runner) waits for stuck calls
+AT_EXIT_WAIT = 15.0
+
+
+def note_stuck(thread: threading.Thread) -> None:
+    """Remember ``thread`` as left inside a native call (see :func:`end_process`). A process that
+    ends without :func:`end_process` waits for such calls before Python finalizes (bounded by
+    the timeouts OpenCV was given, at most :data:`AT_EXIT_WAIT` s), so it does not abort."""
+    global _at_exit_registered
+    with _stuck_lock:
+        _stuck.add(thread)
+        if not _at_exit_registered:
+            import atexit
+
+            atexit.register(_wait_for_stuck)  # atexit runs before daemon threads are stopped by force
+            _at_exit_registered = True
+
+
+def _wait_for_stuck() -> None:
+    deadline = time.monotonic() + AT_EXIT_WAIT
+    for t in stuck_threads():
+        t.join(max(0.0, deadline - time.monotonic()))
+
+
+def stuck_threads() -> list[threading.Thread]:
+    """Threads still inside a native call they were left in."""
+    with _stuck_lock:
+        alive = [t for t in _stuck if t.is_alive()]
+        _stuck.intersection_update(alive)
+        return alive
+
+
+def end_process(code: int, grace: float = 0.3) -> int:
+    """Return ``code``, or — when a thread is still inside an OpenCV/FFmpeg call after ``grace``
+    seconds — flush the output and end the process at once with ``code``.
+
+    Python finalizes the interpreter at exit; a daemon thread that comes back from a C++ call
+    then is stopped by force (``pthread_exit``) while C++ frames are on its stack, and the C++
+    runtime aborts with "terminate called without an active exception". A stuck call is only
+    ever reading from a network stream: nothing of ours is left unwritten by skipping it.
+    Only for the process's own entry point (the CLI when run as ``artem-vr``).
+    """
+    deadline = time.monotonic() + grace
+    for t in stuck_threads():
+        t.join(max(0.0, deadline - time.monotonic()))
+    if not stuck_threads():
+        return code
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def call_with_deadline(fn: Callable[[], T], timeout: float, what: str, fix: str) -> T:
     """Run ``fn()`` on a helper thread; raise SourceError if it takes longer than ``timeout``.
 
     For library calls that may block without honouring their own timeouts (OpenCV's FFmpeg
     backend on a server that accepts and never answers). The stuck thread is left behind as
-    a daemon; it holds no lock of ours.
+    a daemon (it holds no lock of ours) and noted (:func:`note_stuck`), so the process ends
+    without waiting for it and without the C++ abort of :func:`end_process`.
     """
     box: dict[str, object] = {}
 
@@ -86,7 +153,11 @@ def call_with_deadline(fn: Callable[[], T], timeout: float, what: str, fix: str)
 
     t = threading.Thread(target=target, name=f"deadline:{what[:30]}", daemon=True)
     t.start()
-    t.join(timeout)
+    try:
+        t.join(timeout)
+    finally:  # also when a signal (Ctrl-C) ends the wait
+        if t.is_alive():
+            note_stuck(t)
     if t.is_alive():
         raise SourceError(f"{what}: no answer within {timeout:g} s", fix)
     if "error" in box:
@@ -154,7 +225,7 @@ class LiveSource(FrameSource):
             if self.connected:
                 try:
                     return self._read()
-                except Exception as e:  # any failure of a live stream: drop and reconnect
+                except (SourceError, OSError, ValueError, RuntimeError) as e:  # the stream dropped: reconnect
                     if self._stop.is_set():
                         return None
                     self.connected = False
@@ -168,7 +239,7 @@ class LiveSource(FrameSource):
             delay = min(delay * 2, self.backoff_max)
             try:
                 self._connect()
-            except Exception as e:
+            except (SourceError, OSError, ValueError, RuntimeError) as e:  # still down: shown in the next line
                 reason = _reason(e).removeprefix(f"{self.label}: ")
                 self._safe_disconnect()
                 continue
@@ -193,13 +264,27 @@ class LiveSource(FrameSource):
     def _interrupt(self) -> None:
         """Unblock a read in progress on the capture thread (called by :meth:`stop`)."""
 
+    #: how long :meth:`stop` waits for the capture thread (a read it cannot interrupt is left behind)
+    stop_wait = 1.0
+
     def stop(self) -> None:
+        """Stop within :attr:`stop_wait` seconds whatever the stream is doing (Ctrl-C must end a
+        run at once): a capture thread still inside an OpenCV read is left to finish it, and its
+        capture is not released under it (that would crash); the process ends without waiting
+        for it (:func:`end_process`)."""
         self._stop.set()
         self._interrupt()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(self.stop_wait)
+            if t.is_alive():
+                note_stuck(t)
+                self._slot.close()
+                return
         super().stop()
 
     def _safe_disconnect(self) -> None:
         try:
             self._disconnect()
-        except Exception:
-            pass
+        except (SourceError, OSError, RuntimeError) as e:  # closing a dead stream: said in debug logging
+            log.debug("source %s: closing the dropped stream failed: %s", self.label, redact_text(str(e)))

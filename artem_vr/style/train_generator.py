@@ -90,16 +90,15 @@ def _save_opt(path: Path, opt: torch.optim.Optimizer, step: int, extra: dict) ->
     """Adam state as safetensors (tensors) + JSON (step, hyper-parameters). No pickles."""
     from safetensors.torch import save_file
 
+    from artem_vr.atomic import write_file_atomic, write_text_atomic
+
     tensors = {}
     for i, (_pid, st) in enumerate(sorted(opt.state_dict()["state"].items())):
         for k, v in st.items():
             if torch.is_tensor(v):
                 tensors[f"{i}.{k}"] = v.detach().cpu().contiguous()
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
-    js = path.with_suffix(".json")
-    js.write_text(json.dumps({"step": step, **extra}, indent=1))
+    write_file_atomic(path, lambda p: save_file(tensors, str(p)), what="optimizer checkpoint")
+    write_text_atomic(path.with_suffix(".json"), json.dumps({"step": step, **extra}, indent=1), what="optimizer checkpoint")
 
 
 def _load_opt(path: Path, opt: torch.optim.Optimizer) -> int:
@@ -180,6 +179,15 @@ def _save_sample(path: Path, net, x: torch.Tensor) -> None:
 
 
 def run(args) -> int:
+    locks: list = []  # the output name and the run folder, held while this run trains
+    try:
+        return _train(args, locks)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _train(args, locks: list) -> int:
     import torch.distributed as dist
     from torch.utils.data import DataLoader, RandomSampler
     from torch.utils.data.distributed import DistributedSampler
@@ -189,10 +197,11 @@ def run(args) -> int:
     from artem_vr.style.generator import TransformNet, arch_by_name
     from artem_vr.style.losses import content_loss, gram, gram_style_loss, tv_loss
     from artem_vr.paths import user_data_dir
-    from artem_vr.style.catalog import output_path, painting_label, save_thumbnail, write_text_atomic
+    from artem_vr.atomic import InputsRead, write_text_atomic
+    from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, painting_label, style_files, write_model
     from artem_vr.style.presets import resolve_style
     from artem_vr.style.vgg import VGGFeatures, check_layers
-    from artem_vr.style.weights import load_safetensors, save_safetensors
+    from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
 
     t_start = time.time()
     if args.iters < 1 or args.batch < 1:
@@ -216,9 +225,12 @@ def run(args) -> int:
     arch = arch_by_name(args.arch)
     style_name, style_path = resolve_style(args.style)
     target = output_path(args.out, args.out_dir, args.force, args.resume)  # before any training: refuses to overwrite
+    run_dir = args.run_dir or user_data_dir() / "runs" / args.out
+    if main_proc:  # before anything is written: a second run of this name stops here
+        locks += [claim_output(target), claim_run_dir(run_dir)]
     files = list_images(args.content)
     train_files, held = split_holdout(files, args.holdout_every)
-    run_dir = args.run_dir or user_data_dir() / "runs" / args.out
+    inputs = InputsRead([style_path, *style_files(args.style), *files])  # no output replaces what the run reads
     run_dir.mkdir(parents=True, exist_ok=True)
 
     # 1. loss network and the style targets (computed once)
@@ -351,14 +363,14 @@ def run(args) -> int:
         meta = {"style": style_name, "painting": painting_label(style_name, style_path), "iters": step,
                 "arch_name": args.arch, "size": args.size, "batch": args.batch,
                 "final_losses": {k: round(v, 6) for k, v in ema.items()}}
-        thumb = save_thumbnail(style_path, target)
-        out_w = save_safetensors(target, net, arch.to_dict(), meta, fp16=True)
-        card = _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
-                     sitting_log(), thumb)
-        write_text_atomic(target.with_suffix(".md"), card)
-        (run_dir / "result.json").write_text(json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
+        out_w, _, _ = write_model(
+            target, safetensors_writer(net, arch.to_dict(), meta, fp16=True),
+            lambda _w, thumb, hw: _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev,
+                                        world, amp, evals, sitting_log(), thumb, hw),
+            painting=style_path, inputs=inputs)
+        write_text_atomic(run_dir / "result.json", json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
                                                           "first_losses": first, "final_losses": ema, "heldout": evals,
-                                                          "history": history}))
+                                                          "history": history}), what="run result")
         print(f"wrote {out_w} and {out_w.with_suffix('.md')} ({step} iterations, {wall / 60:.1f} min)", flush=True)
         if evals:
             print(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
@@ -369,7 +381,7 @@ def run(args) -> int:
 
 
 def _card(args, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
-          sittings=(), thumbnail: Path | None = None) -> str:
+          sittings=(), thumbnail: Path | None = None, thumbnail_hw: tuple[int, int] | None = None) -> str:
     sources = args.content.parent / "SOURCES.tsv"
     man = manifest(train_files, sources if sources.is_file() else args.content / "SOURCES.tsv")
     dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
@@ -399,7 +411,7 @@ def _card(args, arch, style_name, style_path, files, train_files, held, ema, ste
         "",
         f"- held-out photos: {', '.join(f.name for f in held) or '(none)'}",
         f"- style image: `{style_path.name}` ({style_attribution(style_path, style_name)})",
-        *([f"- thumbnail: `{thumbnail.name}` beside this card (the painting, {min(_image_hw(thumbnail))} px shorter side)"]
+        *([f"- thumbnail: `{thumbnail.name}` beside this card (the painting, {min(thumbnail_hw or _image_hw(thumbnail))} px shorter side)"]
           if thumbnail is not None else []),
         "",
         "## Training",

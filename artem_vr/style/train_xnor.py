@@ -105,12 +105,22 @@ def evaluate(teacher, student, files, device, size: int = 256) -> dict | None:
 
 
 def run(args) -> int:
+    locks: list = []  # the output name, held while this run trains
+    try:
+        return _train(args, locks)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _train(args, locks: list) -> int:
     from tqdm import tqdm
 
-    from artem_vr.style.catalog import output_path, painting_label, read_model, save_thumbnail, write_text_atomic
+    from artem_vr.atomic import InputsRead
+    from artem_vr.style.catalog import claim_output, output_path, painting_label, read_model, style_files, write_model
     from artem_vr.style.data import RandomCrops, list_images, split_holdout
     from artem_vr.style.device import pick_device
-    from artem_vr.style.weights import read_header, save_safetensors
+    from artem_vr.style.weights import read_header, safetensors_writer
     from artem_vr.style.xnor import binarize_generator, freeze, model_size, xnor_arch
 
     t0 = time.time()
@@ -122,6 +132,7 @@ def run(args) -> int:
     torch.manual_seed(args.seed)
     dev = pick_device(args.device)
     target = output_path(args.out, args.out_dir, args.force)  # before any training: refuses to overwrite
+    locks.append(claim_output(target))  # a second run of this name stops here
 
     teacher, teacher_path, style = load_teacher(args.teacher, args.arch, dev)
     base_arch, teacher_meta = read_header(teacher_path)
@@ -186,12 +197,12 @@ def run(args) -> int:
     painting = teacher_model.painting if teacher_model.painting != "?" else (painting_label(style, teacher_path) if style else None)
     meta = {"style": style, "painting": painting, "teacher": teacher_path.name, "iters": args.iters, "final": history[-1],
             "eval": evals, "size": size, "command": command_line(args)}
-    if teacher_model.image is not None:
-        save_thumbnail(teacher_model.image, target)  # a user style's painting travels with it
-    out = save_safetensors(target, student, xnor_arch(base_arch), meta)
-    card = model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
-                      teacher_meta, out.stat().st_size)
-    write_text_atomic(target.with_suffix(".md"), card)
+    inputs = InputsRead([teacher_path, *style_files(str(args.teacher)), *files])  # no output replaces what the run reads
+    out, _, _ = write_model(  # a user style's painting travels with it (the thumbnail)
+        target, safetensors_writer(student, xnor_arch(base_arch), meta),
+        lambda w, _t, _hw: model_card(args, base_arch, teacher_path, style, files, train_files, held, history, evals, size,
+                                      wall, dev, teacher_meta, w.stat().st_size),
+        painting=teacher_model.image, inputs=inputs)
     quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
                if evals else "no held-out photos (nothing measured; --holdout-every N keeps every Nth photo out)")
     print(f"wrote {out} ({out.stat().st_size} bytes) and {target.with_suffix('.md').name}; {quality}; "

@@ -57,12 +57,13 @@ def _clean_key(k: str) -> str:
     return k
 
 
-def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = None, fp16: bool = True) -> Path:
-    """Write ``model``'s state dict to ``path`` (atomically), fp16 unless ``fp16=False``."""
+def safetensors_writer(model: nn.Module, arch: dict, meta: dict | None = None, fp16: bool = True) -> Callable[[Path], None]:
+    """A function that writes ``model``'s state dict (fp16 unless ``fp16=False``) to the path
+    it is given — for :func:`artem_vr.atomic.write_file_atomic` and :class:`~artem_vr.atomic.AtomicGroup`.
+    A failed write (a full disk) raises OSError."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {}
     for k, v in model.state_dict().items():
         v = v.detach().to("cpu")
@@ -70,11 +71,30 @@ def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = Non
             v = v.half()
         state[_clean_key(k)] = v.contiguous()
     metadata = {"format": "artem_vr", "arch": json.dumps(arch, sort_keys=True), "meta": json.dumps(meta or {}, sort_keys=True)}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    save_file(state, str(tmp), metadata=metadata)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+
+    def write(path: Path) -> None:
+        try:
+            save_file(state, str(path), metadata=metadata)
+        except SafetensorError as e:  # the Rust writer's I/O errors: a full disk, a read-only folder
+            raise OSError(f"safetensors could not write the file ({e})") from None
+        os.chmod(path, 0o644)
+
+    return write
+
+
+def verify_weights(path: Path) -> None:
+    """WeightsError unless ``path`` is a complete safetensors file (header and size agree)."""
+    read_header(path)
+
+
+def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = None, fp16: bool = True,
+                     inputs=()) -> Path:
+    """Write ``model``'s state dict to ``path`` (atomically: :func:`artem_vr.atomic.write_file_atomic`), fp16 unless ``fp16=False``."""
+    from artem_vr.atomic import write_file_atomic
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_file_atomic(path, safetensors_writer(model, arch, meta, fp16), verify_weights, inputs, "weights file")
 
 
 def read_header(path) -> tuple[dict, dict]:
