@@ -74,23 +74,27 @@ def redact_text(text: str) -> str:
 
 
 #: threads left inside a library call that cannot be interrupted (OpenCV/FFmpeg opening or
-#: reading a stream): the process must not finalize while one is still in there
-_stuck: "set[threading.Thread]" = set()
+#: reading a stream), each with the event it sets once out: the process must not finalize while
+#: one is still in there. (An event of our own, not ``Thread.is_alive``: on Python 3.11 a
+#: ``join`` interrupted by Ctrl-C marks the thread it waited for as stopped while it still runs.)
+_stuck: "dict[threading.Thread, threading.Event]" = {}
 _stuck_lock = threading.Lock()
-
-
 _at_exit_registered = False
 #: the longest a process that ends normally (library use, the test runner) waits for stuck calls
 AT_EXIT_WAIT = 15.0
 
 
-def note_stuck(thread: threading.Thread) -> None:
-    """Remember ``thread`` as left inside a native call (see :func:`end_process`). A process that
-    ends without :func:`end_process` waits for such calls before Python finalizes (bounded by
-    the timeouts OpenCV was given, at most :data:`AT_EXIT_WAIT` s), so it does not abort."""
+def note_stuck(thread: threading.Thread, done: threading.Event | None = None) -> None:
+    """Remember ``thread`` as left inside a native call until ``done`` is set (see
+    :func:`end_process`). A process that ends without :func:`end_process` waits for such calls
+    before Python finalizes (bounded by the timeouts OpenCV was given, at most
+    :data:`AT_EXIT_WAIT` s), so it does not abort."""
     global _at_exit_registered
+    if done is None:  # the caller has no event of its own: the thread's end is as good as we know
+        done = threading.Event()
+        threading.Thread(target=lambda: (thread.join(), done.set()), daemon=True).start()
     with _stuck_lock:
-        _stuck.add(thread)
+        _stuck[thread] = done
         if not _at_exit_registered:
             import atexit
 
@@ -98,35 +102,40 @@ def note_stuck(thread: threading.Thread) -> None:
             _at_exit_registered = True
 
 
-def _wait_for_stuck() -> None:
-    deadline = time.monotonic() + AT_EXIT_WAIT
-    for t in stuck_threads():
-        t.join(max(0.0, deadline - time.monotonic()))
-
-
 def stuck_threads() -> list[threading.Thread]:
     """Threads still inside a native call they were left in."""
     with _stuck_lock:
-        alive = [t for t in _stuck if t.is_alive()]
-        _stuck.intersection_update(alive)
-        return alive
+        return [t for t, done in _stuck.items() if not done.is_set()]
+
+
+def _wait_for_stuck() -> None:
+    deadline = time.monotonic() + AT_EXIT_WAIT
+    with _stuck_lock:
+        events = list(_stuck.values())
+    for done in events:
+        done.wait(max(0.0, deadline - time.monotonic()))
+    time.sleep(0.2)  # a thread that has just returned still runs its C++ thread-exit code
 
 
 def end_process(code: int, grace: float = 0.3) -> int:
-    """Return ``code``, or — when a thread is still inside an OpenCV/FFmpeg call after ``grace``
-    seconds — flush the output and end the process at once with ``code``.
+    """Return ``code`` — or, when a thread was left inside an OpenCV/FFmpeg call during this
+    run, flush the output and end the process at once with ``code``.
 
     Python finalizes the interpreter at exit; a daemon thread that comes back from a C++ call
-    then is stopped by force (``pthread_exit``) while C++ frames are on its stack, and the C++
-    runtime aborts with "terminate called without an active exception". A stuck call is only
-    ever reading from a network stream: nothing of ours is left unwritten by skipping it.
-    Only for the process's own entry point (the CLI when run as ``artem-vr``).
+    then (or is still tearing itself down) is stopped by force while C++ frames are on its
+    stack, and the C++ runtime aborts with "terminate called without an active exception" (or
+    the process segfaults). Such a call only ever reads from a network stream, and everything
+    of ours (recordings, outputs) was finished by the ``finally`` blocks before this: nothing
+    is lost by skipping finalization. Only for the process's own entry point (the CLI run as
+    ``artem-vr``), never inside a library caller.
     """
-    deadline = time.monotonic() + grace
-    for t in stuck_threads():
-        t.join(max(0.0, deadline - time.monotonic()))
-    if not stuck_threads():
+    with _stuck_lock:
+        events = list(_stuck.values())
+    if not events:
         return code
+    deadline = time.monotonic() + grace
+    for done in events:
+        done.wait(max(0.0, deadline - time.monotonic()))
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -144,21 +153,24 @@ def call_with_deadline(fn: Callable[[], T], timeout: float, what: str, fix: str)
     without waiting for it and without the C++ abort of :func:`end_process`.
     """
     box: dict[str, object] = {}
+    done = threading.Event()
 
     def target():
         try:
             box["value"] = fn()
         except BaseException as e:  # handed to the caller
             box["error"] = e
+        finally:
+            done.set()
 
     t = threading.Thread(target=target, name=f"deadline:{what[:30]}", daemon=True)
     t.start()
     try:
-        t.join(timeout)
+        done.wait(timeout)
     finally:  # also when a signal (Ctrl-C) ends the wait
-        if t.is_alive():
-            note_stuck(t)
-    if t.is_alive():
+        if not done.is_set():
+            note_stuck(t, done)
+    if not done.is_set():
         raise SourceError(f"{what}: no answer within {timeout:g} s", fix)
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
@@ -276,9 +288,12 @@ class LiveSource(FrameSource):
         self._interrupt()
         t = self._thread
         if t is not None and t is not threading.current_thread():
-            t.join(self.stop_wait)
-            if t.is_alive():
-                note_stuck(t)
+            try:
+                self._done.wait(self.stop_wait)
+            finally:  # a second Ctrl-C during the wait as well
+                if not self._done.is_set():
+                    note_stuck(t, self._done)
+            if not self._done.is_set():
                 self._slot.close()
                 return
         super().stop()
