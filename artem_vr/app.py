@@ -16,6 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 
+from artem_vr.atomic import InputsRead
 from artem_vr.config import RunConfig, parse_size
 from artem_vr.contracts import OUTPUTS, Output
 from artem_vr.control import ControlState, Controller
@@ -24,6 +25,7 @@ from artem_vr.errors import UsageError
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.recording import Recorder
 from artem_vr.status import StatusPrinter
+from artem_vr.style.catalog import style_files
 from artem_vr.worker import StylizerWorker
 
 log = logging.getLogger(__name__)
@@ -294,7 +296,9 @@ def run(args) -> int:
     pipeline = build_pipeline(config)
     if config.record is not None:
         png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
-        pipeline.recorder = Recorder(config.record, fps=30.0, png=png, inputs=[config.source])
+        # never over what the run reads: its source, and its style's files (a painting, a model)
+        pipeline.recorder = Recorder(config.record, fps=30.0, png=png,
+                                     inputs=InputsRead([config.source, *style_files(config.style)]))
     pipeline.snapshot_dir = config.out_dir
     st = pipeline.controller.state
     from artem_vr.sources.live import redact_url

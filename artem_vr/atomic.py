@@ -110,19 +110,12 @@ def _keep(inputs: Iterable) -> "InputsRead | list":
 #: ``.<stem>.partial-<pid>-<token><suffix>`` (a write in progress) and ``.<name>.old-<pid>-<token>``
 #: (the previous file, kept while a group of files is replaced)
 _LEFTOVER_RE = re.compile(r"^\.(?P<stem>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)-[0-9a-f]{8}(?P<suffix>.*)$")
-_cleaned: set[str] = set()  # folders already tidied by this process (once each)
-_cleaned_lock = threading.Lock()
 
 
 def partial_path(target: Path) -> Path:
     """A fresh temporary name beside ``target`` that keeps its suffix (writers pick the format by
     it); first removes what killed runs left in that folder (:func:`clean_stale_partials`)."""
-    folder = os.path.abspath(target.parent)
-    with _cleaned_lock:
-        first = folder not in _cleaned
-        _cleaned.add(folder)
-    if first:
-        clean_stale_partials(target.parent)
+    clean_stale_partials(target.parent)
     return target.with_name(f".{target.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
 
 

@@ -20,8 +20,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from artem_vr.atomic import AtomicGroup, InputsRead, OutputLock, same_file
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.paths import DATA_LAYOUT, DATA_ROOT, MODELS_DIR, SHADERS_DIR, STYLES_DIR, USER_DATA_ENV, user_models_dir
 
@@ -30,9 +30,6 @@ THUMB_SUFFIXES = (".jpg", ".png")
 #: architecture ``type`` (generator, xnor) or ``kind`` (adain) in a weights header → method
 _KIND_OF_ARCH = {"transform_net": "generator", "xnor_transform_net": "xnor", "adain-decoder": "adain"}
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-if TYPE_CHECKING:
-    from artem_vr.atomic import OutputLock
-
 _CARD_IMAGE_RE = re.compile(r"^- style image: `([^`]+)`", re.MULTILINE)
 
 
@@ -252,19 +249,15 @@ def _same_dir(a: Path, b: Path) -> bool:
         return False
 
 
-def claim_output(target: Path) -> "OutputLock":
+def claim_output(target: Path) -> OutputLock:
     """Hold ``target`` (a model's weights path) for this process until it ends: a second
     ``artem-vr train ... --out NAME`` at the same time gets one line and exit 2, and neither
     loses its model to the other (:class:`artem_vr.atomic.OutputLock`)."""
-    from artem_vr.atomic import OutputLock
-
     return OutputLock(target, "model").acquire()
 
 
-def claim_run_dir(run_dir: Path) -> "OutputLock":
+def claim_run_dir(run_dir: Path) -> OutputLock:
     """Hold a training run folder (checkpoints, samples) for this process: two runs never share one."""
-    from artem_vr.atomic import OutputLock
-
     lock = OutputLock(Path(run_dir), "run folder")
     try:
         return lock.acquire()
@@ -282,9 +275,8 @@ def write_model(target: Path, write_weights, card, painting: Path | None = None,
     the weights (see :func:`save_thumbnail` for when it does not); an old thumbnail that the new
     model does not have is removed with the group. Returns (weights, card, thumbnail or None).
     """
-    from artem_vr.atomic import AtomicGroup, InputsRead, same_file
-    from artem_vr.style.presets import thumbnail_jpeg
-    from artem_vr.style.weights import verify_weights
+    from artem_vr.style.presets import thumbnail_jpeg  # presets import the catalog back
+    from artem_vr.style.weights import verify_weights  # reason: torch off the start-up path
 
     inputs = inputs if isinstance(inputs, InputsRead) else InputsRead(inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -296,7 +288,7 @@ def write_model(target: Path, write_weights, card, painting: Path | None = None,
     else:
         painting = None
     with AtomicGroup(inputs, "model") as group:
-        weights_tmp = group.add(target, write_weights, verify_weights)
+        weights_tmp = group.add(target, write_weights, lambda p: verify_weights(p, target))
         hw = None
         if painting is not None:
             data, hw = thumbnail_jpeg(painting)

@@ -82,9 +82,14 @@ def safetensors_writer(model: nn.Module, arch: dict, meta: dict | None = None, f
     return write
 
 
-def verify_weights(path: Path) -> None:
-    """WeightsError unless ``path`` is a complete safetensors file (header and size agree)."""
-    read_header(path)
+def verify_weights(path: Path, name: Path | None = None) -> None:
+    """WeightsError unless ``path`` (written for ``name``) is a complete safetensors file."""
+    try:
+        read_header(path)
+    except WeightsError as e:
+        shown = str(name or path)
+        raise WeightsError(f"the weights written for {shown} do not read back: {e.what.replace(str(path), shown)}",
+                           "check the disk is not full and the folder is writable") from None
 
 
 def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = None, fp16: bool = True,
@@ -94,7 +99,8 @@ def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = Non
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_file_atomic(path, safetensors_writer(model, arch, meta, fp16), verify_weights, inputs, "weights file")
+    return write_file_atomic(path, safetensors_writer(model, arch, meta, fp16), lambda p: verify_weights(p, path), inputs,
+                             "weights file")
 
 
 def read_header(path) -> tuple[dict, dict]:

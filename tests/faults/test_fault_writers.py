@@ -305,3 +305,14 @@ def test_inputs_read_is_a_value_each_command_gets_its_own(tmp_path):
     with pytest.raises(UsageError, match="same file as the input"):
         group.commit()
     assert cv2.imread(str(late)) is not None and _leftovers(tmp_path) == []
+
+
+def test_full_disk_during_export_is_one_line_and_leaves_nothing(tmp_path):
+    """The .onnx (~300 kB) cannot be written past 100 kB: exit 2, one line naming it, and
+    neither the .onnx, its card nor a temporary file is left in the folder."""
+    out = tmp_path / "onnx"
+    r = run_cli("export", "great_wave_compact", "--out", out, cwd=tmp_path, max_file_bytes=100_000)
+    assert r.returncode == 2, r.stderr
+    line = one_error_line(r.stderr)
+    assert "great_wave_compact.onnx" in line and "disk" in line and ".partial-" not in line
+    assert list(out.iterdir()) == []
