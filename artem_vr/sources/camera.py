@@ -99,10 +99,13 @@ class CvCapture:
             return f
         if self._cap is None:
             raise SourceError("not connected", self.fix)
-        ok, bgr = self._cap.read()
-        if not ok or bgr is None:
-            raise SourceError("no frame (device unplugged or stream ended)", self.fix)
-        return bgr_to_rgb(bgr)
+        try:
+            ok, bgr = self._cap.read()
+            if not ok or bgr is None:
+                raise SourceError("no frame (device unplugged or stream ended)", self.fix)
+            return bgr_to_rgb(bgr)
+        except cv2.error as e:  # a broken frame or a backend failure: the stream dropped
+            raise SourceError(f"OpenCV could not read a frame ({' '.join(str(e).split())[:120]})", self.fix) from None
 
     def close(self) -> None:
         cap, self._cap = self._cap, None

@@ -207,6 +207,8 @@ class LiveSource(FrameSource):
         self.notify = lambda line: notify(redact_text(line))
         self.reconnects = 0
         self.connected = False
+        #: why the stream is down while :meth:`state` says "reconnecting" (redacted), else None
+        self.problem: str | None = None
 
     @abstractmethod
     def _connect(self) -> None: ...
@@ -243,6 +245,7 @@ class LiveSource(FrameSource):
                     self.connected = False
                     self._safe_disconnect()
                     reason = _reason(e).removeprefix(f"{self.label}: ")
+                    self.problem = redact_text(reason)
                     self.notify(f"source: {self.label} dropped ({reason}), reconnecting in {wait:.1f} s")
             else:
                 self.notify(f"source: {self.label} still unreachable ({reason}), reconnecting in {wait:.1f} s")
@@ -253,9 +256,11 @@ class LiveSource(FrameSource):
                 self._connect()
             except (SourceError, OSError, ValueError, RuntimeError) as e:  # still down: shown in the next line
                 reason = _reason(e).removeprefix(f"{self.label}: ")
+                self.problem = redact_text(reason)
                 self._safe_disconnect()
                 continue
             self.connected = True
+            self.problem = None
             self.reconnects += 1
             self.notify(f"source: {self.label} reconnected")
             delay = self.backoff_initial

@@ -313,8 +313,7 @@ def _train(cfg: TrainConfig, locks: list) -> TrainResult:
     from tqdm import tqdm
 
     from artem_vr.paths import user_data_dir
-    from artem_vr.sources.imageio import write_image
-    from artem_vr.atomic import InputsRead
+    from artem_vr.atomic import InputsRead, write_image_atomic
     from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, write_model
     from artem_vr.style.vgg import VGGFeatures
     from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
@@ -429,7 +428,7 @@ def _train(cfg: TrainConfig, locks: list) -> TrainResult:
                            f"collapsed and will not recover; stop and restart with a lower --lr (now {cfg.lr:g}; "
                            f"default {TrainConfig.lr:g})", file=sys.stderr)
             if cfg.sample_every and n % cfg.sample_every == 0:
-                write_image(run_dir / f"sample_{n:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()))
+                write_image_atomic(run_dir / f"sample_{n:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()), what="sample")
             if cfg.ckpt_every and n % cfg.ckpt_every == 0:
                 it = n
                 checkpoint()

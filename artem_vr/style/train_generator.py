@@ -161,8 +161,7 @@ def heldout_style_reduction(net, vgg, files: list[Path], style_img: torch.Tensor
 
 
 def _save_sample(path: Path, net, x: torch.Tensor) -> None:
-    import cv2
-
+    from artem_vr.atomic import write_image_atomic
     from artem_vr.frames import to_rgb8
 
     was = net.training
@@ -172,7 +171,7 @@ def _save_sample(path: Path, net, x: torch.Tensor) -> None:
     net.train(was)
     img = torch.cat([x.float().cpu(), y.cpu()], dim=3)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(to_rgb8(img), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    write_image_atomic(path, to_rgb8(img), what="sample", quality=90)
 
 
 # ------------------------------------------------------------------------------------- main

@@ -173,3 +173,24 @@ def test_ctrl_c_ends_a_run_within_2_s_whatever_the_source_does(server, tmp_path,
     assert p.returncode == 130
     assert said is not None and said <= 2.0
     assert ended <= 2.0 * allowance
+
+
+def test_a_dropped_source_says_why_until_it_is_back():
+    from faults_helpers import HostileMjpegServer
+
+    cam = HostileMjpegServer().start()
+    try:
+        with HttpCameraSource(cam.url + "/video", timeout=0.5, notify=lambda m: None) as src:
+            assert src.wait_frame(timeout=5) is not None and src.problem is None
+            cam.stop()
+            deadline = time.monotonic() + 10
+            while not (src.state()[0] == "reconnecting" and src.problem) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert src.state()[0] == "reconnecting" and src.problem, (src.state(), src.problem)
+            cam.start()
+            deadline = time.monotonic() + 10
+            while src.problem is not None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert src.problem is None and src.reconnects >= 1
+    finally:
+        cam.stop()
