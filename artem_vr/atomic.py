@@ -109,7 +109,7 @@ def _keep(inputs: Iterable) -> "InputsRead | list":
 # ---------------------------------------------------------------------------- temp file
 #: ``.<stem>.partial-<pid>-<token><suffix>`` (a write in progress) and ``.<name>.old-<pid>-<token>``
 #: (the previous file, kept while a group of files is replaced)
-_LEFTOVER_RE = re.compile(r"^\.(?P<stem>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)-[0-9a-f]{8}(?P<suffix>.*)$")
+_LEFTOVER_RE = re.compile(r"^\.(?P<stem>.+)\.(?P<kind>partial|old|commit)-(?P<pid>\d+)-[0-9a-f]{8}(?P<suffix>.*)$")
 
 
 def partial_path(target: Path) -> Path:
@@ -155,6 +155,47 @@ def owner_alive(pid: int, since: float | None = None) -> bool:
     return started <= since + 1.0
 
 
+def _mtime(e: os.DirEntry) -> float | None:
+    try:
+        return e.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return None
+
+
+def _finish_commit(marker: Path, pid: int) -> list[Path]:
+    """Roll forward the :class:`AtomicGroup` commit that ``marker`` describes (its process died
+    between two renames): the partial files still there go to their targets, the files to
+    remove go, the kept-aside old files are dropped. A marker that does not parse was not
+    finished being written: no rename had started, the partial files are tidied as usual."""
+    import json
+
+    done: list[Path] = []
+    try:
+        plan = json.loads(marker.read_text(encoding="utf-8"))
+        items, removals = plan["items"], plan["removals"]
+    except (OSError, ValueError, KeyError, TypeError):
+        _remove(marker)
+        return done
+    try:
+        for tmp, target in items:
+            if os.path.exists(tmp):
+                os.replace(tmp, target)
+                done.append(Path(target))
+        for target in removals:
+            if os.path.isfile(target):
+                os.unlink(target)
+                done.append(Path(target))
+        for folder in {os.path.dirname(t) for _, t in items} | {os.path.dirname(t) for t in removals}:
+            for e in os.scandir(folder):
+                m = _LEFTOVER_RE.match(e.name)
+                if m is not None and m["kind"] == "old" and int(m["pid"]) == pid:
+                    _remove(Path(e.path))
+    except OSError:
+        return done  # left for the next writer (or for the user, who is told below)
+    _remove(marker)
+    return done
+
+
 def clean_stale_partials(folder: str | os.PathLike, notify: Callable[[str], None] | None = None) -> list[Path]:
     """Remove the partial files in ``folder`` whose writing process is gone (a run killed with
     SIGKILL, a power cut); a previous file kept aside by a killed :class:`AtomicGroup` is put
@@ -165,9 +206,18 @@ def clean_stale_partials(folder: str | os.PathLike, notify: Callable[[str], None
         entries = list(os.scandir(folder))
     except OSError:
         return done
+    # a group killed while renaming its files: finish it (every file was verified before)
     for e in entries:
         m = _LEFTOVER_RE.match(e.name)
-        if m is None:
+        if m is not None and m["kind"] == "commit" and not owner_alive(int(m["pid"]), _mtime(e)):
+            done += _finish_commit(Path(e.path), int(m["pid"]))
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return done
+    for e in entries:
+        m = _LEFTOVER_RE.match(e.name)
+        if m is None or m["kind"] == "commit":
             continue
         path = Path(e.path)
         try:
@@ -321,8 +371,10 @@ class AtomicGroup:
     disappears), renames the partial files into place one by one and, should one rename fail,
     puts every target back as it was. :meth:`remove` drops an old file with the group (a
     thumbnail the new model no longer has). Leaving a ``with`` block on an exception discards
-    the partial files. A process killed between the renames leaves the kept-aside files,
-    which the next writer into the folder tidies (:func:`clean_stale_partials`).
+    the partial files. Before the first rename, a ``.<name>.commit-<pid>-<token>.json`` marker
+    lists them: a process killed between two renames (SIGKILL, a power cut) leaves a group that
+    the next writer into the folder finishes (:func:`clean_stale_partials`) — every file was
+    verified before the marker was written, so finishing is always the right way out.
     """
 
     def __init__(self, inputs: Iterable = (), what: str = "output"):
@@ -374,9 +426,11 @@ class AtomicGroup:
             raise ImageError("this group of outputs was already committed or discarded")
         self.done = True
         kept: list[tuple[Path, Path | None]] = []  # (target, its previous file kept aside, or None: new)
+        marker: Path | None = None
         try:
             for tmp, target in self._items:
                 refuse_inputs(target, self.inputs, self.what)  # inputs opened since count too
+            marker = self._write_marker()
             for tmp, target in self._items:
                 kept.append((target, _keep_aside(target)))
                 _replace(tmp, target)
@@ -395,12 +449,35 @@ class AtomicGroup:
                     pass
             for tmp, _ in self._items:
                 _remove(tmp)
+            _remove(marker)
             raise
         for _, aside in kept:
             _remove(aside)
         for folder in {t.parent for _, t in self._items}:
             _fsync_dir(folder)
+        _remove(marker)
         return [t for _, t in self._items]
+
+    def _write_marker(self) -> Path | None:
+        """``.<name>.commit-<pid>-<token>.json`` beside the first target: what this commit renames,
+        so that a process killed half-way is finished by the next writer (:func:`clean_stale_partials`)."""
+        import json
+
+        if not self._items:
+            return None
+        first = self._items[0][1]
+        marker = first.with_name(f".{first.stem}.commit-{os.getpid()}-{secrets.token_hex(4)}.json")
+        plan = {"items": [[os.path.abspath(t), os.path.abspath(g)] for t, g in self._items],
+                "removals": [os.path.abspath(r) for r in self._removals
+                             if r.is_file() and not any(same_file(r, g) for _, g in self._items)]}
+        try:
+            marker.write_text(json.dumps(plan), encoding="utf-8")
+            _fsync(marker)
+        except (OSError, ImageError):
+            _remove(marker)
+            raise ImageError(f"could not start replacing {first} (disk full?)", _DISK_FIX) from None
+        _fsync_dir(first.parent)
+        return marker
 
     def discard(self) -> None:
         """Drop the partial files; every target stays as it was."""

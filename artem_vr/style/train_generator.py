@@ -197,7 +197,7 @@ def _train(args, locks: list) -> int:
     from artem_vr.style.losses import content_loss, gram, gram_style_loss, tv_loss
     from artem_vr.paths import user_data_dir
     from artem_vr.atomic import InputsRead, write_text_atomic
-    from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, painting_label, style_files, write_model
+    from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, painting_label, write_model
     from artem_vr.style.presets import resolve_style
     from artem_vr.style.vgg import VGGFeatures, check_layers
     from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
@@ -229,7 +229,9 @@ def _train(args, locks: list) -> int:
         locks += [claim_output(target), claim_run_dir(run_dir)]
     files = list_images(args.content)
     train_files, held = split_holdout(files, args.holdout_every)
-    inputs = InputsRead([style_path, *style_files(args.style), *files])  # no output replaces what the run reads
+    # no output replaces what the run reads: the painting and the photos (a user style retrained
+    # under its own name keeps its thumbnail, which is the painting: see write_model)
+    inputs = InputsRead([style_path, *files])
     run_dir.mkdir(parents=True, exist_ok=True)
 
     # 1. loss network and the style targets (computed once)

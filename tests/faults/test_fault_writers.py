@@ -316,3 +316,55 @@ def test_full_disk_during_export_is_one_line_and_leaves_nothing(tmp_path):
     line = one_error_line(r.stderr)
     assert "great_wave_compact.onnx" in line and "disk" in line and ".partial-" not in line
     assert list(out.iterdir()) == []
+
+
+def test_a_group_killed_between_its_renames_is_finished_by_the_next_writer(tmp_path):
+    """A real child SIGKILLs itself at its second rename (weights renamed, card and thumbnail
+    not): the next writer into the folder finishes the group — all three new, the old
+    thumbnail gone, nothing left over."""
+    for name, data in (("m.safetensors", b"old weights"), ("m.md", b"old card"), ("m.png", b"old thumbnail")):
+        (tmp_path / name).write_bytes(data)
+    code = """
+import os, signal, sys
+from pathlib import Path
+from artem_vr.atomic import AtomicGroup
+d = Path(sys.argv[1])
+g = AtomicGroup()
+g.add_bytes(d / "m.safetensors", b"new weights")
+g.add_text(d / "m.md", "new card")
+g.add_bytes(d / "m.jpg", b"new thumbnail")
+g.remove(d / "m.png")
+real, calls = os.replace, []
+def replace(a, b):
+    calls.append(b)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # the power goes out between two renames
+    return real(a, b)
+os.replace = replace
+g.commit()
+"""
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    assert (tmp_path / "m.safetensors").read_bytes() == b"new weights" and (tmp_path / "m.md").read_bytes() == b"old card"
+    assert any(".commit-" in p.name for p in tmp_path.iterdir())
+    notes: list[str] = []
+    clean_stale_partials(tmp_path, notes.append)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == {
+        "m.safetensors": b"new weights", "m.md": b"new card", "m.jpg": b"new thumbnail"}
+    assert notes and "tidied" in notes[0]
+
+
+@pytest.mark.slow
+def test_retraining_a_user_style_in_place_keeps_its_painting(data_dir, content, tmp_path):
+    """`train generator --style klimt --out klimt --force`: the painting read is the thumbnail
+    beside the model: the weights and card are replaced, the thumbnail stays byte for byte."""
+    models = data_dir / "models"
+    w = _user_style(models, "klimt", _noise_painting(tmp_path / "klimt_kiss.png", (300, 260)))
+    thumb, weights_before = w.with_suffix(".jpg"), digest(w)
+    before = digest(thumb)
+    r = run_cli("train", "generator", "--content", content, "--style", "klimt", "--out", "klimt", "--force",
+                "--size", 32, "--batch", 1, "--iters", 2, "--holdout-every", 0, "--style-layers", "relu1_1",
+                "--content-layer", "relu1_1", "--no-progress", "--threads", 1, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert digest(thumb) == before and digest(w) != weights_before
+    assert "klimt.jpg" in w.with_suffix(".md").read_text() and _leftovers(models) == []
