@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the process's own command line: it ends even with a stream read stuck in OpenCV
-        from artem_vr.sources.live import end_process
+        from artem_vr.exit_guard import end_process
 
         return end_process(main(sys.argv[1:]))
     argv = list(argv)

@@ -109,7 +109,7 @@ try:
 except SourceError as e:
     print(e, flush=True)
 if {entry == 'cli'!r}:
-    from artem_vr.sources.live import end_process
+    from artem_vr.exit_guard import end_process
     raise SystemExit(end_process(2))
 raise SystemExit(2)
 """

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 from faults_helpers import ARTEM, child_env, digest, one_error_line, partials, run_cli, write_png, write_video
 
-from artem_vr import atomic
 from artem_vr.atomic import AtomicGroup, InputsRead, OutputLock, clean_stale_partials, write_text_atomic
 from artem_vr.errors import ImageError, UsageError
 from artem_vr.paths import MODELS_DIR
@@ -93,10 +92,10 @@ def test_a_group_whose_last_rename_fails_puts_every_file_back(tmp_path, monkeypa
     group.add_bytes(tmp_path / "m.safetensors", b"new weights")
     group.add_text(tmp_path / "m.md", "new card")
     group.add_bytes(tmp_path / "m.jpg", b"new thumbnail")
-    monkeypatch.setattr(atomic.os, "replace", failing_replace)
+    monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(ImageError, match="m.jpg"):
         group.commit()
-    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    monkeypatch.setattr(os, "replace", real_replace)
     assert {n: digest(p) for n, p in old.items()} == before
     assert not (tmp_path / "m.jpg").exists() and _leftovers(tmp_path) == []
 
