@@ -16,6 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 
+from artem_vr.atomic import InputsRead
 from artem_vr.config import RunConfig, parse_size
 from artem_vr.contracts import OUTPUTS, Output
 from artem_vr.control import ControlState, Controller
@@ -31,7 +32,7 @@ from artem_vr.render.mirror import KEYS_HELP, MirrorOutput
 from artem_vr.sources import open_source
 from artem_vr.sources.live import redact_url
 from artem_vr.status import StatusPrinter
-from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method
+from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method, style_files
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
 from artem_vr.text import printable, say
 from artem_vr.worker import StylizerWorker
@@ -336,7 +337,9 @@ def run(args) -> int:
     pipeline = build_pipeline(config, printer=show)
     if config.record is not None:
         png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
-        pipeline.recorder = Recorder(config.record, fps=30.0, png=png, inputs=[config.source])
+        # never over what the run reads: its source, and its style's files (a painting, a model)
+        pipeline.recorder = Recorder(config.record, fps=30.0, png=png,
+                                     inputs=InputsRead([config.source, *style_files(config.style)]))
     pipeline.snapshot_dir = config.out_dir
     st = pipeline.controller.state
     show(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "

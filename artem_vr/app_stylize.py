@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from artem_vr.atomic import AtomicVideoWriter, refuse_inputs, write_image_atomic
+from artem_vr.atomic import AtomicVideoWriter, InputsRead, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
 from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.style.catalog import style_files
 from artem_vr.text import printable, say
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -128,7 +129,9 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
         raise UsageError(f"output {dst} is a folder", f"give a file name, e.g. {dst / ('stylized' + src.suffix.lower())}")
     if (blocker := file_in_the_way(dst.parent)) is not None:
         raise NotADirectory(f"cannot write {dst}: {blocker} is a file, not a folder", "give a path whose folders are folders")
-    inputs = [src] + ([style] if style and Path(style).is_file() else [])
+    # what the command reads: the input, and the style's files (a style image, a model and the
+    # files beside it, a user style's or a preset's painting and models), named or not
+    inputs = [src, *style_files(style)]
     refuse_inputs(dst, inputs)
     ext_in, ext_out = src.suffix.lower(), dst.suffix.lower()
     if ext_in in VIDEO_EXT:
@@ -157,7 +160,7 @@ def run(args) -> int:
 def stylize(config: StylizeConfig) -> int:
     """Stylize ``config.src`` into ``config.dst`` (an image, or a video frame by frame)."""
     stylizer, method, style = make_stylizer_for(config)
-    src, dst, inputs = config.src, config.dst, list(config.inputs)
+    src, dst, inputs = config.src, config.dst, InputsRead(config.inputs)  # grows with what the run reads
     try:
         if not config.is_video:
             return _image(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}")
@@ -170,7 +173,7 @@ def stylize(config: StylizeConfig) -> int:
 def _image(max_side, src, dst, inputs, stylizer, what) -> int:
     from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
 
-    img = read_image(src)
+    img = read_image(src, inputs)
     check_size(img.shape[1], img.shape[0], src)
     if (n := _animated_frames(src)) > 1:  # an animated GIF/PNG/WebP: stated, never silent
         print(printable(f"note: {src} is animated ({n} frames): only its first frame is stylized; to stylize every "
@@ -198,7 +201,7 @@ def _video(max_side, src, dst, inputs, stylizer, what) -> int:
 
     from artem_vr.sources.imageio import VideoReaderRGB  # lazy: OpenCV only when this runs
 
-    with VideoReaderRGB(src) as reader, AtomicVideoWriter(dst, reader.fps, inputs) as writer:
+    with VideoReaderRGB(src, inputs) as reader, AtomicVideoWriter(dst, reader.fps, inputs) as writer:
         check_size(*reader.size, src)
         with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
             for rgb in reader:

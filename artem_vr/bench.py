@@ -583,9 +583,9 @@ def summary_lines(records: list[dict]) -> list[str]:
 
 def _write_json(path: Path, records: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(records, indent=1))
-    tmp.replace(path)
+    from artem_vr.atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps(records, indent=1), what="bench JSON")
 
 
 # ------------------------------------------------------------------------------- per-layer profile

@@ -31,6 +31,7 @@ import signal
 import sys
 
 from artem_vr import __version__
+from artem_vr.exit_guard import end_process
 from artem_vr.errors import (ArtemError, Interrupted, InvalidNumber, UnsupportedDevice, os_error_in, path_error,
                              user_facing)
 from artem_vr.text import drop_stdout, printable, stdout_gone
@@ -161,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:  # the process's own command line: it ends even with a stream read stuck in OpenCV
+
+        return end_process(main(sys.argv[1:]))
+    argv = list(argv)
     parser = build_parser()
     # The command is the first word that is not an option; its module adds its own arguments
     # before parsing, so `artem-vr run --help` shows them.
@@ -194,11 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(level=logging.DEBUG, handlers=[handler])
         check_numbers(args, parser)
         check_device(args)
-        from artem_vr.atomic import forget_inputs
-
-        forget_inputs()  # each command protects the files it reads, not those of an earlier one
         if getattr(args, "max_megapixels", None) is not None:
-            from artem_vr.sources import imageio
+            from artem_vr.sources import imageio  # reason: OpenCV, only for the commands that decode
 
             limit = imageio.max_megapixels()
             imageio.set_max_megapixels(args.max_megapixels)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from artem_vr.atomic import write_image_atomic, write_text_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ArtemError, UsageError
 from artem_vr.frames import to_rgb8, to_tensor
@@ -511,11 +512,9 @@ def run_config(config: EvalConfig) -> int:
         say(format_table(report))
         result["style"] = report
         if config.sheet:
-            from artem_vr.sources.imageio import write_image  # lazy: OpenCV only when this runs
-
             img = contact_sheet(report, sheet, tile=config.tile, max_rows=config.sheet_rows)
             Path(config.sheet).parent.mkdir(parents=True, exist_ok=True)
-            write_image(config.sheet, img)
+            write_image_atomic(config.sheet, img, what="eval sheet")
             say(f"wrote {config.sheet} ({img.shape[1]}x{img.shape[0]})")
     if config.temporal:
         from artem_vr.temporal.metrics import run_eval  # lazy: OpenCV only when this runs
@@ -523,6 +522,6 @@ def run_config(config: EvalConfig) -> int:
         result["temporal"] = run_eval(config)
     if config.json:
         Path(config.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(config.json).write_text(json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", encoding="utf-8")
+        write_text_atomic(config.json, json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", what="eval JSON")
         say(f"wrote {config.json}")
     return 0

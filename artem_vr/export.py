@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from artem_vr.atomic import AtomicGroup, InputsRead
 from artem_vr.errors import ArtemError, UsageError, WeightsError
 from artem_vr.frames import to_tensor
 from artem_vr.paths import MODELS_DIR
@@ -164,21 +165,16 @@ def compare(session, part: Part) -> list[dict]:
     return rows
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    return tmp
-
-
-def export_part(part: Part, out_dir: Path, tolerance: float, card: str | None, printer=print) -> dict:
-    """Export, check and write one part (``out_dir/<name>.onnx`` and ``.md``). Returns the record."""
+def export_part(part: Part, out_dir: Path, tolerance: float, card: str | None, printer=print, inputs=()) -> dict:
+    """Export, check and write one part (``out_dir/<name>.onnx`` and ``.md``, replaced together
+    or not at all: :class:`artem_vr.atomic.AtomicGroup`). Returns the record."""
     import onnx
 
     example = torch.rand(1, part.channels, 64, 64)
     model = onnx_model(part.module, example, part.input_name, part.output_name, fold=True)
     onnx_path, md_path = out_dir / f"{part.name}.onnx", out_dir / f"{part.name}.md"
-    tmp = _atomic_write(onnx_path, model.SerializeToString())
-    try:
+    with AtomicGroup(inputs, "ONNX export") as group:
+        tmp = group.add_bytes(onnx_path, model.SerializeToString())
         onnx.checker.check_model(str(tmp))
         rows = compare(ort_session(tmp), part)  # the file on disk, not the in-memory graph
         worst = max(r["max"] for r in rows)
@@ -197,13 +193,8 @@ def export_part(part: Part, out_dir: Path, tolerance: float, card: str | None, p
                              f"{bad[0]['desc']} (> {tolerance:g} of its scale)", "report it; nothing was written")
         text = (card or f"# Model card: `{part.name}`\n\n(no card was found beside the weights)\n").rstrip() + "\n\n"
         text += onnx_card_section(part, rows)
-        md_tmp = _atomic_write(md_path, text.encode())
-        os.replace(tmp, onnx_path)
-        os.replace(md_tmp, md_path)
-    finally:
-        for t in (tmp, md_path.with_name(f".{md_path.name}.tmp")):
-            if t.exists():
-                t.unlink()
+        group.add_text(md_path, text)
+        group.commit()
     printer(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, max |onnx - torch| {worst:.2e}) and {md_path}")
     return {"name": part.name, "onnx": str(onnx_path), "card": str(md_path), "max_abs_diff": worst, "relative": rel}
 
@@ -305,12 +296,13 @@ def export(config: ExportConfig) -> int:
                     raise UsageError(f"{target} already exists", "pass --force to replace it, or choose another --out folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     done = []
+    inputs = InputsRead([*config.models, *(p.with_suffix(".md") for p in config.models)])  # never replaced by the export
     with torch.no_grad():  # for this export only: the process's grad mode is not ours to change
         for p in config.models:
             say(f"{p.stem} ({model_kind(p)}):", flush=True)
             card_path = p.with_suffix(".md")
             card = card_path.read_text() if card_path.is_file() else None
             for part in parts_for(p):
-                done.append(export_part(part, out_dir, config.tolerance, card, printer=say))
+                done.append(export_part(part, out_dir, config.tolerance, card, printer=say, inputs=inputs))
     say(f"exported {len(done)} ONNX files to {out_dir}, each checked against torch (differences in each card)")
     return 0

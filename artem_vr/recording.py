@@ -7,8 +7,8 @@ is what keeps a recording when the run stops early (an error, Ctrl-C, SIGTERM, S
 it from a ``finally``.
 
 A recording is never written over a file the run reads (its source, a style image): refused
-at construction when the caller names its inputs, and in any case before the first frame
-is written (:func:`~artem_vr.atomic.note_input`). The last-frame PNG is written *beside* the
+at construction, and again as it is renamed into place, against the inputs the caller hands
+it (paths, or the command's :class:`~artem_vr.atomic.InputsRead`). The last-frame PNG is written *beside* the
 named video; when a file of that name exists, the recorder says so on stderr as it starts, and
 ``replace_png=False`` refuses instead.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artem_vr.atomic import AtomicVideoWriter, refuse_inputs, same_file, write_image_atomic
+from artem_vr.atomic import AtomicVideoWriter, InputsRead, refuse_inputs, same_file, write_image_atomic
 from artem_vr.errors import UsageError
 
 
@@ -55,7 +55,7 @@ class Recorder:
         self.path = Path(path)
         self.png = Path(png) if png is not None else None
         self.fps = fps
-        self.inputs = [i for i in inputs if i is not None]
+        self.inputs = inputs if isinstance(inputs, InputsRead) else InputsRead(inputs)
         self.frames = 0
         self._writer: AtomicVideoWriter | None = None
         self._last: np.ndarray | None = None
@@ -173,8 +173,13 @@ def write_snapshot(folder: Path, eye_images: list[np.ndarray]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = time.strftime("snapshot-%Y%m%d-%H%M%S")
-    path, n = folder / f"{stem}.png", 1
-    while path.exists():
-        n += 1
-        path = folder / f"{stem}-{n}.png"
-    return write_image_atomic(path, img, what="snapshot")
+    for n in range(1, 1000):
+        path = folder / (f"{stem}.png" if n == 1 else f"{stem}-{n}.png")
+        if path.exists():
+            continue
+        try:  # exclusive: two snapshots in one second (or two processes) never share a name
+            return write_image_atomic(path, img, what="snapshot", exclusive=True)
+        except UsageError:
+            if not path.exists():
+                raise
+    raise UsageError(f"no free snapshot name in {folder} for {stem}", "move some snapshots away")

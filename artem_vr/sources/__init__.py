@@ -151,13 +151,13 @@ def _parse_path(path: Path, shown: str) -> SourceSpec:
 
 
 def _gif_frames(path: Path) -> int:
-    try:
-        from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
+    try:
         with Image.open(path) as im:
             return int(getattr(im, "n_frames", 1))
-    except Exception:
-        return 1  # let the image reader report what is wrong
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return 1  # not a readable GIF: the image reader reports what is wrong
 
 
 def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True, timeout: float = 5.0,

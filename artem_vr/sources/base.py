@@ -44,6 +44,7 @@ class FrameSource(ABC):
         self._slot: LatestSlot[Frame] = LatestSlot()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._done = threading.Event()  # set as the capture thread ends
         self._index = 0
         self.ended = False
         self.error: BaseException | None = None
@@ -147,3 +148,4 @@ class FrameSource(ABC):
             self.ended = True
         finally:
             self._slot.close()
+            self._done.set()

@@ -49,7 +49,7 @@ def _quiet_opencv() -> None:
     """OpenCV's own "can't open camera by index" warnings: our SourceError says it better."""
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except Exception:
+    except (AttributeError, cv2.error):  # a build without cv2.utils.logging keeps its default level
         pass
 
 
@@ -99,10 +99,13 @@ class CvCapture:
             return f
         if self._cap is None:
             raise SourceError("not connected", self.fix)
-        ok, bgr = self._cap.read()
-        if not ok or bgr is None:
-            raise SourceError("no frame (device unplugged or stream ended)", self.fix)
-        return bgr_to_rgb(bgr)
+        try:
+            ok, bgr = self._cap.read()
+            if not ok or bgr is None:
+                raise SourceError("no frame (device unplugged or stream ended)", self.fix)
+            return bgr_to_rgb(bgr)
+        except cv2.error as e:  # a broken frame or a backend failure: the stream dropped
+            raise SourceError(f"OpenCV could not read a frame ({' '.join(str(e).split())[:120]})", self.fix) from None
 
     def close(self) -> None:
         cap, self._cap = self._cap, None

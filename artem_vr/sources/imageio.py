@@ -12,8 +12,9 @@ OpenCV's BGR order never leaves this module.
 
 Decoded sizes are bounded: an image, or a video's frames, larger than :func:`max_megapixels`
 (50 by default; ``--max-megapixels`` raises it, :func:`set_max_megapixels`) is refused from
-its header, before it is decoded. Every file read here is noted as an input
-(:func:`artem_vr.atomic.note_input`), so no output can be written over it.
+its header, before it is decoded. The readers take the command's
+:class:`~artem_vr.atomic.InputsRead` (``inputs=``) and note every file they open in it, so no
+output of that command can be written over it.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ import struct
 import sys
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import cv2
 import numpy as np
 
-from artem_vr.atomic import note_input
 from artem_vr.errors import ImageError, UsageError
 from artem_vr.frames import check_memory, check_rgb8
+
+if TYPE_CHECKING:
+    from artem_vr.atomic import InputsRead
 
 #: the default of :func:`max_megapixels`: an 8K frame is 33 MP, a 50 MP photo decodes to 150 MB
 DEFAULT_MAX_MEGAPIXELS = 50.0
@@ -99,7 +102,7 @@ def _check_file(path: Path, what: str = "image") -> int:
     return size
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, inputs: InputsRead | None = None) -> np.ndarray:
     """Read a still image file → ``uint8 (H, W, 3)`` RGB, C-contiguous.
 
     Grayscale → RGB; 16-bit → 8-bit (top byte); alpha → composited over white; palette →
@@ -108,7 +111,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     _check_file(path)
-    note_input(path)
+    if inputs is not None:
+        inputs.note(path)
     data = path.read_bytes()
     return decode_image(data, str(path))
 
@@ -351,10 +355,11 @@ class VideoReaderRGB:
     frame; :meth:`read` returns None at the end.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, inputs: InputsRead | None = None):
         self.path = Path(path)
         _check_file(self.path, "video")
-        note_input(self.path)
+        if inputs is not None:
+            inputs.note(self.path)
         fix = "give an mp4/avi/mkv/webm file that plays elsewhere"
         with open(self.path, "rb") as f:
             head = f.read(1024)

@@ -14,6 +14,7 @@ Credentials never reach a printed line: labels and messages go through :func:`re
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import sys
@@ -25,10 +26,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import numpy as np
 
 from artem_vr.errors import SourceError
+from artem_vr.exit_guard import note_stuck
 from artem_vr.sources.base import FrameSource
 from artem_vr.text import printable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _stderr_line(msg: str) -> None:
@@ -100,20 +103,28 @@ def call_with_deadline(fn: Callable[[], T], timeout: float, what: str, fix: str)
 
     For library calls that may block without honouring their own timeouts (OpenCV's FFmpeg
     backend on a server that accepts and never answers). The stuck thread is left behind as
-    a daemon; it holds no lock of ours.
+    a daemon (it holds no lock of ours) and noted (:func:`note_stuck`), so the process ends
+    without waiting for it and without the C++ abort of :func:`end_process`.
     """
     box: dict[str, object] = {}
+    done = threading.Event()
 
     def target():
         try:
             box["value"] = fn()
         except BaseException as e:  # handed to the caller
             box["error"] = e
+        finally:
+            done.set()
 
     t = threading.Thread(target=target, name=f"deadline:{what[:30]}", daemon=True)
     t.start()
-    t.join(timeout)
-    if t.is_alive():
+    try:
+        done.wait(timeout)
+    finally:  # also when a signal (Ctrl-C) ends the wait
+        if not done.is_set():
+            note_stuck(t, done)
+    if not done.is_set():
         raise SourceError(f"{what}: no answer within {timeout:g} s", fix)
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
@@ -150,6 +161,8 @@ class LiveSource(FrameSource):
         self.notify = lambda line: notify(redact_text(line))
         self.reconnects = 0
         self.connected = False
+        #: why the stream is down while :meth:`state` says "reconnecting" (redacted), else None
+        self.problem: str | None = None
 
     @abstractmethod
     def _connect(self) -> None: ...
@@ -180,12 +193,13 @@ class LiveSource(FrameSource):
             if self.connected:
                 try:
                     return self._read()
-                except Exception as e:  # any failure of a live stream: drop and reconnect
+                except (SourceError, OSError, ValueError, RuntimeError) as e:  # the stream dropped: reconnect
                     if self._stop.is_set():
                         return None
                     self.connected = False
                     self._safe_disconnect()
                     reason = _reason(e).removeprefix(f"{self.label}: ")
+                    self.problem = redact_text(reason)
                     self.notify(f"source: {self.label} dropped ({reason}), reconnecting in {wait:.1f} s")
             else:
                 self.notify(f"source: {self.label} still unreachable ({reason}), reconnecting in {wait:.1f} s")
@@ -194,11 +208,13 @@ class LiveSource(FrameSource):
             delay = min(delay * 2, self.backoff_max)
             try:
                 self._connect()
-            except Exception as e:
+            except (SourceError, OSError, ValueError, RuntimeError) as e:  # still down: shown in the next line
                 reason = _reason(e).removeprefix(f"{self.label}: ")
+                self.problem = redact_text(reason)
                 self._safe_disconnect()
                 continue
             self.connected = True
+            self.problem = None
             self.reconnects += 1
             self.notify(f"source: {self.label} reconnected")
             delay = self.backoff_initial
@@ -219,13 +235,30 @@ class LiveSource(FrameSource):
     def _interrupt(self) -> None:
         """Unblock a read in progress on the capture thread (called by :meth:`stop`)."""
 
+    #: how long :meth:`stop` waits for the capture thread (a read it cannot interrupt is left behind)
+    stop_wait = 1.0
+
     def stop(self) -> None:
+        """Stop within :attr:`stop_wait` seconds whatever the stream is doing (Ctrl-C must end a
+        run at once): a capture thread still inside an OpenCV read is left to finish it, and its
+        capture is not released under it (that would crash); the process ends without waiting
+        for it (:func:`end_process`)."""
         self._stop.set()
         self._interrupt()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            try:
+                self._done.wait(self.stop_wait)
+            finally:  # a second Ctrl-C during the wait as well
+                if not self._done.is_set():
+                    note_stuck(t, self._done)
+            if not self._done.is_set():
+                self._slot.close()
+                return
         super().stop()
 
     def _safe_disconnect(self) -> None:
         try:
             self._disconnect()
-        except Exception:
-            pass
+        except (SourceError, OSError, RuntimeError) as e:  # closing a dead stream: said in debug logging
+            log.debug("source %s: closing the dropped stream failed: %s", self.label, redact_text(str(e)))

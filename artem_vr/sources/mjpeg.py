@@ -43,6 +43,15 @@ class NotMjpeg(SourceError):
         super().__init__(f"{url} serves {content_type or 'no content type'}, not MJPEG", "OpenCV will try it")
 
 
+#: content types that may be video OpenCV/FFmpeg can play (anything else is refused at once)
+_VIDEO_TYPES = ("video/", "application/octet-stream", "application/vnd.apple.mpegurl", "application/x-mpegurl",
+                "audio/mpegurl", "application/dash+xml", "application/mp4", "binary/octet-stream")
+
+
+def _maybe_video(content_type: str) -> bool:
+    return not content_type or content_type.startswith(_VIDEO_TYPES)
+
+
 class MjpegStream:
     """One HTTP connection to an MJPEG (or snapshot JPEG) URL; :meth:`next_jpeg` returns the
     bytes of the next JPEG. Every network wait is bounded by ``timeout`` seconds."""
@@ -55,6 +64,7 @@ class MjpegStream:
             raise SourceError(f"not an http(s) URL: {redact(url)}", "give a URL like http://192.168.1.5:8080/video")
         self._parts = parts
         self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
         self._resp: http.client.HTTPResponse | None = None
         self._boundary: bytes | None = None
         self._buf = bytearray()
@@ -78,6 +88,7 @@ class MjpegStream:
                 cred = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
                 headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
             conn.connect()
+            self._sock = conn.sock  # the response keeps reading it after an HTTP/1.0 answer detaches it from conn
             conn.sock.settimeout(max(0.05, deadline - time.monotonic()))
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
@@ -113,26 +124,33 @@ class MjpegStream:
             self.snapshot = False
         elif self.content_type in ("image/jpeg", "image/jpg", "image/png"):
             self.snapshot = True
+        elif self.content_type in ("text/html", "application/xhtml+xml"):
+            self.close()
+            raise SourceError(f"{redact(self.url)} is a web page ({self.content_type}), not a video stream",
+                              "give the address of the camera's video stream, not of its web page "
+                              "(often …/video, …/mjpg or …/stream; see the camera's manual)")
+        elif not _maybe_video(self.content_type):
+            self.close()
+            raise SourceError(f"{redact(self.url)} serves {self.content_type}, not a video stream",
+                              "give the address of an MJPEG stream, a JPEG snapshot or a video")
         else:
             self.close()
             raise web_page_error(self.url, self.content_type) or NotMjpeg(redact(self.url), self.content_type)
 
     def close(self) -> None:
+        self.interrupt()
+        if self._resp is not None:
+            self._resp.close()
         if self._conn is not None:
-            try:
-                if self._conn.sock is not None:
-                    self._conn.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._conn.close()
-        self._conn = self._resp = None
+        self._conn = self._resp = self._sock = None
 
     def interrupt(self) -> None:
         """Unblock a read in progress on another thread (used by stop)."""
-        conn = self._conn
-        if conn is not None and conn.sock is not None:
+        sock = self._sock
+        if sock is not None:
             try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 

@@ -104,7 +104,11 @@ class ScreenSource(FrameSource):
         sct = getattr(self, "_thread_sct", None)
         if sct is not None:
             self._thread_sct = None
+            from mss.exception import ScreenShotError
+
             try:
                 sct.close()
-            except Exception:
-                pass
+            except (ScreenShotError, OSError) as e:  # a lost X connection: said in debug logging
+                import logging
+
+                logging.getLogger(__name__).debug("closing the screen capture failed: %s", e)

@@ -21,10 +21,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from artem_vr.atomic import AtomicGroup, InputsRead, OutputLock, same_file
 from artem_vr.checks import Check
 from artem_vr.errors import UsageError, WeightsError, file_in_the_way, path_error
 from artem_vr.paths import DATA_LAYOUT, DATA_ROOT, MODELS_DIR, SHADERS_DIR, STYLES_DIR, USER_DATA_ENV, user_models_dir
-from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS, make_thumbnail
+from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS, make_thumbnail, thumbnail_jpeg
 from artem_vr.text import printable, say
 
 MODEL_SUFFIX = ".safetensors"
@@ -295,12 +296,82 @@ def _same_dir(a: Path, b: Path) -> bool:
         return False
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+def claim_output(target: Path) -> OutputLock:
+    """Hold ``target`` (a model's weights path) for this process until it ends: a second
+    ``artem-vr train ... --out NAME`` at the same time gets one line and exit 2, and neither
+    loses its model to the other (:class:`artem_vr.atomic.OutputLock`)."""
+    return OutputLock(target, "model").acquire()
+
+
+def claim_run_dir(run_dir: Path) -> OutputLock:
+    """Hold a training run folder (checkpoints, samples) for this process: two runs never share one."""
+    lock = OutputLock(Path(run_dir), "run folder")
+    try:
+        return lock.acquire()
+    except UsageError as e:
+        raise UsageError(f"the run folder {run_dir} is in use by another training run ({e.what})",
+                         "wait for it to finish, or pass another --run-dir") from None
+
+
+def write_model(target: Path, write_weights, card, painting: Path | None = None, inputs=()) -> tuple[Path, Path, Path | None]:
+    """Write a model's weights (``write_weights(path)``), card and thumbnail as one group:
+    all three replace the old ones together, or nothing changes (:class:`artem_vr.atomic.AtomicGroup`).
+
+    ``card(weights_partial, thumbnail, thumbnail_hw)`` returns the card's text (it may read the
+    weights just written: their size). ``painting``: a thumbnail ``NAME.jpg`` of it goes beside
+    the weights (see :func:`save_thumbnail` for when it does not); an old thumbnail that the new
+    model does not have is removed with the group. Returns (weights, card, thumbnail or None).
+    """
+    from artem_vr.style.weights import verify_weights  # reason: torch off the start-up path
+
+    inputs = inputs if isinstance(inputs, InputsRead) else InputsRead(inputs)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    thumb = target.with_suffix(".jpg")
+    keep_thumb = False
+    if painting is not None and _thumbnail_wanted(painting, target):
+        inputs.note(painting)
+        keep_thumb = thumb.exists() and same_file(painting, thumb)  # retrained on its own thumbnail: it stays
+    else:
+        painting = None
+    with AtomicGroup(inputs, "model") as group:
+        weights_tmp = group.add(target, write_weights, lambda p: verify_weights(p, target))
+        hw = None
+        if painting is not None:
+            data, hw = thumbnail_jpeg(painting)
+            if not keep_thumb:
+                group.add_bytes(thumb, data)
+        group.add_text(target.with_suffix(".md"), card(weights_tmp, thumb if painting is not None else None, hw))
+        for suf in THUMB_SUFFIXES:
+            if painting is None or suf != ".jpg":
+                group.remove(target.with_suffix(suf))
+        group.commit()
+    return target, target.with_suffix(".md"), thumb if painting is not None else None
+
+
+def style_files(spec: str | None) -> list[Path]:
+    """The files a style ``spec`` reads (what no output may replace): an image or model file and
+    the card and thumbnails beside it; a user style's or decoder's files; a preset's painting and
+    models. Unknown names give an empty list (the stylizer says what is wrong)."""
+    if not spec:
+        return []
+    out: list[Path] = []
+    path = Path(spec).expanduser()
+    if path.is_file():
+        out.append(path)
+        if is_model_file(spec):
+            out += [p for p in (path.with_suffix(s) for s in (".md", *THUMB_SUFFIXES)) if p.is_file()]
+        return out
+    if _NAME_RE.fullmatch(spec):
+        for m in user_models():
+            if m.name == spec:
+                out += [p for p in (m.path, m.card, *(m.path.with_suffix(s) for s in THUMB_SUFFIXES)) if p.is_file()]
+                if m.image is not None:
+                    out.append(m.image)
+        p = _preset_named(spec)
+        if p is not None:
+            out += [f for f in (p.image, *(p.trained_path(meth, a) for meth in ("generator", "xnor") for a in ("compact", "full")))
+                    if f is not None and Path(f).is_file()]
+    return list(dict.fromkeys(out))
 
 
 def painting_label(style_name: str, style_path: Path) -> str:
@@ -315,10 +386,16 @@ def painting_label(style_name: str, style_path: Path) -> str:
     return style_path.name
 
 
+def _thumbnail_wanted(style_path: Path, weights: Path) -> bool:
+    """A user model gets a thumbnail of its painting, unless the painting is a preset's
+    thumbnail (found through the model's ``style``) or the folder is the shipped one."""
+    return not (_same_dir(weights.parent, MODELS_DIR) or _same_dir(style_path.parent, STYLES_DIR))
+
+
 def save_thumbnail(style_path: Path, weights: Path) -> Path | None:
     """The painting's thumbnail beside user ``weights`` (``NAME.jpg``), unless the painting is a
     preset's thumbnail (found through the model's ``style``) or the folder is the shipped one."""
-    if _same_dir(weights.parent, MODELS_DIR) or _same_dir(style_path.parent, STYLES_DIR):
+    if not _thumbnail_wanted(style_path, weights):
         return None
     return make_thumbnail(style_path, weights.with_suffix(".jpg"))
 

@@ -7,10 +7,10 @@ Models live in ``assets/models/<name>_<arch>.safetensors`` with a card ``<name>_
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from artem_vr.atomic import InputsRead, write_bytes_atomic
 from artem_vr.errors import UsageError
 from artem_vr.paths import MODELS_DIR, STYLES_DIR
 
@@ -74,9 +74,10 @@ def preset(name: str) -> Preset:
     raise UsageError(f"unknown style {name!r}", f"presets: {', '.join(p.name for p in PRESETS)}; or give an image file")
 
 
-def make_thumbnail(src: Path, dst: Path, short_side: int = 256, quality: int = 90) -> Path:
-    """Write an RGB jpg of ``src`` with its shorter side downscaled to ``short_side`` px (area
-    resampling; never upscaled) to ``dst``.
+def thumbnail_jpeg(src: Path, short_side: int = 256, quality: int = 90, inputs=None) -> tuple[bytes, tuple[int, int]]:
+    """``src`` as jpg bytes with its shorter side downscaled to ``short_side`` px (area
+    resampling; never upscaled), and the (h, w) of that image. ``inputs``: the command's
+    :class:`~artem_vr.atomic.InputsRead`, which notes ``src``.
 
     256 px is the scale at which ``artem-vr eval`` measures style (photos and paintings both at a
     256 px shorter side) and at which the generators are trained, so the thumbnail *is* the
@@ -84,6 +85,8 @@ def make_thumbnail(src: Path, dst: Path, short_side: int = 256, quality: int = 9
     """
     import cv2
 
+    if inputs is not None:
+        inputs.note(src)
     img = cv2.imread(str(src), cv2.IMREAD_COLOR)
     if img is None:
         raise UsageError(f"cannot read image {src}", "check the file")
@@ -91,9 +94,16 @@ def make_thumbnail(src: Path, dst: Path, short_side: int = 256, quality: int = 9
     s = short_side / min(h, w)
     if s < 1:
         img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise UsageError(f"cannot encode a thumbnail of {src}", "check the file")
+    return buf.tobytes(), img.shape[:2]
+
+
+def make_thumbnail(src: Path, dst: Path, short_side: int = 256, quality: int = 90, inputs=()) -> Path:
+    """Write :func:`thumbnail_jpeg` of ``src`` to ``dst``, atomically (:mod:`artem_vr.atomic`)."""
+    inputs = inputs if isinstance(inputs, InputsRead) else InputsRead(inputs)
+    inputs.note(src)
+    data, _ = thumbnail_jpeg(src, short_side, quality)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f"{dst.stem}.tmp{os.getpid()}{dst.suffix}")  # atomic: never half a thumbnail
-    if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_JPEG_QUALITY, quality]):
-        raise UsageError(f"cannot write {dst}", "check the folder is writable and the disk not full")
-    os.replace(tmp, dst)
-    return dst
+    return write_bytes_atomic(dst, data, inputs, "thumbnail")

@@ -35,7 +35,6 @@ import torch
 
 from artem_vr.errors import UsageError
 from artem_vr.paths import user_data_dir
-from artem_vr.sources.imageio import write_image
 from artem_vr.style.adain import (
     FEATURE_SCALE,
     STYLE_LOSS_LAYERS,
@@ -47,11 +46,12 @@ from artem_vr.style.adain import (
     style_loss,
     variant,
 )
-from artem_vr.style.catalog import output_path, write_text_atomic
+from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic
+from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.data import center_crop, gather, load_images, random_crops, read_manifest, split  # noqa: F401 (split: the tests use it from here)
 from artem_vr.style.device import pick_device
 from artem_vr.style.vgg import VGGFeatures
-from artem_vr.style.weights import load_safetensors, save_safetensors
+from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
 from artem_vr.text import say
 
 
@@ -145,9 +145,9 @@ def save_optimizer(path: Path, opt: torch.optim.Adam, meta: dict) -> None:
             tensors[f"p{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
             tensors[f"p{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
             steps[i] = float(st["step"])
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"steps": json.dumps(steps), "meta": json.dumps(meta)})
-    os.replace(tmp, path)
+
+    write_file_atomic(path, lambda p: save_file(tensors, str(p), metadata={"steps": json.dumps(steps), "meta": json.dumps(meta)}),
+                      what="optimizer checkpoint")
 
 
 def load_optimizer(path: Path, opt: torch.optim.Adam) -> dict:
@@ -224,12 +224,23 @@ def is_flat(out: torch.Tensor, tol: float = 1 / 255) -> bool:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
+    locks: list = []  # the output name and the run folder, held while this run trains
+    try:
+        return _train(cfg, locks)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _train(cfg: TrainConfig, locks: list) -> TrainResult:
     from tqdm import tqdm
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     v = variant(cfg.variant)
     out_path = output_path(cfg.out, cfg.out_dir, cfg.force, cfg.resume)  # before any training: refuses to overwrite
+    run_dir = Path(cfg.run_dir or user_data_dir() / "runs" / cfg.out)
+    locks += [claim_output(out_path), claim_run_dir(run_dir)]  # a second run of this name stops here
     dev = pick_device(cfg.device)
     use_amp = bool(cfg.amp and dev.type == "cuda")
     torch.manual_seed(cfg.seed)
@@ -253,7 +264,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     warned_flat = False
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    run_dir = Path(cfg.run_dir or user_data_dir() / "runs" / cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt, opt_ckpt = run_dir / "checkpoint.safetensors", run_dir / "optimizer.safetensors"
     start, history, prev_wall = 0, [], 0.0
@@ -333,7 +343,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                            f"collapsed and will not recover; stop and restart with a lower --lr (now {cfg.lr:g}; "
                            f"default {TrainConfig.lr:g})", file=sys.stderr)
             if cfg.sample_every and n % cfg.sample_every == 0:
-                write_image(run_dir / f"sample_{n:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()))
+                write_image_atomic(run_dir / f"sample_{n:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()), what="sample")
             if cfg.ckpt_every and n % cfg.ckpt_every == 0:
                 it = n
                 checkpoint()
@@ -363,9 +373,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         "style_images": len(s_train),
         "interrupted": interrupted,
     }
-    weights = save_safetensors(out_path, decoder, v.arch, meta, fp16=True)
-    card = write_text_atomic(out_path.with_suffix(".md"),
-                             model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_size))
+    inputs = InputsRead([*c_train, *c_held, *s_train, *s_held])  # no output replaces a training image
+    weights, card, _ = write_model(out_path, safetensors_writer(decoder, v.arch, meta, fp16=True),
+                                   lambda _w, _t, _hw: model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_size),
+                                   inputs=inputs)
     return TrainResult(weights, card, it, history, held, wall, interrupted)
 
 

@@ -29,14 +29,15 @@ import torch
 from artem_vr.errors import UsageError
 from artem_vr.frames import to_rgb8
 from artem_vr.paths import user_data_dir
-from artem_vr.style.catalog import output_path, painting_label, resolve_style, save_thumbnail, write_text_atomic
+from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
+from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, painting_label, resolve_style, write_model
 from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import ARCHS, TransformNet, arch_by_name
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
 from artem_vr.style.presets import PRESETS
 from artem_vr.style.vgg import RELU_INDEX, STYLE_LAYERS, VGGFeatures, check_layers
-from artem_vr.style.weights import load_safetensors, save_safetensors
+from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
 from artem_vr.text import say
 
 EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/std style loss
@@ -99,16 +100,14 @@ def _save_opt(path: Path, opt: torch.optim.Optimizer, step: int, extra: dict) ->
     """Adam state as safetensors (tensors) + JSON (step, hyper-parameters). No pickles."""
     from safetensors.torch import save_file
 
+
     tensors = {}
     for i, (_pid, st) in enumerate(sorted(opt.state_dict()["state"].items())):
         for k, v in st.items():
             if torch.is_tensor(v):
                 tensors[f"{i}.{k}"] = v.detach().cpu().contiguous()
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
-    js = path.with_suffix(".json")
-    js.write_text(json.dumps({"step": step, **extra}, indent=1))
+    write_file_atomic(path, lambda p: save_file(tensors, str(p)), what="optimizer checkpoint")
+    write_text_atomic(path.with_suffix(".json"), json.dumps({"step": step, **extra}, indent=1), what="optimizer checkpoint")
 
 
 def _load_opt(path: Path, opt: torch.optim.Optimizer) -> int:
@@ -166,8 +165,6 @@ def heldout_style_reduction(net, vgg, files: list[Path], style_img: torch.Tensor
 
 
 def _save_sample(path: Path, net, x: torch.Tensor) -> None:
-    import cv2
-
     was = net.training
     net.eval()
     with torch.no_grad():
@@ -175,7 +172,7 @@ def _save_sample(path: Path, net, x: torch.Tensor) -> None:
     net.train(was)
     img = torch.cat([x.float().cpu(), y.cpu()], dim=3)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(to_rgb8(img), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    write_image_atomic(path, to_rgb8(img), what="sample", quality=90)
 
 
 # ------------------------------------------------------------------------------------- main
@@ -231,6 +228,15 @@ def run(args) -> int:
 
 
 def train(cfg: GeneratorTrainConfig) -> int:
+    locks: list = []  # the output name and the run folder, held while this run trains
+    try:
+        return _train(cfg, locks)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _train(cfg: GeneratorTrainConfig, locks: list) -> int:
     import torch.distributed as dist
     from torch.utils.data import DataLoader, RandomSampler
     from torch.utils.data.distributed import DistributedSampler
@@ -255,9 +261,14 @@ def train(cfg: GeneratorTrainConfig) -> int:
     arch = arch_by_name(cfg.arch)
     style_name, style_path = resolve_style(cfg.style)
     target = output_path(cfg.out, cfg.out_dir, cfg.force, cfg.resume)  # before any training: refuses to overwrite
+    run_dir = cfg.run_dir or user_data_dir() / "runs" / cfg.out
+    if main_proc:  # before anything is written: a second run of this name stops here
+        locks += [claim_output(target), claim_run_dir(run_dir)]
     files = list_images(cfg.content)
     train_files, held = split_holdout(files, cfg.holdout_every)
-    run_dir = cfg.run_dir or user_data_dir() / "runs" / cfg.out
+    # no output replaces what the run reads: the painting and the photos (a user style retrained
+    # under its own name keeps its thumbnail, which is the painting: see write_model)
+    inputs = InputsRead([style_path, *files])
     run_dir.mkdir(parents=True, exist_ok=True)
 
     # 1. loss network and the style targets (computed once)
@@ -390,14 +401,14 @@ def train(cfg: GeneratorTrainConfig) -> int:
         meta = {"style": style_name, "painting": painting_label(style_name, style_path), "iters": step,
                 "arch_name": cfg.arch, "size": cfg.size, "batch": cfg.batch,
                 "final_losses": {k: round(v, 6) for k, v in ema.items()}}
-        thumb = save_thumbnail(style_path, target)
-        out_w = save_safetensors(target, net, arch.to_dict(), meta, fp16=True)
-        card = _card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
-                     sitting_log(), thumb)
-        write_text_atomic(target.with_suffix(".md"), card)
-        (run_dir / "result.json").write_text(json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
+        out_w, _, _ = write_model(
+            target, safetensors_writer(net, arch.to_dict(), meta, fp16=True),
+            lambda _w, thumb, hw: _card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev,
+                                        world, amp, evals, sitting_log(), thumb, hw),
+            painting=style_path, inputs=inputs)
+        write_text_atomic(run_dir / "result.json", json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
                                                           "first_losses": first, "final_losses": ema, "heldout": evals,
-                                                          "history": history}))
+                                                          "history": history}), what="run result")
         say(f"wrote {out_w} and {out_w.with_suffix('.md')} ({step} iterations, {wall / 60:.1f} min)", flush=True)
         if evals:
             say(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
@@ -408,7 +419,7 @@ def train(cfg: GeneratorTrainConfig) -> int:
 
 
 def _card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
-          sittings=(), thumbnail: Path | None = None) -> str:
+          sittings=(), thumbnail: Path | None = None, thumbnail_hw: tuple[int, int] | None = None) -> str:
     sources = cfg.content.parent / "SOURCES.tsv"
     man = manifest(train_files, sources if sources.is_file() else cfg.content / "SOURCES.tsv")
     dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
@@ -438,7 +449,7 @@ def _card(cfg, arch, style_name, style_path, files, train_files, held, ema, step
         "",
         f"- held-out photos: {', '.join(f.name for f in held) or '(none)'}",
         f"- style image: `{style_path.name}` ({style_attribution(style_path, style_name)})",
-        *([f"- thumbnail: `{thumbnail.name}` beside this card (the painting, {min(_image_hw(thumbnail))} px shorter side)"]
+        *([f"- thumbnail: `{thumbnail.name}` beside this card (the painting, {min(thumbnail_hw or _image_hw(thumbnail))} px shorter side)"]
           if thumbnail is not None else []),
         "",
         "## Training",

@@ -25,14 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from artem_vr.errors import UsageError
+from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import (
-    find_model, output_path, painting_label, read_model, save_thumbnail, style_names, write_text_atomic,
+    claim_output, find_model, output_path, painting_label, read_model, style_files, style_names, write_model,
 )
 from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
 from artem_vr.style.vgg import VGGFeatures
-from artem_vr.style.weights import load_safetensors, read_header, save_safetensors
+from artem_vr.style.weights import load_safetensors, read_header, safetensors_writer
 from artem_vr.style.xnor import _residual_convs, binarize_generator, binary_layers, freeze, model_size, xnor_arch
 from artem_vr.text import say
 
@@ -145,6 +146,15 @@ def run(args) -> int:
 
 
 def train(cfg: XnorTrainConfig) -> int:
+    locks: list = []  # the output name, held while this run trains
+    try:
+        return _train(cfg, locks)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _train(cfg: XnorTrainConfig, locks: list) -> int:
     from tqdm import tqdm
 
     t0 = time.time()
@@ -154,6 +164,7 @@ def train(cfg: XnorTrainConfig) -> int:
     torch.manual_seed(cfg.seed)
     dev = pick_device(cfg.device)
     target = output_path(cfg.out, cfg.out_dir, cfg.force)  # before any training: refuses to overwrite
+    locks.append(claim_output(target))  # a second run of this name stops here
 
     teacher, teacher_path, style = load_teacher(cfg.teacher, cfg.arch, dev)
     base_arch, teacher_meta = read_header(teacher_path)
@@ -216,12 +227,12 @@ def train(cfg: XnorTrainConfig) -> int:
     painting = teacher_model.painting if teacher_model.painting != "?" else (painting_label(style, teacher_path) if style else None)
     meta = {"style": style, "painting": painting, "teacher": teacher_path.name, "iters": cfg.iters, "final": history[-1],
             "eval": evals, "size": size, "command": command_line(cfg)}
-    if teacher_model.image is not None:
-        save_thumbnail(teacher_model.image, target)  # a user style's painting travels with it
-    out = save_safetensors(target, student, xnor_arch(base_arch), meta)
-    card = model_card(cfg, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
-                      teacher_meta, out.stat().st_size)
-    write_text_atomic(target.with_suffix(".md"), card)
+    inputs = InputsRead([teacher_path, *style_files(str(cfg.teacher)), *files])  # no output replaces what the run reads
+    out, _, _ = write_model(  # a user style's painting travels with it (the thumbnail)
+        target, safetensors_writer(student, xnor_arch(base_arch), meta),
+        lambda w, _t, _hw: model_card(cfg, base_arch, teacher_path, style, files, train_files, held, history, evals, size,
+                                      wall, dev, teacher_meta, w.stat().st_size),
+        painting=teacher_model.image, inputs=inputs)
     quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
                if evals else "no held-out photos (nothing measured; --holdout-every N keeps every Nth photo out)")
     say(f"wrote {out} ({out.stat().st_size} bytes) and {target.with_suffix('.md').name}; {quality}; "

@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from artem_vr.errors import WeightsError, os_error_in, path_error
+from artem_vr.atomic import write_file_atomic
+from artem_vr.errors import WeightsError, os_error_in
 
 #: the largest weights file loaded (artem-vr's models are a few MB; VGG19 is 80 MB in fp16)
 MAX_FILE_BYTES = 1 << 30
@@ -57,12 +58,13 @@ def _clean_key(k: str) -> str:
     return k
 
 
-def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = None, fp16: bool = True) -> Path:
-    """Write ``model``'s state dict to ``path`` (atomically), fp16 unless ``fp16=False``."""
+def safetensors_writer(model: nn.Module, arch: dict, meta: dict | None = None, fp16: bool = True) -> Callable[[Path], None]:
+    """A function that writes ``model``'s state dict (fp16 unless ``fp16=False``) to the path
+    it is given — for :func:`artem_vr.atomic.write_file_atomic` and :class:`~artem_vr.atomic.AtomicGroup`.
+    A failed write (a full disk) raises OSError."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {}
     for k, v in model.state_dict().items():
         v = v.detach().to("cpu")
@@ -70,20 +72,35 @@ def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = Non
             v = v.half()
         state[_clean_key(k)] = v.contiguous()
     metadata = {"format": "artem_vr", "arch": json.dumps(arch, sort_keys=True), "meta": json.dumps(meta or {}, sort_keys=True)}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        save_file(state, str(tmp), metadata=metadata)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except Exception as e:  # safetensors reports a full disk as its own error: the typed one, naming the user's path
+
+    def write(path: Path) -> None:
         try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        if (os_error := os_error_in(e)) is not None:
-            raise path_error(os_error, path, "write") from e
-        raise
-    return path
+            save_file(state, str(path), metadata=metadata)
+        except SafetensorError as e:  # the Rust writer's I/O errors: a full disk, a read-only folder
+            found = os_error_in(e)  # its errno, when the message carries one: the typed error names the class
+            raise (found if found is not None else OSError(f"safetensors could not write the file ({e})")) from None
+        os.chmod(path, 0o644)
+
+    return write
+
+
+def verify_weights(path: Path, name: Path | None = None) -> None:
+    """WeightsError unless ``path`` (written for ``name``) is a complete safetensors file."""
+    try:
+        read_header(path)
+    except WeightsError as e:
+        shown = str(name or path)
+        raise WeightsError(f"the weights written for {shown} do not read back: {e.what.replace(str(path), shown)}",
+                           "check the disk is not full and the folder is writable") from None
+
+
+def save_safetensors(path, model: nn.Module, arch: dict, meta: dict | None = None, fp16: bool = True,
+                     inputs=()) -> Path:
+    """Write ``model``'s state dict to ``path`` (atomically: :func:`artem_vr.atomic.write_file_atomic`), fp16 unless ``fp16=False``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_file_atomic(path, safetensors_writer(model, arch, meta, fp16), lambda p: verify_weights(p, path), inputs,
+                             "weights file")
 
 
 def read_header(path) -> tuple[dict, dict]:

@@ -509,7 +509,9 @@ def _save_small(path: Path, rgb: np.ndarray, width: int, max_bytes: int = 280_00
         if len(buf) <= max_bytes or w < 64:
             break
         w = int(w * 0.85)
-    path.write_bytes(buf.tobytes())
+    from artem_vr.atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, buf.tobytes(), what="eval image")
 
 
 def run_eval(args) -> dict:
@@ -549,7 +551,9 @@ def run_eval(args) -> dict:
     print(format_tables(result))
     if getattr(args, "comfort_json", None):
         Path(args.comfort_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.comfort_json).write_text(json.dumps(result, indent=2))
+        from artem_vr.atomic import write_text_atomic
+
+        write_text_atomic(args.comfort_json, json.dumps(result, indent=2), what="eval JSON")
     return result
 
 
