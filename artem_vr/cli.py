@@ -163,7 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the process's own command line: it ends even with a stream read stuck in OpenCV
-
         return end_process(main(sys.argv[1:]))
     argv = list(argv)
     parser = build_parser()
