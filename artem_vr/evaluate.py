@@ -40,7 +40,7 @@ from artem_vr.style.catalog import is_model_file, read_model, style_file_method,
 from artem_vr.style.data import split_holdout
 from artem_vr.style.methods import make_stylizer
 from artem_vr.style.vgg import VGGFeatures
-from artem_vr.latency_eval import add_arguments as add_latency_arguments, run_latency
+from artem_vr.latency_eval import LatencyConfig, add_arguments as add_latency_arguments, run_latency
 from artem_vr.text import say
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -496,7 +496,7 @@ class EvalConfig:
 
 def run(args) -> int:
     if getattr(args, "latency", False):
-        return run_latency(args)
+        return run_latency(LatencyConfig.from_args(args))
     return run_config(EvalConfig.from_args(args))
 
 

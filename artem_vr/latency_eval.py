@@ -251,29 +251,51 @@ def add_arguments(g) -> None:
                         "the landmark's true place marked green")
 
 
-def run_latency(args, printer=print) -> int:
-    """`artem-vr eval --latency`."""
-    if not 10.0 <= args.rate <= 720.0:
-        raise UsageError(f"--rate {args.rate:g} is outside 10–720 °/s", "e.g. --rate 90")
-    if args.latency_frames < 30:
-        raise UsageError(f"--latency-frames {args.latency_frames} is too few", "use 30 or more")
-    method = args.latency_method
+@dataclass(frozen=True)
+class LatencyConfig:
+    """`artem-vr eval --latency`, parsed once and checked."""
+
+    rate: float = 90.0
+    stylize_delay_ms: float = 100.0
+    capture_delay_ms: float = 30.0
+    method: str = "identity"
+    frames: int = 80
+    runtime_poses: bool = False
+    png: str | None = None
+
+    def __post_init__(self):
+        if not 10.0 <= self.rate <= 720.0:
+            raise UsageError(f"--rate {self.rate:g} is outside 10–720 °/s", "e.g. --rate 90")
+        if self.frames < 30:
+            raise UsageError(f"--latency-frames {self.frames} is too few", "use 30 or more")
+
+    @classmethod
+    def from_args(cls, args) -> "LatencyConfig":
+        """The command line's values; the Namespace goes no further than this."""
+        return cls(rate=float(args.rate), stylize_delay_ms=float(args.stylize_delay),
+                   capture_delay_ms=float(args.capture_delay), method=args.latency_method,
+                   frames=int(args.latency_frames), runtime_poses=bool(args.latency_runtime_poses),
+                   png=args.latency_png)
+
+
+def run_latency(cfg: LatencyConfig, printer=print) -> int:
+    """`artem-vr eval --latency`: reprojection on and off (and, if asked, with the runtime's poses)."""
     runs = {}
     for reproject in (True, False):
-        printer(f"latency: reprojection {'on' if reproject else 'off'} — head {args.rate:g}°/s, stylizer +"
-                f"{args.stylize_delay:g} ms, camera +{args.capture_delay:g} ms, method {method} …")
-        runs[reproject] = measure(reproject, rate=args.rate, stylize_delay_ms=args.stylize_delay,
-                                  capture_delay_ms=args.capture_delay, frames=args.latency_frames, method=method)
-    for line in summary_lines(runs[True], runs[False], args.rate):
+        printer(f"latency: reprojection {'on' if reproject else 'off'} — head {cfg.rate:g}°/s, stylizer +"
+                f"{cfg.stylize_delay_ms:g} ms, camera +{cfg.capture_delay_ms:g} ms, method {cfg.method} …")
+        runs[reproject] = measure(reproject, rate=cfg.rate, stylize_delay_ms=cfg.stylize_delay_ms,
+                                  capture_delay_ms=cfg.capture_delay_ms, frames=cfg.frames, method=cfg.method)
+    for line in summary_lines(runs[True], runs[False], cfg.rate):
         printer(line)
-    if args.latency_runtime_poses:
+    if cfg.runtime_poses:
         printer("latency: reprojection on with the runtime's past-time poses (--pose-source runtime) …")
-        rt = measure(True, rate=args.rate, stylize_delay_ms=args.stylize_delay, capture_delay_ms=args.capture_delay,
-                     frames=args.latency_frames, method=method, pose_source="runtime")
+        rt = measure(True, rate=cfg.rate, stylize_delay_ms=cfg.stylize_delay_ms, capture_delay_ms=cfg.capture_delay_ms,
+                     frames=cfg.frames, method=cfg.method, pose_source="runtime")
         printer(f"reprojection on, runtime poses: error {rt.median_abs_error():.2f}° ({rt.measured} frames)")
-    if args.latency_png:
-        write_picture(args.latency_png, runs[True], runs[False])
-        printer(f"picture: {args.latency_png}")
+    if cfg.png:
+        write_picture(cfg.png, runs[True], runs[False])
+        printer(f"picture: {cfg.png}")
     return 0
 
 

@@ -25,6 +25,7 @@ Triton is imported where a GL context is made (:class:`artem_vr.render.context.G
 here: see :func:`import_triton_before_gl`.
 """
 
+import logging
 import os
 import sys
 
@@ -50,8 +51,8 @@ def import_triton_before_gl() -> None:
     """
     try:
         import triton  # noqa: F401
-    except Exception:  # not installed, or unusable here: nothing to order
-        pass
+    except ImportError as e:  # not installed (a CPU-only torch build): nothing to order
+        logging.getLogger(__name__).debug("triton not imported before GL: %s", e)
 
 
 apply_pyopengl_platform_rule()
