@@ -106,6 +106,11 @@ def steps(dry: bool, out: Path) -> list[dict]:
          "cmd": [py, "tools/gpu_train_burst.py", "--iters", "2" if dry else "150", "--size", "64" if dry else "256",
                  "--batch", "2" if dry else "8", "--arch", "full", "--amp", "off" if dry else "bf16",
                  "--json", str(out / "train_burst.json")]},
+        # issue 20: the full generator foveated (periphery at half scale + a full-resolution window)
+        # on the fused engine at the largest eye size; the unfoveated figure is step 3's
+        {"name": "foveation", "budget": 90, "cuda": False, "json": "foveation.json", "optional": True,
+         "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on",
+                         "--eye-size", two[-1], "--eyes", "2", *secs, "--json", str(out / "foveation.json")] + commit},
         {"name": "xnor engines", "budget": 20, "cuda": False, "json": "xnor_engines.json", "optional": True,
          "cmd": bench + ["--method", "xnor", "--engine", "eager", "fast", "--precision", "fp16" if not dry else "fp32",
                          "--eye-size", big, "--eyes", "2", *(secs if dry else ["--seconds", "1.5", "--warmup", "1.5"]),
