@@ -29,6 +29,7 @@ from artem_vr.config import RunConfig
 from artem_vr.cuda.device import resolve_device
 from artem_vr.xr.monado import MonadoService, monado_built
 from artem_vr.xr.presenter import XrOptions, XrOutput, XrReport
+from artem_vr.text import say
 
 #: frames at the start not counted in ``missed_after_startup`` (first upload, shaders, FBOs)
 STARTUP_FRAMES = 3
@@ -128,7 +129,7 @@ def bench_xr(seconds: float = 60.0, options: XrOptions | None = None, start_runt
     d = summarize(report, seconds, sty["median"], pipeline.worker.frames_done)
     d["method"] = pipeline.controller.state.method
     d["stages_ms"] = stages
-    print(format_bench(d))
+    say(format_bench(d))
     return d
 
 

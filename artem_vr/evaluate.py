@@ -468,6 +468,7 @@ class EvalConfig:
     video_frames: int = 24
     video_width: int = 480
     stereo_width: int = 640
+    comfort_backend: str = "auto"
     comfort_json: str | None = None
     comfort_images: str | None = None
 
@@ -476,6 +477,14 @@ class EvalConfig:
             raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
         if self.content and not self.styles:
             raise UsageError("--content needs --styles", "e.g. --styles starry_night great_wave or a directory of paintings")
+        if self.video_frames < 2:
+            raise UsageError(f"--video-frames {self.video_frames}: flicker needs at least 2 frames", "e.g. --video-frames 24")
+        for option, width in (("--video-width", self.video_width), ("--stereo-width", self.stereo_width)):
+            if width < 16:
+                raise UsageError(f"{option} {width} is too narrow", f"give at least 16 pixels, e.g. {option} 480")
+        if self.comfort_backend not in ("auto", "torch", "opencv"):
+            raise UsageError(f"--comfort-backend {self.comfort_backend!r} is not auto, torch or opencv",
+                             "choose auto, torch or opencv")
 
     @property
     def temporal(self) -> bool:

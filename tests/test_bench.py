@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from artem_vr import bench
+from artem_vr import bench, bench_floors, bench_run, bench_xnor
 from artem_vr.errors import UsageError
 
 
@@ -34,21 +34,21 @@ def test_work_count_of_the_full_generator():
     from artem_vr.style.engine import EAGER
 
     s = make_stylizer("generator", "starry_night", device="cpu", arch="full", engine=EAGER)
-    w = bench.count_work(s, 1, 256, 256)
+    w = bench_floors.count_work(s, 1, 256, 256)
     per_px = w["macs"] / 256 / 256
     assert 150_000 < per_px < 158_000, per_px
     assert w["bytes"] > 256 * 256 * 3 * 4 * 2  # at least the input and the output
 
 
 def test_stats_median_and_p99():
-    s = bench.stats_ms([1.0] * 99 + [100.0])
+    s = bench_floors.stats_ms([1.0] * 99 + [100.0])
     assert s["median"] == 1.0 and 1.0 < s["p99"] <= 100.0 and s["n"] == 100
 
 
 def test_record_comes_from_the_pipeline():
     dev = torch.device("cpu")
-    r = bench.bench_config("generator", "compact", (48, 40), 2, dev, 0.3, engine="fast",
-                           peaks={"fp32": 0.05}, bandwidth=5.0, warmup=0.3)
+    r = bench_run.bench_config("generator", "compact", (48, 40), 2, dev, 0.3, engine="fast",
+                               peaks={"fp32": 0.05}, bandwidth=5.0, warmup=0.3)
     for k in ("device", "method", "eye_size", "eyes", "stereo_fps", "network_fps", "stages_ms", "commit", "date",
               "floor_ms", "flop_floor_ms", "traffic_floor_ms", "binding", "ratio", "upload", "style"):
         assert k in r, k
@@ -78,10 +78,10 @@ def test_cli_writes_json(cli, tmp_path):
 
 def test_internal_scale_record():
     dev = torch.device("cpu")
-    r = bench.bench_config("generator", "compact", (64, 48), 1, dev, 0.2, engine="fast", internal_scale=0.5,
-                           peaks={"fp32": 0.05, "bf16": 0.2}, bandwidth=5.0, warmup=0.2)
-    full = bench.bench_config("generator", "compact", (64, 48), 1, dev, 0.2, engine="fast",
-                              peaks={"fp32": 0.05, "bf16": 0.2}, bandwidth=5.0, warmup=0.2)
+    r = bench_run.bench_config("generator", "compact", (64, 48), 1, dev, 0.2, engine="fast", internal_scale=0.5,
+                               peaks={"fp32": 0.05, "bf16": 0.2}, bandwidth=5.0, warmup=0.2)
+    full = bench_run.bench_config("generator", "compact", (64, 48), 1, dev, 0.2, engine="fast",
+                                  peaks={"fp32": 0.05, "bf16": 0.2}, bandwidth=5.0, warmup=0.2)
     assert r["internal_scale"] == 0.5
     assert r["macs_per_frame"] < 0.4 * full["macs_per_frame"]  # the network runs on a quarter of the pixels
 
@@ -90,12 +90,44 @@ def test_layer_bench_needs_cuda():
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     with pytest.raises(UsageError, match="CUDA"):
-        bench.bench_layers(torch.device("cpu"), (64, 64))
+        bench_xnor.bench_layers(torch.device("cpu"), (64, 64))
 
 
 def test_foveated_record_counts_the_network_pixels():
     dev = torch.device("cpu")
-    r = bench.bench_config("generator", "compact", (256, 224), 2, dev, 0.2, engine="fast", foveate=True,
-                           peaks={"fp32": 0.05}, bandwidth=5.0, warmup=0.2)
+    r = bench_run.bench_config("generator", "compact", (256, 224), 2, dev, 0.2, engine="fast", foveate=True,
+                               peaks={"fp32": 0.05}, bandwidth=5.0, warmup=0.2)
     assert r["foveate"] is True and r["frame_pixels"] == 2 * 256 * 224
     assert 0.25 * r["frame_pixels"] < r["network_pixels"] < 0.7 * r["frame_pixels"]  # half-scale eye + window
+
+
+def test_config_is_parsed_once_frozen_and_checked():
+    """`bench` parses its options into one frozen BenchConfig; a NaN/inf or out-of-range number is
+    refused there (one line, exit 2 from the command line), before any device work."""
+    import dataclasses
+
+    from artem_vr.errors import InvalidNumber
+
+    c = bench.BenchConfig(methods=(("generator", "compact"),), eye_sizes=((32, 24),), seconds=0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.seconds = 2.0
+    for bad in ({"seconds": float("nan")}, {"seconds": float("inf")}, {"warmup": float("nan")},
+                {"internal_scale": float("inf")}):
+        with pytest.raises(InvalidNumber):
+            bench.BenchConfig(**bad)
+    for bad in ({"seconds": 0.0}, {"seconds": -1.0}, {"warmup": -1.0}, {"internal_scale": 1.5}, {"internal_scale": 0.0},
+                {"reps": 0}, {"threads": 0}, {"eyes": 3}, {"engines": ("warp",)}, {"precisions": ("fp8",)},
+                {"graphs": ()}):
+        with pytest.raises(UsageError):
+            bench.BenchConfig(**bad)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--seconds", "nan"], "--seconds"), (["--seconds", "0"], "--seconds"),
+    (["--internal-scale", "2"], "--internal-scale"), (["--eye-size", "32*24"], "WxH"),
+    (["--method", "generator:huge"], "generator"), (["--profile", "x", "--reps", "0"], "--reps"),
+])
+def test_cli_refuses_bad_options_in_one_line(cli, argv, says):
+    code, stdout, err = cli("bench", *argv)
+    assert code == 2, (stdout, err)
+    assert says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

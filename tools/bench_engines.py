@@ -54,7 +54,7 @@ def main() -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from artem_vr.bench import count_macs, matmul_peak_tflops
+    from artem_vr.bench_floors import count_macs, matmul_peak_tflops
     from artem_vr.style.engine import OrtEngine, make_engine
     from artem_vr.style.generator import ARCHS, TransformNet
 
@@ -65,7 +65,7 @@ def main() -> int:
             "peer": peer_network()}
     configs = {}
     for name, net in nets.items():
-        macs = count_macs(net, net, x)["float"]
+        macs = count_macs(net, x)
         for kind in (("ort",) if name == "peer" else ("eager", "fast", "ort", "ort-spin")):
             eng = OrtEngine("cpu", spin=True) if kind == "ort-spin" else make_engine(kind, "cpu")
             eng.load(net)

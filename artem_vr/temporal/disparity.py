@@ -1,5 +1,5 @@
 """Disparity geometry shared by the stereo wrapper and the stereo metric (no dependency on either,
-so :mod:`artem_vr.temporal.stereo` and :mod:`artem_vr.temporal.metrics` do not import each other)."""
+so :mod:`artem_vr.temporal.stereo` and :mod:`artem_vr.temporal.metrics` share it)."""
 
 from __future__ import annotations
 

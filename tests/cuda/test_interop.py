@@ -15,7 +15,7 @@ os.environ.setdefault("EGL_PLATFORM", "surfaceless")
 # Mesa's llvmpipe and triton each bring an LLVM: triton imported after a llvmpipe context has
 # existed segfaults the process (later tests import it through torch.optim/torchvision). Import
 # it at collection time, before this module's GL context.
-from artem_vr.bench import import_triton_before_gl  # noqa: E402
+from artem_vr.render import import_triton_before_gl  # noqa: E402
 
 import_triton_before_gl()
 

@@ -106,3 +106,13 @@ def test_a_collapsed_decoder_output_is_recognised(thumbnails):
     assert not is_flat(painting)
     assert is_flat(flat)
     assert not is_flat(torch.cat([flat, painting[..., :48, :48]]))
+
+
+def test_config_refuses_numbers_that_are_not_finite():
+    """The trainer's config is checked before any data is read: NaN/inf is one clear error."""
+    from artem_vr.errors import InvalidNumber
+
+    for bad in ({"lr": float("nan")}, {"lr_decay": float("inf")}, {"style_weight": float("nan")},
+                {"content_weight": float("-inf")}, {"time_limit": float("nan")}):
+        with pytest.raises(InvalidNumber):
+            TrainConfig(content=["c"], styles=["s"], **bad)

@@ -19,7 +19,10 @@ from temporal_helpers import NetStylizer, pan, stylize_all, texture, write_video
 from artem_vr.errors import UsageError
 from artem_vr.frames import Frame, to_tensor
 from artem_vr.temporal import StereoConsistentStylizer, TemporalStabilizer, comfort_stats, devflow, wrap_for_run
-from artem_vr.temporal import metrics as M
+from artem_vr.temporal.disparity import right_view_disparity
+from artem_vr.temporal.flicker import dis_flow, flow_pairs, stereo_error, temporal_error, to_gray8, warp
+from artem_vr.temporal.metrics import eval_stereo, eval_temporal, stylize_pair
+from artem_vr.temporal.readers import load_video, VIDEO_EXTS
 from artem_vr.temporal.stereo import fill_disparity_holes
 
 QUALITY_BOUND = 1.10  # the torch path's flicker / stereo error may exceed the OpenCV path's by 10 % at most
@@ -35,18 +38,18 @@ def clip(tmp_path_factory):
     """8 frames of a shaky hand-held pan over a textured scene, through a real MJPG codec."""
     d = tmp_path_factory.mktemp("clip")
     frames = pan(texture(200, 240, seed=5), 8, (128, 96), step=(2.3, 0.9), shake=0.4)
-    return M.load_video(write_video(d / "pan.avi", frames), 8, None)
+    return load_video(write_video(d / "pan.avi", frames), 8, None)
 
 
 def gray(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(M.to_gray8(img)).float()[None, None] / 255.0
+    return torch.from_numpy(to_gray8(img)).float()[None, None] / 255.0
 
 
 def pair_with_disparity(d: int, h=96, w=192, seed=11):
     """left[y, x] = right[y, x - d] (a plane at disparity d)."""
     wide = texture(h, w + d, seed=seed)
     left, right = np.ascontiguousarray(wide[:, :w]), np.ascontiguousarray(wide[:, d:])
-    return left, right, M.right_view_disparity(np.full((h, w), float(d), np.float32))
+    return left, right, right_view_disparity(np.full((h, w), float(d), np.float32))
 
 
 # ---------------------------------------------------------------------------- maths
@@ -67,7 +70,7 @@ def test_erode_and_warp_match_opencv():
     assert np.array_equal(got, cv2.erode(m, np.ones((3, 3), np.uint8)))
     img = texture(40, 50, seed=2).astype(np.float32) / 255
     flow = (rng.random((40, 50, 2)).astype(np.float32) - 0.5) * 6
-    want, _ = M.warp(img, flow)
+    want, _ = warp(img, flow)
     t = devflow.warp(torch.from_numpy(img).permute(2, 0, 1)[None], torch.from_numpy(flow).permute(2, 0, 1)[None])
     assert np.abs(t[0].permute(1, 2, 0).numpy() - want).max() < 1e-3
 
@@ -89,9 +92,9 @@ def test_flow_recovers_a_sub_pixel_pan_as_well_as_dis():
     core = (slice(None), slice(12, -12), slice(12, -12))
     assert float(f[core][0].median()) == pytest.approx(2.3, abs=0.1)
     assert float(f[core][1].median()) == pytest.approx(0.9, abs=0.1)
-    ga, gb = M.to_gray8(a).astype(np.float32), M.to_gray8(b).astype(np.float32)
-    err_t = np.abs(M.warp(gb, f.permute(1, 2, 0).numpy())[0] - ga)[12:-12, 12:-12].mean()
-    err_dis = np.abs(M.warp(gb, M.dis_flow(a, b, "ultrafast"))[0] - ga)[12:-12, 12:-12].mean()
+    ga, gb = to_gray8(a).astype(np.float32), to_gray8(b).astype(np.float32)
+    err_t = np.abs(warp(gb, f.permute(1, 2, 0).numpy())[0] - ga)[12:-12, 12:-12].mean()
+    err_dis = np.abs(warp(gb, dis_flow(a, b, "ultrafast"))[0] - ga)[12:-12, 12:-12].mean()
     print(f"warping error (gray levels): torch {err_t:.2f}  DIS ultrafast {err_dis:.2f}")
     assert err_t <= QUALITY_BOUND * err_dis
 
@@ -128,12 +131,12 @@ def test_backend_is_chosen_by_device_and_selectable(net):
 
 
 def test_torch_flicker_within_10_percent_of_opencv(clip, net):
-    pairs = M.flow_pairs(clip)
-    plain = M.temporal_error(stylize_all(net, clip), pairs)
+    pairs = flow_pairs(clip)
+    plain = temporal_error(stylize_all(net, clip), pairs)
     errs, stabs = {}, {}
     for backend in ("opencv", "torch"):
         stabs[backend] = TemporalStabilizer(net, backend=backend)
-        errs[backend] = M.temporal_error(stylize_all(stabs[backend], clip), pairs)
+        errs[backend] = temporal_error(stylize_all(stabs[backend], clip), pairs)
     print(f"flicker per-frame {plain:.2f}  opencv {errs['opencv']:.2f}  torch {errs['torch']:.2f}")
     assert errs["torch"] <= QUALITY_BOUND * errs["opencv"]
     assert errs["torch"] < 0.8 * plain
@@ -147,9 +150,9 @@ def test_torch_stereo_error_within_10_percent_of_opencv(net):
     errs, wrappers = {}, {}
     for backend in ("opencv", "torch"):
         wrappers[backend] = StereoConsistentStylizer(net, mode="warp", disp_width=192, backend=backend)
-        yl, yr = M.stylize_pair(wrappers[backend], left, right, joint=True)
-        errs[backend] = M.stereo_error(yl, yr, *gt)
-    indep = M.stereo_error(*M.stylize_pair(net, left, right, joint=False), *gt)
+        yl, yr = stylize_pair(wrappers[backend], left, right, joint=True)
+        errs[backend] = stereo_error(yl, yr, *gt)
+    indep = stereo_error(*stylize_pair(net, left, right, joint=False), *gt)
     print(f"stereo error independent {indep:.2f}  opencv {errs['opencv']:.2f}  torch {errs['torch']:.2f}")
     assert errs["torch"] <= QUALITY_BOUND * errs["opencv"]
     st = wrappers["torch"].stats
@@ -218,9 +221,9 @@ def test_real_clips_and_pairs_torch_within_10_percent_of_opencv():
 
     data = _assembled_data()
     base = make_stylizer("generator", "starry_night", device="cpu")
-    videos = sorted(p for p in (data / "video").iterdir() if p.suffix.lower() in M.VIDEO_EXTS)
-    tem = {b: M.eval_temporal(base, videos, 6, 240, backend=b) for b in ("opencv", "torch")}
-    ste = {b: M.eval_stereo(base, data / "stereo", 320, backend=b) for b in ("opencv", "torch")}
+    videos = sorted(p for p in (data / "video").iterdir() if p.suffix.lower() in VIDEO_EXTS)
+    tem = {b: eval_temporal(base, videos, 6, 240, backend=b) for b in ("opencv", "torch")}
+    ste = {b: eval_stereo(base, data / "stereo", 320, backend=b) for b in ("opencv", "torch")}
     for k in tem["opencv"]:
         print(f"flicker {k}: opencv {tem['opencv'][k]['stabilized']:.2f}  torch {tem['torch'][k]['stabilized']:.2f}")
         assert tem["torch"][k]["stabilized"] <= QUALITY_BOUND * tem["opencv"][k]["stabilized"]

@@ -18,7 +18,9 @@ from artem_vr.cuda.device import cuda_available
 from artem_vr.frames import to_rgb8, to_tensor
 from artem_vr.style.base import IdentityStylizer
 from artem_vr.temporal import StereoConsistentStylizer, TemporalStabilizer, comfort_stats, devflow, wrap_for_run
-from artem_vr.temporal import metrics as M
+from artem_vr.temporal.disparity import right_view_disparity
+from artem_vr.temporal.flicker import flow_pairs, stereo_error, temporal_error, to_gray8
+from artem_vr.temporal.metrics import stylize_sequence
 from artem_vr.temporal.cost import moving_frames
 
 CUDA_OK, CUDA_WHY = cuda_available()
@@ -59,7 +61,7 @@ def test_mono_on_cuda_runs_no_disparity_search():
 
 
 def test_cuda_flow_and_disparity_match_the_cpu_torch_path():
-    a, b = (torch.from_numpy(M.to_gray8(f)).float()[None, None] / 255 for f in
+    a, b = (torch.from_numpy(to_gray8(f)).float()[None, None] / 255 for f in
             pan(texture(200, 240, seed=4), 2, (160, 120), step=(2.3, 0.9))[::-1])
     f_cpu = devflow.pyramid_flow(a, b)
     f_gpu = devflow.pyramid_flow(a.cuda(), b.cuda()).cpu()
@@ -75,11 +77,11 @@ def test_cuda_flow_and_disparity_match_the_cpu_torch_path():
 
 def test_cuda_quality_within_10_percent_of_the_cpu_paths():
     frames = pan(texture(200, 240, seed=5), 8, (128, 96), step=(2.3, 0.9), shake=0.4)
-    pairs = M.flow_pairs(frames)
+    pairs = flow_pairs(frames)
     flicker = {}
     for name, device, backend in (("opencv", "cpu", "opencv"), ("torch-cpu", "cpu", "torch"), ("cuda", "cuda", "auto")):
         stab = TemporalStabilizer(NetStylizer(device=device), backend=backend)
-        flicker[name] = M.temporal_error(M.stylize_sequence(stab, frames)[0], pairs)
+        flicker[name] = temporal_error(stylize_sequence(stab, frames)[0], pairs)
         assert stab.stats["path"] == ("opencv" if name == "opencv" else "torch")
     print("flicker", {k: round(v, 3) for k, v in flicker.items()})
     assert flicker["cuda"] <= 1.10 * flicker["opencv"]
@@ -87,12 +89,12 @@ def test_cuda_quality_within_10_percent_of_the_cpu_paths():
 
     wide = texture(96, 198, seed=11)
     left, right = np.ascontiguousarray(wide[:, :192]), np.ascontiguousarray(wide[:, 6:])
-    gt = M.right_view_disparity(np.full((96, 192), 6.0, np.float32))
+    gt = right_view_disparity(np.full((96, 192), 6.0, np.float32))
     err = {}
     for name, device, backend in (("opencv", "cpu", "opencv"), ("cuda", "cuda", "auto")):
         s = StereoConsistentStylizer(NetStylizer(device=device), disp_width=192, backend=backend)
         y = s.stylize(to_tensor([left, right], device=device))
         assert y.device.type == device
-        err[name] = M.stereo_error(to_rgb8(y, 0), to_rgb8(y, 1), *gt)
+        err[name] = stereo_error(to_rgb8(y, 0), to_rgb8(y, 1), *gt)
     print("stereo error", err)
     assert err["cuda"] <= max(1.10 * err["opencv"], err["opencv"] + 0.5)  # both near 0 levels here

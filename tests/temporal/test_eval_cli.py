@@ -38,3 +38,19 @@ def test_eval_reports_missing_inputs(cli, tmp_path):
     assert code == 2 and "no videos" in err
     code, _out, err = cli("eval", "--stereo", tmp_path, "--method", "identity")
     assert code == 2 and "no stereo pairs" in err
+
+
+def test_eval_passes_the_comfort_backend_and_checks_its_numbers(cli, tmp_path):
+    """--comfort-backend reaches the comfort half through EvalConfig (the result says which ran);
+    a count or width the metrics cannot use is refused in one line before any work."""
+    vids = tmp_path / "videos"
+    vids.mkdir()
+    write_video(vids / "pan.avi", pan(texture(120, 160, seed=33), 4, (96, 72)))
+    out = tmp_path / "comfort.json"
+    code, _stdout, err = cli("eval", "--videos", vids, "--method", "identity", "--video-frames", 3,
+                             "--video-width", 96, "--comfort-backend", "opencv", "--comfort-json", out)
+    assert code == 0, err
+    assert json.loads(out.read_text())["backend"] == "opencv"
+    for argv, says in ((["--video-frames", "1"], "--video-frames"), (["--video-width", "4"], "--video-width")):
+        code, _out, err = cli("eval", "--videos", vids, "--method", "identity", *argv)
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err

@@ -12,7 +12,9 @@ from temporal_helpers import pan, write_video
 from artem_vr.frames import to_tensor
 from artem_vr.paths import STYLES_DIR
 from artem_vr.style.methods import make_stylizer
-from artem_vr.temporal import metrics as M
+from artem_vr.temporal.flicker import as_float, flow_pairs, masked_mae, warp
+from artem_vr.temporal.metrics import stylize_sequence
+from artem_vr.temporal.readers import load_video
 from artem_vr.temporal import wrap_for_run
 from artem_vr.temporal.foveate import (FoveaRegion, FoveaSpec, FoveatedStylizer, core_box, draw_outline, feather_mask,
                                        find_foveated, foveated_pixels, fov_tangents, gaze_to_uv, place)
@@ -103,7 +105,7 @@ def clip(tmp_path_factory):
     d = tmp_path_factory.mktemp("fovclip")
     img = cv2.cvtColor(cv2.imread(str(STYLES_DIR / "hiroshige_snow.jpg")), cv2.COLOR_BGR2RGB)
     frames = pan(img, 6, (192, 160), step=(2.1, 0.8), shake=0.3)
-    return M.load_video(write_video(d / "pan.avi", frames), 6, None)
+    return load_video(write_video(d / "pan.avi", frames), 6, None)
 
 
 def test_no_seam_flicker_across_the_border(clip):
@@ -112,7 +114,7 @@ def test_no_seam_flicker_across_the_border(clip):
     torch.set_num_threads(1)
     s = _stylizer("generator")
     f = FoveatedStylizer(s)
-    fov, full = M.stylize_sequence(f, clip)[0], M.stylize_sequence(s, clip)[0]
+    fov, full = stylize_sequence(f, clip)[0], stylize_sequence(s, clip)[0]
     h, w = clip[0].shape[:2]
     (wy, wx, fh, fw), _ = place(h, w, (0.5, 0.5), f.spec)
     r = core_box(fh, fw, f.spec.feather)[0] + 3
@@ -121,13 +123,13 @@ def test_no_seam_flicker_across_the_border(clip):
     core = np.zeros((h, w), bool)
     core[wy + r:wy + fh - r, wx + r:wx + fw - r] = True
     ring &= ~core
-    pairs = M.flow_pairs(clip)
+    pairs = flow_pairs(clip)
 
     def flicker(out, region):
         errs = []
         for t, p in enumerate(pairs, start=1):
-            prev, inside = M.warp(M.as_float(out[t - 1]), p.flow)
-            errs.append(M.masked_mae(M.as_float(out[t]), prev, p.mask & inside & region))
+            prev, inside = warp(as_float(out[t - 1]), p.flow)
+            errs.append(masked_mae(as_float(out[t]), prev, p.mask & inside & region))
         return float(np.nanmean(errs))
 
     e = {"border": flicker(fov, ring), "inside": flicker(fov, core), "outside": flicker(fov, ~ring & ~core),

@@ -12,7 +12,8 @@ from artem_vr.frames import to_tensor
 from artem_vr.style.base import IdentityStylizer
 from artem_vr.style.norm import StatsInstanceNorm
 from artem_vr.temporal import TemporalStabilizer, comfort_stats, stabilize_for_video
-from artem_vr.temporal import metrics as M
+from artem_vr.temporal.flicker import flow_pairs, masked_mae, temporal_error
+from artem_vr.temporal.readers import load_video
 from artem_vr.temporal.normstats import hooks_for, instance_norms
 
 
@@ -21,7 +22,7 @@ def clip(tmp_path_factory):
     """8 frames of a shaky hand-held pan over a textured scene, through a real MJPG codec."""
     d = tmp_path_factory.mktemp("clip")
     frames = pan(texture(200, 240, seed=5), 8, (128, 96), step=(2.3, 0.9), shake=0.4)
-    return M.load_video(write_video(d / "pan.avi", frames), 8, None)
+    return load_video(write_video(d / "pan.avi", frames), 8, None)
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +32,16 @@ def net():
 
 
 def test_stabilization_lowers_flicker_on_a_video(clip, net):
-    pairs = M.flow_pairs(clip)
+    pairs = flow_pairs(clip)
     plain = stylize_all(net, clip)
     stab = TemporalStabilizer(net)
     steady = stylize_all(stab, clip)
-    e_raw, e_plain, e_stab = (M.temporal_error(s, pairs) for s in (clip, plain, steady))
+    e_raw, e_plain, e_stab = (temporal_error(s, pairs) for s in (clip, plain, steady))
     print(f"flicker raw {e_raw:.2f}  per-frame {e_plain:.2f}  stabilized {e_stab:.2f}")
     assert e_plain > e_raw  # the network does flicker on this clip
     assert e_stab < 0.8 * e_plain
     # and it is still the stylization, not a frozen or washed-out frame
-    assert np.mean([M.masked_mae(a, b) for a, b in zip(plain, steady)]) < 0.5 * e_plain + 5
+    assert np.mean([masked_mae(a, b) for a, b in zip(plain, steady)]) < 0.5 * e_plain + 5
     assert np.array_equal(steady[0], plain[0])  # nothing to smooth on the first frame
     assert stab.stats["frames"] == len(clip) and stab.stats["cost_ms"] > 0
     assert stab.stats["norm_layers"] == len(instance_norms(net)) > 0

@@ -11,7 +11,9 @@ from temporal_helpers import NetStylizer, texture
 
 from artem_vr.frames import to_rgb8, to_tensor
 from artem_vr.temporal import StereoConsistentStylizer, TemporalStabilizer, comfort_stats, wrap_for_run
-from artem_vr.temporal import metrics as M
+from artem_vr.temporal.disparity import right_view_disparity
+from artem_vr.temporal.flicker import masked_mae, stereo_error, to_gray8
+from artem_vr.temporal.metrics import stylize_pair
 from artem_vr.temporal.normstats import pooled_pair_stats
 from artem_vr.temporal.stereo import DisparityEstimator, fill_disparity_holes
 
@@ -29,12 +31,12 @@ def pair_with_disparity(d: int, h=96, w=160, seed=11, bright_right_edge=False):
         wide[h // 4: 3 * h // 4, w:] = 250
     left, right = np.ascontiguousarray(wide[:, :w]), np.ascontiguousarray(wide[:, d:])
     disp = np.full((h, w), float(d), np.float32)
-    return left, right, M.right_view_disparity(disp)
+    return left, right, right_view_disparity(disp)
 
 
 def stereo_err(stylizer, left, right, gt, joint=True):
-    yl, yr = M.stylize_pair(stylizer, left, right, joint=joint)
-    return M.stereo_error(yl, yr, *gt)
+    yl, yr = stylize_pair(stylizer, left, right, joint=joint)
+    return stereo_error(yl, yr, *gt)
 
 
 def test_pooled_statistics_are_those_of_both_images_together():
@@ -63,7 +65,7 @@ def test_shared_statistics_agree_better_than_independent_eyes(net):
 
 def test_online_disparity_recovers_a_known_shift():
     left, right, _ = pair_with_disparity(8, h=96, w=192)
-    g = [M.to_gray8(i) for i in (left, right)]
+    g = [to_gray8(i) for i in (left, right)]
     d, valid = DisparityEstimator(192)(*g)
     core = valid[8:-8, 40:-8]
     assert core.mean() > 0.8
@@ -79,8 +81,8 @@ def test_warp_mode_meets_half_of_independent_error(net):
     assert warp < 0.5 * indep
     assert s.stats["warped_fraction"] > 0.5 and s.stats["cost_ms"] > 0
     # the left eye is the plain stylization of the left view (shared stats aside): still the style
-    yl, _ = M.stylize_pair(s, left, right, joint=True)
-    assert M.masked_mae(yl, to_rgb8(net.stylize(to_tensor(left)))) < 10
+    yl, _ = stylize_pair(s, left, right, joint=True)
+    assert masked_mae(yl, to_rgb8(net.stylize(to_tensor(left)))) < 10
 
 
 def test_mono_and_off_pass_through(net):
