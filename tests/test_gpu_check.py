@@ -65,7 +65,7 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     for step in ("profile layers", "fused vs eager", "comfort on, three sizes", "comfort off, three sizes"):
         line = next(ln for ln in summary.splitlines() if step in ln)
         assert " ok " in line, line
-    assert summary.count("skipped: optional") == 7, summary
+    assert summary.count("skipped: optional") == 8, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
     # 1. the per-layer profile, first: eager tables of both networks, then the fused one per stage
     prof = [r for r in recs if r.get("kind") == "layer_profile"]
@@ -94,14 +94,17 @@ def test_only_runs_the_named_steps_dry(tmp_path):
     """A second, short lease: ``--only`` runs an optional step and records every other as not asked."""
     out = tmp_path / "gc"
     env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(out), PY=sys.executable, ARTEM_COMMIT="testsha")
-    r = subprocess.run(["bash", "tools/gpu_check.sh", "--only", "xnor engines"], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=600)
+    r = subprocess.run(["bash", "tools/gpu_check.sh", "--only", "xnor engines,foveation"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     summary = (out / "summary.txt").read_text()
-    assert " ok " in next(ln for ln in summary.splitlines() if "xnor engines" in ln)
-    assert summary.count("skipped: not asked (--only)") == len(gpu_check.steps(True, out)) - 1, summary
+    for step in ("xnor engines", "foveation"):
+        assert " ok " in next(ln for ln in summary.splitlines() if step in ln), summary
+    assert summary.count("skipped: not asked (--only)") == len(gpu_check.steps(True, out)) - 2, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
-    assert {r["method"] for r in recs} == {"xnor"}
+    assert {r["method"] for r in recs} == {"xnor", "generator"}
+    foveated = [r for r in recs if r["method"] == "generator"]
+    assert foveated and all(r["foveate"] and r["network_pixels"] > 0 for r in foveated)  # tiny eyes: the margin dominates
 
 
 def test_a_missing_dependency_stops_the_run_in_one_line(tmp_path):

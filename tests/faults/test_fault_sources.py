@@ -74,7 +74,7 @@ def server():
 @pytest.mark.parametrize("path, needle", [
     ("/page", "is a web page (text/html), not a video stream"),
     ("/json", "serves application/json, not a video stream"),
-    ("/auth", "HTTP 401 Unauthorized — put the user and password in the URL"),
+    ("/auth", "HTTP 401 Unauthorized: the camera asks for a user and password — put them in the URL"),
 ])
 def test_what_a_url_serves_instead_of_video_is_said_in_one_line(server, cli, tmp_path, path, needle):
     code, out, err = cli("run", "--output", "headless", "--source", server.url + path, "--frames", "3",
@@ -88,7 +88,7 @@ def test_a_refused_password_is_not_asked_for_again_and_not_shown(server):
     url = server.url.replace("http://", "http://user:wrong@") + "/auth"
     with pytest.raises(SourceError) as e:
         HttpCameraSource(url, timeout=2.0, notify=lambda m: None).start()
-    assert "refused the user and password given in the URL" in str(e.value) and "wrong" not in str(e.value)
+    assert "refused the user and password in the URL" in str(e.value) and "wrong" not in str(e.value)
     src = HttpCameraSource(url.replace("wrong", "pw"), timeout=2.0, notify=lambda m: None)
     with pytest.raises(SourceError, match="web page"):  # the right password: past the 401, to what it serves
         src.start()
