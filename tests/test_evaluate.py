@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from artem_vr import evaluate as E
+from artem_vr import eval_style as E
 from artem_vr.sources.imageio import read_image, write_image
 
 

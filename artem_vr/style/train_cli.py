@@ -9,7 +9,7 @@ from artem_vr.errors import UsageError
 
 #: kind -> (module, help)
 TRAINERS = {
-    "generator": ("artem_vr.style.train_generator", "a fast feed-forward network for one style (Johnson et al.)"),
+    "generator": ("artem_vr.style.train_generator_cli", "a fast feed-forward network for one style (Johnson et al.)"),
     "adain": ("artem_vr.style.train_adain_cli", "an AdaIN decoder for arbitrary styles (Huang & Belongie)"),
     "xnor": ("artem_vr.style.train_xnor", "a binarized (XNOR) generator"),
 }

@@ -8,18 +8,18 @@ style image (computed once); plus total variation, and optionally a cheap tempor
 ``runs/NAME`` in the user data folder); the final fp16 weights, a model card and a thumbnail of the
 painting go to the user's models folder (:mod:`artem_vr.style.catalog`: the style is then called
 NAME everywhere), or to ``--out-dir``. Replacing a model needs ``--force``.
+
+This module is the trainer (:func:`train` on a :class:`GeneratorTrainConfig`); the command line is
+:mod:`artem_vr.style.train_generator_cli`, the model card :mod:`~artem_vr.style.generator_card`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import os
-import platform
 import random
-import shlex
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -33,59 +33,14 @@ from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, w
 from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, painting_label, resolve_style, write_model
 from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
-from artem_vr.style.generator_net import ARCHS, TransformNet, arch_by_name
+from artem_vr.style.generator_card import change_text, command_line, model_card
+from artem_vr.style.generator_net import TransformNet, arch_by_name
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
-from artem_vr.style.presets import PRESETS
-from artem_vr.style.vgg import RELU_INDEX, STYLE_LAYERS, VGGFeatures, check_layers
+from artem_vr.style.vgg import VGGFeatures, check_layers
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
 from artem_vr.text import say
 
 EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/std style loss
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.epilog = (
-        "examples:\n"
-        "  # CPU, small crops (how the shipped compact presets were trained; resume to train longer)\n"
-        "  artem-vr train generator --content data/content --style great_wave --out great_wave_compact \\\n"
-        "      --size 128 --batch 2 --iters 800 --style-layers relu1_1 relu2_1 relu3_1 relu4_1 --threads 1\n"
-        "  # one NVIDIA GPU, AMP on by default\n"
-        "  artem-vr train generator --content data/content --style painting.jpg --out mine_full --arch full \\\n"
-        "      --size 256 --batch 8 --iters 20000\n"
-        "  # several GPUs (DDP)\n"
-        "  torchrun --nproc_per_node 4 -m artem_vr train generator --content data/content --style the_scream --out scream_full --arch full"
-    )
-    p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
-    p.add_argument("--style", required=True, help="preset or user style name, or a painting's image file")
-    p.add_argument("--out", required=True, metavar="NAME",
-                   help="the new style's name: writes NAME.safetensors, NAME.md and a thumbnail NAME.jpg to your "
-                        "styles folder (see `artem-vr doctor`), or to --out-dir")
-    p.add_argument("--arch", default="compact", choices=sorted(ARCHS))
-    p.add_argument("--size", type=int, default=256, help="training crop size in px (default 256)")
-    p.add_argument("--style-size", type=int, default=None, help="resize the style image's long side to this (default: as is)")
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--iters", type=int, default=2000)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--content-weight", type=float, default=1.0)
-    p.add_argument("--style-weight", type=float, default=1.0, help="Gram style weight (for Caffe-scale VGG features; 1 keeps content recognisable, 5+ paints over it)")
-    p.add_argument("--tv-weight", type=float, default=1.0)
-    p.add_argument("--temporal-weight", type=float, default=0.0, help="weight of the mean squared change G(x) vs G(x + noise) (flicker; the term is ~1e-2, try 1e5-1e6)")
-    p.add_argument("--temporal-noise", type=float, default=0.02, help="std of that noise (0–1 scale)")
-    p.add_argument("--content-layer", default="relu3_1", choices=list(RELU_INDEX))
-    p.add_argument("--style-layers", nargs="+", default=list(STYLE_LAYERS), choices=list(RELU_INDEX), metavar="LAYER")
-    p.add_argument("--holdout-every", type=int, default=10, help="hold out every Nth photo (sorted) for evaluation; 0: none")
-    p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and samples (default: runs/NAME in the user data folder)")
-    p.add_argument("--out-dir", type=Path, default=None, help="where the final weights + card go (default: your styles folder)")
-    p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped preset's name")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.safetensors")
-    p.add_argument("--sample-every", type=int, default=200)
-    p.add_argument("--checkpoint-every", type=int, default=200)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="mixed precision (default: on for CUDA)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -125,28 +80,6 @@ def _load_opt(path: Path, opt: torch.optim.Optimizer) -> int:
     opt.load_state_dict(sd)
     return int(json.loads(path.with_suffix(".json").read_text())["step"])
 
-
-def manifest(files: list[Path], sources_tsv: Path | None) -> list[tuple[str, int, str]]:
-    """(package, image count, licence) per source package of ``files``, from SOURCES.tsv."""
-    rows: dict[str, tuple[str, str]] = {}
-    if sources_tsv and sources_tsv.is_file():
-        lines = sources_tsv.read_text(encoding="utf-8").splitlines()
-        head = lines[0].split("\t")
-        for line in lines[1:]:
-            r = dict(zip(head, line.split("\t")))
-            rows[Path(r.get("file", "")).name] = (r.get("package", "?"), r.get("license", "?"))
-    counts: dict[str, list] = {}
-    for f in files:
-        pkg, lic = rows.get(f.name, ("(not in SOURCES.tsv)", "?"))
-        counts.setdefault(pkg, [0, lic])[0] += 1
-    return sorted(((k, v[0], v[1]) for k, v in counts.items()), key=lambda r: -r[1])
-
-
-def style_attribution(style_path: Path, style_name: str) -> str:
-    for p in PRESETS:
-        if p.name == style_name:
-            return f"preset `{p.name}`: {p.label} (thumbnail `assets/styles/{p.name}.jpg`, source and licence in assets/styles/ATTRIBUTION.md)"
-    return f"image file `{style_path.name}`"
 
 
 @torch.no_grad()
@@ -223,8 +156,6 @@ class GeneratorTrainConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def run(args) -> int:
-    return train(cfg=GeneratorTrainConfig.from_args(args))
 
 
 def train(cfg: GeneratorTrainConfig) -> int:
@@ -403,7 +334,7 @@ def _train(cfg: GeneratorTrainConfig, locks: list) -> int:
                 "final_losses": {k: round(v, 6) for k, v in ema.items()}}
         out_w, _, _ = write_model(
             target, safetensors_writer(net, arch.to_dict(), meta, fp16=True),
-            lambda _w, thumb, hw: _card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev,
+            lambda _w, thumb, hw: model_card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev,
                                         world, amp, evals, sitting_log(), thumb, hw),
             painting=style_path, inputs=inputs)
         write_text_atomic(run_dir / "result.json", json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
@@ -412,98 +343,7 @@ def _train(cfg: GeneratorTrainConfig, locks: list) -> int:
         say(f"wrote {out_w} and {out_w.with_suffix('.md')} ({step} iterations, {wall / 60:.1f} min)", flush=True)
         if evals:
             say(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
-                  f"output {evals['style_loss_output']:.4g} ({_change(evals['reduction'])})", flush=True)
+                  f"output {evals['style_loss_output']:.4g} ({change_text(evals['reduction'])})", flush=True)
     if world > 1:
         dist.destroy_process_group()
     return 0
-
-
-def _card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
-          sittings=(), thumbnail: Path | None = None, thumbnail_hw: tuple[int, int] | None = None) -> str:
-    sources = cfg.content.parent / "SOURCES.tsv"
-    man = manifest(train_files, sources if sources.is_file() else cfg.content / "SOURCES.tsv")
-    dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    cmd = command_line(cfg)
-    data_note = ""
-    if sources.is_file():  # the assembled data set: name it, not this machine's path
-        cmd = cmd.replace(str(cfg.content.parent.resolve()), "DATA").replace(str(cfg.content.parent), "DATA")
-        data_note = " (DATA: the assembled data set, `../shared/data/assemble.sh`)"
-    lines = [
-        f"# Model card: `{cfg.out}`",
-        "",
-        f"Johnson-style transform network (method `generator`) trained for the style **{style_name}** — "
-        f"{style_attribution(style_path, style_name)}.",
-        "",
-        "## Architecture",
-        f"- `{cfg.arch}`: {json.dumps(arch.to_dict())}",
-        f"- {sum(p.numel() for p in TransformNet_params(arch))} parameters; weights stored as fp16 safetensors.",
-        "- input/output: float (N, 3, H, W) RGB 0–1; reflection padding, instance norm, nearest upsample + conv, sigmoid.",
-        "",
-        "## Data",
-        f"- content: {len(train_files)} training photos from `{cfg.content.name}/` (sorted; every "
-        f"{cfg.holdout_every}th held out: {len(held)} photos never seen in training)",
-        "",
-        "| source package | images | licence |",
-        "|---|---|---|",
-        *[f"| {pkg} | {n} | {lic} |" for pkg, n, lic in man],
-        "",
-        f"- held-out photos: {', '.join(f.name for f in held) or '(none)'}",
-        f"- style image: `{style_path.name}` ({style_attribution(style_path, style_name)})",
-        *([f"- thumbnail: `{thumbnail.name}` beside this card (the painting, {min(thumbnail_hw or _image_hw(thumbnail))} px shorter side)"]
-          if thumbnail is not None else []),
-        "",
-        "## Training",
-        f"- command{' (last sitting)' if len(sittings) > 1 else ''}: `{cmd}`{data_note}",
-        f"- {step} iterations, batch {cfg.batch}, {cfg.size}px random crops, Adam lr {cfg.lr}",
-        f"- loss{' (last sitting)' if len(sittings) > 1 else ''}: content {cfg.content_layer} ×{cfg.content_weight}, Gram style {' '.join(cfg.style_layers)} "
-        f"×{cfg.style_weight}, TV ×{cfg.tv_weight}" + (f", temporal ×{cfg.temporal_weight} (noise {cfg.temporal_noise})" if cfg.temporal_weight else ""),
-        f"- device: {dev_name}{f' ×{world} (DDP)' if world > 1 else ''}, AMP {'on' if amp else 'off'}; wall time {wall / 60:.1f} min"
-        + (" (all sittings; resumed with --resume)" if cfg.resume else ""),
-        f"- final losses (EMA, weighted): {', '.join(f'{k} {v:.4g}' for k, v in ema.items())}",
-    ]
-    if len(sittings) > 1:
-        lines += ["", "Sittings (the run was resumed; each line is the command of that sitting):", ""]
-        for st in sittings:
-            c = st["command"]
-            if sources.is_file():
-                c = c.replace(str(cfg.content.parent.resolve()), "DATA").replace(str(cfg.content.parent), "DATA")
-            style = f", style image {st['style']}" if st.get("style") else ""
-            lines.append(f"- steps {st['from']}→{st['to']} on {st['device']}, {st['wall_s'] / 60:.1f} min{style}: `{c}`")
-    if evals:
-        lines += [
-            "",
-            "## Held-out check",
-            f"Mean/std style loss (relu1_1…relu4_1) against the style image on the {evals['photos']} held-out photos "
-            f"at {evals['size']} px: photo {evals['style_loss_photo']:.4g} → stylized {evals['style_loss_output']:.4g} "
-            f"(**{_change(evals['reduction'])}**). `artem-vr eval` gives the full table (docs/quality.md).",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _image_hw(path: Path) -> tuple[int, int]:
-    return load_rgb(path).shape[:2]
-
-
-def _change(reduction: float) -> str:
-    return f"{100 * reduction:.0f}% lower" if reduction >= 0 else f"{-100 * reduction:.0f}% higher"
-
-
-def command_line(cfg) -> str:
-    """The full `artem-vr train generator` command equivalent to ``cfg`` (every option spelled out)."""
-    parts = ["artem-vr", "train", "generator"]
-    skip = {"command", "trainer", "debug", "_module", "_trainer_error", "no_progress", "resume", "out_dir", "run_dir", "force"}
-    for k, v in vars(cfg).items():
-        if k in skip or k.startswith("_") or v is None or v is False:
-            continue
-        flag = "--" + k.replace("_", "-")
-        if v is True:
-            parts.append(flag)
-        elif isinstance(v, (list, tuple)):
-            parts += [flag, *map(str, v)]
-        else:
-            parts += [flag, str(v)]
-    return shlex.join(parts)
-
-
-def TransformNet_params(arch):
-    return TransformNet(arch).parameters()

@@ -202,7 +202,7 @@ def test_user_style_through_xnor_and_adain(cli, user_data, small_content_dir, kl
     ref = make_stylizer("adain", str(user_data / "klimt.jpg"))
     assert torch.equal(a.stylize(x), ref.stylize(x))
     # eval scores a user style against its painting, with its own models
-    from artem_vr.evaluate import resolve_styles
+    from artem_vr.eval_style import resolve_styles
 
     (spec,) = resolve_styles(["klimt"])
     assert spec.path == user_data / "klimt.jpg" and spec.arg_for("generator") == "klimt"
@@ -293,7 +293,7 @@ def test_model_file_painting_comes_from_the_card(tmp_path, thumbnails):
     shutil.copy(thumbnails["great_wave"], d / "wave.jpg")
     w.with_suffix(".md").write_text("# friend\n\n- style image: `wave.jpg` (image file)\n")
     assert C.read_model(w).image == d / "wave.jpg"
-    from artem_vr.evaluate import resolve_styles
+    from artem_vr.eval_style import resolve_styles
 
     spec = resolve_styles([str(w)])[0]
     assert spec.label == "friend" and spec.path == d / "wave.jpg" and spec.arg_for("generator") == str(w)
