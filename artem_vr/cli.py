@@ -63,7 +63,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr stylize photo.jpg out.png --method adain --style any_painting.jpg --strength 0.8\n"
         "  artem-vr stylize clip.mp4 out.mp4 --style starry_night",
     ),
-    "styles": ("artem_vr.style.catalog", "list the preset and user styles", "List the preset (shipped) and user (trained) styles, the methods that can show them, and the AdaIN decoders."),
+    "styles": ("artem_vr.style.styles_cli", "list the preset and user styles", "List the preset (shipped) and user (trained) styles, the methods that can show them, and the AdaIN decoders."),
     "doctor": (
         "artem_vr.doctor",
         "report what this machine has (CUDA, NVRTC, GL, OpenXR, cameras, display)",

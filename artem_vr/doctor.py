@@ -12,7 +12,7 @@ from artem_vr.xr.monado import monado_built, monado_dir  # stdlib only: no pyope
 #: modules providing ``doctor_checks() -> list[Check]``; each is imported lazily and a
 #: failure to import is itself reported.
 PROBES = [
-    "artem_vr.style.catalog",  # data files found, where user styles live and how many
+    "artem_vr.style.styles_cli",  # data files found, where user styles live and how many
     "artem_vr.style.device",
     "artem_vr.cuda.nvrtc",
     "artem_vr.render.context",

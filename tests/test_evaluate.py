@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from artem_vr import eval_style as E
-from artem_vr.sources.imageio import read_image, write_image
+from artem_vr.encode import write_image
+from artem_vr.sources.imageio import read_image
 
 
 def _img(seed, h, w, colour):

@@ -169,7 +169,7 @@ def write_image_atomic(target: str | os.PathLike, rgb: np.ndarray, inputs: Itera
                        quality: int = 95, exclusive: bool = False) -> Path:
     """Write RGB uint8 (H, W, 3) ``rgb`` to ``target`` (format from the suffix): all or nothing.
     ``exclusive``: never replace an existing file (a snapshot's fresh name)."""
-    from artem_vr.sources.imageio import encode_image  # reason: cv2 off the import path of atomic
+    from artem_vr.encode import encode_image  # reason: cv2 off the import path of atomic
 
     target = Path(target)
     inputs = keep_inputs(inputs)
@@ -218,7 +218,7 @@ class AtomicVideoWriter:
         if self.closed:
             raise ImageError(f"the video writer for {self.target} is closed", "open a new one")
         if self._writer is None:
-            from artem_vr.sources.imageio import VideoWriterRGB  # reason: cv2 off the import path of atomic
+            from artem_vr.encode import VideoWriterRGB  # reason: cv2 off the import path of atomic
 
             self._writer = VideoWriterRGB(self._tmp, self.fps, (rgb.shape[1], rgb.shape[0]))
             self.size = (rgb.shape[1], rgb.shape[0])

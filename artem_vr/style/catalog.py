@@ -11,7 +11,9 @@
 * **Model files**: ``--style path/to/model.safetensors`` uses that file; the thumbnail or the card
   beside it names the painting.
 
-Lookups read safetensors headers only (no tensors), so listing is cheap.
+Lookups read safetensors headers only (no tensors), so listing is cheap. Writing a user style
+(its name checked, its files locked and replaced together): :mod:`artem_vr.style.user_styles`;
+the ``artem-vr styles`` command and its doctor checks: :mod:`artem_vr.style.styles_cli`.
 """
 
 from __future__ import annotations
@@ -21,12 +23,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from artem_vr.atomic import AtomicGroup, InputsRead, OutputLock, same_file
-from artem_vr.checks import Check
-from artem_vr.errors import UsageError, WeightsError, file_in_the_way, path_error
-from artem_vr.paths import DATA_LAYOUT, DATA_ROOT, MODELS_DIR, SHADERS_DIR, STYLES_DIR, USER_DATA_ENV, user_models_dir
-from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS, make_thumbnail, thumbnail_jpeg
-from artem_vr.text import printable, say
+from artem_vr.errors import UsageError, WeightsError
+from artem_vr.paths import MODELS_DIR, user_models_dir
+from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS
 
 MODEL_SUFFIX = ".safetensors"
 THUMB_SUFFIXES = (".jpg", ".png")
@@ -246,106 +245,7 @@ def adain_decoder(spec: str) -> Path:
                      f"choose one of: {', '.join(names) or '(none installed)'}, or give a decoder .safetensors file")
 
 
-# ------------------------------------------------------------------------ training output
-
-
-def output_path(name: str, out_dir: str | os.PathLike | None, force: bool, resume: bool = False) -> Path:
-    """Where ``artem-vr train ... --out NAME [--out-dir DIR] [--force]`` writes its weights.
-
-    Default folder: the user's. Replacing an existing file (a shipped model in an explicit
-    ``--out-dir``, or a user model) needs ``force``; so does a user model under a preset's or a
-    shipped model's name (it would take that preset's place). ``resume``: a resumed run may
-    replace the model it wrote before, unless that is a shipped one. Checked before training starts.
-    """
-    if is_model_file(name) or not _NAME_RE.fullmatch(name):
-        raise UsageError(f"--out {name!r} is not a model name",
-                         "give a plain name like my_klimt (letters, digits, _ . -); --out-dir DIR picks the folder")
-    folder = Path(out_dir).expanduser() if out_dir is not None else user_models_dir()
-    target = folder / f"{name}{MODEL_SUFFIX}"
-    if (other := _same_but_case(name, folder)) is not None:  # even with --force: that would make a second style
-        raise UsageError(f"--out {name}: a style named {other} already exists, and names may not differ only in case",
-                         f"choose another name, or --out {other} --force to replace that one")
-    if force:
-        return target
-    shipped = _same_dir(folder, MODELS_DIR)
-    if resume and target.exists() and not shipped:
-        return target
-    if target.exists():
-        what = "a shipped model" if shipped else "a model"
-        raise UsageError(f"{target} already exists ({what})", "pass --force to replace it, or choose another --out name")
-    if _same_dir(folder, user_models_dir()) and (_preset_named(name) is not None or (MODELS_DIR / f"{name}{MODEL_SUFFIX}").is_file()):
-        raise UsageError(f"--out {name}: a shipped preset or model has that name, and yours would take its place",
-                         f"choose another name (e.g. my_{name}), or pass --force to do exactly that")
-    return target
-
-
-def _same_but_case(name: str, folder: Path) -> str | None:
-    """The existing model or preset name that equals ``name`` but for case (on any file system), if any."""
-    taken = [p.name for p in PRESETS]
-    if folder.is_dir():
-        taken += [p.name[: -len(MODEL_SUFFIX)] for p in folder.iterdir() if p.name.lower().endswith(MODEL_SUFFIX)]
-    if _same_dir(folder, user_models_dir()) or _same_dir(folder, MODELS_DIR):
-        taken += [p.stem for p in MODELS_DIR.glob(f"*{MODEL_SUFFIX}")]
-    return next((t for t in taken if t.lower() == name.lower() and t != name), None)
-
-
-def _same_dir(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def claim_output(target: Path) -> OutputLock:
-    """Hold ``target`` (a model's weights path) for this process until it ends: a second
-    ``artem-vr train ... --out NAME`` at the same time gets one line and exit 2, and neither
-    loses its model to the other (:class:`artem_vr.atomic.OutputLock`)."""
-    return OutputLock(target, "model").acquire()
-
-
-def claim_run_dir(run_dir: Path) -> OutputLock:
-    """Hold a training run folder (checkpoints, samples) for this process: two runs never share one."""
-    lock = OutputLock(Path(run_dir), "run folder")
-    try:
-        return lock.acquire()
-    except UsageError as e:
-        raise UsageError(f"the run folder {run_dir} is in use by another training run ({e.what})",
-                         "wait for it to finish, or pass another --run-dir") from None
-
-
-def write_model(target: Path, write_weights, card, painting: Path | None = None, inputs=()) -> tuple[Path, Path, Path | None]:
-    """Write a model's weights (``write_weights(path)``), card and thumbnail as one group:
-    all three replace the old ones together, or nothing changes (:class:`artem_vr.atomic.AtomicGroup`).
-
-    ``card(weights_partial, thumbnail, thumbnail_hw)`` returns the card's text (it may read the
-    weights just written: their size). ``painting``: a thumbnail ``NAME.jpg`` of it goes beside
-    the weights (see :func:`save_thumbnail` for when it does not); an old thumbnail that the new
-    model does not have is removed with the group. Returns (weights, card, thumbnail or None).
-    """
-    from artem_vr.style.weights import verify_weights  # reason: torch off the start-up path
-
-    inputs = inputs if isinstance(inputs, InputsRead) else InputsRead(inputs)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    thumb = target.with_suffix(".jpg")
-    keep_thumb = False
-    if painting is not None and _thumbnail_wanted(painting, target):
-        inputs.note(painting)
-        keep_thumb = thumb.exists() and same_file(painting, thumb)  # retrained on its own thumbnail: it stays
-    else:
-        painting = None
-    with AtomicGroup(inputs, "model") as group:
-        weights_tmp = group.add(target, write_weights, lambda p: verify_weights(p, target))
-        hw = None
-        if painting is not None:
-            data, hw = thumbnail_jpeg(painting)
-            if not keep_thumb:
-                group.add_bytes(thumb, data)
-        group.add_text(target.with_suffix(".md"), card(weights_tmp, thumb if painting is not None else None, hw))
-        for suf in THUMB_SUFFIXES:
-            if painting is None or suf != ".jpg":
-                group.remove(target.with_suffix(suf))
-        group.commit()
-    return target, target.with_suffix(".md"), thumb if painting is not None else None
+# ------------------------------------------------------------------------ the files a style reads
 
 
 def style_files(spec: str | None) -> list[Path]:
@@ -384,117 +284,3 @@ def painting_label(style_name: str, style_path: Path) -> str:
         if u is not None:
             return u.painting
     return style_path.name
-
-
-def _thumbnail_wanted(style_path: Path, weights: Path) -> bool:
-    """A user model gets a thumbnail of its painting, unless the painting is a preset's
-    thumbnail (found through the model's ``style``) or the folder is the shipped one."""
-    return not (_same_dir(weights.parent, MODELS_DIR) or _same_dir(style_path.parent, STYLES_DIR))
-
-
-def save_thumbnail(style_path: Path, weights: Path) -> Path | None:
-    """The painting's thumbnail beside user ``weights`` (``NAME.jpg``), unless the painting is a
-    preset's thumbnail (found through the model's ``style``) or the folder is the shipped one."""
-    if not _thumbnail_wanted(style_path, weights):
-        return None
-    return make_thumbnail(style_path, weights.with_suffix(".jpg"))
-
-
-# ------------------------------------------------------------------------ `artem-vr styles`
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--paths", action="store_true", help="also print the thumbnail and model files")
-
-
-def _methods(name: str) -> tuple[str, list[Path]]:
-    out, files = [], []
-    for method in ("generator", "xnor"):
-        archs = []
-        for a in ("compact", "full"):
-            p = find_model(name, method, a)
-            if p is not None and p not in files:
-                archs.append(a)
-                files.append(p)
-        if not archs and (p := find_model(name, method)) is not None:  # a user network of another size
-            archs.append("own")
-            files.append(p)
-        if archs:
-            out.append(f"{method} ({'/'.join(archs)})")
-    if style_image(name) is not None and adain_decoders():
-        out.append("adain")
-    return ", ".join(out) or "- (no trained model yet)", files
-
-
-def run(args) -> int:
-    users = user_models()
-    rows = []  # (name, kind, painting, methods, files)
-    for p in PRESETS:
-        methods, files = _methods(p.name)
-        overridden = any(u.name == p.name for u in users if u.kind in ("generator", "xnor"))
-        rows.append((p.name, "preset" + (" (user model first)" if overridden else ""), p.label, methods, [p.image, *files]))
-    # names, paintings, paths and errors below come from files (a model's metadata, its card, its
-    # name): printed escaped, so no file can move the cursor or clear the screen
-    for u in users:
-        if u.kind in ("generator", "xnor") and _preset_named(u.name) is None and u.name not in [r[0] for r in rows]:
-            methods, files = _methods(u.name)
-            rows.append((printable(u.name), "user", printable(u.painting), methods, [f for f in [u.image, *files] if f is not None]))
-    w = [max(len(r[i]) for r in rows + [("name", "kind", "painting")]) for i in range(3)]
-    say(f"{'name':<{w[0]}}  {'kind':<{w[1]}}  {'painting':<{w[2]}}  methods")
-    for name, kind, painting, methods, files in rows:
-        say(f"{name:<{w[0]}}  {kind:<{w[1]}}  {painting:<{w[2]}}  {methods}")
-        if getattr(args, "paths", False):
-            for f in files:
-                say(f"{'':<{w[0]}}    {printable(f)}")
-    decoders = adain_decoders()
-    if decoders:
-        say("\nAdaIN decoders (--adain-model NAME): " + ", ".join(printable(f"{m.name} ({where}, {m.arch.get('variant', '?')})")
-                                                                   for m, where in decoders))
-    for u in users:
-        if u.kind is None:
-            say(printable(f"unreadable user model {u.path}: {u.error}"))
-    if (blocker := file_in_the_way(user_models_dir())) is not None:
-        say(printable(f"\nnote: {blocker} is a file, not a folder: no user style can be kept under it "
-                      f"(move the file, or set {USER_DATA_ENV} to a folder)"))
-    say(f"\nuser styles live in {printable(user_models_dir())} (set {USER_DATA_ENV} to move them); "
-          "train one with `artem-vr train generator --style PAINTING.jpg --out NAME`")
-    say("any image file also works as a style with --method adain (e.g. --style painting.jpg), "
-          "and so does a model file (--style path/to/model.safetensors)")
-    return 0
-
-
-# ------------------------------------------------------------------------ `artem-vr doctor`
-
-
-def doctor_checks():
-    folder = user_models_dir()
-    try:
-        users = user_models()
-    except OSError as e:  # an unreadable or unusable data folder is a finding, not a crash of doctor
-        err = path_error(e, folder, "read")
-        return [Check("user styles", False, err.what, err.fix or "")]
-    styles = [u for u in users if u.kind in ("generator", "xnor")]
-    decoders = [u for u in users if u.kind == "adain"]
-    broken = [u for u in users if u.kind is None]
-    shaders = sorted(p.name for p in SHADERS_DIR.glob("*.*")) if SHADERS_DIR.is_dir() else []
-    models = sorted(MODELS_DIR.glob(f"*{MODEL_SUFFIX}")) if MODELS_DIR.is_dir() else []
-    cards = [m for m in models if m.with_suffix(".md").is_file()]
-    thumbs = [p for p in PRESETS if p.image.is_file()]
-    attribution = (STYLES_DIR / "ATTRIBUTION.md").is_file()
-    data_ok = bool(shaders) and bool(models) and len(cards) == len(models) and len(thumbs) == len(PRESETS) and attribution
-    blocker = file_in_the_way(folder)
-    state = (f" ({blocker} is a file, not a folder)" if blocker is not None
-             else "" if folder.is_dir() else " (not created yet)")
-    return [
-        Check("data files", data_ok,
-              f"{DATA_LAYOUT} at {DATA_ROOT}: {len(shaders)} shaders, {len(models)} models ({len(cards)} with cards), "
-              f"{len(thumbs)}/{len(PRESETS)} style thumbnails, attribution {'found' if attribution else 'missing'}",
-              "reinstall artem-vr (pip install --force-reinstall artem-vr, or from the repository: pip install .)"),
-        Check("user styles", False if broken or blocker is not None else None,
-              f"{folder}{state}: {len(styles)} user style(s)"
-              + (f" ({', '.join(u.name for u in styles)})" if styles else "")
-              + f", {len(decoders)} AdaIN decoder(s)" + (f", {len(broken)} unreadable" if broken else "")
-              + f"; set {USER_DATA_ENV} to move it",
-              f"move {blocker} away, or set {USER_DATA_ENV} to a folder" if blocker is not None else
-              "remove or retrain the unreadable files: " + ", ".join(u.path.name for u in broken)),
-    ]

@@ -49,10 +49,10 @@ from artem_vr.style.adain import (
 )
 from artem_vr.atomic import InputsRead, write_image_atomic
 from artem_vr.style.adain_card import model_card
-from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.data import center_crop, gather, load_images, random_crops, split  # noqa: F401 (split: the tests use it from here)
 from artem_vr.style.device import pick_device
 from artem_vr.style.optim_state import load_optimizer, save_optimizer
+from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
 

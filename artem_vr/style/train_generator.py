@@ -30,7 +30,8 @@ from artem_vr.errors import UsageError
 from artem_vr.frames import to_rgb8
 from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
-from artem_vr.style.catalog import claim_output, claim_run_dir, output_path, painting_label, resolve_style, write_model
+from artem_vr.style.catalog import painting_label, resolve_style
+from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_card import change_text, command_line, model_card

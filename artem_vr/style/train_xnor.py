@@ -26,12 +26,11 @@ import torch.nn.functional as F
 
 from artem_vr.errors import UsageError
 from artem_vr.atomic import InputsRead
-from artem_vr.style.catalog import (
-    claim_output, find_model, output_path, painting_label, read_model, style_files, style_names, write_model,
-)
+from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
 from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
+from artem_vr.style.user_styles import claim_output, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, read_header, safetensors_writer
 from artem_vr.style.xnor import _residual_convs, binarize_generator, binary_layers, freeze, model_size, xnor_arch

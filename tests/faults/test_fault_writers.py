@@ -38,7 +38,7 @@ def _noise_painting(path: Path, size=(768, 256)) -> Path:
 
 def _user_style(models: Path, name: str, painting: Path) -> Path:
     """A user style as `artem-vr train` leaves it: a (shipped) generator's weights, card, thumbnail."""
-    from artem_vr.style.catalog import save_thumbnail
+    from artem_vr.style.user_styles import save_thumbnail
 
     models.mkdir(parents=True, exist_ok=True)
     w = models / f"{name}.safetensors"

@@ -7,11 +7,11 @@ import time
 import numpy as np
 import pytest
 
+from artem_vr.encode import write_image
 from artem_vr.errors import SourceError
 from artem_vr.frames import split_sbs
 from artem_vr.sources import open_source
 from artem_vr.sources.files import ImageSource, VideoFileSource
-from artem_vr.sources.imageio import write_image
 
 
 def _collect(src, until, timeout=10.0):

@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from artem_vr.encode import VideoWriterRGB, write_image
 from artem_vr.errors import ConventionError, ImageError
-from artem_vr.sources.imageio import (
-    VideoReaderRGB,
-    VideoWriterRGB,
-    decode_image,
-    read_image,
-    sniff_image,
-    write_image,
-)
+from artem_vr.sources.imageio import VideoReaderRGB, decode_image, read_image, sniff_image
 
 
 def _pattern(h=40, w=60) -> np.ndarray:

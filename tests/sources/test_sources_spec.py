@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from artem_vr.encode import write_image
 from artem_vr.errors import SourceError, UsageError
 from artem_vr.sources import FrameSource, open_source, parse_spec
-from artem_vr.sources.imageio import write_image
 
 
 @pytest.mark.parametrize(

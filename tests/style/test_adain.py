@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from artem_vr.encode import write_image
 from artem_vr.errors import ImageError, UsageError, WeightsError
 from artem_vr.frames import to_tensor
-from artem_vr.sources.imageio import write_image
 from artem_vr.style import adain as A
 from artem_vr.style.catalog import CATALOG  # noqa: E402
 from artem_vr.style.methods import offered_styles  # noqa: E402

@@ -15,6 +15,7 @@ import torch
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.paths import MODELS_DIR, user_data_dir, user_models_dir
 from artem_vr.style import catalog as C
+from artem_vr.style import user_styles as U
 from artem_vr.style.data import load_rgb
 from artem_vr.style.catalog import CATALOG  # noqa: E402
 
@@ -38,7 +39,7 @@ def _user_style(user_data: Path, name: str, src: str = "the_scream_compact", pai
     arch, meta = read_header(MODELS_DIR / f"{src}.safetensors")
     net = load_safetensors(MODELS_DIR / f"{src}.safetensors", generator_from_arch)
     save_safetensors(w, net, arch, {**meta, "style": painting.stem, "painting": painting.name})
-    C.save_thumbnail(painting, w)
+    U.save_thumbnail(painting, w)
     return w
 
 
@@ -66,28 +67,29 @@ def test_the_user_folder_follows_the_env_var_and_tests_never_see_the_real_one(us
 
 def test_output_path_never_overwrites_without_force(user_data, tmp_path, monkeypatch):
     # default: the user folder
-    assert C.output_path("klimt", None, False) == user_data / "klimt.safetensors"
+    assert U.output_path("klimt", None, False) == user_data / "klimt.safetensors"
     # a preset's or a shipped model's name in the user folder would take its place: --force only
     for name in ("starry_night", "starry_night_compact", "adain_fast"):
         with pytest.raises(UsageError, match="shipped preset or model has that name"):
-            C.output_path(name, None, False)
-        assert C.output_path(name, None, True) == user_data / f"{name}.safetensors"
+            U.output_path(name, None, False)
+        assert U.output_path(name, None, True) == user_data / f"{name}.safetensors"
     # an existing user model: --force (or resuming the run that wrote it)
     w = _user_style(user_data, "mine")
     with pytest.raises(UsageError, match="already exists"):
-        C.output_path("mine", None, False)
-    assert C.output_path("mine", None, False, resume=True) == w
+        U.output_path("mine", None, False)
+    assert U.output_path("mine", None, False, resume=True) == w
     # the shipped folder given explicitly: an existing model there needs --force, even resuming
     shipped = tmp_path / "shipped"
     shutil.copytree(MODELS_DIR, shipped)
     monkeypatch.setattr(C, "MODELS_DIR", shipped)
+    monkeypatch.setattr(U, "MODELS_DIR", shipped)  # output_path reads it from user_styles
     with pytest.raises(UsageError, match="already exists .a shipped model"):
-        C.output_path("starry_night_compact", shipped, False, resume=True)
-    assert C.output_path("brand_new", shipped, False) == shipped / "brand_new.safetensors"
+        U.output_path("starry_night_compact", shipped, False, resume=True)
+    assert U.output_path("brand_new", shipped, False) == shipped / "brand_new.safetensors"
     # names, not paths
     for bad in ("a/b", "x.safetensors", "", "-x", "../up"):
         with pytest.raises(UsageError, match="not a model name"):
-            C.output_path(bad, None, False)
+            U.output_path(bad, None, False)
 
 
 def test_train_generator_makes_a_user_style_seen_by_styles_stylize_and_run(
@@ -159,6 +161,7 @@ def test_train_never_writes_over_a_shipped_model_by_accident(cli, user_data, sma
     shipped = tmp_path / "shipped"
     shutil.copytree(MODELS_DIR, shipped)
     monkeypatch.setattr(C, "MODELS_DIR", shipped)
+    monkeypatch.setattr(U, "MODELS_DIR", shipped)  # output_path reads it from user_styles
     code, _, err = cli(*base, "--out", "starry_night_compact", "--out-dir", shipped)
     assert code == 2 and "already exists (a shipped model)" in err
     assert _sha(shipped / "starry_night_compact.safetensors") == before["starry_night_compact.safetensors"]

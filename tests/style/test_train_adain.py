@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from artem_vr.sources.imageio import write_image
+from artem_vr.encode import write_image
 from artem_vr.style import adain as A
 from artem_vr.style.train_adain import TrainConfig, split, train
 from artem_vr.style.catalog import CATALOG  # noqa: E402

@@ -17,7 +17,7 @@ A = pytest.importorskip("artem_vr.style.adain", reason="the AdaIN stylizer is no
 
 @pytest.fixture(scope="module")
 def adain(tmp_path_factory):
-    from artem_vr.sources.imageio import write_image
+    from artem_vr.encode import write_image
     from artem_vr.style.weights import save_safetensors
 
     d = tmp_path_factory.mktemp("adain_hooks")

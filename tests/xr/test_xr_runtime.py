@@ -324,9 +324,9 @@ def test_session_loss_pending_makes_a_new_session(monado, egl_env, pipeline_fact
     ends that session and makes a new one on the same instance, and frames go on. Monado cannot be
     made to send it, so the event is injected at the boundary — the 20th xrWaitFrame of the first
     session raises what pyopenxr raises for it; the second session is a real one."""
-    import artem_vr.xr.presenter as presenter
+    import artem_vr.xr.frame_loop as frame_loop
 
-    real = presenter.xr_frame
+    real = frame_loop.xr_frame
     calls = {"n": 0}
 
     def xr_frame(xr, session, blend_mode, counters):
@@ -335,7 +335,7 @@ def test_session_loss_pending_makes_a_new_session(monado, egl_env, pipeline_fact
             raise xr.SessionLossPending("injected: the runtime lost the session")
         return real(xr, session, blend_mode, counters)
 
-    monkeypatch.setattr(presenter, "xr_frame", xr_frame)
+    monkeypatch.setattr(frame_loop, "xr_frame", xr_frame)
     pipeline = pipeline_factory(max_frames=45)
     report = run_xr(pipeline, XrOptions(graphics="egl", validation=True))
     assert report.sessions == 2, report.states
