@@ -1,10 +1,10 @@
 """Child process of the fault suite: runs several ``artem-vr`` command lines through the real entry
 point (:func:`artem_vr.cli.main`) in ONE interpreter, so the imports are paid once. Each case has
 its own environment additions and its own stdout/stderr files (file descriptors 1 and 2 are
-redirected, so C libraries' output is caught too). With ``as_nobody`` and running as root, the
-child first drops to the ``nobody`` user: root bypasses file permissions, nobody does not.
+redirected, so C libraries' output is caught too). The permission class runs it under
+``setpriv`` when the suite is root (see test_fault_classes.py).
 
-    python cli_driver.py PLAN.json     # {"as_nobody": bool, "result": path, "cases": [{argv, env, stdout, stderr}]}
+    python cli_driver.py PLAN.json     # {"result": path, "cases": [{argv, env, stdout, stderr}]}
 """
 
 from __future__ import annotations
@@ -15,19 +15,8 @@ import sys
 import traceback
 
 
-def _drop_to_nobody() -> None:
-    import pwd
-
-    nobody = pwd.getpwnam("nobody")
-    os.setgroups([])
-    os.setgid(nobody.pw_gid)
-    os.setuid(nobody.pw_uid)
-
-
 def main() -> None:
     plan = json.loads(open(sys.argv[1]).read())
-    if plan.get("as_nobody") and os.geteuid() == 0:
-        _drop_to_nobody()
     from artem_vr import text
     from artem_vr.cli import main as cli_main
 
