@@ -1,30 +1,8 @@
 """`artem-vr bench`: the app's own pipeline, timed per stage, per method, engine and eye size.
 
-Each configuration builds exactly what `artem-vr run` builds — :func:`artem_vr.app.build_pipeline`
-(controller, :class:`~artem_vr.worker.StylizerWorker` with the shipped model of the method,
-the comfort wrappers when ``--comfort on``) and a real :class:`~artem_vr.render.headless.HeadlessOutput`
-(EGL context, eye renderer, :class:`~artem_vr.render.upload.FrameUpload`: CUDA–GL interop on
-an NVIDIA GL context, else host) — and runs it for ``--seconds``. Only the source differs: an
-unpaced one that hands the worker a new frame (fixed random pixels, SBS when ``--eyes 2``)
-whenever it asks, so the pipeline runs as fast as its slowest stage. The output does not read
-the eyes back (``readback=False``: ``glFinish`` stands in for the headset's swap).
-
-Stages (median and p99 ms, from :class:`~artem_vr.timing.StageClock`: CUDA events on the
-GPU, the wall clock on the CPU): ``capture_wait`` (the worker waiting for a frame), ``upload``
-(host uint8 → device float, pinned + non-blocking on CUDA), ``stylize`` (both eyes, one batch),
-``readback`` (device → host uint8, host path only), ``to_texture`` (FrameUpload.push: interop
-kernel + PBO → texture, or glTexSubImage), ``render`` (both eyes drawn at eye size + glFinish),
-``submit`` (n/a: no XR session here; ``--output xr`` runs the XR loop bench).
-
-``stereo_fps`` = new stylized frames presented per second through the whole pipeline (worker and
-output run concurrently, as in the app). ``network_fps`` = the same stylizer called in a tight
-loop in the same run (the regression reference: the pipeline should reach it within ~10 %).
-
-Floors: multiply-accumulates per frame (torch's FLOP counter, counted on the CPU at a small size
-and scaled by pixels; XNOR layers counted as if float) × 2 over a matmul peak measured in the same
-run; and bytes per frame (every op's input + output tensors, eager, at the run's activation
-precision) over a copy bandwidth measured in the same run. ``binding`` says which floor is
-higher; ``ratio`` = stylize median / that floor.
+What one configuration builds and measures (the app's pipeline with an unpaced source, the
+stages, ``stereo_fps`` / ``network_fps``, the flop and traffic floors) is described in
+:mod:`artem_vr.bench_run`, which runs it.
 
 This module is the command: its options are parsed once into a frozen, checked :class:`BenchConfig`
 (no Namespace goes further); one configuration runs in :mod:`artem_vr.bench_run`, the floors are

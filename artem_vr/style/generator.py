@@ -1,15 +1,5 @@
-"""The generator stylizer: one trained Johnson-style transform network per style (the network
-itself is :mod:`artem_vr.style.generator_net`).
-
-Changes from the paper, all standard since: instance norm (Ulyanov 2016) instead of batch norm,
-reflection padding, nearest upsampling + conv instead of transposed conv (no checkerboard,
-Odena 2016), and a sigmoid output so the result is directly RGB 0–1. The instance norms are
-:class:`~artem_vr.style.norm.StatsInstanceNorm` (plain instance norm unless a comfort wrapper
-sets a statistics filter).
-
-``TransformNet``: float ``(N, 3, H, W)`` RGB 0–1 → same shape, RGB 0–1. Any H, W (inputs that
-are not multiples of 4 are padded by reflection and cropped back). No I/O.
-"""
+"""The generator stylizer: one trained Johnson-style transform network per style; the network
+itself (its changes from the paper, its input/output convention) is :mod:`artem_vr.style.generator_net`."""
 
 from __future__ import annotations
 

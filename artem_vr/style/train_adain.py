@@ -29,6 +29,7 @@ import platform
 import signal
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,15 +190,11 @@ def is_flat(out: torch.Tensor, tol: float = 1 / 255) -> bool:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
-    locks: list = []  # the output name and the run folder, held while this run trains
-    try:
-        return _train(cfg, locks)
-    finally:
-        for lock in locks:
-            lock.release()
+    with ExitStack() as claims:  # the output name (and run folder), released when the run ends
+        return _train(cfg, claims)
 
 
-def _train(cfg: TrainConfig, locks: list) -> TrainResult:
+def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     from tqdm import tqdm
 
     if cfg.threads:
@@ -205,7 +202,8 @@ def _train(cfg: TrainConfig, locks: list) -> TrainResult:
     v = variant(cfg.variant)
     out_path = output_path(cfg.out, cfg.out_dir, cfg.force, cfg.resume)  # before any training: refuses to overwrite
     run_dir = Path(cfg.run_dir or user_data_dir() / "runs" / cfg.out)
-    locks += [claim_output(out_path), claim_run_dir(run_dir)]  # a second run of this name stops here
+    for lock in (claim_output(out_path), claim_run_dir(run_dir)):  # a second run of this name stops here
+        claims.callback(lock.release)
     dev = pick_device(cfg.device)
     use_amp = bool(cfg.amp and dev.type == "cuda")
     torch.manual_seed(cfg.seed)

@@ -21,6 +21,7 @@ import math
 import os
 import random
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -160,15 +161,11 @@ class GeneratorTrainConfig:
 
 
 def train(cfg: GeneratorTrainConfig) -> int:
-    locks: list = []  # the output name and the run folder, held while this run trains
-    try:
-        return _train(cfg, locks)
-    finally:
-        for lock in locks:
-            lock.release()
+    with ExitStack() as claims:  # the output name (and run folder), released when the run ends
+        return _train(cfg, claims)
 
 
-def _train(cfg: GeneratorTrainConfig, locks: list) -> int:
+def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
     import torch.distributed as dist
     from torch.utils.data import DataLoader, RandomSampler
     from torch.utils.data.distributed import DistributedSampler
@@ -195,7 +192,8 @@ def _train(cfg: GeneratorTrainConfig, locks: list) -> int:
     target = output_path(cfg.out, cfg.out_dir, cfg.force, cfg.resume)  # before any training: refuses to overwrite
     run_dir = cfg.run_dir or user_data_dir() / "runs" / cfg.out
     if main_proc:  # before anything is written: a second run of this name stops here
-        locks += [claim_output(target), claim_run_dir(run_dir)]
+        for lock in (claim_output(target), claim_run_dir(run_dir)):
+            claims.callback(lock.release)
     files = list_images(cfg.content)
     train_files, held = split_holdout(files, cfg.holdout_every)
     # no output replaces what the run reads: the painting and the photos (a user style retrained

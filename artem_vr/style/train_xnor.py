@@ -18,6 +18,7 @@ import platform
 import random
 import shlex
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -145,15 +146,11 @@ def run(args) -> int:
 
 
 def train(cfg: XnorTrainConfig) -> int:
-    locks: list = []  # the output name, held while this run trains
-    try:
-        return _train(cfg, locks)
-    finally:
-        for lock in locks:
-            lock.release()
+    with ExitStack() as claims:  # the output name (and run folder), released when the run ends
+        return _train(cfg, claims)
 
 
-def _train(cfg: XnorTrainConfig, locks: list) -> int:
+def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
     from tqdm import tqdm
 
     t0 = time.time()
@@ -163,7 +160,7 @@ def _train(cfg: XnorTrainConfig, locks: list) -> int:
     torch.manual_seed(cfg.seed)
     dev = pick_device(cfg.device)
     target = output_path(cfg.out, cfg.out_dir, cfg.force)  # before any training: refuses to overwrite
-    locks.append(claim_output(target))  # a second run of this name stops here
+    claims.callback(claim_output(target).release)  # a second run of this name stops here
 
     teacher, teacher_path, style = load_teacher(cfg.teacher, cfg.arch, dev)
     base_arch, teacher_meta = read_header(teacher_path)
