@@ -95,7 +95,11 @@ def write_partial(tmp: Path, target: Path, write: Callable[[Path], object]) -> N
 def write_bytes_atomic(target: str | os.PathLike, data: bytes, inputs: Iterable = (), what: str = "output",
                        verify: Callable[[Path], None] | None = None) -> Path:
     """``data`` to ``target``, all or nothing (checked to be all there when read back)."""
-    n = len(data)
+    return write_file_atomic(target, lambda p: p.write_bytes(data), bytes_check(target, len(data), verify), inputs, what)
+
+
+def bytes_check(target, n: int, verify: Callable[[Path], None] | None = None) -> Callable[[Path], None]:
+    """A verifier: the file written for ``target`` holds all ``n`` bytes (then ``verify``, if given)."""
 
     def check(p: Path) -> None:
         if p.stat().st_size != n:
@@ -103,7 +107,7 @@ def write_bytes_atomic(target: str | os.PathLike, data: bytes, inputs: Iterable 
         if verify is not None:
             verify(p)
 
-    return write_file_atomic(target, lambda p: p.write_bytes(data), check, inputs, what)
+    return check
 
 
 def write_text_atomic(target: str | os.PathLike, text: str, inputs: Iterable = (), what: str = "output") -> Path:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from artem_vr.atomic._fs import DISK_FIX, fsync, fsync_dir, remove, replace
-from artem_vr.atomic.files import check_folder, check_written, write_partial
+from artem_vr.atomic.files import bytes_check, check_folder, check_written, write_partial
 from artem_vr.atomic.inputs import keep_inputs, refuse_inputs, same_file
 from artem_vr.atomic.leftovers import partial_path
 from artem_vr.errors import ImageError, UsageError
@@ -55,15 +55,7 @@ class AtomicGroup:
         return tmp
 
     def add_bytes(self, target, data: bytes, verify: Callable[[Path], None] | None = None) -> Path:
-        n = len(data)
-
-        def check(p: Path) -> None:
-            if p.stat().st_size != n:
-                raise ImageError(f"{target}: {p.stat().st_size} of {n} bytes were written (disk full?)", DISK_FIX)
-            if verify is not None:
-                verify(p)
-
-        return self.add(target, lambda p: p.write_bytes(data), check)
+        return self.add(target, lambda p: p.write_bytes(data), bytes_check(target, len(data), verify))
 
     def add_text(self, target, text: str) -> Path:
         return self.add_bytes(target, text.encode("utf-8"))

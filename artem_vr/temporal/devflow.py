@@ -386,6 +386,17 @@ def stereo_weight(gl: torch.Tensor, gr: torch.Tensor, d_r: torch.Tensor, thresho
 
 
 # ---------------------------------------------------------------------------- cost
+def account_cost(stats: dict, count: str, own_ms: float, stylize_ms: float | None = None) -> None:
+    """Fold one frame's own work (``own_ms``; and the network's, when given) into a wrapper's
+    ``stats``: ``last_cost_ms``, running averages ``cost_ms`` (and ``stylize_ms``), ``count`` += 1."""
+    k = 0.9 if stats[count] else 0.0
+    stats["last_cost_ms"] = own_ms
+    stats["cost_ms"] = k * stats["cost_ms"] + (1 - k) * own_ms
+    if stylize_ms is not None:
+        stats["stylize_ms"] = k * stats["stylize_ms"] + (1 - k) * stylize_ms
+    stats[count] += 1
+
+
 class FrameCost:
     """A wrapper's own time per frame, never waiting in the frame loop.
 

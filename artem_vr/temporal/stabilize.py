@@ -379,13 +379,7 @@ class TemporalStabilizer(WrappingStylizer):
 
     def _account(self, ms: list[float]) -> None:
         """One device-path frame's times: own work (before and after the network), the network."""
-        st = self._stats
-        k = 0.9 if st["frames"] else 0.0
-        cost = ms[0] + ms[1]
-        st["last_cost_ms"] = cost
-        st["cost_ms"] = k * st["cost_ms"] + (1 - k) * cost
-        st["stylize_ms"] = k * st["stylize_ms"] + (1 - k) * ms[2]
-        st["frames"] += 1
+        devflow.account_cost(self._stats, "frames", ms[0] + ms[1], ms[2])
 
     def _flow(self, small: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Small-size flow this → previous frame per eye (N, h, w, 2) and blend weights (N, h, w);

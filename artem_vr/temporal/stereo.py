@@ -143,12 +143,8 @@ class StereoConsistentStylizer(WrappingStylizer):
         return y
 
     def _account(self, ms: list[float]) -> None:
-        st = self._stats
-        k = 0.9 if st["pairs"] else 0.0
-        cost = ms[0] + ms[1]
-        st["last_cost_ms"] = cost
-        st["cost_ms"] = k * st["cost_ms"] + (1 - k) * cost
-        st["pairs"] += 1
+        """One device-path pair's own work (before and after the network)."""
+        devflow.account_cost(self._stats, "pairs", ms[0] + ms[1])
 
     def _warp_right_on_device(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The torch path of :meth:`_warp_right` (see :mod:`.devflow`): disparity of the right
