@@ -18,8 +18,50 @@ atexit.register(shutil.rmtree, _SESSION_DATA, True)
 os.environ["ARTEM_VR_DATA"] = _SESSION_DATA
 
 
+def find_real_data(*subdirs: str) -> tuple[Path | None, str]:
+    """The assembled real data ($ARTEM_VR_TEST_DATA) when it has files in each of ``subdirs``.
+
+    Returns ``(folder, summary)``, or ``(None, why not)``: unset, the set-up's failure line
+    (.ci/data-setup.sh leaves it in SETUP-FAILED there), or a missing/empty sub-folder.
+    """
+    env = os.environ.get("ARTEM_VR_TEST_DATA")
+    if not env:
+        return None, ("no real test data: ARTEM_VR_TEST_DATA is not set (tools/test.sh sets it when "
+                      "../shared/data is beside the repository; or export ARTEM_VR_TEST_DATA=$(bash .ci/data-setup.sh))")
+    folder = Path(env)
+    failed = folder / "SETUP-FAILED"
+    if failed.is_file():
+        return None, failed.read_text(encoding="utf-8", errors="replace").strip()
+    if not folder.is_dir():
+        return None, f"ARTEM_VR_TEST_DATA={folder} is not a folder"
+    counts = {}
+    for sub in subdirs:
+        d = folder / sub
+        counts[sub] = sum(1 for f in d.iterdir() if f.is_file()) if d.is_dir() else 0
+        if not counts[sub]:
+            return None, (f"ARTEM_VR_TEST_DATA={folder} has no files in {sub}/ (an OUT_DIR of "
+                          "../shared/data/assemble.sh has content/, style/, video/, stereo/)")
+    return folder, ", ".join(f"{sub}/ {n} files" for sub, n in counts.items())
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    """``real_data("video", "stereo")`` → the assembled data folder when it has files in those
+    sub-folders (content/ photos, style/ paintings, video/ clips, stereo/ pairs with ground-truth
+    disparity); otherwise the calling test skips with the reason (see :func:`find_real_data`)."""
+
+    def _folder(*subdirs: str) -> Path:
+        folder, why = find_real_data(*subdirs)
+        if folder is None:
+            pytest.skip(why)
+        return folder
+
+    return _folder
+
+
 def pytest_report_header(config):
-    lines = []
+    folder, what = find_real_data("content", "style", "video", "stereo")
+    lines = [f"artem-vr: real test data in {folder}: {what}" if folder else f"artem-vr: {what}"]
     try:
         from artem_vr.cuda.device import cuda_available
 

@@ -5,8 +5,6 @@ tests/temporal/test_device_comfort_gpu.py runs it on CUDA."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
@@ -206,20 +204,13 @@ def test_wrap_for_run_takes_the_backend(net):
 
 
 # ---------------------------------------------------------------------------- real data
-def _assembled_data():
-    d = os.environ.get("ARTEM_VR_TEST_DATA")
-    return Path(d) if d and (Path(d) / "video").is_dir() and (Path(d) / "stereo").is_dir() else None
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(_assembled_data() is None,
-                    reason="needs ARTEM_VR_TEST_DATA: the folder ../shared/data/assemble.sh fills (video/, stereo/)")
-def test_real_clips_and_pairs_torch_within_10_percent_of_opencv():
+def test_real_clips_and_pairs_torch_within_10_percent_of_opencv(real_data):
     """The shipped starry_night generator on the shared real clips (6 frames, 240 px wide) and
     Middlebury pairs (320 px wide): flicker and stereo error of the torch path ≤ 1.1 × OpenCV's."""
     from artem_vr.style.methods import make_stylizer
 
-    data = _assembled_data()
+    data = real_data("video", "stereo")
     base = make_stylizer("generator", "starry_night", device="cpu")
     videos = sorted(p for p in (data / "video").iterdir() if p.suffix.lower() in VIDEO_EXTS)
     tem = {b: eval_temporal(base, videos, 6, 240, backend=b) for b in ("opencv", "torch")}
