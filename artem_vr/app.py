@@ -22,6 +22,7 @@ from artem_vr.contracts import OUTPUTS, Output
 from artem_vr.control import ControlState, Controller
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import UsageError
+from artem_vr.frames import check_max_megapixels
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.pose import PoseHistory
 from artem_vr.render.geometry import load_calibration
@@ -266,6 +267,7 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
 
 def config_from_args(args) -> RunConfig:
     """The command line → one frozen, validated RunConfig (the only place argparse is read)."""
+    max_megapixels = check_max_megapixels(args.max_megapixels)  # first: a bad limit is refused before anything runs
     output = choose_output(args.output, show)
     device = resolve_device(args.device)
     internal_scale = args.internal_scale
@@ -284,7 +286,8 @@ def config_from_args(args) -> RunConfig:
         xr_validation=args.xr_validation, xr_hang_timeout=args.xr_hang_timeout,
         camera_fov=args.camera_fov, camera=load_calibration(args.camera_calibration) if args.camera_calibration else None,
         reproject=args.reproject == "on", pose_source=args.pose_source, capture_delay_ms=args.capture_delay, sim_pan=args.sim_pan,
-        stylize_delay_ms=args.stylize_delay, foveate=args.foveate, fovea_size=args.fovea_size)
+        stylize_delay_ms=args.stylize_delay, foveate=args.foveate, fovea_size=args.fovea_size,
+        max_megapixels=max_megapixels)
 
 
 def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
@@ -312,7 +315,7 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     worker.fovea_region = region
     if source is None:
         source = open_source(config.source, stereo=config.stereo, loop=config.loop, poses=poses,
-                             sim=config.sim_camera())
+                             sim=config.sim_camera(), max_megapixels=config.max_megapixels)
     worker.source = source
     pipeline = Pipeline(source, worker, controller, max_frames=config.frames)
     pipeline.poses = poses
