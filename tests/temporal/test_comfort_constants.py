@@ -5,13 +5,17 @@ alter each other's, each table is bounded, and the module keeps none of its own.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from temporal_helpers import NetStylizer, texture
 
+from artem_vr.cuda.device import cuda_available
 from artem_vr.frames import to_tensor
 from artem_vr.temporal import StereoConsistentStylizer, TemporalStabilizer, devflow
 from artem_vr.temporal.devflow import PixelGrids
+
+CUDA_OK, CUDA_WHY = cuda_available()
 
 
 def _tables(grids: PixelGrids) -> dict:
@@ -97,3 +101,20 @@ def test_the_same_results_with_or_without_an_owner():
 def test_the_module_keeps_no_cache():
     held = [n for n, v in vars(devflow).items() if not n.startswith("__") and isinstance(v, (dict, list, set))]
     assert held == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA_OK, reason=f"needs CUDA: {CUDA_WHY}")
+def test_on_cuda_each_stream_gets_its_own_constants():
+    """A constant belongs to the CUDA stream it was made on: the same size on another stream is
+    another entry (no kernel on one stream races the one filling it on another)."""
+    g = PixelGrids()
+    on_default = g.torch_grid(8, 12, "cuda", torch.float32)
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        on_side = g.torch_grid(8, 12, "cuda", torch.float32)
+        counts = g.box_counts(8, 12, 3, 3, "cuda")
+    torch.cuda.synchronize()
+    assert on_side[0] is not on_default[0] and torch.equal(on_side[0], on_default[0])
+    assert g.torch_grid(8, 12, "cuda", torch.float32)[0] is on_default[0]
+    assert counts.is_cuda and len(g._torch) == 2 and len(g._counts) == 1
