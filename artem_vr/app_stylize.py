@@ -203,7 +203,8 @@ def _video(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MA
 
     from artem_vr.sources.imageio import VideoReaderRGB  # lazy: OpenCV only when this runs
 
-    with VideoReaderRGB(src, inputs, max_megapixels=max_megapixels) as reader, AtomicVideoWriter(dst, reader.fps, inputs) as writer:
+    with (VideoReaderRGB(src, inputs, max_megapixels=max_megapixels) as reader,
+          AtomicVideoWriter(dst, reader.fps, inputs) as writer):
         check_size(*reader.size, src)
         with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
             for rgb in reader:

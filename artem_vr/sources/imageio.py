@@ -138,7 +138,8 @@ def decode_image(data: bytes, name: str = "<bytes>", *, max_megapixels: float = 
         if m and int(m.group(1)) <= _max_pixels(max_megapixels):  # within our (raised) limit: OpenCV decodes it
             claimed = _header_size(data)
             if claimed is not None:
-                check_pixels(claimed[0], claimed[1], name, max_megapixels=max_megapixels)  # the memory bound too, before any decoding
+                # the memory bound too, before any decoding
+                check_pixels(claimed[0], claimed[1], name, max_megapixels=max_megapixels)
             try:
                 a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
             except cv2.error as err:  # OpenCV's own pixel cap, or its decoder refusing
@@ -324,7 +325,8 @@ class VideoReaderRGB:
             raise ImageError(f"OpenCV cannot open video {self.path}", fix)
         w, h = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         try:
-            check_pixels(w, h, str(self.path), "video", max_megapixels)  # from the container's header, before a frame is decoded
+            # from the container's header, before a frame is decoded
+            check_pixels(w, h, str(self.path), "video", max_megapixels)
         except ImageError:
             self._cap.release()
             raise
