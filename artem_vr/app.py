@@ -22,10 +22,11 @@ from artem_vr.contracts import OUTPUTS, Output
 from artem_vr.control import ControlState, Controller
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import UsageError
+from artem_vr.frames import check_max_megapixels
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.pose import PoseHistory
 from artem_vr.render.geometry import load_calibration
-from artem_vr.recording import Recorder
+from artem_vr.recording import OpenRecordings, Recorder
 from artem_vr.render.context import display_available
 from artem_vr.render.headless import HeadlessOutput
 from artem_vr.render.mirror import KEYS_HELP, MirrorOutput
@@ -67,13 +68,15 @@ def display_works() -> bool:
     return bool(display_available())
 
 
-def make_output(kind: str, config: RunConfig) -> Output:
-    """The Output for ``kind`` (xr | mirror | headless) with the run's options."""
+def make_output(kind: str, config: RunConfig, recordings: OpenRecordings | None = None) -> Output:
+    """The Output for ``kind`` (xr | mirror | headless) with the run's options. ``recordings``: the
+    run's open recordings, which the headset's watchdog finishes if the runtime hangs."""
     if kind == "xr":
         return XrOutput(XrOptions(graphics=config.xr_graphics, scale=config.xr_scale, view=config.view(),
                                   mirror=config.xr_mirror, validation=config.xr_validation,
                                   max_frames=config.frames, space=config.xr_space, hud=True,
-                                  hang_timeout=config.xr_hang_timeout, pose_source=config.pose_source))
+                                  hang_timeout=config.xr_hang_timeout, pose_source=config.pose_source),
+                        recordings=recordings)
     if kind == "mirror":
         return MirrorOutput(config.eye_size, config.view(), max_fps=30.0 if config.record is not None else 60.0,
                             hud=True)
@@ -264,6 +267,7 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
 
 def config_from_args(args) -> RunConfig:
     """The command line → one frozen, validated RunConfig (the only place argparse is read)."""
+    max_megapixels = check_max_megapixels(args.max_megapixels)  # first: a bad limit is refused before anything runs
     output = choose_output(args.output, show)
     device = resolve_device(args.device)
     internal_scale = args.internal_scale
@@ -282,7 +286,8 @@ def config_from_args(args) -> RunConfig:
         xr_validation=args.xr_validation, xr_hang_timeout=args.xr_hang_timeout,
         camera_fov=args.camera_fov, camera=load_calibration(args.camera_calibration) if args.camera_calibration else None,
         reproject=args.reproject == "on", pose_source=args.pose_source, capture_delay_ms=args.capture_delay, sim_pan=args.sim_pan,
-        stylize_delay_ms=args.stylize_delay, foveate=args.foveate, fovea_size=args.fovea_size)
+        stylize_delay_ms=args.stylize_delay, foveate=args.foveate, fovea_size=args.fovea_size,
+        max_megapixels=max_megapixels)
 
 
 def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
@@ -310,7 +315,7 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     worker.fovea_region = region
     if source is None:
         source = open_source(config.source, stereo=config.stereo, loop=config.loop, poses=poses,
-                             sim=config.sim_camera())
+                             sim=config.sim_camera(), max_megapixels=config.max_megapixels)
     worker.source = source
     pipeline = Pipeline(source, worker, controller, max_frames=config.frames)
     pipeline.poses = poses
@@ -335,17 +340,19 @@ def run(args) -> int:
     if config.output == "xr":
         require_runtime()  # no runtime → a clear error before anything starts
     pipeline = build_pipeline(config, printer=show)
+    recordings = OpenRecordings()  # the run's open recordings: an emergency exit finishes them
     if config.record is not None:
         png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
         # never over what the run reads: its source, and its style's files (a painting, a model)
         pipeline.recorder = Recorder(config.record, fps=30.0, png=png,
-                                     inputs=InputsRead([config.source, *style_files(config.style)]))
+                                     inputs=InputsRead([config.source, *style_files(config.style)]),
+                                     recordings=recordings)
     pipeline.snapshot_dir = config.out_dir
     st = pipeline.controller.state
     show(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "
           f"device: {device_note(str(pipeline.worker.device), st.method)}")
     show(pipeline.controller.style_line())
-    output = make_output(config.output, config)
+    output = make_output(config.output, config, recordings)
     try:
         with pipeline.source, (nullcontext() if args.quiet else StatusPrinter(pipeline, printer=show)):
             present(pipeline, output, printer=show)

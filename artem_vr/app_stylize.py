@@ -19,7 +19,7 @@ from artem_vr.atomic import AtomicVideoWriter, InputsRead, refuse_inputs, write_
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
-from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels, to_rgb8, to_tensor
 from artem_vr.style.catalog import style_files
 from artem_vr.text import printable, say
 
@@ -69,18 +69,20 @@ class StylizeConfig:
     device: str  # resolved: cpu | cuda | cuda:N
     internal_scale: float
     stylizer_options: Mapping  # per-method options (app.stylizer_options), read-only
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the input's decode limit (--max-megapixels)
 
     @classmethod
     def from_args(cls, args) -> "StylizeConfig":
         """The command line's values, checked; the Namespace goes no further than this."""
         from artem_vr.app import stylizer_options  # lazy: torch only when this runs
 
+        max_megapixels = check_max_megapixels(args.max_megapixels)  # first, as run does
         src, dst, is_video, inputs = _plan(args.input, args.output, args.max_side, args.style)
         if not 0.0 <= args.strength <= 1.0:
             raise UsageError(f"--strength {args.strength} is outside 0–1", "use e.g. --strength 0.7")
         return cls(src, dst, is_video, tuple(inputs), args.style, args.method, float(args.strength), int(args.max_side),
                    is_video and args.temporal == "on", resolve_device(args.device), float(args.internal_scale),
-                   MappingProxyType(dict(stylizer_options(args))))
+                   MappingProxyType(dict(stylizer_options(args))), max_megapixels)
 
 
 def make_stylizer_for(config: StylizeConfig):
@@ -163,17 +165,17 @@ def stylize(config: StylizeConfig) -> int:
     src, dst, inputs = config.src, config.dst, InputsRead(config.inputs)  # grows with what the run reads
     try:
         if not config.is_video:
-            return _image(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}")
-        return _video(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}")
+            return _image(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}", config.max_megapixels)
+        return _video(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}", config.max_megapixels)
     except Interrupted as e:
         print(f"stylize: interrupted by {e.name}: the partial output was discarded, {dst} is untouched", file=sys.stderr)
         raise
 
 
-def _image(max_side, src, dst, inputs, stylizer, what) -> int:
+def _image(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MAX_MEGAPIXELS) -> int:
     from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
 
-    img = read_image(src, inputs)
+    img = read_image(src, inputs, max_megapixels=max_megapixels)
     check_size(img.shape[1], img.shape[0], src)
     if (n := _animated_frames(src)) > 1:  # an animated GIF/PNG/WebP: stated, never silent
         print(printable(f"note: {src} is animated ({n} frames): only its first frame is stylized; to stylize every "
@@ -196,12 +198,13 @@ def _animated_frames(path: Path) -> int:
         return 1
 
 
-def _video(max_side, src, dst, inputs, stylizer, what) -> int:
+def _video(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MAX_MEGAPIXELS) -> int:
     from tqdm import tqdm
 
     from artem_vr.sources.imageio import VideoReaderRGB  # lazy: OpenCV only when this runs
 
-    with VideoReaderRGB(src, inputs) as reader, AtomicVideoWriter(dst, reader.fps, inputs) as writer:
+    with (VideoReaderRGB(src, inputs, max_megapixels=max_megapixels) as reader,
+          AtomicVideoWriter(dst, reader.fps, inputs) as writer):
         check_size(*reader.size, src)
         with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
             for rgb in reader:

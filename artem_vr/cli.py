@@ -178,7 +178,6 @@ def main(argv: list[str] | None = None) -> int:
     # in ~/.cache/Microsoft/DeveloperTools; read once, when onnxruntime is first imported.
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     old_handlers = install_signal_handlers() if _main_thread() else {}
-    limit = None
     secrets = _url_secrets(argv)
     try:
         if command in COMMANDS:
@@ -197,11 +196,6 @@ def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(level=logging.DEBUG, handlers=[handler])
         check_numbers(args, parser)
         check_device(args)
-        if getattr(args, "max_megapixels", None) is not None:
-            from artem_vr.sources import imageio  # reason: OpenCV, only for the commands that decode
-
-            limit = imageio.max_megapixels()
-            imageio.set_max_megapixels(args.max_megapixels)
         return int(mod.run(args) or 0)
     except Interrupted as e:
         print(f"artem-vr {command}: interrupted by {e.name}", file=sys.stderr)
@@ -224,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
                        exit_code=3)
     finally:
         restore_signal_handlers(old_handlers)
-        if limit is not None:  # this command's limit ends with it (the CLI can run in-process)
-            imageio.set_max_megapixels(limit)
 
 
 def _as_artem_error(e: BaseException):

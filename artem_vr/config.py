@@ -7,6 +7,7 @@ from pathlib import Path
 
 from artem_vr.contracts import OUTPUTS
 from artem_vr.errors import UsageError
+from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.render.geometry import CameraIntrinsics, ViewConfig
 
 
@@ -61,6 +62,8 @@ class RunConfig:
     #: foveated stylization: "on" | "off" | "auto" (on in the headset, off on the desk outputs)
     foveate: str = "auto"
     fovea_size: float = 0.33
+    #: the decode limit of the source's images and frames (--max-megapixels)
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
     extra: tuple = field(default=())
 
     def __post_init__(self):
@@ -82,6 +85,7 @@ class RunConfig:
             raise UsageError(f"--sim-pan {self.sim_pan:g}°/s is outside ±360", "e.g. --sim-pan 10")
         if self.foveate not in ("auto", "on", "off"):
             raise UsageError(f"--foveate {self.foveate!r} is not on, off or auto", "e.g. --foveate on")
+        check_max_megapixels(self.max_megapixels)
         self.fovea()  # the fovea's own checks (size)
         self.view()  # the view's own checks (mode, IPD, camera FOV)
 

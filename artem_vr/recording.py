@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from collections.abc import Iterable
 import weakref
@@ -28,19 +29,39 @@ from artem_vr.atomic import AtomicVideoWriter, InputsRead, refuse_inputs, same_f
 from artem_vr.errors import UsageError
 
 
-#: recorders with an open video (finished by :func:`close_all` when the process must exit at once)
-_OPEN: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+class OpenRecordings:
+    """The recordings of a run that are still open, for an exit that cannot wait for ``finally``
+    blocks: the XR watchdog's, when the runtime hangs or a signal comes while the main thread is
+    stuck in it. The composition root makes one per run and hands it to its :class:`Recorder`
+    and its output; :meth:`close_all` finishes every recording in it so that it plays. Holds the
+    recorders weakly (one that is dropped leaves it); safe to use from the watchdog's thread."""
 
+    def __init__(self):
+        self._open: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+        self._lock = threading.Lock()
 
-def close_all() -> None:
-    """Finish every open recording so that it plays (the XR watchdog's last act before exiting);
-    a recording that cannot be finished says so on stderr and is left out."""
-    for rec in list(_OPEN):
-        try:
-            rec.close()
-            print(f"recorded {rec.frames} frames to {rec.path}", file=sys.stderr)
-        except Exception as e:  # noqa: BLE001 — reported, and the other recordings still get closed
-            print(f"the recording {rec.path} could not be finished: {e}", file=sys.stderr)
+    def add(self, rec: "Recorder") -> None:
+        with self._lock:
+            self._open.add(rec)
+
+    def discard(self, rec: "Recorder") -> None:
+        with self._lock:
+            self._open.discard(rec)
+
+    def recorders(self) -> list["Recorder"]:
+        """The open recorders, now."""
+        with self._lock:
+            return list(self._open)
+
+    def close_all(self) -> None:
+        """Finish every open recording so that it plays (the watchdog's last act before the
+        process exits); a recording that cannot be finished says so on stderr and is left out."""
+        for rec in self.recorders():
+            try:
+                rec.close()
+                print(f"recorded {rec.frames} frames to {rec.path}", file=sys.stderr)
+            except Exception as e:  # noqa: BLE001 — reported, and the other recordings still get closed
+                print(f"the recording {rec.path} could not be finished: {e}", file=sys.stderr)
 
 
 class Recorder:
@@ -48,15 +69,18 @@ class Recorder:
 
     ``inputs``: files the run reads (its source); the recording may not replace one.
     ``replace_png``: True (default) replaces an existing ``png`` and says so; False refuses.
+    ``recordings``: the run's :class:`OpenRecordings`, where the recorder is while its video is
+    open (so that an emergency exit finishes it); None: it is nowhere but here.
     """
 
     def __init__(self, path: Path, fps: float = 30.0, png: Path | None = None, *,
-                 inputs: Iterable = (), replace_png: bool = True):
+                 inputs: Iterable = (), replace_png: bool = True, recordings: OpenRecordings | None = None):
         self.path = Path(path)
         self.png = Path(png) if png is not None else None
         self.fps = fps
         self.inputs = inputs if isinstance(inputs, InputsRead) else InputsRead(inputs)
         self.frames = 0
+        self.recordings = recordings
         self._writer: AtomicVideoWriter | None = None
         self._last: np.ndarray | None = None
         refuse_inputs(self.path, self.inputs, "recording")
@@ -76,7 +100,8 @@ class Recorder:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = AtomicVideoWriter(self.path, self.fps, inputs=self.inputs, what="recording",
                                              replace_beside=True)
-            _OPEN.add(self)
+            if self.recordings is not None:
+                self.recordings.add(self)
         self._writer.write(img)
         self._last = img
         self.frames += 1
@@ -88,7 +113,8 @@ class Recorder:
         written completely (the target is then untouched and nothing is reported as recorded).
         """
         writer, self._writer = self._writer, None
-        _OPEN.discard(self)
+        if self.recordings is not None:
+            self.recordings.discard(self)
         if writer is not None:
             try:
                 final = writer.close()
@@ -105,7 +131,8 @@ class Recorder:
     def discard(self) -> None:
         """Drop the recording (the target is untouched)."""
         writer, self._writer = self._writer, None
-        _OPEN.discard(self)
+        if self.recordings is not None:
+            self.recordings.discard(self)
         if writer is not None:
             writer.discard()
         self._last = None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artem_vr.errors import SourceError, UsageError
+from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS
 from artem_vr.sources.base import FrameSource  # noqa: F401
 from artem_vr.sources.screen import ScreenSource
 from artem_vr.sources.sim_camera import SimCameraSource
@@ -161,7 +162,7 @@ def _gif_frames(path: Path) -> int:
 
 
 def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True, timeout: float = 5.0,
-                poses=None, sim: dict | None = None) -> FrameSource:
+                poses=None, sim: dict | None = None, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> FrameSource:
     """A :class:`FrameSource` for ``spec`` (see the module doc), not yet started.
 
     ``stereo``: None/"mono" or "sbs" (side-by-side frames; ``sample:sbs`` implies it).
@@ -170,7 +171,9 @@ def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True
     counts as failed. ``poses``: the run's :class:`~artem_vr.pose.PoseHistory` (the simulated
     camera follows the head with it); ``sim``: the simulated camera's options
     (:class:`~artem_vr.sources.sim_camera.SimCameraSource` keywords: capture_delay, fov_deg,
-    size, fps, pan_deg_s). Raises :class:`UsageError` for a malformed spec or option.
+    size, fps, pan_deg_s). ``max_megapixels``: the decode limit of a file or an http camera's
+    frames (the command's ``--max-megapixels``). Raises :class:`UsageError` for a malformed
+    spec or option.
     """
     if stereo not in STEREO_MODES:
         raise UsageError(f"unknown stereo layout {stereo!r}", "use --stereo sbs (side by side) or leave it out for mono")
@@ -192,7 +195,7 @@ def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True
     if p.kind == "url":
         from artem_vr.sources.mjpeg import HttpCameraSource  # lazy: OpenCV only when this runs
 
-        return HttpCameraSource(p.target, stereo=stereo, timeout=timeout)
+        return HttpCameraSource(p.target, stereo=stereo, timeout=timeout, max_megapixels=max_megapixels)
     if p.kind == "rtsp":
         from artem_vr.sources.camera import OpenCVStreamSource  # lazy: OpenCV only when this runs
 
@@ -204,7 +207,7 @@ def open_source(spec: str | int, *, stereo: str | None = None, loop: bool = True
     if p.kind == "image":
         from artem_vr.sources.files import ImageSource  # lazy: OpenCV only when this runs
 
-        return ImageSource(p.target, stereo=stereo)
+        return ImageSource(p.target, stereo=stereo, max_megapixels=max_megapixels)
     from artem_vr.sources.files import VideoFileSource  # lazy: OpenCV only when this runs
 
-    return VideoFileSource(p.target, loop=loop, stereo=stereo)
+    return VideoFileSource(p.target, loop=loop, stereo=stereo, max_megapixels=max_megapixels)

@@ -9,20 +9,23 @@ import numpy as np
 
 from artem_vr.errors import ImageError, SourceError
 from artem_vr.sources.base import FrameSource
-from artem_vr.sources.imageio import VideoReaderRGB, read_image
+from artem_vr.sources.imageio import DEFAULT_MAX_MEGAPIXELS, VideoReaderRGB, read_image
 
 
 class VideoFileSource(FrameSource):
     """Frames of a video file, paced at the file's FPS (``realtime=False``: as fast as read).
 
     ``loop=True`` starts again from the first frame at the end; otherwise the end of the
-    file sets :attr:`ended` and :meth:`wait_frame` returns None.
+    file sets :attr:`ended` and :meth:`wait_frame` returns None. ``max_megapixels``: the decode
+    limit (larger frames are refused before one is decoded).
     """
 
     name = "video"
 
-    def __init__(self, path: str | os.PathLike, loop: bool = True, stereo: str | None = None, realtime: bool = True):
+    def __init__(self, path: str | os.PathLike, loop: bool = True, stereo: str | None = None, realtime: bool = True,
+                 *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
         super().__init__(stereo=stereo)
+        self.max_megapixels = max_megapixels
         self.path = Path(path)
         self.label = str(path)
         self.loop = loop
@@ -32,7 +35,7 @@ class VideoFileSource(FrameSource):
 
     def _open(self) -> None:
         try:
-            self._reader = VideoReaderRGB(self.path)
+            self._reader = VideoReaderRGB(self.path, max_megapixels=self.max_megapixels)
         except ImageError as e:
             raise SourceError(e.what, e.fix) from None
         self.fps = self._reader.fps
@@ -58,13 +61,16 @@ class VideoFileSource(FrameSource):
 class ImageSource(FrameSource):
     """A still image, published ``fps`` times a second (the same read-only array each time).
 
-    ``loop=False`` publishes it once and ends.
+    ``loop=False`` publishes it once and ends. ``max_megapixels``: the decode limit (a larger
+    image is refused before it is decoded).
     """
 
     name = "image"
 
-    def __init__(self, path: str | os.PathLike, fps: float = 30.0, stereo: str | None = None, loop: bool = True):
+    def __init__(self, path: str | os.PathLike, fps: float = 30.0, stereo: str | None = None, loop: bool = True,
+                 *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
         super().__init__(stereo=stereo)
+        self.max_megapixels = max_megapixels
         if not fps > 0:
             raise SourceError(f"image source fps must be > 0, got {fps}", "pass a positive frame rate")
         self.path = Path(path)
@@ -76,7 +82,7 @@ class ImageSource(FrameSource):
 
     def _open(self) -> None:
         try:
-            img = read_image(self.path)
+            img = read_image(self.path, max_megapixels=self.max_megapixels)
         except ImageError as e:
             raise SourceError(e.what, e.fix) from None
         img.flags.writeable = False  # shared by every frame: consumers must copy to modify

@@ -8,9 +8,10 @@ OpenCV's BGR order never leaves this module.
   applied. Missing, empty, truncated or garbage files raise :class:`ImageError` saying which.
 * :class:`VideoReaderRGB` — iterate a video file's frames in order (no dropping).
 
-Decoded sizes are bounded: an image, or a video's frames, larger than :func:`max_megapixels`
-(50 by default; ``--max-megapixels`` raises it, :func:`set_max_megapixels`) is refused from
-its header, before it is decoded. The readers take the command's
+Decoded sizes are bounded: an image, or a video's frames, larger than the reader's
+``max_megapixels`` (:data:`DEFAULT_MAX_MEGAPIXELS`, 50, unless the caller passes its own: the
+commands pass their ``--max-megapixels``, a value of their config — no process-wide setting)
+is refused from its header, before it is decoded. The readers take the command's
 :class:`~artem_vr.atomic.InputsRead` (``inputs=``) and note every file they open in it, so no
 output of that command can be written over it.
 """
@@ -28,37 +29,26 @@ from typing import TYPE_CHECKING, Iterator
 import cv2
 import numpy as np
 
-from artem_vr.errors import ImageError, UsageError
-from artem_vr.frames import check_memory, check_rgb8
+from artem_vr.errors import ImageError
+from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_memory, check_rgb8
 
 if TYPE_CHECKING:
     from artem_vr.atomic import InputsRead
 
-#: the default of :func:`max_megapixels`: an 8K frame is 33 MP, a 50 MP photo decodes to 150 MB
-DEFAULT_MAX_MEGAPIXELS = 50.0
-_max_pixels = int(DEFAULT_MAX_MEGAPIXELS * 1e6)
 _TOO_BIG_FIX = "downscale it first, or raise the limit with --max-megapixels N"
 
 
-def max_megapixels() -> float:
-    """The largest image or video frame (in millions of pixels) that will be decoded."""
-    return _max_pixels / 1e6
+def _max_pixels(max_megapixels: float) -> int:
+    return int(float(max_megapixels) * 1e6)
 
 
-def set_max_megapixels(mp: float) -> None:
-    """Raise (or lower) the decode limit; 0.01–10000 megapixels, else UsageError."""
-    global _max_pixels
-    if not 0.01 <= float(mp) <= 10000:
-        raise UsageError(f"--max-megapixels {mp} is out of range", "use 0.01–10000, e.g. --max-megapixels 120")
-    _max_pixels = int(float(mp) * 1e6)
-
-
-def check_pixels(w: int, h: int, name: str, what: str = "image") -> None:
-    """ImageError if a ``w``×``h`` image/frame is over :func:`max_megapixels`, or needs more memory
-    than the machine has available (:func:`artem_vr.frames.check_memory`); checked before decoding."""
-    if w * h > _max_pixels:
+def check_pixels(w: int, h: int, name: str, what: str = "image", max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> None:
+    """ImageError if a ``w``×``h`` image/frame is over ``max_megapixels`` (millions of pixels), or
+    needs more memory than the machine has available (:func:`artem_vr.frames.check_memory`);
+    checked before decoding."""
+    if w * h > _max_pixels(max_megapixels):
         raise ImageError(f"{what} {name} is {w}x{h} ({w * h / 1e6:.1f} megapixels), over the limit of "
-                         f"{max_megapixels():g} megapixels",
+                         f"{max_megapixels:g} megapixels",
                          _TOO_BIG_FIX)
     check_memory(w, h, name, what)
 
@@ -96,19 +86,21 @@ def _check_file(path: Path, what: str = "image") -> int:
     return size
 
 
-def read_image(path: str | os.PathLike, inputs: InputsRead | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike, inputs: InputsRead | None = None, *,
+               max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> np.ndarray:
     """Read a still image file → ``uint8 (H, W, 3)`` RGB, C-contiguous.
 
     Grayscale → RGB; 16-bit → 8-bit (top byte); alpha → composited over white; palette →
     RGB; EXIF orientation applied. Raises :class:`ImageError` for a missing path, a
-    directory, an empty file, a truncated JPEG/PNG, or bytes that are not an image.
+    directory, an empty file, a truncated JPEG/PNG, bytes that are not an image, or an image
+    over ``max_megapixels`` (from its header, before decoding).
     """
     path = Path(path)
     _check_file(path)
     if inputs is not None:
         inputs.note(path)
     data = path.read_bytes()
-    return decode_image(data, str(path))
+    return decode_image(data, str(path), max_megapixels=max_megapixels)
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
@@ -130,7 +122,7 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
+def decode_image(data: bytes, name: str = "<bytes>", *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> np.ndarray:
     """Decode encoded image bytes → ``uint8 (H, W, 3)`` RGB (see :func:`read_image`)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -143,10 +135,11 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
             im = Image.open(io.BytesIO(data))  # Pillow's process-wide MAX_IMAGE_PIXELS is left as it is
     except Image.DecompressionBombError as e:  # over Pillow's own hard cap (its default: 179 MP)
         m = re.search(r"\((\d+) pixels\)", str(e))
-        if m and int(m.group(1)) <= _max_pixels:  # within our (raised) limit: OpenCV decodes it
+        if m and int(m.group(1)) <= _max_pixels(max_megapixels):  # within our (raised) limit: OpenCV decodes it
             claimed = _header_size(data)
             if claimed is not None:
-                check_pixels(claimed[0], claimed[1], name)  # the memory bound too, before any decoding
+                # the memory bound too, before any decoding
+                check_pixels(claimed[0], claimed[1], name, max_megapixels=max_megapixels)
             try:
                 a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
             except cv2.error as err:  # OpenCV's own pixel cap, or its decoder refusing
@@ -154,8 +147,8 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
                                  _TOO_BIG_FIX) from None
             if a is not None and a.size:
                 return check_rgb8(_cv_to_rgb8(a), f"read_image({name})")
-        size = f"{int(m.group(1)) / 1e6:.1f}" if m else f"over {2 * max_megapixels():g}"
-        raise ImageError(f"image {name} is {size} megapixels, over the limit of {max_megapixels():g} megapixels",
+        size = f"{int(m.group(1)) / 1e6:.1f}" if m else f"over {2 * max_megapixels:g}"
+        raise ImageError(f"image {name} is {size} megapixels, over the limit of {max_megapixels:g} megapixels",
                          _TOO_BIG_FIX) from None
     except UnidentifiedImageError:
         # Pillow lacks some codecs (e.g. TIFF variants) that OpenCV has
@@ -168,7 +161,7 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     except Exception as e:
         what = "truncated or corrupt" if "runcat" in str(e) else "unreadable"
         raise ImageError(f"image is {what}: {name} ({e})", "re-copy or re-download the file") from None
-    check_pixels(im.size[0], im.size[1], name)
+    check_pixels(im.size[0], im.size[1], name, max_megapixels=max_megapixels)
     fmt = im.format or "?"
     try:
         im.load()  # full decode: raises on truncated data (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
@@ -310,10 +303,12 @@ class VideoReaderRGB:
 
     ``fps`` is the file's frame rate (30 when the file does not say), ``size`` (w, h),
     ``frame_count`` the container's count (may be 0 or approximate). Iterating yields every
-    frame; :meth:`read` returns None at the end.
+    frame; :meth:`read` returns None at the end. Frames over ``max_megapixels`` are refused
+    from the container's header (ImageError), before one is decoded.
     """
 
-    def __init__(self, path: str | os.PathLike, inputs: InputsRead | None = None):
+    def __init__(self, path: str | os.PathLike, inputs: InputsRead | None = None, *,
+                 max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
         self.path = Path(path)
         _check_file(self.path, "video")
         if inputs is not None:
@@ -330,7 +325,8 @@ class VideoReaderRGB:
             raise ImageError(f"OpenCV cannot open video {self.path}", fix)
         w, h = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         try:
-            check_pixels(w, h, str(self.path), "video")  # from the container's header, before a frame is decoded
+            # from the container's header, before a frame is decoded
+            check_pixels(w, h, str(self.path), "video", max_megapixels)
         except ImageError:
             self._cap.release()
             raise

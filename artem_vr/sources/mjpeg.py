@@ -29,7 +29,7 @@ import numpy as np
 
 from artem_vr.errors import ImageError, SourceError
 from artem_vr.sources.camera import stream_capture
-from artem_vr.sources.imageio import check_pixels
+from artem_vr.sources.imageio import DEFAULT_MAX_MEGAPIXELS, check_pixels
 from artem_vr.sources.live import LiveSource, http_refusal, redact, web_page_error
 
 _FIX = "check the URL opens in a browser on this machine, the camera app is running, and the port is right"
@@ -238,11 +238,12 @@ class MjpegStream:
         return data
 
 
-def decode_part(data: bytes) -> tuple[np.ndarray | None, str]:
+def decode_part(data: bytes, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> tuple[np.ndarray | None, str]:
     """One MJPEG part (or snapshot) → (RGB uint8, "") or (None, why it is not a usable frame).
 
     A JPEG must end with its end-of-image marker (OpenCV decodes a truncated one to a grey
-    smear without complaint); the size is checked from the header before decoding.
+    smear without complaint); the size is checked from the header before decoding (against
+    ``max_megapixels``).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -252,7 +253,7 @@ def decode_part(data: bytes) -> tuple[np.ndarray | None, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
-                check_pixels(im.size[0], im.size[1], "frame")
+                check_pixels(im.size[0], im.size[1], "frame", max_megapixels=max_megapixels)
     except ImageError as e:
         return None, e.what
     except Image.DecompressionBombError:
@@ -270,13 +271,16 @@ class HttpCameraSource(LiveSource):
 
     MJPEG and snapshot JPEG are read by :class:`MjpegStream`; a URL that serves another
     content type (mp4, HLS) is read through OpenCV/FFmpeg instead (decided at each connect).
+    ``max_megapixels``: the decode limit of an MJPEG/snapshot frame (a larger one is skipped).
     """
 
     name = "http"
 
-    def __init__(self, url: str, stereo: str | None = None, timeout: float = 5.0, notify=None):
+    def __init__(self, url: str, stereo: str | None = None, timeout: float = 5.0, notify=None, *,
+                 max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
         super().__init__(redact(url), stereo=stereo, timeout=timeout, notify=notify)
         self.url = url
+        self.max_megapixels = max_megapixels
         self.backend = "mjpeg"  # or "opencv"
         self._stream: MjpegStream | None = None
         self._cap = None  # CvCapture when the URL is not MJPEG
@@ -306,7 +310,7 @@ class HttpCameraSource(LiveSource):
         deadline = time.monotonic() + self.timeout
         while True:
             data = self._stream.next_jpeg()
-            rgb, why = decode_part(data)
+            rgb, why = decode_part(data, self.max_megapixels)
             if rgb is not None:
                 return rgb
             self.corrupt_frames += 1

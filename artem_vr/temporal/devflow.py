@@ -12,6 +12,10 @@ Conventions: gray images are float32 ``(N, 1, h, w)`` luma 0–1; flow is ``(N, 
 (dx, dy) pixels with ``a[y, x] ≈ b[y + dy, x + dx]`` (OpenCV's convention, so :func:`warp` of ``b``
 lands it on ``a``); disparity here is the **right view's**: ``right[y, x] ≈ left[y, x + d[y, x]]``.
 
+Constants (pixel grids, the border counts of :func:`box`) are kept by their owner, a
+:class:`PixelGrids` that each comfort wrapper holds and hands in (``grids=``); called without
+one, a function makes them for that call. This module keeps no state of its own.
+
 Reduced resolution — where and why:
 
 * **Flow** runs on a gray copy ``flow_width`` pixels wide (320 by default: a quarter of a
@@ -31,6 +35,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -59,10 +64,7 @@ def gray_hist(g: torch.Tensor, bins: int = 32) -> torch.Tensor:
     return h / h.sum(1, keepdim=True).clamp_min(1.0)
 
 
-_GRIDS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-
-
-def _cache_key(device) -> tuple:
+def _stream_key(device) -> tuple:
     """A cached constant belongs to the stream it was made on (the worker's own on CUDA): another
     stream gets its own copy rather than racing the kernel that fills it."""
     device = torch.device(device)
@@ -71,23 +73,62 @@ def _cache_key(device) -> tuple:
     return (str(device),)
 
 
-def base_grid(h: int, w: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel coordinates (xs, ys), each (h, w), cached per size/device/dtype."""
-    key = (h, w, dtype) + _cache_key(device)
-    if key not in _GRIDS:
-        if len(_GRIDS) > 16:
-            _GRIDS.clear()
-        ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
-                                torch.arange(w, device=device, dtype=dtype), indexing="ij")
-        _GRIDS[key] = (xs, ys)
-    return _GRIDS[key]
+class PixelGrids:
+    """The constants a comfort wrapper's frames reuse, kept by that wrapper (one per stream of
+    frames; never shared between wrappers): pixel-coordinate grids (x, y) per frame size — as
+    torch tensors per device, CUDA stream and dtype, and as host arrays for OpenCV — and the
+    border counts of :func:`box` per size and window. A frame of a size seen before costs no
+    allocation; each table keeps at most ``keep`` entries (it starts afresh when full: a few
+    sizes are in use at a time)."""
+
+    def __init__(self, keep: int = 16):
+        self.keep = keep
+        self._torch: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._host: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._counts: dict[tuple, torch.Tensor] = {}
+
+    def held(self) -> int:
+        """Entries held, all tables together."""
+        return len(self._torch) + len(self._host) + len(self._counts)
+
+    def _room(self, table: dict) -> None:
+        if len(table) >= self.keep:
+            table.clear()
+
+    def torch_grid(self, h: int, w: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(xs, ys), each ``(h, w)`` of ``dtype`` on ``device``."""
+        key = (h, w, dtype) + _stream_key(device)
+        if key not in self._torch:
+            self._room(self._torch)
+            ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
+                                    torch.arange(w, device=device, dtype=dtype), indexing="ij")
+            self._torch[key] = (xs, ys)
+        return self._torch[key]
+
+    def host_grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """(xs, ys), each float32 ``(h, w)``."""
+        if (h, w) not in self._host:
+            self._room(self._host)
+            self._host[(h, w)] = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+        return self._host[(h, w)]
+
+    def box_counts(self, h: int, w: int, kh: int, kw: int, device) -> torch.Tensor:
+        """(1, 1, h, w) float32: how many pixels of a ``kh``×``kw`` window centred at each pixel
+        lie inside the image (the divisor of :func:`box`)."""
+        key = (h, w, kh, kw) + _stream_key(device)
+        if key not in self._counts:
+            self._room(self._counts)
+            ones = torch.ones(1, 1, h, w, device=device, dtype=torch.float32)
+            self._counts[key] = _box_sum_1d(_box_sum_1d(ones, kw, -1), kh, -2)
+        return self._counts[key]
 
 
-def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def warp(img: torch.Tensor, flow: torch.Tensor, grids: PixelGrids | None = None) -> torch.Tensor:
     """Sample ``img`` (N, C, H, W) at pixel (x, y) + ``flow`` (N, 2, H, W) (dx, dy): bilinear,
-    border clamp (as OpenCV's ``remap`` with ``BORDER_REPLICATE``)."""
+    border clamp (as OpenCV's ``remap`` with ``BORDER_REPLICATE``). ``grids``: the caller's
+    constants (None: made for this call)."""
     n, _, h, w = img.shape
-    xs, ys = base_grid(h, w, img.device, flow.dtype)
+    xs, ys = (PixelGrids(0) if grids is None else grids).torch_grid(h, w, img.device, flow.dtype)
     gx = (xs + flow[:, 0]) * (2.0 / max(1, w - 1)) - 1.0
     gy = (ys + flow[:, 1]) * (2.0 / max(1, h - 1)) - 1.0
     grid = torch.stack((gx, gy), dim=-1).to(img.dtype)
@@ -104,9 +145,6 @@ def _box_sum_1d(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
     return c.narrow(dim, k, n) - c.narrow(dim, 0, n)
 
 
-_COUNTS: dict[tuple, torch.Tensor] = {}
-
-
 def box_pooled(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
     """:func:`box` by two 1-D average poolings (the CUDA way; the border counts multiply out to
     the 2-D window's)."""
@@ -117,26 +155,22 @@ def box_pooled(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
     return x
 
 
-def box(x: torch.Tensor, k: int | tuple[int, int]) -> torch.Tensor:
+def box(x: torch.Tensor, k: int | tuple[int, int], grids: PixelGrids | None = None) -> torch.Tensor:
     """Mean over a ``k`` (odd; or (kh, kw)) window, same size; at the border, the mean of the part
     of the window inside (``avg_pool2d`` with ``count_include_pad=False``), separably: on CUDA by
-    pooling, on the CPU by running sums (its pooling reads k values a pixel, slowly)."""
+    pooling, on the CPU by running sums (its pooling reads k values a pixel, slowly). ``grids``:
+    the caller's constants, where the border counts are kept (None: made for this call)."""
     kh, kw = (k, k) if isinstance(k, int) else k
     if x.device.type == "cuda":  # one pooling kernel per direction (running sums would take ~7)
         return box_pooled(x, kh, kw)
     h, w = x.shape[-2:]
-    key = (h, w, kh, kw) + _cache_key(x.device)
-    if key not in _COUNTS:
-        if len(_COUNTS) > 32:
-            _COUNTS.clear()
-        ones = torch.ones(1, 1, h, w, device=x.device, dtype=torch.float32)
-        _COUNTS[key] = _box_sum_1d(_box_sum_1d(ones, kw, -1), kh, -2)
+    counts = (PixelGrids(0) if grids is None else grids).box_counts(h, w, kh, kw, x.device)
     s = x
     if kw > 1:
         s = _box_sum_1d(s, kw, -1)
     if kh > 1:
         s = _box_sum_1d(s, kh, -2)
-    return s / _COUNTS[key].to(s.dtype)
+    return s / counts.to(s.dtype)
 
 
 def erode3(m: torch.Tensor) -> torch.Tensor:
@@ -154,13 +188,15 @@ def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return torch.stack((f[:, 0] * (W / w), f[:, 1] * (H / h)), dim=1)
 
 
-def blend_on_device(y: torch.Tensor, prev: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def blend_on_device(y: torch.Tensor, prev: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor,
+                    grids: PixelGrids | None = None) -> torch.Tensor:
     """``lerp(y, warp(prev, flow), weight)`` with small-size ``flow`` (N, 2, h, w) and ``weight``
-    (N, 1, h, w) 0–1 upsampled to y's (N, 3, H, W); all on y's device, y's dtype out."""
+    (N, 1, h, w) 0–1 upsampled to y's (N, 3, H, W); all on y's device, y's dtype out.
+    ``grids``: the caller's constants (None: made for this call)."""
     H, W = y.shape[-2:]
     fl = upsample_flow(flow.float(), (H, W))
     m = F.interpolate(weight.float(), size=(H, W), mode="bilinear", align_corners=False)
-    return torch.lerp(y.float(), warp(prev.float(), fl), m).to(y.dtype)
+    return torch.lerp(y.float(), warp(prev.float(), fl, grids), m).to(y.dtype)
 
 
 # ---------------------------------------------------------------------------- flow
@@ -171,7 +207,8 @@ def _grad(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def pyramid_flow(a: torch.Tensor, b: torch.Tensor, *, levels: int = 5, iters: int = 2, window: int = 9,
-                 reg: float = 2e-4, min_size: int = 12, still_test: bool = True) -> torch.Tensor:
+                 reg: float = 2e-4, min_size: int = 12, still_test: bool = True,
+                 grids: PixelGrids | None = None) -> torch.Tensor:
     """Dense optical flow ``a`` → ``b``, coarse to fine: ``a[y, x] ≈ b[(y, x) + flow]``.
 
     ``a``, ``b``: (N, 1, h, w) gray 0–1. Returns (N, 2, h, w) float32 pixels.
@@ -183,8 +220,10 @@ def pyramid_flow(a: torch.Tensor, b: torch.Tensor, *, levels: int = 5, iters: in
     instead of blowing up); each level ends with a 3×3 smoothing of the flow. Increments are
     clamped to ±1 px per iteration (a linearization is only good that far). ``still_test``: where
     the unwarped ``b`` matches ``a`` at least as well as the warped one (5×5 box of the absolute
-    difference), the flow is set to exactly 0.
+    difference), the flow is set to exactly 0. ``grids``: the caller's constants (None: made for
+    this call).
     """
+    grids = PixelGrids() if grids is None else grids
     a, b = a.float(), b.float()
     pa, pb = [a], [b]
     while len(pa) < levels and min(pa[-1].shape[-2:]) >= 2 * min_size:
@@ -199,33 +238,36 @@ def pyramid_flow(a: torch.Tensor, b: torch.Tensor, *, levels: int = 5, iters: in
             flow = upsample_flow(flow, (h, w))
         ax, ay = _grad(la)
         for _ in range(iters):
-            bw = warp(lb, flow)
+            bw = warp(lb, flow, grids)
             bx, by = _grad(bw)
             ix, iy, it = (ax + bx) * 0.5, (ay + by) * 0.5, bw - la
-            s = box(torch.cat((ix * ix, ix * iy, iy * iy, ix * it, iy * it), dim=1), window)
+            s = box(torch.cat((ix * ix, ix * iy, iy * iy, ix * it, iy * it), dim=1), window, grids)
             sxx, sxy, syy, sxt, syt = s.unbind(1)
             sxx, syy = sxx + reg, syy + reg
             det = sxx * syy - sxy * sxy
             du = -(syy * sxt - sxy * syt) / det
             dv = -(sxx * syt - sxy * sxt) / det
             flow = flow + torch.stack((du, dv), dim=1).clamp_(-1.0, 1.0)
-        flow = box(flow, 3)
+        flow = box(flow, 3, grids)
     if still_test:
         # where the scene keeps still, keep the flow exactly 0: a least-squares flow there is a
         # small fraction of a pixel of noise, and warping by it blurs what it carries forward
-        moved = box((warp(b, flow) - a).abs(), 5)
-        still = box((b - a).abs(), 5)
+        moved = box((warp(b, flow, grids) - a).abs(), 5, grids)
+        still = box((b - a).abs(), 5, grids)
         flow = torch.where(still <= moved, torch.zeros_like(flow), flow)
     return flow
 
 
-def photo_check(g: torch.Tensor, gp: torch.Tensor, flow: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+def photo_check(g: torch.Tensor, gp: torch.Tensor, flow: torch.Tensor, threshold: float,
+                grids: PixelGrids | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight (N, 1, h, w), error (N, 1, h, w)): ``gp`` warped by ``flow`` must match ``g``;
     weight 1 where it does, falling to 0 at ``threshold`` gray, 0 where the flow leaves the frame,
-    eroded 3×3 (off the edges of moving objects). Error: |difference| in gray 0–1."""
+    eroded 3×3 (off the edges of moving objects). Error: |difference| in gray 0–1. ``grids``: the
+    caller's constants (None: made for this call)."""
     h, w = g.shape[-2:]
-    err = (warp(gp, flow) - g).abs()
-    xs, ys = base_grid(h, w, g.device, flow.dtype)
+    grids = PixelGrids() if grids is None else grids
+    err = (warp(gp, flow, grids) - g).abs()
+    xs, ys = grids.torch_grid(h, w, g.device, flow.dtype)
     px, py = xs + flow[:, 0:1], ys + flow[:, 1:2]
     inside = (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
     m = (1.0 - err / threshold).clamp_(0.0, 1.0) * inside
@@ -233,9 +275,9 @@ def photo_check(g: torch.Tensor, gp: torch.Tensor, flow: torch.Tensor, threshold
 
 
 # ---------------------------------------------------------------------------- disparity
-def _local_contrast(g: torch.Tensor, k: int) -> torch.Tensor:
+def _local_contrast(g: torch.Tensor, k: int, grids: PixelGrids) -> torch.Tensor:
     """Gray minus its local ``k``-box mean: the two cameras of a pair differ in exposure."""
-    return g - box(g, k)
+    return g - box(g, k, grids)
 
 
 def _volume_right(gl: torch.Tensor, gr: torch.Tensor, max_disp: int, trunc: float) -> torch.Tensor:
@@ -259,9 +301,9 @@ def _shear_to_left(vol: torch.Tensor, fill: float) -> torch.Tensor:
     return vp.as_strided((n, d, h, w), (sn, sd - 1, sy, 1), vp.storage_offset() + d)
 
 
-def _features(g: torch.Tensor, k: int) -> torch.Tensor:
+def _features(g: torch.Tensor, k: int, grids: PixelGrids) -> torch.Tensor:
     """Matching features of a gray (N, 1, h, w): local contrast and its horizontal gradient (×2)."""
-    c = _local_contrast(g, k)
+    c = _local_contrast(g, k, grids)
     gx, _ = _grad(g)
     return torch.cat((c, 2.0 * gx), dim=1)
 
@@ -283,7 +325,8 @@ def fill_holes(d: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 
 def right_disparity(gl: torch.Tensor, gr: torch.Tensor, *, coarse: float = 0.5, windows: tuple[int, ...] = (5, 13),
-                    lr_tolerance: float = 1.0, trunc: float = 0.08) -> tuple[torch.Tensor, torch.Tensor]:
+                    lr_tolerance: float = 1.0, trunc: float = 0.08,
+                    grids: PixelGrids | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Disparity of the right view of a rectified pair: ``right[y, x] ≈ left[y, x + d]``.
 
     ``gl``, ``gr``: (N, 1, h, w) gray 0–1 (N pairs). Returns (d (N, 1, h, w) float32 pixels of
@@ -299,26 +342,29 @@ def right_disparity(gl: torch.Tensor, gr: torch.Tensor, *, coarse: float = 0.5, 
        ``lr_tolerance`` (occlusions and mismatches fail).
     4. Upsampled to the full width (disparities doubled), refined there by a ±2 px search
        around it with the small box, then to sub-pixel by Gauss–Newton steps.
+
+    ``grids``: the caller's constants (None: made for this call).
     """
+    grids = PixelGrids() if grids is None else grids
     n, _, h, w = gl.shape
     k = max(3, w // 24) | 1
-    fl, fr = _features(gl.float(), k), _features(gr.float(), k)
+    fl, fr = _features(gl.float(), k, grids), _features(gr.float(), k, grids)
     if coarse < 1.0:
         ch, cw = max(8, round(h * coarse)), max(8, round(w * coarse))
         cl = F.interpolate(gl.float(), size=(ch, cw), mode="area")
         cr = F.interpolate(gr.float(), size=(ch, cw), mode="area")
-        cfl, cfr = _features(cl, max(3, cw // 24) | 1), _features(cr, max(3, cw // 24) | 1)
+        cfl, cfr = _features(cl, max(3, cw // 24) | 1, grids), _features(cr, max(3, cw // 24) | 1, grids)
     else:
         ch, cw, cfl, cfr = h, w, fl, fr
     nd = max(4, -(-cw // 4))
     raw = _volume_right(cfl, cfr, nd, trunc)
-    vol = sum(box(raw, kk) for kk in windows)
+    vol = sum(box(raw, kk, grids) for kk in windows)
     best_r = vol.argmin(1, keepdim=True)
     worst = float(2 * trunc * len(windows))
     best_l = _shear_to_left(vol, worst).argmin(1, keepdim=True)
     d_r = best_r.float()
     # left–right: the left pixel this right pixel matches must match back
-    xs, _ = base_grid(ch, cw, gl.device, torch.float32)
+    xs, _ = grids.torch_grid(ch, cw, gl.device, torch.float32)
     xl = (xs + best_r[:, 0].float()).round().long().clamp_(0, cw - 1)
     back = best_l[:, 0].float().gather(-1, xl)
     valid = ((back - best_r[:, 0].float()).abs() <= lr_tolerance)[:, None]
@@ -326,59 +372,64 @@ def right_disparity(gl: torch.Tensor, gr: torch.Tensor, *, coarse: float = 0.5, 
     if (ch, cw) != (h, w):
         d_r = F.interpolate(d_r, size=(h, w), mode="bilinear", align_corners=False) * (w / cw)
         valid = F.interpolate(valid.float(), size=(h, w), mode="nearest") > 0.5
-        d_r = _refine(fl, fr, d_r, windows[0], trunc)
+        d_r = _refine(fl, fr, d_r, windows[0], trunc, grids)
     else:
         d_r = best_r.float()
-    return _gauss_newton_1d(fl, fr, d_r, windows[0]), valid
+    return _gauss_newton_1d(fl, fr, d_r, windows[0], grids), valid
 
 
-def _refine(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, trunc: float, radius: int = 2) -> torch.Tensor:
+def _refine(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, trunc: float, grids: PixelGrids,
+            radius: int = 2) -> torch.Tensor:
     """Search ±``radius`` whole pixels around ``d`` (N, 1, h, w) at full width."""
     n, c, h, w = fr.shape
     base = d.round()
-    xs, _ = base_grid(h, w, fr.device, torch.float32)
+    xs, _ = grids.torch_grid(h, w, fr.device, torch.float32)
     costs = []
     for off in range(-radius, radius + 1):
         px = xs + base + off  # (N, 1, h, w)
         idx = px.clamp(0, w - 1).long().expand(n, c, h, w)
         cst = (fr - fl.gather(-1, idx)).abs().clamp_(max=trunc).sum(1, keepdim=True)
         cst = torch.where((px < 0) | (px > w - 1), torch.full_like(cst, trunc * c), cst)
-        costs.append(box(cst, window))
+        costs.append(box(cst, window, grids))
     vol = torch.cat(costs, 1)
     best = vol.argmin(1, keepdim=True)
     return (base + best.float() - radius).clamp_min(0)
 
 
-def _gauss_newton_1d(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, iters: int = 2) -> torch.Tensor:
+def _gauss_newton_1d(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, grids: PixelGrids,
+                     iters: int = 2) -> torch.Tensor:
     """Sub-pixel disparity: Gauss–Newton steps on the squared feature difference summed over a
     ``window`` box, ``δ = −Σ ∂L·(L(x + d) − R) / Σ ∂L²``. Unbiased where fitting a curve to
     three whole-pixel costs is not (those pull towards whichever neighbour matches worse)."""
     zero = torch.zeros_like(d)
     for _ in range(iters):
-        lw = warp(fl, torch.cat((d, zero), dim=1))
+        lw = warp(fl, torch.cat((d, zero), dim=1), grids)
         gx, _ = _grad(lw)
-        num = box((gx * (lw - fr)).sum(1, keepdim=True), window)
-        den = box((gx * gx).sum(1, keepdim=True), window)
+        num = box((gx * (lw - fr)).sum(1, keepdim=True), window, grids)
+        den = box((gx * gx).sum(1, keepdim=True), window, grids)
         d = d - (num / den.clamp_min(1e-8)).clamp_(-0.5, 0.5)
     return d.clamp_min(0)
 
 
 def stereo_weight(gl: torch.Tensor, gr: torch.Tensor, d_r: torch.Tensor, threshold: float,
-                  local_check: bool = True, valid: torch.Tensor | None = None) -> torch.Tensor:
+                  local_check: bool = True, valid: torch.Tensor | None = None,
+                  grids: PixelGrids | None = None) -> torch.Tensor:
     """Where the left view warped into the right one by ``d_r`` can replace it: (N, 1, h, w) 0–1.
 
     Photometric check (the left gray warped must match the right gray, after removing the local
     mean when ``local_check``: the cameras differ in exposure; |difference| box-blurred 3×3),
     falling to 0 at ``threshold``; 0 where the match leaves the left image or ``valid`` is False;
-    eroded 3×3. The torch twin of the OpenCV path's check."""
+    eroded 3×3. The torch twin of the OpenCV path's check. ``grids``: the caller's constants
+    (None: made for this call)."""
     h, w = gl.shape[-2:]
+    grids = PixelGrids() if grids is None else grids
     flow = torch.cat((d_r, torch.zeros_like(d_r)), dim=1)
-    a, b = warp(gl.float(), flow), gr.float()
+    a, b = warp(gl.float(), flow, grids), gr.float()
     if local_check:
         k = max(3, w // 24) | 1
-        a, b = a - box(a, k), b - box(b, k)
-    err = box((a - b).abs(), 3)
-    xs, _ = base_grid(h, w, gl.device, torch.float32)
+        a, b = a - box(a, k, grids), b - box(b, k, grids)
+    err = box((a - b).abs(), 3, grids)
+    xs, _ = grids.torch_grid(h, w, gl.device, torch.float32)
     m = (1.0 - err / threshold).clamp_(0, 1) * (xs + d_r <= w - 1)
     if valid is not None:
         m = m * valid

@@ -46,6 +46,7 @@ from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
 from artem_vr.temporal import devflow
+from artem_vr.temporal.devflow import PixelGrids
 from artem_vr.temporal.normstats import hooks_for
 from artem_vr.temporal.wrapper import WrappingStylizer, as_switch, check_backend, use_device_path
 
@@ -80,47 +81,6 @@ def gray_hist(g: np.ndarray, bins: int = 32) -> np.ndarray:
     return h / max(1.0, h.sum())
 
 
-class PixelGrids:
-    """Pixel-coordinate grids (x, y) per frame size, kept by their owner (a stabilizer or a stereo
-    wrapper: one per stream) so a frame of a size seen before costs no allocation; the few most
-    recent sizes are kept."""
-
-    def __init__(self, keep: int = 8):
-        self.keep = keep
-        self._torch: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._host: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-
-    def torch_grid(self, h: int, w: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """(xs, ys), each ``(h, w)`` of ``dtype`` on ``device``."""
-        key = (h, w, str(device), dtype)
-        if key not in self._torch:
-            if len(self._torch) >= self.keep:
-                self._torch.clear()
-            ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
-                                    torch.arange(w, device=device, dtype=dtype), indexing="ij")
-            self._torch[key] = (xs, ys)
-        return self._torch[key]
-
-    def host_grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """(xs, ys), each float32 ``(h, w)``."""
-        if (h, w) not in self._host:
-            if len(self._host) >= self.keep:
-                self._host.clear()
-            self._host[(h, w)] = tuple(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-        return self._host[(h, w)]
-
-
-def warp_torch(img: torch.Tensor, flow: torch.Tensor, grids: PixelGrids | None = None) -> torch.Tensor:
-    """Sample ``img`` (N, C, H, W) at pixel (x, y) + ``flow`` (N, 2, H, W) (dx, dy), bilinear, border
-    clamp. ``grids``: the caller's grid cache (None: made for this call)."""
-    n, _, h, w = img.shape
-    xs, ys = (grids or PixelGrids(0)).torch_grid(h, w, img.device, flow.dtype)
-    gx = (xs[None] + flow[:, 0]) * (2.0 / max(1, w - 1)) - 1.0
-    gy = (ys[None] + flow[:, 1]) * (2.0 / max(1, h - 1)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1).to(img.dtype)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
-
-
 def upsample_flow(flow: np.ndarray, size: tuple[int, int], device, dtype=torch.float32) -> torch.Tensor:
     """(N, h, w, 2) host flow in small-image pixels → (N, 2, H, W) device flow in full-size pixels."""
     n, h, w, _ = flow.shape
@@ -138,7 +98,7 @@ def blend_warped(y: torch.Tensor, prev: torch.Tensor, flow: np.ndarray, weight: 
     ``grids``: the caller's grid cache (None: made for this call)."""
     n, _, H, W = y.shape
     h, w = weight.shape[-2:]
-    grids = grids or PixelGrids(0)
+    grids = PixelGrids(0) if grids is None else grids
     if y.device.type == "cpu":  # numpy + OpenCV: torch's small CPU ops cost more in threading than maths
         gx, gy = grids.host_grid(H, W)
         yn, pn = y.float().numpy(), prev.float().numpy()
@@ -154,7 +114,7 @@ def blend_warped(y: torch.Tensor, prev: torch.Tensor, flow: np.ndarray, weight: 
     fl = upsample_flow(flow, (H, W), y.device)
     m = F.interpolate(torch.from_numpy(weight).to(y.device, torch.float32)[:, None], size=(H, W),
                       mode="bilinear", align_corners=False)
-    return torch.lerp(y.float(), warp_torch(prev.float(), fl, grids), m).to(y.dtype)
+    return torch.lerp(y.float(), devflow.warp(prev.float(), fl, grids), m).to(y.dtype)
 
 
 class TemporalStabilizer(WrappingStylizer):
@@ -345,8 +305,8 @@ class TemporalStabilizer(WrappingStylizer):
         if self._prev_small is not None:
             keep = (hist - self._prev_hist).abs().sum(1).max() <= self.cut_hist
             if self.uses_flow and self.blend > 0:
-                flow = devflow.pyramid_flow(small, self._prev_small)  # this frame → previous frame
-                weight, err = devflow.photo_check(small, self._prev_small, flow, self.photo_threshold)
+                flow = devflow.pyramid_flow(small, self._prev_small, grids=self._grids)  # this frame → previous frame
+                weight, err = devflow.photo_check(small, self._prev_small, flow, self.photo_threshold, self._grids)
                 explained = (err < self.cut_error).float().mean((1, 2, 3)).min()
                 keep = keep & (explained >= self.cut_fraction)
             self._keep = keep.float()
@@ -365,7 +325,7 @@ class TemporalStabilizer(WrappingStylizer):
         marks.append(devflow.FrameCost.mark(dev))
         if flow is not None:
             weight = weight * (self.blend * self._keep)
-            y = devflow.blend_on_device(y, self._prev_out, flow, weight)
+            y = devflow.blend_on_device(y, self._prev_out, flow, weight, self._grids)
             self._dev_blend = weight.mean()
         else:
             self._dev_blend = None

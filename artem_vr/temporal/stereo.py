@@ -36,7 +36,8 @@ from artem_vr.style.base import Stylizer
 from artem_vr.temporal import devflow
 from artem_vr.temporal.disparity import right_view_disparity
 from artem_vr.temporal.normstats import hooks_for, pooled_pair_stats
-from artem_vr.temporal.stabilize import PixelGrids, blend_warped, small_gray
+from artem_vr.temporal.devflow import PixelGrids
+from artem_vr.temporal.stabilize import blend_warped, small_gray
 from artem_vr.temporal.wrapper import WrappingStylizer, as_switch, check_backend, use_device_path
 
 MODES = ("shared-stats", "warp", "off")
@@ -153,12 +154,12 @@ class StereoConsistentStylizer(WrappingStylizer):
         self._stats["disparity_runs"] += 1
         g = devflow.gray_small(x, self.disp_width)
         gl, gr = g[0:1], g[1:2]
-        d_r, valid = devflow.right_disparity(gl, gr)
+        d_r, valid = devflow.right_disparity(gl, gr, grids=self._grids)
         d_r = devflow.fill_holes(d_r, valid)
-        m = devflow.stereo_weight(gl, gr, d_r, self.photo_threshold, self.local_check)
+        m = devflow.stereo_weight(gl, gr, d_r, self.photo_threshold, self.local_check, grids=self._grids)
         self._dev_warped = m.mean()
         flow = torch.cat((d_r, torch.zeros_like(d_r)), dim=1)
-        right = devflow.blend_on_device(y[1:], y[:1], flow, m)
+        right = devflow.blend_on_device(y[1:], y[:1], flow, m, self._grids)
         return torch.cat([y[:1], right], dim=0)
 
     def _warp_right(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

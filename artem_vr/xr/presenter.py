@@ -46,6 +46,7 @@ from contextlib import ExitStack
 from artem_vr.contracts import Output
 from artem_vr.errors import RuntimeUnavailable
 from artem_vr.pose import PoseHistory
+from artem_vr.recording import OpenRecordings
 from artem_vr.render.hud import CANVAS
 from artem_vr.render.mirror import install_keys
 from artem_vr.render.upload import FrameUpload
@@ -75,8 +76,10 @@ class XrOutput(Output):
 
     def __init__(self, options: XrOptions | None = None, *, on_eye: EyeObserver | None = None,
                  device: str = "cpu", upload: str | None = None, on_hud: HudObserver | None = None,
-                 poses: PoseHistory | None = None):
+                 poses: PoseHistory | None = None, recordings: OpenRecordings | None = None):
         super().__init__(device)
+        #: the run's open recordings: the watchdog finishes them if the runtime hangs
+        self.recordings = recordings
         #: the head poses this output records every frame (else the feed's ``poses``, else its own)
         self.poses = poses
         self.options = options or XrOptions()
@@ -90,7 +93,7 @@ class XrOutput(Output):
         options, report = self.options, self.report
         ledger = report.ledger
         # first in, last out: it also watches the teardown (which calls into the runtime)
-        self.watchdog = stack.enter_context(RuntimeWatchdog(options.hang_timeout))
+        self.watchdog = stack.enter_context(RuntimeWatchdog(options.hang_timeout, recordings=self.recordings))
         check_manifest()
         load_xr()
         try:

@@ -8,8 +8,9 @@ only when the call returns. :class:`RuntimeWatchdog` runs beside the loop in a t
 * the watchdog lives as long as the XR output (its ExitStack enters it first, so it also watches
   the teardown, which calls into the runtime too);
 * the loop calls :meth:`beat` once per iteration; no beat for ``timeout_s`` → one line ("the
-  OpenXR runtime stopped responding …"), open recordings are finished so that they play
-  (:func:`artem_vr.recording.close_all`), and the process exits with code 2;
+  OpenXR runtime stopped responding …"), the run's open recordings are finished so that they
+  play (the :class:`~artem_vr.recording.OpenRecordings` it is given), and the process exits with
+  code 2;
 * a signal (SIGINT, SIGTERM, SIGHUP) is seen through :func:`signal.set_wakeup_fd` even while the
   main thread is stuck in C: if the loop has not ended ``signal_grace_s`` after it, the same
   clean-up runs and the process exits with 128 + the signal.
@@ -26,23 +27,26 @@ import sys
 import threading
 import time
 
-from artem_vr.recording import close_all
+from artem_vr.recording import OpenRecordings
 
 DEFAULT_TIMEOUT_S = 10.0
 
 
-def _emergency_exit(message: str, code: int) -> None:
+def _emergency_exit(message: str, code: int, recordings: OpenRecordings | None) -> None:
     print(f"artem-vr run: error: {message}", file=sys.stderr, flush=True)
-    close_all()
+    if recordings is not None:
+        recordings.close_all()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
 class RuntimeWatchdog:
-    """``with RuntimeWatchdog(10.0) as dog:`` around the frame loop, ``dog.beat()`` each iteration."""
+    """``with RuntimeWatchdog(10.0) as dog:`` around the frame loop, ``dog.beat()`` each iteration.
+    ``recordings``: the run's open recordings, finished before an emergency exit."""
 
-    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, signal_grace_s: float = 3.0, poll_s: float = 0.1):
+    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, signal_grace_s: float = 3.0, poll_s: float = 0.1, *,
+                 recordings: OpenRecordings | None = None):
         if not timeout_s > 0:
             raise ValueError(f"watchdog timeout must be positive, got {timeout_s}")
         self.timeout_s, self.signal_grace_s, self.poll_s = float(timeout_s), float(signal_grace_s), float(poll_s)
@@ -52,6 +56,7 @@ class RuntimeWatchdog:
         self._rfd = self._wfd = None
         self._old_wakeup = -1
         self._signal: tuple[int, float] | None = None
+        self.recordings = recordings
         self._armed = False  # set by the first beat: start-up and the first stylized frame may take long
 
     def beat(self) -> None:
@@ -98,7 +103,7 @@ class RuntimeWatchdog:
                 signum = self._signal[0]
                 name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
                 _emergency_exit(f"{name} while the OpenXR runtime was not answering: stopped; what was recorded "
-                                "is kept", 128 + signum)
+                                "is kept", 128 + signum, self.recordings)
             if self._armed and now - self._last > self.timeout_s:
                 _emergency_exit(f"the OpenXR runtime stopped responding (no frame for {self.timeout_s:.0f} s) — "
-                                "restart SteamVR / monado-service; what was recorded is kept", 2)
+                                "restart SteamVR / monado-service; what was recorded is kept", 2, self.recordings)

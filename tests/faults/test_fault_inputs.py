@@ -124,6 +124,19 @@ def test_max_megapixels_moves_the_limit(tmp_path, cli):
         assert code == 2 and "out of range" in one_error_line(err)
 
 
+def test_max_megapixels_moves_the_limit_of_run(tmp_path, cli):
+    """run hands its limit to the source it opens; the next command in the same process has its own."""
+    src = write_png(tmp_path / "in.png", size=(200, 100))  # 0.02 MP
+    args = ("run", "--output", "headless", "--source", src, "--method", "identity", "--frames", "2",
+            "--eye-size", "64x48", "--out", tmp_path / "o")
+    code, _, err = cli(*args, "--max-megapixels", "0.01")
+    assert code == 2 and "over the limit of 0.01 megapixels" in one_error_line(err)
+    code, out, err = cli(*args)  # no limit given: the default, not the last command's
+    assert code == 0 and "presented" in out, err
+    code, _, err = cli(*args, "--max-megapixels", "0")
+    assert code == 2 and "out of range" in one_error_line(err)
+
+
 @pytest.mark.parametrize("value", ["-5", "3", "99999"])
 def test_max_side_is_range_checked(tmp_path, cli, value):
     src = write_png(tmp_path / "in.png")

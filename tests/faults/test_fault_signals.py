@@ -31,7 +31,10 @@ def test_signal_during_run_record_keeps_a_playable_recording(tmp_path, sig):
                   "--method", "identity", "--eye-size", "64x48", "--out", tmp_path / "o", cwd=tmp_path)
     try:
         _wait_for(p.stdout, "style:")
-        time.sleep(1.5)  # frames are being recorded
+        deadline = time.monotonic() + 60  # the output's first frame can take seconds on a loaded machine
+        while not partials(tmp_path) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.1)
+        time.sleep(1.0)  # frames are being recorded
         p.send_signal(sig)
         out, err = p.communicate(timeout=60)
     finally:
