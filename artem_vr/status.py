@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import threading
+from artem_vr.timing import PeriodicThread
 
 
 class StatusPrinter:
@@ -12,26 +12,21 @@ class StatusPrinter:
 
     def __init__(self, feed, period: float = 5.0, printer=print):
         self.feed, self.period, self._print = feed, period, printer
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread(period, self._line, "status")
         self.lines = 0
 
-    def _run(self):
-        while not self._stop.wait(self.period):
-            st = self.feed.status()
-            if st.age_ms is None:
-                self._print(f"[status] waiting for the first stylized frame ({st.method} on "
-                            f"{self.feed.device}) · source {st.source_text()}")
-            else:
-                self._print(f"[status] {st.line()}")
-            self.lines += 1
+    def _line(self) -> None:
+        st = self.feed.status()
+        if st.age_ms is None:
+            self._print(f"[status] waiting for the first stylized frame ({st.method} on "
+                        f"{self.feed.device}) · source {st.source_text()}")
+        else:
+            self._print(f"[status] {st.line()}")
+        self.lines += 1
 
     def __enter__(self):
-        self._thread = threading.Thread(target=self._run, name="status", daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
+        self._thread.stop()

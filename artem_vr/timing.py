@@ -1,10 +1,12 @@
-"""Stage timing and rates of a running pipeline (thread-safe; CUDA events on a GPU)."""
+"""Stage timing and rates of a running pipeline (thread-safe; CUDA events on a GPU), and a
+periodic background thread (:class:`PeriodicThread`)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
@@ -118,3 +120,28 @@ class RateMeter:
                 return 0.0
             span = max(self._t[-1] - self._t[0], time.monotonic() - self._t[-1])
             return (len(self._t) - 1) / span if span > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------- periodic work
+class PeriodicThread:
+    """Calls ``tick()`` every ``period`` seconds on a daemon thread named ``name``, from
+    :meth:`start` until :meth:`stop` (which waits up to 2 s for a tick in progress to end)."""
+
+    def __init__(self, period: float, tick: Callable[[], None], name: str):
+        self.period, self._tick, self.name = period, tick, name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            self._tick()
+
+    def start(self) -> "PeriodicThread":
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)

@@ -100,28 +100,28 @@ def _finish_commit(marker: Path, pid: int) -> list[Path]:
     return done
 
 
+def _leftovers(folder: Path) -> list[tuple[os.DirEntry, re.Match]]:
+    """The leftover files in ``folder`` (by :data:`LEFTOVER_RE`) with their names' parts; none
+    where the folder cannot be read."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    return [(e, m) for e in entries if (m := LEFTOVER_RE.match(e.name)) is not None]
+
+
 def clean_stale_partials(folder: str | os.PathLike, notify: Callable[[str], None] | None = None) -> list[Path]:
     """Remove the partial files in ``folder`` whose writing process is gone (a run killed with
     SIGKILL, a power cut); a previous file kept aside by a killed :class:`AtomicGroup` is put
     back if its name is free. Says what it did on stderr (or to ``notify``); returns the paths."""
     folder = Path(folder)
     done: list[Path] = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return done
     # a group killed while renaming its files: finish it (every file was verified before)
-    for e in entries:
-        m = LEFTOVER_RE.match(e.name)
-        if m is not None and m["kind"] == "commit" and not owner_alive(int(m["pid"]), _mtime(e)):
+    for e, m in _leftovers(folder):
+        if m["kind"] == "commit" and not owner_alive(int(m["pid"]), _mtime(e)):
             done += _finish_commit(Path(e.path), int(m["pid"]))
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return done
-    for e in entries:
-        m = LEFTOVER_RE.match(e.name)
-        if m is None or m["kind"] == "commit":
+    for e, m in _leftovers(folder):  # again: finishing a commit renamed and removed files
+        if m["kind"] == "commit":
             continue
         path = Path(e.path)
         try:

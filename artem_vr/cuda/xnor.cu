@@ -23,8 +23,20 @@
 
 #define XNOR_OPT 8          // output channels per thread (weights in shared memory)
 
-extern "C" __global__ void xnor_pack_f32(
-    const float* __restrict__ x,        // (N, C, H, W) contiguous
+__device__ __forceinline__ float half_bits_to_float(unsigned short h)
+{
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+
+__device__ __forceinline__ float load_in(const float* x, long long i) { return x[i]; }
+__device__ __forceinline__ float load_in(const unsigned short* x, long long i) { return half_bits_to_float(x[i]); }
+
+// The packing; InT float (float32 input) or unsigned short (IEEE half bits, compared as float).
+template <typename InT>
+__device__ __forceinline__ void xnor_pack_impl(
+    const InT* __restrict__ x,          // (N, C, H, W) contiguous
     const float* __restrict__ thresh,   // (C) or NULL
     unsigned* __restrict__ out,         // (N, H, W, CW)
     int N, int C, int H, int W, int CW)
@@ -40,50 +52,29 @@ extern "C" __global__ void xnor_pack_f32(
         unsigned bits = 0u;
         const int c0 = word * 32;
         const int cend = min(C - c0, 32);
-        const float* xp = x + ((long long)n * C + c0) * HW + pix;
+        const InT* xp = x + ((long long)n * C + c0) * HW + pix;
         for (int b = 0; b < cend; ++b) {
             const float t = thresh ? thresh[c0 + b] : 0.0f;
-            bits |= (xp[(long long)b * HW] >= t ? 1u : 0u) << b;
+            bits |= (load_in(xp, (long long)b * HW) >= t ? 1u : 0u) << b;
         }
         out[((long long)n * HW + pix) * CW + word] = bits;
     }
 }
 
-__device__ __forceinline__ float half_bits_to_float(unsigned short h)
+extern "C" __global__ void xnor_pack_f32(
+    const float* __restrict__ x, const float* __restrict__ thresh, unsigned* __restrict__ out,
+    int N, int C, int H, int W, int CW)
 {
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-    return f;
+    xnor_pack_impl<float>(x, thresh, out, N, C, H, W, CW);
 }
 
 extern "C" __global__ void xnor_pack_f16(
-    const unsigned short* __restrict__ x,  // (N, C, H, W) contiguous, IEEE half bits
-    const float* __restrict__ thresh,      // (C) or NULL
-    unsigned* __restrict__ out,            // (N, H, W, CW)
+    const unsigned short* __restrict__ x, const float* __restrict__ thresh, unsigned* __restrict__ out,
     int N, int C, int H, int W, int CW)
 {
-    const long long HW = (long long)H * W;
-    const long long total = (long long)N * CW * HW;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-         i += (long long)gridDim.x * blockDim.x) {
-        const long long pix = i % HW;
-        const long long rest = i / HW;
-        const int word = (int)(rest % CW);
-        const int n = (int)(rest / CW);
-        unsigned bits = 0u;
-        const int c0 = word * 32;
-        const int cend = min(C - c0, 32);
-        const unsigned short* xp = x + ((long long)n * C + c0) * HW + pix;
-        for (int b = 0; b < cend; ++b) {
-            const float t = thresh ? thresh[c0 + b] : 0.0f;
-            bits |= (half_bits_to_float(xp[(long long)b * HW]) >= t ? 1u : 0u) << b;
-        }
-        out[((long long)n * HW + pix) * CW + word] = bits;
-    }
+    xnor_pack_impl<unsigned short>(x, thresh, out, N, C, H, W, CW);
 }
 
-// grid: (ceil(HO*WO / blockDim.x), ceil(O / XNOR_OPT), N); dynamic shared memory:
-// XNOR_OPT * KH * KW * CW * 4 bytes.
 // float32 → IEEE half bits, round to nearest even (what torch's .half() does), no headers
 __device__ __forceinline__ unsigned short float_to_half_bits(float v)
 {
@@ -97,6 +88,8 @@ __device__ __forceinline__ void store_out(unsigned short* out, long long i, floa
 
 // The convolution; OutT float (float32 output) or unsigned short (the float32 result rounded to
 // fp16 bits: activations stay half precision around the kernel, no fp32 copy in or out).
+// grid: (ceil(HO*WO / blockDim.x), ceil(O / XNOR_OPT), N); dynamic shared memory:
+// XNOR_OPT * KH * KW * CW * 4 bytes.
 template <typename OutT>
 __device__ __forceinline__ void xnor_conv_impl(
     const unsigned* __restrict__ act,   // (N, H, W, CW)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from artem_vr.cuda.launch import get_kernel, launch
-from artem_vr.cuda.xnor_ref import activation_scale, out_size, words_for
+from artem_vr.cuda.xnor_ref import activation_scale, packed_conv_sizes, words_for
 from artem_vr.errors import ConventionError
 
 OPT = 8  # output channels per thread; must match XNOR_OPT in xnor.cu
@@ -76,15 +76,7 @@ def xnor_conv_packed(act: torch.Tensor, wts: torch.Tensor, channels: int, stride
     ``engine``: "popc" (xnor.cu) or "mma" (xnor_mma.cu; falls back to popc where unsupported);
     default :func:`default_engine`. Both give identical results.
     """
-    if act.ndim != 4 or wts.ndim != 4 or act.shape[3] != wts.shape[3] or act.dtype != torch.int32 or wts.dtype != torch.int32:
-        raise ConventionError(f"xnor_conv_packed: packed int32 shapes {tuple(act.shape)}/{act.dtype} and {tuple(wts.shape)}/{wts.dtype} don't match")
-    n, h, w, cw = act.shape
-    o, kh, kw, _ = wts.shape
-    if cw != words_for(channels):
-        raise ConventionError(f"xnor_conv_packed: {cw} words per pixel cannot hold {channels} channels")
-    ho, wo = out_size(h, kh, stride, pad), out_size(w, kw, stride, pad)
-    if ho < 1 or wo < 1:
-        raise ConventionError(f"xnor_conv_packed: a {kh}x{kw} kernel with padding {pad} does not fit {h}x{w}")
+    n, h, w, cw, o, kh, kw, ho, wo = packed_conv_sizes(act, wts, channels, stride, pad, "xnor_conv_packed")
     dev = act.device
 
     def f32(t, shape, what):

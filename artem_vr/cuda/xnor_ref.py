@@ -98,19 +98,31 @@ def valid_taps(h: int, w: int, kh: int, kw: int, stride: int, pad: int, device=N
     return F.conv2d(ones, k, stride=stride, padding=pad)[0, 0].round().to(torch.int64)
 
 
+def packed_conv_sizes(act: torch.Tensor, wts: torch.Tensor, channels: int, stride: int, pad: int,
+                      where: str) -> tuple[int, int, int, int, int, int, int, int, int]:
+    """The sizes ``(N, H, W, CW, O, KH, KW, HO, WO)`` of a convolution of packed int32 activations
+    (N, H, W, CW) by packed int32 weights (O, KH, KW, CW) with ``channels`` channels: a mismatch
+    raises :class:`ConventionError` naming ``where`` (the reference and the kernels check alike)."""
+    if act.ndim != 4 or wts.ndim != 4 or act.shape[3] != wts.shape[3] or act.dtype != torch.int32 or wts.dtype != torch.int32:
+        raise ConventionError(f"{where}: packed int32 shapes {tuple(act.shape)}/{act.dtype} and "
+                              f"{tuple(wts.shape)}/{wts.dtype} don't match")
+    n, h, w, cw = act.shape
+    o, kh, kw, _ = wts.shape
+    if cw != words_for(channels):
+        raise ConventionError(f"{where}: {cw} words per pixel cannot hold {channels} channels")
+    ho, wo = out_size(h, kh, stride, pad), out_size(w, kw, stride, pad)
+    if ho < 1 or wo < 1:
+        raise ConventionError(f"{where}: a {kh}x{kw} kernel with padding {pad} does not fit {h}x{w}")
+    return n, h, w, cw, o, kh, kw, ho, wo
+
+
 def xnor_dot_ref(act: torch.Tensor, wts: torch.Tensor, channels: int, stride: int = 1, pad: int = 0,
                  height: int | None = None, width: int | None = None) -> torch.Tensor:
     """Integer XNOR convolution by XOR + popcount: packed (N,H,W,CW) × (O,KH,KW,CW) → int64 (N,O,HO,WO).
 
     Equals ``F.conv2d(±1 x, ±1 w, stride, pad)`` exactly.
     """
-    if act.ndim != 4 or wts.ndim != 4 or act.shape[3] != wts.shape[3]:
-        raise ConventionError(f"xnor_dot_ref: packed shapes {tuple(act.shape)} and {tuple(wts.shape)} don't match")
-    n, h, w, cw = act.shape
-    o, kh, kw, _ = wts.shape
-    if cw != words_for(channels):
-        raise ConventionError(f"xnor_dot_ref: {cw} words per pixel cannot hold {channels} channels")
-    ho, wo = out_size(h, kh, stride, pad), out_size(w, kw, stride, pad)
+    n, h, w, cw, o, kh, kw, ho, wo = packed_conv_sizes(act, wts, channels, stride, pad, "xnor_dot_ref")
     a = F.pad(act, (0, 0, pad, pad, pad, pad))  # zero words at padded pixels, masked below
     inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=act.device), (pad, pad, pad, pad))
     acc = torch.zeros(n, o, ho, wo, dtype=torch.int64, device=act.device)

@@ -126,13 +126,39 @@ def stream_capture(url: str, timeout: float) -> CvCapture:
                      lambda: SourceError(f"{shown}: OpenCV (FFmpeg) cannot open the stream", _FIX_STREAM))
 
 
-class WebcamSource(LiveSource):
+class _CvCaptureSource(LiveSource):
+    """A live source read through one :class:`CvCapture`, made by :meth:`_capture` at each
+    (re)connection; :attr:`_fix` is the hint of its errors."""
+
+    _fix = ""
+    _cap: CvCapture | None = None
+
+    def _capture(self) -> CvCapture:
+        raise NotImplementedError
+
+    def _connect(self) -> None:
+        self._cap = self._capture().open()
+        self.fps = self._cap.fps
+
+    def _read(self) -> np.ndarray:
+        if self._cap is None:
+            raise SourceError("not connected", self._fix)
+        return self._cap.read()
+
+    def _disconnect(self) -> None:
+        cap, self._cap = self._cap, None
+        if cap is not None:
+            cap.close()
+
+
+class WebcamSource(_CvCaptureSource):
     """A webcam by index (``0``, ``cam:1``) or device path (``/dev/video2``), via OpenCV.
 
     ``width``/``height``/``fps`` are requests to the driver; the camera may choose others.
     """
 
     name = "webcam"
+    _fix = _FIX_CAMERA
 
     def __init__(self, device: int | str, stereo=None, timeout: float = 5.0, notify=None,
                  width: int | None = None, height: int | None = None, fps: float | None = None):
@@ -140,7 +166,6 @@ class WebcamSource(LiveSource):
         super().__init__(label, stereo=stereo, timeout=timeout, notify=notify)
         self.device = device
         self.request = (width, height, fps)
-        self._cap: CvCapture | None = None
 
     def _make(self) -> cv2.VideoCapture:
         api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
@@ -161,41 +186,19 @@ class WebcamSource(LiveSource):
         have = ", ".join(present) if present else "none"
         return SourceError(f"camera {self.label} cannot be opened (video devices here: {have})", _FIX_CAMERA)
 
-    def _connect(self) -> None:
-        self._cap = CvCapture(self._make, self.label, self.timeout, _FIX_CAMERA, self._not_opened).open()
-        self.fps = self._cap.fps
-
-    def _read(self) -> np.ndarray:
-        if self._cap is None:
-            raise SourceError("not connected", _FIX_CAMERA)
-        return self._cap.read()
-
-    def _disconnect(self) -> None:
-        cap, self._cap = self._cap, None
-        if cap is not None:
-            cap.close()
+    def _capture(self) -> CvCapture:
+        return CvCapture(self._make, self.label, self.timeout, _FIX_CAMERA, self._not_opened)
 
 
-class OpenCVStreamSource(LiveSource):
+class OpenCVStreamSource(_CvCaptureSource):
     """A network stream read by OpenCV's FFmpeg backend: ``rtsp://`` and friends."""
 
     name = "stream"
+    _fix = _FIX_STREAM
 
     def __init__(self, url: str, stereo=None, timeout: float = 5.0, notify=None):
         super().__init__(redact(url), stereo=stereo, timeout=timeout, notify=notify)
         self.url = url
-        self._cap: CvCapture | None = None
 
-    def _connect(self) -> None:
-        self._cap = stream_capture(self.url, self.timeout).open()
-        self.fps = self._cap.fps
-
-    def _read(self) -> np.ndarray:
-        if self._cap is None:
-            raise SourceError("not connected", _FIX_STREAM)
-        return self._cap.read()
-
-    def _disconnect(self) -> None:
-        cap, self._cap = self._cap, None
-        if cap is not None:
-            cap.close()
+    def _capture(self) -> CvCapture:
+        return stream_capture(self.url, self.timeout)

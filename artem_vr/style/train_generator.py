@@ -22,7 +22,7 @@ import os
 import random
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,6 +38,7 @@ from artem_vr.style.device import pick_device
 from artem_vr.style.generator_card import change_text, command_line, model_card
 from artem_vr.style.generator_net import TransformNet, arch_by_name
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
+from artem_vr.style.train_config import TrainCommandConfig
 from artem_vr.style.vgg import VGGFeatures, check_layers
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
 from artem_vr.text import say
@@ -114,7 +115,7 @@ def _save_sample(path: Path, net, x: torch.Tensor) -> None:
 
 
 @dataclass(frozen=True)
-class GeneratorTrainConfig:
+class GeneratorTrainConfig(TrainCommandConfig):
     """`artem-vr train generator`, parsed once and checked (see :func:`add_arguments` for each value)."""
 
     content: Path
@@ -147,15 +148,6 @@ class GeneratorTrainConfig:
     workers: int = 0
     no_progress: bool = False
 
-    def __post_init__(self):
-        if self.iters < 1 or self.batch < 1:
-            raise UsageError("--iters and --batch must be >= 1")
-
-    @classmethod
-    def from_args(cls, args) -> "GeneratorTrainConfig":
-        """The command line's values; the Namespace goes no further than this."""
-        values = {f.name: getattr(args, f.name) for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 

@@ -19,7 +19,7 @@ import random
 import shlex
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,6 +31,7 @@ from artem_vr.style.catalog import find_model, painting_label, read_model, style
 from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
+from artem_vr.style.train_config import TrainCommandConfig
 from artem_vr.style.user_styles import claim_output, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, read_header, safetensors_writer
@@ -109,7 +110,7 @@ def evaluate(teacher, student, files, device, size: int = 256) -> dict | None:
 
 
 @dataclass(frozen=True)
-class XnorTrainConfig:
+class XnorTrainConfig(TrainCommandConfig):
     """`artem-vr train xnor`, parsed once and checked (see :func:`add_arguments` for each value)."""
 
     teacher: str
@@ -130,15 +131,6 @@ class XnorTrainConfig:
     log_every: int = 50
     no_progress: bool = False
 
-    def __post_init__(self):
-        if self.iters < 1 or self.batch < 1:
-            raise UsageError("--iters and --batch must be >= 1")
-
-    @classmethod
-    def from_args(cls, args) -> "XnorTrainConfig":
-        """The command line's values; the Namespace goes no further than this."""
-        values = {f.name: getattr(args, f.name) for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def run(args) -> int:

@@ -47,8 +47,7 @@ from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
 from artem_vr.temporal import devflow
 from artem_vr.temporal.devflow import PixelGrids
-from artem_vr.temporal.normstats import hooks_for
-from artem_vr.temporal.wrapper import WrappingStylizer, as_switch, check_backend, use_device_path
+from artem_vr.temporal.wrapper import StatsWrappingStylizer, as_switch, check_backend, use_device_path
 
 MODES = ("auto", "stats", "flow", "stats+flow", "off")
 
@@ -117,7 +116,7 @@ def blend_warped(y: torch.Tensor, prev: torch.Tensor, flow: np.ndarray, weight: 
     return torch.lerp(y.float(), devflow.warp(prev.float(), fl, grids), m).to(y.dtype)
 
 
-class TemporalStabilizer(WrappingStylizer):
+class TemporalStabilizer(StatsWrappingStylizer):
     """Wrap ``stylizer`` so consecutive frames hold still. See the module docstring.
 
     mode: ``auto`` (stats smoothing where the network has instance norm, plus flow blending),
@@ -128,7 +127,7 @@ class TemporalStabilizer(WrappingStylizer):
                  blend: float = 0.7, flow_width: int = 320, photo_threshold: float = 0.2,
                  cut_hist: float = 0.6, cut_error: float = 0.04, cut_fraction: float = 0.6,
                  enabled: bool | Callable[[], bool] = True, backend: str = "auto"):
-        super().__init__(stylizer, MODES, mode)
+        super().__init__(stylizer, MODES, mode, 20, self._ema_transform)
         self.backend = check_backend(backend)
         if not 0.0 <= stats_momentum < 1.0 or not 0.0 <= blend < 1.0:
             raise UsageError(f"stats_momentum {stats_momentum} and blend {blend} must be in [0, 1)",
@@ -141,11 +140,8 @@ class TemporalStabilizer(WrappingStylizer):
         self.cut_error = cut_error
         self.cut_fraction = cut_fraction
         self.enabled = as_switch(enabled)
-        self._hooks = hooks_for(stylizer)
-        self._hooks.add_transform(20, self._ema_transform)
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._grids = PixelGrids()
-        self._running = False
         self._was_enabled = False
         self._hook_s = 0.0
         self._stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "stylize_ms": 0.0, "frames": 0, "scene_cuts": 0,
@@ -255,12 +251,7 @@ class TemporalStabilizer(WrappingStylizer):
 
         t1 = time.perf_counter()
         self._hook_s = 0.0
-        self._running = True
-        try:
-            with self._hooks.active():
-                y = self.inner.stylize(x)
-        finally:
-            self._running = False
+        y = self._stylize_inner(x)
         if want_flow and overlap and self._prev_out is not None:
             tf = time.perf_counter()
             flow, weight = self._flow(small)
@@ -316,12 +307,7 @@ class TemporalStabilizer(WrappingStylizer):
         self._stats["norm_layers"] = self._hooks.layers
         self._stats["path"] = "torch"
         marks.append(devflow.FrameCost.mark(dev))
-        self._running = True
-        try:
-            with self._hooks.active():
-                y = self.inner.stylize(x)
-        finally:
-            self._running = False
+        y = self._stylize_inner(x)
         marks.append(devflow.FrameCost.mark(dev))
         if flow is not None:
             weight = weight * (self.blend * self._keep)

@@ -35,10 +35,10 @@ from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
 from artem_vr.temporal import devflow
 from artem_vr.temporal.disparity import right_view_disparity
-from artem_vr.temporal.normstats import hooks_for, pooled_pair_stats
 from artem_vr.temporal.devflow import PixelGrids
+from artem_vr.temporal.normstats import pooled_pair_stats
 from artem_vr.temporal.stabilize import blend_warped, small_gray
-from artem_vr.temporal.wrapper import WrappingStylizer, as_switch, check_backend, use_device_path
+from artem_vr.temporal.wrapper import StatsWrappingStylizer, as_switch, check_backend, use_device_path
 
 MODES = ("shared-stats", "warp", "off")
 
@@ -79,21 +79,18 @@ class DisparityEstimator:
         return fill_disparity_holes(d, valid), valid
 
 
-class StereoConsistentStylizer(WrappingStylizer):
+class StereoConsistentStylizer(StatsWrappingStylizer):
     """Wrap ``stylizer`` so a stereo pair (batch of 2) is stylized consistently. See the module docstring."""
 
     def __init__(self, stylizer: Stylizer, mode: str = "warp", *, disp_width: int = 640,
                  photo_threshold: float = 0.3, local_check: bool = True, enabled: bool | Callable[[], bool] = True,
                  backend: str = "auto"):
-        super().__init__(stylizer, MODES, mode)
+        super().__init__(stylizer, MODES, mode, 10, self._pool_transform)
         self.backend = check_backend(backend)
         self.enabled = as_switch(enabled)
         self.disp_width = disp_width
         self.photo_threshold = photo_threshold
         self.local_check = local_check
-        self._hooks = hooks_for(stylizer)
-        self._hooks.add_transform(10, self._pool_transform)
-        self._running = False
         self._disp: DisparityEstimator | None = None
         self._stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "pairs": 0, "warped_fraction": 0.0,
                        "disparity_runs": 0, "path": "opencv"}
@@ -127,12 +124,7 @@ class StereoConsistentStylizer(WrappingStylizer):
         marks = [devflow.FrameCost.mark(dev)]
         self._hooks.attach(self.inner)
         marks.append(devflow.FrameCost.mark(dev))
-        self._running = True
-        try:
-            with self._hooks.active():
-                y = self.inner.stylize(x)
-        finally:
-            self._running = False
+        y = self._stylize_inner(x)
         marks.append(devflow.FrameCost.mark(dev))
         if self.mode == "warp":
             if use_device_path(self.backend, dev):

@@ -8,6 +8,7 @@ import torch
 
 from artem_vr.errors import UsageError
 from artem_vr.style.base import Stylizer
+from artem_vr.temporal.normstats import StatTransform, hooks_for
 
 
 #: where the comfort wrappers compute flow and disparity: ``auto`` — torch on the frames' own
@@ -98,3 +99,26 @@ class WrappingStylizer(Stylizer):
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+
+class StatsWrappingStylizer(WrappingStylizer):
+    """A wrapper that changes the normalization statistics of the networks under it: ``transform``
+    joins the shared hooks of the innermost stylizer (:func:`~.normstats.hooks_for`) at ``order``
+    and acts only while this wrapper runs the inner stylizer through :meth:`_stylize_inner` — a
+    frame the wrapper passes straight through keeps its own statistics. The transform checks
+    :attr:`_running` for that."""
+
+    def __init__(self, stylizer: Stylizer, modes: tuple[str, ...], mode: str, order: int, transform: StatTransform):
+        super().__init__(stylizer, modes, mode)
+        self._hooks = hooks_for(stylizer)
+        self._hooks.add_transform(order, transform)
+        self._running = False
+
+    def _stylize_inner(self, x: torch.Tensor) -> torch.Tensor:
+        """The inner stylizer on ``x`` with the hooks active and this wrapper's transform on."""
+        self._running = True
+        try:
+            with self._hooks.active():
+                return self.inner.stylize(x)
+        finally:
+            self._running = False

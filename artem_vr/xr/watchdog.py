@@ -28,6 +28,7 @@ import threading
 import time
 
 from artem_vr.recording import OpenRecordings
+from artem_vr.timing import PeriodicThread
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -51,8 +52,7 @@ class RuntimeWatchdog:
             raise ValueError(f"watchdog timeout must be positive, got {timeout_s}")
         self.timeout_s, self.signal_grace_s, self.poll_s = float(timeout_s), float(signal_grace_s), float(poll_s)
         self._last = time.monotonic()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread(self.poll_s, self._check, "xr-watchdog")
         self._rfd = self._wfd = None
         self._old_wakeup = -1
         self._signal: tuple[int, float] | None = None
@@ -71,14 +71,11 @@ class RuntimeWatchdog:
             os.set_blocking(self._wfd, False)
             os.set_blocking(self._rfd, False)
             self._old_wakeup = signal.set_wakeup_fd(self._wfd, warn_on_full_buffer=False)
-        self._thread = threading.Thread(target=self._run, name="xr-watchdog", daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
+        self._thread.stop()
         if self._wfd is not None:
             signal.set_wakeup_fd(self._old_wakeup)
             os.close(self._wfd)
@@ -95,15 +92,14 @@ class RuntimeWatchdog:
         if data and self._signal is None:
             self._signal = (data[-1], time.monotonic())
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            self._pending_signal()
-            now = time.monotonic()
-            if self._signal is not None and now - self._signal[1] > self.signal_grace_s:
-                signum = self._signal[0]
-                name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
-                _emergency_exit(f"{name} while the OpenXR runtime was not answering: stopped; what was recorded "
-                                "is kept", 128 + signum, self.recordings)
-            if self._armed and now - self._last > self.timeout_s:
-                _emergency_exit(f"the OpenXR runtime stopped responding (no frame for {self.timeout_s:.0f} s) — "
-                                "restart SteamVR / monado-service; what was recorded is kept", 2, self.recordings)
+    def _check(self) -> None:
+        self._pending_signal()
+        now = time.monotonic()
+        if self._signal is not None and now - self._signal[1] > self.signal_grace_s:
+            signum = self._signal[0]
+            name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+            _emergency_exit(f"{name} while the OpenXR runtime was not answering: stopped; what was recorded "
+                            "is kept", 128 + signum, self.recordings)
+        if self._armed and now - self._last > self.timeout_s:
+            _emergency_exit(f"the OpenXR runtime stopped responding (no frame for {self.timeout_s:.0f} s) — "
+                            "restart SteamVR / monado-service; what was recorded is kept", 2, self.recordings)

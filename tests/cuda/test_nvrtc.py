@@ -27,6 +27,7 @@ def test_kernel_compiles_to_ptx(name, arch, tmp_path, monkeypatch):
     if name == "xnor.cu":
         assert "popc.b32" in text  # the XNOR accumulation really uses popcount
         assert "cvt.rn.f16.f32" in text  # the fp16-output variant rounds once, to nearest even
+        assert "cvt.f32.f16" in text  # the fp16 pack compares each half as a float (one pack template)
     if name == "xnor_mma.cu":
         assert "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc" in text  # binary tensor cores
 

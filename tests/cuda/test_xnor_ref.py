@@ -87,6 +87,10 @@ def test_bad_shapes_fail_with_what_arrived():
         R.pack_bits(torch.zeros(3, 4))
     with pytest.raises(ConventionError, match="words per pixel"):
         R.xnor_dot_ref(torch.zeros(1, 2, 2, 1, dtype=torch.int32), torch.zeros(1, 1, 1, 1, dtype=torch.int32), 40)
+    with pytest.raises(ConventionError, match="does not fit 2x2"):
+        R.xnor_dot_ref(torch.zeros(1, 2, 2, 1, dtype=torch.int32), torch.zeros(1, 3, 3, 1, dtype=torch.int32), 5)
+    with pytest.raises(ConventionError, match="torch.int64"):
+        R.xnor_dot_ref(torch.zeros(1, 2, 2, 1, dtype=torch.int64), torch.zeros(1, 1, 1, 1, dtype=torch.int32), 5)
 
 
 def _and_popc_emulation(act, wts, c, stride, pad):

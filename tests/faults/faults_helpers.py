@@ -10,13 +10,12 @@ import resource
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
 import numpy as np
+from local_http import LocalHttpServer, QuietHandler
 
 ARTEM = [sys.executable, "-m", "artem_vr"]
 
@@ -120,45 +119,28 @@ def jpeg_claiming(size=(20000, 20000)) -> bytes:
     return bytes(data)
 
 
-class HostileMjpegServer:
+class HostileMjpegServer(LocalHttpServer):
     """MJPEG over HTTP on 127.0.0.1 whose parts come from :attr:`part` (``index -> bytes``; default a
     good JPEG), with a settable :attr:`interval`; :meth:`stop` / :meth:`start` restart it on the same
     port. ``/auth`` needs basic auth user:hunter22."""
 
     def __init__(self):
+        super().__init__()
         self.part = lambda i: jpeg_bytes()
-        self.interval = 0.02
         self.sent = 0
-        self.port = 0
-        self._httpd = None
-        self._running = threading.Event()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "HostileMjpegServer":
+    def handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
-                if self.path == "/auth":
-                    import base64
-
-                    if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"user:hunter22").decode():
-                        self.send_response(401)
-                        self.end_headers()
-                        return
+                if self.path == "/auth" and not self.authorized(b"user:hunter22"):
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
                 try:
-                    while server._running.is_set():
+                    while server.running:
                         data = server.part(server.sent)
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data)
                                          + data + b"\r\n")
@@ -168,20 +150,4 @@ class HostileMjpegServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        class Server(ThreadingHTTPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self._httpd = Server(("127.0.0.1", self.port), Handler)
-        self.port = self._httpd.server_address[1]
-        self._running.set()
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._running.clear()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        time.sleep(self.interval * 3)
+        return Handler

@@ -4,42 +4,35 @@ within 2 s whatever the source is doing. A local HTTP server on 127.0.0.1, real 
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from faults_helpers import ARTEM, child_env, one_error_line
+from local_http import LocalHttpServer, QuietHandler
 
 from artem_vr.errors import SourceError
 from artem_vr.sources.mjpeg import HttpCameraSource
 
 
-class _Server:
+class _Server(LocalHttpServer):
     """127.0.0.1: ``/video-stall`` (video/mp4 headers, then nothing), ``/mjpeg-stall`` (MJPEG
     headers, then nothing), ``/page`` (an HTML page), ``/json``, ``/auth`` (401 unless user:pw)."""
 
     def __init__(self):
-        self.release = threading.Event()
+        super().__init__()
+        self.stopped = threading.Event()
 
+    def handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
-                if self.path == "/auth" and self.headers.get("Authorization") != "Basic " + base64.b64encode(b"user:pw").decode():
-                    self.send_response(401)
-                    self.send_header("WWW-Authenticate", 'Basic realm="cam"')
-                    self.end_headers()
+                if self.path == "/auth" and not self.authorized(b"user:pw", realm="cam"):
                     return
                 ctype = {"/video-stall": "video/mp4", "/mjpeg-stall": "multipart/x-mixed-replace; boundary=frame",
                          "/page": "text/html; charset=utf-8", "/json": "application/json", "/auth": "text/html"}[self.path]
@@ -47,28 +40,22 @@ class _Server:
                 self.send_header("Content-Type", ctype)
                 self.end_headers()
                 if self.path.endswith("-stall"):
-                    server.release.wait(120)  # the camera freezes with the connection open
+                    server.stopped.wait(120)  # the camera freezes with the connection open
                 else:
                     self.wfile.write(b"<html><body>camera login</body></html>" if "html" in ctype else b'{"ok": true}')
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
+        return Handler
 
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self):
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def stop(self) -> None:
+        self.stopped.set()  # the stalled handlers return
+        super().stop()
 
 
 @pytest.fixture(scope="module")
 def server():
-    s = _Server()
+    s = _Server().start()
     yield s
-    s.close()
+    s.stop()
 
 
 @pytest.mark.parametrize("path, needle", [

@@ -11,12 +11,12 @@ import socket
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from local_http import LocalHttpServer, QuietHandler
 
 # -- videos ------------------------------------------------------------------------------
 
@@ -57,7 +57,7 @@ def jpeg_of(colour, size=(64, 48)) -> bytes:
     return buf.tobytes()
 
 
-class MjpegServer:
+class MjpegServer(LocalHttpServer):
     """A threaded HTTP server on 127.0.0.1 serving frames of one solid colour (``colour``, RGB).
 
     Paths: ``/video`` multipart MJPEG with Content-Length, ``/nolen`` without it,
@@ -68,34 +68,22 @@ class MjpegServer:
     """
 
     def __init__(self):
+        super().__init__()
         self.colour = (255, 0, 0)
-        self.interval = 0.02
         self.frames_sent = 0
         self.file: bytes = b""
         self.file_type = "video/x-msvideo"
-        self.port = 0
-        self._httpd: ThreadingHTTPServer | None = None
-        self._running = threading.Event()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "MjpegServer":
+    def handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, *a):  # keep test output clean
-                pass
-
+        class Handler(QuietHandler):
             def _multipart(self, with_length: bool, header_boundary: str = "frame"):
                 self.send_response(200)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={header_boundary}")
                 self.end_headers()
                 try:
-                    while server._running.is_set():
+                    while server.running:
                         data = jpeg_of(server.colour)
                         head = b"--frame\r\nContent-Type: image/jpeg\r\n"
                         if with_length:
@@ -115,15 +103,9 @@ class MjpegServer:
                 if self.path == "/dashes":  # like some cameras: dashes repeated in the header
                     return self._multipart(True, header_boundary='"--frame"')
                 if self.path == "/auth":
-                    import base64
-
-                    want = "Basic " + base64.b64encode(b"user:secret").decode()
-                    if self.headers.get("Authorization") != want:
-                        self.send_response(401)
-                        self.send_header("WWW-Authenticate", 'Basic realm="cam"')
-                        self.end_headers()
-                        return
-                    return self._multipart(True)
+                    if self.authorized(b"user:secret", realm="cam"):
+                        self._multipart(True)
+                    return
                 if self.path == "/snap":
                     data = jpeg_of(server.colour)
                     self.send_response(200)
@@ -143,24 +125,7 @@ class MjpegServer:
                 self.send_response(404)
                 self.end_headers()
 
-        class Server(ThreadingHTTPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self._httpd = Server(("127.0.0.1", self.port), Handler)
-        self.port = self._httpd.server_address[1]
-        self._running.set()
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and end every open stream (the handlers see _running cleared)."""
-        self._running.clear()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        time.sleep(self.interval * 3)  # let streaming handlers notice and close
+        return Handler
 
 
 @pytest.fixture

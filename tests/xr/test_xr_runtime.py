@@ -23,13 +23,14 @@ from artem_vr.xr.presenter import XrOptions, run_xr
 pytestmark = pytest.mark.xr
 
 
-def read_texture(texture: int, width: int, height: int) -> np.ndarray:
-    """The stored bytes of a GL texture (glGetTexImage: no sRGB decoding), RGB, top row first."""
+def read_texture(texture: int, width: int, height: int, channels: int = 3) -> np.ndarray:
+    """The stored bytes of a GL texture (glGetTexImage: no sRGB decoding), RGB (``channels`` 4:
+    RGBA), top row first."""
     GL.glBindTexture(GL.GL_TEXTURE_2D, int(texture))
     GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-    data = GL.glGetTexImage(GL.GL_TEXTURE_2D, 0, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+    data = GL.glGetTexImage(GL.GL_TEXTURE_2D, 0, {3: GL.GL_RGB, 4: GL.GL_RGBA}[channels], GL.GL_UNSIGNED_BYTE)
     GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
-    return np.frombuffer(data, np.uint8).reshape(height, width, 3)[::-1].copy()
+    return np.frombuffer(data, np.uint8).reshape(height, width, channels)[::-1].copy()
 
 
 class Capture:

@@ -13,9 +13,8 @@ import artem_vr.render  # noqa: F401  (first: it picks PyOpenGL's platform befor
 from artem_vr.render.geometry import pose_matrix, square_pixels, translation
 from artem_vr.render.hud import hud_lines, render_text
 from artem_vr.render.renderer import ViewConfig, expected_eye_image
-from OpenGL import GL  # noqa: E402,I001
 from artem_vr.xr.presenter import XrOptions, run_xr
-from test_xr_runtime import Capture, assert_clean_exit, diff_stats
+from test_xr_runtime import Capture, assert_clean_exit, diff_stats, read_texture
 
 pytestmark = pytest.mark.xr
 YAW = 20.0
@@ -71,14 +70,6 @@ def test_world_screen_stays_put_as_the_head_turns_and_recenter_brings_it_back(mo
         assert report.recenters == 0
 
 
-def _read_rgba(texture: int, width: int, height: int) -> np.ndarray:
-    GL.glBindTexture(GL.GL_TEXTURE_2D, int(texture))
-    GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-    data = GL.glGetTexImage(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE)
-    GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
-    return np.frombuffer(data, np.uint8).reshape(height, width, 4)[::-1].copy()
-
-
 def test_hud_is_a_quad_layer_and_the_left_grip_hides_it(monado, egl_env, pipeline_factory):
     remote = monado.remote()
     script = {10: lambda: remote.set_value("squeeze_value", 1.0, hand="left"),  # toggle_hud
@@ -87,7 +78,7 @@ def test_hud_is_a_quad_layer_and_the_left_grip_hides_it(monado, egl_env, pipelin
     written = []
 
     def on_hud(texture, sc):
-        written.append((_read_rgba(texture, sc.width, sc.height), render_text(hud_lines(pipeline.status()))))
+        written.append((read_texture(texture, sc.width, sc.height, channels=4), render_text(hud_lines(pipeline.status()))))
 
     cap = Capture(pipeline, at=5)
     try:

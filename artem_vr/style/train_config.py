@@ -1,0 +1,23 @@
+"""What the `artem-vr train ...` configurations share: each is a frozen dataclass of the command
+line's values, built once from the parsed arguments and checked when it is made."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from artem_vr.errors import UsageError
+
+
+class TrainCommandConfig:
+    """Base of a train command's frozen dataclass (it has ``iters`` and ``batch`` fields, and a
+    field for each command-line value it takes, named as argparse names them)."""
+
+    def __post_init__(self):
+        if self.iters < 1 or self.batch < 1:
+            raise UsageError("--iters and --batch must be >= 1")
+
+    @classmethod
+    def from_args(cls, args):
+        """The command line's values (lists as tuples); the Namespace goes no further than this."""
+        values = {f.name: getattr(args, f.name) for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
