@@ -58,7 +58,7 @@ from torch import nn
 from artem_vr.cuda.graphs import GraphedForward
 from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
-from artem_vr.style.fused import FusedGenerator, channel_affine, compile_cache_dir, stats_fp32
+from artem_vr.style.fused import FusedGenerator, channel_affine, startup_note, stats_fp32
 from artem_vr.style.norm import StatsInstanceNorm
 from artem_vr.style.onnx import PadToMultiple, exportable, onnx_model, ort_session
 
@@ -271,11 +271,8 @@ class InferenceEngine:
             parts.append("cuda-graph")
         if c.norm_fp32 and c.precision != "fp32" and not c.fused:
             parts.append("norm fp32")
-        if c.fused and c.compile:
-            parts.append("fused stages via torch.compile — compiling on the first frame of each input size "
-                         f"(up to minutes the first time; cached in {compile_cache_dir()})")
-        elif c.fused:
-            parts.append("fused stages, not compiled")
+        if c.fused:
+            parts.append(startup_note(c.compile))
         return ", ".join(parts)
 
 
