@@ -159,7 +159,7 @@ def resolve(config: EngineConfig, device: torch.device) -> EngineConfig:
     path's autocast dtype), fp32 on the CPU; NCHW unless channels_last is asked."""
     p = config.precision if config.precision != "auto" else ("fp16" if device.type == "cuda" else "fp32")
     return EngineConfig(precision=p, channels_last=bool(config.channels_last), jit="eager", fused=True,
-                        compile=config.compile)
+                        compile=config.compile, cudnn_benchmark=config.cudnn_benchmark)
 
 
 class FusedAdaIN:
@@ -195,6 +195,8 @@ class FusedAdaIN:
         self.dec_w, self.dec_b = cast(dec)
         self.caffe_mean = model.encoder.caffe_mean.detach().to(self.device, torch.float32)
         self._alpha: tuple[float, torch.Tensor] | None = None
+        if self.device.type == "cuda" and self.config.cudnn_benchmark:  # as the generators' engine does
+            torch.backends.cudnn.benchmark = True
 
     @property
     def live(self) -> AdaINModel:

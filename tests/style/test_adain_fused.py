@@ -197,3 +197,18 @@ def test_eager_fused_stages_on_cuda_equal_the_model():
     finally:
         torch.backends.cudnn.allow_tf32 = True
     torch.testing.assert_close(y, ref, atol=1e-4, rtol=0)
+
+
+def test_the_app_hands_engine_fused_to_adain_and_says_it_compiles():
+    """`artem-vr run/stylize --method adain --engine fused`: the app's factory builds the fused
+    engine and prints the start-up line; every other kind keeps AdaIN's eager path."""
+    from artem_vr.app import stylizer_factory
+
+    lines = []
+    options = {"preserve_color": "none", "adain_variant": "fast", "arch": None, "adain_weights": None, "engine": "fused"}
+    s = stylizer_factory(options, printer=lines.append)("adain", "starry_night")
+    assert s.engine.kind == "fused"
+    assert len(lines) == 1 and lines[0].startswith("adain engine: fused (cpu, fp32, NCHW, fused stages via torch.compile")
+    assert "compiling on the first frame" in lines[0]
+    s = stylizer_factory(dict(options, engine="auto"), printer=lines.append)("adain", "starry_night")
+    assert s.engine.kind == "eager" and lines[-1] == "adain engine: eager (cpu, fp32, eager torch)"
