@@ -8,7 +8,9 @@ Three engines share one interface (``load(net)``, then ``engine(x)``), made by
 * ``ort`` (:class:`OrtEngine`) — ONNX Runtime's CPU provider on the network exported in memory;
 * ``fused`` (:class:`InferenceEngine` with ``EngineConfig(fused=True)``) — the ``fast`` engine's
   prepared network run as fused stages (:mod:`artem_vr.style.fused`: norm + affine + ReLU +
-  residual + upsample + pad fused around each conv, through ``torch.compile``); generators only.
+  residual + upsample + pad fused around each conv, through ``torch.compile``); generators only
+  here — AdaIN's ``fused`` kind is :class:`artem_vr.style.adain_fused.FusedAdaIN` (same compile
+  machinery, its forward also takes the style statistics).
   Whether ``auto`` picks it on CUDA is **pending a GPU measurement** (tools/gpu_check.sh, step
   "fused vs eager"); until then ``auto`` stays ``fast`` on CUDA;
 * ``auto`` (:func:`auto_engine`) — ``ort`` on the CPU (never slower than ``fast`` there: 1.1–1.3×
