@@ -32,7 +32,8 @@ stays channels_last — no norm converts back to NCHW).
 
 Compile cache: Inductor's and Triton's caches go to :func:`compile_cache_dir` (the user data
 folder), set only around this module's calls (:func:`compile_cache`), so nothing leaks into the
-rest of the process.
+rest of the process. :func:`compiled`, :func:`compiling` and :func:`startup_note` are the one
+compile machinery: AdaIN's fused stages (:mod:`artem_vr.style.adain_fused`) run through them too.
 """
 
 from __future__ import annotations
