@@ -183,7 +183,8 @@ def test_compiled_on_cuda_no_recompile_on_style_switch(tmp_path, monkeypatch):
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda_available(), reason=NO_CUDA)
 def test_eager_fused_stages_on_cuda_equal_the_model():
-    """The stage maths on the GPU (no compile): fp32 channels_last against the fp32 model."""
+    """The stage maths on the GPU (no compile): fp32 channels_last against the fp32 model (5e-4: cuDNN
+    may pick different algorithms for the two layouts)."""
     eager, fused = _pair("fast", "cuda", EngineConfig("fp32", True, fused=True, compile=False))
     x = _photo().cuda()
     torch.backends.cudnn.allow_tf32 = False
@@ -196,7 +197,7 @@ def test_eager_fused_stages_on_cuda_equal_the_model():
             ref = eager.model(xp, eager._stats, 1.0)[..., :h, :w].float().clamp(0, 1)
     finally:
         torch.backends.cudnn.allow_tf32 = True
-    torch.testing.assert_close(y, ref, atol=1e-4, rtol=0)
+    torch.testing.assert_close(y, ref, atol=5e-4, rtol=0)
 
 
 def test_the_app_hands_engine_fused_to_adain_and_says_it_compiles():
