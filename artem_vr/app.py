@@ -180,9 +180,10 @@ def add_stylizer_options(p, live: bool = False) -> None:
                    help="adain decoder: fast (relu3_1 encoder), full (relu4_1, the paper's) or auto "
                         "(default: fast when shipped, else full)")
     p.add_argument("--engine", choices=["auto", "eager", "fast", "fused", "ort"], default="auto",
-                   help="generator/xnor inference engine: eager torch, fast (torch, tuned per device), fused "
-                        "(generators: fast + fused stages via torch.compile; compiles on the first frame), ort "
-                        "(ONNX Runtime, CPU) or auto (default: ort on the CPU, fast on CUDA; printed at start)")
+                   help="inference engine: eager torch, fast (torch, tuned per device), fused "
+                        "(generators and adain: fused stages via torch.compile; compiles on the first frame), ort "
+                        "(ONNX Runtime, CPU) or auto (default: ort on the CPU, fast on CUDA; adain runs eager unless fused; "
+                        "printed at start)")
     p.add_argument("--adain-model", default=None, metavar="NAME|PATH",
                    help="adain: a decoder by name (yours from `artem-vr train adain`, or shipped: adain_fast, "
                         "adain_full; `artem-vr styles` lists them) or a decoder .safetensors file")
@@ -208,6 +209,8 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, 
         if method == "adain":
             kw = {"preserve_color": options["preserve_color"], "variant": options["adain_variant"],
                   "weights": options.get("adain_weights")}
+            if options.get("engine") is not None:  # fused, or AdaIN's eager path for every other kind
+                kw["engine"] = options["engine"]
         elif method in ("generator", "xnor"):
             kw = {"arch": options.get("arch")}
             if options.get("engine") is not None:

@@ -57,8 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", nargs="+", choices=("auto", "eager", "fast", "fused", "ort"), default=None,
                    help="generator/xnor inference engine: auto (what `artem-vr run` picks for the device and "
                    "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout, graphs), fused "
-                   "(generators: the fast engine's network as fused stages through torch.compile; the compile "
-                   "falls in the warm-up) or ort (ONNX Runtime, CPU); default on the CPU: ort, fast and eager, so "
+                   "(generators: the fast engine's network as fused stages through torch.compile; adain: its "
+                   "encoder and decoder so, beside its eager row; the compile falls in the warm-up) or ort (ONNX "
+                   "Runtime, CPU); default on the CPU: ort, fast and eager, so "
                    "their ratios are measured in one run; on CUDA: auto")
     p.add_argument("--precision", nargs="+", choices=("auto", "fp32", "fp16", "bf16"), default=["auto"],
                    help="fast engine precision(s) (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
@@ -294,6 +295,8 @@ def run_config(config: BenchConfig) -> int:
     for size in sizes:
         for m, a in methods:
             variants = [("eager", "auto", "auto", False)] if m not in ("generator", "xnor") else []
+            if m == "adain" and "fused" in engines:  # AdaIN: its eager path, and its fused stages
+                variants += [("fused", p, lay, False) for p in config.precisions for lay in config.layouts]
             if m in ("generator", "xnor"):
                 for e in engines:
                     if e in ("auto", "eager", "ort"):

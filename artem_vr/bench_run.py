@@ -109,11 +109,11 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     options = {"preserve_color": "none", "adain_variant": arch if method == "adain" else "auto",
                "arch": arch if method in ("generator", "xnor") else None}
     engine_cfg = None
-    if method in ("generator", "xnor"):
+    if method in ("generator", "xnor") or (method == "adain" and engine == "fused"):
         engine_cfg = engine_config(dev, engine, precision, layout, graph, compile)
         options["engine"] = engine_cfg
     elif engine != "eager":
-        engine = "eager"  # AdaIN runs eager (its forward also takes the style statistics)
+        engine = "eager"  # AdaIN's other kinds are its eager path (its forward also takes the style statistics)
     config = RunConfig(method=method, output="headless", eye_size=(w, h), device=str(dev),
                        internal_scale=internal_scale, stylizer_options=tuple(sorted(options.items())),
                        temporal=comfort, stereo_consistency=comfort, foveate="on" if foveate else "off")
@@ -189,7 +189,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     work = count_work(_counting_twin(method, arch, inner), eyes, h, w)
     peaks = peaks if peaks is not None else measure_peaks(dev)
     bandwidth = bandwidth if bandwidth is not None else copy_bandwidth_gbs(dev)
-    eng = inner.engine if method in ("generator", "xnor") else None
+    eng = inner.engine if method in ("generator", "xnor", "adain") else None
     prec = eng.config if eng is not None and eng.kind in ("fast", "fused") else None
     prec_name = prec.precision if prec is not None else ("fp16" if dev.type == "cuda" and method == "adain" else "fp32")
     act_bytes = 2 if prec_name in ("fp16", "bf16") else 4
@@ -202,7 +202,8 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     bytes_frame = work["bytes"] * act_bytes // 4
     fused_bytes = None
     if eng is not None and eng.kind == "fused":
-        fused_bytes = count_fused_bytes(inner._net, eyes, h, w, act_bytes)
+        fused_bytes = (count_fused_bytes(inner._net, eyes, h, w, act_bytes) if method == "generator"
+                       else eng.bytes_per_frame(eyes, h, w, act_bytes))
     est_ms = (fused_bytes or bytes_frame) / CONSUMER_BANDWIDTH * 1e3
     notes = dict(NA)
     if output.upload is not None and output.upload_kind != "cuda-gl interop":
@@ -281,7 +282,8 @@ def summary_lines(records: list[dict]) -> list[str]:
         fused = [r for r in rs if r["engine"] == "fused"]
         if fused:
             by_engine["fused"] = max(fused, key=lambda r: r["stereo_fps"])
-        for e, base in (("fast", "eager"), ("ort", "eager"), ("ort", "fast"), ("fused", "fast")):
+        for e, base in (("fast", "eager"), ("ort", "eager"), ("ort", "fast"), ("fused", "fast"),
+                        *((("fused", "eager"),) if m == "adain" else ())):
             if e in by_engine and base in by_engine:
                 x, y = by_engine[e], by_engine[base]
                 out.append(f"{m}:{a} at {size[0]}x{size[1]}: {e} {x['stereo_fps']:.2f} vs {base} {y['stereo_fps']:.2f} FPS "

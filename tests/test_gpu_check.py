@@ -1,5 +1,6 @@
 """tools/gpu_check.sh — the one GPU run — cannot rot: its CPU dry run runs here end to end
-(the per-layer profile first, eager vs fused with the fused stages not compiled, comfort on and off).
+(the per-layer profile first, eager vs fused — generators, then AdaIN — with the fused stages not
+compiled, comfort on and off).
 
 The dry run is the same script and the same steps at tiny sizes; the GPU-only steps report
 "skipped: no CUDA" on a machine without CUDA. The budgets of the real run must fit 420 s.
@@ -27,11 +28,12 @@ def test_the_real_run_fits_its_budget(tmp_path):
     assert total <= 400, total  # 420 s with margin for merge, chart and summary
     names = [s["name"] for s in default]
     # issue 19: the per-layer profile first, then the fused engine's tests, eager vs fused, comfort on/off
-    assert names == ["profile layers", "gpu tests (fused, engine)", "fused vs eager", "comfort on, three sizes",
-                     "comfort off, three sizes"], names
+    assert names == ["profile layers", "gpu tests (fused, engine)", "fused vs eager", "adain fused vs eager",
+                     "comfort on, three sizes", "comfort off, three sizes"], names
     profile = default[0]["cmd"]
     assert "--profile" in profile and "generator:full" in profile and "adain:fast" in profile and "1440x1600" in profile
-    for step, comfort in ((default[3], "on"), (default[4], "off")):
+    assert "tests/style/test_adain_fused.py" in default[1]["cmd"]
+    for step, comfort in ((default[4], "on"), (default[5], "off")):
         cmd = step["cmd"]
         assert cmd[cmd.index("--comfort") + 1] == comfort
         assert {"960x1080", "1440x1600", "2016x2240"} <= set(cmd)
@@ -39,6 +41,10 @@ def test_the_real_run_fits_its_budget(tmp_path):
     fused = default[2]["cmd"]
     assert fused[fused.index("--engine") + 1: fused.index("--engine") + 3] == ["fast", "fused"]
     assert "--compile" not in fused  # the real run compiles; only the dry run runs the stages eagerly
+    adain = default[3]["cmd"]
+    assert adain[adain.index("--method") + 1] == "adain:fast" and "--compile" not in adain
+    assert adain[adain.index("--engine") + 1: adain.index("--engine") + 3] == ["eager", "fused"]
+    assert {"1440x1600", "2016x2240"} <= set(adain)
     # a short second lease: every optional step fits one on its own, and --only picks by prefix
     optional = [s for s in plan if s.get("optional")]
     assert optional and all(gpu_check.SETUP_BUDGET_S + s["budget"] <= 400 for s in optional)
@@ -62,7 +68,8 @@ def test_cpu_dry_run_end_to_end(tmp_path):
 
     if not cuda_available()[0]:
         assert summary.count("skipped: no CUDA") == 1, summary  # the fused engine's GPU tests
-    for step in ("profile layers", "fused vs eager", "comfort on, three sizes", "comfort off, three sizes"):
+    for step in ("profile layers", "fused vs eager", "adain fused vs eager", "comfort on, three sizes",
+                 "comfort off, three sizes"):
         line = next(ln for ln in summary.splitlines() if step in ln)
         assert " ok " in line, line
     assert summary.count("skipped: optional") == 8, summary
@@ -79,6 +86,10 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     fused = [r for r in pipe if r["engine"] == "fused"]
     assert fused and all(0 < r["fused_bytes_per_frame"] < r["bytes_per_frame"] for r in fused)
     assert "fused" in summary and " vs fast " in summary
+    # 4. AdaIN: its eager path vs its fused stages, same run, same size
+    assert {r["method"] for r in fused} == {"generator", "adain"}
+    assert {r["engine"] for r in pipe if r["method"] == "adain" and not r["comfort"]} == {"eager", "fused"}
+    assert "adain:fast at 48x32: fused" in summary and " vs eager " in summary
     # 4./5. comfort on and off, same methods and sizes
     on = {(r["method"], r["arch"], tuple(r["eye_size"])) for r in pipe if r["comfort"]}
     off = {(r["method"], r["arch"], tuple(r["eye_size"])) for r in pipe if not r["comfort"] and r["engine"] != "fused"}

@@ -4,7 +4,8 @@ Each step is a subprocess under its own time budget (seconds, in :func:`steps`; 
 steps total 380 s, and the set-up before them is budgeted 20 s: 400 s of the 420 s the run may
 take — compile time included: the fused engine compiles inside its steps' warm-ups, and its
 kernels are cached on disk in the user data folder, so the second fused step reuses the
-profile step's). A step that fails or times out is recorded as such and the run goes on; a
+profile step's). The fused steps have not run on a GPU yet: their budgets are estimates, and a
+step past its budget keeps the rows it measured (bench writes its JSON after every record). A step that fails or times out is recorded as such and the run goes on; a
 GPU-only step on a machine without CUDA is recorded "skipped: no CUDA". ``--dry-run`` runs every
 step at tiny sizes (the CPU check in CI; the fused stages run there without the compiler).
 
@@ -14,7 +15,8 @@ Default order (issue 19: the first minutes of a lease produce the per-layer tabl
    stage) and AdaIN fast at 2×1440×1600 → ``profile_layers.md`` (records in bench_gpu.json);
 2. ``gpu tests (fused, engine)`` — ``pytest -m gpu`` on the fused and engine tests;
 3. ``fused vs eager`` — generators compact and full, fast vs fused, at 2×1440×1600 and 2×2016×2240;
-4. ``comfort on, three sizes`` and 5. ``comfort off, three sizes`` — generator compact and full
+4. ``adain fused vs eager`` — AdaIN fast, its eager (fp16 autocast) path vs its fused stages, same sizes;
+5. ``comfort on, three sizes`` and 6. ``comfort off, three sizes`` — generator compact and full
    and AdaIN fast through the app's pipeline at the three eye sizes, engine ``auto``.
 
 Every pipeline row carries bytes per frame, the ratio to the traffic floor and a consumer-card
@@ -50,7 +52,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
     commit = ["--commit", os.environ.get("ARTEM_COMMIT", "unknown")]
     if dry:  # the same steps, as small as they go: every code path, no speed (fused: not compiled)
         sizes, big, two, secs = ["48x32"], "48x32", ["48x32"], ["--seconds", "0.1", "--warmup", "0.1"]
-        short = secs
+        short = brief = secs
         pipeline_methods, defaults_method = ["generator:compact", "adain:fast", "xnor"], "generator:compact"
         fused_methods, comfort_methods = ["generator:compact"], ["generator:compact", "adain:fast"]
         defaults_variants = ["--precision", "fp32", "bf16", "--layout", "nchw", "--graph", "off"]
@@ -58,6 +60,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
     else:
         sizes, big, two = ["960x1080", "1440x1600", "2016x2240"], "1440x1600", ["1440x1600", "2016x2240"]
         secs, short = ["--seconds", "1.5", "--warmup", "1.5"], ["--seconds", "1.0", "--warmup", "1.0"]
+        brief = ["--seconds", "0.5", "--warmup", "0.5"]
         pipeline_methods, defaults_method = ["generator", "adain:fast", "adain:full", "xnor"], "generator:full"
         # full first: its 2x1440x1600 stages are in the compile cache from the profile step
         fused_methods, comfort_methods = ["generator:full", "generator:compact"], ["generator:compact", "generator:full", "adain:fast"]
@@ -67,30 +70,38 @@ def steps(dry: bool, out: Path) -> list[dict]:
         # 1. where the time goes, first: the per-layer table of the full generator and AdaIN fast
         #    (eager engine first, its files written at once; then the fused engine per stage, whose
         #    compile also fills the on-disk cache that step 3 reuses)
-        {"name": "profile layers", "budget": 70, "cuda": False, "json": "profile.json",
+        {"name": "profile layers", "budget": 65, "cuda": False, "json": "profile.json",
          "cmd": bench + ["--profile", str(out), "--method", "generator:full", "adain:fast", "--engine", "fast", "fused",
                          *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
         {"name": "gpu tests (fused, engine)", "budget": 50, "cuda": True, "log": "pytest_gpu.log",
          "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/style/test_fused.py",
-                 "tests/style/test_engine.py", "tests/test_layer_profile.py"]},
+                 "tests/style/test_engine.py", "tests/test_layer_profile.py", "tests/style/test_adain_fused.py"]},
         # 3. eager (the fast engine) vs fused, the generators at the two headset sizes; compile in the warm-up
-        {"name": "fused vs eager", "budget": 135, "cuda": False, "json": "fused.json",
+        {"name": "fused vs eager", "budget": 120, "cuda": False, "json": "fused.json",
          "cmd": bench + ["--method", *fused_methods, "--engine", "fast", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *secs, "--json", str(out / "fused.json")] + commit},
-        # 4. comfort on (what `artem-vr run` does by default) and 5. off, at the three eye sizes
-        {"name": "comfort on, three sizes", "budget": 75, "cuda": False, "json": "comfort_on.json",
+        # 4. AdaIN fast (target: >= 60 FPS at 2x1440x1600): its eager path vs its fused stages (two compiled
+        #    graphs per size), same sizes, brief windows (a median over ~20+ frames at these rates); its own
+        #    step so that a slow compile cannot cost the generator rows above theirs
+        {"name": "adain fused vs eager", "budget": 40, "cuda": False, "json": "adain_fused.json",
+         "cmd": bench + ["--method", "adain:fast", "--engine", "eager", "fused", *compile_, "--eye-size", *two,
+                         "--eyes", "2", *brief, "--json", str(out / "adain_fused.json")] + commit},
+        # 5. comfort on (what `artem-vr run` does by default) and 6. off, at the three eye sizes
+        {"name": "comfort on, three sizes", "budget": 60, "cuda": False, "json": "comfort_on.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "on", "--eye-size", *sizes,
                          "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
-        {"name": "comfort off, three sizes", "budget": 50, "cuda": False, "json": "comfort_off.json",
+        {"name": "comfort off, three sizes", "budget": 45, "cuda": False, "json": "comfort_off.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "off", "--eye-size", *sizes,
                          "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
         # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease
         {"name": "gpu tests (all)", "budget": 120, "cuda": True, "log": "pytest_gpu.log", "optional": True,
          "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/cuda", "tests/style",
                  "tests/test_pipeline.py", "tests/test_layer_profile.py"]},
-        {"name": "fused layouts", "budget": 60, "cuda": False, "json": "fused_layouts.json", "optional": True,
-         "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--precision", "bf16", "fp16",
+        # (AdaIN too: its eager row and its fused stages in both precisions and layouts — no norm
+        # breaks channels_last there, so its convs may take the tensor-core layout whole)
+        {"name": "fused layouts", "budget": 110, "cuda": False, "json": "fused_layouts.json", "optional": True,
+         "cmd": bench + ["--method", "generator:full", "adain:fast", "--engine", "fused", *compile_, "--precision", "bf16", "fp16",
                          "--layout", "nchw", "cl", "--eye-size", big, "--eyes", "2", *short,
                          "--json", str(out / "fused_layouts.json")] + commit},
         {"name": "xnor layers vs cudnn", "budget": 40, "cuda": True, "json": "layers.json", "optional": True,
@@ -274,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"  {r['step']:<32} {r['status']:<28} {r['seconds']:>6.1f} s (budget {r['budget']} s)" for r in results]
     lines.append(f"  chart: {'ok' if chart.returncode == 0 else 'failed: ' + chart.stderr.strip()[-200:]}")
     bench_log = (out / "bench.log").read_text()
-    lines += [ln for ln in bench_log.splitlines() if ln.startswith(("defaults ", "matmul peak")) or " vs fast " in ln]
+    lines += [ln for ln in bench_log.splitlines()
+              if ln.startswith(("defaults ", "matmul peak")) or " vs fast " in ln or " vs eager " in ln]
     lines += profile_lines(records)
     lines.append(f"  {sum('stereo_fps' in r for r in records)} pipeline records, "
                  f"{sum(r.get('kind') == 'layer_profile' for r in records)} layer profiles, "

@@ -7,7 +7,8 @@
 #      is needed and not carried stops the run here, with one line
 #   2. tools/gpu_check.py: the steps, each under its own time budget, each recorded even when it
 #      fails (see that file): the per-layer profile FIRST, the fused engine's GPU tests, eager vs
-#      fused, comfort on and off at three eye sizes; older steps with --only "NAME,..." 
+#      fused (generators, then AdaIN), comfort on and off at three eye sizes; older steps with
+#      --only "NAME,..."
 #
 # Results land in $OUT (default out/gpu_check): at most 8 files, ready to copy into docs/bench/.
 #

@@ -27,6 +27,7 @@ from artem_vr.errors import ImageError, UsageError, WeightsError
 from artem_vr.frames import check_image, to_tensor
 from artem_vr.paths import MODELS_DIR
 from artem_vr.sources.imageio import read_image
+from artem_vr.style.adain_fused import FusedAdaIN
 from artem_vr.style.adain_maths import (
     Stats, calc_mean_std, adain, mix_stats, check_weights, feature_stats, style_loss, content_loss,
     rgb_to_ycbcr, ycbcr_to_rgb, keep_content_chroma, match_color, resize_shorter,
@@ -36,6 +37,7 @@ from artem_vr.style.adain_net import (
     AdaINModel, pad_to_multiple,
 )
 from artem_vr.style.base import Stylizer
+from artem_vr.style.engine import EngineConfig
 from artem_vr.style.weights import load_safetensors, read_header
 
 #: the AdaIN API in one place: the stylizer here, the maths and the network re-exported
@@ -44,7 +46,7 @@ __all__ = [
     "content_loss", "rgb_to_ycbcr", "ycbcr_to_rgb", "keep_content_chroma", "match_color", "resize_shorter", "VARIANTS",
     "Variant", "STYLE_LOSS_LAYERS", "FEATURE_SCALE", "normalized_layer_weights", "variant", "Scale",
     "make_decoder", "AdaINModel", "pad_to_multiple", "read_style_image", "resize_shorter", "default_weights",
-    "parse_style_spec", "auto_variant", "AdaINStylizer",
+    "parse_style_spec", "auto_variant", "EagerAdaIN", "make_adain_engine", "AdaINStylizer",
 ]
 
 
@@ -95,6 +97,42 @@ def auto_variant() -> str:
     return "fast"
 
 
+class EagerAdaIN:
+    """The plain path: ``model(x, stats, alpha)`` eagerly, fp16 autocast on CUDA, fp32 on the CPU.
+    Same interface as :class:`~artem_vr.style.adain_fused.FusedAdaIN`."""
+
+    kind = "eager"
+    config = None
+
+    def __init__(self, model: AdaINModel, device: str | torch.device = "cpu"):
+        self.model = model
+        self.device = torch.device(device)
+
+    @property
+    def live(self) -> AdaINModel:
+        """The module that runs (what the per-layer profile hooks)."""
+        return self.model
+
+    def __call__(self, x: torch.Tensor, stats: Stats, alpha: float = 1.0) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.float16, enabled=x.is_cuda):
+            return self.model(x, stats, alpha)
+
+    def describe(self) -> str:
+        return "cuda, fp16 autocast, eager torch" if self.device.type == "cuda" else f"{self.device.type}, fp32, eager torch"
+
+
+def make_adain_engine(kind, model: AdaINModel, device: str | torch.device = "cpu"):
+    """The engine that runs ``model``: ``fused`` (or an ``EngineConfig(fused=True)``) →
+    :class:`~artem_vr.style.adain_fused.FusedAdaIN`; every other kind (``auto``, ``eager``,
+    ``fast``, ``ort``, None — the generators' engines) → :class:`EagerAdaIN`, AdaIN's one plain
+    path (its forward also takes the style statistics: no ONNX export, no CUDA graph)."""
+    if isinstance(kind, EngineConfig):
+        return FusedAdaIN(model, device, kind) if kind.fused else EagerAdaIN(model, device)
+    if kind == "fused":
+        return FusedAdaIN(model, device)
+    return EagerAdaIN(model, device)
+
+
 class AdaINStylizer(Stylizer):
     """The ``adain`` method: any painting as the style, no per-style training.
 
@@ -108,6 +146,9 @@ class AdaINStylizer(Stylizer):
     ``style_size``: the style image is resized to this shorter side before its statistics are
     taken (the stroke scale). ``strength`` α interpolates content and style *features*
     (1 = full style, 0 = the input unchanged).
+    ``engine``: ``fused`` (or an ``EngineConfig(fused=True)``): encoder and decoder as compiled
+    fused stages (:mod:`artem_vr.style.adain_fused`); anything else: the eager path
+    (:func:`make_adain_engine`).
     """
 
     method = "adain"
@@ -121,6 +162,7 @@ class AdaINStylizer(Stylizer):
         style_size: int | None = 256,
         vgg_weights: str = "imagenet",
         library=None,
+        engine=None,
     ):
         super().__init__(device, library)
         if preserve_color not in ("none", "luminance", "match"):
@@ -144,6 +186,7 @@ class AdaINStylizer(Stylizer):
         self.model = AdaINModel(variant, vgg_weights=vgg_weights)
         load_safetensors(path, self.model.decoder, expect_arch=self.model.variant.arch)
         self.model.to(self.device).eval()
+        self.engine = make_adain_engine(engine, self.model, self.device)
         self.weights_path = path
         self.preserve_color = preserve_color
         self.style_size = style_size
@@ -214,8 +257,7 @@ class AdaINStylizer(Stylizer):
         if self._stats is None:  # "match": statistics from the first frame of this style
             self._stats = self._compute_stats(self._sources, x)
         xp, (h, w) = pad_to_multiple(x.float(), self.model.variant.downsample)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=x.is_cuda):
-            y = self.model(xp, self._stats, alpha)
+        y = self.engine(xp, self._stats, alpha)
         y = y[..., :h, :w].float().clamp(0, 1)
         if self.preserve_color == "luminance":
             y = keep_content_chroma(y, x.float())

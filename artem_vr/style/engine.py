@@ -8,7 +8,9 @@ Three engines share one interface (``load(net)``, then ``engine(x)``), made by
 * ``ort`` (:class:`OrtEngine`) — ONNX Runtime's CPU provider on the network exported in memory;
 * ``fused`` (:class:`InferenceEngine` with ``EngineConfig(fused=True)``) — the ``fast`` engine's
   prepared network run as fused stages (:mod:`artem_vr.style.fused`: norm + affine + ReLU +
-  residual + upsample + pad fused around each conv, through ``torch.compile``); generators only.
+  residual + upsample + pad fused around each conv, through ``torch.compile``); generators only
+  here — AdaIN's ``fused`` kind is :class:`artem_vr.style.adain_fused.FusedAdaIN` (same compile
+  machinery, its forward also takes the style statistics).
   Whether ``auto`` picks it on CUDA is **pending a GPU measurement** (tools/gpu_check.sh, step
   "fused vs eager"); until then ``auto`` stays ``fast`` on CUDA;
 * ``auto`` (:func:`auto_engine`) — ``ort`` on the CPU (never slower than ``fast`` there: 1.1–1.3×
@@ -58,7 +60,7 @@ from torch import nn
 from artem_vr.cuda.graphs import GraphedForward
 from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
-from artem_vr.style.fused import FusedGenerator, channel_affine, compile_cache_dir, stats_fp32
+from artem_vr.style.fused import FusedGenerator, channel_affine, startup_note, stats_fp32
 from artem_vr.style.norm import StatsInstanceNorm
 from artem_vr.style.onnx import PadToMultiple, exportable, onnx_model, ort_session
 
@@ -271,11 +273,8 @@ class InferenceEngine:
             parts.append("cuda-graph")
         if c.norm_fp32 and c.precision != "fp32" and not c.fused:
             parts.append("norm fp32")
-        if c.fused and c.compile:
-            parts.append("fused stages via torch.compile — compiling on the first frame of each input size "
-                         f"(up to minutes the first time; cached in {compile_cache_dir()})")
-        elif c.fused:
-            parts.append("fused stages, not compiled")
+        if c.fused:
+            parts.append(startup_note(c.compile))
         return ", ".join(parts)
 
 

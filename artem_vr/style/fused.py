@@ -32,7 +32,8 @@ stays channels_last — no norm converts back to NCHW).
 
 Compile cache: Inductor's and Triton's caches go to :func:`compile_cache_dir` (the user data
 folder), set only around this module's calls (:func:`compile_cache`), so nothing leaks into the
-rest of the process.
+rest of the process. :func:`compiled`, :func:`compiling` and :func:`startup_note` are the one
+compile machinery: AdaIN's fused stages (:mod:`artem_vr.style.adain_fused`) run through them too.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def stage_plan(net: nn.Module) -> list[StageSpec]:
     return specs
 
 
-_compiled_stage: Callable | None = None
+_compiled: dict[Callable, Callable] = {}
 
 
 def _recompile_limit():
@@ -210,13 +211,35 @@ def _recompile_limit():
     return cfg.patch(**{key: max(RECOMPILE_LIMIT, getattr(cfg, key))})
 
 
+def compiled(fn: Callable) -> Callable:
+    """``fn`` under ``torch.compile`` (static shapes, one full graph), made once per function: calls
+    that differ in flags, shapes or dtypes are separate cache entries of it (see
+    :data:`RECOMPILE_LIMIT`); tensors passed in — weights, statistics — are inputs, never constants.
+    Run it inside :func:`compiling`."""
+    if fn not in _compiled:
+        _compiled[fn] = torch.compile(fn, dynamic=False, fullgraph=True)
+    return _compiled[fn]
+
+
 def compiled_stage() -> Callable:
-    """:func:`stage` under ``torch.compile`` (one compiled function: stages that differ in flags,
-    shapes or dtypes are separate cache entries of it; see :data:`RECOMPILE_LIMIT`)."""
-    global _compiled_stage
-    if _compiled_stage is None:
-        _compiled_stage = torch.compile(stage, dynamic=False, fullgraph=True)
-    return _compiled_stage
+    """:func:`stage` under ``torch.compile`` (see :func:`compiled`)."""
+    return compiled(stage)
+
+
+@contextlib.contextmanager
+def compiling(cache: Path | None = None):
+    """Around every call of a :func:`compiled` function: the on-disk cache in the user folder
+    (:func:`compile_cache`) and the raised recompile limit, for the block only."""
+    with compile_cache(cache), _recompile_limit():
+        yield
+
+
+def startup_note(compile: bool) -> str:
+    """What the start-up line says about a fused network (the engine's and AdaIN's ``describe``)."""
+    if compile:
+        return ("fused stages via torch.compile — compiling on the first frame of each input size "
+                f"(up to minutes the first time; cached in {compile_cache_dir()})")
+    return "fused stages, not compiled"
 
 
 class FusedGenerator:
@@ -268,5 +291,5 @@ class FusedGenerator:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
         if not self.compile:
             return self._run(x)[..., :h, :w]
-        with compile_cache(self.cache), _recompile_limit():
+        with compiling(self.cache):
             return self._run(x)[..., :h, :w]
