@@ -116,6 +116,18 @@ def test_bad_arguments_are_usage_errors(cli, tmp_path, small_content_dir):
     assert code == 2 and "no checkpoint" in err
 
 
+@pytest.mark.parametrize("kind", ["generator", "adain", "xnor"])
+def test_debug_after_the_kind_shows_the_traceback(cli, tmp_path, kind):
+    """`train KIND … --debug` is taken (not "unrecognized arguments") and shows the traceback."""
+    missing = str(tmp_path / "none")
+    args = {"generator": ["--content", missing, "--style", "starry_night", "--out", "x"],
+            "adain": ["--content", missing, "--styles", missing, "--out", "x"],
+            "xnor": ["--from", "no_such_teacher", "--content", missing, "--out", "x"]}[kind]
+    code, _, err = cli("train", kind, *args, "--debug")
+    assert code == 2 and "unrecognized" not in err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("artem-vr train: error: ")
+
+
 def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
     from artem_vr.style import train_cli
 
