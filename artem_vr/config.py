@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from artem_vr.contracts import OUTPUTS
@@ -19,6 +19,12 @@ def parse_size(text: str) -> tuple[int, int]:
     if not (16 <= w <= 8192 and 16 <= h <= 8192):
         raise UsageError(f"eye size {text!r} is out of range", "each side must be 16–8192 pixels")
     return w, h
+
+
+#: RunConfig field → its option, for the options only the headset output (--output xr) uses
+HEADSET_ONLY = {"xr_mirror": "--mirror", "xr_graphics": "--xr-graphics", "xr_scale": "--xr-scale",
+                "xr_space": "--xr-space", "xr_validation": "--xr-validation", "xr_hang_timeout": "--xr-hang-timeout",
+                "pose_source": "--pose-source"}
 
 
 # ---------------------------------------------------------------------------- config
@@ -84,6 +90,15 @@ class RunConfig:
             raise UsageError(f"--foveate {self.foveate!r} is not on, off or auto", "e.g. --foveate on")
         self.fovea()  # the fovea's own checks (size)
         self.view()  # the view's own checks (mode, IPD, camera FOV)
+        if self.output in ("mirror", "headless") and (given := self.headset_only_options()):
+            raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to the headset "
+                             f"(--output xr), but this run's output is {self.output}", "drop them, or use --output xr with an OpenXR runtime running "
+                             "(`artem-vr doctor` says whether one answers)")
+
+    def headset_only_options(self) -> list[str]:
+        """The options given (not at their defaults) that only the headset output uses."""
+        defaults = {f.name: f.default for f in fields(self)}
+        return [opt for name, opt in HEADSET_ONLY.items() if getattr(self, name) != defaults[name]]
 
     def view(self):
         return ViewConfig(mode=self.view_mode, desk_ipd=self.ipd_mm / 1000.0, camera_fov_deg=self.camera_fov,

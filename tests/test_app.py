@@ -34,6 +34,7 @@ def test_parse_size():
         (["stylize", str(STYLES_DIR / "great_wave.jpg"), "o.jpg", "--internal-scale", "0"], "out of range"),
         (["run", "--style", "no_such_style_xyz", "--output", "headless"], "no_such_style_xyz"),
         (["stylize", "/nonexistent.jpg", "out.jpg"], "does not exist"),
+        (["run", "--output", "headless", "--mirror"], "--mirror only applies to the headset (--output xr)"),
     ],
 )
 def test_bad_input_is_one_clear_line_exit_2(cli, argv, needle):
