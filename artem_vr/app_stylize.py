@@ -29,15 +29,18 @@ VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", "
 
 
 def add_arguments(p):
-    p.add_argument("input", help="an image or a video file")
-    p.add_argument("output", help="where to write the result (image → image, video → .mp4/.avi)")
+    p.add_argument("input", metavar="IN", help="an image (png/jpg/bmp/webp/tiff) or a video (mp4/avi/mkv/mov/webm) file")
+    p.add_argument("output", metavar="OUT", help="where to write the result: an image name for an image (e.g. .jpg, .png), "
+                   "a video name for a video (e.g. .mp4, .avi); its folder must exist")
     p.add_argument("--style", default=None, help="a preset or user style name (artem-vr styles), any image file (adain), "
-                   "or a model file path/to/NAME.safetensors from `artem-vr train`")
-    p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: best with models)")
-    p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style)")
-    p.add_argument("--max-side", type=int, default=1024, help="downscale larger inputs to this side first (0: never)")
+                   "or a model file path/to/NAME.safetensors from `artem-vr train` (default: the first preset)")
+    p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: the first of generator, "
+                   "adain, xnor with a model for --style)")
+    p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
+    p.add_argument("--max-side", type=int, default=1024, help="downscale larger inputs to this side first "
+                   "(default 1024; 0: never)")
     p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization for videos (default on)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one) | cpu | cuda | cuda:N")
     from artem_vr.app import add_stylizer_options  # lazy: torch only when this runs
 
     add_stylizer_options(p)

@@ -52,6 +52,29 @@ def test_cli_help_teaches():
     assert "examples:" in out.stdout and "--stereo" in out.stdout and "--eye-size" in out.stdout
 
 
+def _help_of(command: str, *kind: str) -> dict[str, str]:
+    """option → its help text, for `artem-vr COMMAND [KIND]` as the CLI builds it."""
+    import argparse
+    import importlib
+
+    from artem_vr.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sp = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
+    importlib.import_module(COMMANDS[command][0]).add_arguments(sp)
+    for k in kind:
+        sp = next(a for a in sp._actions if isinstance(a, argparse._SubParsersAction)).choices[k]  # noqa: SLF001
+    return {max(a.option_strings, key=len) if a.option_strings else a.metavar: a.help or "" for a in sp._actions}
+
+
+def test_stylize_help_says_each_default():
+    helps = _help_of("stylize")
+    assert "IN" in helps and "OUT" in helps  # the names its description and errors use
+    for opt in ("--style", "--method", "--strength", "--max-side", "--temporal", "--device"):
+        assert "default" in helps[opt], (opt, helps[opt])
+    assert "default 1024" in helps["--max-side"] and "cuda:N" in helps["--device"]
+
+
 def _controller(styles=("a", "b", "c")):
     lines = []
     st = ControlState(method="identity", methods=["identity"], styles=list(styles))
