@@ -128,6 +128,23 @@ def test_debug_after_the_kind_shows_the_traceback(cli, tmp_path, kind):
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("artem-vr train: error: ")
 
 
+@pytest.mark.parametrize("kind", ["generator", "adain", "xnor"])
+def test_train_help_says_each_default(kind):
+    """`train KIND --help` teaches: every option that has a default says what it is."""
+    import argparse
+
+    from artem_vr.cli import build_parser
+    from artem_vr.style import train_cli
+
+    sp = build_parser()._subparsers._group_actions[0].choices["train"]  # noqa: SLF001
+    train_cli.add_arguments(sp)
+    kp = next(a for a in sp._actions if isinstance(a, argparse._SubParsersAction)).choices[kind]  # noqa: SLF001
+    silent = [max(a.option_strings, key=len) for a in kp._actions
+              if a.option_strings and a.default not in (None, False, [], argparse.SUPPRESS)
+              and "default" not in (a.help or "")]
+    assert silent == [], f"train {kind}: options whose --help does not say their default: {silent}"
+
+
 def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
     from artem_vr.style import train_cli
 
