@@ -13,6 +13,12 @@ from artem_vr.text import say
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig(content=[], styles=[])
+    p.epilog = (
+        "examples:\n"
+        "  artem-vr train adain --content DATA/content --styles DATA/style --out my_decoder   # then:\n"
+        "  artem-vr run --method adain --adain-model my_decoder --style painting.jpg\n"
+        "  artem-vr train adain --content photos --styles paintings --size 128 --iters 500 --time-limit 30   # CPU, a short try"
+    )
     p.add_argument("--content", nargs="+", required=True, metavar="DIR", help="directories of photos")
     p.add_argument("--styles", nargs="+", required=True, metavar="DIR", help="directories of paintings")
     p.add_argument("--variant", choices=["fast", "full"], default="fast", help="fast: relu3_1 encoder + small decoder; full: relu4_1 (paper) (default %(default)s)")

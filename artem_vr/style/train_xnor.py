@@ -39,6 +39,11 @@ from artem_vr.text import say
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = (
+        "examples:\n"
+        "  artem-vr train xnor --from klimt --content PHOTOS --out klimt_xnor   # a binarized copy of your style klimt\n"
+        "  artem-vr run --method xnor --style klimt_xnor"
+    )
     p.add_argument("--from", dest="teacher", required=True,
                    help="the float generator: a preset or user style name (its trained generator) or a .safetensors file")
     p.add_argument("--arch", default=None, help="with a preset: which generator (compact/full; default: compact, else full)")

@@ -143,6 +143,7 @@ def test_train_help_says_each_default(kind):
               if a.option_strings and a.default not in (None, False, [], argparse.SUPPRESS)
               and "default" not in (a.help or "")]
     assert silent == [], f"train {kind}: options whose --help does not say their default: {silent}"
+    assert f"artem-vr train {kind} " in (kp.epilog or ""), "an example command line"
 
 
 def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
