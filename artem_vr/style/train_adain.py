@@ -98,11 +98,13 @@ class TrainConfig:
                               ("--content-weight", self.content_weight), ("--time-limit", self.time_limit)):
             if value is not None and not math.isfinite(value):
                 raise InvalidNumber(f"{option} {value} is not a finite number", "give an ordinary number, e.g. 0.5")
-        if self.iters < 1 or self.batch < 1:
-            raise UsageError("--iters and --batch must be >= 1")
+        for option, value in (("--iters", self.iters), ("--batch", self.batch)):
+            if value < 1:
+                raise UsageError(f"{option} {value} must be at least 1", "e.g. " + {"--iters": "--iters 1000", "--batch": "--batch 4"}[option])
         v = variant(self.variant)
         if self.size % v.downsample:
-            raise UsageError(f"--size {self.size} must be a multiple of {v.downsample} for the {v.name} variant")
+            raise UsageError(f"--size {self.size} must be a multiple of {v.downsample} for the {v.name} variant",
+                             f"e.g. --size {max(v.downsample, self.size // v.downsample * v.downsample)}")
 
 
 # --------------------------------------------------------------------------- training

@@ -136,8 +136,9 @@ class XnorTrainConfig:
     no_progress: bool = False
 
     def __post_init__(self):
-        if self.iters < 1 or self.batch < 1:
-            raise UsageError("--iters and --batch must be >= 1")
+        for option, value in (("--iters", self.iters), ("--batch", self.batch)):
+            if value < 1:
+                raise UsageError(f"{option} {value} must be at least 1", "e.g. " + {"--iters": "--iters 1000", "--batch": "--batch 4"}[option])
 
     @classmethod
     def from_args(cls, args) -> "XnorTrainConfig":

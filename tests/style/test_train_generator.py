@@ -114,6 +114,10 @@ def test_bad_arguments_are_usage_errors(cli, tmp_path, small_content_dir):
     code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "starry_night", "--out", "x",
                        "--resume", "--run-dir", str(tmp_path / "r2"), "--out-dir", str(tmp_path / "m"))
     assert code == 2 and "no checkpoint" in err
+    for option in ("--iters", "--batch"):  # which number is wrong, and what to give
+        code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "starry_night",
+                           "--out", "x", option, "0", "--run-dir", str(tmp_path / "r3"), "--out-dir", str(tmp_path / "m"))
+        assert code == 2 and f"{option} 0 must be at least 1 — e.g. {option} " in err, err
 
 
 @pytest.mark.parametrize("kind", ["generator", "adain", "xnor"])
