@@ -164,12 +164,13 @@ def stylize(config: StylizeConfig) -> int:
     """Stylize ``config.src`` into ``config.dst`` (an image, or a video frame by frame)."""
     stylizer, method, style = make_stylizer_for(config)
     src, dst, inputs = config.src, config.dst, InputsRead(config.inputs)  # grows with what the run reads
+    existed = dst.exists()
     try:
         if not config.is_video:
             return _image(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}")
         return _video(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}")
-    except Interrupted as e:
-        print(f"stylize: interrupted by {e.name}: the partial output was discarded, {dst} is untouched", file=sys.stderr)
+    except Interrupted as e:  # said on the CLI's one "interrupted by" line
+        e.outcome = f"the partial output was discarded, {dst} {'is untouched' if existed else 'was not written'}"
         raise
 
 

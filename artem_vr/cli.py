@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             imageio.set_max_megapixels(args.max_megapixels)
         return int(mod.run(args) or 0)
     except Interrupted as e:
-        print(f"artem-vr {command}: interrupted by {e.name}", file=sys.stderr)
+        print(safe_text(f"artem-vr {command}: interrupted by {e.name}" + (f": {e.outcome}" if e.outcome else ""), secrets),
+              file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -61,6 +61,10 @@ class Interrupted(KeyboardInterrupt):
     handles Ctrl-C treats every such signal alike, and ``except Exception`` never swallows it.
     """
 
+    #: what the interrupted command did about it ("the partial output was discarded, …"), shown on
+    #: the CLI's one "interrupted by" line; set by the command that caught it on its way out
+    outcome: str = ""
+
     def __init__(self, signum: int):
         import signal
 
