@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             sp = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
             if hasattr(mod, "add_arguments"):
                 mod.add_arguments(sp)
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # said by the command's own parser: its usage, its name, and the option meant
+            _unrecognized(parser, args, extras)
         if args.command is None:
             parser.print_help()
             return 0
@@ -285,6 +287,23 @@ def _stdout_closed() -> bool:
         return any(ev & (select.POLLERR | select.POLLHUP) for _fd, ev in poller.poll(0))
     except (AttributeError, OSError, ValueError):
         return False
+
+
+def _unrecognized(parser: argparse.ArgumentParser, args, extras: list[str]) -> None:
+    """argparse's error for ``extras`` from the innermost command parser (``artem-vr train generator``,
+    not ``artem-vr``), with the closest option where one is near (``--strenght``: ``--strength``)."""
+    import difflib
+
+    while True:  # down the chosen subcommands
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)  # noqa: SLF001
+        chosen = getattr(args, sub.dest, None) if sub is not None else None
+        if chosen not in (sub.choices if sub is not None else {}):
+            break
+        parser = sub.choices[chosen]
+    options = [o for a in parser._actions for o in a.option_strings]  # noqa: SLF001
+    said = [f"{x} (did you mean {near[0]}?)" if x.startswith("-") and
+            (near := difflib.get_close_matches(x.split("=")[0], options, 1, 0.75)) else x for x in extras]
+    parser.error(f"unrecognized arguments: {' '.join(said)}")
 
 
 #: what ``--device`` may say (checked once for every command that takes it)

@@ -46,6 +46,23 @@ def test_bad_input_is_one_clear_line_exit_2(cli, argv, needle):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv, usage, said", [
+    (["run", "--strenght", "0.5"], "usage: artem-vr run ", "artem-vr run: error: unrecognized arguments: --strenght "
+                                                           "(did you mean --strength?) 0.5"),
+    (["train", "generator", "--content", "c", "--style", "s", "--out", "o", "--itres", "5"], "usage: artem-vr train generator ",
+     "artem-vr train generator: error: unrecognized arguments: --itres (did you mean --iters?) 5"),
+    (["doctor", "--zzz"], "usage: artem-vr doctor ", "artem-vr doctor: error: unrecognized arguments: --zzz"),
+])
+def test_an_unknown_option_is_named_by_its_command(capsys, argv, usage, said):
+    """The command's own usage and name (not the top level's), and the option meant where one is near."""
+    from artem_vr.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith(usage) and err.strip().splitlines()[-1] == said, err
+
+
 def test_cli_help_teaches():
     out = subprocess.run([sys.executable, "-m", "artem_vr", "run", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
