@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only the files the trainers hold out with --holdout N (every N-th of each sorted directory)")
     g.add_argument("--style-holdout", type=int, default=0, metavar="N",
                    help="only the paintings `train adain --holdout N` held out (every N-th of each sorted directory)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="picks the --limit subset; nothing else is random (default %(default)s)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (default %(default)s: CUDA when there is one); "
                    "both halves of eval use it")
     from artem_vr.temporal.metrics import add_eval_arguments  # lazy: OpenCV only when this runs

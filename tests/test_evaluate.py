@@ -86,6 +86,17 @@ def test_held_out_selection_matches_the_trainers(tmp_path):
     assert E.held_out(files, 0) == files
 
 
+def test_eval_help_says_what_seed_does():
+    import argparse
+
+    from artem_vr import evaluate
+
+    p = argparse.ArgumentParser()
+    evaluate.add_arguments(p)
+    seed = next(a for a in p._actions if "--seed" in a.option_strings)
+    assert "--limit" in seed.help and "default 0" in (seed.help % {"default": seed.default})
+
+
 def test_eval_usage_errors(cli, data):
     code, _, err = cli("eval")
     assert code == 2 and "nothing to evaluate" in err
