@@ -34,7 +34,7 @@ from artem_vr import __version__
 from artem_vr.exit_guard import end_process
 from artem_vr.errors import (ArtemError, Interrupted, InvalidNumber, UnsupportedDevice, os_error_in, path_error,
                              user_facing)
-from artem_vr.text import drop_stdout, printable, stdout_gone
+from artem_vr.text import did_you_mean, drop_stdout, printable, stdout_gone
 
 #: command -> (module, one-line help, longer description)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -292,8 +292,6 @@ def _stdout_closed() -> bool:
 def _unrecognized(parser: argparse.ArgumentParser, args, extras: list[str]) -> None:
     """argparse's error for ``extras`` from the innermost command parser (``artem-vr train generator``,
     not ``artem-vr``), with the closest option where one is near (``--strenght``: ``--strength``)."""
-    import difflib
-
     while True:  # down the chosen subcommands
         sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)  # noqa: SLF001
         chosen = getattr(args, sub.dest, None) if sub is not None else None
@@ -301,8 +299,7 @@ def _unrecognized(parser: argparse.ArgumentParser, args, extras: list[str]) -> N
             break
         parser = sub.choices[chosen]
     options = [o for a in parser._actions for o in a.option_strings]  # noqa: SLF001
-    said = [f"{x} (did you mean {near[0]}?)" if x.startswith("-") and
-            (near := difflib.get_close_matches(x.split("=")[0], options, 1, 0.75)) else x for x in extras]
+    said = [x + did_you_mean(x.split("=")[0], options) if x.startswith("-") else x for x in extras]
     parser.error(f"unrecognized arguments: {' '.join(said)}")
 
 

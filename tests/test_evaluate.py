@@ -102,6 +102,8 @@ def test_eval_usage_errors(cli, data):
     assert code == 2 and "nothing to evaluate" in err
     code, _, err = cli("eval", "--content", data / "content", "--styles", "no_such_style")
     assert code == 2 and "neither a preset" in err
+    code, _, err = cli("eval", "--content", data / "content", "--styles", "starry_nite")  # a typo: the name meant
+    assert code == 2 and "--styles starry_nite: neither a preset nor an existing file/directory (did you mean starry_night?)" in err
 
 
 def test_adain_variants_are_methods_of_their_own(data):

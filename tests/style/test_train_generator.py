@@ -110,7 +110,10 @@ def test_bad_arguments_are_usage_errors(cli, tmp_path, small_content_dir):
     assert code == 2 and "does not exist" in err
     code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "nope_style", "--out", "x",
                        "--run-dir", str(tmp_path / "r"), "--out-dir", str(tmp_path / "m"))
-    assert code == 2 and "neither a preset nor an image" in err
+    assert code == 2 and "neither a preset nor an image" in err and "did you mean" not in err  # nothing near
+    code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "great_wav", "--out", "x",
+                       "--run-dir", str(tmp_path / "r"), "--out-dir", str(tmp_path / "m"))
+    assert code == 2 and "'great_wav' is neither a preset nor an image file (did you mean great_wave?)" in err
     code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "starry_night", "--out", "x",
                        "--resume", "--run-dir", str(tmp_path / "r2"), "--out-dir", str(tmp_path / "m"))
     assert code == 2 and "no checkpoint" in err
