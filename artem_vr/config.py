@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from artem_vr.contracts import OUTPUTS
-from artem_vr.errors import UsageError
+from artem_vr.errors import NotADirectory, UsageError, file_in_the_way
 from artem_vr.render.geometry import CameraIntrinsics, ViewConfig
 
 
@@ -90,6 +90,13 @@ class RunConfig:
             raise UsageError(f"--foveate {self.foveate!r} is not on, off or auto", "e.g. --foveate on")
         self.fovea()  # the fovea's own checks (size)
         self.view()  # the view's own checks (mode, IPD, camera FOV)
+        # the folders a run writes into, checked now rather than when the recording closes at the end
+        for option, given, folder in (("--out", self.out_dir, self.out_dir if self.output == "headless" else None),
+                                      ("--record", self.record, self.record.parent if self.record else None)):
+            if folder is not None and (blocker := file_in_the_way(folder)) is not None:
+                raise NotADirectory(f"{option} {given}: {blocker} is a file, not a folder",
+                                    "give --out a folder, e.g. --out out" if option == "--out" else
+                                    "give --record a path whose folders are folders, e.g. --record out/run.mp4")
         if self.output in ("mirror", "headless") and (given := self.headset_only_options()):
             raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to the headset "
                              f"(--output xr), but this run's output is {self.output}", "drop them, or use --output xr with an OpenXR runtime running "

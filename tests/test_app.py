@@ -35,6 +35,7 @@ def test_parse_size():
         (["run", "--style", "no_such_style_xyz", "--output", "headless"], "no_such_style_xyz"),
         (["stylize", "/nonexistent.jpg", "out.jpg"], "does not exist"),
         (["run", "--output", "headless", "--mirror"], "--mirror only applies to the headset (--output xr)"),
+        (["run", "--output", "headless", "--out", str(STYLES_DIR / "great_wave.jpg")], "great_wave.jpg is a file, not a folder"),
     ],
 )
 def test_bad_input_is_one_clear_line_exit_2(cli, argv, needle):

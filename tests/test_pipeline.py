@@ -120,6 +120,20 @@ def test_headset_only_options_on_a_desk_output_are_refused(option):
         _config(xr_mirror=True, xr_scale=0.5)
 
 
+def test_a_file_where_the_run_writes_a_folder_is_refused_up_front(tmp_path):
+    """--out FILE (headless) or --record FILE/x.mp4: one error before the run, not after it at the recording's end."""
+    from artem_vr.errors import NotADirectory
+
+    a_file = tmp_path / "photo.jpg"
+    a_file.write_bytes(b"x")
+    with pytest.raises(NotADirectory, match=r"--out .*photo.jpg: .*photo.jpg is a file, not a folder — give --out a folder, e.g. --out out"):
+        _config(out_dir=a_file)
+    with pytest.raises(NotADirectory, match=r"--record .*rec.mp4: .*photo.jpg is a file, not a folder"):
+        _config(output="mirror", record=a_file / "rec.mp4")
+    assert _config(output="mirror", out_dir=a_file).out_dir == a_file  # a desk window writes there only on a snapshot
+    assert _config(out_dir=tmp_path / "new" / "folder").out_dir.name == "folder"  # made when written
+
+
 def test_output_selection_xr_then_mirror_then_headless(monkeypatch):
     """auto: an OpenXR runtime first, else a display, else headless; explicit choices stand."""
     import artem_vr.app as pl
