@@ -101,6 +101,28 @@ class RunConfig:
             raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to the headset "
                              f"(--output xr), but this run's output is {self.output}", "drop them, or use --output xr with an OpenXR runtime running "
                              "(`artem-vr doctor` says whether one answers)")
+        if (misplaced := self.misplaced_camera_option()) is not None:
+            option, where = misplaced
+            raise UsageError(f"{option} only applies with {where}, which this run does not use",
+                             f"drop {option}, or add {where.split(' (')[0]}")
+
+    def misplaced_camera_option(self) -> tuple[str, str] | None:
+        """(option, where it applies) for the first passthrough or simulated-camera option given where
+        it would be ignored (--camera-fov without --view passthrough or --source sim-camera, …)."""
+        low = self.source.strip().lower()
+        sim = low == "sim-camera" or low.startswith("sim-camera:")
+        passthrough = self.view_mode == "passthrough"
+        defaults = {f.name: f.default for f in fields(self)}
+        for name, option, applies, where in (
+                ("camera_fov", "--camera-fov", passthrough or sim, "--view passthrough (or --source sim-camera)"),
+                ("camera", "--camera-calibration", passthrough or sim, "--view passthrough (or --source sim-camera)"),
+                ("reproject", "--reproject", passthrough, "--view passthrough"),
+                ("pose_source", "--pose-source", passthrough, "--view passthrough"),
+                ("capture_delay_ms", "--capture-delay", sim, "--source sim-camera"),
+                ("sim_pan", "--sim-pan", sim, "--source sim-camera")):
+            if not applies and getattr(self, name) != defaults[name]:
+                return option, where
+        return None
 
     def headset_only_options(self) -> list[str]:
         """The options given (not at their defaults) that only the headset output uses."""

@@ -115,7 +115,8 @@ def test_headset_only_options_on_a_desk_output_are_refused(option):
     for desk in ("headless", "mirror"):
         with pytest.raises(UsageError, match=f"{HEADSET_ONLY[option]} only applies to the headset .*output is {desk}"):
             _config(output=desk, **{option: value})
-    assert getattr(_config(output="xr", **{option: value}), option) == value  # where they belong
+    where = {"view_mode": "passthrough"} if option == "pose_source" else {}  # a passthrough option too
+    assert getattr(_config(output="xr", **where, **{option: value}), option) == value  # where they belong
     with pytest.raises(UsageError, match="--mirror, --xr-scale only apply to the headset"):
         _config(xr_mirror=True, xr_scale=0.5)
 
