@@ -91,7 +91,8 @@ class RunConfig:
         self.fovea()  # the fovea's own checks (size)
         self.view()  # the view's own checks (mode, IPD, camera FOV)
         # the folders a run writes into, checked now rather than when the recording closes at the end
-        for option, given, folder in (("--out", self.out_dir, self.out_dir if self.output == "headless" else None),
+        headless_files = self.output == "headless" and self.record is not None  # last.png goes to --out
+        for option, given, folder in (("--out", self.out_dir, self.out_dir if headless_files else None),
                                       ("--record", self.record, self.record.parent if self.record else None)):
             if folder is not None and (blocker := file_in_the_way(folder)) is not None:
                 raise NotADirectory(f"{option} {given}: {blocker} is a file, not a folder",

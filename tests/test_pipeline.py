@@ -128,10 +128,11 @@ def test_a_file_where_the_run_writes_a_folder_is_refused_up_front(tmp_path):
     a_file = tmp_path / "photo.jpg"
     a_file.write_bytes(b"x")
     with pytest.raises(NotADirectory, match=r"--out .*photo.jpg: .*photo.jpg is a file, not a folder — give --out a folder, e.g. --out out"):
-        _config(out_dir=a_file)
+        _config(out_dir=a_file, record=tmp_path / "rec.mp4")
     with pytest.raises(NotADirectory, match=r"--record .*rec.mp4: .*photo.jpg is a file, not a folder"):
         _config(output="mirror", record=a_file / "rec.mp4")
     assert _config(output="mirror", out_dir=a_file).out_dir == a_file  # a desk window writes there only on a snapshot
+    assert _config(out_dir=a_file).out_dir == a_file  # headless without a recording (the bench) writes nothing there
     assert _config(out_dir=tmp_path / "new" / "folder").out_dir.name == "folder"  # made when written
 
 
