@@ -183,10 +183,19 @@ def _image(max_side, src, dst, inputs, stylizer, what) -> int:
         print(printable(f"note: {src} is animated ({n} frames): only its first frame is stylized; to stylize every "
                         f"frame, make it a video first (ffmpeg -i {src.name} clip.mp4) and stylize that"),
               file=sys.stderr)
-    out = stylize_rgb(stylizer, _fit(img, max_side), src)
+    fitted = _fit(img, max_side)
+    _say_downscaled(img, fitted, max_side)
+    out = stylize_rgb(stylizer, fitted, src)
     write_image_atomic(dst, out, inputs)
     say(printable(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {what})"))
     return 0
+
+
+def _say_downscaled(before, after, max_side: int) -> None:
+    """A note on stderr when --max-side made the picture smaller (never silent about the output's size)."""
+    if before.shape[:2] != after.shape[:2]:
+        print(f"note: downscaled from {before.shape[1]}x{before.shape[0]} to {after.shape[1]}x{after.shape[0]} "
+              f"(--max-side {max_side}; --max-side 0 keeps the size)", file=sys.stderr)
 
 
 def _animated_frames(path: Path) -> int:
@@ -208,8 +217,12 @@ def _video(max_side, src, dst, inputs, stylizer, what) -> int:
     with VideoReaderRGB(src, inputs) as reader, AtomicVideoWriter(dst, reader.fps, inputs) as writer:
         check_size(*reader.size, src)
         with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
-            for rgb in reader:
-                writer.write(stylize_rgb(stylizer, _fit(rgb, max_side), src))
+            for i, rgb in enumerate(reader):
+                fitted = _fit(rgb, max_side)
+                if i == 0:
+                    bar.clear()  # the note on a line of its own, then the bar again
+                    _say_downscaled(rgb, fitted, max_side)
+                writer.write(stylize_rgb(stylizer, fitted, src))
                 bar.update(1)
         if writer.frames == 0:
             raise ImageError(f"{src}: no frame could be decoded", "is the video complete and of a supported codec?")

@@ -167,6 +167,11 @@ def test_stylize_image_identity(tmp_path, cli):
     assert code == 0, err
     back = cv2.imread(str(tmp_path / "o.png"))
     assert np.array_equal(back, img)
+    assert "downscaled" not in err
+    code, out, err = cli("stylize", src, tmp_path / "small.png", "--method", "identity", "--max-side", "32")
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "small.png")).shape == (24, 32, 3)
+    assert "note: downscaled from 64x48 to 32x24 (--max-side 32; --max-side 0 keeps the size)" in err
 
 
 def test_doctor_tells_the_truth_here(cli):
