@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import Interrupted, UsageError
 from artem_vr.frames import to_rgb8
 from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
@@ -166,6 +166,13 @@ def train(cfg: GeneratorTrainConfig) -> int:
         return _train(cfg, claims)
 
 
+def _say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
+    """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line)."""
+    if isinstance(e, Interrupted):
+        e.outcome = (f"the last checkpoint is kept in {ckpt.parent}: the same command with --resume continues from it"
+                     if ckpt.exists() else f"nothing was saved yet (the first checkpoint comes at step {every})")
+
+
 def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
     import torch.distributed as dist
     from torch.utils.data import DataLoader, RandomSampler
@@ -261,6 +268,8 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.iters, initial=step, disable=not main_proc or cfg.no_progress, dynamic_ncols=True, desc=cfg.out)
+    claims.push(lambda _t, e, _tb: _say_resumable(e, ckpt, cfg.checkpoint_every))
+    claims.callback(bar.close)  # first: the bar's line ends before the CLI's "interrupted" line
     ema: dict[str, float] = {}
     first: dict[str, float] = {}
     history: list[tuple[int, float, float]] = []  # (step, total, weighted style) per step of this sitting
