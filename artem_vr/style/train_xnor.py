@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import Interrupted, UsageError
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
 from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
@@ -156,6 +156,12 @@ def train(cfg: XnorTrainConfig) -> int:
         return _train(cfg, claims)
 
 
+def _say_nothing_kept(_type, e, _tb) -> None:
+    """On an interrupt: what became of the run (said on the CLI's "interrupted" line)."""
+    if isinstance(e, Interrupted):
+        e.outcome = "nothing was saved (train xnor keeps no checkpoints: a smaller --iters finishes sooner)"
+
+
 def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
     from tqdm import tqdm
 
@@ -191,6 +197,8 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
     history = []
     run_l1 = run_p = 0.0
     bar = tqdm(total=cfg.iters, desc=cfg.out, disable=cfg.no_progress, dynamic_ncols=True)
+    claims.push(_say_nothing_kept)
+    claims.callback(bar.close)  # first: the bar's line ends before the CLI's "interrupted" line
     for it in range(1, cfg.iters + 1):
         x = batch()
         with torch.no_grad():

@@ -89,3 +89,24 @@ def test_sigint_during_train_keeps_the_checkpoint_and_says_how_to_resume(tmp_pat
     assert one_error_line(err) == (f"artem-vr train: interrupted by SIGINT: the last checkpoint is kept in {run_dir}: "
                                    "the same command with --resume continues from it")
     assert (run_dir / "checkpoint.safetensors").is_file() and not (models / "sig.safetensors").exists()
+
+
+def test_sigint_during_train_xnor_says_nothing_was_kept(tmp_path):
+    content = tmp_path / "content"
+    content.mkdir()
+    for i in range(3):
+        write_png(content / f"{i}.png", size=(64, 64), seed=i)
+    p = start_cli("train", "xnor", "--from", "starry_night", "--content", content, "--out", "sigx", "--size", "32",
+                  "--batch", "1", "--iters", "100000", "--holdout-every", "0", "--out-dir", tmp_path / "models",
+                  cwd=tmp_path)
+    try:
+        _wait_for(p.stderr, "it/s")
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGINT, err
+    assert one_error_line(err) == ("artem-vr train: interrupted by SIGINT: nothing was saved (train xnor keeps no "
+                                   "checkpoints: a smaller --iters finishes sooner)")
+    assert not (tmp_path / "models" / "sigx.safetensors").exists()
