@@ -100,7 +100,8 @@ class RunConfig:
                                     "give --record a path whose folders are folders, e.g. --record out/run.mp4")
         if self.output in ("mirror", "headless") and (given := self.headset_only_options()):
             raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to the headset "
-                             f"(--output xr), but this run's output is {self.output}", "drop them, or use --output xr with an OpenXR runtime running "
+                             f"(--output xr), but this run's output is {self.output}",
+                             "drop them, or use --output xr with an OpenXR runtime running "
                              "(`artem-vr doctor` says whether one answers)")
         if (misplaced := self.misplaced_camera_option()) is not None:
             option, where = misplaced
@@ -110,7 +111,7 @@ class RunConfig:
     def misplaced_camera_option(self) -> tuple[str, str] | None:
         """(option, where it applies) for the first passthrough or simulated-camera option given where
         it would be ignored (--camera-fov without --view passthrough or --source sim-camera, …)."""
-        low = self.source.strip().lower()
+        low = str(self.source).strip().lower()
         sim = low == "sim-camera" or low.startswith("sim-camera:")
         passthrough = self.view_mode == "passthrough"
         defaults = {f.name: f.default for f in fields(self)}
