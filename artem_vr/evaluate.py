@@ -30,7 +30,7 @@ from pathlib import Path
 
 from artem_vr.atomic import write_image_atomic, write_text_atomic
 from artem_vr.cuda.device import resolve_device
-from artem_vr.errors import UsageError
+from artem_vr.errors import UsageError, check_at_least
 from artem_vr.eval_sheet import contact_sheet
 from artem_vr.eval_style import evaluate, format_table
 from artem_vr.latency_eval import LatencyConfig, add_arguments as add_latency_arguments, run_latency
@@ -99,12 +99,9 @@ class EvalConfig:
             raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
         if self.content and not self.styles:
             raise UsageError("--content needs --styles", "e.g. --styles starry_night great_wave or a directory of paintings")
-        for option, value, least, example in (("--size", self.size, 32, 256), ("--tile", self.tile, 16, 128),
-                                              ("--sheet-rows", self.sheet_rows, 1, 12), ("--gatys", self.gatys, 0, 50),
-                                              ("--limit", self.limit, 1, 20), ("--holdout", self.holdout, 0, 10),
-                                              ("--style-holdout", self.style_holdout, 0, 5)):
-            if value is not None and value < least:
-                raise UsageError(f"{option} {value} must be at least {least}", f"e.g. {option} {example}")
+        check_at_least(("--size", self.size, 32, 256), ("--tile", self.tile, 16, 128), ("--sheet-rows", self.sheet_rows, 1, 12),
+                       ("--gatys", self.gatys, 0, 50), ("--limit", self.limit, 1, 20), ("--holdout", self.holdout, 0, 10),
+                       ("--style-holdout", self.style_holdout, 0, 5))
         if self.video_frames < 2:
             raise UsageError(f"--video-frames {self.video_frames}: flicker needs at least 2 frames", "e.g. --video-frames 24")
         for option, width in (("--video-width", self.video_width), ("--stereo-width", self.stereo_width)):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from artem_vr.errors import Interrupted, UsageError
+from artem_vr.errors import Interrupted, UsageError, check_at_least
 from artem_vr.frames import to_rgb8
 from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
@@ -148,9 +148,10 @@ class GeneratorTrainConfig:
     no_progress: bool = False
 
     def __post_init__(self):
-        for option, value in (("--iters", self.iters), ("--batch", self.batch)):
-            if value < 1:
-                raise UsageError(f"{option} {value} must be at least 1", "e.g. " + {"--iters": "--iters 1000", "--batch": "--batch 4"}[option])
+        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
+                       ("--threads", self.threads, 1, 2), ("--style-size", self.style_size, 32, 512))
+        if not self.lr > 0:
+            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.001")
 
     @classmethod
     def from_args(cls, args) -> "GeneratorTrainConfig":

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from artem_vr.errors import Interrupted, UsageError
+from artem_vr.errors import Interrupted, UsageError, check_at_least
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
 from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
@@ -136,9 +136,10 @@ class XnorTrainConfig:
     no_progress: bool = False
 
     def __post_init__(self):
-        for option, value in (("--iters", self.iters), ("--batch", self.batch)):
-            if value < 1:
-                raise UsageError(f"{option} {value} must be at least 1", "e.g. " + {"--iters": "--iters 1000", "--batch": "--batch 4"}[option])
+        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
+                       ("--log-every", self.log_every, 1, 50))
+        if not self.lr > 0:
+            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.0005")
 
     @classmethod
     def from_args(cls, args) -> "XnorTrainConfig":

@@ -153,6 +153,26 @@ def test_train_help_says_each_default(kind):
     assert f"artem-vr train {kind} " in (kp.epilog or ""), "an example command line"
 
 
+@pytest.mark.parametrize("kind, option, value, said", [
+    ("generator", "--workers", "-1", "--workers -1 must be at least 0 — e.g. --workers 2"),  # were exit 3 (torch's errors)
+    ("generator", "--style-size", "5", "--style-size 5 must be at least 32 — e.g. --style-size 512"),
+    ("generator", "--lr", "-1", "--lr -1.0 must be above 0 — e.g. --lr 0.001"),
+    ("generator", "--threads", "0", "--threads 0 must be at least 1"),
+    ("xnor", "--lr", "0", "--lr 0.0 must be above 0"),
+    ("xnor", "--log-every", "0", "--log-every 0 must be at least 1"),
+    ("adain", "--lr", "-0.5", "--lr -0.5 must be above 0"),
+])
+def test_train_numbers_out_of_range_are_one_line(cli, tmp_path, kind, option, value, said):
+    """Checked with the config, before any data is read (the folders here do not even exist)."""
+    missing = str(tmp_path / "none")
+    args = {"generator": ["--content", missing, "--style", "starry_night", "--out", "x"],
+            "adain": ["--content", missing, "--styles", missing, "--out", "x"],
+            "xnor": ["--from", "starry_night", "--content", missing, "--out", "x"]}[kind]
+    code, _, err = cli("train", kind, *args, option, value)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and said in lines[0], err
+
+
 def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
     from artem_vr.style import train_cli
 
