@@ -29,15 +29,18 @@ VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", "
 
 
 def add_arguments(p):
-    p.add_argument("input", help="an image or a video file")
-    p.add_argument("output", help="where to write the result (image → image, video → .mp4/.avi)")
+    p.add_argument("input", metavar="IN", help="an image (png/jpg/bmp/webp/tiff) or a video (mp4/avi/mkv/mov/webm) file")
+    p.add_argument("output", metavar="OUT", help="where to write the result: an image name for an image (e.g. .jpg, .png), "
+                   "a video name for a video (e.g. .mp4, .avi); its folder must exist")
     p.add_argument("--style", default=None, help="a preset or user style name (artem-vr styles), any image file (adain), "
-                   "or a model file path/to/NAME.safetensors from `artem-vr train`")
-    p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: best with models)")
-    p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style)")
-    p.add_argument("--max-side", type=int, default=1024, help="downscale larger inputs to this side first (0: never)")
+                   "or a model file path/to/NAME.safetensors from `artem-vr train` (default: the first preset)")
+    p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: the first of generator, "
+                   "adain, xnor with a model for --style)")
+    p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
+    p.add_argument("--max-side", type=int, default=1024, help="downscale larger inputs to this side first "
+                   "(default 1024; 0: never)")
     p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization for videos (default on)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one) | cpu | cuda | cuda:N")
     from artem_vr.app import add_stylizer_options  # lazy: torch only when this runs
 
     add_stylizer_options(p)
@@ -163,12 +166,13 @@ def stylize(config: StylizeConfig) -> int:
     """Stylize ``config.src`` into ``config.dst`` (an image, or a video frame by frame)."""
     stylizer, method, style = make_stylizer_for(config)
     src, dst, inputs = config.src, config.dst, InputsRead(config.inputs)  # grows with what the run reads
+    existed = dst.exists()
     try:
         if not config.is_video:
             return _image(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}", config.max_megapixels)
         return _video(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}", config.max_megapixels)
-    except Interrupted as e:
-        print(f"stylize: interrupted by {e.name}: the partial output was discarded, {dst} is untouched", file=sys.stderr)
+    except Interrupted as e:  # said on the CLI's one "interrupted by" line
+        e.outcome = f"the partial output was discarded, {dst} {'is untouched' if existed else 'was not written'}"
         raise
 
 
@@ -181,10 +185,19 @@ def _image(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MA
         print(printable(f"note: {src} is animated ({n} frames): only its first frame is stylized; to stylize every "
                         f"frame, make it a video first (ffmpeg -i {src.name} clip.mp4) and stylize that"),
               file=sys.stderr)
-    out = stylize_rgb(stylizer, _fit(img, max_side), src)
+    fitted = _fit(img, max_side)
+    _say_downscaled(img, fitted, max_side)
+    out = stylize_rgb(stylizer, fitted, src)
     write_image_atomic(dst, out, inputs)
     say(printable(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {what})"))
     return 0
+
+
+def _say_downscaled(before, after, max_side: int) -> None:
+    """A note on stderr when --max-side made the picture smaller (never silent about the output's size)."""
+    if before.shape[:2] != after.shape[:2]:
+        print(f"note: downscaled from {before.shape[1]}x{before.shape[0]} to {after.shape[1]}x{after.shape[0]} "
+              f"(--max-side {max_side}; --max-side 0 keeps the size)", file=sys.stderr)
 
 
 def _animated_frames(path: Path) -> int:
@@ -207,8 +220,12 @@ def _video(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MA
           AtomicVideoWriter(dst, reader.fps, inputs) as writer):
         check_size(*reader.size, src)
         with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
-            for rgb in reader:
-                writer.write(stylize_rgb(stylizer, _fit(rgb, max_side), src))
+            for i, rgb in enumerate(reader):
+                fitted = _fit(rgb, max_side)
+                if i == 0:
+                    bar.clear()  # the note on a line of its own, then the bar again
+                    _say_downscaled(rgb, fitted, max_side)
+                writer.write(stylize_rgb(stylizer, fitted, src))
                 bar.update(1)
         if writer.frames == 0:
             raise ImageError(f"{src}: no frame could be decoded", "is the video complete and of a supported codec?")

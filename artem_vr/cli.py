@@ -34,7 +34,7 @@ from artem_vr import __version__
 from artem_vr.exit_guard import end_process
 from artem_vr.errors import (ArtemError, Interrupted, InvalidNumber, UnsupportedDevice, os_error_in, path_error,
                              user_facing)
-from artem_vr.text import drop_stdout, printable, stdout_gone
+from artem_vr.text import did_you_mean, drop_stdout, printable, stdout_gone
 
 #: command -> (module, one-line help, longer description)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
             sp = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
             if hasattr(mod, "add_arguments"):
                 mod.add_arguments(sp)
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # said by the command's own parser: its usage, its name, and the option meant
+            _unrecognized(parser, args, extras)
         if args.command is None:
             parser.print_help()
             return 0
@@ -198,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         check_device(args)
         return int(mod.run(args) or 0)
     except Interrupted as e:
-        print(f"artem-vr {command}: interrupted by {e.name}", file=sys.stderr)
+        print(safe_text(f"artem-vr {command}: interrupted by {e.name}" + (f": {e.outcome}" if e.outcome else ""), secrets),
+              file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -276,6 +279,20 @@ def _stdout_closed() -> bool:
         return any(ev & (select.POLLERR | select.POLLHUP) for _fd, ev in poller.poll(0))
     except (AttributeError, OSError, ValueError):
         return False
+
+
+def _unrecognized(parser: argparse.ArgumentParser, args, extras: list[str]) -> None:
+    """argparse's error for ``extras`` from the innermost command parser (``artem-vr train generator``,
+    not ``artem-vr``), with the closest option where one is near (``--strenght``: ``--strength``)."""
+    while True:  # down the chosen subcommands
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)  # noqa: SLF001
+        chosen = getattr(args, sub.dest, None) if sub is not None else None
+        if chosen not in (sub.choices if sub is not None else {}):
+            break
+        parser = sub.choices[chosen]
+    options = [o for a in parser._actions for o in a.option_strings]  # noqa: SLF001
+    said = [x + did_you_mean(x.split("=")[0], options) if x.startswith("-") else x for x in extras]
+    parser.error(f"unrecognized arguments: {' '.join(said)}")
 
 
 #: what ``--device`` may say (checked once for every command that takes it)

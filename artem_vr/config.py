@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from artem_vr.contracts import OUTPUTS
-from artem_vr.errors import UsageError
+from artem_vr.errors import NotADirectory, UsageError, file_in_the_way
 from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.render.geometry import CameraIntrinsics, ViewConfig
 
@@ -20,6 +20,12 @@ def parse_size(text: str) -> tuple[int, int]:
     if not (16 <= w <= 8192 and 16 <= h <= 8192):
         raise UsageError(f"eye size {text!r} is out of range", "each side must be 16–8192 pixels")
     return w, h
+
+
+#: RunConfig field → its option, for the options only the headset output (--output xr) uses
+HEADSET_ONLY = {"xr_mirror": "--mirror", "xr_graphics": "--xr-graphics", "xr_scale": "--xr-scale",
+                "xr_space": "--xr-space", "xr_validation": "--xr-validation", "xr_hang_timeout": "--xr-hang-timeout",
+                "pose_source": "--pose-source"}
 
 
 # ---------------------------------------------------------------------------- config
@@ -88,6 +94,46 @@ class RunConfig:
         check_max_megapixels(self.max_megapixels)
         self.fovea()  # the fovea's own checks (size)
         self.view()  # the view's own checks (mode, IPD, camera FOV)
+        # the folders a run writes into, checked now rather than when the recording closes at the end
+        headless_files = self.output == "headless" and self.record is not None  # last.png goes to --out
+        for option, given, folder in (("--out", self.out_dir, self.out_dir if headless_files else None),
+                                      ("--record", self.record, self.record.parent if self.record else None)):
+            if folder is not None and (blocker := file_in_the_way(folder)) is not None:
+                raise NotADirectory(f"{option} {given}: {blocker} is a file, not a folder",
+                                    "give --out a folder, e.g. --out out" if option == "--out" else
+                                    "give --record a path whose folders are folders, e.g. --record out/run.mp4")
+        if self.output in ("mirror", "headless") and (given := self.headset_only_options()):
+            raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to the headset "
+                             f"(--output xr), but this run's output is {self.output}",
+                             "drop them, or use --output xr with an OpenXR runtime running "
+                             "(`artem-vr doctor` says whether one answers)")
+        if (misplaced := self.misplaced_camera_option()) is not None:
+            option, where = misplaced
+            raise UsageError(f"{option} only applies with {where}, which this run does not use",
+                             f"drop {option}, or add {where.split(' (')[0]}")
+
+    def misplaced_camera_option(self) -> tuple[str, str] | None:
+        """(option, where it applies) for the first passthrough or simulated-camera option given where
+        it would be ignored (--camera-fov without --view passthrough or --source sim-camera, …)."""
+        low = str(self.source).strip().lower()
+        sim = low == "sim-camera" or low.startswith("sim-camera:")
+        passthrough = self.view_mode == "passthrough"
+        defaults = {f.name: f.default for f in fields(self)}
+        for name, option, applies, where in (
+                ("camera_fov", "--camera-fov", passthrough or sim, "--view passthrough (or --source sim-camera)"),
+                ("camera", "--camera-calibration", passthrough or sim, "--view passthrough (or --source sim-camera)"),
+                ("reproject", "--reproject", passthrough, "--view passthrough"),
+                ("pose_source", "--pose-source", passthrough, "--view passthrough"),
+                ("capture_delay_ms", "--capture-delay", sim, "--source sim-camera"),
+                ("sim_pan", "--sim-pan", sim, "--source sim-camera")):
+            if not applies and getattr(self, name) != defaults[name]:
+                return option, where
+        return None
+
+    def headset_only_options(self) -> list[str]:
+        """The options given (not at their defaults) that only the headset output uses."""
+        defaults = {f.name: f.default for f in fields(self)}
+        return [opt for name, opt in HEADSET_ONLY.items() if getattr(self, name) != defaults[name]]
 
     def view(self):
         return ViewConfig(mode=self.view_mode, desk_ipd=self.ipd_mm / 1000.0, camera_fov_deg=self.camera_fov,

@@ -28,6 +28,14 @@ class UsageError(ArtemError):
     """A command-line value is malformed or unknown."""
 
 
+def check_at_least(*checks: tuple) -> None:
+    """A UsageError for the first ``(option, value, least, example)`` whose value (``None``: not
+    given, not checked) is below ``least``: ``--tile 0 must be at least 16 — e.g. --tile 128``."""
+    for option, value, least, example in checks:
+        if value is not None and value < least:
+            raise UsageError(f"{option} {value} must be at least {least}", f"e.g. {option} {example}")
+
+
 class SourceError(ArtemError):
     """A frame source cannot be opened or read."""
 
@@ -60,6 +68,10 @@ class Interrupted(KeyboardInterrupt):
     the CLI then exits with ``128 + signum``. A :class:`KeyboardInterrupt`, so code that already
     handles Ctrl-C treats every such signal alike, and ``except Exception`` never swallows it.
     """
+
+    #: what the interrupted command did about it ("the partial output was discarded, …"), shown on
+    #: the CLI's one "interrupted by" line; set by the command that caught it on its way out
+    outcome: str = ""
 
     def __init__(self, signum: int):
         import signal

@@ -30,7 +30,7 @@ from artem_vr.style.catalog import is_model_file, read_model, style_file_method,
 from artem_vr.style.data import split_holdout
 from artem_vr.style.methods import make_stylizer
 from artem_vr.style.vgg import VGGFeatures
-from artem_vr.text import say
+from artem_vr.text import did_you_mean, say
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CONTENT_LAYER = "relu4_1"
@@ -118,8 +118,9 @@ def resolve_styles(items: list[str]) -> list[StyleSpec]:
             specs.append(user)
             continue
         if not p.exists():
-            names = ", ".join(pr.name for pr in P.list_presets())
-            raise UsageError(f"--styles {it}: neither a preset nor an existing file/directory", f"presets: {names}")
+            names = [pr.name for pr in P.list_presets()]
+            raise UsageError(f"--styles {it}: neither a preset nor an existing file/directory{did_you_mean(it, names)}",
+                             f"presets: {', '.join(names)}")
         for f in list_images([it]):
             name = by_source.get(f.name)
             specs.append(StyleSpec(name or f.stem, f, name))

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from artem_vr.atomic import write_image_atomic, write_text_atomic
 from artem_vr.cuda.device import resolve_device
-from artem_vr.errors import UsageError
+from artem_vr.errors import UsageError, check_at_least
 from artem_vr.eval_sheet import contact_sheet
 from artem_vr.eval_style import evaluate, format_table
 from artem_vr.latency_eval import LatencyConfig, add_arguments as add_latency_arguments, run_latency
@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only the files the trainers hold out with --holdout N (every N-th of each sorted directory)")
     g.add_argument("--style-holdout", type=int, default=0, metavar="N",
                    help="only the paintings `train adain --holdout N` held out (every N-th of each sorted directory)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="picks the --limit subset; nothing else is random (default %(default)s)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (default %(default)s: CUDA when there is one); "
                    "both halves of eval use it")
     from artem_vr.temporal.metrics import add_eval_arguments  # lazy: OpenCV only when this runs
@@ -99,6 +99,9 @@ class EvalConfig:
             raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
         if self.content and not self.styles:
             raise UsageError("--content needs --styles", "e.g. --styles starry_night great_wave or a directory of paintings")
+        check_at_least(("--size", self.size, 32, 256), ("--tile", self.tile, 16, 128), ("--sheet-rows", self.sheet_rows, 1, 12),
+                       ("--gatys", self.gatys, 0, 50), ("--limit", self.limit, 1, 20), ("--holdout", self.holdout, 0, 10),
+                       ("--style-holdout", self.style_holdout, 0, 5))
         if self.video_frames < 2:
             raise UsageError(f"--video-frames {self.video_frames}: flicker needs at least 2 frames", "e.g. --video-frames 24")
         for option, width in (("--video-width", self.video_width), ("--stereo-width", self.stereo_width)):

@@ -304,5 +304,6 @@ def export(config: ExportConfig) -> int:
             card = card_path.read_text() if card_path.is_file() else None
             for part in parts_for(p):
                 done.append(export_part(part, out_dir, config.tolerance, card, printer=say, inputs=inputs))
-    say(f"exported {len(done)} ONNX files to {out_dir}, each checked against torch (differences in each card)")
+    say(f"exported {len(done)} ONNX file{'' if len(done) == 1 else 's'} to {out_dir}, each checked against torch "
+        "(differences in each card)")
     return 0

@@ -7,6 +7,7 @@
 * :func:`say` — ``print`` for a command's output lines. When the reader of stdout goes away
   (``artem-vr run … | head -1``) the rest of the output is dropped quietly and the command
   carries on (a recording is still finished and kept); stdout itself is never replaced.
+* :func:`did_you_mean` — the known name closest to a mistyped one, for an error line.
 
 A leaf: imports nothing from the project.
 """
@@ -22,6 +23,14 @@ import unicodedata
 _SAFE_WHITESPACE = {"\t": "    "}
 _lock = threading.Lock()
 _stdout_gone = False
+
+
+def did_you_mean(word: str, choices) -> str:
+    """``" (did you mean NAME?)"`` for the choice closest to ``word`` (a typo: ``starry_nite``), or ``""``."""
+    import difflib
+
+    near = difflib.get_close_matches(str(word), [str(c) for c in choices], 1, 0.75)
+    return f" (did you mean {near[0]}?)" if near else ""
 
 
 def _escape(ch: str) -> str:

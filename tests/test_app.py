@@ -34,6 +34,8 @@ def test_parse_size():
         (["stylize", str(STYLES_DIR / "great_wave.jpg"), "o.jpg", "--internal-scale", "0"], "out of range"),
         (["run", "--style", "no_such_style_xyz", "--output", "headless"], "no_such_style_xyz"),
         (["stylize", "/nonexistent.jpg", "out.jpg"], "does not exist"),
+        (["run", "--output", "headless", "--mirror"], "--mirror only applies to the headset (--output xr)"),
+        (["run", "--output", "headless", "--out", str(STYLES_DIR / "great_wave.jpg")], "great_wave.jpg is a file, not a folder"),
     ],
 )
 def test_bad_input_is_one_clear_line_exit_2(cli, argv, needle):
@@ -45,10 +47,50 @@ def test_bad_input_is_one_clear_line_exit_2(cli, argv, needle):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv, usage, said", [
+    (["run", "--strenght", "0.5"], "usage: artem-vr run ", "artem-vr run: error: unrecognized arguments: --strenght "
+                                                           "(did you mean --strength?) 0.5"),
+    (["train", "generator", "--content", "c", "--style", "s", "--out", "o", "--itres", "5"], "usage: artem-vr train generator ",
+     "artem-vr train generator: error: unrecognized arguments: --itres (did you mean --iters?) 5"),
+    (["doctor", "--zzz"], "usage: artem-vr doctor ", "artem-vr doctor: error: unrecognized arguments: --zzz"),
+])
+def test_an_unknown_option_is_named_by_its_command(capsys, argv, usage, said):
+    """The command's own usage and name (not the top level's), and the option meant where one is near."""
+    from artem_vr.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith(usage) and err.strip().splitlines()[-1] == said, err
+
+
 def test_cli_help_teaches():
     out = subprocess.run([sys.executable, "-m", "artem_vr", "run", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "examples:" in out.stdout and "--stereo" in out.stdout and "--eye-size" in out.stdout
+
+
+def _help_of(command: str, *kind: str) -> dict[str, str]:
+    """option → its help text, for `artem-vr COMMAND [KIND]` as the CLI builds it."""
+    import argparse
+    import importlib
+
+    from artem_vr.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sp = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
+    importlib.import_module(COMMANDS[command][0]).add_arguments(sp)
+    for k in kind:
+        sp = next(a for a in sp._actions if isinstance(a, argparse._SubParsersAction)).choices[k]  # noqa: SLF001
+    return {max(a.option_strings, key=len) if a.option_strings else a.metavar: a.help or "" for a in sp._actions}
+
+
+def test_stylize_help_says_each_default():
+    helps = _help_of("stylize")
+    assert "IN" in helps and "OUT" in helps  # the names its description and errors use
+    for opt in ("--style", "--method", "--strength", "--max-side", "--temporal", "--device"):
+        assert "default" in helps[opt], (opt, helps[opt])
+    assert "default 1024" in helps["--max-side"] and "cuda:N" in helps["--device"]
 
 
 def _controller(styles=("a", "b", "c")):
@@ -125,6 +167,11 @@ def test_stylize_image_identity(tmp_path, cli):
     assert code == 0, err
     back = cv2.imread(str(tmp_path / "o.png"))
     assert np.array_equal(back, img)
+    assert "downscaled" not in err
+    code, out, err = cli("stylize", src, tmp_path / "small.png", "--method", "identity", "--max-side", "32")
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "small.png")).shape == (24, 32, 3)
+    assert "note: downscaled from 64x48 to 32x24 (--max-side 32; --max-side 0 keeps the size)" in err
 
 
 def test_doctor_tells_the_truth_here(cli):

@@ -86,11 +86,38 @@ def test_held_out_selection_matches_the_trainers(tmp_path):
     assert E.held_out(files, 0) == files
 
 
+def test_eval_help_says_what_seed_does():
+    import argparse
+
+    from artem_vr import evaluate
+
+    p = argparse.ArgumentParser()
+    evaluate.add_arguments(p)
+    seed = next(a for a in p._actions if "--seed" in a.option_strings)
+    assert "--limit" in seed.help and "default 0" in (seed.help % {"default": seed.default})
+
+
+@pytest.mark.parametrize("option, value, said", [
+    ("--tile", "0", "--tile 0 must be at least 16 — e.g. --tile 128"),  # was an OpenCV error, exit 3
+    ("--size", "8", "--size 8 must be at least 32 — e.g. --size 256"),  # was scored at 8 px
+    ("--sheet-rows", "0", "--sheet-rows 0 must be at least 1"),
+    ("--limit", "0", "--limit 0 must be at least 1"),
+    ("--gatys", "-1", "--gatys -1 must be at least 0"),
+])
+def test_eval_numbers_out_of_range_are_one_line(cli, tmp_path, option, value, said):
+    code, _, err = cli("eval", "--content", tmp_path, "--styles", "starry_night", "--sheet", tmp_path / "s.png",
+                       option, value)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and said in lines[0], err
+
+
 def test_eval_usage_errors(cli, data):
     code, _, err = cli("eval")
     assert code == 2 and "nothing to evaluate" in err
     code, _, err = cli("eval", "--content", data / "content", "--styles", "no_such_style")
     assert code == 2 and "neither a preset" in err
+    code, _, err = cli("eval", "--content", data / "content", "--styles", "starry_nite")  # a typo: the name meant
+    assert code == 2 and "--styles starry_nite: neither a preset nor an existing file/directory (did you mean starry_night?)" in err
 
 
 def test_adain_variants_are_methods_of_their_own(data):

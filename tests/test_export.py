@@ -35,6 +35,7 @@ def test_export_generator_and_adain(tmp_path, cli):
         "adain_fast_decoder.md", "adain_fast_decoder.onnx", "adain_fast_encoder.md", "adain_fast_encoder.onnx",
         "starry_night_compact.md", "starry_night_compact.onnx"]  # no temporary files left
     assert "max |onnx - torch|" in out
+    assert f"exported 3 ONNX files to {tmp_path}," in out
     card = (tmp_path / "starry_night_compact.md").read_text()
     assert card.startswith(card_before.rstrip()) and "## ONNX export" in card and "| real: sample scene" in card
     assert (MODELS_DIR / "starry_night_compact.md").read_text() == card_before
@@ -58,6 +59,12 @@ def test_export_generator_and_adain(tmp_path, cli):
     f = torch.from_numpy(_run(tmp_path / "adain_fast_encoder.onnx", "image", content))
     got = _run(tmp_path / "adain_fast_decoder.onnx", "features", adain(f, stats))
     assert np.abs(got - ref).max() < 1e-3
+
+
+def test_export_of_one_model_says_one_file(tmp_path, cli):
+    code, out, err = cli("export", "great_wave_xnor_compact", "--out", tmp_path)
+    assert code == 0, err
+    assert f"exported 1 ONNX file to {tmp_path}," in out
 
 
 def test_export_never_writes_over_an_input(cli):

@@ -22,6 +22,29 @@ def test_bad_passthrough_input_is_one_line(cli, argv, needle):
     assert code == 2 and len(lines) == 1 and needle in lines[0], err
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["--camera-fov", "60"], "--camera-fov only applies with --view passthrough (or --source sim-camera), which this run "
+                             "does not use — drop --camera-fov, or add --view passthrough"),
+    (["--reproject", "off", "--source", "sim-camera"], "--reproject only applies with --view passthrough"),
+    (["--capture-delay", "50"], "--capture-delay only applies with --source sim-camera, which this run does not use — "
+                                "drop --capture-delay, or add --source sim-camera"),
+    (["--sim-pan", "10", "--view", "passthrough"], "--sim-pan only applies with --source sim-camera"),
+])
+def test_a_camera_option_where_it_would_be_ignored_is_one_line(cli, argv, said):
+    """Passthrough and simulated-camera options without their view or source would change nothing: said, exit 2."""
+    code, out, err = cli("run", "--output", "headless", "--method", "identity", *argv)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and said in lines[0], err
+
+
+def test_camera_options_where_they_apply_are_taken():
+    from artem_vr.config import RunConfig
+
+    assert RunConfig(source="sim-camera", camera_fov=60.0, capture_delay_ms=50.0, sim_pan=10.0).camera_fov == 60.0
+    assert RunConfig(source="Sim-Camera:pano.jpg", sim_pan=5.0).sim_pan == 5.0
+    assert not RunConfig(view_mode="passthrough", camera_fov=70.0, reproject=False).reproject
+
+
 def test_sim_camera_passthrough_headless_with_a_calibration(tmp_path, cli):
     cam = tmp_path / "cam.json"
     cam.write_text('{"width": 320, "height": 240, "fx": 160, "fy": 160, "cx": 159.5, "cy": 119.5}')  # 90°

@@ -17,7 +17,7 @@ import torch
 from artem_vr.app import build_pipeline
 from artem_vr.errors import UsageError
 from artem_vr.app import choose_output
-from artem_vr.config import RunConfig
+from artem_vr.config import HEADSET_ONLY, RunConfig
 from artem_vr.contracts import COMMANDS, Commands, FrameFeed, Output
 from artem_vr.control import ControlState, Controller
 from artem_vr.pipeline import Pipeline, present
@@ -105,6 +105,35 @@ def test_config_is_frozen_and_checked_once():
                 dict(ipd_mm=150.0), dict(xr_scale=9.0)):
         with pytest.raises(UsageError):
             _config(**bad)
+
+
+@pytest.mark.parametrize("option", sorted(HEADSET_ONLY))
+def test_headset_only_options_on_a_desk_output_are_refused(option):
+    """--mirror, --xr-scale, … with --output mirror/headless would be ignored: one clear error instead."""
+    value = {"xr_mirror": True, "xr_graphics": "egl", "xr_scale": 0.5, "xr_space": "stage", "xr_validation": True,
+             "xr_hang_timeout": 3.0, "pose_source": "runtime"}[option]
+    for desk in ("headless", "mirror"):
+        with pytest.raises(UsageError, match=f"{HEADSET_ONLY[option]} only applies to the headset .*output is {desk}"):
+            _config(output=desk, **{option: value})
+    where = {"view_mode": "passthrough"} if option == "pose_source" else {}  # a passthrough option too
+    assert getattr(_config(output="xr", **where, **{option: value}), option) == value  # where they belong
+    with pytest.raises(UsageError, match="--mirror, --xr-scale only apply to the headset"):
+        _config(xr_mirror=True, xr_scale=0.5)
+
+
+def test_a_file_where_the_run_writes_a_folder_is_refused_up_front(tmp_path):
+    """--out FILE (headless) or --record FILE/x.mp4: one error before the run, not after it at the recording's end."""
+    from artem_vr.errors import NotADirectory
+
+    a_file = tmp_path / "photo.jpg"
+    a_file.write_bytes(b"x")
+    with pytest.raises(NotADirectory, match=r"--out .*photo.jpg: .*photo.jpg is a file, not a folder — give --out a folder, e.g. --out out"):
+        _config(out_dir=a_file, record=tmp_path / "rec.mp4")
+    with pytest.raises(NotADirectory, match=r"--record .*rec.mp4: .*photo.jpg is a file, not a folder"):
+        _config(output="mirror", record=a_file / "rec.mp4")
+    assert _config(output="mirror", out_dir=a_file).out_dir == a_file  # a desk window writes there only on a snapshot
+    assert _config(out_dir=a_file).out_dir == a_file  # headless without a recording (the bench) writes nothing there
+    assert _config(out_dir=tmp_path / "new" / "folder").out_dir.name == "folder"  # made when written
 
 
 def test_output_selection_xr_then_mirror_then_headless(monkeypatch):

@@ -26,6 +26,7 @@ from pathlib import Path
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.paths import MODELS_DIR, user_models_dir
 from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS
+from artem_vr.text import did_you_mean
 
 MODEL_SUFFIX = ".safetensors"
 THUMB_SUFFIXES = (".jpg", ".png")
@@ -199,7 +200,8 @@ def resolve_style(name_or_path: str | Path) -> tuple[str, Path]:
         if not path.is_file():
             raise UsageError(f"style image {path} does not exist", "check the path")
         return path.stem, path
-    raise UsageError(f"{s!r} is neither a preset nor an image file", f"presets: {', '.join(p.name for p in PRESETS)}")
+    names = [p.name for p in PRESETS]
+    raise UsageError(f"{s!r} is neither a preset nor an image file{did_you_mean(s, names)}", f"presets: {', '.join(names)}")
 
 
 class Catalog:

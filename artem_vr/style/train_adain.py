@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artem_vr.errors import InvalidNumber, UsageError
+from artem_vr.errors import InvalidNumber, UsageError, check_at_least
 from artem_vr.paths import user_data_dir
 from artem_vr.style.adain import (
     STYLE_LOSS_LAYERS,
@@ -98,11 +98,13 @@ class TrainConfig:
                               ("--content-weight", self.content_weight), ("--time-limit", self.time_limit)):
             if value is not None and not math.isfinite(value):
                 raise InvalidNumber(f"{option} {value} is not a finite number", "give an ordinary number, e.g. 0.5")
-        if self.iters < 1 or self.batch < 1:
-            raise UsageError("--iters and --batch must be >= 1")
+        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2))
+        if not self.lr > 0:
+            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.0001")
         v = variant(self.variant)
         if self.size % v.downsample:
-            raise UsageError(f"--size {self.size} must be a multiple of {v.downsample} for the {v.name} variant")
+            raise UsageError(f"--size {self.size} must be a multiple of {v.downsample} for the {v.name} variant",
+                             f"e.g. --size {max(v.downsample, self.size // v.downsample * v.downsample)}")
 
 
 # --------------------------------------------------------------------------- training

@@ -37,6 +37,8 @@ def add_arguments(parser) -> None:
     for kind, (_mod, short) in TRAINERS.items():
         sp = sub.add_parser(kind, help=short, description=short, formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(_trainer_error=None)
+        # --debug after the kind too (`train generator … --debug`), as every command takes it
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         if not _exists(kind):
             continue  # run() explains what is missing
         try:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import Interrupted, UsageError, check_at_least
 from artem_vr.frames import to_rgb8
 from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
@@ -148,6 +148,11 @@ class GeneratorTrainConfig(TrainCommandConfig):
     workers: int = 0
     no_progress: bool = False
 
+    def __post_init__(self):
+        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
+                       ("--threads", self.threads, 1, 2), ("--style-size", self.style_size, 32, 512))
+        if not self.lr > 0:
+            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.001")
 
 
 
@@ -155,6 +160,13 @@ class GeneratorTrainConfig(TrainCommandConfig):
 def train(cfg: GeneratorTrainConfig) -> int:
     with ExitStack() as claims:  # the output name (and run folder), released when the run ends
         return _train(cfg, claims)
+
+
+def _say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
+    """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line)."""
+    if isinstance(e, Interrupted):
+        e.outcome = (f"the last checkpoint is kept in {ckpt.parent}: the same command with --resume continues from it"
+                     if ckpt.exists() else f"nothing was saved yet (the first checkpoint comes at step {every})")
 
 
 def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
@@ -252,6 +264,8 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.iters, initial=step, disable=not main_proc or cfg.no_progress, dynamic_ncols=True, desc=cfg.out)
+    claims.push(lambda _t, e, _tb: _say_resumable(e, ckpt, cfg.checkpoint_every))
+    claims.callback(bar.close)  # first: the bar's line ends before the CLI's "interrupted" line
     ema: dict[str, float] = {}
     first: dict[str, float] = {}
     history: list[tuple[int, float, float]] = []  # (step, total, weighted style) per step of this sitting

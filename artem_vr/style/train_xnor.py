@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import Interrupted, UsageError, check_at_least
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
 from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
@@ -40,6 +40,11 @@ from artem_vr.text import say
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = (
+        "examples:\n"
+        "  artem-vr train xnor --from klimt --content PHOTOS --out klimt_xnor   # a binarized copy of your style klimt\n"
+        "  artem-vr run --method xnor --style klimt_xnor"
+    )
     p.add_argument("--from", dest="teacher", required=True,
                    help="the float generator: a preset or user style name (its trained generator) or a .safetensors file")
     p.add_argument("--arch", default=None, help="with a preset: which generator (compact/full; default: compact, else full)")
@@ -49,16 +54,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "doctor`), or to --out-dir (a shipped preset's model there is <preset>_xnor_<arch>)")
     p.add_argument("--out-dir", type=Path, default=None, help="where the weights + card go (default: your styles folder)")
     p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped model's name")
-    p.add_argument("--iters", type=int, default=1000)
+    p.add_argument("--iters", type=int, default=1000, help="training steps (default %(default)s)")
     p.add_argument("--size", type=int, default=128, help="training crop size in px (default 128)")
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--perceptual-weight", type=float, default=0.0, help="weight of the VGG relu2_1 feature MSE (0: L1 only)")
-    p.add_argument("--holdout-every", type=int, default=10, help="hold out every Nth photo for the final evaluation")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=50, help="iterations per loss record (card, plain log lines)")
+    p.add_argument("--batch", type=int, default=4, help="photos per step (default %(default)s)")
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate, cosine-annealed (default %(default)s)")
+    p.add_argument("--perceptual-weight", type=float, default=0.0, help="weight of the VGG relu2_1 feature MSE (default %(default)s: L1 only)")
+    p.add_argument("--holdout-every", type=int, default=10, help="hold out every Nth photo for the final evaluation (default %(default)s)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--log-every", type=int, default=50, help="iterations per loss record (card, plain log lines; default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
 
 
@@ -131,6 +136,11 @@ class XnorTrainConfig(TrainCommandConfig):
     log_every: int = 50
     no_progress: bool = False
 
+    def __post_init__(self):
+        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
+                       ("--log-every", self.log_every, 1, 50))
+        if not self.lr > 0:
+            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.0005")
 
 
 def run(args) -> int:
@@ -140,6 +150,12 @@ def run(args) -> int:
 def train(cfg: XnorTrainConfig) -> int:
     with ExitStack() as claims:  # the output name (and run folder), released when the run ends
         return _train(cfg, claims)
+
+
+def _say_nothing_kept(_type, e, _tb) -> None:
+    """On an interrupt: what became of the run (said on the CLI's "interrupted" line)."""
+    if isinstance(e, Interrupted):
+        e.outcome = "nothing was saved (train xnor keeps no checkpoints: a smaller --iters finishes sooner)"
 
 
 def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
@@ -177,6 +193,8 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
     history = []
     run_l1 = run_p = 0.0
     bar = tqdm(total=cfg.iters, desc=cfg.out, disable=cfg.no_progress, dynamic_ncols=True)
+    claims.push(_say_nothing_kept)
+    claims.callback(bar.close)  # first: the bar's line ends before the CLI's "interrupted" line
     for it in range(1, cfg.iters + 1):
         x = batch()
         with torch.no_grad():

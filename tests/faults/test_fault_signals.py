@@ -7,7 +7,7 @@ import signal
 import time
 
 import pytest
-from faults_helpers import count_frames, digest, partials, start_cli, write_video
+from faults_helpers import count_frames, digest, one_error_line, partials, start_cli, write_png, write_video
 
 
 def _wait_for(stream, needle: str, timeout: float = 60.0) -> str:
@@ -63,6 +63,53 @@ def test_sigterm_during_stylize_discards_the_partial_output(tmp_path):
         if p.poll() is None:
             p.kill()
     assert p.returncode == 128 + signal.SIGTERM, err
-    assert "partial output was discarded" in err and "untouched" in err and "Traceback" not in err
+    said = [ln for ln in err.splitlines() if "interrupted" in ln]
+    assert said == [f"artem-vr stylize: interrupted by SIGTERM: the partial output was discarded, {out} is untouched"], err
+    assert "Traceback" not in err
     assert digest(out) == before and count_frames(out) == 5
     assert partials(tmp_path) == []
+
+
+def test_sigint_during_train_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
+    content = tmp_path / "content"
+    content.mkdir()
+    for i in range(3):
+        write_png(content / f"{i}.png", size=(64, 64), seed=i)
+    run_dir, models = tmp_path / "run", tmp_path / "models"
+    p = start_cli("train", "generator", "--content", content, "--style", "starry_night", "--out", "sig", "--size", "32",
+                  "--batch", "1", "--iters", "100000", "--checkpoint-every", "2", "--holdout-every", "0",
+                  "--run-dir", run_dir, "--out-dir", models, cwd=tmp_path)
+    try:
+        _wait_for(p.stderr, "it/s")  # the bar moves: steps are being taken
+        time.sleep(1.0)  # past a checkpoint
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGINT, err
+    # one line of its own (the bar's line ended first), saying what was kept and how to go on
+    assert one_error_line(err) == (f"artem-vr train: interrupted by SIGINT: the last checkpoint is kept in {run_dir}: "
+                                   "the same command with --resume continues from it")
+    assert (run_dir / "checkpoint.safetensors").is_file() and not (models / "sig.safetensors").exists()
+
+
+def test_sigint_during_train_xnor_says_nothing_was_kept(tmp_path):
+    content = tmp_path / "content"
+    content.mkdir()
+    for i in range(3):
+        write_png(content / f"{i}.png", size=(64, 64), seed=i)
+    p = start_cli("train", "xnor", "--from", "starry_night", "--content", content, "--out", "sigx", "--size", "32",
+                  "--batch", "1", "--iters", "100000", "--holdout-every", "0", "--out-dir", tmp_path / "models",
+                  cwd=tmp_path)
+    try:
+        _wait_for(p.stderr, "it/s")
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGINT, err
+    assert one_error_line(err) == ("artem-vr train: interrupted by SIGINT: nothing was saved (train xnor keeps no "
+                                   "checkpoints: a smaller --iters finishes sooner)")
+    assert not (tmp_path / "models" / "sigx.safetensors").exists()

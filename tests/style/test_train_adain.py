@@ -116,3 +116,15 @@ def test_config_refuses_numbers_that_are_not_finite():
                 {"content_weight": float("-inf")}, {"time_limit": float("nan")}):
         with pytest.raises(InvalidNumber):
             TrainConfig(content=["c"], styles=["s"], **bad)
+
+
+def test_config_says_which_number_is_wrong_and_what_to_give():
+    """--iters 0, --batch 0, a --size the variant cannot take: each names itself and an example."""
+    from artem_vr.errors import UsageError
+
+    for bad, says in (({"iters": 0}, "--iters 0 must be at least 1 — e.g. --iters 1000"),
+                      ({"batch": -2}, "--batch -2 must be at least 1 — e.g. --batch 4"),
+                      ({"size": 100, "variant": "full"}, "--size 100 must be a multiple of 8 for the full variant — e.g. --size 96")):
+        with pytest.raises(UsageError) as e:
+            TrainConfig(content=["c"], styles=["s"], **bad)
+        assert str(e.value) == says

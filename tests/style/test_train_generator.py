@@ -110,10 +110,67 @@ def test_bad_arguments_are_usage_errors(cli, tmp_path, small_content_dir):
     assert code == 2 and "does not exist" in err
     code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "nope_style", "--out", "x",
                        "--run-dir", str(tmp_path / "r"), "--out-dir", str(tmp_path / "m"))
-    assert code == 2 and "neither a preset nor an image" in err
+    assert code == 2 and "neither a preset nor an image" in err and "did you mean" not in err  # nothing near
+    code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "great_wav", "--out", "x",
+                       "--run-dir", str(tmp_path / "r"), "--out-dir", str(tmp_path / "m"))
+    assert code == 2 and "'great_wav' is neither a preset nor an image file (did you mean great_wave?)" in err
     code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "starry_night", "--out", "x",
                        "--resume", "--run-dir", str(tmp_path / "r2"), "--out-dir", str(tmp_path / "m"))
     assert code == 2 and "no checkpoint" in err
+    for option in ("--iters", "--batch"):  # which number is wrong, and what to give
+        code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "starry_night",
+                           "--out", "x", option, "0", "--run-dir", str(tmp_path / "r3"), "--out-dir", str(tmp_path / "m"))
+        assert code == 2 and f"{option} 0 must be at least 1 — e.g. {option} " in err, err
+
+
+@pytest.mark.parametrize("kind", ["generator", "adain", "xnor"])
+def test_debug_after_the_kind_shows_the_traceback(cli, tmp_path, kind):
+    """`train KIND … --debug` is taken (not "unrecognized arguments") and shows the traceback."""
+    missing = str(tmp_path / "none")
+    args = {"generator": ["--content", missing, "--style", "starry_night", "--out", "x"],
+            "adain": ["--content", missing, "--styles", missing, "--out", "x"],
+            "xnor": ["--from", "no_such_teacher", "--content", missing, "--out", "x"]}[kind]
+    code, _, err = cli("train", kind, *args, "--debug")
+    assert code == 2 and "unrecognized" not in err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("artem-vr train: error: ")
+
+
+@pytest.mark.parametrize("kind", ["generator", "adain", "xnor"])
+def test_train_help_says_each_default(kind):
+    """`train KIND --help` teaches: every option that has a default says what it is."""
+    import argparse
+
+    from artem_vr.cli import build_parser
+    from artem_vr.style import train_cli
+
+    sp = build_parser()._subparsers._group_actions[0].choices["train"]  # noqa: SLF001
+    train_cli.add_arguments(sp)
+    kp = next(a for a in sp._actions if isinstance(a, argparse._SubParsersAction)).choices[kind]  # noqa: SLF001
+    silent = [max(a.option_strings, key=len) for a in kp._actions
+              if a.option_strings and a.default not in (None, False, [], argparse.SUPPRESS)
+              and "default" not in (a.help or "")]
+    assert silent == [], f"train {kind}: options whose --help does not say their default: {silent}"
+    assert f"artem-vr train {kind} " in (kp.epilog or ""), "an example command line"
+
+
+@pytest.mark.parametrize("kind, option, value, said", [
+    ("generator", "--workers", "-1", "--workers -1 must be at least 0 — e.g. --workers 2"),  # were exit 3 (torch's errors)
+    ("generator", "--style-size", "5", "--style-size 5 must be at least 32 — e.g. --style-size 512"),
+    ("generator", "--lr", "-1", "--lr -1.0 must be above 0 — e.g. --lr 0.001"),
+    ("generator", "--threads", "0", "--threads 0 must be at least 1"),
+    ("xnor", "--lr", "0", "--lr 0.0 must be above 0"),
+    ("xnor", "--log-every", "0", "--log-every 0 must be at least 1"),
+    ("adain", "--lr", "-0.5", "--lr -0.5 must be above 0"),
+])
+def test_train_numbers_out_of_range_are_one_line(cli, tmp_path, kind, option, value, said):
+    """Checked with the config, before any data is read (the folders here do not even exist)."""
+    missing = str(tmp_path / "none")
+    args = {"generator": ["--content", missing, "--style", "starry_night", "--out", "x"],
+            "adain": ["--content", missing, "--styles", missing, "--out", "x"],
+            "xnor": ["--from", "starry_night", "--content", missing, "--out", "x"]}[kind]
+    code, _, err = cli("train", kind, *args, option, value)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and said in lines[0], err
 
 
 def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
