@@ -254,6 +254,7 @@ def main(argv=None) -> int:
     ap.add_argument("--method", required=True, choices=("generator", "xnor", "adain"))
     ap.add_argument("--style", default=None, help="the style (generator/xnor: whose network; adain: any — the calibration is the encoder's)")
     ap.add_argument("--arch", default=None, help="generator/xnor architecture (default: as the stylizer picks)")
+    ap.add_argument("--variant", default="auto", help="adain: the decoder variant, whose encoder layer is calibrated (fast, full)")
     ap.add_argument("--photos", required=True, type=Path, help="a folder of real photos (JPEG/PNG)")
     ap.add_argument("--train", type=int, default=100, help="at most this many photos to fit on (default 100)")
     ap.add_argument("--held-out", type=int, default=12, help="held-out photos to report on (default 12)")
@@ -269,6 +270,8 @@ def main(argv=None) -> int:
     kw = {"engine": "eager"} if a.method in ("generator", "xnor") else {}
     if a.arch:
         kw["arch"] = a.arch
+    if a.method == "adain":
+        kw["variant"] = a.variant
     s = make_stylizer(a.method, a.style, **kw)
     out = a.out or calibration_path(s)
     train, held = files[0::2][:a.train], files[1::2][:a.held_out]

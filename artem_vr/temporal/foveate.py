@@ -45,7 +45,6 @@ strided layers see the same pixel grid as on the whole frame. Network pixels per
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
