@@ -395,8 +395,10 @@ class FoveatedStylizer(WrappingStylizer):
                 self.stats_source = f"calibrated ({path.name})"
                 return
             why = f"its calibration {path.name} is for periphery {cal.periphery:g}, not {self.spec.periphery:g}"
-        elif path is None:
-            why = "no calibration for this method"
+        elif path is None:  # a method without normalization statistics (identity): nothing to say
+            self._calibration = FoveaCalibration.uncalibrated(self.spec.periphery)
+            self.stats_source = f"mixed, uncalibrated: no calibration for method {base_stylizer(self.inner).method}"
+            return
         else:
             why = f"no calibration {path.parent.name}/{path.name} for this network"
         source = f"mixed, uncalibrated: {why} (fit one: python -m artem_vr.temporal.fovea_fit --help)"
