@@ -138,6 +138,12 @@ def test_every_shipped_calibration_fits_its_network_and_has_a_card():
         f.stylize(x)
         assert f.stats_source == f"calibrated ({path.name})"
         assert [int(w.shape[0]) for w in cal.mean_w] == seen, (method, style)
+    from artem_vr.paths import MODELS_DIR
+
+    for path in (MODELS_DIR / "fovea").glob("*.safetensors"):  # each file belongs to a shipped network
+        FoveaCalibration.load(path)
+        assert path.with_suffix(".md").is_file()
+        assert (MODELS_DIR / path.name).is_file() or path.stem in ("vgg19_relu3_1", "vgg19_relu4_1"), path.name
 
 
 def test_a_network_without_calibration_says_so(tmp_path, caplog):
