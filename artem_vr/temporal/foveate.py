@@ -16,17 +16,26 @@ a smoothstep to 0 over the outer ``feather`` of the window's half-size), so no e
 
 **Normalization statistics.** Instance norm (generator, XNOR) and AdaIN normalize by the
 statistics of the whole picture; a window alone would have its own, and its tone would differ.
-The periphery pass records, for every normalization, the statistics it used (after any comfort
-wrapper's smoothing/pooling) and those of the window's part of its feature map
+What the window needs are the whole eye's statistics *at full resolution*, which neither pass
+computes. The periphery pass records, for every normalization, the statistics it used (after any
+comfort wrapper's smoothing/pooling) and those of the window's part of its feature map
 (:func:`~artem_vr.style.norm.current_features`); the fovea pass (with
-:func:`~artem_vr.style.norm.only_stats_filter`: the outer filters do not run twice) uses the
-periphery's statistics shifted by how the window's own statistics differ between the full- and
-the half-resolution pass, shrunk by ``correction`` (0.5: halfway; mean ``+ k·Δμ``, variance
-``× ratio^k``) — an estimate of the full-resolution statistics (``stats="corrected"``, default;
-the full shift, k = 1, and none, k = 0, both measured worse on average and at worst) — or the
-periphery's as they are (``stats="shared"``). Measured against the
-full-resolution stylization: docs/benchmarks.md, "Foveation". On an engine that runs outside
-torch (ONNX Runtime) no statistics hook fires and the window keeps its own.
+:func:`~artem_vr.style.norm.only_stats_filter`: the outer filters do not run twice) estimates
+them (``stats``):
+
+- ``"calibrated"`` (default): the window's own statistics in the fovea pass (full resolution)
+  mixed by area with the outside's — the periphery's whole-eye statistics less its window part —
+  shifted per normalization and channel by the network's :class:`FoveaCalibration`, fitted on
+  real photos (:mod:`artem_vr.temporal.fovea_fit`) and shipped beside the network
+  (:func:`calibration_path`). A network without one (a user's model) gets the mix uncalibrated,
+  and :attr:`FoveatedStylizer.stats_source` (and one log warning per network) says so.
+- ``"mixed"``: that mix, uncalibrated (the outside as the periphery saw it).
+- ``"corrected"``: the periphery's statistics shifted by how the window's differ between the
+  two passes, shrunk by ``correction`` (the estimate before the calibration).
+- ``"shared"``: the periphery's as they are.
+
+Measured against the full-resolution stylization: docs/benchmarks.md, "Foveation". On an engine
+that runs outside torch (ONNX Runtime) no statistics hook fires and the window keeps its own.
 
 Window geometry: its origin and size are multiples of :data:`ALIGN` pixels so the network's
 strided layers see the same pixel grid as on the whole frame. Network pixels per frame:
@@ -36,23 +45,32 @@ strided layers see the same pixel grid as on the whole frame. Network pixels per
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import UsageError, WeightsError
 from artem_vr.frames import check_image
+from artem_vr.paths import MODELS_DIR
 from artem_vr.style.base import Stylizer
 from artem_vr.style.norm import current_features, only_stats_filter, stats_filter
 from artem_vr.style.upscale import downscale, internal_size, upscale
+from artem_vr.style.weights import read_header
 from artem_vr.temporal.wrapper import WrappingStylizer
 from artem_vr.temporal.wrapper import as_switch
+
+log = logging.getLogger(__name__)
 
 #: window origin and size are multiples of this (the networks' total stride: generator 4, AdaIN 8)
 ALIGN = 8
 FOVEATE_MODES = ("auto", "on", "off")
+#: how the fovea pass gets its normalization statistics (see the module docstring)
+STATS_MODES = ("calibrated", "mixed", "corrected", "shared")
 
 
 @dataclass(frozen=True)
@@ -200,6 +218,132 @@ def foveated_pixels(n: int, h: int, w: int, spec: FoveaSpec, scale: float = 1.0)
     return n * (ph * pw + ch * cw)
 
 
+# ---------------------------------------------------------------------------- statistics calibration
+#: the calibrations of the shipped networks: ``fovea/<model file stem>.safetensors`` beside a
+#: generator/XNOR model (+ its card ``.md``); AdaIN's belongs to its VGG19 encoder, shared by every
+#: decoder and style: ``fovea/vgg19_<layer>.safetensors`` under the shipped models
+CALIBRATION_DIR = "fovea"
+CALIBRATION_KIND = "fovea-calibration"
+#: the predictors, in order, of each normalization's per-channel estimate (see FoveaCalibration)
+PREDICTORS = ("1", "window mean shift / sd", "window log variance ratio")
+_EPS = 1e-5
+_LOG_RATIO_MAX = 3.0  # an estimated variance stays within e^±3 of the periphery's
+
+
+def predictors(whole, low, high) -> torch.Tensor:
+    """``(N, C, 3)``: :data:`PREDICTORS` from the periphery's whole-eye statistics ``whole``, its
+    window's ``low`` and the fovea pass's window ``high`` (each ``(mean, var)``, ``(N, C)``)."""
+    (m, v), (ml, vl), (mh, vh) = whole, low, high
+    sd = (v + _EPS).sqrt()
+    return torch.stack([torch.ones_like(m), (mh - ml) / sd, ((vh + _EPS) / (vl + _EPS)).log()], -1)
+
+
+def outside_stats(whole, low, share):
+    """The periphery's statistics outside the window: ``whole`` minus the window's ``low`` part
+    (each ``(mean, var)`` ``(N, C)``), the window being ``share`` ``(N, 1)`` of the eye."""
+    (m, v), (ml, vl) = whole, low
+    mo = (m - share * ml) / (1 - share)
+    e2 = (v + m * m - share * (vl + ml * ml)) / (1 - share)
+    return mo, (e2 - mo * mo).clamp_min(0)
+
+
+def mixed_stats(window, outside, share):
+    """The whole eye's ``(mean, var)`` from the window's and the outside's, the window ``share`` of it."""
+    (mw, vw), (mo, vo) = window, outside
+    m = share * mw + (1 - share) * mo
+    e2 = share * (vw + mw * mw) + (1 - share) * (vo + mo * mo)
+    return m, (e2 - m * m).clamp_min(0)
+
+
+@dataclass
+class FoveaCalibration:
+    """How one network's full-resolution normalization statistics follow from what the foveated
+    passes have, fitted on real photos (:mod:`artem_vr.temporal.fovea_fit`).
+
+    The whole eye's statistics at full resolution mix the window's — which the fovea pass has, at
+    full resolution — with the outside's, which only the periphery pass saw (at half resolution).
+    For normalization ``i`` (in the order the network runs them) and channel ``c`` the outside's
+    are shifted: mean ``μo + σ·(P·mean_w[i][c])``, variance ``σo²·exp(P·var_w[i][c])``, with
+    ``μo, σo²`` the periphery's outside the window, ``σ`` its whole-eye deviation and ``P`` the
+    :func:`predictors`; then mixed with the window's by area. All-zero coefficients
+    (:meth:`uncalibrated`) take the outside as the periphery saw it."""
+
+    mean_w: list[torch.Tensor]  # per normalization (C, 3)
+    var_w: list[torch.Tensor]
+    meta: dict = field(default_factory=dict)
+    periphery: float = 0.5
+    path: Path | None = None
+
+    @classmethod
+    def uncalibrated(cls, periphery: float = 0.5) -> "FoveaCalibration":
+        """Zero coefficients for every normalization: the outside as the periphery saw it."""
+        return cls([], [], {"uncalibrated": True}, periphery)
+
+    def estimate(self, i: int, whole, low, high, share):
+        """Normalization ``i``'s full-resolution ``(mean, var)`` estimate, ``(N, C)`` float32;
+        ``whole``/``low``: the periphery's whole-eye and window statistics, ``high`` the fovea
+        pass's window ones, ``share`` ``(N, 1)`` the window's part of the eye."""
+        mo, vo = outside_stats(whole, low, share)
+        if self.meta.get("uncalibrated"):
+            return mixed_stats(high, (mo, vo), share)
+        if i >= len(self.mean_w) or self.mean_w[i].shape[0] != whole[0].shape[1]:
+            raise WeightsError(f"fovea calibration {self.path} does not fit this network (normalization {i}, "
+                               f"{whole[0].shape[1]} channels)", "refit it: python -m artem_vr.temporal.fovea_fit --help")
+        p = predictors(whole, low, high)
+        wm, wv = self.mean_w[i].to(p.device), self.var_w[i].to(p.device)
+        tm, tv = (p * wm).sum(-1), (p * wv).sum(-1).clamp(-_LOG_RATIO_MAX, _LOG_RATIO_MAX)
+        outside = (mo + (whole[1] + _EPS).sqrt() * tm, ((vo + _EPS) * tv.exp() - _EPS).clamp_min(0))
+        return mixed_stats(high, outside, share)
+
+    @classmethod
+    def load(cls, path) -> "FoveaCalibration":
+        """Read a calibration file (WeightsError when it is not one or is damaged)."""
+        path = Path(path)
+        arch, meta = read_header(path)
+        if arch.get("kind") != CALIBRATION_KIND or list(arch.get("predictors", ())) != list(PREDICTORS):
+            raise WeightsError(f"{path} is not a fovea statistics calibration", "refit it: python -m artem_vr.temporal.fovea_fit --help")
+        t = load_file(str(path))
+        n = int(arch.get("norms", -1))
+        try:
+            mw = [t[f"mean.{i}"].float() for i in range(n)]
+            vw = [t[f"var.{i}"].float() for i in range(n)]
+        except KeyError as e:
+            raise WeightsError(f"{path}: missing tensor {e}", "refit it: python -m artem_vr.temporal.fovea_fit --help") from None
+        for w in mw + vw:
+            if w.ndim != 2 or w.shape[1] != len(PREDICTORS) or not torch.isfinite(w).all():
+                raise WeightsError(f"{path}: a damaged weight tensor {tuple(w.shape)}", "refit it: python -m artem_vr.temporal.fovea_fit --help")
+        return cls(mw, vw, meta, float(arch.get("periphery", 0.5)), path)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"mean.{i}": w.contiguous() for i, w in enumerate(self.mean_w)}
+        out.update({f"var.{i}": w.contiguous() for i, w in enumerate(self.var_w)})
+        return out
+
+    def arch(self) -> dict:
+        return {"kind": CALIBRATION_KIND, "norms": len(self.mean_w), "channels": [int(w.shape[0]) for w in self.mean_w],
+                "predictors": list(PREDICTORS), "periphery": self.periphery}
+
+
+def base_stylizer(stylizer):
+    """The innermost stylizer of a chain of wrappers."""
+    s = stylizer
+    while isinstance(s, WrappingStylizer):
+        s = s.inner
+    return s
+
+
+def calibration_path(stylizer) -> Path | None:
+    """Where the fovea calibration of ``stylizer``'s current network is (whether or not it exists);
+    None for a method without normalization statistics (identity)."""
+    s = base_stylizer(stylizer)
+    if s.method == "adain":
+        return MODELS_DIR / CALIBRATION_DIR / f"vgg19_{s.model.variant.layer}.safetensors"
+    if s.method in ("generator", "xnor") and getattr(s, "style", None):
+        model = s.library.model(s.style, s.method, getattr(s, "arch", None))
+        return None if model is None else Path(model).parent / CALIBRATION_DIR / f"{Path(model).stem}.safetensors"
+    return None
+
+
 # ---------------------------------------------------------------------------- the wrapper
 class FoveatedStylizer(WrappingStylizer):
     """Wrap ``stylizer`` (any method) so it runs at full resolution only in a window. See the
@@ -207,39 +351,80 @@ class FoveatedStylizer(WrappingStylizer):
     ``last_windows``: the windows of the last frame, per eye ``(y, x, h, w)`` in pixels."""
 
     def __init__(self, stylizer: Stylizer, region: FoveaRegion | None = None, spec: FoveaSpec = FoveaSpec(),
-                 enabled=True, stats: str = "corrected", correction: float = 0.5):
+                 enabled=True, stats: str = "calibrated", correction: float = 0.5,
+                 calibration: FoveaCalibration | None = None):
         super().__init__(stylizer, ("on",), "on")
         self.region = region or FoveaRegion()
         self.spec = spec
         self.enabled = as_switch(enabled)
         self._stats: dict = {}
         self._boxes: list | None = None
-        if stats not in ("corrected", "shared"):
-            raise UsageError(f"unknown fovea statistics mode {stats!r}", "choose corrected or shared")
+        if stats not in STATS_MODES:
+            raise UsageError(f"unknown fovea statistics mode {stats!r}", f"choose one of: {', '.join(STATS_MODES)}")
         self.stats_mode = stats
         self.correction = float(correction)
         self.last_windows: list[tuple[int, int, int, int]] = []
         self.last_pixels: int | None = None
+        self._calibrations: dict[Path, FoveaCalibration] = {}
+        #: the statistics estimate of the last frame: "calibrated (<file>)", "window shift k=…: …" or "shared"
+        self.stats_source = ""
+        self._calibration: FoveaCalibration | None = None
+        self._given = calibration  # used instead of the network's file (a fit, a test)
 
     # -- statistics shared between the two passes -----------------------------------
+    def _pick_estimate(self) -> None:
+        """The current network's calibration (``stats="calibrated"``), loaded once per file; a network
+        without one gets the uncalibrated mix, and ``stats_source`` (and the log, once per network) says so."""
+        self._calibration = None
+        if self.stats_mode in ("shared", "corrected"):
+            self.stats_source = "shared" if self.stats_mode == "shared" else f"window shift k={self.correction:g}"
+            return
+        if self.stats_mode == "mixed":
+            self._calibration, self.stats_source = FoveaCalibration.uncalibrated(self.spec.periphery), "mixed, uncalibrated"
+            return
+        if self._given is not None:
+            self._calibration, self.stats_source = self._given, "calibrated (given)"
+            return
+        path = calibration_path(self.inner)
+        if path is not None and path.is_file():
+            if path not in self._calibrations:
+                self._calibrations[path] = FoveaCalibration.load(path)
+            cal = self._calibrations[path]
+            if abs(cal.periphery - self.spec.periphery) < 1e-6:
+                self._calibration = cal
+                self.stats_source = f"calibrated ({path.name})"
+                return
+            why = f"its calibration {path.name} is for periphery {cal.periphery:g}, not {self.spec.periphery:g}"
+        elif path is None:  # a method without normalization statistics (identity): nothing to say
+            self._calibration = FoveaCalibration.uncalibrated(self.spec.periphery)
+            self.stats_source = f"mixed, uncalibrated: no calibration for method {base_stylizer(self.inner).method}"
+            return
+        else:
+            why = f"no calibration {path.parent.name}/{path.name} for this network"
+        source = f"mixed, uncalibrated: {why} (fit one: python -m artem_vr.temporal.fovea_fit --help)"
+        if source != self.stats_source:
+            log.warning("foveation: %s", source)
+        self._calibration, self.stats_source = FoveaCalibration.uncalibrated(self.spec.periphery), source
+
     def _record(self, key, mean, var):
-        """Periphery pass: keep the statistics used (after any outer filter) and those of the
-        windows' part of the feature map."""
-        self._stats[key] = (mean, var, _box_stats(current_features(), self._boxes))
+        """Periphery pass: keep the statistics used (after any outer filter), the order of the
+        normalization and the statistics of the windows' part of the feature map."""
+        self._stats[key] = (len(self._stats), mean, var, _box_stats(current_features(), self._boxes))
         return mean, var
 
     def _replay(self, key, mean, var):
-        """Fovea pass: the periphery's statistics, shifted by how the window's own statistics
-        differ between full and reduced resolution (``stats="corrected"``)."""
+        """Fovea pass: the estimate of the full-resolution statistics (``stats``; see the module docstring)."""
         got = self._stats.get(key)
-        if got is None or got[0].shape != mean.shape:
+        if got is None or got[1].shape != mean.shape:
             return mean, var
-        m, v, low = got
+        i, m, v, low = got
         if self.stats_mode == "shared" or low is None:
             return m, v
         high = _box_stats(current_features(), self._boxes)
         if high is None:
             return m, v
+        if self._calibration is not None:
+            return self._calibration.estimate(i, (m, v), low, high, self._share[:m.shape[0]])
         (ml, vl), (mh, vh) = low, high
         k = self.correction  # the window's difference is a noisy estimate of the whole picture's: shrunk
         ratio = ((vh + 1e-5) / (vl + 1e-5)).clamp(0.25, 4.0)
@@ -266,7 +451,9 @@ class FoveatedStylizer(WrappingStylizer):
         size = internal_size(h, w, spec.periphery)
         xs = downscale(xf, size)
         self._stats = {}
+        self._pick_estimate()
         self._boxes = [(wy / h, wx / w, (wy + fh) / h, (wx + fw) / w) for (wy, wx, fh, fw), _ in places]
+        self._share = torch.tensor([[fh * fw / (h * w)] for (_, _, fh, fw), _ in places], device=self.device)
         with stats_filter(self._record):
             ys = self.inner.stylize(xs.to(x.dtype)).float()
         y = upscale(self.inner.upscale if self.inner.upscale else "guided", ys, xs, xf)
