@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from artem_vr.errors import UsageError
-
 
 class TrainCommandConfig:
-    """Base of a train command's frozen dataclass (it has ``iters`` and ``batch`` fields, and a
-    field for each command-line value it takes, named as argparse names them)."""
-
-    def __post_init__(self):
-        if self.iters < 1 or self.batch < 1:
-            raise UsageError("--iters and --batch must be >= 1")
+    """Base of a train command's frozen dataclass (a field for each command-line value it takes,
+    named as argparse names them); each subclass checks its own ranges in ``__post_init__``."""
 
     @classmethod
     def from_args(cls, args):
