@@ -243,6 +243,7 @@ A network without a calibration file is foveated with the uncalibrated mix, and 
 """
 
 
+@torch.no_grad()  # the fit needs no gradients; the caller's grad mode comes back after
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m artem_vr.temporal.fovea_fit",
@@ -262,7 +263,6 @@ def main(argv=None) -> int:
     ap.add_argument("--ridge", type=float, default=RIDGE, help=f"pull toward the uncalibrated shift (default {RIDGE})")
     ap.add_argument("--out", type=Path, default=None, help="where to write (default: where the stylizer looks)")
     a = ap.parse_args(argv)
-    torch.set_grad_enabled(False)
     files = sorted(p for p in a.photos.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if len(files) < 4:
         raise UsageError(f"{a.photos} holds {len(files)} photos", "give a folder of at least 4 real photos (100+ for a good fit)")
