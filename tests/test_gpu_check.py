@@ -1,9 +1,9 @@
 """tools/gpu_check.sh — the one GPU run — cannot rot: its CPU dry run runs here end to end
 (the per-layer profile first, eager vs fused — generators, then AdaIN — with the fused stages not
-compiled, comfort on and off).
+compiled, comfort on and off, comfort on fused, foveation).
 
 The dry run is the same script and the same steps at tiny sizes; the GPU-only steps report
-"skipped: no CUDA" on a machine without CUDA. The budgets of the real run must fit 420 s.
+"skipped: no CUDA" on a machine without CUDA. The budgets of the real run must fit the one command the device tool runs (under 600 s).
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ def test_the_real_run_fits_its_budget(tmp_path):
     plan = gpu_check.steps(False, tmp_path)
     default = [s for s in plan if gpu_check.wanted(s, None)]
     total = gpu_check.SETUP_BUDGET_S + sum(s["budget"] for s in default)
-    assert total <= 400, total  # 420 s with margin for merge, chart and summary
+    assert total <= gpu_check.RUN_LIMIT_S - 30, total  # margin for merge, chart and summary
+    assert gpu_check.RUN_LIMIT_S < 600  # the device tool's limit for one command
     names = [s["name"] for s in default]
-    # issue 19: the per-layer profile first, then the fused engine's tests, eager vs fused, comfort on/off
+    # issue 19: the per-layer profile first, then the fused engine's tests, eager vs fused, comfort on/off,
+    # comfort on with the fused engine; issue 20: foveation — every target in the one lease
     assert names == ["profile layers", "gpu tests (fused, engine)", "fused vs eager", "adain fused vs eager",
-                     "comfort on, three sizes", "comfort off, three sizes"], names
+                     "comfort on, three sizes", "comfort off, three sizes", "comfort on, fused", "foveation"], names
     profile = default[0]["cmd"]
     assert "--profile" in profile and "generator:full" in profile and "adain:fast" in profile and "1440x1600" in profile
     assert "tests/style/test_adain_fused.py" in default[1]["cmd"]
@@ -41,6 +43,11 @@ def test_the_real_run_fits_its_budget(tmp_path):
     fused = default[2]["cmd"]
     assert fused[fused.index("--engine") + 1: fused.index("--engine") + 3] == ["fast", "fused"]
     assert "--compile" not in fused  # the real run compiles; only the dry run runs the stages eagerly
+    cf = default[6]["cmd"]
+    assert cf[cf.index("--engine") + 1] == "fused" and cf[cf.index("--comfort") + 1] == "on"
+    assert {"1440x1600", "2016x2240", "generator:compact", "generator:full", "adain:fast"} <= set(cf)
+    fov = default[7]["cmd"]
+    assert fov[fov.index("--foveate") + 1] == "on" and "2016x2240" in fov and "generator:full" in fov
     adain = default[3]["cmd"]
     assert adain[adain.index("--method") + 1] == "adain:fast" and "--compile" not in adain
     assert adain[adain.index("--engine") + 1: adain.index("--engine") + 3] == ["eager", "fused"]
@@ -69,10 +76,10 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     if not cuda_available()[0]:
         assert summary.count("skipped: no CUDA") == 1, summary  # the fused engine's GPU tests
     for step in ("profile layers", "fused vs eager", "adain fused vs eager", "comfort on, three sizes",
-                 "comfort off, three sizes"):
+                 "comfort off, three sizes", "comfort on, fused", "foveation"):
         line = next(ln for ln in summary.splitlines() if step in ln)
         assert " ok " in line, line
-    assert summary.count("skipped: optional") == 8, summary
+    assert summary.count("skipped: optional") == 7, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
     # 1. the per-layer profile, first: eager tables of both networks, then the fused one per stage
     prof = [r for r in recs if r.get("kind") == "layer_profile"]
@@ -94,6 +101,9 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     on = {(r["method"], r["arch"], tuple(r["eye_size"])) for r in pipe if r["comfort"]}
     off = {(r["method"], r["arch"], tuple(r["eye_size"])) for r in pipe if not r["comfort"] and r["engine"] != "fused"}
     assert on and on <= off
+    # 7. comfort on with the fused engine; 8. the full generator foveated
+    assert {r["method"] for r in pipe if r["comfort"] and r["engine"] == "fused"} == {"generator", "adain"}
+    assert any(r.get("foveate") and r["network_pixels"] > 0 for r in pipe)
     # every row: bytes per frame, the ratio to the traffic floor and the consumer-card estimate
     assert all(r["bytes_per_frame"] > 0 and r["ratio"] and r["consumer_est_fps"] for r in pipe)
     rows = (out / "benchmarks_rows.md").read_text()
@@ -105,17 +115,15 @@ def test_only_runs_the_named_steps_dry(tmp_path):
     """A second, short lease: ``--only`` runs an optional step and records every other as not asked."""
     out = tmp_path / "gc"
     env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(out), PY=sys.executable, ARTEM_COMMIT="testsha")
-    r = subprocess.run(["bash", "tools/gpu_check.sh", "--only", "xnor engines,foveation"], cwd=ROOT, env=env,
+    r = subprocess.run(["bash", "tools/gpu_check.sh", "--only", "xnor engines,engine defaults"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     summary = (out / "summary.txt").read_text()
-    for step in ("xnor engines", "foveation"):
+    for step in ("xnor engines", "engine defaults table"):
         assert " ok " in next(ln for ln in summary.splitlines() if step in ln), summary
     assert summary.count("skipped: not asked (--only)") == len(gpu_check.steps(True, out)) - 2, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
     assert {r["method"] for r in recs} == {"xnor", "generator"}
-    foveated = [r for r in recs if r["method"] == "generator"]
-    assert foveated and all(r["foveate"] and r["network_pixels"] > 0 for r in foveated)  # tiny eyes: the margin dominates
 
 
 def test_a_missing_dependency_stops_the_run_in_one_line(tmp_path):

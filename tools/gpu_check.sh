@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one GPU check: everything that needs an NVIDIA GPU, in one run of at most 420 s
+# The one GPU check: everything that needs an NVIDIA GPU, in one run of at most 580 s
 # (step budgets in tools/gpu_check.py), on a machine with no network and its own PyTorch.
 #
 #   1. set-up (<= 20 s): unpack the GL loaders carried in .gl/, install from .whl/ only the
@@ -14,7 +14,7 @@
 #
 # Prepare once where pip works:   bash tools/gpu_prep.sh           (fills .whl/ and .gl/)
 # Run through the device tool:    command "ARTEM_COMMIT=<sha> bash tools/gpu_check.sh",
-#                                 carry [".whl", ".gl"], timeout_s 480
+#                                 carry [".whl", ".gl"], timeout_s 590
 # CPU dry run (CI does it):       GPU_CHECK_DRY=1 OUT=/tmp/gc bash tools/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
