@@ -106,7 +106,9 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     assert any(r.get("foveate") and r["network_pixels"] > 0 for r in pipe)
     # every row: bytes per frame, the ratio to the traffic floor and the consumer-card estimate
     assert all(r["bytes_per_frame"] > 0 and r["ratio"] and r["consumer_est_fps"] for r in pipe)
+    assert "targets (issue 19" in summary and summary.count("— not measured") == 23  # tiny sizes: none of them
     rows = (out / "benchmarks_rows.md").read_text()
+    assert "targets (issue 19" in rows
     assert rows.count("| no GPU |") == len(pipe) and rows.count("(estimate) |") == len(pipe)
 
 
@@ -141,3 +143,29 @@ def test_a_missing_dependency_stops_the_run_in_one_line(tmp_path):
     assert r.returncode == 3
     err = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(err) == 1 and "pyopengl" in err[0] and "gpu_prep.sh" in err[0], r.stderr
+
+
+def _row(method, arch, size, comfort, engine, fps, stylize_ms, foveate=False, traffic=None):
+    return {"stereo_fps": fps, "eyes": 2, "method": method, "arch": arch, "eye_size": list(size), "comfort": comfort,
+            "engine": engine, "foveate": foveate, "stages_ms": {"stylize": {"median": stylize_ms}},
+            "traffic_floor_ms": traffic, "network_pixels": 374, "frame_pixels": 1000}
+
+
+def test_targets_read_the_rows_of_one_run():
+    """The summary's verdicts: each issue 19/20 target against the run's own rows (the real run's
+    records have these fields; the dry run's tiny sizes meet none of the headset sizes)."""
+    big, huge = (1440, 1600), (2016, 2240)
+    recs = [_row("generator", "compact", big, True, "fast", 95.0, 8.0), _row("generator", "compact", big, False, "fast", 99.0, 7.0),
+            _row("generator", "compact", huge, True, "fused", 55.0, 12.0),
+            _row("generator", "full", big, False, "fused", 70.0, 9.0, traffic=2.5),
+            _row("generator", "full", huge, False, "fused", 90.0, 6.0, foveate=True)]
+    lines = gpu_check.targets(recs)
+    text = "\n".join(lines)
+    assert "generator:compact 2x1440x1600 comfort on, engine auto: >= 90 FPS — 95.0 FPS (fast): met" in text
+    assert "generator:compact 2x2016x2240 comfort on, engine fused: >= 60 FPS — 55.0 FPS (fused): NOT met" in text
+    assert "comfort cost, generator:compact 2x1440x1600 engine auto: <= 20 % of stylize — 12 % (8.00 vs 7.00 ms): met" in text
+    assert "fused generator:full 2x1440x1600 stylize / traffic floor: <= 3 — 3.6: NOT met" in text
+    assert "generator:full 2x2016x2240 foveated, fused: >= 90 FPS — 90.0 FPS, network 37.4% of the pixels: met" in text
+    assert "adain:fast 2x1440x1600 comfort on, engine auto: >= 60 FPS — not measured" in text
+    # every target has its line, measured or not
+    assert len(lines) == 1 + 12 + 6 + 4 + 1

@@ -194,6 +194,69 @@ def run_step(step: dict, out: Path, log) -> dict:
     return {"step": step["name"], "status": status, "seconds": round(time.monotonic() - t0, 1), "budget": step["budget"]}
 
 
+#: issue 19's targets (H200, comfort on; FPS at 2x1440x1600 and 2x2016x2240) and issue 20's
+TARGETS_FPS = {("generator", "compact"): (90, 60), ("generator", "full"): (60, 30), ("adain", "fast"): (60, 30)}
+FOVEA_TARGET_FPS = 90  # the full generator foveated, fused, at 2x2016x2240
+HEADSET_SIZES = ((1440, 1600), (2016, 2240))
+COMFORT_SHARE_MAX = 0.20  # comfort's cost in the stylize stage at 2x1440x1600
+FUSED_TRAFFIC_RATIO_MAX = 3.0
+
+
+def targets(records: list[dict]) -> list[str]:
+    """The issues' targets against this run's rows, one line each: met / NOT met / not measured.
+    Comfort-on rows per engine (``auto`` is what ships today; ``fused`` is what it would ship if
+    ``auto`` picked it), the comfort cost (stylize stage with comfort on vs off, same engine and
+    size), the fused generators' stylize time over their traffic floor, and foveation."""
+    pipe = [r for r in records if "stereo_fps" in r and r.get("eyes") == 2]
+
+    def find(method, arch, size, comfort, engine, foveate=False):
+        rows = [r for r in pipe if (r["method"], r["arch"], tuple(r["eye_size"]), bool(r["comfort"]), r["engine"],
+                                    bool(r.get("foveate"))) == (method, arch, size, comfort, engine, foveate)]
+        return rows[-1] if rows else None
+
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    lines = ["targets (issue 19: comfort on, H200; issue 20: foveation):"]
+    for (method, arch), goals in TARGETS_FPS.items():
+        for size, goal in zip(HEADSET_SIZES, goals):
+            eye = f"2x{size[0]}x{size[1]}"
+            for engine in ("auto", "fused"):
+                r = find(method, arch, size, True, engine) or (find(method, arch, size, True, "fast") if engine == "auto" else None)
+                got = "not measured" if r is None else f"{r['stereo_fps']:.1f} FPS ({r['engine']}): {verdict(r['stereo_fps'] >= goal)}"
+                lines.append(f"  {method}:{arch} {eye} comfort on, engine {engine}: >= {goal} FPS — {got}")
+    big = HEADSET_SIZES[0]
+    for (method, arch) in TARGETS_FPS:
+        for engine in ("auto", "fused"):
+            on, off = find(method, arch, big, True, engine), find(method, arch, big, False, engine)
+            if engine == "auto" and (on is None or off is None):
+                on, off = find(method, arch, big, True, "fast"), find(method, arch, big, False, "fast")
+            if on is None or off is None:
+                got = "not measured"
+            else:
+                a, b = on["stages_ms"]["stylize"]["median"], off["stages_ms"]["stylize"]["median"]
+                share = (a - b) / a if a > 0 else float("nan")
+                got = f"{100 * share:.0f} % ({a:.2f} vs {b:.2f} ms): {verdict(share <= COMFORT_SHARE_MAX)}"
+            lines.append(f"  comfort cost, {method}:{arch} 2x{big[0]}x{big[1]} engine {engine}: "
+                         f"<= {100 * COMFORT_SHARE_MAX:.0f} % of stylize — {got}")
+    for arch in ("compact", "full"):
+        for size in HEADSET_SIZES:
+            r = find("generator", arch, size, False, "fused")
+            if r is None or not r.get("traffic_floor_ms"):
+                got = "not measured"
+            else:
+                ratio = r["stages_ms"]["stylize"]["median"] / r["traffic_floor_ms"]
+                got = f"{ratio:.1f}: {verdict(ratio <= FUSED_TRAFFIC_RATIO_MAX)}"
+            lines.append(f"  fused generator:{arch} 2x{size[0]}x{size[1]} stylize / traffic floor: "
+                         f"<= {FUSED_TRAFFIC_RATIO_MAX:g} — {got}")
+    big = HEADSET_SIZES[1]
+    r = find("generator", "full", big, False, "fused", foveate=True)
+    got = "not measured" if r is None else (f"{r['stereo_fps']:.1f} FPS, network {r['network_pixels'] / r['frame_pixels']:.1%} "
+                                            f"of the pixels: {verdict(r['stereo_fps'] >= FOVEA_TARGET_FPS)}")
+    lines.append(f"  generator:full 2x{big[0]}x{big[1]} foveated, fused: >= {FOVEA_TARGET_FPS} FPS — {got}")
+    return lines
+
+
 def table_rows(records: list[dict], card: str) -> str:
     """Markdown rows for docs/benchmarks.md: the pipeline records and the XNOR layer records."""
     rows = ["| card | method | eye | engine | upload | pipeline FPS | network FPS | stylize ms | to-texture ms | render ms "
@@ -292,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             records += got if isinstance(got, list) else [got]  # the training burst writes one record
             f.unlink()
     (out / "bench_gpu.json").write_text(json.dumps(records, indent=1))
-    (out / "benchmarks_rows.md").write_text(table_rows(records, card))
+    (out / "benchmarks_rows.md").write_text(table_rows(records, card) + "\n" + "\n".join(targets(records)) + "\n")
     chart = subprocess.run([sys.executable, "tools/bench_chart.py", str(out / "bench_gpu.json"), str(out / "bench_gpu.svg"),
                             "--target", "90", "--title", f"artem-vr pipeline, stereo ({card})"],
                            capture_output=True, text=True, cwd=ROOT)
@@ -304,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [ln for ln in bench_log.splitlines()
               if ln.startswith(("defaults ", "matmul peak")) or " vs fast " in ln or " vs eager " in ln]
     lines += profile_lines(records)
+    lines += targets(records)
     lines.append(f"  {sum('stereo_fps' in r for r in records)} pipeline records, "
                  f"{sum(r.get('kind') == 'layer_profile' for r in records)} layer profiles, "
                  f"{sum('layer' in r for r in records)} XNOR layer records, {sum('failed' in r for r in records)} failed")
