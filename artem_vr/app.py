@@ -341,6 +341,22 @@ def show(line: str) -> None:
     say(printable(line))
 
 
+def summary(pipeline: Pipeline, elapsed: float) -> list[str]:
+    """The run's closing lines, one fact each. The counts differ by design: the display presents
+    the newest stylized frame each time (skipping or repeating some), and the recording is a
+    fixed-rate timeline of what was presented (:func:`~artem_vr.recording.retime`)."""
+    lines = [f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s",
+             f"stylized {pipeline.worker.frames_done} frames (the display shows the newest each time: some are "
+             "skipped, some shown more than once)"]
+    rec = pipeline.recorder
+    if rec is not None and rec.frames:
+        lines.append(f"recorded {rec.frames} frames to {rec.path} ({rec.frames / rec.fps:.1f} s at {rec.fps:g} fps: "
+                     "each presented frame held for as long as it was on screen)")
+        if rec.png is not None:
+            lines.append(f"last frame: {rec.png}")
+    return lines
+
+
 def run(args) -> int:
     config = config_from_args(args)
     if config.output == "xr":
@@ -365,12 +381,8 @@ def run(args) -> int:
     finally:  # also on a signal (errors.Interrupted): the recording is kept and the summary printed
         pipeline.worker.stop()
         pipeline.close_recording()
-        elapsed = time.monotonic() - pipeline.started
-        if pipeline.recorder is not None and pipeline.recorder.frames:
-            show(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"
-                  + (f" and {pipeline.recorder.png}" if pipeline.recorder.png else ""))
-        show(f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s, "
-              f"stylized {pipeline.worker.frames_done}")
+        for line in summary(pipeline, time.monotonic() - pipeline.started):
+            show(line)
     err = worker_error(pipeline)
     if err is not None:
         raise as_artem_error(err)
