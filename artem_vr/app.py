@@ -108,10 +108,10 @@ def add_arguments(p):
     p.add_argument("--stereo", choices=["sbs"], default=None, help="the source is side-by-side stereo (left|right)")
     p.add_argument("--no-loop", action="store_true", help="stop at the end of a video instead of looping")
     p.add_argument("--style", default=None, help="a preset or your own style by name (see `artem-vr styles`), a generator/xnor "
-                        ".safetensors model file, or any image file (uses adain)")
+                        ".safetensors model file, or any image file (uses adain); default: the method's first style")
     p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: the best with models here)")
     p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
-    p.add_argument("--output", default="auto", help="auto (xr, else mirror window, else headless) | xr | mirror | headless")
+    p.add_argument("--output", default="auto", help="auto (default: xr, else mirror window, else headless) | xr | mirror | headless")
     p.add_argument("--eye-size", default=None, help="per-eye size WxH for mirror/headless (default 640x360; xr uses the runtime's)")
     p.add_argument("--view", choices=["screen", "world", "full", "passthrough"], default="screen",
                    help="screen: a virtual screen locked to the head (default); world: the screen stays in the "
@@ -141,11 +141,13 @@ def add_arguments(p):
                    help="eye separation of the mirror/headless eyes in mm (default %(default)s; 0: both from the "
                         "head's centre). In a headset the runtime's eye poses are used")
     p.add_argument("--frames", type=int, default=None, help="stop after N presented frames (headless default: 90)")
-    p.add_argument("--record", default=None, help="also write what the eyes see to this video file")
+    p.add_argument("--record", default=None,
+                   help="also write what the eyes see to this video file, and its last frame to the same name "
+                        ".png (headless: to OUT/last.png; headless default: OUT/run.mp4)")
     p.add_argument("--out", default="out", help="folder for headless output (default ./out)")
     p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization (default on)")
     p.add_argument("--stereo-consistency", choices=["on", "off"], default="on", help="stereo-consistent stylization (default on)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one) | cpu | cuda | cuda:N")
     p.add_argument("--foveate", choices=["auto", "on", "off"], default="auto",
                    help="foveated stylization: full resolution only in a window around the view centre (the gaze "
                         "where the headset tracks it), the rest at half scale — about 37%% of the network's pixels. "
@@ -153,10 +155,10 @@ def add_arguments(p):
     p.add_argument("--fovea-size", type=float, default=0.33, metavar="F",
                    help="the foveal window's side as a fraction of the eye's (0.1-0.9, default %(default)s)")
     add_stylizer_options(p, live=True)
-    p.add_argument("--xr-graphics", default="auto", help="auto | glx | egl | wgl (XR only)")
+    p.add_argument("--xr-graphics", default="auto", help="auto (default) | glx | egl | wgl (XR only)")
     p.add_argument("--mirror", action="store_true", help="with --output xr: also show a desktop mirror window")
-    p.add_argument("--xr-scale", type=float, default=1.0, help="swapchain size × the runtime's recommended size (XR only)")
-    p.add_argument("--xr-space", choices=["local", "stage"], default="local", help="reference space of the projection layer")
+    p.add_argument("--xr-scale", type=float, default=1.0, help="swapchain size × the runtime's recommended size (XR only; default 1)")
+    p.add_argument("--xr-space", choices=["local", "stage"], default="local", help="reference space of the projection layer (default local)")
     p.add_argument("--xr-validation", action="store_true", help="enable the OpenXR core validation layer")
     p.add_argument("--xr-hang-timeout", type=float, default=10.0, metavar="S",
                    help="a runtime that gives no frame for S seconds (its service stopped or hung) ends the run "
@@ -172,7 +174,8 @@ def add_stylizer_options(p, live: bool = False) -> None:
                    help="run the network at S × the frame size (0 < S <= 1) and upscale with a guided filter "
                         + ("(default: 0.5 on the CPU, 1 on CUDA)" if live else "(default 1)"))
     p.add_argument("--preserve-color", choices=["none", "luminance", "match"], default="none",
-                   help="adain: keep the frame's colours (luminance-only transfer, or match the style's colours to the frame)")
+                   help="adain: keep the frame's colours (luminance-only transfer, or match the style's colours to the frame; "
+                        "default none)")
     p.add_argument("--arch", choices=["compact", "full"], default=None,
                    help="generator: the network (default: compact where trained, else full; full is slower and "
                         "trained for fewer presets — `artem-vr styles --paths` lists them)")
@@ -338,6 +341,22 @@ def show(line: str) -> None:
     say(printable(line))
 
 
+def summary(pipeline: Pipeline, elapsed: float) -> list[str]:
+    """The run's closing lines, one fact each. The counts differ by design: the display presents
+    the newest stylized frame each time (skipping or repeating some), and the recording is a
+    fixed-rate timeline of what was presented (:func:`~artem_vr.recording.retime`)."""
+    lines = [f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s",
+             f"stylized {pipeline.worker.frames_done} frames (the display shows the newest each time: some are "
+             "skipped, some shown more than once)"]
+    rec = pipeline.recorder
+    if rec is not None and rec.frames:
+        lines.append(f"recorded {rec.frames} frames to {rec.path} ({rec.frames / rec.fps:.1f} s at {rec.fps:g} fps: "
+                     "each presented frame held for as long as it was on screen)")
+        if rec.png is not None:
+            lines.append(f"last frame: {rec.png}")
+    return lines
+
+
 def run(args) -> int:
     config = config_from_args(args)
     if config.output == "xr":
@@ -362,12 +381,8 @@ def run(args) -> int:
     finally:  # also on a signal (errors.Interrupted): the recording is kept and the summary printed
         pipeline.worker.stop()
         pipeline.close_recording()
-        elapsed = time.monotonic() - pipeline.started
-        if pipeline.recorder is not None and pipeline.recorder.frames:
-            show(f"recorded {pipeline.recorder.frames} frames to {pipeline.recorder.path}"
-                  + (f" and {pipeline.recorder.png}" if pipeline.recorder.png else ""))
-        show(f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s, "
-              f"stylized {pipeline.worker.frames_done}")
+        for line in summary(pipeline, time.monotonic() - pipeline.started):
+            show(line)
     err = worker_error(pipeline)
     if err is not None:
         raise as_artem_error(err)

@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration (default 3)")
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds before the timed window (model load, autotuning; default 3 on CUDA, 1 on the CPU)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")
     p.add_argument("--engine", nargs="+", choices=("auto", "eager", "fast", "fused", "ort"), default=None,
                    help="generator/xnor inference engine: auto (what `artem-vr run` picks for the device and "
                    "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout, graphs), fused "
@@ -62,14 +62,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "Runtime, CPU); default on the CPU: ort, fast and eager, so "
                    "their ratios are measured in one run; on CUDA: auto")
     p.add_argument("--precision", nargs="+", choices=("auto", "fp32", "fp16", "bf16"), default=["auto"],
-                   help="fast engine precision(s) (auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
+                   help="fast engine precision(s) (default auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--layout", nargs="+", choices=("auto", "nchw", "cl"), default=["auto"],
-                   help="fast engine memory format(s): NCHW or channels_last (auto: the engine's default)")
+                   help="fast engine memory format(s): NCHW or channels_last (default auto: the engine's own)")
     p.add_argument("--graph", nargs="+", choices=("off", "on"), default=["off"],
-                   help="CUDA: replay the network as a CUDA graph (off, on, or both)")
+                   help="CUDA: replay the network as a CUDA graph (off, on, or both; default off)")
     p.add_argument("--compile", choices=("on", "off"), default="on",
                    help="fused engine: its stages through torch.compile (on) or the same stages eagerly (off: "
-                   "the maths without the compiler, e.g. the CPU dry run of tools/gpu_check.sh)")
+                   "the maths without the compiler, e.g. the CPU dry run of tools/gpu_check.sh; default on)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--internal-scale", type=float, default=1.0, metavar="S",
                    help="run the network at S x the eye size (0 < S <= 1) and guided-upscale (default 1)")
@@ -78,9 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "on, as `artem-vr run` does by default (default off: the network path alone)")
     p.add_argument("--foveate", choices=["on", "off"], default="off",
                    help="foveated stylization (the headset default of `artem-vr run`): full resolution in a "
-                        "window, half scale elsewhere; the records' network_pixels say what the network ran")
+                        "window, half scale elsewhere; the records' network_pixels say what the network ran (default off)")
     p.add_argument("--upload", choices=("auto", "host"), default="auto",
-                   help="auto: CUDA-GL interop where the GL context allows, else host; host: force the host path")
+                   help="auto (default): CUDA-GL interop where the GL context allows, else host; host: force the host path")
     p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN (run first)")
     p.add_argument("--layers-only", action="store_true", help="CUDA only: the per-layer XNOR records alone")
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
@@ -92,7 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
     p.add_argument("--commit", default=None,
                    help="the commit to write in the records (default: $ARTEM_COMMIT, else git, else unknown)")
-    p.add_argument("--output", choices=("none", "xr"), default="none", help="xr: the live XR loop bench (artem_vr.bench_xr)")
+    p.add_argument("--output", choices=("none", "xr"), default="none", help="none (default): the pipeline bench; xr: the live XR loop bench (artem_vr.bench_xr)")
 
 
 # ------------------------------------------------------------------------------- parsing

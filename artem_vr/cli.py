@@ -12,7 +12,8 @@ what to do, and exit with code 2; anything else is a bug: one line and exit code
 prints the traceback first. Every line (and traceback) has the user's names for temporary files,
 URL credentials replaced by ``***`` and control characters escaped. When the reader of stdout goes
 away (``… | head -1``) the rest of the output is dropped quietly (:func:`artem_vr.text.say`);
-stdout is never replaced. Dependency telemetry (ONNX Runtime's) is switched off.
+stdout is never replaced. Dependency telemetry (ONNX Runtime's) is switched off. When stderr is a
+terminal, one line says that PyTorch is loading as its import starts (not with ``--quiet``).
 
 SIGINT, SIGTERM and SIGHUP raise :class:`~artem_vr.errors.Interrupted` in the main thread, so
 every ``finally`` runs (a recording is closed and kept, a partial output is discarded) and the
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     old_handlers = install_signal_handlers() if _main_thread() else {}
     secrets = _url_secrets(argv)
+    announce = _TorchAnnouncer.install("--quiet" in argv)
     try:
         if command in COMMANDS:
             mod = importlib.import_module(COMMANDS[command][0])
@@ -221,6 +223,40 @@ def main(argv: list[str] | None = None) -> int:
                        exit_code=3)
     finally:
         restore_signal_handlers(old_handlers)
+        if announce is not None:
+            sys.meta_path.remove(announce)
+
+
+class _TorchAnnouncer:
+    """An import hook that says, once, on a terminal, that PyTorch is loading as its import begins
+    (seconds of silence otherwise); it finds nothing itself. Installed only when stderr is a
+    terminal, torch is not loaded yet and ``--quiet`` is not given: tests and pipes stay clean."""
+
+    LINE = "artem-vr: loading PyTorch..."
+
+    def __init__(self):
+        self.said = False
+
+    @classmethod
+    def install(cls, quiet: bool) -> "_TorchAnnouncer | None":
+        if quiet or "torch" in sys.modules or not _is_terminal(sys.stderr):
+            return None
+        hook = cls()
+        sys.meta_path.insert(0, hook)
+        return hook
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and not self.said:  # the import system iterates sys.meta_path: stay in it
+            self.said = True
+            print(self.LINE, file=sys.stderr, flush=True)
+        return None
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
 
 
 def _as_artem_error(e: BaseException):

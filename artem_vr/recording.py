@@ -9,8 +9,9 @@ it from a ``finally``.
 A recording is never written over a file the run reads (its source, a style image): refused
 at construction, and again as it is renamed into place, against the inputs the caller hands
 it (paths, or the command's :class:`~artem_vr.atomic.InputsRead`). The last-frame PNG is written *beside* the
-named video; when a file of that name exists, the recorder says so on stderr as it starts, and
-``replace_png=False`` refuses instead.
+named video; when a file of that name exists that a recording did not write (it carries no
+:data:`LAST_FRAME_MARK`: the user's own picture), the recorder says so on stderr as it starts, and
+``replace_png=False`` refuses any existing file instead.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from artem_vr.atomic import AtomicVideoWriter, InputsRead, refuse_inputs, same_file, write_image_atomic
+from artem_vr.atomic import (AtomicVideoWriter, InputsRead, read_png_text, refuse_inputs, same_file,
+                             write_image_atomic)
 from artem_vr.errors import UsageError
 
 
@@ -64,11 +66,21 @@ class OpenRecordings:
                 print(f"the recording {rec.path} could not be finished: {e}", file=sys.stderr)
 
 
+#: the text chunk that marks a last-frame PNG as written by a recording (so the next run replaces it quietly)
+LAST_FRAME_MARK = {"Software": "artem-vr: the last frame of a recording"}
+
+
+def written_by_a_recording(png: Path) -> bool:
+    """True if ``png`` is a last-frame picture a recording wrote (it carries :data:`LAST_FRAME_MARK`)."""
+    return read_png_text(png).items() >= LAST_FRAME_MARK.items()
+
+
 class Recorder:
     """Writes presented frames (eyes side by side) to ``path``, and the last one to ``png``.
 
     ``inputs``: files the run reads (its source); the recording may not replace one.
-    ``replace_png``: True (default) replaces an existing ``png`` and says so; False refuses.
+    ``replace_png``: True (default) replaces an existing ``png``, saying so unless a recording wrote
+    it; False refuses.
     ``recordings``: the run's :class:`OpenRecordings`, where the recorder is while its video is
     open (so that an emergency exit finishes it); None: it is nowhere but here.
     """
@@ -92,7 +104,8 @@ class Recorder:
                 if not replace_png:
                     raise UsageError(f"{self.png} exists (the recording's last frame is written there)",
                                      "move it away, or record to another name")
-                print(f"note: {self.png} exists and will be replaced by the recording's last frame", file=sys.stderr)
+                if not written_by_a_recording(self.png):  # a previous run's last frame is replaced quietly
+                    print(f"note: {self.png} exists and will be replaced by the recording's last frame", file=sys.stderr)
 
     def add(self, eye_images: list[np.ndarray]) -> None:
         img = eye_images[0] if len(eye_images) == 1 else np.concatenate(eye_images, axis=1)
@@ -126,7 +139,7 @@ class Recorder:
         last, self._last = self._last, None
         if self.png is not None and last is not None:
             self.png.parent.mkdir(parents=True, exist_ok=True)
-            write_image_atomic(self.png, last, inputs=self.inputs, what="last-frame picture")
+            write_image_atomic(self.png, last, inputs=self.inputs, what="last-frame picture", png_text=LAST_FRAME_MARK)
 
     def discard(self) -> None:
         """Drop the recording (the target is untouched)."""

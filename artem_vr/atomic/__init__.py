@@ -27,13 +27,14 @@ second gets one line, never a silent overwrite.
 
 from __future__ import annotations
 
-from artem_vr.atomic.files import (AtomicVideoWriter, commit, count_video_frames, verify_image, verify_video,
-                                   write_bytes_atomic, write_file_atomic, write_image_atomic, write_text_atomic)
+from artem_vr.atomic.files import (AtomicVideoWriter, commit, count_video_frames, read_png_text, verify_image,
+                                   verify_video, write_bytes_atomic, write_file_atomic, write_image_atomic,
+                                   write_text_atomic)
 from artem_vr.atomic.group import AtomicGroup
 from artem_vr.atomic.inputs import InputsRead, refuse_inputs, same_file
 from artem_vr.atomic.leftovers import clean_stale_partials, owner_alive, partial_path
 from artem_vr.atomic.lock import OutputLock
 
 __all__ = ["AtomicGroup", "AtomicVideoWriter", "InputsRead", "OutputLock", "clean_stale_partials", "commit",
-           "count_video_frames", "owner_alive", "partial_path", "refuse_inputs", "same_file", "verify_image",
+           "count_video_frames", "owner_alive", "partial_path", "read_png_text", "refuse_inputs", "same_file", "verify_image",
            "verify_video", "write_bytes_atomic", "write_file_atomic", "write_image_atomic", "write_text_atomic"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import struct
 import sys
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -170,9 +172,10 @@ def verify_video(path: Path, frames: int, size: tuple[int, int] | None = None, n
 
 # ---------------------------------------------------------------------------- writers
 def write_image_atomic(target: str | os.PathLike, rgb: np.ndarray, inputs: Iterable = (), what: str = "output",
-                       quality: int = 95, exclusive: bool = False) -> Path:
+                       quality: int = 95, exclusive: bool = False, png_text: dict[str, str] | None = None) -> Path:
     """Write RGB uint8 (H, W, 3) ``rgb`` to ``target`` (format from the suffix): all or nothing.
-    ``exclusive``: never replace an existing file (a snapshot's fresh name)."""
+    ``exclusive``: never replace an existing file (a snapshot's fresh name). ``png_text``: a PNG's
+    ``tEXt`` chunks (key → Latin-1 text; :func:`read_png_text` reads them back)."""
     from artem_vr.encode import encode_image  # reason: cv2 off the import path of atomic
 
     target = Path(target)
@@ -180,9 +183,45 @@ def write_image_atomic(target: str | os.PathLike, rgb: np.ndarray, inputs: Itera
     refuse_inputs(target, inputs, what)
     check_folder(target, what)
     data = encode_image(rgb, target.suffix, quality, str(target))
+    if png_text and target.suffix.lower() == ".png":
+        data = with_png_text(data, png_text)
     h, w = rgb.shape[:2]
     return write_file_atomic(target, lambda p: p.write_bytes(data), lambda p: verify_image(p, (w, h), target),
                              inputs, what, exclusive)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_HEAD = len(_PNG_SIGNATURE) + 8 + 13 + 4  # the signature and IHDR (length, type, 13 bytes, CRC), always first
+
+
+def with_png_text(png: bytes, text: dict[str, str]) -> bytes:
+    """A PNG file's bytes with ``tEXt`` chunks (key → Latin-1 text) added after its header."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    added = b"".join(chunk(b"tEXt", k.encode("latin-1") + b"\0" + v.encode("latin-1")) for k, v in text.items())
+    return png[:_PNG_HEAD] + added + png[_PNG_HEAD:]
+
+
+def read_png_text(path: str | os.PathLike, limit: int = 1 << 16) -> dict[str, str]:
+    """The ``tEXt`` chunks before the image data of the PNG file at ``path`` (within its first
+    ``limit`` bytes); {} for anything else (not a PNG, unreadable, cut short)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit)
+    except OSError:
+        return {}
+    found, pos = {}, len(_PNG_SIGNATURE)
+    while data.startswith(_PNG_SIGNATURE) and pos + 8 <= len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        if kind in (b"IDAT", b"IEND") or len(body) < length:
+            break
+        if kind == b"tEXt" and b"\0" in body:
+            key, _, value = body.partition(b"\0")
+            found[key.decode("latin-1")] = value.decode("latin-1")
+        pos += 12 + length
+    return found
 
 
 class AtomicVideoWriter:
