@@ -4,6 +4,7 @@ printed, the exit code is 128 + the signal; a stylize keeps its target untouched
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 
 import pytest
@@ -23,24 +24,38 @@ def _wait_for(stream, needle: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"{needle!r} never appeared: {seen!r}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_signal_during_run_record_keeps_a_playable_recording(tmp_path, sig):
-    src = write_video(tmp_path / "in.mp4", n=30)
-    rec = tmp_path / "rec.mp4"
-    p = start_cli("run", "--output", "headless", "--source", src, "--record", rec, "--frames", "100000",
-                  "--method", "identity", "--eye-size", "64x48", "--out", tmp_path / "o", cwd=tmp_path)
+def signal_cli(*argv, cwd, sig: int, marker: str, stream: str = "stderr", ready=None,
+               settle: float = 0.0) -> subprocess.CompletedProcess:
+    """``artem-vr ARGV`` as a real child: once ``marker`` appeared on its ``stream`` ("stdout" or
+    "stderr"), ``ready()`` (if given) is true and ``settle`` seconds passed, it is sent ``sig``.
+    Returns its exit code and what it wrote after the marker. The child is killed if it is still
+    there at the end (it did not end within 60 s of the signal, or the marker never came)."""
+    p = start_cli(*argv, cwd=cwd)
     try:
-        _wait_for(p.stdout, "style:")
-        deadline = time.monotonic() + 60  # the output's first frame can take seconds on a loaded machine
-        while not partials(tmp_path) and time.monotonic() < deadline and p.poll() is None:
+        _wait_for(getattr(p, stream), marker)
+        deadline = time.monotonic() + 60  # e.g. the output's first frame can take seconds on a loaded machine
+        while ready is not None and not ready() and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.1)
-        time.sleep(1.0)  # frames are being recorded
+        time.sleep(settle)
         p.send_signal(sig)
         out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 128 + sig, err
+            p.communicate()
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_during_run_record_keeps_a_playable_recording(tmp_path, sig):
+    src = write_video(tmp_path / "in.mp4", n=30)
+    rec = tmp_path / "rec.mp4"
+    r = signal_cli("run", "--output", "headless", "--source", src, "--record", rec, "--frames", "100000",
+                   "--method", "identity", "--eye-size", "64x48", "--out", tmp_path / "o", cwd=tmp_path, sig=sig,
+                   marker="style:", stream="stdout", ready=lambda: partials(tmp_path),
+                   settle=1.0)  # the recording has begun, and frames are being recorded
+    out, err = r.stdout, r.stderr
+    assert r.returncode == 128 + sig, err
     assert f"interrupted by {signal.Signals(sig).name}" in err and "Traceback" not in err
     line = next(ln for ln in out.splitlines() if ln.startswith("recorded "))
     n = int(line.split()[1])
@@ -54,15 +69,10 @@ def test_sigterm_during_stylize_discards_the_partial_output(tmp_path):
     src = write_video(tmp_path / "in.mp4", n=600, size=(96, 64))
     out = write_video(tmp_path / "out.mp4", n=5, seed=8)
     before = digest(out)
-    p = start_cli("stylize", src, out, "--method", "identity", cwd=tmp_path)
-    try:
-        _wait_for(p.stderr, "frame/s")  # the progress bar moves: frames are being written
-        p.send_signal(signal.SIGTERM)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 128 + signal.SIGTERM, err
+    r = signal_cli("stylize", src, out, "--method", "identity", cwd=tmp_path, sig=signal.SIGTERM,
+                   marker="frame/s")  # the progress bar moves: frames are being written
+    err = r.stderr
+    assert r.returncode == 128 + signal.SIGTERM, err
     said = [ln for ln in err.splitlines() if "interrupted" in ln]
     assert said == [f"artem-vr stylize: interrupted by SIGTERM: the partial output was discarded, {out} is untouched"], err
     assert "Traceback" not in err
@@ -76,18 +86,12 @@ def test_sigint_during_train_keeps_the_checkpoint_and_says_how_to_resume(tmp_pat
     for i in range(3):
         write_png(content / f"{i}.png", size=(64, 64), seed=i)
     run_dir, models = tmp_path / "run", tmp_path / "models"
-    p = start_cli("train", "generator", "--content", content, "--style", "starry_night", "--out", "sig", "--size", "32",
-                  "--batch", "1", "--iters", "100000", "--checkpoint-every", "2", "--holdout-every", "0",
-                  "--run-dir", run_dir, "--out-dir", models, cwd=tmp_path)
-    try:
-        _wait_for(p.stderr, "it/s")  # the bar moves: steps are being taken
-        time.sleep(1.0)  # past a checkpoint
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 128 + signal.SIGINT, err
+    r = signal_cli("train", "generator", "--content", content, "--style", "starry_night", "--out", "sig", "--size", "32",
+                   "--batch", "1", "--iters", "100000", "--checkpoint-every", "2", "--holdout-every", "0",
+                   "--run-dir", run_dir, "--out-dir", models, cwd=tmp_path, sig=signal.SIGINT,
+                   marker="it/s", settle=1.0)  # the bar moves (steps are being taken), then past a checkpoint
+    err = r.stderr
+    assert r.returncode == 128 + signal.SIGINT, err
     # one line of its own (the bar's line ended first), saying what was kept and how to go on
     assert one_error_line(err) == (f"artem-vr train: interrupted by SIGINT: the last checkpoint is kept in {run_dir}: "
                                    "the same command with --resume continues from it")
@@ -99,17 +103,11 @@ def test_sigint_during_train_xnor_says_nothing_was_kept(tmp_path):
     content.mkdir()
     for i in range(3):
         write_png(content / f"{i}.png", size=(64, 64), seed=i)
-    p = start_cli("train", "xnor", "--from", "starry_night", "--content", content, "--out", "sigx", "--size", "32",
-                  "--batch", "1", "--iters", "100000", "--holdout-every", "0", "--out-dir", tmp_path / "models",
-                  cwd=tmp_path)
-    try:
-        _wait_for(p.stderr, "it/s")
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 128 + signal.SIGINT, err
+    r = signal_cli("train", "xnor", "--from", "starry_night", "--content", content, "--out", "sigx", "--size", "32",
+                   "--batch", "1", "--iters", "100000", "--holdout-every", "0", "--out-dir", tmp_path / "models",
+                   cwd=tmp_path, sig=signal.SIGINT, marker="it/s")
+    err = r.stderr
+    assert r.returncode == 128 + signal.SIGINT, err
     assert one_error_line(err) == ("artem-vr train: interrupted by SIGINT: nothing was saved (train xnor keeps no "
                                    "checkpoints: a smaller --iters finishes sooner)")
     assert not (tmp_path / "models" / "sigx.safetensors").exists()
