@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from faults_helpers import count_frames, digest, one_error_line, partials, start_cli, write_png, write_video
+from faults_helpers import count_frames, digest, one_error_line, partials, run_cli, start_cli, write_png, write_video
 
 
 def _wait_for(stream, needle: str, timeout: float = 60.0) -> str:
@@ -24,15 +24,16 @@ def _wait_for(stream, needle: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"{needle!r} never appeared: {seen!r}")
 
 
-def signal_cli(*argv, cwd, sig: int, marker: str, stream: str = "stderr", ready=None,
+def signal_cli(*argv, cwd, sig: int, marker: str | None = None, stream: str = "stderr", ready=None,
                settle: float = 0.0) -> subprocess.CompletedProcess:
-    """``artem-vr ARGV`` as a real child: once ``marker`` appeared on its ``stream`` ("stdout" or
-    "stderr"), ``ready()`` (if given) is true and ``settle`` seconds passed, it is sent ``sig``.
-    Returns its exit code and what it wrote after the marker. The child is killed if it is still
-    there at the end (it did not end within 60 s of the signal, or the marker never came)."""
+    """``artem-vr ARGV`` as a real child: once ``marker`` (if given) appeared on its ``stream``
+    ("stdout" or "stderr"), ``ready()`` (if given) is true and ``settle`` seconds passed, it is sent
+    ``sig``. Returns its exit code and what it wrote after the marker. The child is killed if it is
+    still there at the end (it did not end within 60 s of the signal, or the marker never came)."""
     p = start_cli(*argv, cwd=cwd)
     try:
-        _wait_for(getattr(p, stream), marker)
+        if marker is not None:
+            _wait_for(getattr(p, stream), marker)
         deadline = time.monotonic() + 60  # e.g. the output's first frame can take seconds on a loaded machine
         while ready is not None and not ready() and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.1)
@@ -111,3 +112,31 @@ def test_sigint_during_train_xnor_says_nothing_was_kept(tmp_path):
     assert one_error_line(err) == ("artem-vr train: interrupted by SIGINT: nothing was saved (train xnor keeps no "
                                    "checkpoints: a smaller --iters finishes sooner)")
     assert not (tmp_path / "models" / "sigx.safetensors").exists()
+
+
+@pytest.mark.slow  # two real trainer processes (VGG on CPU): ~15 s on 2 busy cores
+def test_sigint_during_train_adain_keeps_the_step_and_resume_finishes_it(tmp_path):
+    """Like `train generator`: exit 130, one line saying what was kept and how to go on — the step in
+    progress finishes and is checkpointed, no model is written; the same command with --resume ends it."""
+    from artem_vr.style.weights import read_header
+
+    for kind in ("content", "styles"):
+        (tmp_path / kind).mkdir()
+        for i in range(2):
+            write_png(tmp_path / kind / f"{i}.png", size=(64, 64), seed=i + (10 if kind == "styles" else 0))
+    run_dir, models = tmp_path / "run", tmp_path / "models"
+    argv = ["train", "adain", "--content", tmp_path / "content", "--styles", tmp_path / "styles", "--out", "siga",
+            "--size", "32", "--batch", "1", "--holdout", "0", "--style-crops", "1", "--sample-every", "2",
+            "--ckpt-every", "100000", "--log-every", "100000", "--run-dir", run_dir, "--out-dir", models]
+    # once steps are being taken (a sample sheet is there; the bar's line may come only every 30 s)
+    r = signal_cli(*argv, "--iters", "100000", cwd=tmp_path, sig=signal.SIGINT,
+                   ready=lambda: any(run_dir.glob("sample_*.jpg")))
+    assert r.returncode == 128 + signal.SIGINT, r.stderr
+    assert one_error_line(r.stderr) == (f"artem-vr train: interrupted by SIGINT: the last checkpoint is kept in {run_dir}: "
+                                        "the same command with --resume continues from it")
+    assert not (models / "siga.safetensors").exists() and partials(models if models.exists() else tmp_path) == []
+    done = read_header(run_dir / "checkpoint.safetensors")[1]["iteration"]
+    assert done >= 2, done  # the steps taken until the signal (no periodic checkpoint comes before step 100000)
+    r = run_cli(*argv, "--iters", done + 1, "--resume", "--eval-pairs", "0", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"finished iteration {done + 1}" in r.stdout and (models / "siga.safetensors").is_file()
