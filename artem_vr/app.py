@@ -22,7 +22,7 @@ from artem_vr.contracts import OUTPUTS, Output
 from artem_vr.control import ControlState, Controller
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import UsageError
-from artem_vr.frames import check_max_megapixels
+from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.pose import PoseHistory
 from artem_vr.render.geometry import load_calibration
@@ -201,9 +201,11 @@ def stylizer_options(args) -> dict:
             "adain_weights": weights, "engine": args.engine}
 
 
-def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, fovea=None, region=None):
+def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, fovea=None, region=None,
+                     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
     """make_stylizer with the user's options applied (per method where they apply); checks them now.
-    ``fovea``: a FoveaSpec → each stylizer is foveated (window centre from ``region``)."""
+    ``fovea``: a FoveaSpec → each stylizer is foveated (window centre from ``region``).
+    ``max_megapixels``: the decode limit of the style images a stylizer reads (AdaIN's paintings)."""
     if not 0.0 < internal_scale <= 1.0:
         raise UsageError(f"--internal-scale {internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
 
@@ -211,7 +213,7 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, 
         kw = {}
         if method == "adain":
             kw = {"preserve_color": options["preserve_color"], "variant": options["adain_variant"],
-                  "weights": options.get("adain_weights")}
+                  "weights": options.get("adain_weights"), "max_megapixels": max_megapixels}
             if options.get("engine") is not None:  # fused, or AdaIN's eager path for every other kind
                 kw["engine"] = options["engine"]
         elif method in ("generator", "xnor"):
@@ -313,7 +315,7 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
         fovea, region = config.fovea(), FoveaRegion()
         printer(f"foveation: on (window {config.fovea_size:.0%} of each side at full resolution, the rest at half; "
                 "--foveate off for the whole eye)")
-    factory = stylizer_factory(config.options(), config.internal_scale, printer, fovea, region)
+    factory = stylizer_factory(config.options(), config.internal_scale, printer, fovea, region, config.max_megapixels)
     worker = StylizerWorker(None, controller, device=config.device, factory=factory, wrap=wrap_for_run,
                             initial_style=style_file)
     worker.delay_s = config.stylize_delay_ms / 1000.0

@@ -72,7 +72,7 @@ class StylizeConfig:
     device: str  # resolved: cpu | cuda | cuda:N
     internal_scale: float
     stylizer_options: Mapping  # per-method options (app.stylizer_options), read-only
-    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the input's decode limit (--max-megapixels)
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the input and the style images (--max-megapixels)
 
     @classmethod
     def from_args(cls, args) -> "StylizeConfig":
@@ -94,7 +94,8 @@ def make_stylizer_for(config: StylizeConfig):
 
     method, _methods, styles, style_file = plan_style(config.method, config.style)
     style = style_file or (config.style if config.style in styles else styles[0])
-    s = stylizer_factory(dict(config.stylizer_options), config.internal_scale)(method, style, device=config.device)
+    s = stylizer_factory(dict(config.stylizer_options), config.internal_scale,
+                         max_megapixels=config.max_megapixels)(method, style, device=config.device)
     s.strength = config.strength
     if config.temporal:
         try:

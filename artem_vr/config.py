@@ -68,7 +68,7 @@ class RunConfig:
     #: foveated stylization: "on" | "off" | "auto" (on in the headset, off on the desk outputs)
     foveate: str = "auto"
     fovea_size: float = 0.33
-    #: the decode limit of the source's images and frames (--max-megapixels)
+    #: the decode limit of the source's images and frames, and of AdaIN's style images (--max-megapixels)
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
     extra: tuple = field(default=())
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from artem_vr.errors import ImageError, UsageError, WeightsError
-from artem_vr.frames import check_image, to_tensor
+from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_image, to_tensor
 from artem_vr.paths import MODELS_DIR
 from artem_vr.sources.imageio import read_image
 from artem_vr.style.adain_fused import FusedAdaIN
@@ -53,12 +53,13 @@ __all__ = [
 # --------------------------------------------------------------------------- stylizer
 
 
-def read_style_image(path: str | os.PathLike) -> torch.Tensor:
-    """Read an image file → float ``(1, 3, H, W)`` RGB 0–1. Unreadable → ImageError."""
+def read_style_image(path: str | os.PathLike, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> torch.Tensor:
+    """Read an image file → float ``(1, 3, H, W)`` RGB 0–1. Unreadable, or over ``max_megapixels``
+    (the command's ``--max-megapixels``, checked from its header) → ImageError."""
     p = Path(path)
     if not p.is_file():
         raise ImageError(f"style image {str(p)!r} not found", "give a preset name (artem-vr styles) or an existing image file")
-    return to_tensor(read_image(p))  # the project's one image reader
+    return to_tensor(read_image(p, max_megapixels=max_megapixels))  # the project's one image reader
 
 
 def default_weights(variant_name: str):
@@ -149,6 +150,8 @@ class AdaINStylizer(Stylizer):
     ``engine``: ``fused`` (or an ``EngineConfig(fused=True)``): encoder and decoder as compiled
     fused stages (:mod:`artem_vr.style.adain_fused`); anything else: the eager path
     (:func:`make_adain_engine`).
+    ``max_megapixels``: the decode limit of the style images (the command's ``--max-megapixels``);
+    a larger one is refused from its header (ImageError) and the previous style stays.
     """
 
     method = "adain"
@@ -163,6 +166,7 @@ class AdaINStylizer(Stylizer):
         vgg_weights: str = "imagenet",
         library=None,
         engine=None,
+        max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     ):
         super().__init__(device, library)
         if preserve_color not in ("none", "luminance", "match"):
@@ -190,6 +194,7 @@ class AdaINStylizer(Stylizer):
         self.weights_path = path
         self.preserve_color = preserve_color
         self.style_size = style_size
+        self.max_megapixels = max_megapixels
         self._cache: dict[tuple, Stats] = {}
         self._sources: list[tuple[str, float]] = []
         self._stats: Stats | None = None
@@ -236,7 +241,7 @@ class AdaINStylizer(Stylizer):
             if content is None and key in self._cache:
                 stats.append(self._cache[key])
                 continue
-            img = resize_shorter(read_style_image(path), self.style_size).to(self.device)
+            img = resize_shorter(read_style_image(path, self.max_megapixels), self.style_size).to(self.device)
             if content is not None:
                 img = match_color(img, content[:1].float())
             with torch.inference_mode():

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artem_vr.errors import InvalidNumber, UsageError, check_at_least
+from artem_vr.errors import Interrupted, InvalidNumber, UsageError, check_at_least
 from artem_vr.paths import user_data_dir
 from artem_vr.style.adain import (
     STYLE_LOSS_LAYERS,
@@ -231,6 +231,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt, opt_ckpt = run_dir / "checkpoint.safetensors", run_dir / "optimizer.safetensors"
+    claims.push(lambda _t, e, _tb: _say_resumable(e, ckpt, cfg.ckpt_every))
     start, history, prev_wall = 0, [], 0.0
     if cfg.resume:
         if not ckpt.is_file():
@@ -248,12 +249,14 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     lw = normalized_layer_weights()
     bank = StatBank(styles_img, cfg.size, cfg.style_crops, loss_net, dev, g) if cfg.style_crops > 0 else None
 
-    stop = {"flag": False}
+    signals: list[int] = []
 
-    def _stop(signum, frame):  # finish the step, then save
-        stop["flag"] = True
+    def _stop(signum, _frame):  # the first signal: finish the step, keep a checkpoint, end; a second: end now
+        signals.append(signum)
+        if len(signals) > 1:
+            raise Interrupted(signals[0])
 
-    old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)} if _main_thread() else {}
+    old = {s: signal.signal(s, _stop) for s in END_SIGNALS} if _main_thread() else {}
     ema: dict[str, float] = {}
     it = start
     deadline = time.time() + cfg.time_limit * 60 if cfg.time_limit else None
@@ -312,7 +315,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
             if cfg.ckpt_every and n % cfg.ckpt_every == 0:
                 it = n
                 checkpoint()
-            if stop["flag"] or (deadline and time.time() > deadline):
+            if signals or (deadline and time.time() > deadline):
                 it = n
                 break
         else:
@@ -321,7 +324,10 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
         bar.close()
         for s, h in old.items():
             signal.signal(s, h)
-    interrupted = it < cfg.iters
+    if signals:  # asked to end: the finished steps are kept for --resume; no model from a run cut short
+        checkpoint()
+        raise Interrupted(signals[0])
+    interrupted = it < cfg.iters  # --time-limit: the model is written, its card says it stopped early
     checkpoint()
     wall = prev_wall + time.time() - t0
     held = heldout_eval(decoder, v, encoder, loss_net, held_c, held_s, cfg.eval_pairs, cfg.size, dev)
@@ -343,6 +349,17 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
                                    lambda _w, _t, _hw: model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_size),
                                    inputs=inputs)
     return TrainResult(weights, card, it, history, held, wall, interrupted)
+
+
+#: the signals that end a run (as the CLI's): the step in progress finishes and is kept first
+END_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
+    """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line)."""
+    if isinstance(e, Interrupted):
+        e.outcome = (f"the last checkpoint is kept in {ckpt.parent}: the same command with --resume continues from it"
+                     if ckpt.exists() else f"nothing was saved yet (the first checkpoint comes at step {every})")
 
 
 def _main_thread() -> bool:

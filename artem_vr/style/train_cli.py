@@ -43,11 +43,20 @@ def add_arguments(parser) -> None:
             continue  # run() explains what is missing
         try:
             _load(kind).add_arguments(sp)
-        except Exception as e:  # a broken trainer must not break the others
-            sp.set_defaults(_trainer_error=f"{type(e).__name__}: {e}")
+        except ImportError as e:  # a dependency of this trainer is missing: the others still work
+            if _ours(e.name):
+                raise  # one of our own modules failed to import: a bug, not a missing dependency
+            sp.set_defaults(_trainer_error=(f"{type(e).__name__}: {e}", e.name))
+
+
+def _ours(module: str | None) -> bool:
+    return (module or "").partition(".")[0] == "artem_vr"
 
 
 def run(args) -> int:
     if getattr(args, "_trainer_error", None):
-        raise UsageError(f"`artem-vr train {args.trainer}` failed to load: {args._trainer_error}", "run with --debug, or reinstall")
+        text, missing = args._trainer_error
+        fix = (f"install the missing package ({missing.partition('.')[0]}), or reinstall artem-vr" if missing
+               else "reinstall artem-vr")
+        raise UsageError(f"`artem-vr train {args.trainer}` failed to load: {text}", fix)
     return int(_load(args.trainer).run(args) or 0)

@@ -95,10 +95,10 @@ class XrOutput(Output):
         # first in, last out: it also watches the teardown (which calls into the runtime)
         self.watchdog = stack.enter_context(RuntimeWatchdog(options.hang_timeout, recordings=self.recordings))
         check_manifest()
-        load_xr()
+        xr = load_xr()
         try:
             offered = runtime_extensions()
-        except Exception as e:  # noqa: BLE001 — the loader could not reach the runtime
+        except xr.XrException as e:  # the loader could not reach the runtime (an OpenXR error result)
             raise RuntimeUnavailable(f"the OpenXR runtime did not answer ({type(e).__name__}: {e})",
                                      "start SteamVR / monado-service, or check XR_RUNTIME_JSON") from e
         kind = choose_graphics(options.graphics, offered)

@@ -43,17 +43,23 @@ def load_xr():
     """Import and return the pyopenxr module, keeping PyOpenGL's platform as it was."""
     if "xr" in sys.modules:
         return sys.modules["xr"]
+    # pyopenxr imports PyOpenGL's platform itself: whatever stops that here stops pyopenxr too
     try:
         import OpenGL.platform as glplat
-
-        before = glplat.PLATFORM
-    except Exception:  # noqa: BLE001 — no PyOpenGL: pyopenxr will say so below
-        glplat, before = None, None
+    except ImportError as e:  # no PyOpenGL, or no GL library for its platform ("Unable to load EGL library")
+        raise RuntimeUnavailable(f"PyOpenGL cannot load ({type(e).__name__}: {e})",
+                                 "pip install PyOpenGL, and install the system's GL libraries (libGL, libEGL)") from e
+    before = glplat.PLATFORM
     try:
         import xr
-    except ImportError as e:
+    except ModuleNotFoundError as e:
+        if e.name and e.name.partition(".")[0] != "xr":  # a dependency of pyopenxr
+            raise RuntimeUnavailable(f"pyopenxr cannot load: it needs {e.name} ({e})", f"pip install {e.name}") from e
         raise RuntimeUnavailable(f"pyopenxr is not installed ({e})", "pip install pyopenxr") from e
-    if glplat is not None and before is not None and glplat.PLATFORM is not before:
+    except (ImportError, OSError) as e:  # e.g. its bundled OpenXR loader library does not load
+        raise RuntimeUnavailable(f"pyopenxr cannot load ({type(e).__name__}: {e})",
+                                 "reinstall it: pip install --force-reinstall pyopenxr") from e
+    if glplat.PLATFORM is not before:
         glplat.PLATFORM = before
     return xr
 
@@ -103,7 +109,11 @@ def check_manifest() -> str:
 
 
 def xr_available() -> tuple[bool, str]:
-    """Can an OpenXR session be made here? (ok, reason). Never raises, never opens a window.
+    """Can an OpenXR session be made here? (ok, reason). Never opens a window.
+
+    "No" is said for a missing runtime, pyopenxr or PyOpenGL, and for an OpenXR error result
+    (``xr.XrException``) from the loader or runtime — with the reason; any other exception is a
+    bug and is raised, not reported as "not available".
 
     Creates an instance with no extensions, asks for a head-mounted system and destroys the
     instance again. Under the test suite (``ARTEM_VR_TESTING=1``) only a runtime given
@@ -111,10 +121,12 @@ def xr_available() -> tuple[bool, str]:
     """
     if os.environ.get("ARTEM_VR_TESTING") == "1" and not os.environ.get("XR_RUNTIME_JSON"):
         return False, "tests see an OpenXR runtime only through XR_RUNTIME_JSON"
-    path = None
     try:
         path = check_manifest()
         xr = load_xr()
+    except RuntimeUnavailable as e:
+        return False, e.what
+    try:
         instance = xr.create_instance(xr.InstanceCreateInfo(
             application_info=xr.ApplicationInfo(application_name="artem-vr probe", engine_name="artem-vr")))
         try:
@@ -127,9 +139,9 @@ def xr_available() -> tuple[bool, str]:
         finally:
             xr.destroy_instance(instance)
         return True, f"{name} ({path})"
-    except RuntimeUnavailable as e:
-        return False, e.what
-    except Exception as e:  # noqa: BLE001 — any failure means "not available", with the reason
+    except xr.RuntimeUnavailableError as e:  # the manifest's runtime library is missing or does not load
+        return False, f"the OpenXR loader could not load the runtime configured in {path} ({type(e).__name__}: {e})"
+    except xr.XrException as e:  # an OpenXR result the loader or runtime returned; anything else is a bug
         return False, (f"the OpenXR runtime configured in {path} is installed but did not answer "
                        f"({type(e).__name__}: {e}): {NOT_RUNNING}")
 

@@ -150,3 +150,26 @@ def test_run_with_a_bomb_source_is_bounded_and_one_line(tmp_path):
     r = run_cli("run", "--output", "headless", "--source", bomb, "--frames", "3", "--method", "identity",
                 "--out", tmp_path / "o", cwd=tmp_path)
     assert r.returncode == 2 and "megapixels" in one_error_line(r.stderr)
+
+
+@pytest.mark.slow  # four real runs of the CLI with AdaIN on the CPU: ~20 s on 2 busy cores
+def test_max_megapixels_holds_for_the_style_image_of_stylize_and_run(tmp_path):
+    """The painting given to AdaIN (--style PAINTING) is read under the command's limit, as the input is —
+    not under the default 50 MP. (The shipped paintings are at most 0.1 MP: the limits here are above them.)"""
+    painting = write_png(tmp_path / "painting.png", size=(800, 500), seed=3)  # 0.4 MP
+    src = write_png(tmp_path / "in.png", size=(48, 32))
+    said = (f"image {painting} is 800x500 (0.4 megapixels), over the limit of 0.3 megapixels — downscale it first, "
+            "or raise the limit with --max-megapixels N")
+    stylize = ["stylize", src, tmp_path / "o.png", "--style", painting, "--device", "cpu"]
+    r = run_cli(*stylize, "--max-megapixels", "0.3", cwd=tmp_path)
+    assert r.returncode == 2 and one_error_line(r.stderr) == f"artem-vr stylize: error: {said}", r.stderr
+    assert not (tmp_path / "o.png").exists()
+    r = run_cli(*stylize, "--max-megapixels", "0.5", cwd=tmp_path)
+    assert r.returncode == 0 and f"adain: {painting})" in r.stdout, r.stderr
+    assert cv2.imread(str(tmp_path / "o.png")).shape == (32, 48, 3)
+    run = ["run", "--output", "headless", "--source", src, "--style", painting, "--frames", "2", "--eye-size", "64x48",
+           "--device", "cpu", "--out", tmp_path / "r"]
+    r = run_cli(*run, "--max-megapixels", "0.3", cwd=tmp_path)
+    assert r.returncode == 2 and one_error_line(r.stderr) == f"artem-vr run: error: {said}", r.stderr
+    r = run_cli(*run, "--max-megapixels", "0.5", cwd=tmp_path)
+    assert r.returncode == 0 and "presented" in r.stdout and f"style: {painting}" in r.stdout, r.stderr

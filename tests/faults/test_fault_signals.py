@@ -4,10 +4,11 @@ printed, the exit code is 128 + the signal; a stylize keeps its target untouched
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 
 import pytest
-from faults_helpers import count_frames, digest, one_error_line, partials, start_cli, write_png, write_video
+from faults_helpers import count_frames, digest, one_error_line, partials, run_cli, start_cli, write_png, write_video
 
 
 def _wait_for(stream, needle: str, timeout: float = 60.0) -> str:
@@ -23,24 +24,39 @@ def _wait_for(stream, needle: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"{needle!r} never appeared: {seen!r}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_signal_during_run_record_keeps_a_playable_recording(tmp_path, sig):
-    src = write_video(tmp_path / "in.mp4", n=30)
-    rec = tmp_path / "rec.mp4"
-    p = start_cli("run", "--output", "headless", "--source", src, "--record", rec, "--frames", "100000",
-                  "--method", "identity", "--eye-size", "64x48", "--out", tmp_path / "o", cwd=tmp_path)
+def signal_cli(*argv, cwd, sig: int, marker: str | None = None, stream: str = "stderr", ready=None,
+               settle: float = 0.0) -> subprocess.CompletedProcess:
+    """``artem-vr ARGV`` as a real child: once ``marker`` (if given) appeared on its ``stream``
+    ("stdout" or "stderr"), ``ready()`` (if given) is true and ``settle`` seconds passed, it is sent
+    ``sig``. Returns its exit code and what it wrote after the marker. The child is killed if it is
+    still there at the end (it did not end within 60 s of the signal, or the marker never came)."""
+    p = start_cli(*argv, cwd=cwd)
     try:
-        _wait_for(p.stdout, "style:")
-        deadline = time.monotonic() + 60  # the output's first frame can take seconds on a loaded machine
-        while not partials(tmp_path) and time.monotonic() < deadline and p.poll() is None:
+        if marker is not None:
+            _wait_for(getattr(p, stream), marker)
+        deadline = time.monotonic() + 60  # e.g. the output's first frame can take seconds on a loaded machine
+        while ready is not None and not ready() and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.1)
-        time.sleep(1.0)  # frames are being recorded
+        time.sleep(settle)
         p.send_signal(sig)
         out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 128 + sig, err
+            p.communicate()
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_during_run_record_keeps_a_playable_recording(tmp_path, sig):
+    src = write_video(tmp_path / "in.mp4", n=30)
+    rec = tmp_path / "rec.mp4"
+    r = signal_cli("run", "--output", "headless", "--source", src, "--record", rec, "--frames", "100000",
+                   "--method", "identity", "--eye-size", "64x48", "--out", tmp_path / "o", cwd=tmp_path, sig=sig,
+                   marker="style:", stream="stdout", ready=lambda: partials(tmp_path),
+                   settle=1.0)  # the recording has begun, and frames are being recorded
+    out, err = r.stdout, r.stderr
+    assert r.returncode == 128 + sig, err
     assert f"interrupted by {signal.Signals(sig).name}" in err and "Traceback" not in err
     line = next(ln for ln in out.splitlines() if ln.startswith("recorded "))
     n = int(line.split()[1])
@@ -54,15 +70,10 @@ def test_sigterm_during_stylize_discards_the_partial_output(tmp_path):
     src = write_video(tmp_path / "in.mp4", n=600, size=(96, 64))
     out = write_video(tmp_path / "out.mp4", n=5, seed=8)
     before = digest(out)
-    p = start_cli("stylize", src, out, "--method", "identity", cwd=tmp_path)
-    try:
-        _wait_for(p.stderr, "frame/s")  # the progress bar moves: frames are being written
-        p.send_signal(signal.SIGTERM)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 128 + signal.SIGTERM, err
+    r = signal_cli("stylize", src, out, "--method", "identity", cwd=tmp_path, sig=signal.SIGTERM,
+                   marker="frame/s")  # the progress bar moves: frames are being written
+    err = r.stderr
+    assert r.returncode == 128 + signal.SIGTERM, err
     said = [ln for ln in err.splitlines() if "interrupted" in ln]
     assert said == [f"artem-vr stylize: interrupted by SIGTERM: the partial output was discarded, {out} is untouched"], err
     assert "Traceback" not in err
@@ -76,18 +87,12 @@ def test_sigint_during_train_keeps_the_checkpoint_and_says_how_to_resume(tmp_pat
     for i in range(3):
         write_png(content / f"{i}.png", size=(64, 64), seed=i)
     run_dir, models = tmp_path / "run", tmp_path / "models"
-    p = start_cli("train", "generator", "--content", content, "--style", "starry_night", "--out", "sig", "--size", "32",
-                  "--batch", "1", "--iters", "100000", "--checkpoint-every", "2", "--holdout-every", "0",
-                  "--run-dir", run_dir, "--out-dir", models, cwd=tmp_path)
-    try:
-        _wait_for(p.stderr, "it/s")  # the bar moves: steps are being taken
-        time.sleep(1.0)  # past a checkpoint
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 128 + signal.SIGINT, err
+    r = signal_cli("train", "generator", "--content", content, "--style", "starry_night", "--out", "sig", "--size", "32",
+                   "--batch", "1", "--iters", "100000", "--checkpoint-every", "2", "--holdout-every", "0",
+                   "--run-dir", run_dir, "--out-dir", models, cwd=tmp_path, sig=signal.SIGINT,
+                   marker="it/s", settle=1.0)  # the bar moves (steps are being taken), then past a checkpoint
+    err = r.stderr
+    assert r.returncode == 128 + signal.SIGINT, err
     # one line of its own (the bar's line ended first), saying what was kept and how to go on
     assert one_error_line(err) == (f"artem-vr train: interrupted by SIGINT: the last checkpoint is kept in {run_dir}: "
                                    "the same command with --resume continues from it")
@@ -99,17 +104,39 @@ def test_sigint_during_train_xnor_says_nothing_was_kept(tmp_path):
     content.mkdir()
     for i in range(3):
         write_png(content / f"{i}.png", size=(64, 64), seed=i)
-    p = start_cli("train", "xnor", "--from", "starry_night", "--content", content, "--out", "sigx", "--size", "32",
-                  "--batch", "1", "--iters", "100000", "--holdout-every", "0", "--out-dir", tmp_path / "models",
-                  cwd=tmp_path)
-    try:
-        _wait_for(p.stderr, "it/s")
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 128 + signal.SIGINT, err
+    r = signal_cli("train", "xnor", "--from", "starry_night", "--content", content, "--out", "sigx", "--size", "32",
+                   "--batch", "1", "--iters", "100000", "--holdout-every", "0", "--out-dir", tmp_path / "models",
+                   cwd=tmp_path, sig=signal.SIGINT, marker="it/s")
+    err = r.stderr
+    assert r.returncode == 128 + signal.SIGINT, err
     assert one_error_line(err) == ("artem-vr train: interrupted by SIGINT: nothing was saved (train xnor keeps no "
                                    "checkpoints: a smaller --iters finishes sooner)")
     assert not (tmp_path / "models" / "sigx.safetensors").exists()
+
+
+@pytest.mark.slow  # two real trainer processes (VGG on CPU): ~15 s on 2 busy cores
+def test_sigint_during_train_adain_keeps_the_step_and_resume_finishes_it(tmp_path):
+    """Like `train generator`: exit 130, one line saying what was kept and how to go on — the step in
+    progress finishes and is checkpointed, no model is written; the same command with --resume ends it."""
+    from artem_vr.style.weights import read_header
+
+    for kind in ("content", "styles"):
+        (tmp_path / kind).mkdir()
+        for i in range(2):
+            write_png(tmp_path / kind / f"{i}.png", size=(64, 64), seed=i + (10 if kind == "styles" else 0))
+    run_dir, models = tmp_path / "run", tmp_path / "models"
+    argv = ["train", "adain", "--content", tmp_path / "content", "--styles", tmp_path / "styles", "--out", "siga",
+            "--size", "32", "--batch", "1", "--holdout", "0", "--style-crops", "1", "--sample-every", "2",
+            "--ckpt-every", "100000", "--log-every", "100000", "--run-dir", run_dir, "--out-dir", models]
+    # once steps are being taken (a sample sheet is there; the bar's line may come only every 30 s)
+    r = signal_cli(*argv, "--iters", "100000", cwd=tmp_path, sig=signal.SIGINT,
+                   ready=lambda: any(run_dir.glob("sample_*.jpg")))
+    assert r.returncode == 128 + signal.SIGINT, r.stderr
+    assert one_error_line(r.stderr) == (f"artem-vr train: interrupted by SIGINT: the last checkpoint is kept in {run_dir}: "
+                                        "the same command with --resume continues from it")
+    assert not (models / "siga.safetensors").exists() and partials(models if models.exists() else tmp_path) == []
+    done = read_header(run_dir / "checkpoint.safetensors")[1]["iteration"]
+    assert done >= 2, done  # the steps taken until the signal (no periodic checkpoint comes before step 100000)
+    r = run_cli(*argv, "--iters", done + 1, "--resume", "--eval-pairs", "0", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"finished iteration {done + 1}" in r.stdout and (models / "siga.safetensors").is_file()

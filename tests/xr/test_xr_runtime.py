@@ -139,6 +139,31 @@ def test_xr_available_and_doctor_see_monado(monado):
     assert checks["OpenXR OpenGL"].ok is True and "XR_MNDX_egl_enable" in checks["OpenXR OpenGL"].detail
 
 
+def test_doctor_says_an_openxr_error_listing_extensions_and_raises_a_bug(monado, monkeypatch):
+    """Monado answers; listing its extensions then fails: an OpenXR result is a failed check with its
+    text, anything else (a bug) comes out as itself, not as a check that reads "not available"."""
+    from artem_vr.xr.probe import doctor_checks
+    from artem_vr.xr.runtime import load_xr
+
+    xr = load_xr()
+
+    def refused(*_args, **_kw):
+        raise xr.RuntimeFailureError()
+
+    monkeypatch.setattr(xr, "enumerate_instance_extension_properties", refused)
+    checks = {c.name: c for c in doctor_checks()}
+    assert checks["OpenXR runtime"].ok is True
+    assert checks["OpenXR OpenGL"].ok is False and checks["OpenXR OpenGL"].detail.startswith(
+        "could not list extensions (RuntimeFailureError: The runtime failed to handle the function")
+
+    def bug(*_args, **_kw):
+        raise TypeError("a bug, not a runtime's answer")
+
+    monkeypatch.setattr(xr, "enumerate_instance_extension_properties", bug)
+    with pytest.raises(TypeError, match="a bug, not a runtime's answer"):
+        doctor_checks()
+
+
 def test_runtime_configured_but_not_running_is_a_clear_error(tmp_path, monkeypatch, pipeline_factory, monado_build):
     from artem_vr.xr.monado import MonadoService
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -181,6 +185,61 @@ def test_no_runtime_is_a_clear_error(monkeypatch, tmp_path):
     assert check.ok is False and "SteamVR" in check.fix
     monkeypatch.setenv("ARTEM_VR_TESTING", "1")  # tests never pick up a developer's runtime
     assert xr_available() == (False, "tests see an OpenXR runtime only through XR_RUNTIME_JSON")
+
+
+def _manifest_of_a_missing_library(tmp_path) -> Path:
+    manifest = tmp_path / "runtime.json"
+    manifest.write_text(json.dumps({"file_format_version": "1.0.0",
+                                    "runtime": {"library_path": str(tmp_path / "libno_runtime.so")}}))
+    return manifest
+
+
+def test_a_runtime_library_that_does_not_load_is_said_with_the_loaders_error(monkeypatch, tmp_path):
+    """The real loader, a manifest whose library is not there: "not available", the loader's own result named."""
+    from artem_vr.xr.probe import doctor_checks, xr_available
+
+    manifest = _manifest_of_a_missing_library(tmp_path)
+    monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
+    ok, why = xr_available()
+    assert not ok and why == (f"the OpenXR loader could not load the runtime configured in {manifest} "
+                              "(RuntimeUnavailableError: The loader was unable to find or load a runtime.)")
+    check = {c.name: c for c in doctor_checks()}["OpenXR runtime"]
+    assert check.ok is False and check.detail == why and "install an OpenXR runtime" in check.fix
+    with pytest.raises(RuntimeUnavailable, match=r"did not answer \(RuntimeUnavailableError: The loader"):
+        with XrOutput(XrOptions()):
+            pass
+
+
+def test_a_bug_under_the_runtime_probe_is_raised_not_called_no_runtime(monkeypatch, tmp_path):
+    """Only OpenXR results (xr.XrException) mean "no runtime": a TypeError from inside the probe or the
+    headset's start-up is a bug, and comes out as itself."""
+    from artem_vr.xr.probe import xr_available
+    from artem_vr.xr.runtime import load_xr
+
+    xr = load_xr()
+    monkeypatch.setenv("XR_RUNTIME_JSON", str(_manifest_of_a_missing_library(tmp_path)))
+
+    def bug(*_args, **_kw):
+        raise TypeError("a bug, not a missing runtime")
+
+    monkeypatch.setattr(xr, "create_instance", bug)
+    with pytest.raises(TypeError, match="a bug, not a missing runtime"):
+        xr_available()
+    monkeypatch.setattr(xr, "enumerate_instance_extension_properties", bug)
+    with pytest.raises(TypeError, match="a bug, not a missing runtime"):
+        with XrOutput(XrOptions()):
+            pass
+
+
+def test_no_pyopengl_is_said_as_such(tmp_path):
+    """pyopenxr needs PyOpenGL: without it (hidden from a real child process) "not available", with the reason."""
+    env = dict(os.environ, XR_RUNTIME_JSON=str(_manifest_of_a_missing_library(tmp_path)), ARTEM_VR_TESTING="1")
+    code = ("import sys; sys.modules['OpenGL'] = None\n"
+            "import json; from artem_vr.xr.runtime import xr_available; print(json.dumps(xr_available()))")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    ok, why = json.loads(r.stdout)
+    assert ok is False and why.startswith("PyOpenGL cannot load (ModuleNotFoundError: No module named 'OpenGL."), why
 
 
 def test_struct_sizes_of_the_remote_driver_wire_format():
