@@ -48,18 +48,20 @@ class StylizerWorker:
         #: (network pixels, frame pixels) of the last stylized frame
         self.network_pixels: tuple[int, int] | None = None
         st = controller.state
-        self._active = self._stylizer(st.method)
-        if initial_style is not None and initial_style not in st.styles:
-            self._active.set_style(initial_style)  # a file path: validated here, in the caller's thread
+        given = initial_style is not None and initial_style not in st.styles  # a file path
+        first = initial_style if given else st.styles[st.index] if st.styles else None
+        # built with the style it starts on (validated here, in the caller's thread): the method's
+        # default style is never read first (a painting the user did not name, under their limits)
+        self._active = self._stylizer(st.method, first)
+        if given:
             st.styles = [initial_style] + st.styles
             st.index = 0
-        elif st.styles:
-            self._active.set_style(st.styles[st.index])
         self._active.strength = st.strength
 
-    def _stylizer(self, method: str):
+    def _stylizer(self, method: str, style: str | None = None):
+        """The method's stylizer, made on first use (on ``style``, else its default) and kept."""
         if method not in self._stylizers:
-            base = self._factory(method, None, device=self.device)
+            base = self._factory(method, style, device=self.device)
             self._stylizers[method] = self._wrap(base, self.controller.state) if self._wrap else base
         return self._stylizers[method]
 

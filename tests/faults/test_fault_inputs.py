@@ -173,3 +173,11 @@ def test_max_megapixels_holds_for_the_style_image_of_stylize_and_run(tmp_path):
     assert r.returncode == 2 and one_error_line(r.stderr) == f"artem-vr run: error: {said}", r.stderr
     r = run_cli(*run, "--max-megapixels", "0.5", cwd=tmp_path)
     assert r.returncode == 0 and "presented" in r.stdout and f"style: {painting}" in r.stdout, r.stderr
+    # a limit below the shipped paintings: the one the user named is the only one read
+    small = write_png(tmp_path / "small.png", size=(100, 80), seed=4)
+    for cmd, out in (("run", ["--output", "headless", "--frames", "2", "--eye-size", "64x48", "--out", tmp_path / "r2"]),
+                     ("stylize", [tmp_path / "o2.png"])):
+        args = [cmd, *(["--source", src] if cmd == "run" else [src]), *out, "--style", small, "--device", "cpu",
+                "--max-megapixels", "0.05"]
+        r = run_cli(*args, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
