@@ -4,6 +4,8 @@ it is refused as `run` refuses it — one line, exit 2, before any work. Real CL
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 
 import cv2
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 from faults_helpers import one_error_line, run_cli, write_png, write_video
 
+from artem_vr.cli import COMMANDS, build_parser
 from artem_vr.errors import ImageError
 from artem_vr.temporal.readers import load_stereo_pair
 
@@ -128,3 +131,18 @@ def test_a_limit_out_of_range_is_one_line(tmp_path, command):
     assert r.returncode == 2
     assert one_error_line(r.stderr) == (f"artem-vr {command[0]}: error: --max-megapixels 0.0 is out of range — "
                                         "use 0.01–10000, e.g. --max-megapixels 120")
+
+
+@pytest.mark.parametrize("command", [["eval"], ["train", "generator"], ["train", "adain"], ["train", "xnor"]])
+def test_the_option_is_run_s_own_with_its_default_stated(command):
+    """One definition: the same help text and default as `run`'s, the default said in the help."""
+    def option(names):
+        sp = build_parser()._subparsers._group_actions[0].choices[names[0]]  # noqa: SLF001
+        importlib.import_module(COMMANDS[names[0]][0]).add_arguments(sp)
+        for name in names[1:]:
+            sp = next(a for a in sp._actions if isinstance(a, argparse._SubParsersAction)).choices[name]  # noqa: SLF001
+        return next(a for a in sp._actions if "--max-megapixels" in a.option_strings)  # noqa: SLF001
+
+    ours, runs = option(command), option(["run"])
+    assert (ours.help, ours.default, ours.type, ours.metavar) == (runs.help, runs.default, runs.type, runs.metavar)
+    assert ours.help.endswith("(default 50)")
