@@ -22,7 +22,7 @@ from artem_vr.contracts import OUTPUTS, Output
 from artem_vr.control import ControlState, Controller
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import UsageError
-from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.pose import PoseHistory
 from artem_vr.render.geometry import load_calibration

@@ -19,7 +19,8 @@ from artem_vr.atomic import AtomicVideoWriter, InputsRead, refuse_inputs, write_
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
-from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels, to_rgb8, to_tensor
+from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.style.catalog import style_files
 from artem_vr.text import printable, say
 

@@ -33,6 +33,7 @@ import sys
 
 from artem_vr import __version__
 from artem_vr.exit_guard import end_process
+from artem_vr.limits import add_max_megapixels_argument
 from artem_vr.errors import (ArtemError, Interrupted, InvalidNumber, UnsupportedDevice, os_error_in, path_error,
                              user_facing)
 from artem_vr.text import did_you_mean, drop_stdout, printable, stdout_gone
@@ -85,8 +86,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-#: commands that decode user images or videos: they take --max-megapixels
-IMAGE_COMMANDS = ("run", "stylize")
+#: commands that decode user images or videos: they take --max-megapixels (`train` on each kind:
+#: artem_vr.style.train_cli)
+IMAGE_COMMANDS = ("run", "stylize", "eval")
 
 #: the signals that end the program cleanly
 END_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
@@ -155,9 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=short, description=desc, formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         if name in IMAGE_COMMANDS:
-            sp.add_argument("--max-megapixels", type=float, default=None, metavar="MP",
-                            help="refuse images and video frames larger than this, before decoding them "
-                                 "(default 50)")
+            add_max_megapixels_argument(sp)
         sp.set_defaults(_module=_mod)
     return p
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from artem_vr.contracts import OUTPUTS
 from artem_vr.errors import NotADirectory, UsageError, file_in_the_way
-from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.render.geometry import CameraIntrinsics, ViewConfig
 
 

@@ -24,6 +24,7 @@ import torch
 
 from artem_vr.errors import ArtemError, UsageError
 from artem_vr.frames import to_tensor
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS
 from artem_vr.style import presets as P
 from artem_vr.style.adain_maths import content_loss, feature_stats, resize_shorter, style_loss
 from artem_vr.style.catalog import is_model_file, read_model, style_file_method, style_image
@@ -158,8 +159,9 @@ VARIANT_KW = {"adain": "variant", "generator": "arch"}  # --method NAME:VARIANT 
 class MethodRunner:
     """One stylizer per method, built lazily; anything missing becomes "n/a" with a reason."""
 
-    def __init__(self, method: str, device: torch.device, style_size: int):
+    def __init__(self, method: str, device: torch.device, style_size: int, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
         self.method, self.device, self.style_size = method, device, style_size
+        self.max_megapixels = max_megapixels  # AdaIN reads the paintings itself: under the command's limit
         self.stylizer = None
         self.error: str | None = None
 
@@ -171,11 +173,14 @@ class MethodRunner:
             # "adain:fast" / "adain:full": that decoder; "generator:compact" / "generator:full": that network
             base, _, variant = self.method.partition(":")
             kw = {VARIANT_KW[base]: variant} if variant and base in VARIANT_KW else {}
-            try:  # with its default style: failing here means no style can work
+            first = None
+            if base == "adain":  # it starts on this painting (read under the limit already), not its default one
+                kw["max_megapixels"], first = self.max_megapixels, arg
+            try:  # with its default style (AdaIN: this painting): failing here means no style can work
                 if variant and base not in VARIANT_KW:
                     raise UsageError(f"--method {self.method}: only adain and generator have variants",
                                      "e.g. adain:fast adain:full generator:compact generator:full")
-                self.stylizer = make_stylizer(base, None, device=str(self.device), **kw)
+                self.stylizer = make_stylizer(base, first, device=str(self.device), **kw)
             except (ArtemError, ImportError, FileNotFoundError) as e:
                 self.error = f"{type(e).__name__}: {e}"
                 return None, self.error
@@ -224,8 +229,10 @@ def evaluate(
     style_holdout: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> tuple[dict, dict]:
-    """Score every content × style pair. Returns (report dict for JSON, images for the sheet)."""
+    """Score every content × style pair. Returns (report dict for JSON, images for the sheet).
+    ``max_megapixels``: the decode limit of the photos and paintings (the command's ``--max-megapixels``)."""
     from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
     torch.manual_seed(seed)
     files = held_out(list_images(content), holdout)
@@ -241,12 +248,12 @@ def evaluate(
         raise UsageError("no styles", "give preset names, paintings or directories with --styles")
     dev = torch.device(device)
     vgg = VGGFeatures(STYLE_LAYERS).to(dev)
-    runners = {m: MethodRunner(m, dev, size) for m in methods}
+    runners = {m: MethodRunner(m, dev, size, max_megapixels) for m in methods}
 
-    contents = [(f.stem, square(to_tensor(read_image(f)), size)) for f in files]
+    contents = [(f.stem, square(to_tensor(read_image(f, max_megapixels=max_megapixels)), size)) for f in files]
     style_imgs = []
     for s in specs:
-        img = to_tensor(read_image(s.path))
+        img = to_tensor(read_image(s.path, max_megapixels=max_megapixels))
         style_imgs.append(resize_shorter(img, size))
 
     with torch.no_grad():

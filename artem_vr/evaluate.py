@@ -34,6 +34,7 @@ from artem_vr.errors import UsageError, check_at_least
 from artem_vr.eval_sheet import contact_sheet
 from artem_vr.eval_style import evaluate, format_table
 from artem_vr.latency_eval import LatencyConfig, add_arguments as add_latency_arguments, run_latency
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.text import say
 
 
@@ -93,8 +94,10 @@ class EvalConfig:
     comfort_backend: str = "auto"
     comfort_json: str | None = None
     comfort_images: str | None = None
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of every photo, painting, frame and view read
 
     def __post_init__(self):
+        check_max_megapixels(self.max_megapixels)  # first, as run does
         if not self.content and not self.temporal:
             raise UsageError("nothing to evaluate", "give --content DIR --styles DIR|PRESET (and/or --videos/--stereo)")
         if self.content and not self.styles:
@@ -141,7 +144,7 @@ def run_config(config: EvalConfig) -> int:
         report, sheet = evaluate(
             list(config.content), list(config.styles), list(config.method), size=config.size, limit=config.limit,
             seed=config.seed, gatys_steps=config.gatys, holdout=config.holdout, style_holdout=config.style_holdout,
-            device=config.device, progress=True,
+            device=config.device, progress=True, max_megapixels=config.max_megapixels,
         )
         say(format_table(report))
         result["style"] = report

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from artem_vr.errors import ConventionError, ImageError, UsageError
+from artem_vr.errors import ConventionError, ImageError
 
 T = TypeVar("T")
 
@@ -120,20 +120,6 @@ def available_memory() -> int | None:
         system = _windows_available()
     bounds = [b for b in (system, _cgroup_available(), _rlimit_available()) if b is not None]
     return min(bounds) if bounds else None
-
-
-#: the decode limit of the readers (:mod:`artem_vr.sources.imageio`) unless a command sets its own
-#: (``--max-megapixels``): an 8K frame is 33 MP, a 50 MP photo decodes to 150 MB
-DEFAULT_MAX_MEGAPIXELS = 50.0
-
-
-def check_max_megapixels(mp: float | None) -> float:
-    """A decode limit in megapixels, checked: 0.01–10000 (else UsageError); None → the default."""
-    if mp is None:
-        return DEFAULT_MAX_MEGAPIXELS
-    if not 0.01 <= float(mp) <= 10000:
-        raise UsageError(f"--max-megapixels {mp} is out of range", "use 0.01–10000, e.g. --max-megapixels 120")
-    return float(mp)
 
 
 def check_memory(w: int, h: int, name, what: str = "image") -> None:

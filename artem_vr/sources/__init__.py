@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artem_vr.errors import SourceError, UsageError
-from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS
 from artem_vr.sources.base import FrameSource  # noqa: F401
 from artem_vr.sources.screen import ScreenSource
 from artem_vr.sources.sim_camera import SimCameraSource

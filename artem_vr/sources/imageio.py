@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from artem_vr.errors import ImageError
-from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_memory, check_rgb8
+from artem_vr.frames import check_memory, check_rgb8
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS
 
 if TYPE_CHECKING:
     from artem_vr.atomic import InputsRead
@@ -304,7 +305,8 @@ class VideoReaderRGB:
     ``fps`` is the file's frame rate (30 when the file does not say), ``size`` (w, h),
     ``frame_count`` the container's count (may be 0 or approximate). Iterating yields every
     frame; :meth:`read` returns None at the end. Frames over ``max_megapixels`` are refused
-    from the container's header (ImageError), before one is decoded.
+    from the container's header (ImageError), before one is decoded (from the first frame, before
+    any more is, when the header does not say).
     """
 
     def __init__(self, path: str | os.PathLike, inputs: InputsRead | None = None, *,
@@ -334,6 +336,12 @@ class VideoReaderRGB:
         if not ok or first is None:
             self._cap.release()
             raise ImageError(f"OpenCV cannot open video {self.path}: no frame could be decoded", fix)
+        if w <= 0 or h <= 0:  # the container did not say: the first frame does, before any more is decoded
+            try:
+                check_pixels(first.shape[1], first.shape[0], str(self.path), "video", max_megapixels)
+            except ImageError:
+                self._cap.release()
+                raise
         self._peeked: np.ndarray | None = first
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.5 < fps < 1000 else 30.0

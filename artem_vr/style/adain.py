@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from artem_vr.errors import ImageError, UsageError, WeightsError
-from artem_vr.frames import DEFAULT_MAX_MEGAPIXELS, check_image, to_tensor
+from artem_vr.frames import check_image, to_tensor
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS
 from artem_vr.paths import MODELS_DIR
 from artem_vr.sources.imageio import read_image
 from artem_vr.style.adain_fused import FusedAdaIN

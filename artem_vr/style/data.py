@@ -14,7 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from artem_vr.errors import ImageError, UsageError
+from artem_vr.errors import UsageError
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: what the AdaIN trainer reads (:func:`image_files`): TIFF paintings too
@@ -42,19 +43,20 @@ def split_holdout(files: list[Path], every: int = 10) -> tuple[list[Path], list[
     return train, held
 
 
-def load_rgb(path, max_short: int | None = None) -> np.ndarray:
-    """Read an image file as uint8 (H, W, 3) RGB; optionally downscale so min(H, W) <= max_short."""
+def load_rgb(path, max_short: int | None = None, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> np.ndarray:
+    """Read an image file as uint8 (H, W, 3) RGB; optionally downscale so min(H, W) <= max_short.
+    Unreadable, or over ``max_megapixels`` (the command's ``--max-megapixels``, from its header,
+    before decoding) → ImageError."""
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ImageError(f"cannot read image {path}", "is it a valid jpg/png?")
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    from artem_vr.sources.imageio import read_image  # reason: OpenCV only when images are loaded
+
+    img = read_image(path, max_megapixels=max_megapixels)  # the project's one image reader
     h, w = img.shape[:2]
     if max_short and min(h, w) > max_short:
         s = max_short / min(h, w)
         img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(img)
+    return np.require(img, requirements=["C", "W"])  # a writable copy when the reader's array is read-only
 
 
 def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
@@ -71,6 +73,12 @@ def rgb8_to_chw(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
 
 
+def eval_photos(files: list[Path], size: int = 256, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> list[torch.Tensor]:
+    """Held-out photos at ``size`` px long side, float ``(1, 3, H, W)`` 0–1; read before training,
+    so a file over ``max_megapixels`` (or unreadable) is refused before any step runs."""
+    return [rgb8_to_chw(resize_long(load_rgb(f, max_megapixels=max_megapixels), size))[None] for f in files]
+
+
 class RandomCrops(torch.utils.data.Dataset):
     """Random square crops of ``size`` px from preloaded photos.
 
@@ -79,12 +87,12 @@ class RandomCrops(torch.utils.data.Dataset):
     side), takes a random ``size``×``size`` crop and flips it horizontally half the time.
     """
 
-    def __init__(self, files: list[Path], size: int, seed: int = 0):
+    def __init__(self, files: list[Path], size: int, seed: int = 0, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
         if size < 16:
             raise UsageError(f"crop size {size} is too small", "use --size >= 16")
         self.size = size
         self.files = list(files)
-        self.images = [load_rgb(f, max_short=2 * size) for f in self.files]
+        self.images = [load_rgb(f, max_short=2 * size, max_megapixels=max_megapixels) for f in self.files]
         self.rng = random.Random(seed)
 
     def __len__(self) -> int:
@@ -140,13 +148,14 @@ def gather(dirs: list[str], every: int) -> tuple[list[Path], list[Path]]:
     return train, held
 
 
-def load_images(files: list[Path], shorter: int) -> list[torch.Tensor]:
-    """Files → uint8 tensors (3, H, W) RGB with the shorter side ``shorter`` (never < it)."""
+def load_images(files: list[Path], shorter: int, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> list[torch.Tensor]:
+    """Files → uint8 tensors (3, H, W) RGB with the shorter side ``shorter`` (never < it); a file
+    over ``max_megapixels`` (the command's ``--max-megapixels``) → ImageError, before decoding."""
     from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when images are loaded
 
     out = []
     for f in files:
-        x = torch.from_numpy(read_image(f).copy()).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+        x = torch.from_numpy(read_image(f, max_megapixels=max_megapixels).copy()).permute(2, 0, 1).float().unsqueeze(0) / 255.0
         h, w = x.shape[-2:]
         s = shorter / min(h, w)
         x = F.interpolate(x, size=(max(shorter, round(h * s)), max(shorter, round(w * s))), mode="bilinear", align_corners=False, antialias=s < 1)

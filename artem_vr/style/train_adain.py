@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from artem_vr.errors import Interrupted, InvalidNumber, UsageError, check_at_least
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.paths import user_data_dir
 from artem_vr.style.adain import (
     STYLE_LOSS_LAYERS,
@@ -92,8 +93,10 @@ class TrainConfig:
     eval_pairs: int = 16
     command: str = ""
     manifest: list[str] = field(default_factory=list)
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the photos and paintings (--max-megapixels)
 
     def __post_init__(self):
+        check_max_megapixels(self.max_megapixels)  # first, as run does
         for option, value in (("--lr", self.lr), ("--lr-decay", self.lr_decay), ("--style-weight", self.style_weight),
                               ("--content-weight", self.content_weight), ("--time-limit", self.time_limit)):
             if value is not None and not math.isfinite(value):
@@ -217,10 +220,10 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     if not c_train or not s_train:
         raise UsageError("nothing left to train on after the hold-out split", "add images or lower --holdout")
     t0 = time.time()
-    contents = load_images(c_train, load_size)
-    styles_img = load_images(s_train, load_size)
-    held_c = load_images(c_held, cfg.size)
-    held_s = load_images(s_held, cfg.size)
+    contents = load_images(c_train, load_size, cfg.max_megapixels)
+    styles_img = load_images(s_train, load_size, cfg.max_megapixels)
+    held_c = load_images(c_held, cfg.size, cfg.max_megapixels)
+    held_s = load_images(s_held, cfg.size, cfg.max_megapixels)
 
     loss_net = VGGFeatures(STYLE_LOSS_LAYERS).to(dev)
     encoder = VGGFeatures((v.layer,)).to(dev)

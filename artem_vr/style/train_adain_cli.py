@@ -7,6 +7,7 @@ import argparse
 import shlex
 import sys
 
+from artem_vr.limits import check_max_megapixels
 from artem_vr.style.train_adain import TrainConfig, train
 from artem_vr.text import say
 
@@ -59,6 +60,7 @@ def config_from_args(args) -> TrainConfig:
         device=args.device, amp=args.amp, out=args.out or f"my_adain_{args.variant}", out_dir=args.out_dir, force=args.force,
         run_dir=args.run_dir, sample_every=args.sample_every, ckpt_every=args.ckpt_every, log_every=args.log_every,
         seed=args.seed, eval_pairs=args.eval_pairs, threads=args.threads, time_limit=args.time_limit, manifest=args.manifest,
+        max_megapixels=check_max_megapixels(args.max_megapixels),
         command="artem-vr " + shlex.join(sys.argv[1:]),
     )
 

@@ -6,6 +6,7 @@ import argparse
 import importlib
 
 from artem_vr.errors import UsageError
+from artem_vr.limits import add_max_megapixels_argument
 
 #: kind -> (module, help)
 TRAINERS = {
@@ -39,6 +40,7 @@ def add_arguments(parser) -> None:
         sp.set_defaults(_trainer_error=None)
         # --debug after the kind too (`train generator … --debug`), as every command takes it
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        add_max_megapixels_argument(sp)  # each kind reads photos and paintings (`run`'s option, one definition)
         if not _exists(kind):
             continue  # run() explains what is missing
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from artem_vr.limits import check_max_megapixels
+
 
 class TrainCommandConfig:
     """Base of a train command's frozen dataclass (a field for each command-line value it takes,
@@ -14,4 +16,6 @@ class TrainCommandConfig:
     def from_args(cls, args):
         """The command line's values (lists as tuples); the Namespace goes no further than this."""
         values = {f.name: getattr(args, f.name) for f in fields(cls)}
+        if "max_megapixels" in values:  # first: a bad limit is refused before anything else (None: the default)
+            values["max_megapixels"] = check_max_megapixels(values["max_megapixels"])
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

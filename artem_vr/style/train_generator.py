@@ -29,11 +29,12 @@ import torch
 
 from artem_vr.errors import Interrupted, UsageError, check_at_least
 from artem_vr.frames import to_rgb8
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
 from artem_vr.style.catalog import painting_label, resolve_style
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
-from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+from artem_vr.style.data import RandomCrops, eval_photos, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_card import change_text, command_line, model_card
 from artem_vr.style.generator_net import TransformNet, arch_by_name
@@ -86,18 +87,19 @@ def _load_opt(path: Path, opt: torch.optim.Optimizer) -> int:
 
 
 @torch.no_grad()
-def heldout_style_reduction(net, vgg, files: list[Path], style_img: torch.Tensor, size: int = 256, device="cpu") -> dict:
+def heldout_style_reduction(net, vgg, photos: list[torch.Tensor], style_img: torch.Tensor, size: int = 256, device="cpu") -> dict:
     """Mean/std style loss (relu1_1…relu4_1) vs the style image, of the photo and of G(photo),
-    on held-out photos resized to ``size`` px long side. Returns the means and the reduction."""
+    on held-out photos (``(1, 3, H, W)`` 0–1, at ``size`` px long side, as :func:`~artem_vr.style.data.eval_photos`
+    reads them). Returns the means and the reduction."""
     s_feats = vgg(style_img.to(device), EVAL_LAYERS)
     before, after = [], []
-    for f in files:
-        x = rgb8_to_chw(resize_long(load_rgb(f), size))[None].to(device)
+    for x in photos:
+        x = x.to(device)
         y = net(x).float()
         before.append(float(mean_std_style_loss(vgg(x, EVAL_LAYERS), s_feats, EVAL_LAYERS)))
         after.append(float(mean_std_style_loss(vgg(y, EVAL_LAYERS), s_feats, EVAL_LAYERS)))
     b, a = sum(before) / len(before), sum(after) / len(after)
-    return {"photos": len(files), "size": size, "style_loss_photo": b, "style_loss_output": a, "reduction": 1 - a / b}
+    return {"photos": len(photos), "size": size, "style_loss_photo": b, "style_loss_output": a, "reduction": 1 - a / b}
 
 
 def _save_sample(path: Path, net, x: torch.Tensor) -> None:
@@ -147,8 +149,10 @@ class GeneratorTrainConfig(TrainCommandConfig):
     seed: int = 0
     workers: int = 0
     no_progress: bool = False
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the photos and the painting (--max-megapixels)
 
     def __post_init__(self):
+        check_max_megapixels(self.max_megapixels)  # first, as run does
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
                        ("--threads", self.threads, 1, 2), ("--style-size", self.style_size, 32, 512))
         if not self.lr > 0:
@@ -207,7 +211,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
 
     # 1. loss network and the style targets (computed once)
     vgg = VGGFeatures(tuple(dict.fromkeys([*style_layers, cfg.content_layer, *EVAL_LAYERS]))).to(dev)
-    style_rgb = load_rgb(style_path)
+    style_rgb = load_rgb(style_path, max_megapixels=cfg.max_megapixels)
     if cfg.style_size:
         style_rgb = resize_long(style_rgb, cfg.style_size)
     style_img = rgb8_to_chw(style_rgb)[None].to(dev)
@@ -244,7 +248,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
     # 3. data
-    ds = RandomCrops(train_files, cfg.size, seed=cfg.seed + 1000 * rank + step)
+    ds = RandomCrops(train_files, cfg.size, seed=cfg.seed + 1000 * rank + step, max_megapixels=cfg.max_megapixels)
     sampler = DistributedSampler(ds, seed=cfg.seed) if world > 1 else RandomSampler(ds, replacement=True, num_samples=10**9)
     loader = DataLoader(ds, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers, drop_last=True,
                         pin_memory=dev.type == "cuda", persistent_workers=cfg.workers > 0)
@@ -258,7 +262,8 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
             epoch += 1
 
     sample_src = held[0] if held else train_files[0]
-    sample_x = rgb8_to_chw(resize_long(load_rgb(sample_src), 256))[None].to(dev)
+    sample_x = rgb8_to_chw(resize_long(load_rgb(sample_src, max_megapixels=cfg.max_megapixels), 256))[None].to(dev)
+    held_x = eval_photos(held, max_megapixels=cfg.max_megapixels) if main_proc else []
 
     # 4. loop
     from tqdm import tqdm
@@ -333,7 +338,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
         wall = prior_wall + time.time() - t_start
         _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": cfg.out, "wall_s": wall, "sittings": sitting_log()})
         _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
-        evals = heldout_style_reduction(net, vgg, held, style_img, device=dev) if held else None
+        evals = heldout_style_reduction(net, vgg, held_x, style_img, device=dev) if held else None
         meta = {"style": style_name, "painting": painting_label(style_name, style_path), "iters": step,
                 "arch_name": cfg.arch, "size": cfg.size, "batch": cfg.batch,
                 "final_losses": {k: round(v, 6) for k, v in ema.items()}}

@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from artem_vr.errors import Interrupted, UsageError, check_at_least
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
-from artem_vr.style.data import RandomCrops, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+from artem_vr.style.data import RandomCrops, eval_photos, list_images, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
 from artem_vr.style.train_config import TrainCommandConfig
@@ -97,21 +98,22 @@ def calibrate_thresholds(teacher, student, x: torch.Tensor) -> None:
         layer.thresh.copy_(a.transpose(0, 1).flatten(1).median(dim=1).values)
 
 
-def evaluate(teacher, student, files, device, size: int = 256) -> dict | None:
+def evaluate(teacher, student, photos: list[torch.Tensor], device) -> dict | None:
     """Mean L1 and PSNR (dB) of the student's output against the teacher's on held-out photos
-    (None without any: nothing to measure)."""
-    if not files:
+    (``(1, 3, H, W)`` 0–1, as :func:`~artem_vr.style.data.eval_photos` reads them; None
+    without any: nothing to measure)."""
+    if not photos:
         return None
     l1s, psnrs = [], []
     with torch.no_grad():
-        for f in files:
-            x = rgb8_to_chw(resize_long(load_rgb(f), size))[None].to(device)
+        for x in photos:
+            x = x.to(device)
             a, b = teacher(x), student(x)
             l1s.append(float((a - b).abs().mean()))
             mse = float(((a - b) ** 2).mean())
             psnrs.append(10 * torch.log10(torch.tensor(1.0 / max(mse, 1e-12))).item())
-    n = len(files)
-    return {"holdout_images": len(files), "l1_to_float": sum(l1s) / n, "psnr_to_float_db": sum(psnrs) / n}
+    n = len(photos)
+    return {"holdout_images": len(photos), "l1_to_float": sum(l1s) / n, "psnr_to_float_db": sum(psnrs) / n}
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,10 @@ class XnorTrainConfig(TrainCommandConfig):
     seed: int = 0
     log_every: int = 50
     no_progress: bool = False
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the photos (--max-megapixels)
 
     def __post_init__(self):
+        check_max_megapixels(self.max_megapixels)  # first, as run does
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
                        ("--log-every", self.log_every, 1, 50))
         if not self.lr > 0:
@@ -176,7 +180,8 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
     if not files:
         raise UsageError(f"no images under {cfg.content}", "point --content at a folder of photos")
     train_files, held = split_holdout(files, cfg.holdout_every)
-    data = RandomCrops(train_files, cfg.size, seed=cfg.seed)
+    data = RandomCrops(train_files, cfg.size, seed=cfg.seed, max_megapixels=cfg.max_megapixels)
+    held_x = eval_photos(held[:20], max_megapixels=cfg.max_megapixels)  # read now: refused before training, if at all
 
     def batch():
         return torch.stack([data[random.randrange(len(data))] for _ in range(cfg.batch)]).to(dev)
@@ -226,7 +231,7 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
     student.eval()
     freeze(student)
     student.requires_grad_(False)
-    evals = evaluate(teacher, student, held[:20], dev)
+    evals = evaluate(teacher, student, held_x, dev)
     size = model_size(student)
     wall = time.time() - t0
     teacher_model = read_model(teacher_path)

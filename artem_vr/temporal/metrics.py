@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from artem_vr.atomic import write_text_atomic
-from artem_vr.errors import ArtemError, UsageError
+from artem_vr.errors import ArtemError, ImageError, UsageError
 from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS
 from artem_vr.style.methods import make_stylizer
 from artem_vr.temporal.disparity import right_view_disparity
 from artem_vr.temporal.flicker import flow_pairs, masked_mae, stereo_error, temporal_error
@@ -46,16 +47,23 @@ def add_eval_arguments(parser) -> None:
     g.add_argument("--comfort-images", default=None, help="write side-by-side PNGs (raw | per-frame | stabilized) to this folder")
 
 
-def _stylizers(methods, style: str | None, device: str) -> tuple[dict, dict]:
-    """Build each requested method's stylizer; ({method: stylizer}, {method: why not})."""
+def _stylizers(methods, style: str | None, device: str, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> tuple[dict, dict]:
+    """Build each requested method's stylizer; ({method: stylizer}, {method: why not}). AdaIN
+    reads its painting under ``max_megapixels``; the painting the user named (``style``) refused
+    by it is the command's error, not a method "n/a"."""
     if methods is None:
         methods = ["generator", "adain"]
     elif isinstance(methods, str):
         methods = [methods]
     built, missing = {}, {}
     for m in methods:
+        kw = {"max_megapixels": max_megapixels} if m.partition(":")[0] == "adain" else {}
         try:
-            built[m] = make_stylizer(m, style, device=device)
+            built[m] = make_stylizer(m, style, device=device, **kw)
+        except ImageError as e:
+            if style is not None:  # the painting the user named is unreadable or over the limit: refused
+                raise
+            missing[m] = str(e)
         except (ArtemError, OSError) as e:  # no model for this method/style here: reported, not fatal
             missing[m] = str(e)
     return built, missing
@@ -90,13 +98,14 @@ def stylize_pair(stylizer, left: np.ndarray, right: np.ndarray, joint: bool) -> 
 
 
 def eval_temporal(base, videos: list[Path], n_frames: int, width: int, images_dir: Path | None = None,
-                  backend: str = "auto") -> dict:
+                  backend: str = "auto", max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> dict:
     """Flicker of raw / per-frame / stabilized on each video. ``base``: a plain Stylizer;
-    ``backend``: the stabilizer's flow (see :data:`artem_vr.temporal.wrapper.BACKENDS`)."""
+    ``backend``: the stabilizer's flow (see :data:`artem_vr.temporal.wrapper.BACKENDS`);
+    ``max_megapixels``: the decode limit of the frames."""
     stab = TemporalStabilizer(base, backend=backend)
     rows = {}
     for v in videos:
-        raw = load_video(v, n_frames, width)
+        raw = load_video(v, n_frames, width, max_megapixels=max_megapixels)
         pairs = flow_pairs(raw)
         plain, ms_plain = stylize_sequence(base, raw)
         stabilized, ms_stab = stylize_sequence(stab, raw)
@@ -119,12 +128,14 @@ def eval_temporal(base, videos: list[Path], n_frames: int, width: int, images_di
     return rows
 
 
-def eval_stereo(base, folder: Path, width: int, images_dir: Path | None = None, backend: str = "auto") -> dict:
+def eval_stereo(base, folder: Path, width: int, images_dir: Path | None = None, backend: str = "auto",
+                max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> dict:
     """Stereo error of raw / independent / shared-stats / warp on each GT pair (``backend``: the
-    warp's disparity, see :data:`artem_vr.temporal.wrapper.BACKENDS`)."""
+    warp's disparity, see :data:`artem_vr.temporal.wrapper.BACKENDS`; ``max_megapixels``: the
+    decode limit of the views and disparities)."""
     rows = {}
     for name in find_stereo_pairs(folder):
-        p = load_stereo_pair(folder, name).resized(width)
+        p = load_stereo_pair(folder, name, max_megapixels=max_megapixels).resized(width)
         d_r, v_r = right_view_disparity(p.disp, p.valid)
         r = {"size": f"{p.left.shape[1]}x{p.left.shape[0]}", "raw": stereo_error(p.left, p.right, d_r, v_r)}
         outs = {"independent": stylize_pair(base, p.left, p.right, joint=False)}
@@ -149,7 +160,8 @@ def run_eval(config) -> dict:
 
     ``config``: the :class:`artem_vr.evaluate.EvalConfig` of the command (parsed and checked there;
     its device already resolved): ``videos``, ``stereo``, ``style``, ``video_frames``,
-    ``video_width``, ``stereo_width``, ``comfort_backend``, ``comfort_json``, ``comfort_images``.
+    ``video_width``, ``stereo_width``, ``comfort_backend``, ``comfort_json``, ``comfort_images``,
+    ``max_megapixels`` (the decode limit of every frame, view, disparity and painting read).
     Prints markdown tables; returns ``{"device", "methods": {m: {"style", "temporal", "stereo"}},
     "missing": {m: why}}`` (methods without a model are listed under ``missing``; when none has
     one, ``identity`` is measured so the pipeline and the floors are still reported).
@@ -157,7 +169,8 @@ def run_eval(config) -> dict:
     if not config.videos and not config.stereo:
         return {}
     device = config.device
-    built, missing = _stylizers(list(config.method), config.style, device)
+    limit = config.max_megapixels
+    built, missing = _stylizers(list(config.method), config.style, device, limit)
     if not built:
         built, _ = _stylizers(["identity"], None, device)
     videos = None
@@ -176,9 +189,9 @@ def run_eval(config) -> dict:
         r: dict = {"style": base.style}
         img_dir = images / method if images is not None else None
         if videos:
-            r["temporal"] = eval_temporal(base, videos, config.video_frames, config.video_width, img_dir, backend)
+            r["temporal"] = eval_temporal(base, videos, config.video_frames, config.video_width, img_dir, backend, limit)
         if config.stereo:
-            r["stereo"] = eval_stereo(base, Path(config.stereo), config.stereo_width, img_dir, backend)
+            r["stereo"] = eval_stereo(base, Path(config.stereo), config.stereo_width, img_dir, backend, limit)
         result["methods"][method] = r
     say(format_tables(result))
     if config.comfort_json:

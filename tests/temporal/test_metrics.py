@@ -128,5 +128,5 @@ def test_stereo_pair_files_png_npz_pfm(tmp_path):
 
 
 def test_load_video_errors(tmp_path):
-    with pytest.raises(ImageError, match="cannot open"):
+    with pytest.raises(ImageError, match="video not found"):
         load_video(tmp_path / "nope.avi")
