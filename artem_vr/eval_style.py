@@ -25,6 +25,7 @@ import torch
 from artem_vr.errors import ArtemError, UsageError
 from artem_vr.frames import to_tensor
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS
+from artem_vr.sources.imageio import read_image
 from artem_vr.style import presets as P
 from artem_vr.style.adain_maths import content_loss, feature_stats, resize_shorter, style_loss
 from artem_vr.style.catalog import is_model_file, read_model, style_file_method, style_image
@@ -233,7 +234,6 @@ def evaluate(
 ) -> tuple[dict, dict]:
     """Score every content × style pair. Returns (report dict for JSON, images for the sheet).
     ``max_megapixels``: the decode limit of the photos and paintings (the command's ``--max-megapixels``)."""
-    from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
     torch.manual_seed(seed)
     files = held_out(list_images(content), holdout)
     if not files:

@@ -35,6 +35,7 @@ from artem_vr.eval_sheet import contact_sheet
 from artem_vr.eval_style import evaluate, format_table
 from artem_vr.latency_eval import LatencyConfig, add_arguments as add_latency_arguments, run_latency
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.temporal.metrics import add_eval_arguments, run_eval
 from artem_vr.text import say
 
 
@@ -59,8 +60,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="picks the --limit subset; nothing else is random (default %(default)s)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (default %(default)s: CUDA when there is one); "
                    "both halves of eval use it")
-    from artem_vr.temporal.metrics import add_eval_arguments  # lazy: OpenCV only when this runs
-
     add_eval_arguments(p)
     add_latency_arguments(p.add_argument_group("passthrough latency (headless Monado)"))
 
@@ -154,8 +153,6 @@ def run_config(config: EvalConfig) -> int:
             write_image_atomic(config.sheet, img, what="eval sheet")
             say(f"wrote {config.sheet} ({img.shape[1]}x{img.shape[0]})")
     if config.temporal:
-        from artem_vr.temporal.metrics import run_eval  # lazy: OpenCV only when this runs
-
         result["temporal"] = run_eval(config)
     if config.json:
         Path(config.json).parent.mkdir(parents=True, exist_ok=True)

@@ -10,12 +10,14 @@ import os
 import random
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from artem_vr.errors import UsageError
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS
+from artem_vr.sources.imageio import read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: what the AdaIN trainer reads (:func:`image_files`): TIFF paintings too
@@ -47,10 +49,6 @@ def load_rgb(path, max_short: int | None = None, *, max_megapixels: float = DEFA
     """Read an image file as uint8 (H, W, 3) RGB; optionally downscale so min(H, W) <= max_short.
     Unreadable, or over ``max_megapixels`` (the command's ``--max-megapixels``, from its header,
     before decoding) → ImageError."""
-    import cv2
-
-    from artem_vr.sources.imageio import read_image  # reason: OpenCV only when images are loaded
-
     img = read_image(path, max_megapixels=max_megapixels)  # the project's one image reader
     h, w = img.shape[:2]
     if max_short and min(h, w) > max_short:
@@ -60,8 +58,6 @@ def load_rgb(path, max_short: int | None = None, *, max_megapixels: float = DEFA
 
 
 def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
-    import cv2
-
     h, w = img.shape[:2]
     s = long_side / max(h, w)
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
@@ -99,8 +95,6 @@ class RandomCrops(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        import cv2
-
         img = self.images[i]
         h, w = img.shape[:2]
         target = self.rng.uniform(self.size, max(self.size, min(2 * self.size, min(h, w))))
@@ -151,8 +145,6 @@ def gather(dirs: list[str], every: int) -> tuple[list[Path], list[Path]]:
 def load_images(files: list[Path], shorter: int, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> list[torch.Tensor]:
     """Files → uint8 tensors (3, H, W) RGB with the shorter side ``shorter`` (never < it); a file
     over ``max_megapixels`` (the command's ``--max-megapixels``) → ImageError, before decoding."""
-    from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when images are loaded
-
     out = []
     for f in files:
         x = torch.from_numpy(read_image(f, max_megapixels=max_megapixels).copy()).permute(2, 0, 1).float().unsqueeze(0) / 255.0
