@@ -31,8 +31,10 @@ def test_profile_cli_on_the_cpu(tmp_path, capsys):
     assert sum(r["kind"] == "residual add" for r in gen["rows"]) == 5
     first = next(r for r in gen["rows"] if r["kind"] == "conv")
     assert first["module"] == "down.0.0.1" and first["flops"] == 2 * (2 * 32 * 32 * 48) * (3 * 9 * 9)
-    # bytes: input (2x3x40x56 padded) + weight + bias + output, fp32
-    assert first["bytes"] == 4 * (2 * 3 * 40 * 56 + 32 * 3 * 81 + 32 + 2 * 32 * 32 * 48)
+    # bytes: input (2x3x40x56 padded) + weight + bias + output, in the engine's dtype: fp32 here,
+    # bf16 on CPUs with native bf16 (where ``fast`` picks it)
+    es = {"float32": 4, "bfloat16": 2, "float16": 2}[first["dtype"]]
+    assert first["bytes"] == es * (2 * 3 * 40 * 56 + 32 * 3 * 81 + 32 + 2 * 32 * 32 * 48)
     for r in recs:
         assert abs(sum(row["share"] for row in r["rows"]) - 1) < 0.01
         assert r["bytes"] > 0 and r["forward_ms"] > 0 and r["traffic_floor_ms"] > 0
