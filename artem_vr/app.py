@@ -150,9 +150,9 @@ def add_arguments(p):
     p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one) | cpu | cuda | cuda:N")
     p.add_argument("--foveate", choices=["auto", "on", "off"], default="auto",
                    help="foveated stylization: full resolution only in a window around the view centre (the gaze "
-                        "where the headset tracks it), the rest at half scale — about 37%% of the network's pixels. "
+                        "where the headset tracks it), the rest at 0.55 scale — about 39%% of the network's pixels. "
                         "auto (default): on with --output xr, off on the mirror/headless outputs (f shows the window)")
-    p.add_argument("--fovea-size", type=float, default=0.33, metavar="F",
+    p.add_argument("--fovea-size", type=float, default=0.27, metavar="F",
                    help="the foveal window's side as a fraction of the eye's (0.1-0.9, default %(default)s)")
     add_stylizer_options(p, live=True)
     p.add_argument("--xr-graphics", default="auto", help="auto (default) | glx | egl | wgl (XR only)")
@@ -313,7 +313,7 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
         from artem_vr.temporal.foveate import FoveaRegion  # reason: OpenCV, only when this runs (as wrap_for_run)
 
         fovea, region = config.fovea(), FoveaRegion()
-        printer(f"foveation: on (window {config.fovea_size:.0%} of each side at full resolution, the rest at half; "
+        printer(f"foveation: on (window {config.fovea_size:.0%} of each side at full resolution, the rest at 0.55 scale; "
                 "--foveate off for the whole eye)")
     factory = stylizer_factory(config.options(), config.internal_scale, printer, fovea, region, config.max_megapixels)
     worker = StylizerWorker(None, controller, device=config.device, factory=factory, wrap=wrap_for_run,

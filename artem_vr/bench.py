@@ -78,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "on, as `artem-vr run` does by default (default off: the network path alone)")
     p.add_argument("--foveate", choices=["on", "off"], default="off",
                    help="foveated stylization (the headset default of `artem-vr run`): full resolution in a "
-                        "window, half scale elsewhere; the records' network_pixels say what the network ran (default off)")
+                        "window, 0.55 scale elsewhere; the records' network_pixels say what the network ran (default off)")
     p.add_argument("--upload", choices=("auto", "host"), default="auto",
                    help="auto (default): CUDA-GL interop where the GL context allows, else host; host: force the host path")
     p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN (run first)")

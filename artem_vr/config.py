@@ -67,7 +67,7 @@ class RunConfig:
     stylize_delay_ms: float = 0.0  # a delay stage after the stylizer (latency experiments)
     #: foveated stylization: "on" | "off" | "auto" (on in the headset, off on the desk outputs)
     foveate: str = "auto"
-    fovea_size: float = 0.33
+    fovea_size: float = 0.27
     #: the decode limit of the source's images and frames, and of AdaIN's style images (--max-megapixels)
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
     extra: tuple = field(default=())

@@ -112,7 +112,7 @@ class Status:
         return (self.style, self.index, self.method, round(self.strength, 2), self.stylize, self.source)
 
     def pixels_text(self) -> str:
-        """``network 3.4/9.0 Mpx (37 %)``, or "" before the first frame."""
+        """``network 3.5/9.0 Mpx (39 %)``, or "" before the first frame."""
         if not self.network_pixels:
             return ""
         net, full = self.network_pixels

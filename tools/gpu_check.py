@@ -110,7 +110,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
         {"name": "comfort on, fused", "budget": 60, "cuda": False, "json": "comfort_fused.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "fused", *compile_, "--comfort", "on",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_fused.json")] + commit},
-        # 8. issue 20: the full generator foveated (periphery at half scale + a full-resolution window)
+        # 8. issue 20: the full generator foveated (periphery at 0.55 scale + a full-resolution window of 27 %)
         #    on the fused engine at the largest eye size; the unfoveated figure is step 3's
         {"name": "foveation", "budget": 90, "cuda": False, "json": "foveation.json",
          "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on",

@@ -1,7 +1,7 @@
 """Fit a network's fovea statistics calibration on real photos (:class:`~artem_vr.temporal.foveate.FoveaCalibration`).
 
 The foveated stylizer's full-resolution window needs the statistics every normalization would
-have over the whole eye at full resolution; it has the half-resolution pass's and its window's
+have over the whole eye at full resolution; it has the reduced-scale periphery pass's and its window's
 own at both resolutions. The calibration predicts the first from the second, per normalization
 and channel, with coefficients fitted here by least squares (ridge toward the uncalibrated
 window shift) on photos stylized at full resolution.
@@ -214,8 +214,8 @@ def _card(stylizer, path: Path, meta: dict) -> str:
     return f"""# {path.stem} — fovea statistics calibration
 
 For {which}. Read by `artem_vr.temporal.foveate.FoveatedStylizer` (`stats="calibrated"`, the default):
-the full-resolution fovea window is normalized with statistics estimated from the half-resolution
-periphery pass; this file holds, per normalization (in the order the network runs them) and channel,
+the full-resolution fovea window is normalized with statistics estimated from the reduced-scale
+periphery pass ({meta['periphery']} × the eye); this file holds, per normalization (in the order the network runs them) and channel,
 the coefficients of that estimate (`mean.i`, `var.i`: `(channels, 3)` float32 over the predictors
 {", ".join(f"`{p}`" for p in PREDICTORS)}; see `FoveaCalibration`). Not weights: the network is unchanged.
 

@@ -39,8 +39,10 @@ that runs outside torch (ONNX Runtime) no statistics hook fires and the window k
 
 Window geometry: its origin and size are multiples of :data:`ALIGN` pixels so the network's
 strided layers see the same pixel grid as on the whole frame. Network pixels per frame:
-:meth:`FoveatedStylizer.network_pixels` (:func:`foveated_pixels`); at the defaults and
-2 × 2016 × 2240 they are 37.4 % of the full-resolution count.
+:meth:`FoveatedStylizer.network_pixels` (:func:`foveated_pixels`); at the defaults (a window of
+27 % of each side, the periphery at 0.55 — chosen over 33 % and 0.5: the outside's statistics,
+which bind the window's accuracy, come out closer to full resolution; docs/benchmarks.md) and
+2 × 2016 × 2240 they are 38.8 % of the full-resolution count (39.4 % at 2 × 1440 × 1600).
 """
 
 from __future__ import annotations
@@ -76,20 +78,20 @@ STATS_MODES = ("calibrated", "mixed", "corrected", "shared")
 @dataclass(frozen=True)
 class FoveaSpec:
     """The foveation's shape. ``size``: the window's side as a fraction of the eye's (0.1–0.9);
-    ``periphery``: the whole eye's scale (0.2–0.8); ``margin``: context pixels around the window
+    ``periphery``: the whole eye's scale (0.2–0.8; the shipped calibrations are fitted at 0.55); ``margin``: context pixels around the window
     at the network's resolution (the receptive field it needs; 24 measured enough, see the tests);
     ``feather``: the share of the window's half-size over which it fades into the periphery."""
 
-    size: float = 0.33
-    periphery: float = 0.5
+    size: float = 0.27
+    periphery: float = 0.55
     margin: int = 24
     feather: float = 0.3
 
     def __post_init__(self):
         if not 0.1 <= self.size <= 0.9:
-            raise UsageError(f"fovea size {self.size} is outside 0.1–0.9", "e.g. --fovea-size 0.33 (a third of each side)")
+            raise UsageError(f"fovea size {self.size} is outside 0.1–0.9", "e.g. --fovea-size 0.27 (about a quarter of each side)")
         if not 0.2 <= self.periphery <= 0.8:
-            raise UsageError(f"periphery scale {self.periphery} is outside 0.2–0.8", "e.g. 0.5")
+            raise UsageError(f"periphery scale {self.periphery} is outside 0.2–0.8", "e.g. 0.55")
         if not 0 <= self.margin <= 256:
             raise UsageError(f"fovea margin {self.margin} is outside 0–256 pixels", "e.g. 24")
         if not 0.0 < self.feather < 1.0:
@@ -261,7 +263,7 @@ class FoveaCalibration:
     passes have, fitted on real photos (:mod:`artem_vr.temporal.fovea_fit`).
 
     The whole eye's statistics at full resolution mix the window's — which the fovea pass has, at
-    full resolution — with the outside's, which only the periphery pass saw (at half resolution).
+    full resolution — with the outside's, which only the periphery pass saw (at its reduced scale).
     For normalization ``i`` (in the order the network runs them) and channel ``c`` the outside's
     are shifted: mean ``μo + σ·(P·mean_w[i][c])``, variance ``σo²·exp(P·var_w[i][c])``, with
     ``μo, σo²`` the periphery's outside the window, ``σ`` its whole-eye deviation and ``P`` the
