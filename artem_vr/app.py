@@ -313,7 +313,7 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
         from artem_vr.temporal.foveate import FoveaRegion  # reason: OpenCV, only when this runs (as wrap_for_run)
 
         fovea, region = config.fovea(), FoveaRegion()
-        printer(f"foveation: on (window {config.fovea_size:.0%} of each side at full resolution, the rest at 0.55 scale; "
+        printer(f"foveation: on (window {fovea.size:.0%} of each side at full resolution, the rest at {fovea.periphery:g} scale; "
                 "--foveate off for the whole eye)")
     factory = stylizer_factory(config.options(), config.internal_scale, printer, fovea, region, config.max_megapixels)
     worker = StylizerWorker(None, controller, device=config.device, factory=factory, wrap=wrap_for_run,
