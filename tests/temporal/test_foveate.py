@@ -207,7 +207,8 @@ def _real_photos():
 #: (periphery 0.55, window 27 %); measured min/mean on the CI data subset (.ci/data-setup.sh):
 #: generator 33.2/36.2, xnor 28.0/31.2, adain 26.7/31.9; on the full assembly: generator 30.7/36.4,
 #: xnor 29.0/31.2, adain 27.1/32.3 (docs/benchmarks.md, Foveation, "Geometry")
-REAL_FLOORS = {"generator": (30.5, 36.0), "xnor": (27.5, 31.0), "adain": (26.5, 31.5)}
+#: (the floors keep ~0.3 dB or more below the lower of the two: another CPU's fp32 kernels round differently)
+REAL_FLOORS = {"generator": (30.5, 35.7), "xnor": (27.5, 30.8), "adain": (26.5, 31.5)}
 
 
 @pytest.mark.slow
