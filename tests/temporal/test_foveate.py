@@ -55,7 +55,7 @@ def _core_psnr(f: FoveatedStylizer, y, ref) -> list[float]:
 # ---------------------------------------------------------------------------- quality
 #: the floors on the window core's PSNR (dB) against the full-resolution stylization, with the
 #: shipped calibrations (docs/benchmarks.md, "Foveation")
-FLOORS = {"generator": 35.0, "xnor": 31.0, "adain": 27.0}
+FLOORS = {"generator": 35.0, "xnor": 31.0, "adain": 26.9}  # measured 38.5, 31.9, 27.3 (worst eye)
 
 
 @pytest.mark.slow
