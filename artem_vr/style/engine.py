@@ -51,6 +51,7 @@ Choices (:class:`EngineConfig`, resolved by :func:`resolve_config`):
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from dataclasses import dataclass, replace
 
@@ -92,8 +93,17 @@ class EngineConfig:
 EAGER = EngineConfig(precision="fp32", channels_last=False, jit="eager")
 
 
+#: overrides the CPU probe below: "1" as if the CPU had native bf16, "0" as if not — so a machine
+#: without AMX runs the tests as one with it does (slowly: bf16 is emulated), and the other way round
+CPU_BF16_ENV = "ARTEM_VR_CPU_BF16"
+
+
 def cpu_has_native_bf16() -> bool:
-    """True where the CPU multiplies bf16 in hardware (AMX-BF16 or AVX512-BF16)."""
+    """True where the CPU multiplies bf16 in hardware (AMX-BF16 or AVX512-BF16), or as
+    :data:`CPU_BF16_ENV` says."""
+    forced = os.environ.get(CPU_BF16_ENV, "")
+    if forced in ("0", "1"):
+        return forced == "1"
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line for line in f if line.startswith("flags")), "")

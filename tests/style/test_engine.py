@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from artem_vr.errors import UsageError
 from artem_vr.style.data import load_rgb, rgb8_to_chw
 from artem_vr.style.device import cuda_available
-from artem_vr.style.engine import EAGER, EngineConfig, Fp32InstanceNorm, GroupInstanceNorm, InferenceEngine, prepare_module, resolve_config
+from artem_vr.style.engine import CPU_BF16_ENV, EAGER, EngineConfig, Fp32InstanceNorm, GroupInstanceNorm, InferenceEngine, prepare_module, resolve_config
+from artem_vr.style.engine import cpu_has_native_bf16
 from artem_vr.style.generator import GeneratorStylizer
 from artem_vr.style.upscale import downscale, internal_size, upscale
 from artem_vr.style.catalog import CATALOG  # noqa: E402
@@ -92,6 +93,19 @@ def test_resolve_config_cpu():
     assert resolve_config(EngineConfig("fp16"), torch.device("cpu")).norm_fp32 is True
     with pytest.raises(UsageError, match="precision"):
         EngineConfig("int8")
+
+
+def test_cpu_bf16_probe_override(monkeypatch):
+    """ARTEM_VR_CPU_BF16 decides auto's CPU precision either way (the tests of a machine with AMX run
+    on one without), and the CLI's `fast` engine follows it."""
+    for value, precision in (("1", "bf16"), ("0", "fp32")):
+        monkeypatch.setenv(CPU_BF16_ENV, value)
+        assert cpu_has_native_bf16() is (value == "1")
+        assert resolve_config(EngineConfig(), torch.device("cpu")).precision == precision
+        s = GeneratorStylizer("cpu", engine="fast", library=CATALOG)
+        s.set_style(s.styles()[0])
+        assert s.stylize(torch.rand(1, 3, 32, 40)).dtype == torch.float32  # the frame contract holds either way
+        assert s.engine.config.precision == precision
 
 
 def test_fp32_norms_under_half_precision():
