@@ -35,7 +35,7 @@ from artem_vr.sources.live import redact_url
 from artem_vr.status import StatusPrinter
 from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method, style_files
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
-from artem_vr.text import printable, say
+from artem_vr.text import did_you_mean, printable, say
 from artem_vr.worker import StylizerWorker
 from artem_vr.xr.presenter import XrOptions, XrOutput
 from artem_vr.xr import probe as xr_probe
@@ -268,8 +268,12 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
                          f"available: {', '.join(avail) or 'none'} (see `artem-vr styles`)")
     styles = avail[method]
     if style is not None and style not in styles:
-        raise UsageError(f"unknown style {style!r} for {method}",
-                         f"choose one of: {', '.join(styles)}, or give an image file with --method adain")
+        if others := [m for m, names in avail.items() if style in names]:  # a style, but not this method's
+            raise UsageError(f"style {style!r} has no {method} model here",
+                             f"use --method {' or '.join(others)}, or one of the {method} styles: {', '.join(styles)}")
+        known = list(dict.fromkeys(n for names in avail.values() for n in names))
+        raise UsageError(f"unknown style {style!r}{did_you_mean(style, known)}",
+                         f"choose one of: {', '.join(styles)} (see `artem-vr styles`), or give an image file with --method adain")
     return method, list(avail), styles, None
 
 
