@@ -350,7 +350,11 @@ def show(line: str) -> None:
 def summary(pipeline: Pipeline, elapsed: float) -> list[str]:
     """The run's closing lines, one fact each. The counts differ by design: the display presents
     the newest stylized frame each time (skipping or repeating some), and the recording is a
-    fixed-rate timeline of what was presented (:func:`~artem_vr.recording.retime`)."""
+    fixed-rate timeline of what was presented (:func:`~artem_vr.recording.retime`). None when the
+    run ended before any frame was stylized or shown (a source that did not open, an early
+    Ctrl-C): its error or interrupt line says what happened, and counts of nothing would not."""
+    if pipeline.frames_presented == 0 and pipeline.worker.frames_done == 0:
+        return []
     lines = [f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s",
              f"stylized {pipeline.worker.frames_done} frames (the display shows the newest each time: some are "
              "skipped, some shown more than once)"]
