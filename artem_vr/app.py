@@ -371,14 +371,15 @@ def run(args) -> int:
     config = config_from_args(args)
     if config.output == "xr":
         require_runtime()  # no runtime → a clear error before anything starts
-    pipeline = build_pipeline(config, printer=show)
     recordings = OpenRecordings()  # the run's open recordings: an emergency exit finishes them
-    if config.record is not None:
+    recorder = None
+    if config.record is not None:  # before the stylizer is built: a recording it may not write is said at once
         png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
         # never over what the run reads: its source, and its style's files (a painting, a model)
-        pipeline.recorder = Recorder(config.record, fps=30.0, png=png,
-                                     inputs=InputsRead([config.source, *style_files(config.style)]),
-                                     recordings=recordings)
+        recorder = Recorder(config.record, fps=30.0, png=png, inputs=InputsRead([config.source, *style_files(config.style)]),
+                            recordings=recordings)
+    pipeline = build_pipeline(config, printer=show)
+    pipeline.recorder = recorder
     pipeline.snapshot_dir = config.out_dir
     st = pipeline.controller.state
     show(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "

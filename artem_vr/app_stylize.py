@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from artem_vr.atomic import AtomicVideoWriter, InputsRead, refuse_inputs, write_image_atomic
+from artem_vr.atomic import AtomicVideoWriter, InputsRead, check_writable, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
@@ -157,6 +157,7 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
         raise UsageError(f"{dst}: unknown image type {ext_out or '(none)'}", "give OUT a .jpg or .png name")
     if dst.parent and not dst.parent.exists():
         raise UsageError(f"folder {dst.parent} does not exist", "create it first")
+    check_writable(dst.parent, dst)  # before the model loads and the frames are stylized
     return src, dst, is_video, inputs
 
 
