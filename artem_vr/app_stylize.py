@@ -143,8 +143,15 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
     ext_in, ext_out = src.suffix.lower(), dst.suffix.lower()
     if ext_in in VIDEO_EXT:
         is_video = True
-    elif ext_in in IMAGE_EXT:
+    elif ext_in in IMAGE_EXT:  # named an image: its first bytes say whether it is one, before the model loads
         is_video = False
+        with open(src, "rb") as f:
+            head = f.read(16)
+        if not head:
+            raise ImageError(f"{src} is empty (0 bytes)", "re-copy or re-download the file")
+        if sniff_image(head) is None:
+            raise ImageError(f"{src} is not an image file (by its content: no png, jpg, bmp, webp, gif or tiff header)",
+                             "give a png/jpg/bmp/webp/tiff image (a video file: give it its own name, e.g. .mp4)")
     else:  # by content: a still image by its magic bytes, anything else is tried as a video
         with open(src, "rb") as f:
             is_video = sniff_image(f.read(16)) is None
