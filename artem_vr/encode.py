@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from artem_vr.errors import ImageError, user_facing
-from artem_vr.frames import check_rgb8
+from artem_vr.frames import VIDEO_WRITE_SUFFIXES, check_rgb8
 
 #: extensions :func:`write_image` accepts
 WRITE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -76,7 +76,7 @@ class VideoWriterRGB:
             raise ImageError(f"video fps must be in (0, 1000], got {fps}", "pass a positive frame rate")
         self.path = Path(path)
         ext = self.path.suffix.lower()
-        if ext not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
+        if ext not in VIDEO_WRITE_SUFFIXES:
             raise ImageError(f"cannot write a video with extension {ext or '(none)'!r}: {self.path}", "use .mp4 or .avi")
         self.fps = float(fps)
         self.size = size

@@ -83,6 +83,19 @@ def test_a_mistyped_or_misplaced_style_or_method_says_the_one_meant(cli, tmp_pat
     assert not (tmp_path / "o.jpg").exists()
 
 
+@pytest.mark.parametrize("record, said", [("snap.jpg", "(.jpg) — give it one of .mp4, .m4v, .mov, .avi, .mkv, e.g. --record snap.mp4"),
+                                           ("clip", "(no extension) — give it one of .mp4")])
+def test_record_to_a_name_that_is_no_video_is_refused_before_the_run_starts(cli, tmp_path, monkeypatch, record, said):
+    """`--record photo.jpg`: one line from the checked command line, not the video writer's once
+    the model is loaded and the first frame is drawn."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("run", "--output", "headless", "--method", "identity", "--frames", "2", "--eye-size", "64x48",
+                         "--record", record)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"artem-vr run: error: --record {record} is not a video name {said}"), err
+    assert out == "" and list(tmp_path.iterdir()) == []
+
+
 def test_cli_help_teaches():
     out = subprocess.run([sys.executable, "-m", "artem_vr", "run", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
