@@ -109,7 +109,7 @@ class RunConfig:
         if self.output in ("mirror", "headless") and (given := self.headset_only_options()):
             raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to the headset "
                              f"(--output xr), but this run's output is {self.output}",
-                             "drop them, or use --output xr with an OpenXR runtime running "
+                             f"drop {' and '.join(given)}, or use --output xr with an OpenXR runtime running "
                              "(`artem-vr doctor` says whether one answers)")
         if (misplaced := self.misplaced_camera_option()) is not None:
             option, where = misplaced
