@@ -35,7 +35,7 @@ from artem_vr.sources.live import redact_url
 from artem_vr.status import StatusPrinter
 from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method, style_files
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
-from artem_vr.text import printable, say
+from artem_vr.text import did_you_mean, printable, say
 from artem_vr.worker import StylizerWorker
 from artem_vr.xr.presenter import XrOptions, XrOutput
 from artem_vr.xr import probe as xr_probe
@@ -268,8 +268,12 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
                          f"available: {', '.join(avail) or 'none'} (see `artem-vr styles`)")
     styles = avail[method]
     if style is not None and style not in styles:
-        raise UsageError(f"unknown style {style!r} for {method}",
-                         f"choose one of: {', '.join(styles)}, or give an image file with --method adain")
+        if others := [m for m, names in avail.items() if style in names]:  # a style, but not this method's
+            raise UsageError(f"style {style!r} has no {method} model here",
+                             f"use --method {' or '.join(others)}, or one of the {method} styles: {', '.join(styles)}")
+        known = list(dict.fromkeys(n for names in avail.values() for n in names))
+        raise UsageError(f"unknown style {style!r}{did_you_mean(style, known)}",
+                         f"choose one of: {', '.join(styles)} (see `artem-vr styles`), or give an image file with --method adain")
     return method, list(avail), styles, None
 
 
@@ -346,7 +350,11 @@ def show(line: str) -> None:
 def summary(pipeline: Pipeline, elapsed: float) -> list[str]:
     """The run's closing lines, one fact each. The counts differ by design: the display presents
     the newest stylized frame each time (skipping or repeating some), and the recording is a
-    fixed-rate timeline of what was presented (:func:`~artem_vr.recording.retime`)."""
+    fixed-rate timeline of what was presented (:func:`~artem_vr.recording.retime`). None when the
+    run ended before any frame was stylized or shown (a source that did not open, an early
+    Ctrl-C): its error or interrupt line says what happened, and counts of nothing would not."""
+    if pipeline.frames_presented == 0 and pipeline.worker.frames_done == 0:
+        return []
     lines = [f"presented {pipeline.frames_presented} frames in {elapsed:.1f} s",
              f"stylized {pipeline.worker.frames_done} frames (the display shows the newest each time: some are "
              "skipped, some shown more than once)"]
@@ -363,14 +371,15 @@ def run(args) -> int:
     config = config_from_args(args)
     if config.output == "xr":
         require_runtime()  # no runtime → a clear error before anything starts
-    pipeline = build_pipeline(config, printer=show)
     recordings = OpenRecordings()  # the run's open recordings: an emergency exit finishes them
-    if config.record is not None:
+    recorder = None
+    if config.record is not None:  # before the stylizer is built: a recording it may not write is said at once
         png = config.out_dir / "last.png" if config.output == "headless" else config.record.with_suffix(".png")
         # never over what the run reads: its source, and its style's files (a painting, a model)
-        pipeline.recorder = Recorder(config.record, fps=30.0, png=png,
-                                     inputs=InputsRead([config.source, *style_files(config.style)]),
-                                     recordings=recordings)
+        recorder = Recorder(config.record, fps=30.0, png=png, inputs=InputsRead([config.source, *style_files(config.style)]),
+                            recordings=recordings)
+    pipeline = build_pipeline(config, printer=show)
+    pipeline.recorder = recorder
     pipeline.snapshot_dir = config.out_dir
     st = pipeline.controller.state
     show(f"source: {redact_url(config.source)}{' (sbs stereo)' if config.stereo else ''}  method: {st.method}  "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from artem_vr.atomic import AtomicVideoWriter, InputsRead, refuse_inputs, write_image_atomic
+from artem_vr.atomic import AtomicVideoWriter, InputsRead, check_writable, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
@@ -143,8 +143,15 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
     ext_in, ext_out = src.suffix.lower(), dst.suffix.lower()
     if ext_in in VIDEO_EXT:
         is_video = True
-    elif ext_in in IMAGE_EXT:
+    elif ext_in in IMAGE_EXT:  # named an image: its first bytes say whether it is one, before the model loads
         is_video = False
+        with open(src, "rb") as f:
+            head = f.read(16)
+        if not head:
+            raise ImageError(f"{src} is empty (0 bytes)", "re-copy or re-download the file")
+        if sniff_image(head) is None:
+            raise ImageError(f"{src} is not an image file (by its content: no png, jpg, bmp, webp, gif or tiff header)",
+                             "give a png/jpg/bmp/webp/tiff image (a video file: give it its own name, e.g. .mp4)")
     else:  # by content: a still image by its magic bytes, anything else is tried as a video
         with open(src, "rb") as f:
             is_video = sniff_image(f.read(16)) is None
@@ -157,6 +164,7 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
         raise UsageError(f"{dst}: unknown image type {ext_out or '(none)'}", "give OUT a .jpg or .png name")
     if dst.parent and not dst.parent.exists():
         raise UsageError(f"folder {dst.parent} does not exist", "create it first")
+    check_writable(dst.parent, dst)  # before the model loads and the frames are stylized
     return src, dst, is_video, inputs
 
 

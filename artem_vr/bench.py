@@ -32,7 +32,7 @@ from artem_vr.atomic import write_text_atomic
 from artem_vr.errors import InvalidNumber, UsageError
 from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_network, write_profile
 from artem_vr.records import commit_id, device_name, now_utc as _now
-from artem_vr.text import say
+from artem_vr.text import did_you_mean, say
 
 GPU_EYE_SIZES = [(960, 1080), (1440, 1600), (2016, 2240)]
 CPU_EYE_SIZES = [(256, 256)]
@@ -101,7 +101,7 @@ def parse_methods(specs: list[str]) -> list[tuple[str, str]]:
     for s in specs:
         m, _, a = s.partition(":")
         if m not in METHOD_ARCHS:
-            raise UsageError(f"unknown method {m!r} for bench", f"choose from {', '.join(METHOD_ARCHS)}")
+            raise UsageError(f"unknown method {m!r} for bench{did_you_mean(m, METHOD_ARCHS)}", f"choose from {', '.join(METHOD_ARCHS)}")
         archs = [a] if a else [METHOD_ARCHS[m][0]] if m == "adain" else list(METHOD_ARCHS[m])
         for arch in archs:
             if arch not in METHOD_ARCHS[m]:

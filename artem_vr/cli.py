@@ -65,14 +65,41 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr stylize photo.jpg out.png --method adain --style any_painting.jpg --strength 0.8\n"
         "  artem-vr stylize clip.mp4 out.mp4 --style starry_night",
     ),
-    "styles": ("artem_vr.style.styles_cli", "list the preset and user styles", "List the preset (shipped) and user (trained) styles, the methods that can show them, and the AdaIN decoders."),
+    "styles": (
+        "artem_vr.style.styles_cli",
+        "list the preset and user styles",
+        "List the preset (shipped) and user (trained) styles, the methods that can show them, and the AdaIN decoders.\n\n"
+        "examples:\n"
+        "  artem-vr styles                                 # the names --style takes, and each one's methods\n"
+        "  artem-vr styles --paths                         # also each style's thumbnail and model files",
+    ),
     "doctor": (
         "artem_vr.doctor",
         "report what this machine has (CUDA, NVRTC, GL, OpenXR, cameras, display)",
-        "Report torch and CUDA, NVRTC, OpenGL, the OpenXR runtime, cameras and display, each with what to do when it is missing.",
+        "Report torch and CUDA, NVRTC, OpenGL, the OpenXR runtime, cameras and display, each with what to do when it is missing.\n\n"
+        "examples:\n"
+        "  artem-vr doctor                                 # each [MISS] line is followed by what to do (→)",
     ),
-    "bench": ("artem_vr.bench", "per-stage milliseconds and stereo FPS", "Measure each stage of the pipeline (median and p99) and the stereo FPS per method and eye size."),
-    "train": ("artem_vr.style.train_cli", "train a style model (generator, adain, xnor)", "Train the networks shipped in assets/models with the project's own data."),
+    "bench": (
+        "artem_vr.bench",
+        "per-stage milliseconds and stereo FPS",
+        "Measure each stage of the pipeline (median and p99) and the stereo FPS per method and eye size.\n\n"
+        "examples:\n"
+        "  artem-vr bench                                  # this machine's defaults (see --method, --eye-size)\n"
+        "  artem-vr bench --eye-size 64x64 --seconds 1     # a quick look\n"
+        "  artem-vr bench --method adain --eye-size 256x256 --json bench.json   # the records to a file",
+    ),
+    "train": (
+        "artem_vr.style.train_cli",
+        "train a style model (generator, adain, xnor)",
+        "Train a style model: a generator for one painting (it becomes a style by its --out name), an AdaIN\n"
+        "decoder for any painting, or a binarized (XNOR) copy of a generator. The shipped models were\n"
+        "trained with these commands (each model card in assets/models says how). `train KIND --help` says more.\n\n"
+        "examples:\n"
+        "  artem-vr train generator --content PHOTOS --style the_kiss.jpg --out klimt   # then: artem-vr run --style klimt\n"
+        "  artem-vr train adain --content PHOTOS --styles PAINTINGS --out my_decoder\n"
+        "  artem-vr train xnor --from klimt --content PHOTOS --out klimt_xnor",
+    ),
     "export": (
         "artem_vr.export",
         "export models to ONNX, checked against torch",
@@ -82,7 +109,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr export                                 # every model in assets/models to out/onnx\n"
         "  artem-vr export starry_night_full adain_fast --out exported",
     ),
-    "eval": ("artem_vr.evaluate", "measure stylization quality, flicker and stereo consistency", "Content/style losses per content×style pair; temporal flicker on videos; stereo error on rectified pairs."),
+    "eval": (
+        "artem_vr.evaluate",
+        "measure stylization quality, flicker and stereo consistency",
+        "Content/style losses per content×style pair; temporal flicker on videos; stereo error on rectified pairs.\n\n"
+        "examples:\n"
+        "  artem-vr eval --content PHOTOS --styles starry_night great_wave --sheet sheet.png\n"
+        "  artem-vr eval --content PHOTOS --styles PAINTINGS --method adain:fast adain:full --json report.json\n"
+        "  artem-vr eval --videos CLIPS --method generator --style the_scream    # flicker, per frame vs stabilized\n"
+        "  artem-vr eval --latency --latency-png latency.png                     # passthrough latency (headless Monado)",
+    ),
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from artem_vr.contracts import OUTPUTS
 from artem_vr.errors import NotADirectory, UsageError, file_in_the_way
+from artem_vr.frames import VIDEO_WRITE_SUFFIXES
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.render.geometry import CameraIntrinsics, ViewConfig
 
@@ -102,10 +103,13 @@ class RunConfig:
                 raise NotADirectory(f"{option} {given}: {blocker} is a file, not a folder",
                                     "give --out a folder, e.g. --out out" if option == "--out" else
                                     "give --record a path whose folders are folders, e.g. --record out/run.mp4")
+        if self.record is not None and self.record.suffix.lower() not in VIDEO_WRITE_SUFFIXES:  # before anything runs
+            raise UsageError(f"--record {self.record} is not a video name ({self.record.suffix or 'no extension'})",
+                             f"give it one of {', '.join(VIDEO_WRITE_SUFFIXES)}, e.g. --record {self.record.with_suffix('.mp4')}")
         if self.output in ("mirror", "headless") and (given := self.headset_only_options()):
             raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to the headset "
                              f"(--output xr), but this run's output is {self.output}",
-                             "drop them, or use --output xr with an OpenXR runtime running "
+                             f"drop {' and '.join(given)}, or use --output xr with an OpenXR runtime running "
                              "(`artem-vr doctor` says whether one answers)")
         if (misplaced := self.misplaced_camera_option()) is not None:
             option, where = misplaced

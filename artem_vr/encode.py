@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from artem_vr.errors import ImageError
-from artem_vr.frames import check_rgb8
+from artem_vr.errors import ImageError, user_facing
+from artem_vr.frames import VIDEO_WRITE_SUFFIXES, check_rgb8
 
 #: extensions :func:`write_image` accepts
 WRITE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -76,7 +76,7 @@ class VideoWriterRGB:
             raise ImageError(f"video fps must be in (0, 1000], got {fps}", "pass a positive frame rate")
         self.path = Path(path)
         ext = self.path.suffix.lower()
-        if ext not in (".mp4", ".m4v", ".mov", ".avi", ".mkv"):
+        if ext not in VIDEO_WRITE_SUFFIXES:
             raise ImageError(f"cannot write a video with extension {ext or '(none)'!r}: {self.path}", "use .mp4 or .avi")
         self.fps = float(fps)
         self.size = size
@@ -90,20 +90,30 @@ class VideoWriterRGB:
     def _open(self, size: tuple[int, int]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
-        if not w.isOpened() and self.fourcc != "MJPG":
+        if not w.isOpened():
             w.release()
-            fallback = self.path.with_suffix(".avi")
-            print(
-                f"video: codec {self.fourcc} unavailable for {self.path}, writing MJPG to {fallback} instead",
-                file=sys.stderr,
-            )
-            self.path, self.fourcc = fallback, "MJPG"
-            w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+            self._check_file_can_be_made()  # the folder's fault (its permissions, a full disk), not the codec's
+            if self.fourcc != "MJPG":
+                fallback = self.path.with_suffix(".avi")
+                print(  # the names the user gave, never a writer's temporary one
+                    user_facing(f"video: codec {self.fourcc} unavailable for {self.path}, writing MJPG to {fallback} instead"),
+                    file=sys.stderr,
+                )
+                self.path, self.fourcc = fallback, "MJPG"
+                w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
         if not w.isOpened():
             w.release()
             raise ImageError(f"OpenCV cannot write video {self.path}", "check the directory is writable; try an .avi path")
         self._writer = w
         self.size = size
+
+    def _check_file_can_be_made(self) -> None:
+        """The OSError of creating :attr:`path` (OpenCV only says that it could not open it)."""
+        existed = self.path.exists()
+        with open(self.path, "ab"):
+            pass
+        if not existed:
+            self.path.unlink()
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one RGB uint8 (H, W, 3) frame."""

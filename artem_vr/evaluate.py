@@ -44,19 +44,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--content", nargs="+", metavar="DIR|IMG", help="photos (files or directories)")
     g.add_argument("--styles", nargs="+", metavar="DIR|IMG|NAME", help="paintings, directories, preset or user style names, or model .safetensors files")
     g.add_argument("--method", nargs="+", default=["generator", "adain"],
-                   help="methods to score (default: %(default)s); adain:fast / adain:full pick that decoder "
+                   help="methods to score (default: generator adain); adain:fast / adain:full pick that decoder "
                         "(plain adain: the fast one when shipped), generator:compact / generator:full that network")
-    g.add_argument("--gatys", type=int, default=0, metavar="N", help="also run an N-step Gatys optimization baseline")
+    g.add_argument("--gatys", type=int, default=0, metavar="N", help="also run an N-step Gatys optimization baseline (default 0: none)")
     g.add_argument("--json", metavar="OUT", help="write the full report as JSON")
     g.add_argument("--sheet", metavar="PNG", help="write a contact sheet (content | style | outputs)")
     g.add_argument("--sheet-rows", type=int, default=12, help="pairs shown on the sheet (default %(default)s)")
     g.add_argument("--tile", type=int, default=128, help="sheet tile size in px (default %(default)s)")
     g.add_argument("--size", type=int, default=256, help="evaluation size: photos centre-cropped to size² (default %(default)s)")
-    g.add_argument("--limit", type=int, default=None, metavar="N", help="score at most N photos (picked with --seed)")
+    g.add_argument("--limit", type=int, default=None, metavar="N", help="score at most N photos (picked with --seed; default: all)")
     g.add_argument("--holdout", type=int, default=0, metavar="N",
-                   help="only the files the trainers hold out with --holdout N (every N-th of each sorted directory)")
+                   help="only the files the trainers hold out with --holdout N (every N-th of each sorted directory; "
+                        "default 0: every file)")
     g.add_argument("--style-holdout", type=int, default=0, metavar="N",
-                   help="only the paintings `train adain --holdout N` held out (every N-th of each sorted directory)")
+                   help="only the paintings `train adain --holdout N` held out (every N-th of each sorted directory; "
+                        "default 0: every painting)")
     g.add_argument("--seed", type=int, default=0, help="picks the --limit subset; nothing else is random (default %(default)s)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (default %(default)s: CUDA when there is one); "
                    "both halves of eval use it")

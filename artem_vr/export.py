@@ -45,7 +45,7 @@ from artem_vr.style.onnx import OPSET, EncoderOutput, PadToMultiple, exportable,
 from artem_vr.style.presets import list_presets
 from artem_vr.style.weights import load_safetensors, read_header
 from artem_vr.style.xnor import load_xnor
-from artem_vr.text import say
+from artem_vr.text import did_you_mean, say
 
 #: the smallest H, W a generator's graph takes: padded to a multiple of 4, then the first layer's
 #: 4 px reflection padding needs more than 4 (measured by tests/faults/test_fault_messages.py)
@@ -235,8 +235,9 @@ def resolve_model(spec: str) -> Path:
         return p
     cand = MODELS_DIR / f"{spec}.safetensors"
     if not cand.is_file():
-        names = ", ".join(q.stem for q in shipped_models())
-        raise UsageError(f"no shipped model named {spec!r}", f"choose one of: {names}, or give a .safetensors file")
+        names = [q.stem for q in shipped_models()]
+        raise UsageError(f"no shipped model named {spec!r}{did_you_mean(spec, names)}",
+                         f"choose one of: {', '.join(names)}, or give a .safetensors file")
     return cand
 
 

@@ -27,6 +27,9 @@ T = TypeVar("T")
 #: the smallest image side the stylizers take (instance norm needs some pixels per channel)
 MIN_SIDE = 16
 
+#: the video names :class:`artem_vr.encode.VideoWriterRGB` writes (mp4v, MJPG in .avi)
+VIDEO_WRITE_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
+
 
 def check_size(w: int, h: int, name) -> None:
     """ImageError for an image or frame too small to stylize."""

@@ -64,6 +64,38 @@ def test_an_unknown_option_is_named_by_its_command(capsys, argv, usage, said):
     assert e.value.code == 2 and err.startswith(usage) and err.strip().splitlines()[-1] == said, err
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["stylize", STYLES_DIR / "great_wave.jpg", "o.jpg", "--style", "starry_nigth"],
+     "artem-vr stylize: error: unknown style 'starry_nigth' (did you mean starry_night?) — choose one of: starry_night"),
+    (["run", "--output", "headless", "--method", "genrator"],
+     "artem-vr run: error: unknown method 'genrator' (did you mean generator?) — choose one of: identity, generator"),
+    (["bench", "--method", "adian"], "artem-vr bench: error: unknown method 'adian' for bench (did you mean adain?)"),
+    (["stylize", STYLES_DIR / "great_wave.jpg", "o.jpg", "--method", "xnor", "--style", "the_scream"],
+     "artem-vr stylize: error: style 'the_scream' has no xnor model here — use --method generator or adain, "
+     "or one of the xnor styles: starry_night, great_wave"),
+])
+def test_a_mistyped_or_misplaced_style_or_method_says_the_one_meant(cli, tmp_path, monkeypatch, argv, said):
+    """A typo in a style or method name names the nearest one (as a mistyped option does); a
+    style that exists, but not for the method asked, says which methods have it."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(*argv)
+    assert code == 2 and err.startswith(said) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o.jpg").exists()
+
+
+@pytest.mark.parametrize("record, said", [("snap.jpg", "(.jpg) — give it one of .mp4, .m4v, .mov, .avi, .mkv, e.g. --record snap.mp4"),
+                                           ("clip", "(no extension) — give it one of .mp4")])
+def test_record_to_a_name_that_is_no_video_is_refused_before_the_run_starts(cli, tmp_path, monkeypatch, record, said):
+    """`--record photo.jpg`: one line from the checked command line, not the video writer's once
+    the model is loaded and the first frame is drawn."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("run", "--output", "headless", "--method", "identity", "--frames", "2", "--eye-size", "64x48",
+                         "--record", record)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"artem-vr run: error: --record {record} is not a video name {said}"), err
+    assert out == "" and list(tmp_path.iterdir()) == []
+
+
 def test_cli_help_teaches():
     out = subprocess.run([sys.executable, "-m", "artem_vr", "run", "--help"], capture_output=True, text=True)
     assert out.returncode == 0

@@ -1,5 +1,6 @@
-"""`--help` that teaches: every option of `run` and `bench` with a default says it, and an option
-whose choices hide behind a metavar lists them in its help."""
+"""`--help` that teaches: every option of each command with a default says it (`train KIND`:
+tests/style/test_train_generator.py), an option whose choices hide behind a metavar lists them in
+its help, and every command's help shows examples of it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ def command_parser(command: str) -> argparse.ArgumentParser:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
     sp = sub.choices[command]
-    importlib.import_module(COMMANDS[command][0]).add_arguments(sp)
+    module = importlib.import_module(COMMANDS[command][0])
+    if hasattr(module, "add_arguments"):  # doctor has no options of its own
+        module.add_arguments(sp)
     return sp
 
 
@@ -27,7 +30,7 @@ def _shown(value) -> list[set[str]]:
     return [{str(v), f"{v:g}"} if isinstance(v, float) else {str(v)} for v in parts]
 
 
-@pytest.mark.parametrize("command", ["run", "bench"])
+@pytest.mark.parametrize("command", ["run", "bench", "stylize", "eval", "export", "styles", "doctor"])
 def test_every_option_states_its_default_and_choices(command):
     sp = command_parser(command)
     missing = []
@@ -52,3 +55,17 @@ def test_run_help_shows_the_defaults_a_new_user_asks_about(capsys):
     for needle in ("auto (default: CUDA when there is one) | cpu | cuda", "auto (default: xr, else mirror window",
                    "(headless: to OUT/last.png; headless default: OUT/run.mp4)", "(default local)"):
         assert needle in text
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "train generator", "train adain", "train xnor"])
+def test_every_command_help_teaches_with_examples(capsys, command):
+    """`artem-vr COMMAND --help` ends its description with examples of that very command."""
+    from artem_vr.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main([*command.split(), "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    assert "examples:" in out, out
+    shown = [ln.split("#")[0].split() for ln in out.split("examples:", 1)[1].splitlines() if ln.strip().startswith("artem-vr ")]
+    assert any(words[1:1 + len(command.split())] == command.split() for words in shown), out

@@ -71,7 +71,9 @@ def test_export_never_writes_over_an_input(cli):
     code, _, err = cli("export", "starry_night_compact", "--out", MODELS_DIR)
     assert code == 2 and "model card would be overwritten" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli("export", "no_such_model")
-    assert code == 2 and "no shipped model named 'no_such_model'" in err
+    assert code == 2 and "no shipped model named 'no_such_model' — choose one of: " in err  # nothing near
+    code, _, err = cli("export", "starry_nigth_compact")  # a typo: the one meant
+    assert code == 2 and "no shipped model named 'starry_nigth_compact' (did you mean starry_night_compact?)" in err
 
 
 def test_engine_option_reaches_the_stylizer(tmp_path, cli):

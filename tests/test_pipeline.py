@@ -117,8 +117,12 @@ def test_headset_only_options_on_a_desk_output_are_refused(option):
             _config(output=desk, **{option: value})
     where = {"view_mode": "passthrough"} if option == "pose_source" else {}  # a passthrough option too
     assert getattr(_config(output="xr", **where, **{option: value}), option) == value  # where they belong
-    with pytest.raises(UsageError, match="--mirror, --xr-scale only apply to the headset"):
+    with pytest.raises(UsageError, match="--mirror, --xr-scale only apply to the headset") as e:
         _config(xr_mirror=True, xr_scale=0.5)
+    assert e.value.fix.startswith("drop --mirror and --xr-scale, or use --output xr")
+    with pytest.raises(UsageError) as e:  # the fix names the one option given, not "them"
+        _config(output="headless", xr_scale=0.5)
+    assert e.value.fix.startswith("drop --xr-scale, or use --output xr")
 
 
 def test_a_file_where_the_run_writes_a_folder_is_refused_up_front(tmp_path):

@@ -23,3 +23,16 @@ def test_headless_summary_says_what_each_count_is(tmp_path, cli):
     assert count_video_frames(video)[0] == n >= 1  # the number is the video's own frame count
     assert abs(seconds - n / 30) < 0.051  # and its length at 30 fps
     assert tail[3] == f"last frame: {tmp_path / 'o' / 'last.png'}"
+
+
+def test_a_run_whose_source_never_opens_prints_no_counts_of_nothing(tmp_path, cli):
+    """A source that fails as the run starts: its one error line, and no summary of 0 presented and
+    0 stylized frames ("some are skipped, some shown more than once") after it."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_text("not a video\n")
+    code, out, err = cli("run", "--source", clip, "--output", "headless", "--method", "identity", "--frames", "6",
+                         "--eye-size", "64x48", "--out", tmp_path / "o")
+    assert code == 2 and err.strip().splitlines() == [f"artem-vr run: error: OpenCV cannot open video {clip}: it is a text "
+                                                     "file — give an mp4/avi/mkv/webm file that plays elsewhere"], err
+    assert "presented" not in out and "stylized" not in out and "recorded" not in out, out
+    assert out.splitlines()[0].startswith("source: ")  # what the run set out to do is still said

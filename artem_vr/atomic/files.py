@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import sys
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from artem_vr.atomic._fs import DISK_FIX, fsync, fsync_dir, remove, replace
 from artem_vr.atomic.inputs import keep_inputs, refuse_inputs
 from artem_vr.atomic.leftovers import partial_path
-from artem_vr.errors import ImageError, UsageError
+from artem_vr.errors import ImageError, UsageError, path_error
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,6 +124,21 @@ def check_folder(target: Path, what: str) -> None:
         raise UsageError(f"folder {folder} for the {what} does not exist", "create it first, or pick another path")
     if target.is_dir():
         raise UsageError(f"{what} {target} is a folder", "give a file name")
+    check_writable(folder, target)
+
+
+def check_writable(folder: Path, target: Path) -> None:
+    """PermissionDenied naming ``target`` when this process may not create files in the existing
+    ``folder`` (its mode, an ACL, a read-only file system): said before the work, not by the first
+    write after it (nor by a video encoder that only reports that it could not open the file)."""
+    if os.access(folder, os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    code = errno.EROFS if read_only else errno.EACCES
+    raise path_error(OSError(code, os.strerror(code), str(target)), action="write")
 
 
 # ---------------------------------------------------------------------------- verification

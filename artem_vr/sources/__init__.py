@@ -148,7 +148,14 @@ def _parse_path(path: Path, shown: str) -> SourceSpec:
         return SourceSpec("video", path)  # an animated GIF plays like a video
     if kind:
         return SourceSpec("image", path)
+    if path.suffix.lower() in STILL_IMAGE_SUFFIXES:  # named an image, and none: not "OpenCV cannot open video"
+        raise SourceError(f"{shown} is not an image file (by its content: no png, jpg, bmp, webp, gif or tiff header)",
+                          "give a png/jpg/bmp/webp/tiff image, or a video file under its own name (e.g. .mp4)")
     return SourceSpec("video", path)  # OpenCV decides at start(); not a video → SourceError there
+
+
+#: names of still images: a file so named whose first bytes are no image is refused as one
+STILL_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def _gif_frames(path: Path) -> int:

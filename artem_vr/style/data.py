@@ -27,6 +27,9 @@ TRAIN_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff
 def list_images(folder) -> list[Path]:
     """All image files under ``folder`` (recursive), sorted by relative path."""
     folder = Path(folder)
+    if folder.is_file():
+        raise UsageError(f"--content {folder} is a file, not a folder", "give the folder of photos it is in, e.g. "
+                         f"--content {folder.parent}")
     if not folder.is_dir():
         raise UsageError(f"content folder {folder} does not exist", "give a folder of photos with --content")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

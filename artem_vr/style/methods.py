@@ -8,6 +8,7 @@ import importlib
 from artem_vr.errors import UsageError
 from artem_vr.style.base import StyleLibrary, Stylizer
 from artem_vr.style.catalog import CATALOG, adain_decoders
+from artem_vr.text import did_you_mean
 
 #: method name -> "module:Class" (imported when used: torch and each network stay off `--help`)
 METHODS: dict[str, str] = {
@@ -29,7 +30,7 @@ def offered_styles(method: str, arch: str | None = None, library: StyleLibrary =
 
 def stylizer_class(method: str) -> type[Stylizer]:
     if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}", f"choose one of: {', '.join(METHODS)}")
+        raise UsageError(f"unknown method {method!r}{did_you_mean(method, METHODS)}", f"choose one of: {', '.join(METHODS)}")
     mod, _, cls = METHODS[method].partition(":")
     return getattr(importlib.import_module(mod), cls)
 

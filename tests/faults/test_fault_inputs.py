@@ -59,6 +59,31 @@ def test_bad_stylize_input_is_one_line(tmp_path, cli, case):
     assert not (tmp_path / out).exists() and partials(tmp_path) == []
 
 
+@pytest.mark.parametrize("case", ["text named png", "text named jpg", "empty png"])
+def test_a_file_named_an_image_that_is_none_is_refused_before_the_model_loads(tmp_path, cli, case):
+    """Its first bytes are read first: the one line comes before the stylizer is built (nothing on
+    stdout: no engine line, no model loaded for an input that cannot be stylized)."""
+    path, _, out, _ = _bad_inputs(tmp_path)[case]
+    code, stdout, err = cli("stylize", path, tmp_path / out)
+    said = "is empty (0 bytes)" if case == "empty png" else "is not an image file (by its content: no png, jpg, bmp, webp, gif or tiff header)"
+    assert code == 2 and one_error_line(err).startswith(f"artem-vr stylize: error: {path} {said}"), err
+    assert stdout == ""
+    assert not (tmp_path / out).exists() and partials(tmp_path) == []
+
+
+@pytest.mark.parametrize("case", ["text named png", "text named jpg"])
+def test_run_on_a_file_named_an_image_that_is_none_says_so_not_that_a_video_failed(tmp_path, cli, case):
+    """`run --source t.png` with text in it: not an image (what its name says it is), rather than
+    "OpenCV cannot open video t.png" and advice to give an mp4."""
+    path, _, _, _ = _bad_inputs(tmp_path)[case]
+    code, stdout, err = cli("run", "--source", path, "--output", "headless", "--method", "identity", "--frames", "2",
+                            "--eye-size", "64x48", "--out", tmp_path / "o")
+    assert code == 2 and one_error_line(err) == (
+        f"artem-vr run: error: {path} is not an image file (by its content: no png, jpg, bmp, webp, gif or tiff "
+        "header) — give a png/jpg/bmp/webp/tiff image, or a video file under its own name (e.g. .mp4)"), err
+    assert not (tmp_path / "o").exists()
+
+
 def test_tiny_tiny_tiny_video_is_one_line(tmp_path, cli):
     clip = write_video(tmp_path / "small.mp4", n=5, size=(8, 8))
     code, _, err = cli("stylize", clip, tmp_path / "o.mp4", "--method", "identity")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 import cv2
 import numpy as np
 import pytest
-from faults_helpers import count_frames, digest, one_error_line, partials, run_cli, write_png, write_video
+from faults_helpers import (ARTEM, child_env, count_frames, digest, one_error_line, partials, run_cli, write_png,
+                            write_video)
 
 from artem_vr.atomic import AtomicVideoWriter, commit, verify_video, write_image_atomic
 from artem_vr.errors import ConventionError, ImageError, UsageError
@@ -138,3 +141,60 @@ def test_image_write_that_fails_leaves_the_target(tmp_path):
     assert digest(target) == before and partials(tmp_path) == []
     with pytest.raises(UsageError, match="does not exist"):
         write_image_atomic(tmp_path / "nope" / "x.png", np.zeros((4, 4, 3), np.uint8))
+
+
+def _without_root_override() -> list[str]:
+    """The prefix that makes a root child meet file permissions as any user does (root bypasses
+    them): setpriv without the two capabilities that override them; nothing for another user."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv (util-linux) to drop the file-permission override")
+    return [shutil.which("setpriv"), "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.mark.parametrize("kind", ["stylize image", "stylize video", "run", "run --record"])
+def test_a_folder_it_may_not_write_into_is_said_first_and_by_its_cause(tmp_path, kind):
+    """An output folder without write permission: one line naming the output and the cause, before
+    the model is loaded and frames are made — not a codec that is "unavailable", a fall-back
+    `.avi` name the user never gave, or a writer's hidden temporary name."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    img, clip = write_png(tmp_path / "in.png"), write_video(tmp_path / "in.mp4", n=6)
+    argv, target = {
+        "stylize image": (["stylize", img, locked / "o.png"], locked / "o.png"),
+        "stylize video": (["stylize", clip, locked / "o.mp4"], locked / "o.mp4"),
+        "run": (["run", "--output", "headless", "--frames", "3", "--eye-size", "64x48", "--out", locked / "o"],
+                locked / "o" / "run.mp4"),
+        "run --record": (["run", "--output", "headless", "--frames", "3", "--eye-size", "64x48", "--out", tmp_path / "o",
+                          "--record", locked / "r.mp4"], locked / "r.mp4"),
+    }[kind]
+    os.chmod(locked, 0o555)
+    try:
+        r = subprocess.run([*_without_root_override(), *ARTEM, *map(str, argv)], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300, env=child_env())
+    finally:
+        os.chmod(locked, 0o755)
+    assert r.returncode == 2, r.stderr
+    assert one_error_line(r.stderr) == (f"artem-vr {kind.split()[0]}: error: permission denied: cannot write {target} — "
+                                        "check its permissions and those of its folder (ls -l), or use a path you own")
+    assert "engine" not in r.stdout and "presented" not in r.stdout, r.stdout  # said before the stylizer was built
+    assert list(locked.iterdir()) == []
+
+
+def test_a_video_writer_in_a_folder_it_may_not_write_says_so_not_that_the_codec_is_missing(tmp_path):
+    """OpenCV only says that it could not open the file: the writer finds the OSError behind that
+    (here: permission denied) instead of falling back to MJPG under a name the user never gave."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    code = ("import numpy as np\nfrom artem_vr.encode import VideoWriterRGB\n"
+            "try:\n    VideoWriterRGB('locked/x.mp4').write(np.zeros((48, 64, 3), np.uint8))\n"
+            "except OSError as e:\n    print(type(e).__name__, e.filename)\n")
+    os.chmod(locked, 0o555)
+    try:
+        r = subprocess.run([*_without_root_override(), ARTEM[0], "-c", code], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120, env=child_env())
+    finally:
+        os.chmod(locked, 0o755)
+    assert r.returncode == 0 and r.stdout == "PermissionError locked/x.mp4\n" and r.stderr == "", (r.stdout, r.stderr)
+    assert list(locked.iterdir()) == []

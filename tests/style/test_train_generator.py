@@ -108,6 +108,10 @@ def test_resume_continues_from_the_checkpoint(tiny_run, capsys):
 def test_bad_arguments_are_usage_errors(cli, tmp_path, small_content_dir):
     code, _, err = cli("train", "generator", "--content", str(tmp_path / "none"), "--style", "starry_night", "--out", "x")
     assert code == 2 and "does not exist" in err
+    photo = next(p for p in small_content_dir.iterdir() if p.is_file())  # one photo where its folder is meant
+    code, _, err = cli("train", "generator", "--content", str(photo), "--style", "starry_night", "--out", "x")
+    assert code == 2 and err.strip() == (f"artem-vr train: error: --content {photo} is a file, not a folder — give the "
+                                         f"folder of photos it is in, e.g. --content {photo.parent}"), err
     code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "nope_style", "--out", "x",
                        "--run-dir", str(tmp_path / "r"), "--out-dir", str(tmp_path / "m"))
     assert code == 2 and "neither a preset nor an image" in err and "did you mean" not in err  # nothing near
