@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artem_vr.errors import Interrupted, InvalidNumber, UsageError, check_at_least
+from artem_vr.errors import Interrupted, InvalidNumber, UsageError, check_at_least, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.paths import user_data_dir
 from artem_vr.style.adain import (
@@ -103,7 +103,7 @@ class TrainConfig:
                 raise InvalidNumber(f"{option} {value} is not a finite number", "give an ordinary number, e.g. 0.5")
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2))
         if not self.lr > 0:
-            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.0001")
+            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0001")
         v = variant(self.variant)
         if self.size % v.downsample:
             raise UsageError(f"--size {self.size} must be a multiple of {v.downsample} for the {v.name} variant",

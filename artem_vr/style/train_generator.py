@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from artem_vr.errors import Interrupted, UsageError, check_at_least
+from artem_vr.errors import Interrupted, UsageError, check_at_least, shown
 from artem_vr.frames import to_rgb8
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.paths import user_data_dir
@@ -156,7 +156,7 @@ class GeneratorTrainConfig(TrainCommandConfig):
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
                        ("--threads", self.threads, 1, 2), ("--style-size", self.style_size, 32, 512))
         if not self.lr > 0:
-            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.001")
+            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.001")
 
 
 

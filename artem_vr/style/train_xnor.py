@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from artem_vr.errors import Interrupted, UsageError, check_at_least
+from artem_vr.errors import Interrupted, UsageError, check_at_least, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
@@ -144,7 +144,7 @@ class XnorTrainConfig(TrainCommandConfig):
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
                        ("--log-every", self.log_every, 1, 50))
         if not self.lr > 0:
-            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.0005")
+            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0005")
 
 
 def run(args) -> int:

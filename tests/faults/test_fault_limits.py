@@ -129,7 +129,7 @@ def test_train_refuses_a_photo_over_its_limit_before_training(tmp_path):
 def test_a_limit_out_of_range_is_one_line(tmp_path, command):
     r = run_cli(*command, "--max-megapixels", "0", cwd=tmp_path)
     assert r.returncode == 2
-    assert one_error_line(r.stderr) == (f"artem-vr {command[0]}: error: --max-megapixels 0.0 is out of range — "
+    assert one_error_line(r.stderr) == (f"artem-vr {command[0]}: error: --max-megapixels 0 is out of range — "
                                         "use 0.01–10000, e.g. --max-megapixels 120")
 
 

@@ -160,9 +160,9 @@ def test_train_help_says_each_default(kind):
 @pytest.mark.parametrize("kind, option, value, said", [
     ("generator", "--workers", "-1", "--workers -1 must be at least 0 — e.g. --workers 2"),  # were exit 3 (torch's errors)
     ("generator", "--style-size", "5", "--style-size 5 must be at least 32 — e.g. --style-size 512"),
-    ("generator", "--lr", "-1", "--lr -1.0 must be above 0 — e.g. --lr 0.001"),
+    ("generator", "--lr", "-1", "--lr -1 must be above 0 — e.g. --lr 0.001"),
     ("generator", "--threads", "0", "--threads 0 must be at least 1"),
-    ("xnor", "--lr", "0", "--lr 0.0 must be above 0"),
+    ("xnor", "--lr", "0", "--lr 0 must be above 0"),
     ("xnor", "--log-every", "0", "--log-every 0 must be at least 1"),
     ("adain", "--lr", "-0.5", "--lr -0.5 must be above 0"),
 ])
