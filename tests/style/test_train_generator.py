@@ -110,7 +110,7 @@ def test_bad_arguments_are_usage_errors(cli, tmp_path, small_content_dir):
     assert code == 2 and "does not exist" in err
     photo = next(p for p in small_content_dir.iterdir() if p.is_file())  # one photo where its folder is meant
     code, _, err = cli("train", "generator", "--content", str(photo), "--style", "starry_night", "--out", "x")
-    assert code == 2 and err.strip() == (f"artem-vr train: error: --content {photo} is a file, not a folder — give the "
+    assert code == 2 and err.strip() == (f"artem-vr train generator: error: --content {photo} is a file, not a folder — give the "
                                          f"folder of photos it is in, e.g. --content {photo.parent}"), err
     code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "nope_style", "--out", "x",
                        "--run-dir", str(tmp_path / "r"), "--out-dir", str(tmp_path / "m"))
@@ -136,7 +136,7 @@ def test_debug_after_the_kind_shows_the_traceback(cli, tmp_path, kind):
             "xnor": ["--from", "no_such_teacher", "--content", missing, "--out", "x"]}[kind]
     code, _, err = cli("train", kind, *args, "--debug")
     assert code == 2 and "unrecognized" not in err
-    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("artem-vr train: error: ")
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith(f"artem-vr train {kind}: error: ")
 
 
 @pytest.mark.parametrize("kind", ["generator", "adain", "xnor"])
@@ -166,7 +166,7 @@ def test_train_help_says_each_default(kind):
     ("xnor", "--log-every", "0", "--log-every 0 must be at least 1"),
     ("adain", "--lr", "-0.5", "--lr -0.5 must be above 0"),
 ])
-def test_train_numbers_out_of_range_are_one_line(cli, tmp_path, kind, option, value, said):
+def test_train_numbers_out_of_range_are_one_line(cli, capsys, tmp_path, kind, option, value, said):
     """Checked with the config, before any data is read (the folders here do not even exist)."""
     missing = str(tmp_path / "none")
     args = {"generator": ["--content", missing, "--style", "starry_night", "--out", "x"],
@@ -175,6 +175,10 @@ def test_train_numbers_out_of_range_are_one_line(cli, tmp_path, kind, option, va
     code, _, err = cli("train", kind, *args, option, value)
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and said in lines[0], err
+    assert lines[0].startswith(f"artem-vr train {kind}: error: "), err  # as argparse names the kind's usage errors
+    with pytest.raises(SystemExit):
+        cli("train", kind, option, value)  # the required options missing: argparse's own error
+    assert f"artem-vr train {kind}: error: the following arguments are required" in capsys.readouterr().err
 
 
 def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
