@@ -91,7 +91,7 @@ def test_sigint_during_train_keeps_the_checkpoint_and_says_how_to_resume(tmp_pat
                    "--batch", "1", "--iters", "100000", "--checkpoint-every", "2", "--holdout-every", "0",
                    "--run-dir", run_dir, "--out-dir", models, cwd=tmp_path, sig=signal.SIGINT,
                    marker="it/s", settle=1.0)  # the bar moves (steps are being taken), then past a checkpoint
-    err = r.stderr
+    err = "\n".join(ln for ln in r.stderr.splitlines() if not ln.startswith("note: at "))  # 100000 steps may be long
     assert r.returncode == 128 + signal.SIGINT, err
     # one line of its own (the bar's line ended first), saying what was kept and how to go on
     assert one_error_line(err) == (f"artem-vr train generator: interrupted by SIGINT: the last checkpoint is kept in {run_dir}: "

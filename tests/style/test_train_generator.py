@@ -4,6 +4,7 @@ its losses fall, its output moves toward the style, resume continues, files and 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -205,3 +206,51 @@ def test_ddp_under_torchrun_on_cpu(tmp_path, small_content_dir):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert (tmp_path / "m" / "ddp.safetensors").is_file()
     assert "×2 (DDP)" in (tmp_path / "m" / "ddp.md").read_text()
+
+
+
+_KINDS = {"generator": ["--style", "starry_night", "--holdout-every", "0", "--style-layers", "relu1_1", "relu2_1"],
+          "xnor": ["--from", "starry_night", "--holdout-every", "0"],
+          "adain": ["--holdout", "0", "--style-crops", "1"]}
+
+
+@pytest.mark.parametrize("kind, also", [("generator", "a smaller --size (now 32)"), ("xnor", "a smaller --size (now 32)"),
+                                        ("adain", "a smaller --size (now 32), or --time-limit MINUTES (it stops and saves then)")])
+def test_a_long_run_is_said_once_with_how_to_shorten_it(cli, tmp_path, small_content_dir, monkeypatch, kind, also):
+    """A default run on a CPU takes about a day: after the first steps its estimate is said, once,
+    with the --iters that fits (here every run is "long": the threshold is 0 s)."""
+    from artem_vr.style import train_config
+
+    monkeypatch.setattr(train_config, "LONG_RUN_S", 0)
+    styles = ["--styles", small_content_dir] if kind == "adain" else []
+    code, _, err = cli("train", kind, "--content", small_content_dir, *styles, "--out", "k", "--size", "32", "--batch", "1",
+                       "--iters", "6", *_KINDS[kind], "--out-dir", tmp_path / "m",
+                       *([] if kind == "xnor" else ["--run-dir", tmp_path / "run"]))
+    notes = [ln for ln in err.splitlines() if ln.startswith("note: ")]
+    assert code == 0 and len(notes) == 1, err
+    assert re.fullmatch(r"note: at [0-9.e-]+ s a step, the 2 steps left take about \d+ s here; for about 0 s give "
+                        "--iters 10, or " + re.escape(also), notes[0]), notes[0]
+
+
+def test_a_long_run_with_a_time_limit_says_nothing_more(cli, tmp_path, small_content_dir, monkeypatch):
+    from artem_vr.style import train_config
+
+    monkeypatch.setattr(train_config, "LONG_RUN_S", 0)
+    code, _, err = cli("train", "adain", "--content", small_content_dir, "--styles", small_content_dir, "--out", "a",
+                       "--size", "32", "--batch", "1", "--iters", "6", *_KINDS["adain"], "--time-limit", "60",
+                       "--run-dir", tmp_path / "run", "--out-dir", tmp_path / "m")
+    assert code == 0 and "note: " not in err, err
+
+
+def test_a_short_run_says_nothing():
+    from artem_vr.style.train_config import LongRunNote
+
+    said = []
+
+    def write(line, file):
+        said.append(line)
+
+    note = LongRunNote(0, 10, write=write)
+    for _ in range(10):
+        note.step()
+    assert said == []
