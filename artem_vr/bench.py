@@ -32,7 +32,7 @@ from artem_vr.atomic import write_text_atomic
 from artem_vr.errors import InvalidNumber, UsageError, shown
 from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_network, write_profile
 from artem_vr.records import commit_id, device_name, now_utc as _now
-from artem_vr.text import did_you_mean, say
+from artem_vr.text import counted, did_you_mean, say
 
 GPU_EYE_SIZES = [(960, 1080), (1440, 1600), (2016, 2240)]
 CPU_EYE_SIZES = [(256, 256)]
@@ -332,7 +332,7 @@ def run_config(config: BenchConfig) -> int:
         say(line, flush=True)
     save()
     if config.json:
-        say(f"wrote {len(records)} records to {config.json}", flush=True)
+        say(f"wrote {counted(len(records), 'record')} to {config.json}", flush=True)
     if failed:
         say(f"{failed} configuration(s) failed (recorded with the error)", flush=True)
     return 0
