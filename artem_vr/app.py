@@ -21,7 +21,7 @@ from artem_vr.config import RunConfig, parse_size
 from artem_vr.contracts import OUTPUTS, Output
 from artem_vr.control import ControlState, Controller
 from artem_vr.cuda.device import resolve_device
-from artem_vr.errors import UsageError
+from artem_vr.errors import UsageError, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.pose import PoseHistory
@@ -207,7 +207,7 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, 
     ``fovea``: a FoveaSpec → each stylizer is foveated (window centre from ``region``).
     ``max_megapixels``: the decode limit of the style images a stylizer reads (AdaIN's paintings)."""
     if not 0.0 < internal_scale <= 1.0:
-        raise UsageError(f"--internal-scale {internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
+        raise UsageError(f"--internal-scale {shown(internal_scale)} is out of range", "use a value in (0, 1], e.g. 0.5")
 
     def factory(method, style=None, device="cpu"):
         kw = {}

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from artem_vr.atomic import AtomicVideoWriter, InputsRead, check_writable, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
-from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way
+from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way, shown
 from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
 from artem_vr.frames import to_rgb8, to_tensor
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
@@ -83,7 +83,7 @@ class StylizeConfig:
         max_megapixels = check_max_megapixels(args.max_megapixels)  # first, as run does
         src, dst, is_video, inputs = _plan(args.input, args.output, args.max_side, args.style)
         if not 0.0 <= args.strength <= 1.0:
-            raise UsageError(f"--strength {args.strength} is outside 0–1", "use e.g. --strength 0.7")
+            raise UsageError(f"--strength {shown(args.strength)} is outside 0–1", "use e.g. --strength 0.7")
         return cls(src, dst, is_video, tuple(inputs), args.style, args.method, float(args.strength), int(args.max_side),
                    is_video and args.temporal == "on", resolve_device(args.device), float(args.internal_scale),
                    MappingProxyType(dict(stylizer_options(args))), max_megapixels)

@@ -29,10 +29,10 @@ from artem_vr.bench_xr import bench_xr
 from artem_vr.config import parse_size
 from artem_vr.cuda.device import resolve_device
 from artem_vr.atomic import write_text_atomic
-from artem_vr.errors import InvalidNumber, UsageError
+from artem_vr.errors import InvalidNumber, UsageError, shown
 from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_network, write_profile
 from artem_vr.records import commit_id, device_name, now_utc as _now
-from artem_vr.text import did_you_mean, say
+from artem_vr.text import counted, did_you_mean, say
 
 GPU_EYE_SIZES = [(960, 1080), (1440, 1600), (2016, 2240)]
 CPU_EYE_SIZES = [(256, 256)]
@@ -155,12 +155,12 @@ class BenchConfig:
     def __post_init__(self):
         _finite("--seconds", self.seconds)
         if self.seconds <= 0:
-            raise UsageError(f"--seconds {self.seconds} must be positive", "e.g. --seconds 3")
+            raise UsageError(f"--seconds {shown(self.seconds)} must be positive", "e.g. --seconds 3")
         if self.warmup is not None and _finite("--warmup", self.warmup) < 0:
             raise UsageError(f"--warmup {self.warmup} must not be negative", "e.g. --warmup 1")
         _finite("--internal-scale", self.internal_scale)
         if not 0.0 < self.internal_scale <= 1.0:
-            raise UsageError(f"--internal-scale {self.internal_scale} is out of range", "use a value in (0, 1]")
+            raise UsageError(f"--internal-scale {shown(self.internal_scale)} is out of range", "use a value in (0, 1]")
         if self.eyes not in (None, 1, 2):
             raise UsageError(f"--eyes {self.eyes} is not 1 or 2", "--eyes 1 (mono) or --eyes 2 (stereo)")
         if self.threads is not None and self.threads < 1:
@@ -332,7 +332,7 @@ def run_config(config: BenchConfig) -> int:
         say(line, flush=True)
     save()
     if config.json:
-        say(f"wrote {len(records)} records to {config.json}", flush=True)
+        say(f"wrote {counted(len(records), 'record')} to {config.json}", flush=True)
     if failed:
         say(f"{failed} configuration(s) failed (recorded with the error)", flush=True)
     return 0

@@ -49,7 +49,7 @@ from artem_vr.render.headless import HeadlessOutput
 from artem_vr.sources.base import FrameSource
 from artem_vr.style.engine import EngineConfig
 from artem_vr.style.methods import make_stylizer
-from artem_vr.text import say
+from artem_vr.text import pixel_counts, say
 
 NA = {"submit": "no XR session in this bench (use --output xr)"}
 
@@ -252,7 +252,7 @@ def print_record(r: dict) -> None:
     flags = [r["engine"], r["precision"]] + (["cl"] if r["channels_last"] else []) + (["graph"] if r["cuda_graph"] else [])
     say(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']} {'/'.join(flags)}"
           f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{' +comfort' if r['comfort'] else ''}"
-          f"{' +foveate' if r.get('foveate') else ''} network {r.get('network_pixels', 0) / 1e6:.2f} Mpx"
+          f"{' +foveate' if r.get('foveate') else ''} network {pixel_counts(r.get('network_pixels', 0))}"
           f" [{r['upload']}]  {r['stereo_fps']:7.2f} FPS through the pipeline (network alone {r['network_fps']:.2f}); "
           f"ms median/p99: {', '.join(parts)}; floor {r['floor_ms']} ms ({r['binding']}: flop {r['flop_floor_ms']}, "
           f"traffic {r['traffic_floor_ms']}), ratio {r['ratio']}, {r['effective_gmacs']} GMAC/s; "

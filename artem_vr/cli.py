@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             if hasattr(mod, "add_arguments"):
                 mod.add_arguments(sp)
         args, extras = parser.parse_known_args(argv)
+        if getattr(args, "trainer", None):  # its errors named as argparse names its usage errors: `artem-vr train adain`
+            command = f"{command} {args.trainer}"
         if extras:  # said by the command's own parser: its usage, its name, and the option meant
             _unrecognized(parser, args, extras)
         if args.command is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from artem_vr.contracts import OUTPUTS
-from artem_vr.errors import NotADirectory, UsageError, file_in_the_way
+from artem_vr.errors import NotADirectory, UsageError, file_in_the_way, shown
 from artem_vr.frames import VIDEO_WRITE_SUFFIXES
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.render.geometry import CameraIntrinsics, ViewConfig
@@ -77,13 +77,13 @@ class RunConfig:
         if self.output not in OUTPUTS:
             raise UsageError(f"unknown output {self.output!r}", f"choose one of: {', '.join(OUTPUTS)}")
         if not 0.0 <= self.strength <= 1.0:
-            raise UsageError(f"--strength {self.strength} is outside 0–1", "use e.g. --strength 0.7")
+            raise UsageError(f"--strength {shown(self.strength)} is outside 0–1", "use e.g. --strength 0.7")
         if self.frames is not None and self.frames < 1:
             raise UsageError(f"--frames {self.frames} must be at least 1", "e.g. --frames 30")
         if self.internal_scale is not None and not 0.0 < self.internal_scale <= 1.0:
-            raise UsageError(f"--internal-scale {self.internal_scale} is out of range", "use a value in (0, 1], e.g. 0.5")
+            raise UsageError(f"--internal-scale {shown(self.internal_scale)} is out of range", "use a value in (0, 1], e.g. 0.5")
         if not 0.1 <= self.xr_scale <= 4.0:
-            raise UsageError(f"--xr-scale {self.xr_scale} is out of range", "use 0.1–4.0, e.g. 0.8")
+            raise UsageError(f"--xr-scale {shown(self.xr_scale)} is out of range", "use 0.1–4.0, e.g. 0.8")
         if not 0.0 <= self.capture_delay_ms <= 2000.0:
             raise UsageError(f"--capture-delay {self.capture_delay_ms:g} ms is outside 0–2000", "e.g. --capture-delay 30")
         if not 0.0 <= self.stylize_delay_ms <= 5000.0:

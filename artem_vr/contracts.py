@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from artem_vr.frames import to_rgb8_batch
+from artem_vr.text import pixel_counts
 from artem_vr.timing import StageClock
 
 #: what ``--output`` takes
@@ -116,7 +117,7 @@ class Status:
         if not self.network_pixels:
             return ""
         net, full = self.network_pixels
-        return f"network {net / 1e6:.2f}/{full / 1e6:.2f} Mpx ({100 * net / max(1, full):.0f} %)"
+        return f"network {pixel_counts(net, full)} ({100 * net / max(1, full):.0f} %)"
 
     def line(self) -> str:
         """One terminal line with every figure."""

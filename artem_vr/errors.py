@@ -8,6 +8,7 @@ Each message says what was wrong *and* what to do about it. :func:`path_error` t
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 from pathlib import Path
@@ -28,12 +29,22 @@ class UsageError(ArtemError):
     """A command-line value is malformed or unknown."""
 
 
+def shown(value) -> str:
+    """A number as the user would have typed it, for a message that echoes it back: ``2`` for
+    ``--strength 2`` (argparse made it ``2.0``), ``-1`` for ``--lr -1``, ``0.0005`` as it is; any
+    other value as ``str`` does."""
+    if isinstance(value, float) and math.isfinite(value):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
+
+
 def check_at_least(*checks: tuple) -> None:
     """A UsageError for the first ``(option, value, least, example)`` whose value (``None``: not
     given, not checked) is below ``least``: ``--tile 0 must be at least 16 — e.g. --tile 128``."""
     for option, value, least, example in checks:
         if value is not None and value < least:
-            raise UsageError(f"{option} {value} must be at least {least}", f"e.g. {option} {example}")
+            raise UsageError(f"{option} {shown(value)} must be at least {shown(least)}", f"e.g. {option} {example}")
 
 
 class SourceError(ArtemError):

@@ -4,7 +4,7 @@ command line builds its parsers without loading it."""
 
 from __future__ import annotations
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import UsageError, shown
 
 #: the decode limit of the readers (:mod:`artem_vr.sources.imageio`) unless a command sets its own
 #: (``--max-megapixels``): an 8K frame is 33 MP, a 50 MP photo decodes to 150 MB
@@ -16,7 +16,7 @@ def check_max_megapixels(mp: float | None) -> float:
     if mp is None:
         return DEFAULT_MAX_MEGAPIXELS
     if not 0.01 <= float(mp) <= 10000:
-        raise UsageError(f"--max-megapixels {mp} is out of range", "use 0.01–10000, e.g. --max-megapixels 120")
+        raise UsageError(f"--max-megapixels {shown(mp)} is out of range", "use 0.01–10000, e.g. --max-megapixels 120")
     return float(mp)
 
 

@@ -8,6 +8,7 @@
   (``artem-vr run … | head -1``) the rest of the output is dropped quietly and the command
   carries on (a recording is still finished and kept); stdout itself is never replaced.
 * :func:`did_you_mean` — the known name closest to a mistyped one, for an error line.
+* :func:`counted` and :func:`pixel_counts` — ``1 record`` / ``2 records``; ``3.50 Mpx`` / ``8.2 kpx``.
 
 A leaf: imports nothing from the project.
 """
@@ -23,6 +24,19 @@ import unicodedata
 _SAFE_WHITESPACE = {"\t": "    "}
 _lock = threading.Lock()
 _stdout_gone = False
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 record``, ``2 records``, ``0 records`` (``noun`` singular, plural with an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def pixel_counts(*counts: float) -> str:
+    """Pixel counts in the unit that shows the largest of them: ``3.50/9.00 Mpx``, or ``4.1/8.2 kpx``
+    below 0.1 Mpx (a 64x64 eye would read ``0.00 Mpx``)."""
+    if max(counts, default=0) >= 1e5:
+        return "/".join(f"{c / 1e6:.2f}" for c in counts) + " Mpx"
+    return "/".join(f"{c / 1e3:.1f}" for c in counts) + " kpx"
 
 
 def did_you_mean(word: str, choices) -> str:

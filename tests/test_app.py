@@ -214,6 +214,24 @@ def test_doctor_tells_the_truth_here(cli):
     assert "GL" in out
 
 
+def test_doctor_says_a_missing_driver_once_without_a_raw_exception(cli):
+    """Without an NVIDIA driver: `cuda` says so and that the CPU path is taken; `cuda driver` says
+    what else is off. Neither repeats the other, nor quotes cuda-python's exception text."""
+    from artem_vr.cuda.device import NO_DRIVER, driver_status
+
+    if driver_status()[0]:
+        pytest.skip("this machine has a CUDA driver")
+    code, out, err = cli("doctor")
+    lines = [ln for ln in out.splitlines() if "] cuda" in ln]
+    assert code == 0 and len(lines) == 2, out
+    assert "Error" not in out and "cuInit" not in out, out
+    if driver_status()[1] == NO_DRIVER:
+        assert lines == ["[info] cuda               no CUDA driver (no NVIDIA driver found): CPU path (stylizing runs on "
+                         "the CPU; use the compact models)",
+                         "[info] cuda driver        none: the GPU kernels and the CUDA-GL upload are off"], out
+    assert sum("CPU path" in ln for ln in lines) == 1, out
+
+
 def test_recording_is_kept_when_the_source_fails(tmp_path):
     """A source that dies mid-run stops the run with its error; what was recorded is playable."""
     from artem_vr.app import Pipeline, Recorder

@@ -131,3 +131,22 @@ def test_cli_refuses_bad_options_in_one_line(cli, argv, says):
     code, stdout, err = cli("bench", *argv)
     assert code == 2, (stdout, err)
     assert says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_small_eyes_and_one_record_read_right(cli, tmp_path):
+    """`--eye-size 64x64`: the network's pixels in kpx (not "0.00 Mpx"); one record is "1 record"."""
+    out = tmp_path / "b.json"
+    code, stdout, err = cli("bench", "--method", "identity", "--eye-size", "64x64", "--seconds", "0.3", "--json", out)
+    assert code == 0, err
+    (r,) = json.loads(out.read_text())
+    kpx = r["network_pixels"] / 1e3
+    assert f" network {kpx:.1f} kpx " in stdout and "0.00 Mpx" not in stdout, stdout
+    assert f"wrote 1 record to {out}" in stdout, stdout
+
+
+def test_pixel_counts_and_counted():
+    from artem_vr.text import counted, pixel_counts
+
+    assert pixel_counts(8192) == "8.2 kpx" and pixel_counts(3.5e6) == "3.50 Mpx"
+    assert pixel_counts(4096, 8192) == "4.1/8.2 kpx" and pixel_counts(0.2e6, 9e6) == "0.20/9.00 Mpx"
+    assert [counted(n, "record") for n in (0, 1, 2)] == ["0 records", "1 record", "2 records"]

@@ -45,7 +45,7 @@ def test_foveated_pipeline_shows_the_window_and_counts_pixels():
     plain, _ = w.stylize_frame(frame)
     net, full = w.network_pixels
     assert full == 96 * 128 and net < full
-    assert "Mpx" in p.status().line() and p.status().network_pixels == (net, full)
+    assert f"network {net / 1e3:.1f}/{full / 1e3:.1f} kpx (" in p.status().line() and p.status().network_pixels == (net, full)
     p.controller.toggle_fovea_outline()
     w._apply(p.controller.pending())
     outlined, _ = w.stylize_frame(frame)

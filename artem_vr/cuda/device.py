@@ -13,6 +13,10 @@ import functools
 from artem_vr.errors import CudaUnavailable, UsageError
 
 
+#: the reason when libcuda (the NVIDIA driver's library) cannot be loaded at all
+NO_DRIVER = "no CUDA driver (no NVIDIA driver found)"
+
+
 @functools.lru_cache(maxsize=1)
 def driver_status() -> tuple[bool, str]:
     """(True, "driver 13.0, 1 device(s)") or (False, why) from the CUDA driver API (cuInit)."""
@@ -23,6 +27,8 @@ def driver_status() -> tuple[bool, str]:
     try:
         (err,) = driver.cuInit(0)
     except Exception as e:  # libcuda.so missing: cuda.pathfinder raises DynamicLibNotFoundError
+        if type(e).__name__ == "DynamicLibNotFoundError" or isinstance(e, OSError):  # its text: a paragraph on search paths
+            return False, NO_DRIVER
         msg = str(e).splitlines()[0] if str(e) else ""
         return False, f"no CUDA driver (cuInit failed: {type(e).__name__}: {msg})"
     if err != driver.CUresult.CUDA_SUCCESS:

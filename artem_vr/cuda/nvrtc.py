@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from artem_vr.checks import Check
-from artem_vr.cuda.device import current_arch, driver_status
+from artem_vr.cuda.device import NO_DRIVER, current_arch, driver_status
 from artem_vr.errors import ArtemError, UsageError
 
 KERNEL_DIR = Path(__file__).resolve().parent
@@ -208,5 +208,7 @@ def doctor_checks():
     if ok:
         checks.append(Check("cuda driver", True, why))
     else:
-        checks.append(Check("cuda driver", None, f"{why} — GPU paths off, CPU path used"))
+        # the `cuda` line has said why and that the CPU path is taken: this one says what else is off
+        checks.append(Check("cuda driver", None, "none: the GPU kernels and the CUDA-GL upload are off"
+                            if why == NO_DRIVER else f"{why}: the GPU kernels and the CUDA-GL upload are off"))
     return checks

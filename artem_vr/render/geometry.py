@@ -38,7 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import UsageError, shown
 from artem_vr.frames import check_rgb8
 
 Fov = tuple[float, float, float, float]
@@ -69,10 +69,10 @@ class CameraIntrinsics:
             raise UsageError(f"camera calibration size {self.width}x{self.height} is not positive",
                              "give width and height of the calibrated image in pixels")
         if not (self.fx > 0 and self.fy > 0):
-            raise UsageError(f"camera focal lengths fx={self.fx}, fy={self.fy} must be positive",
+            raise UsageError(f"camera focal lengths fx={shown(self.fx)}, fy={shown(self.fy)} must be positive",
                              "give fx, fy in pixels (e.g. 500 for a 90° lens on a 1000-pixel-wide image)")
         if not (0 <= self.cx <= self.width and 0 <= self.cy <= self.height):
-            raise UsageError(f"camera principal point ({self.cx}, {self.cy}) is outside the "
+            raise UsageError(f"camera principal point ({shown(self.cx)}, {shown(self.cy)}) is outside the "
                              f"{self.width}x{self.height} image", "cx, cy are pixels, near the image centre")
 
     @classmethod
@@ -165,9 +165,9 @@ class ViewConfig:
         if not self.screen_distance > NEAR:
             raise UsageError(f"screen_distance {self.screen_distance} m is too near", f"use more than {NEAR} m")
         if not self.screen_width > 0:
-            raise UsageError(f"screen_width {self.screen_width} m must be positive", "e.g. 2.4")
+            raise UsageError(f"screen_width {shown(self.screen_width)} m must be positive", "e.g. 2.4")
         if not 1.0 <= self.default_fov_deg <= 179.0:
-            raise UsageError(f"default_fov_deg {self.default_fov_deg} is outside 1–179", "e.g. 90")
+            raise UsageError(f"default_fov_deg {shown(self.default_fov_deg)} is outside 1–179", "e.g. 90")
         if not 0.0 <= self.desk_ipd <= 0.1:
             raise UsageError(f"IPD {self.desk_ipd * 1000:g} mm is outside 0–100 mm", "e.g. --ipd 63 (the adult average)")
         if not 10.0 <= self.camera_fov_deg <= 170.0:

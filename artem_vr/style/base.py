@@ -17,7 +17,7 @@ from typing import Protocol
 
 import torch
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import UsageError, shown
 from artem_vr.frames import check_image
 from artem_vr.style.upscale import UPSCALE_METHODS, downscale, internal_size, upscale
 
@@ -72,7 +72,7 @@ class Stylizer(ABC):
     def set_internal_scale(self, scale: float, upscale: str = "guided") -> None:
         """Run the network at ``scale`` × the frame size (0 < scale <= 1), upscaled by ``upscale``."""
         if not 0.0 < float(scale) <= 1.0:
-            raise UsageError(f"internal scale {scale} is out of range", "use a value in (0, 1], e.g. 0.5")
+            raise UsageError(f"internal scale {shown(scale)} is out of range", "use a value in (0, 1], e.g. 0.5")
         if upscale not in UPSCALE_METHODS:
             raise UsageError(f"unknown upscale method {upscale!r}", f"choose one of: {', '.join(UPSCALE_METHODS)}")
         self.internal_scale, self.upscale = float(scale), upscale

@@ -20,12 +20,13 @@ def pick_device(requested: str | None = "auto") -> torch.device:
 
 def doctor_checks():
     checks = [Check("torch", None, f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")]
-    if cuda_available():
+    ok, why = cuda_device.cuda_available()
+    if ok:
         names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
         checks.append(Check("cuda", True, f"CUDA {torch.version.cuda}: {names}"))
-    else:
+    else:  # why: no driver, no device, or a torch that sees none
         checks.append(
-            Check("cuda", None, "no CUDA driver: CPU path (stylizing runs on the CPU; use the compact models)",
+            Check("cuda", None, f"{why}: CPU path (stylizing runs on the CPU; use the compact models)",
                   "for GPU speed install an NVIDIA driver and a CUDA build of torch")
         )
     return checks

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artem_vr.errors import Interrupted, InvalidNumber, UsageError, check_at_least
+from artem_vr.errors import Interrupted, InvalidNumber, UsageError, check_at_least, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.paths import user_data_dir
 from artem_vr.style.adain import (
@@ -54,6 +54,7 @@ from artem_vr.style.adain_card import model_card
 from artem_vr.style.data import center_crop, gather, load_images, random_crops, split  # noqa: F401 (split: the tests use it from here)
 from artem_vr.style.device import pick_device
 from artem_vr.style.optim_state import load_optimizer, save_optimizer
+from artem_vr.style.train_config import LongRunNote
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
@@ -103,7 +104,7 @@ class TrainConfig:
                 raise InvalidNumber(f"{option} {value} is not a finite number", "give an ordinary number, e.g. 0.5")
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2))
         if not self.lr > 0:
-            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.0001")
+            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0001")
         v = variant(self.variant)
         if self.size % v.downsample:
             raise UsageError(f"--size {self.size} must be a multiple of {v.downsample} for the {v.name} variant",
@@ -264,6 +265,9 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     it = start
     deadline = time.time() + cfg.time_limit * 60 if cfg.time_limit else None
     bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, desc=f"adain-{v.name}", mininterval=1 if sys.stderr.isatty() else 30, file=sys.stderr)
+    note = None if cfg.time_limit else LongRunNote(  # no limit set: a run of a day on a CPU is said, with the ways out
+        start, cfg.iters, f"a smaller --size (now {cfg.size}), or --time-limit MINUTES (it stops and saves then)",
+        write=tqdm.write)
 
     def checkpoint():
         meta = {"iteration": it, "history": history[-2000:], "wall_s": prev_wall + time.time() - t0}
@@ -300,6 +304,8 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
             for k, x in vals.items():
                 ema[k] = x if k not in ema else 0.9 * ema[k] + 0.1 * x
             history.append({"it": it + 1, **{k: round(x, 5) for k, x in vals.items()}})
+            if note is not None:
+                note.step()
             bar.set_postfix(c=f"{ema['content']:.3g}", s=f"{ema['style']:.3g}", refresh=False)
             n = it + 1
             if cfg.log_every and n % cfg.log_every == 0:

@@ -3,6 +3,9 @@ line's values, built once from the parsed arguments and checked when it is made.
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import fields
 
 from artem_vr.limits import check_max_megapixels
@@ -19,3 +22,51 @@ class TrainCommandConfig:
         if "max_megapixels" in values:  # first: a bad limit is refused before anything else (None: the default)
             values["max_megapixels"] = check_max_megapixels(values["max_megapixels"])
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+#: a run whose steps left take longer than this (seconds) is told so once, with how to shorten it
+LONG_RUN_S = 2 * 3600
+
+
+def _about(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 10 * 3600 else f"{seconds / 3600:.0f} h"
+
+
+class LongRunNote:
+    """One line, after the first few steps, when the steps left will take longer than
+    :data:`LONG_RUN_S` (a default run on a CPU: about a day): the estimate, the ``--iters`` that
+    fits in that time, and ``also`` (the trainer's other ways to shorten it). Call :meth:`step`
+    after each step; ``write`` prints the line to stderr (``print``, or the progress bar's ``tqdm.write``)."""
+
+    TIMED = 3  # steps timed after the first (the first warms up: not counted)
+
+    def __init__(self, start: int, iters: int, also: str = "",
+                 write: Callable[..., None] | None = None):
+        self.start, self.iters, self.also = start, iters, also
+        self.write = write or print
+        self.steps, self.t1, self.said = 0, 0.0, False
+
+    def step(self) -> None:
+        if self.said:
+            return
+        self.steps += 1
+        now = time.monotonic()
+        if self.steps == 1:
+            self.t1 = now
+            return
+        if self.steps <= self.TIMED:
+            return
+        self.said = True  # once, long or not
+        per = (now - self.t1) / (self.steps - 1)
+        left = self.iters - self.start - self.steps
+        if per * left <= LONG_RUN_S:
+            return
+        fit = int(LONG_RUN_S / per)
+        fit = max(10, fit // 100 * 100 if fit >= 100 else fit // 10 * 10)
+        self.write(f"note: at {per:.3g} s a step, the {left} steps left take about {_about(per * left)} here; "
+                   f"for about {_about(LONG_RUN_S)} give --iters {self.start + fit}"
+                   + (f", or {self.also}" if self.also else ""), file=sys.stderr)

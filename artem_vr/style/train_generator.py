@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from artem_vr.errors import Interrupted, UsageError, check_at_least
+from artem_vr.errors import Interrupted, UsageError, check_at_least, shown
 from artem_vr.frames import to_rgb8
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.paths import user_data_dir
@@ -39,7 +39,7 @@ from artem_vr.style.device import pick_device
 from artem_vr.style.generator_card import change_text, command_line, model_card
 from artem_vr.style.generator_net import TransformNet, arch_by_name
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
-from artem_vr.style.train_config import TrainCommandConfig
+from artem_vr.style.train_config import LongRunNote, TrainCommandConfig
 from artem_vr.style.vgg import VGGFeatures, check_layers
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
 from artem_vr.text import say
@@ -156,7 +156,7 @@ class GeneratorTrainConfig(TrainCommandConfig):
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
                        ("--threads", self.threads, 1, 2), ("--style-size", self.style_size, 32, 512))
         if not self.lr > 0:
-            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.001")
+            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.001")
 
 
 
@@ -276,6 +276,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
     history: list[tuple[int, float, float]] = []  # (step, total, weighted style) per step of this sitting
     it = batches()
     t_loop, steps_run = time.time(), 0
+    note = LongRunNote(step, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write) if main_proc else None
     start_step = step
 
     def sitting_log() -> list[dict]:
@@ -318,6 +319,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
         for k, v in vals.items():
             ema[k] = v if k not in ema else 0.95 * ema[k] + 0.05 * v
         if main_proc:
+            note.step()
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in ema.items()})
             if cfg.no_progress and (step % 10 == 0 or step == cfg.iters):

@@ -25,14 +25,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from artem_vr.errors import Interrupted, UsageError, check_at_least
+from artem_vr.errors import Interrupted, UsageError, check_at_least, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
 from artem_vr.style.data import RandomCrops, eval_photos, list_images, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
-from artem_vr.style.train_config import TrainCommandConfig
+from artem_vr.style.train_config import LongRunNote, TrainCommandConfig
 from artem_vr.style.user_styles import claim_output, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, read_header, safetensors_writer
@@ -144,7 +144,7 @@ class XnorTrainConfig(TrainCommandConfig):
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
                        ("--log-every", self.log_every, 1, 50))
         if not self.lr > 0:
-            raise UsageError(f"--lr {self.lr} must be above 0", "e.g. --lr 0.0005")
+            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0005")
 
 
 def run(args) -> int:
@@ -198,6 +198,7 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
     history = []
     run_l1 = run_p = 0.0
     bar = tqdm(total=cfg.iters, desc=cfg.out, disable=cfg.no_progress, dynamic_ncols=True)
+    note = LongRunNote(0, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write)
     claims.push(_say_nothing_kept)
     claims.callback(bar.close)  # first: the bar's line ends before the CLI's "interrupted" line
     for it in range(1, cfg.iters + 1):
@@ -217,6 +218,7 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
         sched.step()
         run_l1 += float(l1.detach())
         run_p += float(perc.detach())
+        note.step()
         bar.update(1)
         bar.set_postfix({"l1": f"{float(l1.detach()):.4f}", **({"perceptual": f"{float(perc.detach()):.4g}"} if vgg is not None else {})})
         if it % cfg.log_every == 0 or it == cfg.iters:

@@ -56,7 +56,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from artem_vr.errors import UsageError, WeightsError
+from artem_vr.errors import UsageError, WeightsError, shown
 from artem_vr.frames import check_image
 from artem_vr.paths import MODELS_DIR
 from artem_vr.style.base import Stylizer
@@ -89,13 +89,13 @@ class FoveaSpec:
 
     def __post_init__(self):
         if not 0.1 <= self.size <= 0.9:
-            raise UsageError(f"fovea size {self.size} is outside 0.1–0.9", "e.g. --fovea-size 0.27 (about a quarter of each side)")
+            raise UsageError(f"fovea size {shown(self.size)} is outside 0.1–0.9", "e.g. --fovea-size 0.27 (about a quarter of each side)")
         if not 0.2 <= self.periphery <= 0.8:
-            raise UsageError(f"periphery scale {self.periphery} is outside 0.2–0.8", "e.g. 0.55")
+            raise UsageError(f"periphery scale {shown(self.periphery)} is outside 0.2–0.8", "e.g. 0.55")
         if not 0 <= self.margin <= 256:
-            raise UsageError(f"fovea margin {self.margin} is outside 0–256 pixels", "e.g. 24")
+            raise UsageError(f"fovea margin {shown(self.margin)} is outside 0–256 pixels", "e.g. 24")
         if not 0.0 < self.feather < 1.0:
-            raise UsageError(f"fovea feather {self.feather} must be in (0, 1)", "e.g. 0.3")
+            raise UsageError(f"fovea feather {shown(self.feather)} must be in (0, 1)", "e.g. 0.3")
 
 
 # ---------------------------------------------------------------------------- where it looks

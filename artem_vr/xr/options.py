@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from artem_vr.errors import UsageError
+from artem_vr.errors import UsageError, shown
 from artem_vr.render.geometry import ViewConfig
 from artem_vr.xr.graphics import GRAPHICS
 from artem_vr.xr.handles import HandleLedger
@@ -51,7 +51,7 @@ class XrOptions:
 
     def check(self) -> None:
         if not 1.0 <= self.hang_timeout <= 600.0:
-            raise UsageError(f"--xr-hang-timeout {self.hang_timeout} is out of range", "use 1–600 seconds (default 10)")
+            raise UsageError(f"--xr-hang-timeout {shown(self.hang_timeout)} is out of range", "use 1–600 seconds (default 10)")
         if self.pose_source not in POSE_SOURCES:
             raise UsageError(f"unknown pose source {self.pose_source!r}", f"choose one of: {', '.join(POSE_SOURCES)}")
         if self.hud_mode not in HUD_MODES:
@@ -59,7 +59,7 @@ class XrOptions:
         if self.graphics not in GRAPHICS:
             raise UsageError(f"unknown XR graphics binding {self.graphics!r}", f"choose one of: {', '.join(GRAPHICS)}")
         if not (0.1 <= self.scale <= 4.0):
-            raise UsageError(f"XR swapchain scale {self.scale} is outside 0.1–4", "e.g. 1.0 (the runtime's size)")
+            raise UsageError(f"XR swapchain scale {shown(self.scale)} is outside 0.1–4", "e.g. 1.0 (the runtime's size)")
         if self.space not in SPACES:
             raise UsageError(f"unknown XR reference space {self.space!r}", f"choose one of: {', '.join(SPACES)}")
         if self.max_frames is not None and self.max_frames < 1:

@@ -36,7 +36,7 @@ def test_a_trainer_missing_a_dependency_says_which_and_the_others_still_work(tmp
     r = _cli_with_trainer(tmp_path, "absent", source, "train", "absent")
     assert r.returncode == 2, r.stderr
     assert one_error_line(r.stderr) == (
-        "artem-vr train: error: `artem-vr train absent` failed to load: ModuleNotFoundError: No module named "
+        "artem-vr train absent: error: `artem-vr train absent` failed to load: ModuleNotFoundError: No module named "
         "'artem_vr_absent_dependency' — install the missing package (artem_vr_absent_dependency), or reinstall artem-vr")
     r = _cli_with_trainer(tmp_path, "absent", source, "train", "generator", "--help")
     assert r.returncode == 0 and "--checkpoint-every" in r.stdout, r.stderr

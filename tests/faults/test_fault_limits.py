@@ -91,7 +91,7 @@ def test_train_generator_reads_photos_and_the_painting_under_its_limit(tmp_path)
             "--run-dir", tmp_path / "run", "--iters", "1", "--size", "32", "--batch", "1", "--threads", "1",
             "--device", "cpu", "--holdout-every", "3", "--no-progress"]
     r = run_cli(*args, "--max-megapixels", "0.3", cwd=tmp_path)
-    assert r.returncode == 2 and one_error_line(r.stderr) == said("train", "image", painting, 800, 500, "0.3"), r.stderr
+    assert r.returncode == 2 and one_error_line(r.stderr) == said("train generator", "image", painting, 800, 500, "0.3"), r.stderr
     assert not (tmp_path / "models" / "tiny.safetensors").exists()
     r = run_cli(*args, "--max-megapixels", "0.5", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -109,17 +109,17 @@ def test_train_refuses_a_photo_over_its_limit_before_training(tmp_path):
            "--threads", "1", "--device", "cpu"]
     r = run_cli("train", "generator", "--content", photos, "--style", small[0], *out, "--run-dir", tmp_path / "run",
                 "--holdout-every", "3", "--max-megapixels", "0.3", cwd=tmp_path)
-    assert r.returncode == 2 and one_error_line(r.stderr) == said("train", "image", held, 800, 500, "0.3"), r.stderr
+    assert r.returncode == 2 and one_error_line(r.stderr) == said("train generator", "image", held, 800, 500, "0.3"), r.stderr
     r = run_cli("train", "xnor", "--from", "great_wave", "--content", photos, *out, "--holdout-every", "0",
                 "--max-megapixels", "0.3", cwd=tmp_path)
-    assert r.returncode == 2 and one_error_line(r.stderr) == said("train", "image", held, 800, 500, "0.3"), r.stderr
+    assert r.returncode == 2 and one_error_line(r.stderr) == said("train xnor", "image", held, 800, 500, "0.3"), r.stderr
     paintings = tmp_path / "paintings"
     paintings.mkdir()
     painting = write_png(paintings / "big.png", size=(800, 500), seed=23)
     held.unlink()
     r = run_cli("train", "adain", "--content", photos, "--styles", paintings, *out, "--run-dir", tmp_path / "run_a",
                 "--holdout", "0", "--max-megapixels", "0.3", cwd=tmp_path)
-    assert r.returncode == 2 and one_error_line(r.stderr) == said("train", "image", painting, 800, 500, "0.3"), r.stderr
+    assert r.returncode == 2 and one_error_line(r.stderr) == said("train adain", "image", painting, 800, 500, "0.3"), r.stderr
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 
@@ -129,7 +129,8 @@ def test_train_refuses_a_photo_over_its_limit_before_training(tmp_path):
 def test_a_limit_out_of_range_is_one_line(tmp_path, command):
     r = run_cli(*command, "--max-megapixels", "0", cwd=tmp_path)
     assert r.returncode == 2
-    assert one_error_line(r.stderr) == (f"artem-vr {command[0]}: error: --max-megapixels 0.0 is out of range — "
+    name = " ".join(command[:2]) if command[0] == "train" else command[0]  # a train kind is named in full
+    assert one_error_line(r.stderr) == (f"artem-vr {name}: error: --max-megapixels 0 is out of range — "
                                         "use 0.01–10000, e.g. --max-megapixels 120")
 
 

@@ -338,3 +338,17 @@ def test_a_runtime_that_is_installed_but_not_running_is_called_that(tmp_path):
     assert "Traceback" not in r.stderr
     line = r.stderr.strip().splitlines()[-1]  # the runtime's loader prints its own lines before ours
     assert line.startswith("artem-vr run: error: ") and "installed but did not" in line and "not running" in line and "start the runtime" in line, line
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["stylize", "IN", "o.png", "--strength", "2"], "stylize: error: --strength 2 is outside 0–1"),
+    (["stylize", "IN", "o.png", "--strength", "1.25"], "stylize: error: --strength 1.25 is outside 0–1"),
+    (["stylize", "IN", "o.png", "--max-megapixels", "0"], "stylize: error: --max-megapixels 0 is out of range"),
+    (["bench", "--seconds", "0"], "bench: error: --seconds 0 must be positive"),
+    (["bench", "--internal-scale", "2"], "bench: error: --internal-scale 2 is out of range"),
+])
+def test_a_number_out_of_range_is_echoed_as_typed(tmp_path, cli, argv, said):
+    """argparse makes ``2`` the float ``2.0``: the message gives back what the user typed."""
+    src = write_png(tmp_path / "in.png")
+    code, _, err = cli(*[src if a == "IN" else tmp_path / a if a == "o.png" else a for a in argv])
+    assert code == 2 and one_error_line(err).startswith(f"artem-vr {said} — "), err

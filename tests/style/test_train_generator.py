@@ -4,6 +4,7 @@ its losses fall, its output moves toward the style, resume continues, files and 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -110,7 +111,7 @@ def test_bad_arguments_are_usage_errors(cli, tmp_path, small_content_dir):
     assert code == 2 and "does not exist" in err
     photo = next(p for p in small_content_dir.iterdir() if p.is_file())  # one photo where its folder is meant
     code, _, err = cli("train", "generator", "--content", str(photo), "--style", "starry_night", "--out", "x")
-    assert code == 2 and err.strip() == (f"artem-vr train: error: --content {photo} is a file, not a folder — give the "
+    assert code == 2 and err.strip() == (f"artem-vr train generator: error: --content {photo} is a file, not a folder — give the "
                                          f"folder of photos it is in, e.g. --content {photo.parent}"), err
     code, _, err = cli("train", "generator", "--content", str(small_content_dir), "--style", "nope_style", "--out", "x",
                        "--run-dir", str(tmp_path / "r"), "--out-dir", str(tmp_path / "m"))
@@ -136,7 +137,7 @@ def test_debug_after_the_kind_shows_the_traceback(cli, tmp_path, kind):
             "xnor": ["--from", "no_such_teacher", "--content", missing, "--out", "x"]}[kind]
     code, _, err = cli("train", kind, *args, "--debug")
     assert code == 2 and "unrecognized" not in err
-    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("artem-vr train: error: ")
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith(f"artem-vr train {kind}: error: ")
 
 
 @pytest.mark.parametrize("kind", ["generator", "adain", "xnor"])
@@ -160,13 +161,13 @@ def test_train_help_says_each_default(kind):
 @pytest.mark.parametrize("kind, option, value, said", [
     ("generator", "--workers", "-1", "--workers -1 must be at least 0 — e.g. --workers 2"),  # were exit 3 (torch's errors)
     ("generator", "--style-size", "5", "--style-size 5 must be at least 32 — e.g. --style-size 512"),
-    ("generator", "--lr", "-1", "--lr -1.0 must be above 0 — e.g. --lr 0.001"),
+    ("generator", "--lr", "-1", "--lr -1 must be above 0 — e.g. --lr 0.001"),
     ("generator", "--threads", "0", "--threads 0 must be at least 1"),
-    ("xnor", "--lr", "0", "--lr 0.0 must be above 0"),
+    ("xnor", "--lr", "0", "--lr 0 must be above 0"),
     ("xnor", "--log-every", "0", "--log-every 0 must be at least 1"),
     ("adain", "--lr", "-0.5", "--lr -0.5 must be above 0"),
 ])
-def test_train_numbers_out_of_range_are_one_line(cli, tmp_path, kind, option, value, said):
+def test_train_numbers_out_of_range_are_one_line(cli, capsys, tmp_path, kind, option, value, said):
     """Checked with the config, before any data is read (the folders here do not even exist)."""
     missing = str(tmp_path / "none")
     args = {"generator": ["--content", missing, "--style", "starry_night", "--out", "x"],
@@ -175,6 +176,10 @@ def test_train_numbers_out_of_range_are_one_line(cli, tmp_path, kind, option, va
     code, _, err = cli("train", kind, *args, option, value)
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and said in lines[0], err
+    assert lines[0].startswith(f"artem-vr train {kind}: error: "), err  # as argparse names the kind's usage errors
+    with pytest.raises(SystemExit):
+        cli("train", kind, option, value)  # the required options missing: argparse's own error
+    assert f"artem-vr train {kind}: error: the following arguments are required" in capsys.readouterr().err
 
 
 def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
@@ -201,3 +206,51 @@ def test_ddp_under_torchrun_on_cpu(tmp_path, small_content_dir):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert (tmp_path / "m" / "ddp.safetensors").is_file()
     assert "×2 (DDP)" in (tmp_path / "m" / "ddp.md").read_text()
+
+
+
+_KINDS = {"generator": ["--style", "starry_night", "--holdout-every", "0", "--style-layers", "relu1_1", "relu2_1"],
+          "xnor": ["--from", "starry_night", "--holdout-every", "0"],
+          "adain": ["--holdout", "0", "--style-crops", "1"]}
+
+
+@pytest.mark.parametrize("kind, also", [("generator", "a smaller --size (now 32)"), ("xnor", "a smaller --size (now 32)"),
+                                        ("adain", "a smaller --size (now 32), or --time-limit MINUTES (it stops and saves then)")])
+def test_a_long_run_is_said_once_with_how_to_shorten_it(cli, tmp_path, small_content_dir, monkeypatch, kind, also):
+    """A default run on a CPU takes about a day: after the first steps its estimate is said, once,
+    with the --iters that fits (here every run is "long": the threshold is 0 s)."""
+    from artem_vr.style import train_config
+
+    monkeypatch.setattr(train_config, "LONG_RUN_S", 0)
+    styles = ["--styles", small_content_dir] if kind == "adain" else []
+    code, _, err = cli("train", kind, "--content", small_content_dir, *styles, "--out", "k", "--size", "32", "--batch", "1",
+                       "--iters", "6", *_KINDS[kind], "--out-dir", tmp_path / "m",
+                       *([] if kind == "xnor" else ["--run-dir", tmp_path / "run"]))
+    notes = [ln for ln in err.splitlines() if ln.startswith("note: ")]
+    assert code == 0 and len(notes) == 1, err
+    assert re.fullmatch(r"note: at [0-9.e-]+ s a step, the 2 steps left take about \d+ s here; for about 0 s give "
+                        "--iters 10, or " + re.escape(also), notes[0]), notes[0]
+
+
+def test_a_long_run_with_a_time_limit_says_nothing_more(cli, tmp_path, small_content_dir, monkeypatch):
+    from artem_vr.style import train_config
+
+    monkeypatch.setattr(train_config, "LONG_RUN_S", 0)
+    code, _, err = cli("train", "adain", "--content", small_content_dir, "--styles", small_content_dir, "--out", "a",
+                       "--size", "32", "--batch", "1", "--iters", "6", *_KINDS["adain"], "--time-limit", "60",
+                       "--run-dir", tmp_path / "run", "--out-dir", tmp_path / "m")
+    assert code == 0 and "note: " not in err, err
+
+
+def test_a_short_run_says_nothing():
+    from artem_vr.style.train_config import LongRunNote
+
+    said = []
+
+    def write(line, file):
+        said.append(line)
+
+    note = LongRunNote(0, 10, write=write)
+    for _ in range(10):
+        note.step()
+    assert said == []
