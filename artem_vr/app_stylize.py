@@ -121,7 +121,7 @@ def stylize_rgb(stylizer, rgb, name):
 
 def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Path, Path, bool, list]:
     """Check the command line before anything is read: (input, output, is_video, inputs)."""
-    from artem_vr.sources.imageio import sniff_image  # lazy: OpenCV only when this runs
+    from artem_vr.sources.imageio import sniff_image, sniff_video  # lazy: OpenCV only when this runs
 
     src, dst = Path(input), Path(output)
     if not src.exists():
@@ -149,6 +149,9 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
             head = f.read(16)
         if not head:
             raise ImageError(f"{src} is empty (0 bytes)", "re-copy or re-download the file")
+        if sniff_image(head) is None and (container := sniff_video(head)):
+            raise ImageError(f"{src} is a video ({container}) named as an image",
+                             "give it a video's name (.mp4, .avi, .mkv, ...) and OUT one too, e.g. out.mp4")
         if sniff_image(head) is None:
             raise ImageError(f"{src} is not an image file (by its content: no png, jpg, bmp, webp, gif or tiff header)",
                              "give a png/jpg/bmp/webp/tiff image (a video file: give it its own name, e.g. .mp4)")

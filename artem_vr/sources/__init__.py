@@ -141,14 +141,15 @@ def _parse_path(path: Path, shown: str) -> SourceSpec:
             head = f.read(16)
     except OSError as e:
         raise SourceError(f"cannot read {shown}: {e}", "check the file's permissions") from None
-    from artem_vr.sources.imageio import sniff_image  # lazy: OpenCV only when this runs
+    from artem_vr.sources.imageio import sniff_image, sniff_video  # lazy: OpenCV only when this runs
 
     kind = sniff_image(head)
     if kind == "gif" and _gif_frames(path) > 1:
         return SourceSpec("video", path)  # an animated GIF plays like a video
     if kind:
         return SourceSpec("image", path)
-    if path.suffix.lower() in STILL_IMAGE_SUFFIXES:  # named an image, and none: not "OpenCV cannot open video"
+    if path.suffix.lower() in STILL_IMAGE_SUFFIXES and not sniff_video(head):
+        # named an image, and neither one nor a video by its content: not "OpenCV cannot open video"
         raise SourceError(f"{shown} is not an image file (by its content: no png, jpg, bmp, webp, gif or tiff header)",
                           "give a png/jpg/bmp/webp/tiff image, or a video file under its own name (e.g. .mp4)")
     return SourceSpec("video", path)  # OpenCV decides at start(); not a video → SourceError there

@@ -76,6 +76,22 @@ def sniff_image(head: bytes) -> str | None:
     return None
 
 
+def sniff_video(head: bytes) -> str | None:
+    """Video container name from a file's first bytes (at least 12), or None when they are none of
+    the common ones (MPEG-4/QuickTime, AVI, Matroska/WebM, Ogg, FLV, ASF, MPEG-PS). Only a hint: a
+    file not named a video is still tried by OpenCV; this tells a video misnamed ``.jpg`` from a
+    broken picture."""
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "mp4"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    for magic, kind in ((b"\x1aE\xdf\xa3", "matroska"), (b"OggS", "ogg"), (b"FLV", "flv"),
+                        (b"\x30\x26\xb2\x75", "asf"), (b"\x00\x00\x01\xba", "mpeg")):
+        if head.startswith(magic):
+            return kind
+    return None
+
+
 def _check_file(path: Path, what: str = "image") -> int:
     if not path.exists():
         raise ImageError(f"{what} not found: {path}", "check the path (relative paths start from the current directory)")

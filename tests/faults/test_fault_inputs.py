@@ -84,6 +84,18 @@ def test_run_on_a_file_named_an_image_that_is_none_says_so_not_that_a_video_fail
     assert not (tmp_path / "o").exists()
 
 
+def test_stylize_on_a_video_named_as_an_image_says_what_it_is(tmp_path, cli):
+    """A real mp4 named .jpg: stylize goes by the names (OUT's type follows), so it says the input is
+    a video under an image's name, before the model loads; `run --source` plays it by its content
+    (tests/sources/test_sources_files.py)."""
+    disguised = tmp_path / "clip.jpg"
+    disguised.write_bytes(write_video(tmp_path / "clip.mp4", n=5).read_bytes())
+    code, stdout, err = cli("stylize", disguised, tmp_path / "o.jpg")
+    assert code == 2 and stdout == ""
+    assert one_error_line(err) == (f"artem-vr stylize: error: {disguised} is a video (mp4) named as an image — give it "
+                                   "a video's name (.mp4, .avi, .mkv, ...) and OUT one too, e.g. out.mp4"), err
+
+
 def test_tiny_tiny_tiny_video_is_one_line(tmp_path, cli):
     clip = write_video(tmp_path / "small.mp4", n=5, size=(8, 8))
     code, _, err = cli("stylize", clip, tmp_path / "o.mp4", "--method", "identity")
