@@ -37,7 +37,8 @@ from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path,
 from artem_vr.style.data import RandomCrops, eval_photos, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_card import change_text, command_line, model_card
-from artem_vr.style.generator_net import TransformNet, arch_by_name
+from artem_vr.style.generator_arch import arch_by_name
+from artem_vr.style.generator_net import TransformNet
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
 from artem_vr.style.train_config import LongRunNote, TrainCommandConfig
 from artem_vr.style.vgg import VGGFeatures, check_layers
