@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import MISSING, fields
+from types import SimpleNamespace
 
 from artem_vr.limits import check_max_megapixels
 
@@ -22,6 +23,13 @@ class TrainCommandConfig:
         if "max_megapixels" in values:  # first: a bad limit is refused before anything else (None: the default)
             values["max_megapixels"] = check_max_megapixels(values["max_megapixels"])
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def field_defaults(cls) -> SimpleNamespace:
+    """The defaults of a config dataclass's fields by name (``d.size``): what its command line
+    offers, so each default is written once, in the config."""
+    return SimpleNamespace(**{f.name: f.default if f.default_factory is MISSING else f.default_factory()
+                              for f in fields(cls) if f.default is not MISSING or f.default_factory is not MISSING})
 
 
 #: a run whose steps left take longer than this (seconds) is told so once, with how to shorten it

@@ -9,7 +9,7 @@ style image (computed once); plus total variation, and optionally a cheap tempor
 painting go to the user's models folder (:mod:`artem_vr.style.catalog`: the style is then called
 NAME everywhere), or to ``--out-dir``. Replacing a model needs ``--force``.
 
-This module is the trainer (:func:`train` on a :class:`GeneratorTrainConfig`); the command line is
+This module is the trainer (:func:`train` on a :class:`~artem_vr.style.train_generator_cli.GeneratorTrainConfig`); the command line is
 :mod:`artem_vr.style.train_generator_cli`, the model card :mod:`~artem_vr.style.generator_card`.
 """
 
@@ -22,14 +22,12 @@ import os
 import random
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from artem_vr.errors import Interrupted, UsageError, check_at_least, shown
+from artem_vr.errors import Interrupted, UsageError
 from artem_vr.frames import to_rgb8
-from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
 from artem_vr.style.catalog import painting_label, resolve_style
@@ -40,7 +38,8 @@ from artem_vr.style.generator_card import change_text, command_line, model_card
 from artem_vr.style.generator_arch import arch_by_name
 from artem_vr.style.generator_net import TransformNet
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
-from artem_vr.style.train_config import LongRunNote, TrainCommandConfig
+from artem_vr.style.train_config import LongRunNote
+from artem_vr.style.train_generator_cli import GeneratorTrainConfig
 from artem_vr.style.vgg import VGGFeatures, check_layers
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
 from artem_vr.text import say
@@ -117,54 +116,9 @@ def _save_sample(path: Path, net, x: torch.Tensor) -> None:
 # ------------------------------------------------------------------------------------- main
 
 
-@dataclass(frozen=True)
-class GeneratorTrainConfig(TrainCommandConfig):
-    """`artem-vr train generator`, parsed once and checked (see :func:`add_arguments` for each value)."""
-
-    content: Path
-    style: str
-    out: str
-    arch: str = "compact"
-    size: int = 256
-    style_size: int | None = None
-    batch: int = 4
-    iters: int = 2000
-    lr: float = 0.001
-    content_weight: float = 1.0
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
-    temporal_weight: float = 0.0
-    temporal_noise: float = 0.02
-    content_layer: str = "relu3_1"
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    holdout_every: int = 10
-    run_dir: Path | None = None
-    out_dir: Path | None = None
-    force: bool = False
-    resume: bool = False
-    sample_every: int = 200
-    checkpoint_every: int = 200
-    device: str = "auto"
-    amp: bool | None = None
-    threads: int | None = None
-    seed: int = 0
-    workers: int = 0
-    no_progress: bool = False
-    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the photos and the painting (--max-megapixels)
-
-    def __post_init__(self):
-        check_max_megapixels(self.max_megapixels)  # first, as run does
-        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
-                       ("--threads", self.threads, 1, 2), ("--style-size", self.style_size, 32, 512))
-        if not self.lr > 0:
-            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.001")
-
-
-
-
-def train(cfg: GeneratorTrainConfig) -> int:
+def train(cfg: GeneratorTrainConfig) -> None:
     with ExitStack() as claims:  # the output name (and run folder), released when the run ends
-        return _train(cfg, claims)
+        _train(cfg, claims)
 
 
 def _say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
@@ -174,7 +128,7 @@ def _say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
                      if ckpt.exists() else f"nothing was saved yet (the first checkpoint comes at step {every})")
 
 
-def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
+def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
     import torch.distributed as dist
     from torch.utils.data import DataLoader, RandomSampler
     from torch.utils.data.distributed import DistributedSampler
@@ -243,7 +197,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
                 say(f"already at step {step} >= --iters {cfg.iters}: nothing to do (raise --iters to train on)", flush=True)
             if world > 1:
                 dist.destroy_process_group()
-            return 0
+            return
     net.train()
     model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None) if world > 1 else net
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -359,4 +313,3 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
                   f"output {evals['style_loss_output']:.4g} ({change_text(evals['reduction'])})", flush=True)
     if world > 1:
         dist.destroy_process_group()
-    return 0

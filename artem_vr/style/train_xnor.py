@@ -8,64 +8,37 @@ weight``), straight-through estimator through the signs, Adam. The result is fro
 sign bits, α, thresholds) and written with a model card (and the teacher's thumbnail, for a user
 style) to the user's models folder as ``NAME.safetensors`` (the user style NAME, method ``xnor``),
 or to ``--out-dir``; replacing a model needs ``--force``.
+
+This module is the trainer (:func:`train` on an :class:`~artem_vr.style.train_xnor_cli.XnorTrainConfig`);
+the command line is :mod:`artem_vr.style.train_xnor_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import random
 import shlex
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from artem_vr.errors import Interrupted, UsageError, check_at_least, shown
-from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.errors import Interrupted, UsageError
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
 from artem_vr.style.data import RandomCrops, eval_photos, list_images, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
-from artem_vr.style.train_config import LongRunNote, TrainCommandConfig
+from artem_vr.style.train_config import LongRunNote
+from artem_vr.style.train_xnor_cli import XnorTrainConfig
 from artem_vr.style.user_styles import claim_output, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, read_header, safetensors_writer
 from artem_vr.style.xnor import _residual_convs, binarize_generator, binary_layers, freeze, model_size, xnor_arch
 from artem_vr.text import say
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.epilog = (
-        "examples:\n"
-        "  artem-vr train xnor --from klimt --content PHOTOS --out klimt_xnor   # a binarized copy of your style klimt\n"
-        "  artem-vr run --method xnor --style klimt_xnor"
-    )
-    p.add_argument("--from", dest="teacher", required=True,
-                   help="the float generator: a preset or user style name (its trained generator) or a .safetensors file")
-    p.add_argument("--arch", default=None, help="with a preset: which generator (compact/full; default: compact, else full)")
-    p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
-    p.add_argument("--out", required=True, metavar="NAME",
-                   help="the model's name: writes NAME.safetensors and NAME.md to your styles folder (see `artem-vr "
-                        "doctor`), or to --out-dir (a shipped preset's model there is <preset>_xnor_<arch>)")
-    p.add_argument("--out-dir", type=Path, default=None, help="where the weights + card go (default: your styles folder)")
-    p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped model's name")
-    p.add_argument("--iters", type=int, default=1000, help="training steps (default %(default)s)")
-    p.add_argument("--size", type=int, default=128, help="training crop size in px (default 128)")
-    p.add_argument("--batch", type=int, default=4, help="photos per step (default %(default)s)")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate, cosine-annealed (default %(default)s)")
-    p.add_argument("--perceptual-weight", type=float, default=0.0, help="weight of the VGG relu2_1 feature MSE (default %(default)s: L1 only)")
-    p.add_argument("--holdout-every", type=int, default=10, help="hold out every Nth photo for the final evaluation (default %(default)s)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    p.add_argument("--log-every", type=int, default=50, help="iterations per loss record (card, plain log lines; default %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
 
 
 def load_teacher(spec: str, arch: str | None, device):
@@ -116,44 +89,9 @@ def evaluate(teacher, student, photos: list[torch.Tensor], device) -> dict | Non
     return {"holdout_images": len(photos), "l1_to_float": sum(l1s) / n, "psnr_to_float_db": sum(psnrs) / n}
 
 
-@dataclass(frozen=True)
-class XnorTrainConfig(TrainCommandConfig):
-    """`artem-vr train xnor`, parsed once and checked (see :func:`add_arguments` for each value)."""
-
-    teacher: str
-    content: Path
-    out: str
-    arch: str | None = None
-    out_dir: Path | None = None
-    force: bool = False
-    iters: int = 1000
-    size: int = 128
-    batch: int = 4
-    lr: float = 0.0005
-    perceptual_weight: float = 0.0
-    holdout_every: int = 10
-    device: str = "auto"
-    threads: int | None = None
-    seed: int = 0
-    log_every: int = 50
-    no_progress: bool = False
-    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the photos (--max-megapixels)
-
-    def __post_init__(self):
-        check_max_megapixels(self.max_megapixels)  # first, as run does
-        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
-                       ("--log-every", self.log_every, 1, 50))
-        if not self.lr > 0:
-            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0005")
-
-
-def run(args) -> int:
-    return train(cfg=XnorTrainConfig.from_args(args))
-
-
-def train(cfg: XnorTrainConfig) -> int:
+def train(cfg: XnorTrainConfig) -> None:
     with ExitStack() as claims:  # the output name (and run folder), released when the run ends
-        return _train(cfg, claims)
+        _train(cfg, claims)
 
 
 def _say_nothing_kept(_type, e, _tb) -> None:
@@ -162,7 +100,7 @@ def _say_nothing_kept(_type, e, _tb) -> None:
         e.outcome = "nothing was saved (train xnor keeps no checkpoints: a smaller --iters finishes sooner)"
 
 
-def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
+def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
     from tqdm import tqdm
 
     t0 = time.time()
@@ -250,7 +188,6 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
                if evals else "no held-out photos (nothing measured; --holdout-every N keeps every Nth photo out)")
     say(f"wrote {out} ({out.stat().st_size} bytes) and {target.with_suffix('.md').name}; {quality}; "
           f"size ratio {size['ratio']:.1f}x", flush=True)
-    return 0
 
 
 def command_line(cfg) -> str:
