@@ -50,7 +50,7 @@ from artem_vr.style.adain import (
 )
 from artem_vr.atomic import InputsRead, write_image_atomic
 from artem_vr.style.adain_card import model_card
-from artem_vr.style.data import center_crop, gather, load_images, random_crops, split  # noqa: F401 (split: the tests use it from here)
+from artem_vr.style.data import center_crop, gather, load_images, random_crops
 from artem_vr.style.device import pick_device
 from artem_vr.style.optim_state import load_optimizer, save_optimizer
 from artem_vr.style.train_adain_cli import TrainConfig
@@ -193,7 +193,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt, opt_ckpt = run_dir / "checkpoint.safetensors", run_dir / "optimizer.safetensors"
-    claims.push(lambda _t, e, _tb: _say_resumable(e, ckpt, cfg.ckpt_every))
+    claims.push(lambda _t, e, _tb: _say_resumable(e, ckpt, cfg.checkpoint_every))
     start, history, prev_wall = 0, [], 0.0
     if cfg.resume:
         if not ckpt.is_file():
@@ -222,7 +222,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     ema: dict[str, float] = {}
     it = start
     deadline = time.time() + cfg.time_limit * 60 if cfg.time_limit else None
-    bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, desc=f"adain-{v.name}", mininterval=1 if sys.stderr.isatty() else 30, file=sys.stderr)
+    bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, desc=f"adain-{v.name}", mininterval=1 if sys.stderr.isatty() else 30, file=sys.stderr, disable=cfg.no_progress)
     note = None if cfg.time_limit else LongRunNote(  # no limit set: a run of a day on a CPU is said, with the ways out
         start, cfg.iters, f"a smaller --size (now {cfg.size}), or --time-limit MINUTES (it stops and saves then)",
         write=tqdm.write)
@@ -279,7 +279,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
                            f"default {TrainConfig.lr:g})", file=sys.stderr)
             if cfg.sample_every and n % cfg.sample_every == 0:
                 write_image_atomic(run_dir / f"sample_{n:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()), what="sample")
-            if cfg.ckpt_every and n % cfg.ckpt_every == 0:
+            if cfg.checkpoint_every and n % cfg.checkpoint_every == 0:
                 it = n
                 checkpoint()
             if signals or (deadline and time.time() > deadline):
@@ -296,6 +296,8 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
         raise Interrupted(signals[0])
     interrupted = it < cfg.iters  # --time-limit: the model is written, its card says it stopped early
     checkpoint()
+    if it > start and not (cfg.sample_every and it % cfg.sample_every == 0):  # the last step's sample (not written yet)
+        write_image_atomic(run_dir / f"sample_{it:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()), what="sample")
     wall = prev_wall + time.time() - t0
     held = heldout_eval(decoder, v, encoder, loss_net, held_c, held_s, cfg.eval_pairs, cfg.size, dev)
 

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -158,7 +159,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
         for lock in (claim_output(target), claim_run_dir(run_dir)):
             claims.callback(lock.release)
     files = list_images(cfg.content)
-    train_files, held = split_holdout(files, cfg.holdout_every)
+    train_files, held = split_holdout(files, cfg.holdout)
     # no output replaces what the run reads: the painting and the photos (a user style retrained
     # under its own name keeps its thumbnail, which is the painting: see write_model)
     inputs = InputsRead([style_path, *files])
@@ -277,10 +278,10 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
             note.step()
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in ema.items()})
-            if cfg.no_progress and (step % 10 == 0 or step == cfg.iters):
+            if cfg.log_every and step % cfg.log_every == 0:
                 el = time.time() - t_loop
-                say(f"step {step}/{cfg.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
-                      + f" s/iter={el / steps_run:.2f}", flush=True)
+                tqdm.write(f"step {step}/{cfg.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
+                           + f" s/iter={el / steps_run:.2f}", file=sys.stderr)
             if cfg.sample_every and step % cfg.sample_every == 0:
                 _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.iters:

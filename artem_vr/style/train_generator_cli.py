@@ -11,7 +11,7 @@ from pathlib import Path
 from artem_vr.errors import UsageError, check_at_least, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.style.generator_arch import ARCHS
-from artem_vr.style.train_config import TrainCommandConfig, field_defaults
+from artem_vr.style.train_config import TrainCommandConfig, add_shared_arguments, check_holdout, field_defaults
 from artem_vr.style.vgg_layers import RELU_INDEX, STYLE_LAYERS
 
 #: the module whose ``train(config)`` runs this command (imported only then: torch)
@@ -38,7 +38,7 @@ class GeneratorTrainConfig(TrainCommandConfig):
     temporal_noise: float = 0.02
     content_layer: str = "relu3_1"
     style_layers: tuple[str, ...] = STYLE_LAYERS
-    holdout_every: int = 10
+    holdout: int = 10
     run_dir: Path | None = None
     out_dir: Path | None = None
     force: bool = False
@@ -50,13 +50,17 @@ class GeneratorTrainConfig(TrainCommandConfig):
     threads: int | None = None
     seed: int = 0
     workers: int = 0
+    log_every: int = 50
     no_progress: bool = False
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the photos and the painting (--max-megapixels)
 
     def __post_init__(self):
         check_max_megapixels(self.max_megapixels)  # first, as run does
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
-                       ("--threads", self.threads, 1, 2), ("--style-size", self.style_size, 32, 512))
+                       ("--threads", self.threads, 1, 2), ("--style-size", self.style_size, 32, 512),
+                       ("--sample-every", self.sample_every, 0, 200), ("--checkpoint-every", self.checkpoint_every, 0, 200),
+                       ("--log-every", self.log_every, 0, 50))
+        check_holdout(self.holdout)
         if not self.lr > 0:
             raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.001")
 
@@ -78,7 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  # several GPUs (DDP)\n"
         "  torchrun --nproc_per_node 4 -m artem_vr train generator --content data/content --style the_scream --out scream_full --arch full"
     )
-    p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
+    p.add_argument("--content", required=True, type=Path, metavar="DIR", help="folder of training photos (searched recursively)")
     p.add_argument("--style", required=True, help="preset or user style name, or a painting's image file")
     p.add_argument("--out", required=True, metavar="NAME",
                    help="the new style's name: writes NAME.safetensors, NAME.md and a thumbnail NAME.jpg to your "
@@ -99,16 +103,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the VGG19 layer the content loss compares (default %(default)s; relu1_1 … relu5_4)")
     p.add_argument("--style-layers", nargs="+", default=list(d.style_layers), choices=list(RELU_INDEX), metavar="LAYER",
                    help=f"the VGG19 layers the style (Gram) loss compares (default: {' '.join(d.style_layers)})")
-    p.add_argument("--holdout-every", type=int, default=d.holdout_every, help="hold out every Nth photo (sorted) for evaluation (default %(default)s; 0: none)")
-    p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and samples (default: runs/NAME in the user data folder)")
-    p.add_argument("--out-dir", type=Path, default=None, help="where the final weights + card go (default: your styles folder)")
-    p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped preset's name")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.safetensors")
-    p.add_argument("--sample-every", type=int, default=d.sample_every, help="write a sample image to the run folder every N steps (default %(default)s; 0: at the end only)")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="save a checkpoint (for --resume) every N steps (default %(default)s; 0: at the end only)")
-    p.add_argument("--device", default=d.device, help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=d.amp, help="mixed precision (default: on for CUDA)")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (default: torch's)")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed for the crops and the initial weights (default %(default)s)")
     p.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default %(default)s: load in the training process)")
-    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    add_shared_arguments(p, GeneratorTrainConfig)

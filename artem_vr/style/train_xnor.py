@@ -19,6 +19,7 @@ import json
 import platform
 import random
 import shlex
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -117,7 +118,7 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
     files = list_images(cfg.content)
     if not files:
         raise UsageError(f"no images under {cfg.content}", "point --content at a folder of photos")
-    train_files, held = split_holdout(files, cfg.holdout_every)
+    train_files, held = split_holdout(files, cfg.holdout)
     data = RandomCrops(train_files, cfg.size, seed=cfg.seed, max_megapixels=cfg.max_megapixels)
     held_x = eval_photos(held[:20], max_megapixels=cfg.max_megapixels)  # read now: refused before training, if at all
 
@@ -133,7 +134,8 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
         vgg = VGGFeatures(("relu2_1",)).to(dev)
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters)
-    history = []
+    history = []  # a loss record (the mean) every --log-every steps (--log-every 0: one, at the end)
+    record_every = cfg.log_every or cfg.iters
     run_l1 = run_p = 0.0
     bar = tqdm(total=cfg.iters, desc=cfg.out, disable=cfg.no_progress, dynamic_ncols=True)
     note = LongRunNote(0, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write)
@@ -159,12 +161,13 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
         note.step()
         bar.update(1)
         bar.set_postfix({"l1": f"{float(l1.detach()):.4f}", **({"perceptual": f"{float(perc.detach()):.4g}"} if vgg is not None else {})})
-        if it % cfg.log_every == 0 or it == cfg.iters:
-            k = cfg.log_every if it % cfg.log_every == 0 else it % cfg.log_every
+        if it % record_every == 0 or it == cfg.iters:
+            k = record_every if it % record_every == 0 else it % record_every
             rec = {"iter": it, "l1": run_l1 / k, "perceptual": run_p / k, "s": round(time.time() - t0, 1)}
             history.append(rec)
-            if cfg.no_progress:
-                say(json.dumps(rec), flush=True)
+            if cfg.log_every and it % cfg.log_every == 0:
+                tqdm.write(f"step {it}/{cfg.iters} l1={rec['l1']:.4g}" + (f" perceptual={rec['perceptual']:.4g}" if vgg is not None
+                                                                             else "") + f" s={rec['s']}", file=sys.stderr)
             run_l1 = run_p = 0.0
     bar.close()
 
@@ -185,7 +188,7 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
                                       wall, dev, teacher_meta, w.stat().st_size),
         painting=teacher_model.image, inputs=inputs)
     quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
-               if evals else "no held-out photos (nothing measured; --holdout-every N keeps every Nth photo out)")
+               if evals else "no held-out photos (nothing measured; --holdout N keeps every N-th photo out)")
     say(f"wrote {out} ({out.stat().st_size} bytes) and {target.with_suffix('.md').name}; {quality}; "
           f"size ratio {size['ratio']:.1f}x", flush=True)
 
@@ -197,7 +200,7 @@ def command_line(cfg) -> str:
         parts += ["--arch", cfg.arch]
     # the photos folder as DATA/<name>: a card names no machine path (DATA: the assembled data set)
     parts += ["--content", f"DATA/{Path(cfg.content).name}", "--out", cfg.out, "--iters", str(cfg.iters), "--size", str(cfg.size),
-              "--batch", str(cfg.batch), "--lr", str(cfg.lr), "--seed", str(cfg.seed)]
+              "--batch", str(cfg.batch), "--lr", str(cfg.lr), "--holdout", str(cfg.holdout), "--seed", str(cfg.seed)]
     if cfg.perceptual_weight:
         parts += ["--perceptual-weight", str(cfg.perceptual_weight)]
     if cfg.out_dir is not None:
@@ -224,10 +227,10 @@ CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
 | binarized layers | residual-block 3×3 convolutions |
 | file | {file_bytes or 0:,} bytes on disk (packed sign bits as int32; other tensors fp16) |
 | size (deployable) | {size['xnor_bytes']:,} bytes vs {size['fp32_bytes']:,} bytes fp32: **{size['ratio']:.1f}×** smaller; binarized weights {size['binarized_weights_ratio']:.0f}× (1 bit vs 32; tail words padded) |
-| training data | {len(train_files)} photos from the assembled data set's `{cfg.content.name}/` ({len(files)} found, every {cfg.holdout_every}th held out: {len(held)}); random {cfg.size}px crops, flips |
+| training data | {len(train_files)} photos from the assembled data set's `{cfg.content.name}/` ({len(files)} found, {f"every {cfg.holdout}th of each folder held out" if cfg.holdout else "none held out"}: {len(held)}); random {cfg.size}px crops, flips |
 | objective | distillation: L1 to the float generator's output{f' + {cfg.perceptual_weight} × VGG relu2_1 MSE' if cfg.perceptual_weight else ''}; straight-through estimator (hard-tanh for activations, identity for weights) |
 | optimiser | Adam, lr {cfg.lr} cosine-annealed, batch {cfg.batch}, {cfg.iters} iterations, seed {cfg.seed} |
-| final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if cfg.perceptual_weight else ''} (mean of the last {cfg.log_every} iterations) |
+| final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if cfg.perceptual_weight else ''} (mean of the last {min(cfg.log_every or cfg.iters, cfg.iters)} iterations) |
 | held-out quality vs the float generator | {f"mean L1 {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB on {evals['holdout_images']} photos at 256 px long side" if evals else "no held-out photos (not measured)"} |
 | trained on | {dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)), {wall / 60:.1f} min, torch {torch.__version__} |
 

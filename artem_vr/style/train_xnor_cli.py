@@ -10,7 +10,7 @@ from pathlib import Path
 
 from artem_vr.errors import UsageError, check_at_least, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
-from artem_vr.style.train_config import TrainCommandConfig, field_defaults
+from artem_vr.style.train_config import TrainCommandConfig, add_shared_arguments, check_holdout, field_defaults
 
 #: the module whose ``train(config)`` runs this command (imported only then: torch)
 TRAINER = "artem_vr.style.train_xnor"
@@ -31,7 +31,7 @@ class XnorTrainConfig(TrainCommandConfig):
     batch: int = 4
     lr: float = 0.0005
     perceptual_weight: float = 0.0
-    holdout_every: int = 10
+    holdout: int = 10
     device: str = "auto"
     threads: int | None = None
     seed: int = 0
@@ -42,7 +42,8 @@ class XnorTrainConfig(TrainCommandConfig):
     def __post_init__(self):
         check_max_megapixels(self.max_megapixels)  # first, as run does
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
-                       ("--log-every", self.log_every, 1, 50))
+                       ("--log-every", self.log_every, 0, 50))
+        check_holdout(self.holdout)
         if not self.lr > 0:
             raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0005")
 
@@ -61,20 +62,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="teacher", required=True,
                    help="the float generator: a preset or user style name (its trained generator) or a .safetensors file")
     p.add_argument("--arch", default=d.arch, help="with a preset: which generator (compact/full; default: compact, else full)")
-    p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
+    p.add_argument("--content", required=True, type=Path, metavar="DIR", help="folder of training photos (searched recursively)")
     p.add_argument("--out", required=True, metavar="NAME",
                    help="the model's name: writes NAME.safetensors and NAME.md to your styles folder (see `artem-vr "
                         "doctor`), or to --out-dir (a shipped preset's model there is <preset>_xnor_<arch>)")
-    p.add_argument("--out-dir", type=Path, default=None, help="where the weights + card go (default: your styles folder)")
-    p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped model's name")
     p.add_argument("--iters", type=int, default=d.iters, help="training steps (default %(default)s)")
     p.add_argument("--size", type=int, default=d.size, help="training crop size in px (default %(default)s)")
     p.add_argument("--batch", type=int, default=d.batch, help="photos per step (default %(default)s)")
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate, cosine-annealed (default %(default)s)")
     p.add_argument("--perceptual-weight", type=float, default=d.perceptual_weight, help="weight of the VGG relu2_1 feature MSE (default %(default)s: L1 only)")
-    p.add_argument("--holdout-every", type=int, default=d.holdout_every, help="hold out every Nth photo for the final evaluation (default %(default)s)")
-    p.add_argument("--device", default=d.device, help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (default: torch's)")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
-    p.add_argument("--log-every", type=int, default=d.log_every, help="iterations per loss record (card, plain log lines; default %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    add_shared_arguments(p, XnorTrainConfig)
