@@ -166,5 +166,6 @@ def test_the_holdout_is_every_nth_file_of_each_folder_as_eval_picks_it(tmp_path)
     train, held = split_holdout(files, 2)
     assert held == [tmp_path / "a/1.jpg", tmp_path / "a/3.jpg", tmp_path / "b/1.jpg", tmp_path / "b/3.jpg"]
     assert train == [f for f in files if f not in held]
-    assert held_out(files, 2) == held
+    assert held_out(files, 2) == held  # eval --holdout 2
+    assert gather([tmp_path / "a", tmp_path / "b"], 2) == (train, held)  # train adain's folders
     assert split_holdout(files, 0) == (files, [])
