@@ -54,7 +54,7 @@ from artem_vr.style.data import center_crop, gather, load_images, random_crops
 from artem_vr.style.device import pick_device
 from artem_vr.style.optim_state import load_optimizer, save_optimizer
 from artem_vr.style.train_adain_cli import TrainConfig
-from artem_vr.style.train_config import LongRunNote
+from artem_vr.style.train_config import LongRunNote, say_resumable
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
@@ -193,7 +193,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt, opt_ckpt = run_dir / "checkpoint.safetensors", run_dir / "optimizer.safetensors"
-    claims.push(lambda _t, e, _tb: _say_resumable(e, ckpt, cfg.checkpoint_every))
+    claims.push(lambda _t, e, _tb: say_resumable(e, ckpt, cfg.checkpoint_every))
     start, history, prev_wall = 0, [], 0.0
     if cfg.resume:
         if not ckpt.is_file():
@@ -322,13 +322,6 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
 
 #: the signals that end a run (as the CLI's): the step in progress finishes and is kept first
 END_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-
-def _say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
-    """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line)."""
-    if isinstance(e, Interrupted):
-        e.outcome = (f"the last checkpoint is kept in {ckpt.parent}: the same command with --resume continues from it"
-                     if ckpt.exists() else f"nothing was saved yet (the first checkpoint comes at step {every})")
 
 
 def _main_thread() -> bool:

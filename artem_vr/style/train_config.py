@@ -15,7 +15,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from types import SimpleNamespace
 
-from artem_vr.errors import UsageError, check_at_least
+from artem_vr.errors import Interrupted, UsageError, check_at_least
 from artem_vr.limits import check_max_megapixels
 
 
@@ -95,6 +95,15 @@ def check_holdout(every: int) -> None:
     if every == 1:
         raise UsageError("--holdout 1 would hold out every file, leaving none to train on",
                          "give 0 to hold out none, or 2 or more (every N-th file of each folder)")
+
+
+def say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
+    """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line);
+    ``every``: the run's --checkpoint-every."""
+    if isinstance(e, Interrupted):
+        e.outcome = (f"the last checkpoint is kept in {ckpt.parent}: the same command with --resume continues from it"
+                     if ckpt.exists() else "nothing was saved yet (" + (f"the first checkpoint comes at step {every})" if every
+                                                                        else "--checkpoint-every 0: the checkpoint comes at the end)"))
 
 
 #: a run whose steps left take longer than this (seconds) is told so once, with how to shorten it

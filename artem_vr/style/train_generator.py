@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from artem_vr.errors import Interrupted, UsageError
+from artem_vr.errors import UsageError
 from artem_vr.frames import to_rgb8
 from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
@@ -39,7 +39,7 @@ from artem_vr.style.generator_card import change_text, command_line, model_card
 from artem_vr.style.generator_arch import arch_by_name
 from artem_vr.style.generator_net import TransformNet
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
-from artem_vr.style.train_config import LongRunNote
+from artem_vr.style.train_config import LongRunNote, say_resumable
 from artem_vr.style.train_generator_cli import GeneratorTrainConfig
 from artem_vr.style.vgg import VGGFeatures, check_layers
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
@@ -120,13 +120,6 @@ def _save_sample(path: Path, net, x: torch.Tensor) -> None:
 def train(cfg: GeneratorTrainConfig) -> None:
     with ExitStack() as claims:  # the output name (and run folder), released when the run ends
         _train(cfg, claims)
-
-
-def _say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
-    """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line)."""
-    if isinstance(e, Interrupted):
-        e.outcome = (f"the last checkpoint is kept in {ckpt.parent}: the same command with --resume continues from it"
-                     if ckpt.exists() else f"nothing was saved yet (the first checkpoint comes at step {every})")
 
 
 def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
@@ -225,7 +218,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.iters, initial=step, disable=not main_proc or cfg.no_progress, dynamic_ncols=True, desc=cfg.out)
-    claims.push(lambda _t, e, _tb: _say_resumable(e, ckpt, cfg.checkpoint_every))
+    claims.push(lambda _t, e, _tb: say_resumable(e, ckpt, cfg.checkpoint_every))
     claims.callback(bar.close)  # first: the bar's line ends before the CLI's "interrupted" line
     ema: dict[str, float] = {}
     first: dict[str, float] = {}

@@ -169,3 +169,23 @@ def test_the_holdout_is_every_nth_file_of_each_folder_as_eval_picks_it(tmp_path)
     assert held_out(files, 2) == held  # eval --holdout 2
     assert gather([tmp_path / "a", tmp_path / "b"], 2) == (train, held)  # train adain's folders
     assert split_holdout(files, 0) == (files, [])
+
+
+@pytest.mark.parametrize("every, kept, said", [
+    (200, False, "nothing was saved yet (the first checkpoint comes at step 200)"),
+    (0, False, "nothing was saved yet (--checkpoint-every 0: the checkpoint comes at the end)"),
+    (0, True, "the last checkpoint is kept in {run}: the same command with --resume continues from it"),
+])
+def test_an_interrupted_run_says_what_was_kept(tmp_path, every, kept, said):
+    """One wording for generator and adain (was 'the first checkpoint comes at step 0' with --checkpoint-every 0)."""
+    import signal
+
+    from artem_vr.errors import Interrupted
+    from artem_vr.style.train_config import say_resumable
+
+    ckpt = tmp_path / "checkpoint.safetensors"
+    if kept:
+        ckpt.write_bytes(b"")
+    e = Interrupted(signal.SIGINT)
+    say_resumable(e, ckpt, every)
+    assert e.outcome == said.format(run=tmp_path)
