@@ -156,6 +156,8 @@ def restore_signal_handlers(old: dict) -> None:
 
 def _url_secrets(argv: list[str]) -> list[str]:
     """Passwords and secret query values of the URLs in ``argv`` (as typed and decoded, 4+ chars)."""
+    if not any("://" in a for a in argv):  # no URL: nothing to find (and no numpy loaded for it)
+        return []
     from urllib.parse import unquote, urlsplit
 
     from artem_vr.sources.live import redact_url  # reason: numpy off the start-up path (--help stays fast)

@@ -89,15 +89,11 @@ def list_images(items: list[str]) -> list[Path]:
 
 
 def held_out(files: list[Path], every: int) -> list[Path]:
-    """The files the trainers hold out with ``--holdout every`` (per directory, sorted)."""
+    """The files the trainers hold out with ``--holdout every`` (:func:`~artem_vr.style.data.split_holdout`:
+    every N-th of each folder, sorted); ``every <= 1``: all of them."""
     if every <= 1:
         return files
-    by_dir: dict[Path, list[Path]] = {}
-    for f in files:
-        by_dir.setdefault(f.parent, []).append(f)
-    keep = set()
-    for fs in by_dir.values():
-        keep.update(split_holdout(sorted(fs), every)[1])
+    keep = set(split_holdout(sorted(files), every)[1])
     return [f for f in files if f in keep]
 
 

@@ -34,9 +34,9 @@ from artem_vr.style.adain_maths import (
     rgb_to_ycbcr, ycbcr_to_rgb, keep_content_chroma, match_color, resize_shorter,
 )
 from artem_vr.style.adain_net import (
-    VARIANTS, Variant, STYLE_LOSS_LAYERS, FEATURE_SCALE, normalized_layer_weights, variant, Scale, make_decoder,
-    AdaINModel, pad_to_multiple,
+    STYLE_LOSS_LAYERS, FEATURE_SCALE, normalized_layer_weights, Scale, make_decoder, AdaINModel, pad_to_multiple,
 )
+from artem_vr.style.adain_variants import VARIANTS, Variant, variant
 from artem_vr.style.base import Stylizer
 from artem_vr.style.engine import EngineConfig
 from artem_vr.style.weights import load_safetensors, read_header

@@ -1,51 +1,22 @@
-"""AdaIN networks without I/O: the variants, the mirrored decoder and :class:`AdaINModel` (a
-frozen VGG19 encoder to ``relu4_1`` ("full") or ``relu3_1`` ("fast") + the decoder, nearest
-upsampling and reflection padding). Weights are loaded by the caller (:mod:`artem_vr.style.adain`).
+"""AdaIN networks without I/O: the mirrored decoder of a variant (the variants as data:
+:mod:`~artem_vr.style.adain_variants`) and :class:`AdaINModel` (a frozen VGG19 encoder to
+``relu4_1`` ("full") or ``relu3_1`` ("fast") + the decoder, nearest upsampling and reflection
+padding). Weights are loaded by the caller (:mod:`artem_vr.style.adain`).
 
 Images are float ``(N, 3, H, W)``, RGB, 0–1; features float ``(N, C, h, w)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from artem_vr.errors import UsageError
 from artem_vr.style.adain_maths import Stats, adain, calc_mean_std
+from artem_vr.style.adain_variants import Variant, variant
 from artem_vr.style.norm import FiltersStats
 from artem_vr.style.vgg import VGGFeatures
 
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    layer: str  # encoder output layer
-    decoder: tuple  # ints: conv 3x3 + ReLU to that many channels; "U": nearest x2 upsample
-    downsample: int  # total stride of the encoder
-    in_scale: float  # fixed factor on the decoder input: Caffe-VGG features are O(100s)
-
-    @property
-    def arch(self) -> dict:
-        """What the weights file records (and what loading checks)."""
-        return {"kind": "adain-decoder", "variant": self.name, "layer": self.layer, "decoder": list(self.decoder), "in_scale": self.in_scale}
-
-    @property
-    def channels(self) -> int:
-        return {"relu3_1": 256, "relu4_1": 512}[self.layer]
-
-
-# in_scale ≈ 1 / (std of the layer's features on photos): the unnormalized Caffe VGG19 on 0–255
-# input gives relu3_1 std ≈ 250 and relu4_1 std ≈ 800; a decoder fed O(100) inputs starts with
-# enormous outputs, and training kills its ReLUs before it learns to reconstruct.
-VARIANTS: dict[str, Variant] = {
-    # The paper's decoder: VGG19 relu4_1 → conv1_1 mirrored.
-    "full": Variant("full", "relu4_1", (256, "U", 256, 256, 256, 128, "U", 128, 64, "U", 64), 8, 1 / 800),
-    # Faster: encoder stops at relu3_1 (about half the encoder FLOPs), a thinner decoder.
-    "fast": Variant("fast", "relu3_1", (128, "U", 128, 64, "U", 32), 4, 1 / 256),
-}
 
 #: layers whose mean/std define the style (loss and evaluation)
 STYLE_LOSS_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -58,12 +29,6 @@ FEATURE_SCALE = {"relu1_1": 35.0, "relu2_1": 170.0, "relu3_1": 250.0, "relu4_1":
 
 def normalized_layer_weights(layers=STYLE_LOSS_LAYERS) -> dict[str, float]:
     return {k: 1.0 / FEATURE_SCALE[k] ** 2 for k in layers}
-
-
-def variant(name: str) -> Variant:
-    if name not in VARIANTS:
-        raise UsageError(f"unknown AdaIN variant {name!r}", f"choose one of: {', '.join(VARIANTS)}")
-    return VARIANTS[name]
 
 
 class Scale(nn.Module):

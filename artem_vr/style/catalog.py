@@ -25,6 +25,7 @@ from pathlib import Path
 
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.paths import MODELS_DIR, user_models_dir
+from artem_vr.style.generator_arch import arch_by_name
 from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS
 from artem_vr.text import did_you_mean
 
@@ -81,8 +82,6 @@ class Model:
         """Generator/xnor: is the (base) network the named architecture? None: any."""
         if arch is None:
             return True
-        from artem_vr.style.generator_net import arch_by_name  # reason: torch, only when an arch is asked for
-
         net = self.arch.get("base", self.arch) if self.kind == "xnor" else self.arch
         return net == arch_by_name(arch).to_dict()
 

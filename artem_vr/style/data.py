@@ -39,12 +39,18 @@ def list_images(folder) -> list[Path]:
 
 
 def split_holdout(files: list[Path], every: int = 10) -> tuple[list[Path], list[Path]]:
-    """Deterministic split of a sorted list: every ``every``-th file (indices every-1, 2·every-1,
-    …) is held out for evaluation. ``every <= 0`` holds out nothing. Returns (train, held_out)."""
+    """Deterministic split of a sorted list (each folder's files in name order, as :func:`list_images`
+    gives them): in each folder, every ``every``-th file (the every-th, 2·every-th, … of that folder)
+    is held out for evaluation — the rule of every trainer's ``--holdout`` and of ``artem-vr eval
+    --holdout``. ``every <= 0`` holds out nothing. Returns (train, held_out)."""
     if every <= 0:
         return list(files), []
-    train = [f for i, f in enumerate(files) if i % every != every - 1]
-    held = [f for i, f in enumerate(files) if i % every == every - 1]
+    seen: dict[Path, int] = {}
+    train, held = [], []
+    for f in files:
+        folder = Path(f).parent
+        seen[folder] = n = seen.get(folder, 0) + 1
+        (held if n % every == 0 else train).append(f)
     return train, held
 
 
@@ -130,16 +136,10 @@ def image_files(d: str | os.PathLike) -> list[Path]:
     return files
 
 
-def split(files: list[Path], every: int) -> tuple[list[Path], list[Path]]:
-    """Deterministic split of a sorted list: every ``every``-th file (1-based) is held out
-    (the same rule as the generator trainer, :func:`artem_vr.style.data.split_holdout`)."""
-    return split_holdout(files, every if every > 1 else 0)
-
-
 def gather(dirs: list[str], every: int) -> tuple[list[Path], list[Path]]:
     train, held = [], []
     for d in dirs:
-        t, h = split(image_files(d), every)
+        t, h = split_holdout(image_files(d), every)
         train += t
         held += h
     return train, held

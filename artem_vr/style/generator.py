@@ -9,8 +9,8 @@ from artem_vr.errors import UsageError
 from artem_vr.style.base import Stylizer
 from artem_vr.style.engine import EngineConfig, make_engine
 # the network's names stay importable from here (one API for the generator method)
-from artem_vr.style.generator_net import ARCHS, GeneratorArch, ResidualBlock, TransformNet, Upsample  # noqa: F401
-from artem_vr.style.generator_net import arch_by_name, generator_from_arch  # noqa: F401
+from artem_vr.style.generator_arch import ARCHS, GeneratorArch, arch_by_name  # noqa: F401
+from artem_vr.style.generator_net import ResidualBlock, TransformNet, Upsample, generator_from_arch  # noqa: F401
 from artem_vr.style.weights import load_safetensors
 
 

@@ -62,8 +62,9 @@ def model_card(cfg, arch, style_name, style_path, files, train_files, held, ema,
         "- input/output: float (N, 3, H, W) RGB 0–1; reflection padding, instance norm, nearest upsample + conv, sigmoid.",
         "",
         "## Data",
-        f"- content: {len(train_files)} training photos from `{cfg.content.name}/` (sorted; every "
-        f"{cfg.holdout_every}th held out: {len(held)} photos never seen in training)",
+        f"- content: {len(train_files)} training photos from `{cfg.content.name}/` (sorted; "
+        + (f"every {cfg.holdout}th of each folder held out" if cfg.holdout else "none held out")
+        + f": {len(held)} photos never seen in training)",
         "",
         "| source package | images | licence |",
         "|---|---|---|",
@@ -113,7 +114,7 @@ def change_text(reduction: float) -> str:
 def command_line(cfg) -> str:
     """The full `artem-vr train generator` command equivalent to ``cfg`` (every option spelled out)."""
     parts = ["artem-vr", "train", "generator"]
-    skip = {"command", "trainer", "debug", "_module", "_trainer_error", "no_progress", "resume", "out_dir", "run_dir", "force",
+    skip = {"command", "trainer", "debug", "_module", "_trainer_error", "no_progress", "log_every", "resume", "out_dir", "run_dir", "force",
             "max_megapixels"}  # a decode limit: it changes what is refused, not what is trained
     for k, v in vars(cfg).items():
         if k in skip or k.startswith("_") or v is None or v is False:

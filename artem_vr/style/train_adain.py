@@ -16,8 +16,8 @@ held out (never trained on) and used for the held-out evaluation recorded in the
 Output: ``<out>.safetensors`` (decoder, fp16) and ``<out>.md`` (model card) in the user's models
 folder (then ``--adain-model <out>`` selects it) or ``--out-dir``; replacing a model needs ``--force``.
 
-This module is the trainer (:func:`train` on a :class:`TrainConfig`); the command line is
-:mod:`artem_vr.style.train_adain_cli`, the card :mod:`~artem_vr.style.adain_card`, Adam's saved
+This module is the trainer (:func:`train` on a :class:`~artem_vr.style.train_adain_cli.TrainConfig`);
+the command line is :mod:`artem_vr.style.train_adain_cli`, the card :mod:`~artem_vr.style.adain_card`, Adam's saved
 state :mod:`~artem_vr.style.optim_state`.
 """
 
@@ -30,14 +30,13 @@ import signal
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from artem_vr.errors import Interrupted, InvalidNumber, UsageError, check_at_least, shown
-from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.errors import Interrupted, UsageError
 from artem_vr.paths import user_data_dir
 from artem_vr.style.adain import (
     STYLE_LOSS_LAYERS,
@@ -51,64 +50,16 @@ from artem_vr.style.adain import (
 )
 from artem_vr.atomic import InputsRead, write_image_atomic
 from artem_vr.style.adain_card import model_card
-from artem_vr.style.data import center_crop, gather, load_images, random_crops, split  # noqa: F401 (split: the tests use it from here)
+from artem_vr.style.data import center_crop, gather, load_images, random_crops
 from artem_vr.style.device import pick_device
 from artem_vr.style.optim_state import load_optimizer, save_optimizer
-from artem_vr.style.train_config import LongRunNote
+from artem_vr.style.train_adain_cli import TrainConfig
+from artem_vr.style.train_config import LongRunNote, say_resumable
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
+from artem_vr.text import say
 
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """`artem-vr train adain`, parsed once (:func:`run`) and checked here, before any data is read."""
-
-    content: list[str]
-    styles: list[str]
-    variant: str = "fast"
-    size: int = 256  # crop side
-    load_size: int | None = None  # shorter side after loading (default 1.5 × size)
-    batch: int = 8
-    iters: int = 5000
-    lr: float = 1e-4
-    lr_decay: float = 5e-5
-    style_weight: float = 10.0
-    content_weight: float = 1.0
-    holdout: int = 5
-    style_crops: int = 8
-    resume: bool = False
-    device: str = "auto"
-    amp: bool = False
-    out: str = "my_adain_fast"
-    out_dir: str | None = None  # None: the user's models folder
-    force: bool = False  # replace an existing model (or take a shipped model's name)
-    run_dir: str | None = None
-    sample_every: int = 500
-    ckpt_every: int = 250
-    log_every: int = 50
-    seed: int = 0
-    threads: int | None = None
-    time_limit: float | None = None  # minutes
-    eval_pairs: int = 16
-    command: str = ""
-    manifest: list[str] = field(default_factory=list)
-    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the photos and paintings (--max-megapixels)
-
-    def __post_init__(self):
-        check_max_megapixels(self.max_megapixels)  # first, as run does
-        for option, value in (("--lr", self.lr), ("--lr-decay", self.lr_decay), ("--style-weight", self.style_weight),
-                              ("--content-weight", self.content_weight), ("--time-limit", self.time_limit)):
-            if value is not None and not math.isfinite(value):
-                raise InvalidNumber(f"{option} {value} is not a finite number", "give an ordinary number, e.g. 0.5")
-        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2))
-        if not self.lr > 0:
-            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0001")
-        v = variant(self.variant)
-        if self.size % v.downsample:
-            raise UsageError(f"--size {self.size} must be a multiple of {v.downsample} for the {v.name} variant",
-                             f"e.g. --size {max(v.downsample, self.size // v.downsample * v.downsample)}")
 
 
 # --------------------------------------------------------------------------- training
@@ -196,8 +147,15 @@ def is_flat(out: torch.Tensor, tol: float = 1 / 255) -> bool:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
+    """Train, write the decoder and its card, and say what was written."""
     with ExitStack() as claims:  # the output name (and run folder), released when the run ends
-        return _train(cfg, claims)
+        res = _train(cfg, claims)
+    h = res.heldout
+    say(f"{'stopped early at' if res.interrupted else 'finished'} iteration {res.iterations} in {res.wall_s / 60:.1f} min")
+    if h:
+        say(f"held-out: style loss {h['style_loss']:.4g} vs input {h['style_loss_input']:.4g} → reduction {100 * h['style_reduction']:.1f}%")
+    say(f"wrote {res.weights} and {res.card}")
+    return res
 
 
 def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
@@ -235,7 +193,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt, opt_ckpt = run_dir / "checkpoint.safetensors", run_dir / "optimizer.safetensors"
-    claims.push(lambda _t, e, _tb: _say_resumable(e, ckpt, cfg.ckpt_every))
+    claims.push(lambda _t, e, _tb: say_resumable(e, ckpt, cfg.checkpoint_every))
     start, history, prev_wall = 0, [], 0.0
     if cfg.resume:
         if not ckpt.is_file():
@@ -264,7 +222,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     ema: dict[str, float] = {}
     it = start
     deadline = time.time() + cfg.time_limit * 60 if cfg.time_limit else None
-    bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, desc=f"adain-{v.name}", mininterval=1 if sys.stderr.isatty() else 30, file=sys.stderr)
+    bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, desc=f"adain-{v.name}", mininterval=1 if sys.stderr.isatty() else 30, file=sys.stderr, disable=cfg.no_progress)
     note = None if cfg.time_limit else LongRunNote(  # no limit set: a run of a day on a CPU is said, with the ways out
         start, cfg.iters, f"a smaller --size (now {cfg.size}), or --time-limit MINUTES (it stops and saves then)",
         write=tqdm.write)
@@ -321,7 +279,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
                            f"default {TrainConfig.lr:g})", file=sys.stderr)
             if cfg.sample_every and n % cfg.sample_every == 0:
                 write_image_atomic(run_dir / f"sample_{n:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()), what="sample")
-            if cfg.ckpt_every and n % cfg.ckpt_every == 0:
+            if cfg.checkpoint_every and n % cfg.checkpoint_every == 0:
                 it = n
                 checkpoint()
             if signals or (deadline and time.time() > deadline):
@@ -338,6 +296,8 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
         raise Interrupted(signals[0])
     interrupted = it < cfg.iters  # --time-limit: the model is written, its card says it stopped early
     checkpoint()
+    if it > start and not (cfg.sample_every and it % cfg.sample_every == 0):  # the last step's sample (not written yet)
+        write_image_atomic(run_dir / f"sample_{it:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()), what="sample")
     wall = prev_wall + time.time() - t0
     held = heldout_eval(decoder, v, encoder, loss_net, held_c, held_s, cfg.eval_pairs, cfg.size, dev)
 
@@ -362,13 +322,6 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
 
 #: the signals that end a run (as the CLI's): the step in progress finishes and is kept first
 END_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-
-def _say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
-    """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line)."""
-    if isinstance(e, Interrupted):
-        e.outcome = (f"the last checkpoint is kept in {ckpt.parent}: the same command with --resume continues from it"
-                     if ckpt.exists() else f"nothing was saved yet (the first checkpoint comes at step {every})")
 
 
 def _main_thread() -> bool:

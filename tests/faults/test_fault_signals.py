@@ -88,7 +88,7 @@ def test_sigint_during_train_keeps_the_checkpoint_and_says_how_to_resume(tmp_pat
         write_png(content / f"{i}.png", size=(64, 64), seed=i)
     run_dir, models = tmp_path / "run", tmp_path / "models"
     r = signal_cli("train", "generator", "--content", content, "--style", "starry_night", "--out", "sig", "--size", "32",
-                   "--batch", "1", "--iters", "100000", "--checkpoint-every", "2", "--holdout-every", "0",
+                   "--batch", "1", "--iters", "100000", "--checkpoint-every", "2", "--holdout", "0",
                    "--run-dir", run_dir, "--out-dir", models, cwd=tmp_path, sig=signal.SIGINT,
                    marker="it/s", settle=1.0)  # the bar moves (steps are being taken), then past a checkpoint
     err = "\n".join(ln for ln in r.stderr.splitlines() if not ln.startswith("note: at "))  # 100000 steps may be long
@@ -105,7 +105,7 @@ def test_sigint_during_train_xnor_says_nothing_was_kept(tmp_path):
     for i in range(3):
         write_png(content / f"{i}.png", size=(64, 64), seed=i)
     r = signal_cli("train", "xnor", "--from", "starry_night", "--content", content, "--out", "sigx", "--size", "32",
-                   "--batch", "1", "--iters", "100000", "--holdout-every", "0", "--out-dir", tmp_path / "models",
+                   "--batch", "1", "--iters", "100000", "--holdout", "0", "--out-dir", tmp_path / "models",
                    cwd=tmp_path, sig=signal.SIGINT, marker="it/s")
     err = r.stderr
     assert r.returncode == 128 + signal.SIGINT, err
@@ -127,7 +127,7 @@ def test_sigint_during_train_adain_keeps_the_step_and_resume_finishes_it(tmp_pat
     run_dir, models = tmp_path / "run", tmp_path / "models"
     argv = ["train", "adain", "--content", tmp_path / "content", "--styles", tmp_path / "styles", "--out", "siga",
             "--size", "32", "--batch", "1", "--holdout", "0", "--style-crops", "1", "--sample-every", "2",
-            "--ckpt-every", "100000", "--log-every", "100000", "--run-dir", run_dir, "--out-dir", models]
+            "--checkpoint-every", "100000", "--log-every", "100000", "--run-dir", run_dir, "--out-dir", models]
     # once steps are being taken (a sample sheet is there; the bar's line may come only every 30 s)
     r = signal_cli(*argv, "--iters", "100000", cwd=tmp_path, sig=signal.SIGINT,
                    ready=lambda: any(run_dir.glob("sample_*.jpg")))

@@ -68,7 +68,7 @@ def content(tmp_path) -> Path:
 
 def _xnor_argv(content: Path, out: str, iters: int = 2, *extra) -> list:
     return ["train", "xnor", "--from", "klimt", "--content", content, "--out", out, "--iters", iters, "--size", 32,
-            "--batch", 1, "--holdout-every", 0, "--no-progress", "--threads", 1, *extra]
+            "--batch", 1, "--holdout", 0, "--no-progress", "--threads", 1, *extra]
 
 
 # ------------------------------------------------------------------------------ groups
@@ -362,7 +362,7 @@ def test_retraining_a_user_style_in_place_keeps_its_painting(data_dir, content, 
     thumb, weights_before = w.with_suffix(".jpg"), digest(w)
     before = digest(thumb)
     r = run_cli("train", "generator", "--content", content, "--style", "klimt", "--out", "klimt", "--force",
-                "--size", 32, "--batch", 1, "--iters", 2, "--holdout-every", 0, "--style-layers", "relu1_1",
+                "--size", 32, "--batch", 1, "--iters", 2, "--holdout", 0, "--style-layers", "relu1_1",
                 "--content-layer", "relu1_1", "--no-progress", "--threads", 1, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert digest(thumb) == before and digest(w) != weights_before

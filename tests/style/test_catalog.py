@@ -96,7 +96,7 @@ def test_train_generator_makes_a_user_style_seen_by_styles_stylize_and_run(
         cli, user_data, small_content_dir, klimt_painting, tmp_path):
     """The issue's story: a generator trained on a new painting is the style NAME everywhere."""
     argv = ["train", "generator", "--content", small_content_dir, "--style", klimt_painting, "--out", "klimt",
-            "--size", 32, "--batch", 1, "--iters", 3, "--holdout-every", 0, "--style-layers", "relu1_1", "relu2_1",
+            "--size", 32, "--batch", 1, "--iters", 3, "--holdout", 0, "--style-layers", "relu1_1", "relu2_1",
             "--content-layer", "relu2_1", "--no-progress", "--threads", 1]
     code, out, err = cli(*argv)
     assert code == 0, err
@@ -150,7 +150,7 @@ def test_train_generator_makes_a_user_style_seen_by_styles_stylize_and_run(
 def test_train_never_writes_over_a_shipped_model_by_accident(cli, user_data, small_content_dir, tmp_path, monkeypatch):
     before = {p.name: _sha(p) for p in MODELS_DIR.glob("*.safetensors")}
     base = ["train", "generator", "--content", small_content_dir, "--style", "starry_night", "--size", 32,
-            "--batch", 1, "--iters", 1, "--holdout-every", 0, "--no-progress"]
+            "--batch", 1, "--iters", 1, "--holdout", 0, "--no-progress"]
     # the README's old example: a preset's name → refused (it would replace the preset for you)
     code, _, err = cli(*base, "--out", "starry_night")
     assert code == 2 and "starry_night" in err and "--force" in err
@@ -183,7 +183,7 @@ def test_user_style_through_xnor_and_adain(cli, user_data, small_content_dir, kl
     travels along; adain shows a user style by name from its thumbnail."""
     _user_style(user_data, "klimt", painting=klimt_painting)
     code, out, err = cli("train", "xnor", "--from", "klimt", "--content", small_content_dir, "--out", "klimt_bits",
-                         "--iters", 3, "--size", 32, "--batch", 2, "--log-every", 2, "--holdout-every", 0)
+                         "--iters", 3, "--size", 32, "--batch", 2, "--log-every", 2, "--holdout", 0)
     assert code == 0, err
     assert "3/3" in err and "klimt_bits" in err  # the tqdm bar
     assert "no held-out photos" in out and "PSNR" not in out

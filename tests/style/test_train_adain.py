@@ -9,7 +9,8 @@ import torch
 
 from artem_vr.encode import write_image
 from artem_vr.style import adain as A
-from artem_vr.style.train_adain import TrainConfig, split, train
+from artem_vr.style.data import split_holdout
+from artem_vr.style.train_adain import TrainConfig, train
 from artem_vr.style.catalog import CATALOG  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def _cfg(data, tmp_path, **kw):
     base = dict(
         content=[str(data / "content")], styles=[str(data / "styles")], variant="fast", size=32, batch=2, iters=30,
         lr=1e-3, holdout=3, style_crops=2, out="tiny_adain", out_dir=str(tmp_path / "models"),
-        run_dir=str(tmp_path / "run"), sample_every=15, ckpt_every=10, log_every=0, eval_pairs=2, threads=1,
+        run_dir=str(tmp_path / "run"), sample_every=15, checkpoint_every=10, log_every=0, eval_pairs=2, threads=1,
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -51,10 +52,10 @@ def _cfg(data, tmp_path, **kw):
 
 def test_holdout_split_is_deterministic():
     files = [f"f{i}" for i in range(12)]
-    train_files, held = split(files, 5)
+    train_files, held = split_holdout(files, 5)
     assert held == ["f4", "f9"]
     assert train_files == [f for f in files if f not in held]
-    assert split(files, 0) == (files, [])
+    assert split_holdout(files, 0) == (files, [])
 
 
 def test_tiny_training_run_losses_fall_and_the_output_loads(data, tmp_path):
@@ -84,6 +85,15 @@ def test_resume_continues_from_the_checkpoint(data, tmp_path):
     assert second.iterations == 14
     its = [h["it"] for h in second.history]
     assert its[:10] == list(range(1, 11)) and its[10:] == [11, 12, 13, 14]
+
+
+def test_sample_every_0_writes_the_last_steps_sample_only_and_no_progress_hides_the_bar(data, tmp_path, capsys):
+    """`--sample-every 0`: at the end only (as in train generator); `--no-progress`: the loss lines, no bar."""
+    train(_cfg(data, tmp_path, iters=4, sample_every=0, log_every=2, no_progress=True))
+    assert sorted(p.name for p in (tmp_path / "run").glob("sample_*.jpg")) == ["sample_000004.jpg"]
+    err = capsys.readouterr().err
+    assert [ln.split()[:2] for ln in err.splitlines() if ln.startswith("it ")] == [["it", "2/4"], ["it", "4/4"]], err
+    assert "adain-fast" not in err  # the bar's label
 
 
 def test_resume_without_checkpoint_is_a_usage_error(data, tmp_path):

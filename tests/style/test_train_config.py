@@ -7,8 +7,8 @@ from dataclasses import fields
 import pytest
 
 from artem_vr.errors import UsageError
-from artem_vr.style.train_generator import GeneratorTrainConfig
-from artem_vr.style.train_xnor import XnorTrainConfig
+from artem_vr.style.train_generator_cli import GeneratorTrainConfig
+from artem_vr.style.train_xnor_cli import XnorTrainConfig
 
 
 def _namespace(cls, **given):

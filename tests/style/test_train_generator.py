@@ -23,7 +23,7 @@ def tiny_run(tmp_path_factory, small_content_dir):
 
     d = tmp_path_factory.mktemp("train")
     argv = ["train", "generator", "--content", str(small_content_dir), "--style", "starry_night", "--style-size", "256", "--out", "tiny",
-            "--size", "64", "--batch", "2", "--iters", "20", "--lr", "5e-3", "--holdout-every", "4",
+            "--size", "64", "--batch", "2", "--iters", "20", "--lr", "5e-3", "--holdout", "4",
             "--run-dir", str(d / "run"), "--out-dir", str(d / "models"), "--no-progress",
             "--sample-every", "10", "--checkpoint-every", "10", "--style-layers", "relu1_1", "relu2_1", "relu3_1"]
     assert main(argv) == 0
@@ -164,8 +164,13 @@ def test_train_help_says_each_default(kind):
     ("generator", "--lr", "-1", "--lr -1 must be above 0 — e.g. --lr 0.001"),
     ("generator", "--threads", "0", "--threads 0 must be at least 1"),
     ("xnor", "--lr", "0", "--lr 0 must be above 0"),
-    ("xnor", "--log-every", "0", "--log-every 0 must be at least 1"),
+    ("xnor", "--log-every", "-1", "--log-every -1 must be at least 0"),
     ("adain", "--lr", "-0.5", "--lr -0.5 must be above 0"),
+    ("adain", "--checkpoint-every", "-1", "--checkpoint-every -1 must be at least 0"),
+    ("generator", "--sample-every", "-5", "--sample-every -5 must be at least 0"),
+    ("generator", "--holdout", "-1", "--holdout -1 must be at least 0"),
+    ("xnor", "--holdout", "1", "--holdout 1 would hold out every file, leaving none to train on — give 0 to hold out none"),
+    ("adain", "--holdout-every", "1", "--holdout 1 would hold out every file"),  # the earlier spelling, checked alike
 ])
 def test_train_numbers_out_of_range_are_one_line(cli, capsys, tmp_path, kind, option, value, said):
     """Checked with the config, before any data is read (the folders here do not even exist)."""
@@ -199,7 +204,7 @@ def test_ddp_under_torchrun_on_cpu(tmp_path, small_content_dir):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
            "-m", "artem_vr", "train", "generator", "--content", str(small_content_dir), "--style", "great_wave",
-           "--out", "ddp", "--size", "32", "--batch", "1", "--iters", "3", "--holdout-every", "0",
+           "--out", "ddp", "--size", "32", "--batch", "1", "--iters", "3", "--holdout", "0",
            "--style-layers", "relu1_1", "relu2_1", "--run-dir", str(tmp_path / "run"), "--out-dir", str(tmp_path / "m"),
            "--no-progress"]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
@@ -209,8 +214,8 @@ def test_ddp_under_torchrun_on_cpu(tmp_path, small_content_dir):
 
 
 
-_KINDS = {"generator": ["--style", "starry_night", "--holdout-every", "0", "--style-layers", "relu1_1", "relu2_1"],
-          "xnor": ["--from", "starry_night", "--holdout-every", "0"],
+_KINDS = {"generator": ["--style", "starry_night", "--holdout", "0", "--style-layers", "relu1_1", "relu2_1"],
+          "xnor": ["--from", "starry_night", "--holdout", "0"],
           "adain": ["--holdout", "0", "--style-crops", "1"]}
 
 

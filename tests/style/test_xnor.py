@@ -104,11 +104,12 @@ def test_train_xnor_command_end_to_end(tmp_path, cli, monkeypatch):
     content = _photos(tmp_path / "photos")
     out_dir = tmp_path / "models"
     code, out, err = cli("train", "xnor", "--from", teacher, "--content", content, "--out", "starry_night_xnor_compact",
-                         "--out-dir", out_dir, "--iters", 4, "--size", 32, "--batch", 2, "--log-every", 2, "--holdout-every", 3)
+                         "--out-dir", out_dir, "--iters", 4, "--size", 32, "--batch", 2, "--log-every", 2, "--holdout", 3)
     assert code == 0, err
     w = out_dir / "starry_night_xnor_compact.safetensors"
     card = (out_dir / "starry_night_xnor_compact.md").read_text()
-    assert w.is_file() and "L1" in card and "smaller" in card and "--iters 4" in card
+    assert w.is_file() and "L1" in card and "smaller" in card and "--iters 4" in card and "--holdout 3" in card
+    assert [ln.split()[:2] for ln in err.splitlines() if ln.startswith("step ")] == [["step", "2/4"], ["step", "4/4"]], err
     assert "--content DATA/photos" in card and str(content) not in card  # no machine path in a card
     # the xnor stylizer finds it as the preset's model and stylizes
     monkeypatch.setattr(presets, "MODELS_DIR", out_dir)
