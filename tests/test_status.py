@@ -118,7 +118,7 @@ def test_status_printer_prints_every_period():
 
 
 def _key_tokens():
-    from artem_vr.render.mirror import KEY_BINDINGS
+    from artem_vr.render.keys import KEY_BINDINGS
 
     words = {"RIGHT": "left/right", "LEFT": "left/right", "EQUAL": "+", "KP_ADD": "+", "MINUS": "-",
              "KP_SUBTRACT": "-", "SPACE": "space", "SLASH": "?", "ESCAPE": "Esc", "F1": "F1"}
