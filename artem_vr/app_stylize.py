@@ -1,4 +1,5 @@
-"""`artem-vr stylize IN OUT`: one image or one video file, with a progress bar.
+"""`artem-vr stylize IN OUT`: one image or one video file, with a progress bar (its options:
+:func:`artem_vr.options.add_stylize_options`).
 
 OUT is written atomically (:mod:`artem_vr.atomic`): it appears only once complete and verified
 (every frame decodes), an OUT that is the same file as IN (or the style image) is refused
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from artem_vr.app import plan_style, stylizer_factory, stylizer_options
 from artem_vr.atomic import AtomicVideoWriter, InputsRead, check_writable, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way, shown
@@ -26,25 +28,6 @@ from artem_vr.text import printable, say
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
-#: the smallest side an image or frame may have to be stylized
-
-
-def add_arguments(p):
-    p.add_argument("input", metavar="IN", help="an image (png/jpg/bmp/webp/tiff) or a video (mp4/avi/mkv/mov/webm) file")
-    p.add_argument("output", metavar="OUT", help="where to write the result: an image name for an image (e.g. .jpg, .png), "
-                   "a video name for a video (e.g. .mp4, .avi); its folder must exist")
-    p.add_argument("--style", default=None, help="a preset or user style name (artem-vr styles), any image file (adain), "
-                   "or a model file path/to/NAME.safetensors from `artem-vr train` (default: the first preset)")
-    p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: the first of generator, "
-                   "adain, xnor with a model for --style)")
-    p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
-    p.add_argument("--max-side", type=int, default=1024, help="downscale larger inputs to this side first "
-                   "(default 1024; 0: never)")
-    p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization for videos (default on)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one) | cpu | cuda | cuda:N")
-    from artem_vr.app import add_stylizer_options  # lazy: torch only when this runs
-
-    add_stylizer_options(p)
 
 
 def _fit(img, max_side):
@@ -78,8 +61,6 @@ class StylizeConfig:
     @classmethod
     def from_args(cls, args) -> "StylizeConfig":
         """The command line's values, checked; the Namespace goes no further than this."""
-        from artem_vr.app import stylizer_options  # lazy: torch only when this runs
-
         max_megapixels = check_max_megapixels(args.max_megapixels)  # first, as run does
         src, dst, is_video, inputs = _plan(args.input, args.output, args.max_side, args.style)
         if not 0.0 <= args.strength <= 1.0:
@@ -91,8 +72,6 @@ class StylizeConfig:
 
 def make_stylizer_for(config: StylizeConfig):
     """The stylizer ``config`` asks for (and the method and style it settled on)."""
-    from artem_vr.app import plan_style, stylizer_factory  # lazy: torch only when this runs
-
     method, _methods, styles, style_file = plan_style(config.method, config.style)
     style = style_file or (config.style if config.style in styles else styles[0])
     s = stylizer_factory(dict(config.stylizer_options), config.internal_scale,
