@@ -21,7 +21,7 @@ from artem_vr.config import RunConfig, parse_size
 from artem_vr.contracts import OUTPUTS, Output
 from artem_vr.control import ControlState, Controller
 from artem_vr.cuda.device import resolve_device
-from artem_vr.errors import UsageError, shown
+from artem_vr.errors import ImageError, UsageError, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.pose import PoseHistory
@@ -33,8 +33,10 @@ from artem_vr.render.mirror import MirrorOutput
 from artem_vr.sources import open_source
 from artem_vr.sources.live import redact_url
 from artem_vr.status import StatusPrinter
+from artem_vr.style.adain import parse_style_spec
 from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method, style_files
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
+from artem_vr.style.presets import IMAGE_SUFFIXES
 from artem_vr.text import did_you_mean, printable, say
 from artem_vr.worker import StylizerWorker
 from artem_vr.xr.presenter import XrOptions, XrOutput
@@ -152,8 +154,7 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
         if method not in (None, file_method):
             raise UsageError(f"--style {style} is a {file_method} model", f"drop --method, or use --method {file_method}")
         return file_method, list(dict.fromkeys([file_method, *avail])), avail.get(file_method, []), style
-    is_file = style is not None and (os.sep in style or Path(style).suffix.lower() in
-                                     (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"))
+    is_file = style is not None and (os.sep in style or Path(style).suffix.lower() in IMAGE_SUFFIXES)
     if method is not None:
         stylizer_class(method)  # unknown method → UsageError
     if is_file:
@@ -163,6 +164,10 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
         if "adain" not in avail:
             raise UsageError("--style with an image needs the AdaIN decoder, which is not installed",
                              "train one with `artem-vr train adain` or use a preset name")
+        for name, _weight in parse_style_spec(style):  # a painting that is not there: said before the decoder loads
+            if (os.sep in name or Path(name).suffix.lower() in IMAGE_SUFFIXES) and not os.path.isfile(name):
+                raise ImageError(f"style image {name!r} not found",
+                                 "give an existing image file or a preset name (artem-vr styles)")
         return "adain", list(avail), avail["adain"], style
     if method is None:
         method = next((m for m in ("generator", "adain", "xnor") if m in avail), "identity")
@@ -213,9 +218,15 @@ def config_from_args(args) -> RunConfig:
 
 def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     """RunConfig → source, controller, worker (with the comfort wrappers), Pipeline. ``source``:
-    an already made FrameSource (the bench's unpaced one), else the config's is opened."""
+    an already made FrameSource (the bench's unpaced one), else the config's is opened — and its
+    file checked (:meth:`~artem_vr.sources.base.FrameSource.check`) before the stylizer's model loads."""
     from artem_vr.temporal import wrap_for_run  # lazy: OpenCV only when this runs
 
+    poses = PoseHistory()  # the XR output fills it; the simulated camera and the passthrough view read it
+    if source is None:
+        source = open_source(config.source, stereo=config.stereo, loop=config.loop, poses=poses,
+                             sim=config.sim_camera(), max_megapixels=config.max_megapixels)
+        source.check()
     method, methods, styles, style_file = plan_style(config.method, config.style, printer)
     index = styles.index(config.style) if config.style in styles else 0
     state = ControlState(method=method, methods=methods, styles=list(styles), index=index, strength=config.strength,
@@ -229,15 +240,10 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
         printer(f"foveation: on (window {fovea.size:.0%} of each side at full resolution, the rest at {fovea.periphery:g} scale; "
                 "--foveate off for the whole eye)")
     factory = stylizer_factory(config.options(), config.internal_scale, printer, fovea, region, config.max_megapixels)
-    worker = StylizerWorker(None, controller, device=config.device, factory=factory, wrap=wrap_for_run,
+    worker = StylizerWorker(source, controller, device=config.device, factory=factory, wrap=wrap_for_run,
                             initial_style=style_file)
     worker.delay_s = config.stylize_delay_ms / 1000.0
-    poses = PoseHistory()  # the XR output fills it; the simulated camera and the passthrough view read it
     worker.fovea_region = region
-    if source is None:
-        source = open_source(config.source, stereo=config.stereo, loop=config.loop, poses=poses,
-                             sim=config.sim_camera(), max_megapixels=config.max_megapixels)
-    worker.source = source
     pipeline = Pipeline(source, worker, controller, max_frames=config.frames)
     pipeline.poses = poses
     return pipeline

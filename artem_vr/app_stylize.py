@@ -20,8 +20,7 @@ from artem_vr.app import plan_style, stylizer_factory, stylizer_options
 from artem_vr.atomic import AtomicVideoWriter, InputsRead, check_writable, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way, shown
-from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
-from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.frames import MIN_SIDE, check_size, to_rgb8, to_tensor
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.style.catalog import style_files
 from artem_vr.text import printable, say
@@ -155,20 +154,29 @@ def run(args) -> int:
 
 
 def stylize(config: StylizeConfig) -> int:
-    """Stylize ``config.src`` into ``config.dst`` (an image, or a video frame by frame)."""
-    stylizer, method, style = make_stylizer_for(config)
+    """Stylize ``config.src`` into ``config.dst`` (an image, or a video frame by frame). The input
+    is read (an image) or opened and its first frame decoded (a video) before the stylizer's model
+    loads: a file that cannot be used is said at once."""
+    from artem_vr.sources.imageio import VideoReaderRGB  # lazy: OpenCV only when this runs
+
     src, dst, inputs = config.src, config.dst, InputsRead(config.inputs)  # grows with what the run reads
     existed = dst.exists()
     try:
         if not config.is_video:
-            return _image(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}", config.max_megapixels)
-        return _video(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}", config.max_megapixels)
+            img = _read_image(src, inputs, config.max_megapixels)
+            stylizer, method, style = make_stylizer_for(config)
+            return _image(config.max_side, img, src, dst, inputs, stylizer, f"{method}: {style}")
+        with VideoReaderRGB(src, inputs, max_megapixels=config.max_megapixels) as reader:
+            check_size(*reader.size, src)
+            stylizer, method, style = make_stylizer_for(config)
+            return _video(config.max_side, reader, src, dst, inputs, stylizer, f"{method}: {style}")
     except Interrupted as e:  # said on the CLI's one "interrupted by" line
         e.outcome = f"the partial output was discarded, {dst} {'is untouched' if existed else 'was not written'}"
         raise
 
 
-def _image(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MAX_MEGAPIXELS) -> int:
+def _read_image(src: Path, inputs: InputsRead, max_megapixels: float):
+    """The input image (RGB uint8), checked: decodable, under the limit, not too small."""
     from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
 
     img = read_image(src, inputs, max_megapixels=max_megapixels)
@@ -177,6 +185,10 @@ def _image(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MA
         print(printable(f"note: {src} is animated ({n} frames): only its first frame is stylized; to stylize every "
                         f"frame, make it a video first (ffmpeg -i {src.name} clip.mp4) and stylize that"),
               file=sys.stderr)
+    return img
+
+
+def _image(max_side, img, src, dst, inputs, stylizer, what) -> int:
     fitted = _fit(img, max_side)
     _say_downscaled(img, fitted, max_side)
     out = stylize_rgb(stylizer, fitted, src)
@@ -203,14 +215,11 @@ def _animated_frames(path: Path) -> int:
         return 1
 
 
-def _video(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MAX_MEGAPIXELS) -> int:
+def _video(max_side, reader, src, dst, inputs, stylizer, what) -> int:
+    """``reader``'s frames (an open VideoReaderRGB) stylized into ``dst``."""
     from tqdm import tqdm
 
-    from artem_vr.sources.imageio import VideoReaderRGB  # lazy: OpenCV only when this runs
-
-    with (VideoReaderRGB(src, inputs, max_megapixels=max_megapixels) as reader,
-          AtomicVideoWriter(dst, reader.fps, inputs) as writer):
-        check_size(*reader.size, src)
+    with AtomicVideoWriter(dst, reader.fps, inputs) as writer:
         with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
             for i, rgb in enumerate(reader):
                 fitted = _fit(rgb, max_side)
