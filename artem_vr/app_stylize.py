@@ -22,6 +22,7 @@ from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way, shown
 from artem_vr.frames import MIN_SIDE, check_size, to_rgb8, to_tensor
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.status import Progress
 from artem_vr.style.catalog import style_files
 from artem_vr.text import printable, say
 
@@ -216,18 +217,17 @@ def _animated_frames(path: Path) -> int:
 
 
 def _video(max_side, reader, src, dst, inputs, stylizer, what) -> int:
-    """``reader``'s frames (an open VideoReaderRGB) stylized into ``dst``."""
-    from tqdm import tqdm
-
+    """``reader``'s frames (an open VideoReaderRGB) stylized into ``dst``; the progress on stderr (a
+    bar on a terminal, else a line every few seconds: :class:`~artem_vr.status.Progress`)."""
     with AtomicVideoWriter(dst, reader.fps, inputs) as writer:
-        with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
+        with Progress(reader.frame_count, what.replace(": ", ":")) as progress:
             for i, rgb in enumerate(reader):
                 fitted = _fit(rgb, max_side)
                 if i == 0:
-                    bar.clear()  # the note on a line of its own, then the bar again
+                    progress.clear()  # the note on a line of its own, then the bar again
                     _say_downscaled(rgb, fitted, max_side)
                 writer.write(stylize_rgb(stylizer, fitted, src))
-                bar.update(1)
+                progress.update()
         if writer.frames == 0:
             raise ImageError(f"{src}: no frame could be decoded", "is the video complete and of a supported codec?")
         final = writer.close()

@@ -38,7 +38,7 @@ from artem_vr.exit_guard import end_process
 from artem_vr.limits import add_max_megapixels_argument
 from artem_vr.errors import (ArtemError, Interrupted, InvalidNumber, UnsupportedDevice, os_error_in, path_error,
                              user_facing)
-from artem_vr.text import did_you_mean, drop_stdout, printable, stdout_gone
+from artem_vr.text import did_you_mean, drop_stdout, is_terminal, printable, stdout_gone
 
 
 class Command(NamedTuple):
@@ -306,7 +306,7 @@ class _TorchAnnouncer:
 
     @classmethod
     def install(cls, quiet: bool) -> "_TorchAnnouncer | None":
-        if quiet or "torch" in sys.modules or not _is_terminal(sys.stderr):
+        if quiet or "torch" in sys.modules or not is_terminal(sys.stderr):
             return None
         hook = cls()
         sys.meta_path.insert(0, hook)
@@ -317,13 +317,6 @@ class _TorchAnnouncer:
             self.said = True
             print(self.LINE, file=sys.stderr, flush=True)
         return None
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # replaced or closed
-        return False
 
 
 def _as_artem_error(e: BaseException):
