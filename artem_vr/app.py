@@ -37,6 +37,8 @@ from artem_vr.style.adain import parse_style_spec
 from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method, style_files
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
 from artem_vr.style.presets import IMAGE_SUFFIXES
+from artem_vr.temporal import wrap_for_run
+from artem_vr.temporal.foveate import FoveaRegion, FoveatedStylizer
 from artem_vr.text import did_you_mean, printable, say
 from artem_vr.worker import StylizerWorker
 from artem_vr.xr.presenter import XrOptions, XrOutput
@@ -135,8 +137,6 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, 
         if "engine" in kw:
             printer(f"{method} engine: {s.engine.kind} ({s.engine.describe()})")
         if fovea is not None and method != "identity":  # nothing to save on a pass-through
-            from artem_vr.temporal.foveate import FoveatedStylizer  # torch: loaded with the stylizer anyway
-
             s = FoveatedStylizer(s, region, fovea)
         return s
 
@@ -220,8 +220,6 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     """RunConfig → source, controller, worker (with the comfort wrappers), Pipeline. ``source``:
     an already made FrameSource (the bench's unpaced one), else the config's is opened — and its
     file checked (:meth:`~artem_vr.sources.base.FrameSource.check`) before the stylizer's model loads."""
-    from artem_vr.temporal import wrap_for_run  # lazy: OpenCV only when this runs
-
     poses = PoseHistory()  # the XR output fills it; the simulated camera and the passthrough view read it
     if source is None:
         source = open_source(config.source, stereo=config.stereo, loop=config.loop, poses=poses,
@@ -234,8 +232,6 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     controller = Controller(state, printer)
     fovea = region = None
     if config.foveated:
-        from artem_vr.temporal.foveate import FoveaRegion  # reason: OpenCV, only when this runs (as wrap_for_run)
-
         fovea, region = config.fovea(), FoveaRegion()
         printer(f"foveation: on (window {fovea.size:.0%} of each side at full resolution, the rest at {fovea.periphery:g} scale; "
                 "--foveate off for the whole eye)")

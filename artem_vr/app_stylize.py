@@ -22,8 +22,10 @@ from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way, shown
 from artem_vr.frames import MIN_SIDE, check_size, to_rgb8, to_tensor
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.sources.imageio import VideoReaderRGB, read_image, sniff_image, sniff_video
 from artem_vr.status import Progress
 from artem_vr.style.catalog import style_files
+from artem_vr.temporal import stabilize_for_video
 from artem_vr.text import printable, say
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -78,12 +80,7 @@ def make_stylizer_for(config: StylizeConfig):
                          max_megapixels=config.max_megapixels)(method, style, device=config.device)
     s.strength = config.strength
     if config.temporal:
-        try:
-            from artem_vr.temporal import stabilize_for_video  # lazy: OpenCV + torch only when this runs
-
-            s = stabilize_for_video(s)
-        except ImportError:
-            pass
+        s = stabilize_for_video(s)
     return s, method, style
 
 
@@ -100,8 +97,6 @@ def stylize_rgb(stylizer, rgb, name):
 
 def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Path, Path, bool, list]:
     """Check the command line before anything is read: (input, output, is_video, inputs)."""
-    from artem_vr.sources.imageio import sniff_image, sniff_video  # lazy: OpenCV only when this runs
-
     src, dst = Path(input), Path(output)
     if not src.exists():
         raise ImageError(f"{src} does not exist", "check the path")
@@ -158,8 +153,6 @@ def stylize(config: StylizeConfig) -> int:
     """Stylize ``config.src`` into ``config.dst`` (an image, or a video frame by frame). The input
     is read (an image) or opened and its first frame decoded (a video) before the stylizer's model
     loads: a file that cannot be used is said at once."""
-    from artem_vr.sources.imageio import VideoReaderRGB  # lazy: OpenCV only when this runs
-
     src, dst, inputs = config.src, config.dst, InputsRead(config.inputs)  # grows with what the run reads
     existed = dst.exists()
     try:
@@ -178,8 +171,6 @@ def stylize(config: StylizeConfig) -> int:
 
 def _read_image(src: Path, inputs: InputsRead, max_megapixels: float):
     """The input image (RGB uint8), checked: decodable, under the limit, not too small."""
-    from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
-
     img = read_image(src, inputs, max_megapixels=max_megapixels)
     check_size(img.shape[1], img.shape[0], src)
     if (n := _animated_frames(src)) > 1:  # an animated GIF/PNG/WebP: stated, never silent
