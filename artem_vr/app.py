@@ -21,7 +21,7 @@ from artem_vr.config import RunConfig, parse_size
 from artem_vr.contracts import OUTPUTS, Output
 from artem_vr.control import ControlState, Controller
 from artem_vr.cuda.device import resolve_device
-from artem_vr.errors import UsageError, shown
+from artem_vr.errors import ImageError, UsageError, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.pipeline import Pipeline, as_artem_error, present, worker_error
 from artem_vr.pose import PoseHistory
@@ -29,12 +29,16 @@ from artem_vr.render.geometry import load_calibration
 from artem_vr.recording import OpenRecordings, Recorder
 from artem_vr.render.context import display_available
 from artem_vr.render.headless import HeadlessOutput
-from artem_vr.render.mirror import KEYS_HELP, MirrorOutput
+from artem_vr.render.mirror import MirrorOutput
 from artem_vr.sources import open_source
 from artem_vr.sources.live import redact_url
 from artem_vr.status import StatusPrinter
+from artem_vr.style.adain import parse_style_spec
 from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method, style_files
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
+from artem_vr.style.presets import IMAGE_SUFFIXES
+from artem_vr.temporal import wrap_for_run
+from artem_vr.temporal.foveate import FoveaRegion, FoveatedStylizer
 from artem_vr.text import did_you_mean, printable, say
 from artem_vr.worker import StylizerWorker
 from artem_vr.xr.presenter import XrOptions, XrOutput
@@ -100,98 +104,7 @@ def available_methods() -> dict[str, list[str]]:
 
 
 # ---------------------------------------------------------------------------- command
-def add_arguments(p):
-    p.add_argument("--source", default="sample",
-                   help="sample (default, built in), a webcam index (0, cam:1), a video or image file, "
-                        "screen or screen:x,y,w,h, an http(s) MJPEG or rtsp URL, or sim-camera[:PANORAMA] "
-                        "(a simulated head-mounted camera looking at a 360° panorama; with --view passthrough)")
-    p.add_argument("--stereo", choices=["sbs"], default=None, help="the source is side-by-side stereo (left|right)")
-    p.add_argument("--no-loop", action="store_true", help="stop at the end of a video instead of looping")
-    p.add_argument("--style", default=None, help="a preset or your own style by name (see `artem-vr styles`), a generator/xnor "
-                        ".safetensors model file, or any image file (uses adain); default: the method's first style")
-    p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: the best with models here)")
-    p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
-    p.add_argument("--output", default="auto", help="auto (default: xr, else mirror window, else headless) | xr | mirror | headless")
-    p.add_argument("--eye-size", default=None, help="per-eye size WxH for mirror/headless (default 640x360; xr uses the runtime's)")
-    p.add_argument("--view", choices=["screen", "world", "full", "passthrough"], default="screen",
-                   help="screen: a virtual screen locked to the head (default); world: the screen stays in the "
-                        "room, placed in front of you at start and by recenter (r, a controller button; headset "
-                        "only); full: the picture fills each eye; passthrough: a head-mounted camera's picture "
-                        "fills the camera's field of view, placed where the head looked when it was captured, so "
-                        "the world stays put however late the stylized frame is (docs/passthrough.md)")
-    p.add_argument("--camera-fov", type=float, default=90.0, metavar="DEG",
-                   help="passthrough: the camera's horizontal field of view in degrees (default %(default)s)")
-    p.add_argument("--camera-calibration", default=None, metavar="FILE",
-                   help="passthrough: the camera's intrinsics, JSON {width, height, fx, fy, cx, cy} in pixels "
-                        "(OpenCV's convention); replaces --camera-fov")
-    p.add_argument("--reproject", choices=["on", "off"], default="on",
-                   help="passthrough: place each frame at the head orientation of its capture time (on, default) "
-                        "or head-locked (off: the world swims by the stylizer's delay)")
-    p.add_argument("--pose-source", choices=["history", "runtime"], default="history",
-                   help="passthrough in a headset: the head pose at capture time from the app's own pose history "
-                        "(default, any runtime) or the runtime's xrLocateSpace at that past time (only for "
-                        "runtimes that keep a pose history; Monado's remote driver does not)")
-    p.add_argument("--capture-delay", type=float, default=30.0, metavar="MS",
-                   help="--source sim-camera: exposure → delivery delay of the simulated camera (default %(default)s)")
-    p.add_argument("--sim-pan", type=float, default=0.0, metavar="DEG_PER_S",
-                   help="--source sim-camera with no headset: turn the simulated head this fast (default 0)")
-    p.add_argument("--stylize-delay", type=float, default=0.0, metavar="MS",
-                   help="add a delay stage of MS after the stylizer (latency experiments; default 0)")
-    p.add_argument("--ipd", type=float, default=63.0, metavar="MM",
-                   help="eye separation of the mirror/headless eyes in mm (default %(default)s; 0: both from the "
-                        "head's centre). In a headset the runtime's eye poses are used")
-    p.add_argument("--frames", type=int, default=None, help="stop after N presented frames (headless default: 90)")
-    p.add_argument("--record", default=None,
-                   help="also write what the eyes see to this video file, and its last frame to the same name "
-                        ".png (headless: to OUT/last.png; headless default: OUT/run.mp4)")
-    p.add_argument("--out", default="out", help="folder for headless output (default ./out)")
-    p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization (default on)")
-    p.add_argument("--stereo-consistency", choices=["on", "off"], default="on", help="stereo-consistent stylization (default on)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one) | cpu | cuda | cuda:N")
-    p.add_argument("--foveate", choices=["auto", "on", "off"], default="auto",
-                   help="foveated stylization: full resolution only in a window around the view centre (the gaze "
-                        "where the headset tracks it), the rest at 0.55 scale — about 39%% of the network's pixels. "
-                        "auto (default): on with --output xr, off on the mirror/headless outputs (f shows the window)")
-    p.add_argument("--fovea-size", type=float, default=0.27, metavar="F",
-                   help="the foveal window's side as a fraction of the eye's (0.1-0.9, default %(default)s)")
-    add_stylizer_options(p, live=True)
-    p.add_argument("--xr-graphics", default="auto", help="auto (default) | glx | egl | wgl (XR only)")
-    p.add_argument("--mirror", action="store_true", help="with --output xr: also show a desktop mirror window")
-    p.add_argument("--xr-scale", type=float, default=1.0, help="swapchain size × the runtime's recommended size (XR only; default 1)")
-    p.add_argument("--xr-space", choices=["local", "stage"], default="local", help="reference space of the projection layer (default local)")
-    p.add_argument("--xr-validation", action="store_true", help="enable the OpenXR core validation layer")
-    p.add_argument("--xr-hang-timeout", type=float, default=10.0, metavar="S",
-                   help="a runtime that gives no frame for S seconds (its service stopped or hung) ends the run "
-                        "with an error, recordings kept (default %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no status line on the terminal every 5 s")
-    p.epilog = KEYS_HELP + "\n\nThe HUD (in every output) shows the style, method, strength, rates, frame age and source " \
-                           "for 3 s after each change; h pins or hides it."
-
-
-def add_stylizer_options(p, live: bool = False) -> None:
-    """Options every stylizing command shares (run, stylize)."""
-    p.add_argument("--internal-scale", type=float, default=None if live else 1.0, metavar="S",
-                   help="run the network at S × the frame size (0 < S <= 1) and upscale with a guided filter "
-                        + ("(default: 0.5 on the CPU, 1 on CUDA)" if live else "(default 1)"))
-    p.add_argument("--preserve-color", choices=["none", "luminance", "match"], default="none",
-                   help="adain: keep the frame's colours (luminance-only transfer, or match the style's colours to the frame; "
-                        "default none)")
-    p.add_argument("--arch", choices=["compact", "full"], default=None,
-                   help="generator: the network (default: compact where trained, else full; full is slower and "
-                        "trained for fewer presets — `artem-vr styles --paths` lists them)")
-    p.add_argument("--adain-variant", choices=["auto", "fast", "full"], default="auto",
-                   help="adain decoder: fast (relu3_1 encoder), full (relu4_1, the paper's) or auto "
-                        "(default: fast when shipped, else full)")
-    p.add_argument("--engine", choices=["auto", "eager", "fast", "fused", "ort"], default="auto",
-                   help="inference engine: eager torch, fast (torch, tuned per device), fused "
-                        "(generators and adain: fused stages via torch.compile; compiles on the first frame), ort "
-                        "(ONNX Runtime, CPU) or auto (default: ort on the CPU, fast on CUDA; adain runs eager unless fused; "
-                        "printed at start)")
-    p.add_argument("--adain-model", default=None, metavar="NAME|PATH",
-                   help="adain: a decoder by name (yours from `artem-vr train adain`, or shipped: adain_fast, "
-                        "adain_full; `artem-vr styles` lists them) or a decoder .safetensors file")
-
-
+# (its options: artem_vr.options.add_run_options)
 def stylizer_options(args) -> dict:
     """The per-method stylizer options of the command line (run and stylize share them)."""
     weights = None
@@ -224,8 +137,6 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, 
         if "engine" in kw:
             printer(f"{method} engine: {s.engine.kind} ({s.engine.describe()})")
         if fovea is not None and method != "identity":  # nothing to save on a pass-through
-            from artem_vr.temporal.foveate import FoveatedStylizer  # torch: loaded with the stylizer anyway
-
             s = FoveatedStylizer(s, region, fovea)
         return s
 
@@ -243,8 +154,7 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
         if method not in (None, file_method):
             raise UsageError(f"--style {style} is a {file_method} model", f"drop --method, or use --method {file_method}")
         return file_method, list(dict.fromkeys([file_method, *avail])), avail.get(file_method, []), style
-    is_file = style is not None and (os.sep in style or Path(style).suffix.lower() in
-                                     (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"))
+    is_file = style is not None and (os.sep in style or Path(style).suffix.lower() in IMAGE_SUFFIXES)
     if method is not None:
         stylizer_class(method)  # unknown method → UsageError
     if is_file:
@@ -254,6 +164,10 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
         if "adain" not in avail:
             raise UsageError("--style with an image needs the AdaIN decoder, which is not installed",
                              "train one with `artem-vr train adain` or use a preset name")
+        for name, _weight in parse_style_spec(style):  # a painting that is not there: said before the decoder loads
+            if (os.sep in name or Path(name).suffix.lower() in IMAGE_SUFFIXES) and not os.path.isfile(name):
+                raise ImageError(f"style image {name!r} not found",
+                                 "give an existing image file or a preset name (artem-vr styles)")
         return "adain", list(avail), avail["adain"], style
     if method is None:
         method = next((m for m in ("generator", "adain", "xnor") if m in avail), "identity")
@@ -304,9 +218,13 @@ def config_from_args(args) -> RunConfig:
 
 def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     """RunConfig → source, controller, worker (with the comfort wrappers), Pipeline. ``source``:
-    an already made FrameSource (the bench's unpaced one), else the config's is opened."""
-    from artem_vr.temporal import wrap_for_run  # lazy: OpenCV only when this runs
-
+    an already made FrameSource (the bench's unpaced one), else the config's is opened — and its
+    file checked (:meth:`~artem_vr.sources.base.FrameSource.check`) before the stylizer's model loads."""
+    poses = PoseHistory()  # the XR output fills it; the simulated camera and the passthrough view read it
+    if source is None:
+        source = open_source(config.source, stereo=config.stereo, loop=config.loop, poses=poses,
+                             sim=config.sim_camera(), max_megapixels=config.max_megapixels)
+        source.check()
     method, methods, styles, style_file = plan_style(config.method, config.style, printer)
     index = styles.index(config.style) if config.style in styles else 0
     state = ControlState(method=method, methods=methods, styles=list(styles), index=index, strength=config.strength,
@@ -314,21 +232,14 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     controller = Controller(state, printer)
     fovea = region = None
     if config.foveated:
-        from artem_vr.temporal.foveate import FoveaRegion  # reason: OpenCV, only when this runs (as wrap_for_run)
-
         fovea, region = config.fovea(), FoveaRegion()
         printer(f"foveation: on (window {fovea.size:.0%} of each side at full resolution, the rest at {fovea.periphery:g} scale; "
                 "--foveate off for the whole eye)")
     factory = stylizer_factory(config.options(), config.internal_scale, printer, fovea, region, config.max_megapixels)
-    worker = StylizerWorker(None, controller, device=config.device, factory=factory, wrap=wrap_for_run,
+    worker = StylizerWorker(source, controller, device=config.device, factory=factory, wrap=wrap_for_run,
                             initial_style=style_file)
     worker.delay_s = config.stylize_delay_ms / 1000.0
-    poses = PoseHistory()  # the XR output fills it; the simulated camera and the passthrough view read it
     worker.fovea_region = region
-    if source is None:
-        source = open_source(config.source, stereo=config.stereo, loop=config.loop, poses=poses,
-                             sim=config.sim_camera(), max_megapixels=config.max_megapixels)
-    worker.source = source
     pipeline = Pipeline(source, worker, controller, max_frames=config.frames)
     pipeline.poses = poses
     return pipeline

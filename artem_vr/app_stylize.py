@@ -1,4 +1,5 @@
-"""`artem-vr stylize IN OUT`: one image or one video file, with a progress bar.
+"""`artem-vr stylize IN OUT`: one image or one video file, with a progress bar (its options:
+:func:`artem_vr.options.add_stylize_options`).
 
 OUT is written atomically (:mod:`artem_vr.atomic`): it appears only once complete and verified
 (every frame decodes), an OUT that is the same file as IN (or the style image) is refused
@@ -15,36 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from artem_vr.app import plan_style, stylizer_factory, stylizer_options
 from artem_vr.atomic import AtomicVideoWriter, InputsRead, check_writable, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way, shown
-from artem_vr.frames import MIN_SIDE, check_size  # noqa: F401  (check_size: the fault tests use it from here)
-from artem_vr.frames import to_rgb8, to_tensor
+from artem_vr.frames import MIN_SIDE, check_size, to_rgb8, to_tensor
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.sources.imageio import VideoReaderRGB, read_image, sniff_image, sniff_video
+from artem_vr.status import Progress
 from artem_vr.style.catalog import style_files
+from artem_vr.temporal import stabilize_for_video
 from artem_vr.text import printable, say
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
-#: the smallest side an image or frame may have to be stylized
-
-
-def add_arguments(p):
-    p.add_argument("input", metavar="IN", help="an image (png/jpg/bmp/webp/tiff) or a video (mp4/avi/mkv/mov/webm) file")
-    p.add_argument("output", metavar="OUT", help="where to write the result: an image name for an image (e.g. .jpg, .png), "
-                   "a video name for a video (e.g. .mp4, .avi); its folder must exist")
-    p.add_argument("--style", default=None, help="a preset or user style name (artem-vr styles), any image file (adain), "
-                   "or a model file path/to/NAME.safetensors from `artem-vr train` (default: the first preset)")
-    p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: the first of generator, "
-                   "adain, xnor with a model for --style)")
-    p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
-    p.add_argument("--max-side", type=int, default=1024, help="downscale larger inputs to this side first "
-                   "(default 1024; 0: never)")
-    p.add_argument("--temporal", choices=["on", "off"], default="on", help="temporal stabilization for videos (default on)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one) | cpu | cuda | cuda:N")
-    from artem_vr.app import add_stylizer_options  # lazy: torch only when this runs
-
-    add_stylizer_options(p)
 
 
 def _fit(img, max_side):
@@ -78,8 +63,6 @@ class StylizeConfig:
     @classmethod
     def from_args(cls, args) -> "StylizeConfig":
         """The command line's values, checked; the Namespace goes no further than this."""
-        from artem_vr.app import stylizer_options  # lazy: torch only when this runs
-
         max_megapixels = check_max_megapixels(args.max_megapixels)  # first, as run does
         src, dst, is_video, inputs = _plan(args.input, args.output, args.max_side, args.style)
         if not 0.0 <= args.strength <= 1.0:
@@ -91,20 +74,13 @@ class StylizeConfig:
 
 def make_stylizer_for(config: StylizeConfig):
     """The stylizer ``config`` asks for (and the method and style it settled on)."""
-    from artem_vr.app import plan_style, stylizer_factory  # lazy: torch only when this runs
-
     method, _methods, styles, style_file = plan_style(config.method, config.style)
     style = style_file or (config.style if config.style in styles else styles[0])
     s = stylizer_factory(dict(config.stylizer_options), config.internal_scale,
                          max_megapixels=config.max_megapixels)(method, style, device=config.device)
     s.strength = config.strength
     if config.temporal:
-        try:
-            from artem_vr.temporal import stabilize_for_video  # lazy: OpenCV + torch only when this runs
-
-            s = stabilize_for_video(s)
-        except ImportError:
-            pass
+        s = stabilize_for_video(s)
     return s, method, style
 
 
@@ -121,8 +97,6 @@ def stylize_rgb(stylizer, rgb, name):
 
 def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Path, Path, bool, list]:
     """Check the command line before anything is read: (input, output, is_video, inputs)."""
-    from artem_vr.sources.imageio import sniff_image, sniff_video  # lazy: OpenCV only when this runs
-
     src, dst = Path(input), Path(output)
     if not src.exists():
         raise ImageError(f"{src} does not exist", "check the path")
@@ -176,28 +150,37 @@ def run(args) -> int:
 
 
 def stylize(config: StylizeConfig) -> int:
-    """Stylize ``config.src`` into ``config.dst`` (an image, or a video frame by frame)."""
-    stylizer, method, style = make_stylizer_for(config)
+    """Stylize ``config.src`` into ``config.dst`` (an image, or a video frame by frame). The input
+    is read (an image) or opened and its first frame decoded (a video) before the stylizer's model
+    loads: a file that cannot be used is said at once."""
     src, dst, inputs = config.src, config.dst, InputsRead(config.inputs)  # grows with what the run reads
     existed = dst.exists()
     try:
         if not config.is_video:
-            return _image(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}", config.max_megapixels)
-        return _video(config.max_side, src, dst, inputs, stylizer, f"{method}: {style}", config.max_megapixels)
+            img = _read_image(src, inputs, config.max_megapixels)
+            stylizer, method, style = make_stylizer_for(config)
+            return _image(config.max_side, img, src, dst, inputs, stylizer, f"{method}: {style}")
+        with VideoReaderRGB(src, inputs, max_megapixels=config.max_megapixels) as reader:
+            check_size(*reader.size, src)
+            stylizer, method, style = make_stylizer_for(config)
+            return _video(config.max_side, reader, src, dst, inputs, stylizer, f"{method}: {style}")
     except Interrupted as e:  # said on the CLI's one "interrupted by" line
         e.outcome = f"the partial output was discarded, {dst} {'is untouched' if existed else 'was not written'}"
         raise
 
 
-def _image(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MAX_MEGAPIXELS) -> int:
-    from artem_vr.sources.imageio import read_image  # lazy: OpenCV only when this runs
-
+def _read_image(src: Path, inputs: InputsRead, max_megapixels: float):
+    """The input image (RGB uint8), checked: decodable, under the limit, not too small."""
     img = read_image(src, inputs, max_megapixels=max_megapixels)
     check_size(img.shape[1], img.shape[0], src)
     if (n := _animated_frames(src)) > 1:  # an animated GIF/PNG/WebP: stated, never silent
         print(printable(f"note: {src} is animated ({n} frames): only its first frame is stylized; to stylize every "
                         f"frame, make it a video first (ffmpeg -i {src.name} clip.mp4) and stylize that"),
               file=sys.stderr)
+    return img
+
+
+def _image(max_side, img, src, dst, inputs, stylizer, what) -> int:
     fitted = _fit(img, max_side)
     _say_downscaled(img, fitted, max_side)
     out = stylize_rgb(stylizer, fitted, src)
@@ -224,22 +207,18 @@ def _animated_frames(path: Path) -> int:
         return 1
 
 
-def _video(max_side, src, dst, inputs, stylizer, what, max_megapixels=DEFAULT_MAX_MEGAPIXELS) -> int:
-    from tqdm import tqdm
-
-    from artem_vr.sources.imageio import VideoReaderRGB  # lazy: OpenCV only when this runs
-
-    with (VideoReaderRGB(src, inputs, max_megapixels=max_megapixels) as reader,
-          AtomicVideoWriter(dst, reader.fps, inputs) as writer):
-        check_size(*reader.size, src)
-        with tqdm(total=reader.frame_count or None, unit="frame", desc=what.replace(": ", ":")) as bar:
+def _video(max_side, reader, src, dst, inputs, stylizer, what) -> int:
+    """``reader``'s frames (an open VideoReaderRGB) stylized into ``dst``; the progress on stderr (a
+    bar on a terminal, else a line every few seconds: :class:`~artem_vr.status.Progress`)."""
+    with AtomicVideoWriter(dst, reader.fps, inputs) as writer:
+        with Progress(reader.frame_count, what.replace(": ", ":")) as progress:
             for i, rgb in enumerate(reader):
                 fitted = _fit(rgb, max_side)
                 if i == 0:
-                    bar.clear()  # the note on a line of its own, then the bar again
+                    progress.clear()  # the note on a line of its own, then the bar again
                     _say_downscaled(rgb, fitted, max_side)
                 writer.write(stylize_rgb(stylizer, fitted, src))
-                bar.update(1)
+                progress.update()
         if writer.frames == 0:
             raise ImageError(f"{src}: no frame could be decoded", "is the video complete and of a supported codec?")
         final = writer.close()

@@ -4,7 +4,7 @@ What one configuration builds and measures (the app's pipeline with an unpaced s
 stages, ``stereo_fps`` / ``network_fps``, the flop and traffic floors) is described in
 :mod:`artem_vr.bench_run`, which runs it.
 
-This module is the command: its options are parsed once into a frozen, checked :class:`BenchConfig`
+This module is the command: its options (:func:`artem_vr.options.add_bench_options`) are parsed once into a frozen, checked :class:`BenchConfig`
 (no Namespace goes further); one configuration runs in :mod:`artem_vr.bench_run`, the floors are
 :mod:`artem_vr.bench_floors`, the per-layer XNOR records :mod:`artem_vr.bench_xnor` and the per-layer
 profile :mod:`artem_vr.layer_profile`.
@@ -12,7 +12,6 @@ profile :mod:`artem_vr.layer_profile`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -30,6 +29,7 @@ from artem_vr.config import parse_size
 from artem_vr.cuda.device import resolve_device
 from artem_vr.atomic import write_text_atomic
 from artem_vr.errors import InvalidNumber, UsageError, shown
+from artem_vr.options import ENGINES, LAYOUTS, PRECISIONS
 from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_network, write_profile
 from artem_vr.records import commit_id, device_name, now_utc as _now
 from artem_vr.text import counted, did_you_mean, say
@@ -38,61 +38,6 @@ GPU_EYE_SIZES = [(960, 1080), (1440, 1600), (2016, 2240)]
 CPU_EYE_SIZES = [(256, 256)]
 #: method → its shipped architectures (the bench measures what ships)
 METHOD_ARCHS = {"generator": ("compact", "full"), "xnor": ("compact",), "adain": ("fast", "full"), "identity": ("-",)}
-ENGINES = ("auto", "eager", "fast", "fused", "ort")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-LAYOUTS = ("auto", "nchw", "cl")
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", nargs="+", default=None, metavar="M",
-                   help="generator, xnor, adain, identity; optionally M:ARCH (generator:compact, adain:full). "
-                   "Default: generator (compact and full) on the CPU; generator, adain, xnor on CUDA")
-    p.add_argument("--eye-size", nargs="+", default=None, metavar="WxH",
-                   help="per-eye sizes (default on CUDA: 960x1080 1440x1600 2016x2240; on the CPU: 256x256)")
-    p.add_argument("--eyes", type=int, choices=(1, 2), default=None, help="1 (mono) or 2 (stereo SBS, both eyes in one batch); default: 2 on CUDA, 1 on the CPU")
-    p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration (default 3)")
-    p.add_argument("--warmup", type=float, default=None,
-                   help="seconds before the timed window (model load, autotuning; default 3 on CUDA, 1 on the CPU)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")
-    p.add_argument("--engine", nargs="+", choices=("auto", "eager", "fast", "fused", "ort"), default=None,
-                   help="generator/xnor inference engine: auto (what `artem-vr run` picks for the device and "
-                   "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout, graphs), fused "
-                   "(generators: the fast engine's network as fused stages through torch.compile; adain: its "
-                   "encoder and decoder so, beside its eager row; the compile falls in the warm-up) or ort (ONNX "
-                   "Runtime, CPU); default on the CPU: ort, fast and eager, so "
-                   "their ratios are measured in one run; on CUDA: auto")
-    p.add_argument("--precision", nargs="+", choices=("auto", "fp32", "fp16", "bf16"), default=["auto"],
-                   help="fast engine precision(s) (default auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
-    p.add_argument("--layout", nargs="+", choices=("auto", "nchw", "cl"), default=["auto"],
-                   help="fast engine memory format(s): NCHW or channels_last (default auto: the engine's own)")
-    p.add_argument("--graph", nargs="+", choices=("off", "on"), default=["off"],
-                   help="CUDA: replay the network as a CUDA graph (off, on, or both; default off)")
-    p.add_argument("--compile", choices=("on", "off"), default="on",
-                   help="fused engine: its stages through torch.compile (on) or the same stages eagerly (off: "
-                   "the maths without the compiler, e.g. the CPU dry run of tools/gpu_check.sh; default on)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--internal-scale", type=float, default=1.0, metavar="S",
-                   help="run the network at S x the eye size (0 < S <= 1) and guided-upscale (default 1)")
-    p.add_argument("--comfort", choices=["on", "off"], default="off",
-                   help="run the pipeline with the comfort wrappers (temporal stabilization, stereo consistency) "
-                        "on, as `artem-vr run` does by default (default off: the network path alone)")
-    p.add_argument("--foveate", choices=["on", "off"], default="off",
-                   help="foveated stylization (the headset default of `artem-vr run`): full resolution in a "
-                        "window, 0.55 scale elsewhere; the records' network_pixels say what the network ran (default off)")
-    p.add_argument("--upload", choices=("auto", "host"), default="auto",
-                   help="auto (default): CUDA-GL interop where the GL context allows, else host; host: force the host path")
-    p.add_argument("--layers", action="store_true", help="CUDA only: per-layer XNOR vs cuDNN (run first)")
-    p.add_argument("--layers-only", action="store_true", help="CUDA only: the per-layer XNOR records alone")
-    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                   help="instead of the pipeline: the per-layer profile (artem_vr.layer_profile) of each --method "
-                   "(default generator:full adain:fast) with each --engine (generators; default fast, plus fused on "
-                   "CUDA) at the first --eye-size (default 1440x1600 on CUDA, 64x48 on the CPU) x --eyes; writes "
-                   "DIR/profile_layers.md and the records to --json (default DIR/profile_layers.json)")
-    p.add_argument("--reps", type=int, default=5, help="--profile: timed forwards per network (median; default 5)")
-    p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
-    p.add_argument("--commit", default=None,
-                   help="the commit to write in the records (default: $ARTEM_COMMIT, else git, else unknown)")
-    p.add_argument("--output", choices=("none", "xr"), default="none", help="none (default): the pipeline bench; xr: the live XR loop bench (artem_vr.bench_xr)")
 
 
 # ------------------------------------------------------------------------------- parsing

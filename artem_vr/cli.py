@@ -1,8 +1,9 @@
 """Command line: `artem-vr run|stylize|styles|doctor|bench|train|eval|export`.
 
-Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
-``run(args) -> int``; modules are imported only when their command is chosen (``--help``
-of the top level stays fast).
+Each subcommand has its options (a function that adds them to its parser: argparse only, no
+torch, numpy or OpenCV — most in :mod:`artem_vr.options`) and its module with ``run(args) -> int``,
+imported only once the command line has parsed (:data:`COMMANDS`): ``--help`` of the top level
+and of every command stays fast, and a usage error costs no model library.
 
 One error path for every command: a user error (:class:`~artem_vr.errors.ArtemError`), an
 :class:`OSError` (turned into its typed class by errno: permission, no space, not a folder, name too
@@ -30,17 +31,29 @@ import os
 import re
 import signal
 import sys
+from typing import NamedTuple
 
 from artem_vr import __version__
 from artem_vr.exit_guard import end_process
 from artem_vr.limits import add_max_megapixels_argument
 from artem_vr.errors import (ArtemError, Interrupted, InvalidNumber, UnsupportedDevice, os_error_in, path_error,
                              user_facing)
-from artem_vr.text import did_you_mean, drop_stdout, printable, stdout_gone
+from artem_vr.text import did_you_mean, drop_stdout, is_terminal, printable, stdout_gone
 
-#: command -> (module, one-line help, longer description)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": (
+
+class Command(NamedTuple):
+    """Where a command's parts live, and what its help says."""
+
+    options: str | None  # "module:function" that adds its options to its parser (light: argparse only); None: none
+    runner: str  # the module whose run(args) runs it (imported after parsing)
+    short: str  # one line, in the top level's list of commands
+    description: str  # its own --help's description, ending with examples
+
+
+#: command -> its Command
+COMMANDS: dict[str, Command] = {
+    "run": Command(
+        "artem_vr.options:add_run_options",
         "artem_vr.app",
         "show a live source stylized, in a headset, a mirror window or headless",
         "Capture a source, stylize it off the render loop and show the newest stylized frame to each eye.\n"
@@ -56,7 +69,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr run --source 0 --view passthrough --output xr --camera-fov 90   # a camera on the headset\n\n"
         "The keys are listed at the end.",
     ),
-    "stylize": (
+    "stylize": Command(
+        "artem_vr.options:add_stylize_options",
         "artem_vr.app_stylize",
         "stylize an image or a video file",
         "Stylize one image (png/jpg/...) or one video (mp4/avi/...) to OUT.\n\n"
@@ -65,7 +79,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr stylize photo.jpg out.png --method adain --style any_painting.jpg --strength 0.8\n"
         "  artem-vr stylize clip.mp4 out.mp4 --style starry_night",
     ),
-    "styles": (
+    "styles": Command(
+        "artem_vr.style.styles_cli:add_arguments",
         "artem_vr.style.styles_cli",
         "list the preset and user styles",
         "List the preset (shipped) and user (trained) styles, the methods that can show them, and the AdaIN decoders.\n\n"
@@ -73,14 +88,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr styles                                 # the names --style takes, and each one's methods\n"
         "  artem-vr styles --paths                         # also each style's thumbnail and model files",
     ),
-    "doctor": (
+    "doctor": Command(
+        None,
         "artem_vr.doctor",
         "report what this machine has (CUDA, NVRTC, GL, OpenXR, cameras, display)",
         "Report torch and CUDA, NVRTC, OpenGL, the OpenXR runtime, cameras and display, each with what to do when it is missing.\n\n"
         "examples:\n"
         "  artem-vr doctor                                 # each [MISS] line is followed by what to do (→)",
     ),
-    "bench": (
+    "bench": Command(
+        "artem_vr.options:add_bench_options",
         "artem_vr.bench",
         "per-stage milliseconds and stereo FPS",
         "Measure each stage of the pipeline (median and p99) and the stereo FPS per method and eye size.\n\n"
@@ -89,7 +106,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr bench --eye-size 64x64 --seconds 1     # a quick look\n"
         "  artem-vr bench --method adain --eye-size 256x256 --json bench.json   # the records to a file",
     ),
-    "train": (
+    "train": Command(
+        "artem_vr.style.train_cli:add_arguments",
         "artem_vr.style.train_cli",
         "train a style model (generator, adain, xnor)",
         "Train a style model: a generator for one painting (it becomes a style by its --out name), an AdaIN\n"
@@ -100,7 +118,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr train adain --content PHOTOS --styles PAINTINGS --out my_decoder\n"
         "  artem-vr train xnor --from klimt --content PHOTOS --out klimt_xnor",
     ),
-    "export": (
+    "export": Command(
+        "artem_vr.options:add_export_options",
         "artem_vr.export",
         "export models to ONNX, checked against torch",
         "Export shipped models (or .safetensors files) to ONNX with dynamic batch/height/width, run each with\n"
@@ -109,7 +128,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  artem-vr export                                 # every model in assets/models to out/onnx\n"
         "  artem-vr export starry_night_full adain_fast --out exported",
     ),
-    "eval": (
+    "eval": Command(
+        "artem_vr.options:add_eval_options",
         "artem_vr.evaluate",
         "measure stylization quality, flicker and stereo consistency",
         "Content/style losses per content×style pair; temporal flicker on videos; stereo error on rectified pairs.\n\n"
@@ -191,13 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"artem-vr {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_mod, short, desc) in COMMANDS.items():
-        sp = sub.add_parser(name, help=short, description=desc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, command in COMMANDS.items():
+        sp = sub.add_parser(name, help=command.short, description=command.description,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         if name in IMAGE_COMMANDS:
             add_max_megapixels_argument(sp)
-        sp.set_defaults(_module=_mod)
     return p
+
+
+def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The sub-parser of ``command`` in ``parser`` (:func:`build_parser`'s) with the command's own
+    options added, as `artem-vr COMMAND --help` shows them. Imports only the options' module."""
+    sp = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
+    if COMMANDS[command].options is not None:
+        module, _, function = COMMANDS[command].options.partition(":")
+        getattr(importlib.import_module(module), function)(sp)
+    return sp
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         return end_process(main(sys.argv[1:]))
     argv = list(argv)
     parser = build_parser()
-    # The command is the first word that is not an option; its module adds its own arguments
-    # before parsing, so `artem-vr run --help` shows them.
+    # The command is the first word that is not an option; its own options are added before
+    # parsing, so `artem-vr run --help` shows them.
     command = next((a for a in argv if not a.startswith("-")), None)
     debug = "--debug" in argv
     # OpenCV/FFmpeg warnings (a failed frame write, a missing moov atom) repeat once per frame;
@@ -221,10 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     announce = _TorchAnnouncer.install("--quiet" in argv)
     try:
         if command in COMMANDS:
-            mod = importlib.import_module(COMMANDS[command][0])
-            sp = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
-            if hasattr(mod, "add_arguments"):
-                mod.add_arguments(sp)
+            command_parser(parser, command)
         args, extras = parser.parse_known_args(argv)
         if getattr(args, "trainer", None):  # its errors named as argparse names its usage errors: `artem-vr train adain`
             command = f"{command} {args.trainer}"
@@ -240,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(level=logging.DEBUG, handlers=[handler])
         check_numbers(args, parser)
         check_device(args)
-        return int(mod.run(args) or 0)
+        return int(importlib.import_module(COMMANDS[args.command].runner).run(args) or 0)
     except Interrupted as e:
         print(safe_text(f"artem-vr {command}: interrupted by {e.name}" + (f": {e.outcome}" if e.outcome else ""), secrets),
               file=sys.stderr)
@@ -279,7 +306,7 @@ class _TorchAnnouncer:
 
     @classmethod
     def install(cls, quiet: bool) -> "_TorchAnnouncer | None":
-        if quiet or "torch" in sys.modules or not _is_terminal(sys.stderr):
+        if quiet or "torch" in sys.modules or not is_terminal(sys.stderr):
             return None
         hook = cls()
         sys.meta_path.insert(0, hook)
@@ -290,13 +317,6 @@ class _TorchAnnouncer:
             self.said = True
             print(self.LINE, file=sys.stderr, flush=True)
         return None
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # replaced or closed
-        return False
 
 
 def _as_artem_error(e: BaseException):

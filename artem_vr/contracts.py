@@ -3,7 +3,7 @@
 * :class:`StylizedFrame` — a finished frame, from the worker to an output.
 * :class:`Commands` — every user command by meaning. Its method names *are* the XR action names
   (:data:`artem_vr.xr.actions.ACTIONS`) and the targets of the mirror keys
-  (:data:`artem_vr.render.mirror.KEY_BINDINGS`); :data:`COMMANDS` lists them.
+  (:data:`artem_vr.render.keys.KEY_BINDINGS`); :data:`COMMANDS` lists them.
 * :class:`Status` — what a run is doing now (HUD, terminal status line).
 * :class:`FrameFeed` — what an Output reads and reports to.
 * :class:`Output` — an output's lifecycle: ``with output:`` opens its resources, ``run(feed)``

@@ -14,16 +14,16 @@ then per method the mean reduction, a table on stdout, ``--json`` and a contact 
 (``--sheet``: rows content | style | outputs). Everything is deterministic for a fixed
 ``--seed`` (the seed picks the ``--limit`` subset; nothing else is random).
 
-This module is the command (:func:`add_arguments`, :class:`EvalConfig` parsed once, :func:`run`);
+This module is the command (:class:`EvalConfig` parsed once, :func:`run`; its options:
+:func:`artem_vr.options.add_eval_options`);
 the measurement is :mod:`artem_vr.eval_style`, the contact sheet :mod:`artem_vr.eval_sheet`.
 
-Temporal part: :mod:`artem_vr.temporal.metrics` adds its options (``--videos``,
-``--stereo``) when it is installed; it runs when they are given.
+Temporal part: :mod:`artem_vr.temporal.metrics`, when its options (``--videos``, ``--stereo``)
+are given.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -33,37 +33,10 @@ from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import UsageError, check_at_least
 from artem_vr.eval_sheet import contact_sheet
 from artem_vr.eval_style import evaluate, format_table
-from artem_vr.latency_eval import LatencyConfig, add_arguments as add_latency_arguments, run_latency
+from artem_vr.latency_eval import LatencyConfig, run_latency
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
-from artem_vr.temporal.metrics import add_eval_arguments, run_eval
+from artem_vr.temporal.metrics import run_eval
 from artem_vr.text import say
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("style quality")
-    g.add_argument("--content", nargs="+", metavar="DIR|IMG", help="photos (files or directories)")
-    g.add_argument("--styles", nargs="+", metavar="DIR|IMG|NAME", help="paintings, directories, preset or user style names, or model .safetensors files")
-    g.add_argument("--method", nargs="+", default=["generator", "adain"],
-                   help="methods to score (default: generator adain); adain:fast / adain:full pick that decoder "
-                        "(plain adain: the fast one when shipped), generator:compact / generator:full that network")
-    g.add_argument("--gatys", type=int, default=0, metavar="N", help="also run an N-step Gatys optimization baseline (default 0: none)")
-    g.add_argument("--json", metavar="OUT", help="write the full report as JSON")
-    g.add_argument("--sheet", metavar="PNG", help="write a contact sheet (content | style | outputs)")
-    g.add_argument("--sheet-rows", type=int, default=12, help="pairs shown on the sheet (default %(default)s)")
-    g.add_argument("--tile", type=int, default=128, help="sheet tile size in px (default %(default)s)")
-    g.add_argument("--size", type=int, default=256, help="evaluation size: photos centre-cropped to size² (default %(default)s)")
-    g.add_argument("--limit", type=int, default=None, metavar="N", help="score at most N photos (picked with --seed; default: all)")
-    g.add_argument("--holdout", type=int, default=0, metavar="N",
-                   help="only the files the trainers hold out with --holdout N (every N-th of each sorted directory; "
-                        "default 0: every file)")
-    g.add_argument("--style-holdout", type=int, default=0, metavar="N",
-                   help="only the paintings `train adain --holdout N` held out (every N-th of each sorted directory; "
-                        "default 0: every painting)")
-    g.add_argument("--seed", type=int, default=0, help="picks the --limit subset; nothing else is random (default %(default)s)")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda (default %(default)s: CUDA when there is one); "
-                   "both halves of eval use it")
-    add_eval_arguments(p)
-    add_latency_arguments(p.add_argument_group("passthrough latency (headless Monado)"))
 
 
 @dataclass(frozen=True)

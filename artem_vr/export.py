@@ -39,6 +39,7 @@ from torch import nn
 from artem_vr.atomic import AtomicGroup, InputsRead
 from artem_vr.errors import ArtemError, UsageError, WeightsError
 from artem_vr.frames import to_tensor
+from artem_vr.options import DEFAULT_TOLERANCE
 from artem_vr.paths import MODELS_DIR
 from artem_vr.style.generator_net import generator_from_arch
 from artem_vr.style.onnx import OPSET, EncoderOutput, PadToMultiple, exportable, onnx_model, ort_session  # noqa: F401 (OPSET: re-exported)
@@ -50,8 +51,6 @@ from artem_vr.text import did_you_mean, say
 #: the smallest H, W a generator's graph takes: padded to a multiple of 4, then the first layer's
 #: 4 px reflection padding needs more than 4 (measured by tests/faults/test_fault_messages.py)
 GENERATOR_MIN_SIDE = 5
-#: largest |onnx − torch| accepted by `artem-vr export` (float32 outputs in 0–1; measured ~2e-6)
-DEFAULT_TOLERANCE = 1e-3
 
 
 # ----------------------------------------------------------------------------- what to export
@@ -242,16 +241,7 @@ def resolve_model(spec: str) -> Path:
 
 
 # ----------------------------------------------------------------------------- command
-
-
-def add_arguments(p) -> None:
-    p.add_argument("models", nargs="*", metavar="MODEL",
-                   help="shipped model names (e.g. starry_night_full, adain_fast) or .safetensors files; "
-                        "default: every model in assets/models")
-    p.add_argument("--out", default="out/onnx", help="folder for the .onnx files and their cards (default out/onnx)")
-    p.add_argument("--force", action="store_true", help="replace .onnx files and cards already in --out")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                   help=f"largest accepted |onnx - torch| relative to the output scale (default {DEFAULT_TOLERANCE:g})")
+# (its options: artem_vr.options.add_export_options)
 
 
 @dataclass(frozen=True)

@@ -230,27 +230,6 @@ def summary_lines(on: LatencyRun, off: LatencyRun, rate: float) -> list[str]:
     return lines
 
 
-def add_arguments(g) -> None:
-    g.add_argument("--latency", action="store_true",
-                   help="measure the passthrough view on a private headless Monado: head turned at --rate, "
-                        "stylizer slowed by --stylize-delay, landmark error with reprojection on and off")
-    g.add_argument("--rate", type=float, default=90.0, metavar="DEG_PER_S", help="--latency: head yaw rate (default 90)")
-    g.add_argument("--stylize-delay", type=float, default=100.0, metavar="MS",
-                   help="--latency: the delay stage after the stylizer (default 100)")
-    g.add_argument("--capture-delay", type=float, default=30.0, metavar="MS",
-                   help="--latency: the simulated camera's exposure → delivery delay (default 30)")
-    g.add_argument("--latency-method", default="identity", metavar="METHOD",
-                   help="--latency: the stylizer (default identity: the landmark keeps its colour; the delay "
-                        "stage makes it slow)")
-    g.add_argument("--latency-runtime-poses", action="store_true",
-                   help="--latency: a third run, reprojection on with the runtime's xrLocateSpace at the capture "
-                        "time instead of the app's pose history (--pose-source runtime)")
-    g.add_argument("--latency-frames", type=int, default=80, metavar="N", help="--latency: frames per run (default 80)")
-    g.add_argument("--latency-png", default=None, metavar="PNG",
-                   help="--latency: write a picture of one eye with reprojection on (left) and off (right), "
-                        "the landmark's true place marked green")
-
-
 @dataclass(frozen=True)
 class LatencyConfig:
     """`artem-vr eval --latency`, parsed once and checked."""

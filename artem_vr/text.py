@@ -9,6 +9,7 @@
   carries on (a recording is still finished and kept); stdout itself is never replaced.
 * :func:`did_you_mean` — the known name closest to a mistyped one, for an error line.
 * :func:`counted` and :func:`pixel_counts` — ``1 record`` / ``2 records``; ``3.50 Mpx`` / ``8.2 kpx``.
+* :func:`is_terminal` — whether a stream is a terminal (a bar, a loading note) or not (a log, a pipe).
 
 A leaf: imports nothing from the project.
 """
@@ -72,6 +73,14 @@ def printable(value, keep_newlines: bool = False) -> str:
         else:
             out.append(_escape(ch))
     return "".join(out)
+
+
+def is_terminal(stream) -> bool:
+    """True when ``stream`` is a terminal; False for a file, a pipe, or a stream replaced or closed."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced (no isatty) or closed
+        return False
 
 
 def stdout_gone() -> bool:

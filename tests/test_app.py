@@ -105,13 +105,10 @@ def test_cli_help_teaches():
 def _help_of(command: str, *kind: str) -> dict[str, str]:
     """option → its help text, for `artem-vr COMMAND [KIND]` as the CLI builds it."""
     import argparse
-    import importlib
 
-    from artem_vr.cli import COMMANDS, build_parser
+    from artem_vr.cli import build_parser, command_parser
 
-    parser = build_parser()
-    sp = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
-    importlib.import_module(COMMANDS[command][0]).add_arguments(sp)
+    sp = command_parser(build_parser(), command)
     for k in kind:
         sp = next(a for a in sp._actions if isinstance(a, argparse._SubParsersAction)).choices[k]  # noqa: SLF001
     return {max(a.option_strings, key=len) if a.option_strings else a.metavar: a.help or "" for a in sp._actions}

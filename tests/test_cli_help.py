@@ -5,23 +5,19 @@ its help, and every command's help shows examples of it."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
+import subprocess
+import sys
 
 import pytest
 
+from artem_vr import cli
 from artem_vr.cli import COMMANDS, build_parser
 
 
 def command_parser(command: str) -> argparse.ArgumentParser:
-    """The command's parser with its module's options added (as `artem-vr COMMAND --help` shows it)."""
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    sp = sub.choices[command]
-    module = importlib.import_module(COMMANDS[command][0])
-    if hasattr(module, "add_arguments"):  # doctor has no options of its own
-        module.add_arguments(sp)
-    return sp
+    """The command's parser with its own options added (as `artem-vr COMMAND --help` shows it)."""
+    return cli.command_parser(build_parser(), command)
 
 
 def _shown(value) -> list[set[str]]:
@@ -69,3 +65,17 @@ def test_every_command_help_teaches_with_examples(capsys, command):
     assert "examples:" in out, out
     shown = [ln.split("#")[0].split() for ln in out.split("examples:", 1)[1].splitlines() if ln.strip().startswith("artem-vr ")]
     assert any(words[1:1 + len(command.split())] == command.split() for words in shown), out
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != "train"])  # train KIND: its trainer's own module
+def test_a_command_s_help_and_usage_errors_load_no_model_library(command):
+    """`python -m artem_vr COMMAND --help` (a real child process) imports no torch, numpy or OpenCV:
+    the options are argparse alone, the command's module is imported only to run it. So is a
+    command line argparse refuses. ``-X importtime`` lists every module the process imported."""
+    for argv, code in (([command, "--help"], 0), ([command, "--no-such-option"], 2)):
+        r = subprocess.run([sys.executable, "-X", "importtime", "-m", "artem_vr", *argv], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == code, r.stderr[-2000:]
+        imported = {ln.rsplit("|", 1)[1].strip().split(".")[0] for ln in r.stderr.splitlines() if ln.startswith("import time:")}
+        assert "artem_vr" in imported, r.stderr[-2000:]  # the listing is there
+        assert not imported & {"torch", "numpy", "cv2"}, (argv, sorted(imported & {"torch", "numpy", "cv2"}))

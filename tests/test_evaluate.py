@@ -89,10 +89,10 @@ def test_held_out_selection_matches_the_trainers(tmp_path):
 def test_eval_help_says_what_seed_does():
     import argparse
 
-    from artem_vr import evaluate
+    from artem_vr.options import add_eval_options
 
     p = argparse.ArgumentParser()
-    evaluate.add_arguments(p)
+    add_eval_options(p)
     seed = next(a for a in p._actions if "--seed" in a.option_strings)
     assert "--limit" in seed.help and "default 0" in (seed.help % {"default": seed.default})
 

@@ -77,7 +77,7 @@ def _config(**kw):
 def test_commands_table_resolves_to_the_real_controller():
     """Every XR action, every mirror key and every name in COMMANDS is a real method of the
     Controller the app uses (not something a __getattr__ made up)."""
-    from artem_vr.render.mirror import KEY_BINDINGS
+    from artem_vr.render.keys import KEY_BINDINGS
     from artem_vr.xr.actions import ACTIONS
 
     members = dict(inspect.getmembers(Controller, inspect.isfunction))

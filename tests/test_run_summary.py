@@ -4,6 +4,7 @@ that the recording's frame count is not read as presented frames lost."""
 from __future__ import annotations
 
 import re
+import socket
 
 from artem_vr.atomic import count_video_frames
 
@@ -26,13 +27,16 @@ def test_headless_summary_says_what_each_count_is(tmp_path, cli):
 
 
 def test_a_run_whose_source_never_opens_prints_no_counts_of_nothing(tmp_path, cli):
-    """A source that fails as the run starts: its one error line, and no summary of 0 presented and
-    0 stylized frames ("some are skipped, some shown more than once") after it."""
-    clip = tmp_path / "clip.mp4"
-    clip.write_text("not a video\n")
-    code, out, err = cli("run", "--source", clip, "--output", "headless", "--method", "identity", "--frames", "6",
+    """A source that fails as the run starts (a camera URL that refuses the connection; a file that
+    cannot be read is refused before: tests/faults/test_fault_inputs.py): its one error line, and
+    no summary of 0 presented and 0 stylized frames ("some are skipped, some shown more than once")
+    after it."""
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/video"
+    code, out, err = cli("run", "--source", url, "--output", "headless", "--method", "identity", "--frames", "6",
                          "--eye-size", "64x48", "--out", tmp_path / "o")
-    assert code == 2 and err.strip().splitlines() == [f"artem-vr run: error: OpenCV cannot open video {clip}: it is a text "
-                                                     "file — give an mp4/avi/mkv/webm file that plays elsewhere"], err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"artem-vr run: error: {url}: connection refused — "), err
     assert "presented" not in out and "stylized" not in out and "recorded" not in out, out
     assert out.splitlines()[0].startswith("source: ")  # what the run set out to do is still said

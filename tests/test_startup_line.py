@@ -41,19 +41,29 @@ def _run(*argv: str, stderr_tty: bool, cwd) -> tuple[int, str, str]:
             os.close(slave)
 
 
+#: a command that loads torch (run's module imports it) and then ends at once on a user error
+LOADS_TORCH = ("run", "--source", "missing.mp4", "--output", "headless")
+SAID = "artem-vr run: error: no such file: missing.mp4 — check the path"
+
+
 def test_a_terminal_is_told_torch_is_loading_once_before_it_loads(tmp_path):
-    code, out, err = _run("run", "--help", stderr_tty=True, cwd=tmp_path)  # run's module imports torch
-    assert code == 0 and out.startswith("usage: artem-vr run")
-    assert err.replace("\r\n", "\n") == LINE + "\n"
+    code, out, err = _run(*LOADS_TORCH, stderr_tty=True, cwd=tmp_path)
+    lines = err.replace("\r\n", "\n").splitlines()
+    assert code == 2 and out == ""
+    assert len(lines) == 2 and lines[0] == LINE and lines[1].startswith(SAID), err
 
 
 def test_a_pipe_and_quiet_get_no_line(tmp_path):
-    code, out, err = _run("run", "--help", stderr_tty=False, cwd=tmp_path)
-    assert code == 0 and out.startswith("usage: artem-vr run") and err == ""
-    code, out, err = _run("run", "--quiet", "--help", stderr_tty=True, cwd=tmp_path)
-    assert code == 0 and out.startswith("usage: artem-vr run") and LINE not in err
+    code, out, err = _run(*LOADS_TORCH, stderr_tty=False, cwd=tmp_path)
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(SAID), err
+    code, out, err = _run(*LOADS_TORCH, "--quiet", stderr_tty=True, cwd=tmp_path)
+    lines = err.replace("\r\n", "\n").splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(SAID), err
 
 
 def test_no_line_where_torch_is_not_loaded(tmp_path):
+    """The top level's help, and a command's: its options are parsed without torch (tests/test_cli_help.py)."""
     code, out, err = _run("--help", stderr_tty=True, cwd=tmp_path)
     assert code == 0 and "artem-vr run" in out and LINE not in err
+    code, out, err = _run("run", "--help", stderr_tty=True, cwd=tmp_path)
+    assert code == 0 and out.startswith("usage: artem-vr run") and LINE not in err

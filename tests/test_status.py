@@ -3,7 +3,10 @@ source state, and every key documented (run --help, README)."""
 
 from __future__ import annotations
 
+import io
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from artem_vr.control import ControlState, Controller, controller_status
 
 from artem_vr.recording import Timeline, retime
 
-from artem_vr.status import StatusPrinter
+from artem_vr.status import PERIOD_S, Progress, StatusPrinter
 from artem_vr.sources.base import FrameSource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +121,7 @@ def test_status_printer_prints_every_period():
 
 
 def _key_tokens():
-    from artem_vr.render.mirror import KEY_BINDINGS
+    from artem_vr.render.keys import KEY_BINDINGS
 
     words = {"RIGHT": "left/right", "LEFT": "left/right", "EQUAL": "+", "KP_ADD": "+", "MINUS": "-",
              "KP_SUBTRACT": "-", "SPACE": "space", "SLASH": "?", "ESCAPE": "Esc", "F1": "F1"}
@@ -164,3 +167,75 @@ def test_a_number_beyond_the_style_count_says_so():
     w._apply(c.pending())  # noqa: SLF001 — what the worker thread does between frames
     assert lines == ["style 9: there are 6 styles (1–6)", "style: b (2/6)"]
     assert c.state.index == 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_off_a_terminal_is_a_plain_line_every_period():
+    """Off a terminal (a log, a pipe, CI) no bar: one plain line at most every period, however many
+    updates there are, each saying how far, how fast and how long is left."""
+    stream, now = io.StringIO(), [0.0]
+    with Progress(100, "generator:starry_night", stream=stream, period=5.0, clock=lambda: now[0]) as p:
+        for i in range(1, 101):  # 100 frames, 0.2 s each: 20 s
+            now[0] = i * 0.2
+            p.update()
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and p.lines == len(lines) == 4  # at 5, 10, 15 and 20 s
+    assert lines[0] == "[progress] generator:starry_night 25/100 frames (25 %), 5.0 frames/s, about 15 s left"
+    assert lines[-1] == "[progress] generator:starry_night 100/100 frames (100 %), 5.0 frames/s"
+
+
+def test_progress_of_an_unknown_total_and_of_a_quick_job():
+    stream, now = io.StringIO(), [0.0]
+    with Progress(None, "job", stream=stream, period=5.0, clock=lambda: now[0]) as p:
+        for i in range(1, 13):
+            now[0] = i * 0.5
+            p.update()
+    assert stream.getvalue() == "[progress] job 10 frames, 2.0 frames/s\n"
+    quiet = io.StringIO()
+    with Progress(10, "job", stream=quiet, period=5.0, clock=lambda: 1.0) as p:
+        for _ in range(10):
+            p.update()
+    assert quiet.getvalue() == ""  # done within the first period: its result line says it
+
+
+def test_progress_on_a_terminal_is_a_bar_redrawn_in_place():
+    stream = _Terminal()
+    with Progress(3, "job", stream=stream) as p:
+        for _ in range(3):
+            p.update()
+    assert "\r" in stream.getvalue() and "3/3" in stream.getvalue() and "[progress]" not in stream.getvalue()
+
+
+def test_stylize_of_a_real_video_into_a_log_writes_a_line_every_few_seconds(tmp_path, real_data):
+    """`artem-vr stylize clip.mp4 out.mp4 2> log` (a real child process, stderr not a terminal):
+    no progress bar written line by line — no carriage return, no line per frame — only notes and
+    a plain progress line at most every PERIOD_S seconds of the run."""
+    import cv2
+
+    source = sorted((real_data("video") / "video").glob("*.mp4"))[0]
+    clip = tmp_path / "clip.mp4"  # its first 60 frames: a short real video
+    reader = cv2.VideoCapture(str(source))
+    writer = None
+    for _ in range(60):
+        ok, frame = reader.read()
+        assert ok, source
+        writer = writer or cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 20.0, frame.shape[1::-1])
+        writer.write(frame)
+    writer.release()
+    reader.release()
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "artem_vr", "stylize", clip, tmp_path / "out.mp4", "--method", "identity",
+                        "--max-side", "160"], capture_output=True, timeout=600, cwd=tmp_path)  # bytes: a "\r" stays one
+    wall = time.monotonic() - t0
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "(60 frames, identity: identity)" in out
+    assert "\r" not in err
+    lines = err.split("\n")[:-1]
+    progress = [ln for ln in lines if ln.startswith("[progress] identity:identity ")]
+    assert all(ln.startswith("note: ") for ln in lines if ln not in progress), err
+    assert len(progress) <= wall / PERIOD_S + 1, (wall, err)

@@ -1,7 +1,7 @@
 """Mirror output: a desktop window showing both eyes side by side, with keyboard control.
 
-Keys (bindings are data: :data:`KEY_BINDINGS`, by meaning → controller method; :data:`KEYS_HELP`
-is the text `run --help` and the README show):
+Keys (bindings are data, :mod:`artem_vr.render.keys`: :data:`~artem_vr.render.keys.KEY_BINDINGS`, by meaning →
+controller method; :data:`~artem_vr.render.keys.KEYS_HELP` is the text `run --help` and the README show):
 
     ←/→ previous/next style · 1–9 pick a style · +/− strength · space stylization on/off ·
     m next method · t temporal smoothing · c stereo consistency · r recenter (headset, --view world) ·
@@ -20,47 +20,8 @@ from artem_vr.render.context import open_context
 from artem_vr.render.geometry import ViewConfig, desk_eye_offset
 from artem_vr.render.headless import LoopStats, check_eye_size, show_new_frame
 from artem_vr.render.hud import HUD_WIDTH_DESK, RECENTER_DESK, ViewUpkeep, show_hud
+from artem_vr.render.keys import KEY_BINDINGS, REPEATING
 from artem_vr.render.upload import FrameUpload
-
-STRENGTH_STEP = 0.1
-
-#: glfw key name → (controller method, arguments). Names are glfw.KEY_* without the prefix.
-KEY_BINDINGS: dict[str, tuple[str, tuple]] = {
-    "RIGHT": ("next_style", ()),
-    "LEFT": ("prev_style", ()),
-    **{str(d): ("pick", (d - 1,)) for d in range(1, 10)},  # 1 picks the first style (index 0)
-    **{f"KP_{d}": ("pick", (d - 1,)) for d in range(1, 10)},
-    "EQUAL": ("change_strength", (+STRENGTH_STEP,)),  # the +/= key, with or without shift
-    "KP_ADD": ("change_strength", (+STRENGTH_STEP,)),
-    "MINUS": ("change_strength", (-STRENGTH_STEP,)),
-    "KP_SUBTRACT": ("change_strength", (-STRENGTH_STEP,)),
-    "SPACE": ("toggle_stylize", ()),
-    "M": ("cycle_method", ()),
-    "T": ("toggle_temporal", ()),
-    "C": ("toggle_stereo_consistency", ()),
-    "R": ("recenter", ()),
-    "H": ("toggle_hud", ()),
-    "F": ("toggle_fovea_outline", ()),
-    "S": ("snapshot", ()),
-    "SLASH": ("show_help", ()),  # ? is shift+/ on US layouts
-    "F1": ("show_help", ()),
-    "Q": ("quit", ()),
-    "ESCAPE": ("quit", ()),
-}
-
-#: the keys in words, for `run --help`, the README and the HUD's help (same order as above)
-KEYS_HELP = (
-    "keys (mirror window, XR mirror window):\n"
-    "  left/right  previous/next style        1-9  pick a style (says so when there are fewer)\n"
-    "  + / -       strength up/down           space  stylization on/off\n"
-    "  m           next method                t  temporal smoothing on/off\n"
-    "  c           stereo consistency on/off  r  recenter the screen (headset, --view world)\n"
-    "  h           HUD on/off                 s  snapshot: the eye images to a PNG in --out\n"
-    "  f           foveal window outline on/off (with --foveate on; default in the headset)\n"
-    "  ? (or F1)   key list in the HUD        q / Esc  quit"
-)
-#: held keys that repeat (the others act once per press)
-REPEATING = {"RIGHT", "LEFT", "EQUAL", "KP_ADD", "MINUS", "KP_SUBTRACT"}
 
 
 def key_table() -> dict[int, tuple[str, str, tuple]]:

@@ -62,6 +62,18 @@ class FrameSource(ABC):
         pass
 
     # -- lifecycle ------------------------------------------------------------------
+    #: opening reads only a file (a video, an image, a panorama): quick, no device, no network
+    opens_a_file = False
+
+    def check(self) -> None:
+        """Refuse now what :meth:`start` would refuse of the file this source reads (it cannot be
+        read, is no video or image OpenCV decodes, is over the size limit), without capturing: a
+        command says so before it spends seconds loading a model. Sources that open a device or a
+        stream (cameras, URLs, the screen) are only tried by start()."""
+        if self.opens_a_file:
+            self._open()
+            self._close()
+
     def start(self) -> "FrameSource":
         """Open the device (errors raise here, in the caller's thread) and start capturing.
 

@@ -21,6 +21,7 @@ class VideoFileSource(FrameSource):
     """
 
     name = "video"
+    opens_a_file = True
 
     def __init__(self, path: str | os.PathLike, loop: bool = True, stereo: str | None = None, realtime: bool = True,
                  *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
@@ -66,6 +67,7 @@ class ImageSource(FrameSource):
     """
 
     name = "image"
+    opens_a_file = True
 
     def __init__(self, path: str | os.PathLike, fps: float = 30.0, stereo: str | None = None, loop: bool = True,
                  *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
@@ -81,6 +83,8 @@ class ImageSource(FrameSource):
         self._image: np.ndarray | None = None
 
     def _open(self) -> None:
+        if self._image is not None:  # read by check() already
+            return
         try:
             img = read_image(self.path, max_megapixels=self.max_megapixels)
         except ImageError as e:

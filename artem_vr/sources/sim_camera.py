@@ -108,6 +108,7 @@ class SimCameraSource(FrameSource):
     """
 
     name = "sim-camera"
+    opens_a_file = True
 
     def __init__(self, panorama: str | Path | None = None, *, poses: PoseHistory | None = None,
                  size: tuple[int, int] = (640, 480), fov_deg: float = 90.0, fps: float = 30.0,
@@ -140,7 +141,8 @@ class SimCameraSource(FrameSource):
         self.delivered: deque[tuple[float, float]] = deque(maxlen=1000)
 
     def _open(self) -> None:
-        self.panorama = load_panorama(self.path)
+        if self.panorama is None:  # not read by check() already
+            self.panorama = load_panorama(self.path)
         self._rays = camera_rays(self.size[0], self.size[1], self.fov_deg)
         self._t0 = self._next = time.monotonic()
 

@@ -2,7 +2,7 @@
 per-frame / stabilized) and rectified stereo pairs with ground truth (disagreement of independent /
 shared-stats / warp), printed as markdown tables and written as JSON and side-by-side images.
 
-Its options are added by :func:`add_eval_arguments`; :func:`run_eval` receives the command's
+Its options are :func:`artem_vr.options.add_eval_options`'s; :func:`run_eval` receives the command's
 frozen :class:`artem_vr.evaluate.EvalConfig`. The maths is :mod:`artem_vr.temporal.flicker`, the
 files :mod:`artem_vr.temporal.readers`, the images :mod:`artem_vr.temporal.strips`.
 """
@@ -28,23 +28,6 @@ from artem_vr.temporal.stabilize import TemporalStabilizer
 from artem_vr.temporal.stereo import StereoConsistentStylizer
 from artem_vr.temporal.strips import write_stereo_strip, write_temporal_strip
 from artem_vr.text import say
-
-
-def add_eval_arguments(parser) -> None:
-    """The options of the comfort half of `artem-vr eval` only; ``--method`` and ``--device`` are
-    defined once, by :func:`artem_vr.evaluate.add_arguments`, and shared by both halves."""
-    g = parser.add_argument_group("flicker and stereo consistency")
-    g.add_argument("--videos", default=None, help="folder of real videos for the temporal flicker metric")
-    g.add_argument("--stereo", default=None, help="folder of rectified pairs NAME_left/right.* + NAME_disparity* (GT)")
-    g.add_argument("--style", default=None, help="preset style for the comfort metrics (default: the method's first)")
-    g.add_argument("--video-frames", type=int, default=24, help="frames per video for the flicker metric (default 24)")
-    g.add_argument("--video-width", type=int, default=480, help="width the videos are stylized at (default 480)")
-    g.add_argument("--stereo-width", type=int, default=640, help="width the stereo pairs are stylized at (default 640)")
-    g.add_argument("--comfort-backend", choices=["auto", "torch", "opencv"], default="auto",
-                   help="flow and disparity of the comfort wrappers: auto = torch on a GPU (on the frames' "
-                        "own device), OpenCV on the CPU; torch / opencv = that one anywhere (default auto)")
-    g.add_argument("--comfort-json", default=None, help="also write the flicker/stereo results to this JSON file")
-    g.add_argument("--comfort-images", default=None, help="write side-by-side PNGs (raw | per-frame | stabilized) to this folder")
 
 
 def _stylizers(methods, style: str | None, device: str, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> tuple[dict, dict]:

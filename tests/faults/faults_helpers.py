@@ -89,8 +89,9 @@ def start_cli(*argv, cwd: Path) -> subprocess.Popen:
                             text=True, env=child_env())
 
 
-#: a tqdm progress bar's line ("12%|██  | 3/25 [00:01<…, 2.1it/s]", "?frame/s")
-_PROGRESS = re.compile(r"frame/s|\?frame|\d+%\||it/s\]|s/it\]")
+#: a tqdm progress bar's line ("12%|██  | 3/25 [00:01<…, 2.1it/s]", "?frame/s"), or the plain line that
+#: stands for it off a terminal (artem_vr.status.Progress: "[progress] … 3/25 frames (12 %), …")
+_PROGRESS = re.compile(r"frame/s|\?frame|\d+%\||it/s\]|s/it\]|^\[progress\] ")
 
 
 def one_error_line(err: str) -> str:

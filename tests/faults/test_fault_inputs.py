@@ -4,12 +4,14 @@ and memory is bounded before decoding."""
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import zlib
 
 import cv2
 import numpy as np
 import pytest
-from faults_helpers import one_error_line, partials, run_cli, write_png, write_video
+from faults_helpers import child_env, one_error_line, partials, run_cli, write_png, write_video
 
 
 def png_claiming(path, w: int, h: int):
@@ -218,3 +220,73 @@ def test_max_megapixels_holds_for_the_style_image_of_stylize_and_run(tmp_path):
                 "--max-megapixels", "0.05"]
         r = run_cli(*args, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
+
+
+def _run_importtime(*argv, cwd) -> tuple[subprocess.CompletedProcess, set[str], str]:
+    """``artem-vr ARGV`` as a real child process under ``-X importtime``: (result, the top-level
+    packages it imported, its stderr without the import lines)."""
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "artem_vr", *map(str, argv)], cwd=cwd,
+                       capture_output=True, text=True, timeout=180, env=child_env())
+    lines = r.stderr.splitlines()
+    imported = {ln.rsplit("|", 1)[1].strip().split(".")[0] for ln in lines if ln.startswith("import time:")}
+    return r, imported, "\n".join(ln for ln in lines if not ln.startswith("import time:"))
+
+
+def _cheap_cases(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("hello, this is not a video\n" * 50)
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "cut.png").write_bytes(write_png(tmp_path / "ok.png", size=(64, 48)).read_bytes()[:200])
+    run = ["run", "--output", "headless", "--frames", "2", "--eye-size", "64x48", "--device", "cpu", "--out", tmp_path / "o"]
+    stylize = ["--device", "cpu"]
+    return {
+        "run: a source that is not there": ([*run, "--source", "missing.mp4"], "no such file: missing.mp4"),
+        "run: a folder as the source": ([*run, "--source", "folder"], "folder is a directory"),
+        "run: an empty video": ([*run, "--source", "empty.mp4"], "empty.mp4 is empty (0 bytes)"),
+        "run: text named as a video": ([*run, "--source", "text.mp4"], "OpenCV cannot open video text.mp4: it is a text file"),
+        "run: a panorama that is not there": ([*run, "--source", "sim-camera:missing.jpg"], "panorama missing.jpg: no such file"),
+        "run: a style image that is not there": ([*run, "--source", "ok.png", "--style", "missing.jpg"],
+                                                 "style image 'missing.jpg' not found"),
+        "run: --record under a file": ([*run, "--source", "ok.png", "--record", "a_file/run.mp4"], "a_file is a file, not a folder"),
+        "stylize: an empty video": (["stylize", "empty.mp4", "out.mp4", *stylize], "video file is empty (0 bytes): empty.mp4"),
+        "stylize: text named as a video": (["stylize", "text.mp4", "out.mp4", *stylize],
+                                           "OpenCV cannot open video text.mp4: it is a text file"),
+        "stylize: a truncated image": (["stylize", "cut.png", "out.png", *stylize], "cut.png"),
+        "stylize: a style image that is not there": (["stylize", "ok.png", "out.png", "--style", "missing.jpg", *stylize],
+                                                     "style image 'missing.jpg' not found"),
+    }
+
+
+@pytest.mark.parametrize("case", ["run: a source that is not there", "run: a folder as the source", "run: an empty video",
+                                  "run: text named as a video", "run: a panorama that is not there",
+                                  "run: a style image that is not there", "run: --record under a file",
+                                  "stylize: an empty video", "stylize: text named as a video", "stylize: a truncated image",
+                                  "stylize: a style image that is not there"])
+def test_an_input_that_cannot_be_used_is_said_before_any_model_loads(tmp_path, case):
+    """A source, input, painting or recording path that is unusable is found by cheap checks (the
+    file exists, is no folder, its first bytes, OpenCV opens it and decodes a frame): one line,
+    exit 2, and no model built: nothing on stdout (every stylizer built says its engine there),
+    and neither ONNX Runtime (the CPU's default generator engine loads it with the model) nor
+    torchvision (AdaIN's VGG encoder) ever imported — the control below shows the first two when a
+    model does load."""
+    argv, said = _cheap_cases(tmp_path)[case]
+    r, imported, err = _run_importtime(*argv, cwd=tmp_path)
+    command = argv[0]
+    assert r.returncode == 2, err
+    line = one_error_line(err)
+    assert line.startswith(f"artem-vr {command}: error: ") and said in line, line
+    assert r.stdout == ""
+    assert not imported & {"onnxruntime", "torchvision"}, sorted(imported & {"onnxruntime", "torchvision"})
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob("out.*"))
+
+
+def test_the_control_a_usable_input_loads_the_model(tmp_path):
+    """What the test above rules out: with a usable source the model loads, says its engine on
+    stdout and (the CPU's default engine) imports ONNX Runtime."""
+    write_video(tmp_path / "clip.mp4", n=10)
+    r, imported, err = _run_importtime("run", "--output", "headless", "--frames", "1", "--eye-size", "64x48", "--device", "cpu",
+                                       "--source", "clip.mp4", "--out", tmp_path / "o", cwd=tmp_path)
+    assert r.returncode == 0, err
+    assert r.stdout.startswith("generator engine: ort"), r.stdout
+    assert "onnxruntime" in imported

@@ -5,7 +5,6 @@ it is refused as `run` refuses it — one line, exit 2, before any work. Real CL
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 
 import cv2
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 from faults_helpers import one_error_line, run_cli, write_png, write_video
 
-from artem_vr.cli import COMMANDS, build_parser
+from artem_vr.cli import build_parser, command_parser
 from artem_vr.errors import ImageError
 from artem_vr.temporal.readers import load_stereo_pair
 
@@ -138,8 +137,7 @@ def test_a_limit_out_of_range_is_one_line(tmp_path, command):
 def test_the_option_is_run_s_own_with_its_default_stated(command):
     """One definition: the same help text and default as `run`'s, the default said in the help."""
     def option(names):
-        sp = build_parser()._subparsers._group_actions[0].choices[names[0]]  # noqa: SLF001
-        importlib.import_module(COMMANDS[names[0]][0]).add_arguments(sp)
+        sp = command_parser(build_parser(), names[0])
         for name in names[1:]:
             sp = next(a for a in sp._actions if isinstance(a, argparse._SubParsersAction)).choices[name]  # noqa: SLF001
         return next(a for a in sp._actions if "--max-megapixels" in a.option_strings)  # noqa: SLF001

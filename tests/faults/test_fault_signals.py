@@ -71,7 +71,7 @@ def test_sigterm_during_stylize_discards_the_partial_output(tmp_path):
     out = write_video(tmp_path / "out.mp4", n=5, seed=8)
     before = digest(out)
     r = signal_cli("stylize", src, out, "--method", "identity", cwd=tmp_path, sig=signal.SIGTERM,
-                   marker="frame/s")  # the progress bar moves: frames are being written
+                   ready=lambda: partials(tmp_path))  # the partial output is there: frames are being written
     err = r.stderr
     assert r.returncode == 128 + signal.SIGTERM, err
     said = [ln for ln in err.splitlines() if "interrupted" in ln]

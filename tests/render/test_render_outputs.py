@@ -11,7 +11,8 @@ import pytest
 from render_helpers import RecordingController, FakePipeline, assert_close_image, flat, pattern
 
 from artem_vr.render.headless import run_headless
-from artem_vr.render.mirror import KEY_BINDINGS, handle_key, key_table, run_mirror
+from artem_vr.render.keys import KEY_BINDINGS
+from artem_vr.render.mirror import handle_key, key_table, run_mirror
 from artem_vr.render.geometry import desk_eye_offset
 from artem_vr.render.renderer import ViewConfig, expected_eye_image
 
