@@ -114,7 +114,7 @@ def change_text(reduction: float) -> str:
 def command_line(cfg) -> str:
     """The full `artem-vr train generator` command equivalent to ``cfg`` (every option spelled out)."""
     parts = ["artem-vr", "train", "generator"]
-    skip = {"command", "trainer", "debug", "_module", "_trainer_error", "no_progress", "log_every", "resume", "out_dir", "run_dir", "force",
+    skip = {"command", "trainer", "debug", "no_progress", "log_every", "resume", "out_dir", "run_dir", "force",
             "max_megapixels"}  # a decode limit: it changes what is refused, not what is trained
     for k, v in vars(cfg).items():
         if k in skip or k.startswith("_") or v is None or v is False:
