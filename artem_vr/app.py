@@ -143,6 +143,11 @@ def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, 
     return factory
 
 
+def _is_image_name(name: str) -> bool:
+    """A style part that names an image file (a path, or an image's suffix), not a style name."""
+    return os.sep in name or Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
 def plan_style(method: str | None, style: str | None, printer=print) -> tuple[str, list[str], list[str], str | None]:
     """Decide (method, methods offered, styles of that method, initial style or file).
 
@@ -154,7 +159,8 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
         if method not in (None, file_method):
             raise UsageError(f"--style {style} is a {file_method} model", f"drop --method, or use --method {file_method}")
         return file_method, list(dict.fromkeys([file_method, *avail])), avail.get(file_method, []), style
-    is_file = style is not None and (os.sep in style or Path(style).suffix.lower() in IMAGE_SUFFIXES)
+    # an image, or a blend naming one ("painting.jpg:0.7+starry_night:0.3"): AdaIN's
+    is_file = style is not None and any(_is_image_name(name) for name, _weight in parse_style_spec(style))
     if method is not None:
         stylizer_class(method)  # unknown method → UsageError
     if is_file:
@@ -165,7 +171,7 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
             raise UsageError("--style with an image needs the AdaIN decoder, which is not installed",
                              "train one with `artem-vr train adain` or use a preset name")
         for name, _weight in parse_style_spec(style):  # a painting that is not there: said before the decoder loads
-            if (os.sep in name or Path(name).suffix.lower() in IMAGE_SUFFIXES) and not os.path.isfile(name):
+            if _is_image_name(name) and not os.path.isfile(name):
                 raise ImageError(f"style image {name!r} not found",
                                  "give an existing image file or a preset name (artem-vr styles)")
         return "adain", list(avail), avail["adain"], style
