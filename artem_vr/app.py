@@ -159,21 +159,25 @@ def plan_style(method: str | None, style: str | None, printer=print) -> tuple[st
         if method not in (None, file_method):
             raise UsageError(f"--style {style} is a {file_method} model", f"drop --method, or use --method {file_method}")
         return file_method, list(dict.fromkeys([file_method, *avail])), avail.get(file_method, []), style
-    # an image, or a blend naming one ("painting.jpg:0.7+starry_night:0.3"): AdaIN's
-    is_file = style is not None and any(_is_image_name(name) for name, _weight in parse_style_spec(style))
+    # an image, or a blend ("painting.jpg:0.7+starry_night:0.3", "starry_night+great_wave"): AdaIN's
+    parts = parse_style_spec(style) if style is not None else []
+    is_file = len(parts) > 1 or any(_is_image_name(name) for name, _weight in parts)
     if method is not None:
         stylizer_class(method)  # unknown method → UsageError
     if is_file:
         if method not in (None, "adain"):
-            raise UsageError(f"--style {style}: a style image needs --method adain",
+            raise UsageError(f"--style {style}: a style image or a blend needs --method adain",
                              "drop --method, or use a preset name (artem-vr styles)")
         if "adain" not in avail:
-            raise UsageError("--style with an image needs the AdaIN decoder, which is not installed",
+            raise UsageError("--style with an image or a blend needs the AdaIN decoder, which is not installed",
                              "train one with `artem-vr train adain` or use a preset name")
-        for name, _weight in parse_style_spec(style):  # a painting that is not there: said before the decoder loads
+        for name, _weight in parts:  # a painting that is not there, a name without one: said before the decoder loads
             if _is_image_name(name) and not os.path.isfile(name):
                 raise ImageError(f"style image {name!r} not found",
                                  "give an existing image file or a preset name (artem-vr styles)")
+            if not _is_image_name(name) and not os.path.isfile(name) and name not in avail["adain"]:
+                raise UsageError(f"unknown style {name!r} in --style {style}{did_you_mean(name, avail['adain'])}",
+                                 f"blend image files or these styles: {', '.join(avail['adain'])}")
         return "adain", list(avail), avail["adain"], style
     if method is None:
         method = next((m for m in ("generator", "adain", "xnor") if m in avail), "identity")

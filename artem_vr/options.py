@@ -32,7 +32,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stereo", choices=["sbs"], default=None, help="the source is side-by-side stereo (left|right)")
     p.add_argument("--no-loop", action="store_true", help="stop at the end of a video instead of looping")
     p.add_argument("--style", default=None, help="a preset or your own style by name (see `artem-vr styles`), a generator/xnor "
-                        ".safetensors model file, or any image file (uses adain); default: the method's first style")
+                        ".safetensors model file, any image file (uses adain), or a blend of images and styles, e.g. "
+                        "painting.jpg:0.7+starry_night:0.3 (adain); default: the method's first style")
     p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: the best with models here)")
     p.add_argument("--strength", type=float, default=1.0, help="0 (input) … 1 (full style); default 1")
     p.add_argument("--output", default="auto", help="auto (default: xr, else mirror window, else headless) | xr | mirror | headless")
@@ -122,6 +123,7 @@ def add_stylize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", metavar="OUT", help="where to write the result: an image name for an image (e.g. .jpg, .png), "
                    "a video name for a video (e.g. .mp4, .avi); its folder must exist")
     p.add_argument("--style", default=None, help="a preset or user style name (artem-vr styles), any image file (adain), "
+                   "a blend of images and styles such as painting.jpg:0.7+starry_night:0.3 (adain), "
                    "or a model file path/to/NAME.safetensors from `artem-vr train` (default: the first preset)")
     p.add_argument("--method", default=None, help="generator | adain | xnor | identity (default: the first of generator, "
                    "adain, xnor with a model for --style)")

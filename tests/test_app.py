@@ -302,18 +302,24 @@ def test_stylize_arch_reaches_the_generator(tmp_path, cli):
     assert code == 2 and "no trained full generator for style 'great_wave'" in err, err
 
 
-def test_a_blend_naming_an_image_is_adain_whichever_part_comes_first(tmp_path):
-    """`--style painting.jpg:0.7+starry_night:0.3` is an AdaIN blend (it was taken for an unknown
-    preset name when the image came first); a blend naming a missing image says so by name."""
+def test_a_blend_is_adain_whichever_part_comes_first(tmp_path):
+    """`--style painting.jpg:0.7+starry_night:0.3` and `starry_night+great_wave` are AdaIN blends
+    (both were taken for an unknown preset name); a blend naming a missing image or an unknown
+    style says which part."""
     from artem_vr.app import plan_style
     from artem_vr.errors import ImageError
 
     painting = str(STYLES_DIR / "great_wave.jpg")
     quiet = {"printer": lambda *_: None}
-    for spec in (f"{painting}:0.7+starry_night:0.3", f"starry_night+{painting}", f"{painting}+starry_night"):
+    for spec in (f"{painting}:0.7+starry_night:0.3", f"starry_night+{painting}", f"{painting}+starry_night",
+                 "starry_night:0.6+great_wave:0.4"):
         method, _, _, initial = plan_style(None, spec, **quiet)
         assert (method, initial) == ("adain", spec)
     with pytest.raises(ImageError, match="missing.jpg"):
         plan_style(None, "missing.jpg+starry_night", **quiet)
+    with pytest.raises(UsageError, match="unknown style 'starry_nite' in --style starry_nite\\+great_wave.*starry_night"):
+        plan_style(None, "starry_nite+great_wave", **quiet)
+    with pytest.raises(UsageError, match="a blend needs --method adain"):
+        plan_style("generator", "starry_night+great_wave", **quiet)
     with pytest.raises(UsageError, match="unknown style"):
         plan_style(None, "starry_nite", **quiet)
