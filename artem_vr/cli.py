@@ -203,6 +203,7 @@ def _url_secrets(argv: list[str]) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="artem-vr",
+        allow_abbrev=False,  # `--str` is not `--strength`: a later option must not change what a typed one means
         description="Art'Em VR — real-time artistic style transfer in a VR headset.\n"
         "Start with `artem-vr run` (embedded sample, default style, best output available)\n"
         "and `artem-vr doctor` (what this machine can do).",
@@ -212,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():
-        sp = sub.add_parser(name, help=command.short, description=command.description,
+        sp = sub.add_parser(name, help=command.short, description=command.description, allow_abbrev=False,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         if name in IMAGE_COMMANDS:
@@ -386,7 +387,7 @@ def _unrecognized(parser: argparse.ArgumentParser, args, extras: list[str]) -> N
         if chosen not in (sub.choices if sub is not None else {}):
             break
         parser = sub.choices[chosen]
-    options = [o for a in parser._actions for o in a.option_strings]  # noqa: SLF001
+    options = [o for a in parser._actions if a.help != argparse.SUPPRESS for o in a.option_strings]  # noqa: SLF001 (old spellings unshown)
     said = [x + did_you_mean(x.split("=")[0], options) if x.startswith("-") else x for x in extras]
     parser.error(f"unrecognized arguments: {' '.join(said)}")
 

@@ -41,10 +41,13 @@ def pixel_counts(*counts: float) -> str:
 
 
 def did_you_mean(word: str, choices) -> str:
-    """``" (did you mean NAME?)"`` for the choice closest to ``word`` (a typo: ``starry_nite``), or ``""``."""
+    """``" (did you mean NAME?)"`` for the choice closest to ``word`` (a typo: ``starry_nite``), or
+    for the one choice it begins (a shortening: ``--str`` for ``--strength``), or ``""``."""
     import difflib
 
-    near = difflib.get_close_matches(str(word), [str(c) for c in choices], 1, 0.75)
+    word, choices = str(word), [str(c) for c in choices]
+    begun = [c for c in choices if c.startswith(word)] if len(word) >= 3 else []
+    near = begun if len(begun) == 1 else difflib.get_close_matches(word, choices, 1, 0.75)
     return f" (did you mean {near[0]}?)" if near else ""
 
 

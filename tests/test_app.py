@@ -53,6 +53,13 @@ def test_bad_input_is_one_clear_line_exit_2(cli, argv, needle):
     (["train", "generator", "--content", "c", "--style", "s", "--out", "o", "--itres", "5"], "usage: artem-vr train generator ",
      "artem-vr train generator: error: unrecognized arguments: --itres (did you mean --iters?) 5"),
     (["doctor", "--zzz"], "usage: artem-vr doctor ", "artem-vr doctor: error: unrecognized arguments: --zzz"),
+    # no abbreviations: a shortening is named, never taken (a later option would change what it means);
+    # the old spellings kept unshown (--holdout-every) are never offered
+    (["run", "--str", "0.5"], "usage: artem-vr run ",
+     "artem-vr run: error: unrecognized arguments: --str (did you mean --strength?) 0.5"),
+    (["train", "generator", "--content", "c", "--style", "s", "--out", "o", "--hold", "2"], "usage: artem-vr train generator ",
+     "artem-vr train generator: error: unrecognized arguments: --hold (did you mean --holdout?) 2"),
+    (["run", "--st", "0.5"], "usage: artem-vr run ", "artem-vr run: error: unrecognized arguments: --st 0.5"),
 ])
 def test_an_unknown_option_is_named_by_its_command(capsys, argv, usage, said):
     """The command's own usage and name (not the top level's), and the option meant where one is near."""

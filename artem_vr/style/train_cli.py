@@ -43,7 +43,7 @@ def _exists(kind: str) -> bool:
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="trainer", metavar="KIND", required=True)
     for kind, (_mod, short) in TRAINERS.items():
-        sp = sub.add_parser(kind, help=short, description=short, formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp = sub.add_parser(kind, help=short, description=short, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(_trainer_error=None)
         # --debug after the kind too (`train generator … --debug`), as every command takes it
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
