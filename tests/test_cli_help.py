@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import subprocess
 import sys
 
@@ -79,3 +80,42 @@ def test_a_command_s_help_and_usage_errors_load_no_model_library(command):
         imported = {ln.rsplit("|", 1)[1].strip().split(".")[0] for ln in r.stderr.splitlines() if ln.startswith("import time:")}
         assert "artem_vr" in imported, r.stderr[-2000:]  # the listing is there
         assert not imported & {"torch", "numpy", "cv2"}, (argv, sorted(imported & {"torch", "numpy", "cv2"}))
+
+
+def _documented_command_lines():
+    """(file, line, argv) for every `artem-vr COMMAND …` written in the README, docs/ and the
+    assets' cards (continuation backslashes joined; prose after `#`, `|`, `;`, `&` or a backquote cut)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "README.md", *sorted((root / "docs").rglob("*.md")), *sorted((root / "assets").rglob("*.md"))]
+    for f in files:
+        for line in re.sub(r"\\\n\s*", " ", f.read_text()).splitlines():
+            for m in re.finditer(r"artem-vr ([a-z]+)((?:\s[^`#|;&]*)?)", line):
+                if m.group(1) in COMMANDS:
+                    try:
+                        words = shlex.split(m.group(2))
+                    except ValueError:  # an unclosed quote in prose
+                        continue
+                    yield f.relative_to(root), line.strip(), [m.group(1), *words]
+
+
+def test_every_documented_command_line_names_options_the_command_has(capsys):
+    """What the docs tell a user to type uses only options and words the command knows — options
+    are never abbreviated, so a renamed or shortened option in the docs would fail for the user.
+    A prose fragment (`artem-vr train adain ... --resume`) may leave out required arguments."""
+    seen, wrong = 0, []
+    for path, line, argv in _documented_command_lines():
+        seen += 1
+        try:
+            _args, extras = cli.command_parser(build_parser(), argv[0]).parse_known_args(argv[1:])
+        except SystemExit:
+            said = capsys.readouterr().err.strip().splitlines()[-1]
+            if not re.search(r"required|expected one argument", said):
+                wrong.append(f"{path}: {line} → {said}")
+            continue
+        extras = [x for x in extras if x not in ("…", "...")]
+        if extras:
+            wrong.append(f"{path}: {line} → not understood: {extras}")
+    assert seen > 50, seen  # the docs' commands were found
+    assert not wrong, "\n".join(wrong)
