@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from artem_vr.app import plan_style, stylizer_factory, stylizer_options
-from artem_vr.atomic import AtomicVideoWriter, InputsRead, check_writable, refuse_inputs, write_image_atomic
+from artem_vr.atomic import AtomicVideoWriter, InputsRead, check_can_create, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way, shown
 from artem_vr.frames import MIN_SIDE, check_size, to_rgb8, to_tensor
@@ -139,9 +139,7 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
         raise UsageError(f"{src} is a video but {dst} is not a video name", "give OUT a .mp4 or .avi name")
     if not is_video and ext_out not in IMAGE_EXT:
         raise UsageError(f"{dst}: unknown image type {ext_out or '(none)'}", "give OUT a .jpg or .png name")
-    if dst.parent and not dst.parent.exists():
-        raise UsageError(f"folder {dst.parent} does not exist", "create it first")
-    check_writable(dst.parent, dst)  # before the model loads and the frames are stylized
+    check_can_create(dst)  # before the model loads and the frames are stylized; a missing folder is made at the write
     return src, dst, is_video, inputs
 
 
@@ -184,6 +182,7 @@ def _image(max_side, img, src, dst, inputs, stylizer, what) -> int:
     fitted = _fit(img, max_side)
     _say_downscaled(img, fitted, max_side)
     out = stylize_rgb(stylizer, fitted, src)
+    dst.parent.mkdir(parents=True, exist_ok=True)  # as every command's outputs: its folder made when it is written
     write_image_atomic(dst, out, inputs)
     say(printable(f"wrote {dst} ({out.shape[1]}x{out.shape[0]}, {what})"))
     return 0
@@ -210,6 +209,7 @@ def _animated_frames(path: Path) -> int:
 def _video(max_side, reader, src, dst, inputs, stylizer, what) -> int:
     """``reader``'s frames (an open VideoReaderRGB) stylized into ``dst``; the progress on stderr (a
     bar on a terminal, else a line every few seconds: :class:`~artem_vr.status.Progress`)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)  # as every command's outputs: its folder made when it is written
     with AtomicVideoWriter(dst, reader.fps, inputs) as writer:
         with Progress(reader.frame_count, what.replace(": ", ":")) as progress:
             for i, rgb in enumerate(reader):

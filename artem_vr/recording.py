@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artem_vr.atomic import (AtomicVideoWriter, InputsRead, check_writable, read_png_text, refuse_inputs, same_file,
+from artem_vr.atomic import (AtomicVideoWriter, InputsRead, check_can_create, read_png_text, refuse_inputs, same_file,
                              write_image_atomic)
 from artem_vr.errors import UsageError
 
@@ -98,7 +98,7 @@ class Recorder:
         refuse_inputs(self.path, self.inputs, "recording")
         for target in (self.path, self.png):  # a folder it may not write into: said now, not at the first frame
             if target is not None:
-                _check_can_write(target)
+                check_can_create(target)
         if self.png is not None:
             if same_file(self.png, self.path):
                 raise UsageError(f"the recording and its last-frame picture are both {self.path}", "give the recording a video name (.mp4)")
@@ -207,16 +207,6 @@ class Timeline:
             return 0
         self.written += 1
         return 1
-
-
-def _check_can_write(target: Path) -> None:
-    """PermissionDenied naming ``target`` when the folder it goes in (or, where that is still to be
-    made, the nearest one that exists) is one this process may not write into."""
-    folder = target.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if folder.is_dir():
-        check_writable(folder, target)
 
 
 def write_snapshot(folder: Path, eye_images: list[np.ndarray]) -> Path:

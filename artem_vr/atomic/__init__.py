@@ -27,7 +27,7 @@ second gets one line, never a silent overwrite.
 
 from __future__ import annotations
 
-from artem_vr.atomic.files import (AtomicVideoWriter, check_writable, commit, count_video_frames, read_png_text, verify_image,
+from artem_vr.atomic.files import (AtomicVideoWriter, check_can_create, check_writable, commit, count_video_frames, read_png_text, verify_image,
                                    verify_video, write_bytes_atomic, write_file_atomic, write_image_atomic,
                                    write_text_atomic)
 from artem_vr.atomic.group import AtomicGroup
@@ -35,6 +35,6 @@ from artem_vr.atomic.inputs import InputsRead, refuse_inputs, same_file
 from artem_vr.atomic.leftovers import clean_stale_partials, owner_alive, partial_path
 from artem_vr.atomic.lock import OutputLock
 
-__all__ = ["AtomicGroup", "AtomicVideoWriter", "InputsRead", "OutputLock", "check_writable", "clean_stale_partials", "commit",
+__all__ = ["AtomicGroup", "AtomicVideoWriter", "InputsRead", "OutputLock", "check_can_create", "check_writable", "clean_stale_partials", "commit",
            "count_video_frames", "owner_alive", "partial_path", "read_png_text", "refuse_inputs", "same_file", "verify_image",
            "verify_video", "write_bytes_atomic", "write_file_atomic", "write_image_atomic", "write_text_atomic"]

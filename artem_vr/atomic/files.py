@@ -127,6 +127,17 @@ def check_folder(target: Path, what: str) -> None:
     check_writable(folder, target)
 
 
+def check_can_create(target: Path) -> None:
+    """PermissionDenied naming ``target`` when the folder it goes in (or, where that is still to be
+    made, the nearest one that exists) is one this process may not write into: said before the
+    work, and the missing folders are made only when the output is written."""
+    folder = Path(target).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if folder.is_dir():
+        check_writable(folder, Path(target))
+
+
 def check_writable(folder: Path, target: Path) -> None:
     """PermissionDenied naming ``target`` when this process may not create files in the existing
     ``folder`` (its mode, an ACL, a read-only file system): said before the work, not by the first

@@ -153,7 +153,7 @@ def _without_root_override() -> list[str]:
     return [shutil.which("setpriv"), "--bounding-set=-dac_override,-dac_read_search"]
 
 
-@pytest.mark.parametrize("kind", ["stylize image", "stylize video", "run", "run --record"])
+@pytest.mark.parametrize("kind", ["stylize image", "stylize video", "stylize into a new folder", "run", "run --record"])
 def test_a_folder_it_may_not_write_into_is_said_first_and_by_its_cause(tmp_path, kind):
     """An output folder without write permission: one line naming the output and the cause, before
     the model is loaded and frames are made — not a codec that is "unavailable", a fall-back
@@ -164,6 +164,7 @@ def test_a_folder_it_may_not_write_into_is_said_first_and_by_its_cause(tmp_path,
     argv, target = {
         "stylize image": (["stylize", img, locked / "o.png"], locked / "o.png"),
         "stylize video": (["stylize", clip, locked / "o.mp4"], locked / "o.mp4"),
+        "stylize into a new folder": (["stylize", img, locked / "new" / "o.png"], locked / "new" / "o.png"),
         "run": (["run", "--output", "headless", "--frames", "3", "--eye-size", "64x48", "--out", locked / "o"],
                 locked / "o" / "run.mp4"),
         "run --record": (["run", "--output", "headless", "--frames", "3", "--eye-size", "64x48", "--out", tmp_path / "o",
@@ -180,6 +181,18 @@ def test_a_folder_it_may_not_write_into_is_said_first_and_by_its_cause(tmp_path,
                                         "check its permissions and those of its folder (ls -l), or use a path you own")
     assert "engine" not in r.stdout and "presented" not in r.stdout, r.stdout  # said before the stylizer was built
     assert list(locked.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_stylize_makes_the_folders_of_its_output_as_every_command_does(tmp_path, cli, kind):
+    """`stylize a.jpg new/dir/b.jpg` writes (as `run --record`, `eval --sheet`, `bench --json` and
+    `export --out` do) instead of refusing a folder that is still to be made."""
+    src = write_png(tmp_path / "in.png") if kind == "image" else write_video(tmp_path / "in.mp4", n=6)
+    out = tmp_path / "new" / "dir" / f"out{src.suffix}"
+    code, stdout, err = cli("stylize", src, out, "--method", "identity")
+    assert code == 0, err
+    assert f"wrote {out}" in stdout and count_frames(out) == (6 if kind == "video" else 1)
+    assert partials(out.parent) == []
 
 
 def test_a_video_writer_in_a_folder_it_may_not_write_says_so_not_that_the_codec_is_missing(tmp_path):
