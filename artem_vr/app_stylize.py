@@ -19,7 +19,7 @@ from types import MappingProxyType
 from artem_vr.app import plan_style, stylizer_factory, stylizer_options
 from artem_vr.atomic import AtomicVideoWriter, InputsRead, check_can_create, refuse_inputs, write_image_atomic
 from artem_vr.cuda.device import resolve_device
-from artem_vr.errors import ImageError, Interrupted, NotADirectory, UsageError, WeightsError, file_in_the_way, shown
+from artem_vr.errors import ImageError, Interrupted, UsageError, WeightsError, shown
 from artem_vr.frames import MIN_SIDE, check_size, to_rgb8, to_tensor
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.sources.imageio import VideoReaderRGB, read_image, sniff_image, sniff_video
@@ -108,8 +108,7 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
         raise UsageError(f"--max-side {max_side} is too small", f"use at least {MIN_SIDE}, or 0 to never downscale")
     if dst.is_dir():
         raise UsageError(f"output {dst} is a folder", f"give a file name, e.g. {dst / ('stylized' + src.suffix.lower())}")
-    if (blocker := file_in_the_way(dst.parent)) is not None:
-        raise NotADirectory(f"cannot write {dst}: {blocker} is a file, not a folder", "give a path whose folders are folders")
+    check_can_create(dst)  # a file in the way, a folder it may not write: before the model loads (missing folders are made at the write)
     # what the command reads: the input, and the style's files (a style image, a model and the
     # files beside it, a user style's or a preset's painting and models), named or not
     inputs = [src, *style_files(style)]
@@ -139,7 +138,6 @@ def _plan(input: str, output: str, max_side: int, style: str | None) -> tuple[Pa
         raise UsageError(f"{src} is a video but {dst} is not a video name", "give OUT a .mp4 or .avi name")
     if not is_video and ext_out not in IMAGE_EXT:
         raise UsageError(f"{dst}: unknown image type {ext_out or '(none)'}", "give OUT a .jpg or .png name")
-    check_can_create(dst)  # before the model loads and the frames are stylized; a missing folder is made at the write
     return src, dst, is_video, inputs
 
 

@@ -27,7 +27,7 @@ from artem_vr.bench_xnor import bench_layers
 from artem_vr.bench_xr import bench_xr
 from artem_vr.config import parse_size
 from artem_vr.cuda.device import resolve_device
-from artem_vr.atomic import write_text_atomic
+from artem_vr.atomic import check_can_create, write_text_atomic
 from artem_vr.errors import InvalidNumber, UsageError, shown
 from artem_vr.options import ENGINES, LAYOUTS, PRECISIONS
 from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_network, write_profile
@@ -117,6 +117,8 @@ class BenchConfig:
         _choices("--layout", self.layouts, LAYOUTS)
         _choices("--upload", (self.upload,), ("auto", "host"))
         _choices("--output", (self.output,), ("none", "xr"))
+        check_can_create(self.json)  # said now, not after the measurements
+        check_can_create(self.profile, folder=True)
         for option, values in (("--precision", self.precisions), ("--layout", self.layouts), ("--graph", self.graphs)):
             if not values:
                 raise UsageError(f"{option} needs at least one value", f"e.g. {option} auto")

@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from artem_vr.atomic import write_image_atomic, write_text_atomic
+from artem_vr.atomic import check_can_create, write_image_atomic, write_text_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import UsageError, check_at_least
 from artem_vr.eval_sheet import contact_sheet
@@ -87,6 +87,8 @@ class EvalConfig:
         if self.comfort_backend not in ("auto", "torch", "opencv"):
             raise UsageError(f"--comfort-backend {self.comfort_backend!r} is not auto, torch or opencv",
                              "choose auto, torch or opencv")
+        check_can_create(self.json, self.sheet, self.comfort_json)  # said now, not after the evaluation
+        check_can_create(self.comfort_images, folder=True)
 
     @property
     def temporal(self) -> bool:

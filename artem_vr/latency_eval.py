@@ -36,7 +36,7 @@ from artem_vr.errors import UsageError
 from artem_vr.pose import yaw_degrees
 from artem_vr.render.geometry import quat_matrix
 from artem_vr.app import build_pipeline
-from artem_vr.atomic import write_image_atomic
+from artem_vr.atomic import check_can_create, write_image_atomic
 from artem_vr.config import RunConfig
 from artem_vr.pipeline import as_artem_error, present, worker_error
 from artem_vr.sources.sim_camera import LANDMARK_YAW_DEG, find_landmark
@@ -247,6 +247,7 @@ class LatencyConfig:
             raise UsageError(f"--rate {self.rate:g} is outside 10–720 °/s", "e.g. --rate 90")
         if self.frames < 30:
             raise UsageError(f"--latency-frames {self.frames} is too few", "use 30 or more")
+        check_can_create(self.png)  # said now, not after the runtime has run
 
     @classmethod
     def from_args(cls, args) -> "LatencyConfig":

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from artem_vr.atomic._fs import DISK_FIX, fsync, fsync_dir, remove, replace
 from artem_vr.atomic.inputs import keep_inputs, refuse_inputs
 from artem_vr.atomic.leftovers import partial_path
-from artem_vr.errors import ImageError, UsageError, path_error
+from artem_vr.errors import ImageError, NotADirectory, UsageError, file_in_the_way, path_error
 
 if TYPE_CHECKING:
     import numpy as np
@@ -127,15 +127,24 @@ def check_folder(target: Path, what: str) -> None:
     check_writable(folder, target)
 
 
-def check_can_create(target: Path) -> None:
-    """PermissionDenied naming ``target`` when the folder it goes in (or, where that is still to be
-    made, the nearest one that exists) is one this process may not write into: said before the
-    work, and the missing folders are made only when the output is written."""
-    folder = Path(target).parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if folder.is_dir():
-        check_writable(folder, Path(target))
+def check_can_create(*targets, folder: bool = False) -> None:
+    """Before the work, for each output in ``targets`` (None: not asked for; ``folder``: the targets
+    are folders to fill): NotADirectory when a file stands where one of its folders must be,
+    PermissionDenied naming it when the folder it goes in (or, where that is still to be made, the
+    nearest one that exists) is one this process may not write into. The missing folders are made
+    only when the output is written."""
+    for target in targets:
+        if target is None:
+            continue
+        target = Path(target)
+        if (blocker := file_in_the_way(target if folder else target.parent)) is not None:
+            raise NotADirectory(f"cannot write {target}: {blocker} is a file, not a folder",
+                                "give a path whose folders are folders")
+        parent = target if folder else target.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if parent.is_dir():
+            check_writable(parent, target)
 
 
 def check_writable(folder: Path, target: Path) -> None:

@@ -153,7 +153,8 @@ def _without_root_override() -> list[str]:
     return [shutil.which("setpriv"), "--bounding-set=-dac_override,-dac_read_search"]
 
 
-@pytest.mark.parametrize("kind", ["stylize image", "stylize video", "stylize into a new folder", "run", "run --record"])
+@pytest.mark.parametrize("kind", ["stylize image", "stylize video", "stylize into a new folder", "run", "run --record",
+                                  "eval --sheet", "eval --json", "bench --json"])
 def test_a_folder_it_may_not_write_into_is_said_first_and_by_its_cause(tmp_path, kind):
     """An output folder without write permission: one line naming the output and the cause, before
     the model is loaded and frames are made — not a codec that is "unavailable", a fall-back
@@ -169,6 +170,11 @@ def test_a_folder_it_may_not_write_into_is_said_first_and_by_its_cause(tmp_path,
                 locked / "o" / "run.mp4"),
         "run --record": (["run", "--output", "headless", "--frames", "3", "--eye-size", "64x48", "--out", tmp_path / "o",
                           "--record", locked / "r.mp4"], locked / "r.mp4"),
+        # said before the evaluation or the measurements, not when their files are written at the end
+        "eval --sheet": (["eval", "--content", img, "--styles", "starry_night", "--sheet", locked / "new" / "s.png"],
+                         locked / "new" / "s.png"),
+        "eval --json": (["eval", "--content", img, "--styles", "starry_night", "--json", locked / "e.json"], locked / "e.json"),
+        "bench --json": (["bench", "--json", locked / "b.json"], locked / "b.json"),
     }[kind]
     os.chmod(locked, 0o555)
     try:
@@ -179,7 +185,7 @@ def test_a_folder_it_may_not_write_into_is_said_first_and_by_its_cause(tmp_path,
     assert r.returncode == 2, r.stderr
     assert one_error_line(r.stderr) == (f"artem-vr {kind.split()[0]}: error: permission denied: cannot write {target} — "
                                         "check its permissions and those of its folder (ls -l), or use a path you own")
-    assert "engine" not in r.stdout and "presented" not in r.stdout, r.stdout  # said before the stylizer was built
+    assert "engine" not in r.stdout and "presented" not in r.stdout and "loss" not in r.stdout, r.stdout  # before any work
     assert list(locked.iterdir()) == []
 
 
@@ -193,6 +199,17 @@ def test_stylize_makes_the_folders_of_its_output_as_every_command_does(tmp_path,
     assert code == 0, err
     assert f"wrote {out}" in stdout and count_frames(out) == (6 if kind == "video" else 1)
     assert partials(out.parent) == []
+
+
+@pytest.mark.parametrize("argv", [["eval", "--content", "{img}", "--styles", "starry_night", "--json", "{img}/e.json"],
+                                  ["eval", "--content", "{img}", "--styles", "starry_night", "--comfort-images", "{img}/strips"],
+                                  ["bench", "--profile", "{img}/p"],
+                                  ["stylize", "{img}", "{img}/new/o.png"]])
+def test_a_file_where_an_output_folder_must_be_is_said_before_the_work(tmp_path, cli, argv):
+    img = write_png(tmp_path / "in.png")
+    code, stdout, err = cli(*[a.format(img=img) for a in argv])
+    assert code == 2 and one_error_line(err).endswith(f"{img} is a file, not a folder — give a path whose folders are folders"), err
+    assert "engine" not in stdout and "loss" not in stdout, stdout
 
 
 def test_a_video_writer_in_a_folder_it_may_not_write_says_so_not_that_the_codec_is_missing(tmp_path):

@@ -90,7 +90,8 @@ def test_sigint_during_train_keeps_the_checkpoint_and_says_how_to_resume(tmp_pat
     r = signal_cli("train", "generator", "--content", content, "--style", "starry_night", "--out", "sig", "--size", "32",
                    "--batch", "1", "--iters", "100000", "--checkpoint-every", "2", "--holdout", "0",
                    "--run-dir", run_dir, "--out-dir", models, cwd=tmp_path, sig=signal.SIGINT,
-                   marker="it/s", settle=1.0)  # the bar moves (steps are being taken), then past a checkpoint
+                   marker="it/s", ready=lambda: (run_dir / "checkpoint.safetensors").is_file(),
+                   settle=0.2)  # the bar moves (steps are being taken), then past a checkpoint (however loaded the machine)
     err = "\n".join(ln for ln in r.stderr.splitlines() if not ln.startswith("note: at "))  # 100000 steps may be long
     assert r.returncode == 128 + signal.SIGINT, err
     # one line of its own (the bar's line ended first), saying what was kept and how to go on
