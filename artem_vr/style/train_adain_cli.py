@@ -115,4 +115,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-pairs", type=int, default=d.eval_pairs, help="held-out photo × painting pairs scored at the end (default %(default)s)")
     p.add_argument("--time-limit", type=float, default=d.time_limit, metavar="MIN", help="stop (and save) after this many minutes (default: no limit)")
     p.add_argument("--manifest", nargs="*", default=[], help="SOURCES.tsv files (default: next to the data directories)")
+    # no --workers (train generator's and xnor's): the photos and paintings are preloaded tensors
+    # and a crop is a slice of one, drawn with the run's own torch.Generator (reseeded at --resume);
+    # worker processes would only add copying, and the style side is the stat bank's VGG pass
     add_shared_arguments(p, TrainConfig)

@@ -66,6 +66,8 @@ SHARED_OPTIONS: dict[str, tuple] = {
     "device": ("--device", None, dict(help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")),
     "amp": ("--amp", None, lambda default: dict(action=argparse.BooleanOptionalAction, help=_amp_help(default))),
     "threads": ("--threads", None, dict(type=int, metavar="N", help="torch CPU threads (default: torch's)")),
+    "workers": ("--workers", None, dict(type=int, metavar="N",
+                help="DataLoader worker processes cropping the photos (default %(default)s: in the training process)")),
     "seed": ("--seed", None, dict(type=int, help="random seed: the crops, the batches and the initial weights (default %(default)s)")),
     "log_every": ("--log-every", None, dict(type=int, metavar="N", help="write a loss line every N steps (default %(default)s; 0: none)")),
     "no_progress": ("--no-progress", None, dict(action="store_true", help="no progress bar (the loss lines stay: for logs)")),

@@ -33,7 +33,7 @@ from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
 from artem_vr.style.catalog import painting_label, resolve_style
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
-from artem_vr.style.data import RandomCrops, eval_photos, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+from artem_vr.style.data import RandomCrops, crop_loader, eval_photos, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_card import change_text, command_line, model_card
 from artem_vr.style.generator_arch import arch_by_name
@@ -124,7 +124,6 @@ def train(cfg: GeneratorTrainConfig) -> None:
 
 def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
     import torch.distributed as dist
-    from torch.utils.data import DataLoader, RandomSampler
     from torch.utils.data.distributed import DistributedSampler
 
     t_start = time.time()
@@ -198,9 +197,8 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
 
     # 3. data
     ds = RandomCrops(train_files, cfg.size, seed=cfg.seed + 1000 * rank + step, max_megapixels=cfg.max_megapixels)
-    sampler = DistributedSampler(ds, seed=cfg.seed) if world > 1 else RandomSampler(ds, replacement=True, num_samples=10**9)
-    loader = DataLoader(ds, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers, drop_last=True,
-                        pin_memory=dev.type == "cuda", persistent_workers=cfg.workers > 0)
+    sampler = DistributedSampler(ds, seed=cfg.seed) if world > 1 else None
+    loader = crop_loader(ds, cfg.batch, cfg.workers, sampler, pin_memory=dev.type == "cuda")
 
     def batches():
         epoch = 0

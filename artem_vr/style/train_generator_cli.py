@@ -103,5 +103,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the VGG19 layer the content loss compares (default %(default)s; relu1_1 … relu5_4)")
     p.add_argument("--style-layers", nargs="+", default=list(d.style_layers), choices=list(RELU_INDEX), metavar="LAYER",
                    help=f"the VGG19 layers the style (Gram) loss compares (default: {' '.join(d.style_layers)})")
-    p.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default %(default)s: load in the training process)")
     add_shared_arguments(p, GeneratorTrainConfig)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import platform
-import random
 import shlex
 import sys
 import time
@@ -30,7 +29,7 @@ import torch.nn.functional as F
 from artem_vr.errors import Interrupted, UsageError
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
-from artem_vr.style.data import RandomCrops, eval_photos, list_images, split_holdout
+from artem_vr.style.data import RandomCrops, crop_loader, eval_photos, list_images, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
 from artem_vr.style.train_config import LongRunNote
@@ -107,7 +106,6 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
     t0 = time.time()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     dev = pick_device(cfg.device)
     target = output_path(cfg.out, cfg.out_dir, cfg.force)  # before any training: refuses to overwrite
@@ -121,9 +119,10 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
     train_files, held = split_holdout(files, cfg.holdout)
     data = RandomCrops(train_files, cfg.size, seed=cfg.seed, max_megapixels=cfg.max_megapixels)
     held_x = eval_photos(held[:20], max_megapixels=cfg.max_megapixels)  # read now: refused before training, if at all
+    batches = iter(crop_loader(data, cfg.batch, cfg.workers, pin_memory=dev.type == "cuda"))
 
     def batch():
-        return torch.stack([data[random.randrange(len(data))] for _ in range(cfg.batch)]).to(dev)
+        return next(batches).to(dev, non_blocking=True)
 
     student = binarize_generator(teacher).to(dev)
     student.requires_grad_(True)
@@ -203,6 +202,8 @@ def command_line(cfg) -> str:
               "--batch", str(cfg.batch), "--lr", str(cfg.lr), "--holdout", str(cfg.holdout), "--seed", str(cfg.seed)]
     if cfg.perceptual_weight:
         parts += ["--perceptual-weight", str(cfg.perceptual_weight)]
+    if cfg.workers:  # each worker draws its own crops
+        parts += ["--workers", str(cfg.workers)]
     if cfg.out_dir is not None:
         parts += ["--out-dir", str(cfg.out_dir)]
     return " ".join(shlex.quote(p) for p in parts)

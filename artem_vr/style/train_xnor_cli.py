@@ -34,6 +34,7 @@ class XnorTrainConfig(TrainCommandConfig):
     holdout: int = 10
     device: str = "auto"
     threads: int | None = None
+    workers: int = 0
     seed: int = 0
     log_every: int = 50
     no_progress: bool = False
@@ -41,8 +42,8 @@ class XnorTrainConfig(TrainCommandConfig):
 
     def __post_init__(self):
         check_max_megapixels(self.max_megapixels)  # first, as run does
-        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
-                       ("--log-every", self.log_every, 0, 50))
+        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
+                       ("--threads", self.threads, 1, 2), ("--log-every", self.log_every, 0, 50))
         check_holdout(self.holdout)
         if not self.lr > 0:
             raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0005")

@@ -160,6 +160,7 @@ def test_train_help_says_each_default(kind):
 
 @pytest.mark.parametrize("kind, option, value, said", [
     ("generator", "--workers", "-1", "--workers -1 must be at least 0 — e.g. --workers 2"),  # were exit 3 (torch's errors)
+    ("xnor", "--workers", "-1", "--workers -1 must be at least 0 — e.g. --workers 2"),
     ("generator", "--style-size", "5", "--style-size 5 must be at least 32 — e.g. --style-size 512"),
     ("generator", "--lr", "-1", "--lr -1 must be above 0 — e.g. --lr 0.001"),
     ("generator", "--threads", "0", "--threads 0 must be at least 1"),

@@ -65,6 +65,9 @@ SHARED = {
     "--content": KINDS, "--out": KINDS, "--size": KINDS, "--batch": KINDS, "--iters": KINDS, "--lr": KINDS,
     "--out-dir": KINDS, "--force": KINDS, "--holdout": KINDS, "--device": KINDS, "--threads": KINDS, "--seed": KINDS,
     "--log-every": KINDS, "--no-progress": KINDS,
+    # not adain: its photos and paintings are preloaded tensors, a crop is a slice drawn in the training
+    # process with the run's torch.Generator (see train_adain_cli.add_arguments): nothing for workers to do
+    "--workers": ("generator", "xnor"),
     "--run-dir": ("generator", "adain"), "--resume": ("generator", "adain"), "--checkpoint-every": ("generator", "adain"),
     "--sample-every": ("generator", "adain"), "--amp": ("generator", "adain"),
 }
@@ -111,12 +114,14 @@ def test_a_shared_concept_is_the_same_option_in_every_kind(option):
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_kind_takes_the_canonical_names(kind):
     names = {"--holdout": "4", "--log-every": "7", "--seed": "3", "--threads": "2", "--device": "cpu", "--out-dir": "models",
-             "--checkpoint-every": "11", "--sample-every": "0", "--run-dir": "run"}
+             "--checkpoint-every": "11", "--sample-every": "0", "--run-dir": "run", "--workers": "3"}
     given = [x for o, v in names.items() if o in SHARED and kind in SHARED[o] for x in (o, v)]
     flags = [o for o in ("--force", "--no-progress", "--resume", "--amp") if kind in SHARED[o]]
     args = _kind_parser(kind).parse_args([*_REQUIRED[kind], *given, *flags])
     assert args.holdout == 4 and args.log_every == 7 and args.seed == 3 and args.threads == 2 and args.device == "cpu"
     assert args.out_dir == Path("models") and args.force and args.no_progress
+    if kind != "adain":
+        assert args.workers == 3 and _kind_parser(kind).parse_args(_REQUIRED[kind]).workers == 0
     if kind != "xnor":
         assert (args.checkpoint_every, args.sample_every, args.run_dir, args.resume, args.amp) == (11, 0, Path("run"), True, True)
         assert _kind_parser(kind).parse_args([*_REQUIRED[kind], "--no-amp"]).amp is False
