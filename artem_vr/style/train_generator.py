@@ -39,7 +39,7 @@ from artem_vr.style.generator_card import change_text, command_line, model_card
 from artem_vr.style.generator_arch import arch_by_name
 from artem_vr.style.generator_net import TransformNet
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
-from artem_vr.style.train_config import LongRunNote, say_resumable
+from artem_vr.style.train_config import LongRunNote, TimeLimit, say_resumable
 from artem_vr.style.train_generator_cli import GeneratorTrainConfig
 from artem_vr.style.vgg import VGGFeatures, check_layers
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
@@ -223,8 +223,11 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
     history: list[tuple[int, float, float]] = []  # (step, total, weighted style) per step of this sitting
     it = batches()
     t_loop, steps_run = time.time(), 0
-    note = LongRunNote(step, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write) if main_proc else None
+    limit = TimeLimit(cfg.time_limit)
+    note = LongRunNote(step, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write,
+                       time_limit=cfg.time_limit) if main_proc else None
     start_step = step
+    stopped = None  # --time-limit reached before --iters: the line that says so
 
     def sitting_log() -> list[dict]:
         if step == start_step:
@@ -278,6 +281,16 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.iters:
                 save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
                 _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": cfg.out, "wall_s": prior_wall + time.time() - t_start, "sittings": sitting_log()})
+        up = limit.reached()
+        if world > 1 and cfg.time_limit:  # every rank stops after the same step: when any rank's clock says so
+            flag = torch.tensor([float(up)], device=dev)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            up = bool(flag.item())
+        if up and step < cfg.iters:  # the end's writing follows: model, card, checkpoint (--resume goes on)
+            stopped = limit.stopped(step, cfg.iters)
+            if main_proc:
+                tqdm.write(stopped, file=sys.stderr)
+            break
     bar.close()
 
     # 5. final weights, checkpoint, held-out check and the model card (rank 0)
@@ -294,7 +307,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
         out_w, _, _ = write_model(
             target, safetensors_writer(net, arch.to_dict(), meta, fp16=True),
             lambda _w, thumb, hw: model_card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev,
-                                        world, amp, evals, sitting_log(), thumb, hw),
+                                        world, amp, evals, sitting_log(), thumb, hw, stopped=stopped),
             painting=style_path, inputs=inputs)
         write_text_atomic(run_dir / "result.json", json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
                                                           "first_losses": first, "final_losses": ema, "heldout": evals,

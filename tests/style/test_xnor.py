@@ -139,6 +139,20 @@ def xnor_run(tmp_path, cli):
     return run
 
 
+def test_train_xnor_time_limit_stops_and_writes_the_model_as_it_is(xnor_run, tmp_path):
+    """--time-limit: checked after each step; a limit shorter than one step stops after the first, and
+    the end's writing follows (the model, its card saying where it stopped)."""
+    from artem_vr.style.weights import read_header
+
+    code, card, err = xnor_run("--iters", 50, "--log-every", 10, "--time-limit", 1e-6)
+    said = "stopped early: the --time-limit of 1e-06 min was reached after iteration 1 of 50"
+    assert code == 0 and said in err, err  # the log says why it stopped
+    assert f"**Status:** {said}" in card and "train xnor keeps no checkpoint" in card, card
+    assert "1 iterations of the 50 it was annealed over" in card and "(mean of the last 1 iterations)" in card, card
+    assert "--time-limit 1e-06" in card  # the command that reproduces the run
+    assert read_header(tmp_path / "models" / "x.safetensors")[1]["iters"] == 1
+
+
 def test_train_xnor_with_worker_processes(xnor_run):
     code, card, err = xnor_run("--iters", 3, "--workers", 2)
     assert code == 0 and "| optimiser | Adam, lr 0.0005 cosine-annealed, batch 2, 3 iterations, seed 0 |" in card, err
