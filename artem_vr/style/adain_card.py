@@ -12,6 +12,7 @@ import torch
 
 from artem_vr.style.adain import FEATURE_SCALE, STYLE_LOSS_LAYERS
 from artem_vr.style.data import read_manifest
+from artem_vr.style.train_config import stopped_early
 
 
 def manifest_table(files: list[Path], rows: dict[str, dict]) -> list[str]:
@@ -49,7 +50,8 @@ def model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_siz
         "Arbitrary style transfer (Huang & Belongie 2017, *Arbitrary Style Transfer in Real-time with Adaptive",
         "Instance Normalization*). Used by `--method adain`; any image can be the style.",
         "",
-        "**Status:** " + ("training was stopped early (time limit or signal) — this is the last checkpoint."
+        "**Status:** " + (stopped_early(cfg.time_limit, meta["iterations"], cfg.iters) + "; the run folder's checkpoint"
+                          " is this decoder: the same command with --resume trains on from it."
                           if meta["interrupted"] else "training finished the requested iterations."),
         "",
         "## Architecture",

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, RandomSampler, get_worker_info
 
 from artem_vr.errors import UsageError
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS
@@ -117,6 +118,22 @@ class RandomCrops(torch.utils.data.Dataset):
         if self.rng.random() < 0.5:
             crop = crop[:, ::-1]
         return rgb8_to_chw(crop)
+
+
+def crop_loader(ds: RandomCrops, batch: int, workers: int, sampler=None, pin_memory: bool = False) -> DataLoader:
+    """Batches of ``batch`` crops of ``ds`` (the generator's and the xnor trainer's data): the photos
+    drawn at random with replacement, endlessly (``sampler``: another order, e.g. DDP's), cropped by
+    ``workers`` processes (``--workers``; 0: in the training process). Each worker reseeds its copy
+    of the crops' generator from its own seed: copies of one generator would repeat the same crops."""
+    if sampler is None:
+        sampler = RandomSampler(ds, replacement=True, num_samples=10**9)
+    return DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True, pin_memory=pin_memory,
+                      persistent_workers=workers > 0, worker_init_fn=_reseed_crops if workers else None)
+
+
+def _reseed_crops(_worker_id: int) -> None:
+    info = get_worker_info()
+    info.dataset.rng.seed(info.seed)  # the worker's seed: the run's seed (torch's), plus the worker's number
 
 
 # --------------------------------------------------------------------------- the AdaIN trainer's data

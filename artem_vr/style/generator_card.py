@@ -41,7 +41,9 @@ def style_attribution(style_path: Path, style_name: str) -> str:
 
 
 def model_card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev, world, amp, evals,
-          sittings=(), thumbnail: Path | None = None, thumbnail_hw: tuple[int, int] | None = None) -> str:
+          sittings=(), thumbnail: Path | None = None, thumbnail_hw: tuple[int, int] | None = None,
+          stopped: str | None = None) -> str:
+    """The card's markdown; ``stopped``: the line saying --time-limit ended the run early (None: it ran --iters)."""
     sources = cfg.content.parent / "SOURCES.tsv"
     man = manifest(train_files, sources if sources.is_file() else cfg.content / "SOURCES.tsv")
     dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
@@ -56,6 +58,8 @@ def model_card(cfg, arch, style_name, style_path, files, train_files, held, ema,
         f"Johnson-style transform network (method `generator`) trained for the style **{style_name}** — "
         f"{style_attribution(style_path, style_name)}.",
         "",
+        *([f"**Status:** {stopped}; the run folder's checkpoint is this model: the same command with --resume "
+           "trains on from it.", ""] if stopped else []),
         "## Architecture",
         f"- `{cfg.arch}`: {json.dumps(arch.to_dict())}",
         f"- {sum(p.numel() for p in TransformNet_params(arch))} parameters; weights stored as fp16 safetensors.",

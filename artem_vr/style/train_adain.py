@@ -54,7 +54,7 @@ from artem_vr.style.data import center_crop, gather, load_images, random_crops
 from artem_vr.style.device import pick_device
 from artem_vr.style.optim_state import load_optimizer, save_optimizer
 from artem_vr.style.train_adain_cli import TrainConfig
-from artem_vr.style.train_config import LongRunNote, say_resumable
+from artem_vr.style.train_config import LongRunNote, TimeLimit, say_resumable
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
@@ -221,11 +221,9 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     old = {s: signal.signal(s, _stop) for s in END_SIGNALS} if _main_thread() else {}
     ema: dict[str, float] = {}
     it = start
-    deadline = time.time() + cfg.time_limit * 60 if cfg.time_limit else None
+    limit = TimeLimit(cfg.time_limit)
     bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, desc=f"adain-{v.name}", mininterval=1 if sys.stderr.isatty() else 30, file=sys.stderr, disable=cfg.no_progress)
-    note = None if cfg.time_limit else LongRunNote(  # no limit set: a run of a day on a CPU is said, with the ways out
-        start, cfg.iters, f"a smaller --size (now {cfg.size}), or --time-limit MINUTES (it stops and saves then)",
-        write=tqdm.write)
+    note = LongRunNote(start, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write, time_limit=cfg.time_limit)
 
     def checkpoint():
         meta = {"iteration": it, "history": history[-2000:], "wall_s": prev_wall + time.time() - t0}
@@ -262,8 +260,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
             for k, x in vals.items():
                 ema[k] = x if k not in ema else 0.9 * ema[k] + 0.1 * x
             history.append({"it": it + 1, **{k: round(x, 5) for k, x in vals.items()}})
-            if note is not None:
-                note.step()
+            note.step()
             bar.set_postfix(c=f"{ema['content']:.3g}", s=f"{ema['style']:.3g}", refresh=False)
             n = it + 1
             if cfg.log_every and n % cfg.log_every == 0:
@@ -282,8 +279,12 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
             if cfg.checkpoint_every and n % cfg.checkpoint_every == 0:
                 it = n
                 checkpoint()
-            if signals or (deadline and time.time() > deadline):
+            if signals:
                 it = n
+                break
+            if limit.reached() and n < cfg.iters:
+                it = n
+                tqdm.write(limit.stopped(n, cfg.iters), file=sys.stderr)
                 break
         else:
             it = cfg.iters

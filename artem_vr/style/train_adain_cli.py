@@ -14,7 +14,7 @@ from pathlib import Path
 from artem_vr.errors import InvalidNumber, UsageError, check_at_least, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.style.adain_variants import VARIANTS, variant
-from artem_vr.style.train_config import add_shared_arguments, check_holdout, field_defaults
+from artem_vr.style.train_config import add_shared_arguments, check_holdout, check_time_limit, field_defaults
 
 #: the module whose ``train(config)`` runs this command (imported only then: torch)
 TRAINER = "artem_vr.style.train_adain"
@@ -59,13 +59,14 @@ class TrainConfig:
     def __post_init__(self):
         check_max_megapixels(self.max_megapixels)  # first, as run does
         for option, value in (("--lr", self.lr), ("--lr-decay", self.lr_decay), ("--style-weight", self.style_weight),
-                              ("--content-weight", self.content_weight), ("--time-limit", self.time_limit)):
+                              ("--content-weight", self.content_weight)):
             if value is not None and not math.isfinite(value):
                 raise InvalidNumber(f"{option} {value} is not a finite number", "give an ordinary number, e.g. 0.5")
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
                        ("--sample-every", self.sample_every, 0, 500), ("--checkpoint-every", self.checkpoint_every, 0, 250),
                        ("--log-every", self.log_every, 0, 50))
         check_holdout(self.holdout)
+        check_time_limit(self.time_limit)
         if not self.lr > 0:
             raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0001")
         v = variant(self.variant)
@@ -113,6 +114,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content-weight", type=float, default=d.content_weight, help="weight of the content loss (default %(default)s)")
     p.add_argument("--style-crops", type=int, default=d.style_crops, help="precomputed style crops per painting (default %(default)s; 0: fresh crops each step)")
     p.add_argument("--eval-pairs", type=int, default=d.eval_pairs, help="held-out photo × painting pairs scored at the end (default %(default)s)")
-    p.add_argument("--time-limit", type=float, default=d.time_limit, metavar="MIN", help="stop (and save) after this many minutes (default: no limit)")
     p.add_argument("--manifest", nargs="*", default=[], help="SOURCES.tsv files (default: next to the data directories)")
+    # no --workers (train generator's and xnor's): the photos and paintings are preloaded tensors
+    # and a crop is a slice of one, drawn with the run's own torch.Generator (reseeded at --resume);
+    # worker processes would only add copying, and the style side is the stat bank's VGG pass
     add_shared_arguments(p, TrainConfig)

@@ -8,6 +8,7 @@ No torch: the command lines are built from this without loading it."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from types import SimpleNamespace
 
-from artem_vr.errors import Interrupted, UsageError, check_at_least
+from artem_vr.errors import Interrupted, InvalidNumber, UsageError, check_at_least, shown
 from artem_vr.limits import check_max_megapixels
 
 
@@ -63,9 +64,14 @@ SHARED_OPTIONS: dict[str, tuple] = {
     "holdout": ("--holdout", "--holdout-every", dict(
         type=int, metavar="N", help="hold out every N-th file of each sorted folder: never trained on, scored at the end "
                                     "(`artem-vr eval --holdout N` picks the same files; default %(default)s; 0: none)")),
+    "time_limit": ("--time-limit", None, dict(
+        type=float, metavar="MIN", help="stop after this many minutes of training steps and write the model as it is then, as at "
+                                        "the end (its card says where it stopped; default: no limit)")),
     "device": ("--device", None, dict(help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")),
     "amp": ("--amp", None, lambda default: dict(action=argparse.BooleanOptionalAction, help=_amp_help(default))),
     "threads": ("--threads", None, dict(type=int, metavar="N", help="torch CPU threads (default: torch's)")),
+    "workers": ("--workers", None, dict(type=int, metavar="N",
+                help="DataLoader worker processes cropping the photos (default %(default)s: in the training process)")),
     "seed": ("--seed", None, dict(type=int, help="random seed: the crops, the batches and the initial weights (default %(default)s)")),
     "log_every": ("--log-every", None, dict(type=int, metavar="N", help="write a loss line every N steps (default %(default)s; 0: none)")),
     "no_progress": ("--no-progress", None, dict(action="store_true", help="no progress bar (the loss lines stay: for logs)")),
@@ -97,6 +103,39 @@ def check_holdout(every: int) -> None:
                          "give 0 to hold out none, or 2 or more (every N-th file of each folder)")
 
 
+def check_time_limit(minutes: float | None) -> None:
+    """``--time-limit MIN``: not given (no limit), or a finite number of minutes above 0."""
+    if minutes is None:
+        return
+    if not math.isfinite(minutes):
+        raise InvalidNumber(f"--time-limit {minutes} is not a finite number", "give minutes, e.g. --time-limit 30")
+    if not minutes > 0:
+        raise UsageError(f"--time-limit {shown(minutes)} must be above 0",
+                         "give minutes, e.g. --time-limit 30, or leave it out for no limit")
+
+
+class TimeLimit:
+    """``--time-limit MIN`` of a run: its clock starts when this is made (just before the first
+    step); the trainer asks :meth:`reached` after each step and, when it is, stops there and
+    writes what it writes at the end (the model and its card; its checkpoint, where it keeps one)."""
+
+    def __init__(self, minutes: float | None):
+        self.minutes = minutes
+        self.end = time.monotonic() + minutes * 60 if minutes else None
+
+    def reached(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+    def stopped(self, iteration: int, iters: int) -> str:
+        """The progress log's line when the run stops at ``iteration`` of ``iters``."""
+        return stopped_early(self.minutes, iteration, iters)
+
+
+def stopped_early(minutes: float, iteration: int, iters: int) -> str:
+    """Why a run ended at ``iteration`` of ``iters`` (its log line, and its model card's note)."""
+    return f"stopped early: the --time-limit of {minutes:g} min was reached after iteration {iteration} of {iters}"
+
+
 def say_resumable(e: BaseException | None, ckpt: Path, every: int) -> None:
     """On an interrupt: what was kept and how to go on (said on the CLI's "interrupted" line);
     ``every``: the run's --checkpoint-every."""
@@ -121,16 +160,18 @@ def _about(seconds: float) -> str:
 class LongRunNote:
     """One line, after the first few steps, when the steps left will take longer than
     :data:`LONG_RUN_S` (a default run on a CPU: about a day): the estimate, the ``--iters`` that
-    fits in that time, and ``also`` (the trainer's other ways to shorten it). Call :meth:`step`
+    fits in that time, ``also`` (the trainer's other ways to shorten it) and ``--time-limit``.
+    Nothing when the run has a ``time_limit`` (its --time-limit: already bounded). Call :meth:`step`
     after each step; ``write`` prints the line to stderr (``print``, or the progress bar's ``tqdm.write``)."""
 
     TIMED = 3  # steps timed after the first (the first warms up: not counted)
 
     def __init__(self, start: int, iters: int, also: str = "",
-                 write: Callable[..., None] | None = None):
-        self.start, self.iters, self.also = start, iters, also
+                 write: Callable[..., None] | None = None, time_limit: float | None = None):
+        self.start, self.iters = start, iters
+        self.also = ", or ".join(x for x in (also, "--time-limit MINUTES (it stops and saves then)") if x)
         self.write = write or print
-        self.steps, self.t1, self.said = 0, 0.0, False
+        self.steps, self.t1, self.said = 0, 0.0, time_limit is not None
 
     def step(self) -> None:
         if self.said:

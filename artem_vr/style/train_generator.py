@@ -33,13 +33,13 @@ from artem_vr.paths import user_data_dir
 from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
 from artem_vr.style.catalog import painting_label, resolve_style
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
-from artem_vr.style.data import RandomCrops, eval_photos, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
+from artem_vr.style.data import RandomCrops, crop_loader, eval_photos, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_card import change_text, command_line, model_card
 from artem_vr.style.generator_arch import arch_by_name
 from artem_vr.style.generator_net import TransformNet
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
-from artem_vr.style.train_config import LongRunNote, say_resumable
+from artem_vr.style.train_config import LongRunNote, TimeLimit, say_resumable
 from artem_vr.style.train_generator_cli import GeneratorTrainConfig
 from artem_vr.style.vgg import VGGFeatures, check_layers
 from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
@@ -124,7 +124,6 @@ def train(cfg: GeneratorTrainConfig) -> None:
 
 def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
     import torch.distributed as dist
-    from torch.utils.data import DataLoader, RandomSampler
     from torch.utils.data.distributed import DistributedSampler
 
     t_start = time.time()
@@ -198,9 +197,8 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
 
     # 3. data
     ds = RandomCrops(train_files, cfg.size, seed=cfg.seed + 1000 * rank + step, max_megapixels=cfg.max_megapixels)
-    sampler = DistributedSampler(ds, seed=cfg.seed) if world > 1 else RandomSampler(ds, replacement=True, num_samples=10**9)
-    loader = DataLoader(ds, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers, drop_last=True,
-                        pin_memory=dev.type == "cuda", persistent_workers=cfg.workers > 0)
+    sampler = DistributedSampler(ds, seed=cfg.seed) if world > 1 else None
+    loader = crop_loader(ds, cfg.batch, cfg.workers, sampler, pin_memory=dev.type == "cuda")
 
     def batches():
         epoch = 0
@@ -225,8 +223,11 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
     history: list[tuple[int, float, float]] = []  # (step, total, weighted style) per step of this sitting
     it = batches()
     t_loop, steps_run = time.time(), 0
-    note = LongRunNote(step, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write) if main_proc else None
+    limit = TimeLimit(cfg.time_limit)
+    note = LongRunNote(step, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write,
+                       time_limit=cfg.time_limit) if main_proc else None
     start_step = step
+    stopped = None  # --time-limit reached before --iters: the line that says so
 
     def sitting_log() -> list[dict]:
         if step == start_step:
@@ -280,6 +281,16 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.iters:
                 save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
                 _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": cfg.out, "wall_s": prior_wall + time.time() - t_start, "sittings": sitting_log()})
+        up = limit.reached()
+        if world > 1 and cfg.time_limit:  # every rank stops after the same step: when any rank's clock says so
+            flag = torch.tensor([float(up)], device=dev)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            up = bool(flag.item())
+        if up and step < cfg.iters:  # the end's writing follows: model, card, checkpoint (--resume goes on)
+            stopped = limit.stopped(step, cfg.iters)
+            if main_proc:
+                tqdm.write(stopped, file=sys.stderr)
+            break
     bar.close()
 
     # 5. final weights, checkpoint, held-out check and the model card (rank 0)
@@ -296,7 +307,7 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
         out_w, _, _ = write_model(
             target, safetensors_writer(net, arch.to_dict(), meta, fp16=True),
             lambda _w, thumb, hw: model_card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev,
-                                        world, amp, evals, sitting_log(), thumb, hw),
+                                        world, amp, evals, sitting_log(), thumb, hw, stopped=stopped),
             painting=style_path, inputs=inputs)
         write_text_atomic(run_dir / "result.json", json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
                                                           "first_losses": first, "final_losses": ema, "heldout": evals,

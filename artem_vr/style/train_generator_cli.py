@@ -11,7 +11,8 @@ from pathlib import Path
 from artem_vr.errors import UsageError, check_at_least, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
 from artem_vr.style.generator_arch import ARCHS
-from artem_vr.style.train_config import TrainCommandConfig, add_shared_arguments, check_holdout, field_defaults
+from artem_vr.style.train_config import (TrainCommandConfig, add_shared_arguments, check_holdout, check_time_limit,
+                                        field_defaults)
 from artem_vr.style.vgg_layers import RELU_INDEX, STYLE_LAYERS
 
 #: the module whose ``train(config)`` runs this command (imported only then: torch)
@@ -39,6 +40,7 @@ class GeneratorTrainConfig(TrainCommandConfig):
     content_layer: str = "relu3_1"
     style_layers: tuple[str, ...] = STYLE_LAYERS
     holdout: int = 10
+    time_limit: float | None = None  # minutes
     run_dir: Path | None = None
     out_dir: Path | None = None
     force: bool = False
@@ -61,6 +63,7 @@ class GeneratorTrainConfig(TrainCommandConfig):
                        ("--sample-every", self.sample_every, 0, 200), ("--checkpoint-every", self.checkpoint_every, 0, 200),
                        ("--log-every", self.log_every, 0, 50))
         check_holdout(self.holdout)
+        check_time_limit(self.time_limit)
         if not self.lr > 0:
             raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.001")
 
@@ -103,5 +106,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the VGG19 layer the content loss compares (default %(default)s; relu1_1 … relu5_4)")
     p.add_argument("--style-layers", nargs="+", default=list(d.style_layers), choices=list(RELU_INDEX), metavar="LAYER",
                    help=f"the VGG19 layers the style (Gram) loss compares (default: {' '.join(d.style_layers)})")
-    p.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default %(default)s: load in the training process)")
     add_shared_arguments(p, GeneratorTrainConfig)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import platform
-import random
 import shlex
 import sys
 import time
@@ -30,10 +29,10 @@ import torch.nn.functional as F
 from artem_vr.errors import Interrupted, UsageError
 from artem_vr.atomic import InputsRead
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
-from artem_vr.style.data import RandomCrops, eval_photos, list_images, split_holdout
+from artem_vr.style.data import RandomCrops, crop_loader, eval_photos, list_images, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
-from artem_vr.style.train_config import LongRunNote
+from artem_vr.style.train_config import LongRunNote, TimeLimit
 from artem_vr.style.train_xnor_cli import XnorTrainConfig
 from artem_vr.style.user_styles import claim_output, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
@@ -107,7 +106,6 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
     t0 = time.time()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     dev = pick_device(cfg.device)
     target = output_path(cfg.out, cfg.out_dir, cfg.force)  # before any training: refuses to overwrite
@@ -121,9 +119,10 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
     train_files, held = split_holdout(files, cfg.holdout)
     data = RandomCrops(train_files, cfg.size, seed=cfg.seed, max_megapixels=cfg.max_megapixels)
     held_x = eval_photos(held[:20], max_megapixels=cfg.max_megapixels)  # read now: refused before training, if at all
+    batches = iter(crop_loader(data, cfg.batch, cfg.workers, pin_memory=dev.type == "cuda"))
 
     def batch():
-        return torch.stack([data[random.randrange(len(data))] for _ in range(cfg.batch)]).to(dev)
+        return next(batches).to(dev, non_blocking=True)
 
     student = binarize_generator(teacher).to(dev)
     student.requires_grad_(True)
@@ -138,9 +137,11 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
     record_every = cfg.log_every or cfg.iters
     run_l1 = run_p = 0.0
     bar = tqdm(total=cfg.iters, desc=cfg.out, disable=cfg.no_progress, dynamic_ncols=True)
-    note = LongRunNote(0, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write)
+    note = LongRunNote(0, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write, time_limit=cfg.time_limit)
     claims.push(_say_nothing_kept)
     claims.callback(bar.close)  # first: the bar's line ends before the CLI's "interrupted" line
+    limit = TimeLimit(cfg.time_limit)
+    stopped = None  # --time-limit reached before --iters: the line that says so
     for it in range(1, cfg.iters + 1):
         x = batch()
         with torch.no_grad():
@@ -161,7 +162,9 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
         note.step()
         bar.update(1)
         bar.set_postfix({"l1": f"{float(l1.detach()):.4f}", **({"perceptual": f"{float(perc.detach()):.4g}"} if vgg is not None else {})})
-        if it % record_every == 0 or it == cfg.iters:
+        if limit.reached() and it < cfg.iters:  # the end's writing follows: the model as it is now, and its card
+            stopped = limit.stopped(it, cfg.iters)
+        if it % record_every == 0 or it == cfg.iters or stopped:
             k = record_every if it % record_every == 0 else it % record_every
             rec = {"iter": it, "l1": run_l1 / k, "perceptual": run_p / k, "s": round(time.time() - t0, 1)}
             history.append(rec)
@@ -169,6 +172,9 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
                 tqdm.write(f"step {it}/{cfg.iters} l1={rec['l1']:.4g}" + (f" perceptual={rec['perceptual']:.4g}" if vgg is not None
                                                                              else "") + f" s={rec['s']}", file=sys.stderr)
             run_l1 = run_p = 0.0
+        if stopped:
+            tqdm.write(stopped, file=sys.stderr)
+            break
     bar.close()
 
     student.eval()
@@ -179,13 +185,13 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
     wall = time.time() - t0
     teacher_model = read_model(teacher_path)
     painting = teacher_model.painting if teacher_model.painting != "?" else (painting_label(style, teacher_path) if style else None)
-    meta = {"style": style, "painting": painting, "teacher": teacher_path.name, "iters": cfg.iters, "final": history[-1],
+    meta = {"style": style, "painting": painting, "teacher": teacher_path.name, "iters": it, "final": history[-1],
             "eval": evals, "size": size, "command": command_line(cfg)}
     inputs = InputsRead([teacher_path, *style_files(str(cfg.teacher)), *files])  # no output replaces what the run reads
     out, _, _ = write_model(  # a user style's painting travels with it (the thumbnail)
         target, safetensors_writer(student, xnor_arch(base_arch), meta),
         lambda w, _t, _hw: model_card(cfg, base_arch, teacher_path, style, files, train_files, held, history, evals, size,
-                                      wall, dev, teacher_meta, w.stat().st_size),
+                                      wall, dev, teacher_meta, w.stat().st_size, stopped),
         painting=teacher_model.image, inputs=inputs)
     quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
                if evals else "no held-out photos (nothing measured; --holdout N keeps every N-th photo out)")
@@ -203,14 +209,23 @@ def command_line(cfg) -> str:
               "--batch", str(cfg.batch), "--lr", str(cfg.lr), "--holdout", str(cfg.holdout), "--seed", str(cfg.seed)]
     if cfg.perceptual_weight:
         parts += ["--perceptual-weight", str(cfg.perceptual_weight)]
+    if cfg.time_limit is not None:
+        parts += ["--time-limit", f"{cfg.time_limit:g}"]
+    if cfg.workers:  # each worker draws its own crops
+        parts += ["--workers", str(cfg.workers)]
     if cfg.out_dir is not None:
         parts += ["--out-dir", str(cfg.out_dir)]
     return " ".join(shlex.quote(p) for p in parts)
 
 
 def model_card(cfg, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
-               teacher_meta: dict | None = None, file_bytes: int | None = None) -> str:
+               teacher_meta: dict | None = None, file_bytes: int | None = None, stopped: str | None = None) -> str:
+    """The card's markdown; ``stopped``: the line saying --time-limit ended the run early (None: it ran --iters)."""
     last = history[-1]
+    iterations = last["iter"]
+    averaged = iterations - (history[-2]["iter"] if len(history) > 1 else 0)  # the steps in the last loss record
+    status = (f"**Status:** {stopped}; this is the student as it was then (its learning rate not annealed to the end; "
+              "train xnor keeps no checkpoint to resume from).\n\n" if stopped else "")
     cmd = command_line(cfg)
     return f"""# {cfg.out}: binarized (XNOR-Net) generator{f' for {style}' if style else ''}
 
@@ -220,7 +235,7 @@ output channel, K = XNOR-Net's box-filtered mean |x − t|, t a learned per-chan
 first/last and down/up-sampling layers stay float. Inference: NVRTC XNOR+popcount kernels on
 CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
 
-| | |
+{status}| | |
 |---|---|
 | teacher | `{teacher_path.name}` ({(teacher_meta or {}).get('iters', '?')} training iterations when distilled), {teacher_path.stat().st_size:,} bytes on disk |
 | base architecture | `{json.dumps(base_arch, sort_keys=True)}` |
@@ -229,8 +244,8 @@ CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
 | size (deployable) | {size['xnor_bytes']:,} bytes vs {size['fp32_bytes']:,} bytes fp32: **{size['ratio']:.1f}×** smaller; binarized weights {size['binarized_weights_ratio']:.0f}× (1 bit vs 32; tail words padded) |
 | training data | {len(train_files)} photos from the assembled data set's `{cfg.content.name}/` ({len(files)} found, {f"every {cfg.holdout}th of each folder held out" if cfg.holdout else "none held out"}: {len(held)}); random {cfg.size}px crops, flips |
 | objective | distillation: L1 to the float generator's output{f' + {cfg.perceptual_weight} × VGG relu2_1 MSE' if cfg.perceptual_weight else ''}; straight-through estimator (hard-tanh for activations, identity for weights) |
-| optimiser | Adam, lr {cfg.lr} cosine-annealed, batch {cfg.batch}, {cfg.iters} iterations, seed {cfg.seed} |
-| final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if cfg.perceptual_weight else ''} (mean of the last {min(cfg.log_every or cfg.iters, cfg.iters)} iterations) |
+| optimiser | Adam, lr {cfg.lr} cosine-annealed, batch {cfg.batch}, {iterations} iterations{f" of the {cfg.iters} it was annealed over" if iterations < cfg.iters else ""}, seed {cfg.seed} |
+| final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if cfg.perceptual_weight else ''} (mean of the last {averaged} iterations) |
 | held-out quality vs the float generator | {f"mean L1 {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB on {evals['holdout_images']} photos at 256 px long side" if evals else "no held-out photos (not measured)"} |
 | trained on | {dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)), {wall / 60:.1f} min, torch {torch.__version__} |
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from artem_vr.errors import UsageError, check_at_least, shown
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
-from artem_vr.style.train_config import TrainCommandConfig, add_shared_arguments, check_holdout, field_defaults
+from artem_vr.style.train_config import (TrainCommandConfig, add_shared_arguments, check_holdout, check_time_limit,
+                                        field_defaults)
 
 #: the module whose ``train(config)`` runs this command (imported only then: torch)
 TRAINER = "artem_vr.style.train_xnor"
@@ -32,8 +33,10 @@ class XnorTrainConfig(TrainCommandConfig):
     lr: float = 0.0005
     perceptual_weight: float = 0.0
     holdout: int = 10
+    time_limit: float | None = None  # minutes
     device: str = "auto"
     threads: int | None = None
+    workers: int = 0
     seed: int = 0
     log_every: int = 50
     no_progress: bool = False
@@ -41,9 +44,10 @@ class XnorTrainConfig(TrainCommandConfig):
 
     def __post_init__(self):
         check_max_megapixels(self.max_megapixels)  # first, as run does
-        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--threads", self.threads, 1, 2),
-                       ("--log-every", self.log_every, 0, 50))
+        check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
+                       ("--threads", self.threads, 1, 2), ("--log-every", self.log_every, 0, 50))
         check_holdout(self.holdout)
+        check_time_limit(self.time_limit)
         if not self.lr > 0:
             raise UsageError(f"--lr {shown(self.lr)} must be above 0", "e.g. --lr 0.0005")
 

@@ -96,6 +96,25 @@ def test_sample_every_0_writes_the_last_steps_sample_only_and_no_progress_hides_
     assert "adain-fast" not in err  # the bar's label
 
 
+def test_a_time_limit_stops_writes_the_model_card_and_checkpoint_and_resume_goes_on(data, tmp_path, capsys):
+    """--time-limit: checked after each step; a limit shorter than one step stops after the first."""
+    import json
+
+    from safetensors import safe_open
+
+    first = train(_cfg(data, tmp_path, iters=30, time_limit=1e-6))
+    said = "stopped early: the --time-limit of 1e-06 min was reached after iteration 1 of 30"
+    assert first.iterations == 1 and first.interrupted and first.weights.is_file()
+    assert said in capsys.readouterr().err  # the log says why it stopped
+    assert f"**Status:** {said}" in first.card.read_text()
+    with safe_open(str(tmp_path / "run" / "optimizer.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["meta"])["iteration"] == 1  # Adam's state at the stop, for --resume
+    second = train(_cfg(data, tmp_path, iters=3, resume=True))
+    assert second.iterations == 3 and not second.interrupted
+    assert [h["it"] for h in second.history] == [1, 2, 3]
+    assert "**Status:** training finished the requested iterations." in second.card.read_text()
+
+
 def test_resume_without_checkpoint_is_a_usage_error(data, tmp_path):
     from artem_vr.errors import UsageError
 

@@ -160,6 +160,7 @@ def test_train_help_says_each_default(kind):
 
 @pytest.mark.parametrize("kind, option, value, said", [
     ("generator", "--workers", "-1", "--workers -1 must be at least 0 — e.g. --workers 2"),  # were exit 3 (torch's errors)
+    ("xnor", "--workers", "-1", "--workers -1 must be at least 0 — e.g. --workers 2"),
     ("generator", "--style-size", "5", "--style-size 5 must be at least 32 — e.g. --style-size 512"),
     ("generator", "--lr", "-1", "--lr -1 must be above 0 — e.g. --lr 0.001"),
     ("generator", "--threads", "0", "--threads 0 must be at least 1"),
@@ -195,22 +196,26 @@ def test_train_dispatch_reports_a_missing_trainer(monkeypatch):
         train_cli._load("ghost")
 
 
-def test_ddp_under_torchrun_on_cpu(tmp_path, small_content_dir):
-    """Two processes (gloo on CPU) through the standard launcher: one model and card written."""
+@pytest.mark.parametrize("port, limit", [(29531, []), (29532, ["--time-limit", "1e-6"])])
+def test_ddp_under_torchrun_on_cpu(tmp_path, small_content_dir, port, limit):
+    """Two processes (gloo on CPU) through the standard launcher: one model and card written; with
+    --time-limit, both stop after the same step (else the next step's all-reduce would wait forever)."""
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
            "-m", "artem_vr", "train", "generator", "--content", str(small_content_dir), "--style", "great_wave",
            "--out", "ddp", "--size", "32", "--batch", "1", "--iters", "3", "--holdout", "0",
            "--style-layers", "relu1_1", "relu2_1", "--run-dir", str(tmp_path / "run"), "--out-dir", str(tmp_path / "m"),
-           "--no-progress"]
+           "--no-progress", *limit]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert (tmp_path / "m" / "ddp.safetensors").is_file()
-    assert "×2 (DDP)" in (tmp_path / "m" / "ddp.md").read_text()
+    card = (tmp_path / "m" / "ddp.md").read_text()
+    assert "×2 (DDP)" in card
+    assert ("after iteration 1 of 3" in card) == bool(limit), card
 
 
 
@@ -219,9 +224,8 @@ _KINDS = {"generator": ["--style", "starry_night", "--holdout", "0", "--style-la
           "adain": ["--holdout", "0", "--style-crops", "1"]}
 
 
-@pytest.mark.parametrize("kind, also", [("generator", "a smaller --size (now 32)"), ("xnor", "a smaller --size (now 32)"),
-                                        ("adain", "a smaller --size (now 32), or --time-limit MINUTES (it stops and saves then)")])
-def test_a_long_run_is_said_once_with_how_to_shorten_it(cli, tmp_path, small_content_dir, monkeypatch, kind, also):
+@pytest.mark.parametrize("kind", ["generator", "xnor", "adain"])
+def test_a_long_run_is_said_once_with_how_to_shorten_it(cli, tmp_path, small_content_dir, monkeypatch, kind):
     """A default run on a CPU takes about a day: after the first steps its estimate is said, once,
     with the --iters that fits (here every run is "long": the threshold is 0 s)."""
     from artem_vr.style import train_config
@@ -234,17 +238,40 @@ def test_a_long_run_is_said_once_with_how_to_shorten_it(cli, tmp_path, small_con
     notes = [ln for ln in err.splitlines() if ln.startswith("note: ")]
     assert code == 0 and len(notes) == 1, err
     assert re.fullmatch(r"note: at [0-9.e-]+ s a step, the 2 steps left take about \d+ s here; for about 0 s give "
-                        "--iters 10, or " + re.escape(also), notes[0]), notes[0]
+                        "--iters 10, or " + re.escape("a smaller --size (now 32), or --time-limit MINUTES (it stops and saves then)"),
+                        notes[0]), notes[0]
 
 
-def test_a_long_run_with_a_time_limit_says_nothing_more(cli, tmp_path, small_content_dir, monkeypatch):
+@pytest.mark.parametrize("kind", ["generator", "xnor", "adain"])
+def test_a_long_run_with_a_time_limit_says_nothing_more(cli, tmp_path, small_content_dir, monkeypatch, kind):
     from artem_vr.style import train_config
 
     monkeypatch.setattr(train_config, "LONG_RUN_S", 0)
-    code, _, err = cli("train", "adain", "--content", small_content_dir, "--styles", small_content_dir, "--out", "a",
-                       "--size", "32", "--batch", "1", "--iters", "6", *_KINDS["adain"], "--time-limit", "60",
-                       "--run-dir", tmp_path / "run", "--out-dir", tmp_path / "m")
+    styles = ["--styles", small_content_dir] if kind == "adain" else []
+    code, _, err = cli("train", kind, "--content", small_content_dir, *styles, "--out", "a", "--size", "32", "--batch", "1",
+                       "--iters", "6", *_KINDS[kind], "--time-limit", "60", "--out-dir", tmp_path / "m",
+                       *([] if kind == "xnor" else ["--run-dir", tmp_path / "run"]))
     assert code == 0 and "note: " not in err, err
+
+
+def test_a_time_limit_stops_writes_the_model_card_and_checkpoint_and_resume_goes_on(cli, tmp_path, small_content_dir):
+    """--time-limit: checked after each step; a limit shorter than one step stops after the first. The
+    end's writing follows (model, card, checkpoint and Adam's state), and --resume trains on from there."""
+    argv = ["train", "generator", "--content", small_content_dir, "--out", "t", "--size", "32", "--batch", "1",
+            *_KINDS["generator"], "--run-dir", tmp_path / "run", "--out-dir", tmp_path / "m", "--no-progress"]
+    code, _, err = cli(*argv, "--iters", "5", "--time-limit", "1e-6")
+    said = "stopped early: the --time-limit of 1e-06 min was reached after iteration 1 of 5"
+    assert code == 0 and said in err, err  # the log says why it stopped
+    card = (tmp_path / "m" / "t.md").read_text()
+    assert f"**Status:** {said}" in card and "--time-limit 1e-06" in card, card
+    assert read_header(tmp_path / "m" / "t.safetensors")[1]["iters"] == 1
+    assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
+    assert json.loads((tmp_path / "run" / "optimizer.json").read_text())["step"] == 1
+    code, out, err = cli(*argv, "--iters", "3", "--resume")
+    assert code == 0 and "resumed" in out and "stopped early" not in err, err
+    assert json.loads((tmp_path / "run" / "optimizer.json").read_text())["step"] == 3
+    card = (tmp_path / "m" / "t.md").read_text()
+    assert "**Status:**" not in card and re.findall(r"- steps (\d+)→(\d+)", card) == [("0", "1"), ("1", "3")], card
 
 
 def test_a_short_run_says_nothing():

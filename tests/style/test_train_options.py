@@ -64,7 +64,10 @@ _REQUIRED = {"generator": ["--content", "photos", "--style", "starry_night", "--
 SHARED = {
     "--content": KINDS, "--out": KINDS, "--size": KINDS, "--batch": KINDS, "--iters": KINDS, "--lr": KINDS,
     "--out-dir": KINDS, "--force": KINDS, "--holdout": KINDS, "--device": KINDS, "--threads": KINDS, "--seed": KINDS,
-    "--log-every": KINDS, "--no-progress": KINDS,
+    "--log-every": KINDS, "--no-progress": KINDS, "--time-limit": KINDS,
+    # not adain: its photos and paintings are preloaded tensors, a crop is a slice drawn in the training
+    # process with the run's torch.Generator (see train_adain_cli.add_arguments): nothing for workers to do
+    "--workers": ("generator", "xnor"),
     "--run-dir": ("generator", "adain"), "--resume": ("generator", "adain"), "--checkpoint-every": ("generator", "adain"),
     "--sample-every": ("generator", "adain"), "--amp": ("generator", "adain"),
 }
@@ -111,12 +114,15 @@ def test_a_shared_concept_is_the_same_option_in_every_kind(option):
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_kind_takes_the_canonical_names(kind):
     names = {"--holdout": "4", "--log-every": "7", "--seed": "3", "--threads": "2", "--device": "cpu", "--out-dir": "models",
-             "--checkpoint-every": "11", "--sample-every": "0", "--run-dir": "run"}
+             "--checkpoint-every": "11", "--sample-every": "0", "--run-dir": "run", "--time-limit": "2.5", "--workers": "3"}
     given = [x for o, v in names.items() if o in SHARED and kind in SHARED[o] for x in (o, v)]
     flags = [o for o in ("--force", "--no-progress", "--resume", "--amp") if kind in SHARED[o]]
     args = _kind_parser(kind).parse_args([*_REQUIRED[kind], *given, *flags])
     assert args.holdout == 4 and args.log_every == 7 and args.seed == 3 and args.threads == 2 and args.device == "cpu"
-    assert args.out_dir == Path("models") and args.force and args.no_progress
+    assert args.out_dir == Path("models") and args.force and args.no_progress and args.time_limit == 2.5
+    assert _kind_parser(kind).parse_args(_REQUIRED[kind]).time_limit is None  # no limit unless given
+    if kind != "adain":
+        assert args.workers == 3 and _kind_parser(kind).parse_args(_REQUIRED[kind]).workers == 0
     if kind != "xnor":
         assert (args.checkpoint_every, args.sample_every, args.run_dir, args.resume, args.amp) == (11, 0, Path("run"), True, True)
         assert _kind_parser(kind).parse_args([*_REQUIRED[kind], "--no-amp"]).amp is False
@@ -152,6 +158,20 @@ def test_the_shipped_model_cards_commands_parse(kind):
         words = [w for w in shlex.split(command.split(" #")[0].replace("\\", ""))[3:] if w != "..."]
         if "--content" in words:  # a full command line (not an excerpt like `train adain ... --resume`)
             parser.parse_args(words)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("value, said", [
+    ("0", "--time-limit 0 must be above 0 — give minutes, e.g. --time-limit 30, or leave it out for no limit"),
+    ("-1", "--time-limit -1 must be above 0"),
+    ("nan", "--time-limit nan is not a finite number"),
+])
+def test_a_time_limit_of_no_minutes_is_refused_in_every_kind(cli, tmp_path, kind, value, said):
+    """Checked with the config, before any data is read (the folders here do not exist); 0 was "no limit" in adain."""
+    missing = str(tmp_path / "none")
+    args = [missing if a in ("photos", "paintings") else a for a in _REQUIRED[kind]]
+    code, _, err = cli("train", kind, *args, "--time-limit", value)
+    assert code == 2 and err.strip().startswith(f"artem-vr train {kind}: error: {said}"), err
 
 
 def test_the_holdout_is_every_nth_file_of_each_folder_as_eval_picks_it(tmp_path):

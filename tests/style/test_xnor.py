@@ -121,6 +121,55 @@ def test_train_xnor_command_end_to_end(tmp_path, cli, monkeypatch):
     assert y.shape == (1, 3, 30, 34) and 0 <= float(y.min()) and float(y.max()) <= 1
 
 
+@pytest.fixture
+def xnor_run(tmp_path, cli):
+    """`train xnor` from a random compact teacher on 6 small photos: cli(*more options) -> (code, card, err)."""
+    from artem_vr.style.weights import save_safetensors
+
+    torch.manual_seed(0)
+    teacher = save_safetensors(tmp_path / "t.safetensors", TransformNet(ARCHS["compact"]), ARCHS["compact"].to_dict())
+    content = _photos(tmp_path / "photos")
+
+    def run(*more):
+        code, _, err = cli("train", "xnor", "--from", teacher, "--content", content, "--out", "x", "--out-dir",
+                           tmp_path / "models", "--size", 32, "--batch", 2, "--holdout", 3, "--no-progress", *more)
+        card = tmp_path / "models" / "x.md"
+        return code, card.read_text() if card.is_file() else "", err
+
+    return run
+
+
+def test_train_xnor_time_limit_stops_and_writes_the_model_as_it_is(xnor_run, tmp_path):
+    """--time-limit: checked after each step; a limit shorter than one step stops after the first, and
+    the end's writing follows (the model, its card saying where it stopped)."""
+    from artem_vr.style.weights import read_header
+
+    code, card, err = xnor_run("--iters", 50, "--log-every", 10, "--time-limit", 1e-6)
+    said = "stopped early: the --time-limit of 1e-06 min was reached after iteration 1 of 50"
+    assert code == 0 and said in err, err  # the log says why it stopped
+    assert f"**Status:** {said}" in card and "train xnor keeps no checkpoint" in card, card
+    assert "1 iterations of the 50 it was annealed over" in card and "(mean of the last 1 iterations)" in card, card
+    assert "--time-limit 1e-06" in card  # the command that reproduces the run
+    assert read_header(tmp_path / "models" / "x.safetensors")[1]["iters"] == 1
+
+
+def test_train_xnor_with_worker_processes(xnor_run):
+    code, card, err = xnor_run("--iters", 3, "--workers", 2)
+    assert code == 0 and "| optimiser | Adam, lr 0.0005 cosine-annealed, batch 2, 3 iterations, seed 0 |" in card, err
+    assert "--workers 2" in card and "**Status:**" not in card
+
+
+def test_each_worker_draws_its_own_crops(tmp_path):
+    """Copies of one crop generator in two workers would repeat each other's crops (batch 1 = batch 0)."""
+    from artem_vr.style.data import RandomCrops, crop_loader
+
+    torch.manual_seed(0)
+    ds = RandomCrops(list(_photos(tmp_path / "photos", n=1).iterdir()), 16)  # one photo: only the crop differs
+    batches = iter(crop_loader(ds, 2, workers=2))
+    a, b = next(batches), next(batches)  # from worker 0 and worker 1
+    assert a.shape == b.shape == (2, 3, 16, 16) and not torch.equal(a, b)
+
+
 def test_stylizer_without_model_says_how_to_train(monkeypatch, tmp_path):
     from artem_vr.errors import UsageError
     from artem_vr.style import presets
