@@ -169,3 +169,27 @@ def test_targets_read_the_rows_of_one_run():
     assert "adain:fast 2x1440x1600 comfort on, engine auto: >= 60 FPS — not measured" in text
     # every target has its line, measured or not
     assert len(lines) == 1 + 12 + 6 + 4 + 1
+
+
+@pytest.mark.parametrize("dry", [False, True], ids=["real", "dry"])
+def test_every_step_command_line_parses(tmp_path, dry, capsys):
+    """The real run's command lines are not the dry run's (sizes, seconds, methods, precisions), and
+    a GPU lease is minutes: each `artem-vr` line of every step, optional ones too, is parsed here
+    by the command's own parser (options are never abbreviated: a renamed one would fail there)."""
+    from artem_vr.bench import BenchConfig
+    from artem_vr.cli import build_parser, command_parser
+
+    parsed = 0
+    for step in gpu_check.steps(dry, tmp_path):
+        cmd = step["cmd"]
+        if cmd[1:3] != ["-m", "artem_vr"]:
+            continue  # pytest, tools/gpu_train_burst.py
+        argv = [str(a) for a in cmd[3:]]
+        try:
+            _args, extras = command_parser(build_parser(), argv[0]).parse_known_args(argv[1:])
+        except SystemExit:
+            pytest.fail(f"step {step['name']!r}: {capsys.readouterr().err.strip().splitlines()[-1]}")
+        assert extras == [], (step["name"], extras)
+        BenchConfig.from_args(_args)  # the values too: methods, engines, precisions, layouts, sizes
+        parsed += 1
+    assert parsed >= 10, parsed
