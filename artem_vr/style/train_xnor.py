@@ -7,7 +7,11 @@ Loss: L1 to the teacher's output (+ optionally MSE of VGG relu2_1 features, ``--
 weight``), straight-through estimator through the signs, Adam. The result is frozen (packed
 sign bits, α, thresholds) and written with a model card (and the teacher's thumbnail, for a user
 style) to the user's models folder as ``NAME.safetensors`` (the user style NAME, method ``xnor``),
-or to ``--out-dir``; replacing a model needs ``--force``.
+or to ``--out-dir``; replacing a model needs ``--force``. A checkpoint (the student's float weights
+with Adam's state, :func:`~artem_vr.style.optim_state.save_checkpoint`; the learning rate is the
+cosine's at its step) goes to ``--run-dir`` (default ``runs/NAME`` in the user data folder) every
+``--checkpoint-every`` steps and at the end, also where ``--time-limit`` stopped the run:
+``--resume`` trains on from it, with the same ``--from``.
 
 This module is the trainer (:func:`train` on an :class:`~artem_vr.style.train_xnor_cli.XnorTrainConfig`);
 the command line is :mod:`artem_vr.style.train_xnor_cli`.
@@ -15,7 +19,9 @@ the command line is :mod:`artem_vr.style.train_xnor_cli`.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import platform
 import shlex
 import sys
@@ -26,15 +32,17 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from artem_vr.errors import Interrupted, UsageError
+from artem_vr.errors import UsageError
 from artem_vr.atomic import InputsRead
+from artem_vr.paths import user_data_dir
 from artem_vr.style.catalog import find_model, painting_label, read_model, style_files, style_names
 from artem_vr.style.data import RandomCrops, crop_loader, eval_photos, list_images, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
-from artem_vr.style.train_config import LongRunNote, TimeLimit
+from artem_vr.style.optim_state import OPTIMIZER_FILE, load_optimizer, save_checkpoint
+from artem_vr.style.train_config import LongRunNote, TimeLimit, say_resumable
 from artem_vr.style.train_xnor_cli import XnorTrainConfig
-from artem_vr.style.user_styles import claim_output, output_path, write_model
+from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
 from artem_vr.style.weights import load_safetensors, read_header, safetensors_writer
 from artem_vr.style.xnor import _residual_convs, binarize_generator, binary_layers, freeze, model_size, xnor_arch
@@ -94,10 +102,45 @@ def train(cfg: XnorTrainConfig) -> None:
         _train(cfg, claims)
 
 
-def _say_nothing_kept(_type, e, _tb) -> None:
-    """On an interrupt: what became of the run (said on the CLI's "interrupted" line)."""
-    if isinstance(e, Interrupted):
-        e.outcome = "nothing was saved (train xnor keeps no checkpoints: a smaller --iters finishes sooner)"
+def cosine_lr(lr: float, step: int, iters: int) -> float:
+    """The learning rate of the step after ``step`` steps: ``lr`` cosine-annealed to 0 over ``iters``
+    (as torch's CosineAnnealingLR, in closed form: a resumed run is at the same point of it)."""
+    return lr * (1 + math.cos(math.pi * min(step, iters) / iters)) / 2
+
+
+def file_digest(path: Path) -> str:
+    """The first 16 hex digits of the file's sha256: which teacher a checkpoint was distilled from."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def checkpoint_header(ckpt: Path) -> dict:
+    """``--resume``: the metadata of the run folder's checkpoint (step, teacher), or one line saying
+    there is none to resume (before anything is loaded)."""
+    if not ckpt.is_file():
+        raise UsageError(f"--resume: no checkpoint at {ckpt}", "start without --resume, or point --run-dir at the run")
+    if not (ckpt.parent / OPTIMIZER_FILE).is_file():
+        raise UsageError(f"--resume: the checkpoint {ckpt} has no optimizer state beside it ({OPTIMIZER_FILE})",
+                         "start without --resume (the run starts afresh)")
+    meta = read_header(ckpt)[1]
+    if "teacher_sha256" not in meta or not isinstance(meta.get("step"), int):
+        raise UsageError(f"--resume: {ckpt} is not a `train xnor` checkpoint",
+                         "point --run-dir at the xnor run's folder, or start without --resume")
+    return meta
+
+
+def check_same_teacher(meta: dict, ckpt: Path, spec: str, teacher_path: Path, digest: str) -> None:
+    """A resumed run distils from the teacher its checkpoint started from (as generator and adain
+    refuse a checkpoint of another --arch / --variant): one line otherwise."""
+    if meta["teacher_sha256"] == digest:
+        return
+    was = meta.get("teacher", "?")
+    said = f"another {was} (the file has changed since)" if was == teacher_path.name else was
+    raise UsageError(f"--resume: the checkpoint in {ckpt.parent} was distilled from {said}, not from --from {spec}",
+                     "resume with the --from it started with, or start afresh without --resume")
 
 
 def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
@@ -108,41 +151,75 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     dev = pick_device(cfg.device)
-    target = output_path(cfg.out, cfg.out_dir, cfg.force)  # before any training: refuses to overwrite
-    claims.callback(claim_output(target).release)  # a second run of this name stops here
+    target = output_path(cfg.out, cfg.out_dir, cfg.force, cfg.resume)  # before any training: refuses to overwrite
+    run_dir = cfg.run_dir or user_data_dir() / "runs" / cfg.out
+    for lock in (claim_output(target), claim_run_dir(run_dir)):  # a second run of this name (or folder) stops here
+        claims.callback(lock.release)
+    ckpt = run_dir / "checkpoint.safetensors"
+    claims.push(lambda _t, e, _tb: say_resumable(e, ckpt, cfg.checkpoint_every))
+    resumed = checkpoint_header(ckpt) if cfg.resume else None
 
     teacher, teacher_path, style = load_teacher(cfg.teacher, cfg.arch, dev)
     base_arch, teacher_meta = read_header(teacher_path)
+    digest = file_digest(teacher_path)
+    start = 0
+    if resumed is not None:
+        check_same_teacher(resumed, ckpt, cfg.teacher, teacher_path, digest)
+        start = resumed["step"]
+        if start >= cfg.iters:
+            say(f"already at step {start} >= --iters {cfg.iters}: nothing to do (raise --iters to train on)", flush=True)
+            return
     files = list_images(cfg.content)
     if not files:
         raise UsageError(f"no images under {cfg.content}", "point --content at a folder of photos")
     train_files, held = split_holdout(files, cfg.holdout)
-    data = RandomCrops(train_files, cfg.size, seed=cfg.seed, max_megapixels=cfg.max_megapixels)
+    if start:  # a resumed run draws other crops than its first sitting did (as train generator's): seeded by the step
+        torch.manual_seed(cfg.seed + start)
+    data = RandomCrops(train_files, cfg.size, seed=cfg.seed + start, max_megapixels=cfg.max_megapixels)
     held_x = eval_photos(held[:20], max_megapixels=cfg.max_megapixels)  # read now: refused before training, if at all
     batches = iter(crop_loader(data, cfg.batch, cfg.workers, pin_memory=dev.type == "cuda"))
 
     def batch():
         return next(batches).to(dev, non_blocking=True)
 
+    arch = xnor_arch(base_arch)
     student = binarize_generator(teacher).to(dev)
-    student.requires_grad_(True)
-    student.train()
-    calibrate_thresholds(teacher, student, batch())
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    history = []  # a loss record (the mean) every --log-every steps (--log-every 0: one, at the end)
+    run_l1 = run_p = 0.0
+    summed = 0  # the steps in run_l1 and run_p (since the last record)
+    prior_wall = 0.0  # the earlier sittings' (--resume)
+    if resumed is None:
+        student.requires_grad_(True)
+        student.train()
+        calibrate_thresholds(teacher, student, batch())
+    else:
+        load_safetensors(ckpt, student, expect_arch=arch, device=dev)
+        student.requires_grad_(True)
+        student.train()
+        saved = load_optimizer(run_dir / OPTIMIZER_FILE, opt)
+        history, prior_wall = list(saved["history"]), float(saved["wall_s"])
+        run_l1, run_p, summed = saved["pending"]
+        was = saved["schedule"]  # the cosine's --iters and --lr: another --iters anneals on over the new one
+        changed = [f"{o} {v:g} (was {w:g})" for o, v, w in (("--iters", cfg.iters, was["iters"]), ("--lr", cfg.lr, was["lr"])) if v != w]
+        say(f"resumed {ckpt} at step {start}" + (f"; the learning rate is cosine-annealed from there with {', '.join(changed)}"
+                                                  if changed else ""), flush=True)
     vgg = None
     if cfg.perceptual_weight > 0:
         vgg = VGGFeatures(("relu2_1",)).to(dev)
-    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iters)
-    history = []  # a loss record (the mean) every --log-every steps (--log-every 0: one, at the end)
     record_every = cfg.log_every or cfg.iters
-    run_l1 = run_p = 0.0
-    bar = tqdm(total=cfg.iters, desc=cfg.out, disable=cfg.no_progress, dynamic_ncols=True)
-    note = LongRunNote(0, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write, time_limit=cfg.time_limit)
-    claims.push(_say_nothing_kept)
+    bar = tqdm(total=cfg.iters, initial=start, desc=cfg.out, disable=cfg.no_progress, dynamic_ncols=True)
+    note = LongRunNote(start, cfg.iters, f"a smaller --size (now {cfg.size})", write=tqdm.write, time_limit=cfg.time_limit)
     claims.callback(bar.close)  # first: the bar's line ends before the CLI's "interrupted" line
     limit = TimeLimit(cfg.time_limit)
     stopped = None  # --time-limit reached before --iters: the line that says so
-    for it in range(1, cfg.iters + 1):
+
+    def checkpoint(step: int) -> None:  # the student as it is after ``step`` steps, Adam's state and the loss records
+        save_checkpoint(ckpt, student, arch, {"step": step, "teacher": teacher_path.name, "teacher_sha256": digest}, opt,
+                        {"step": step, "schedule": {"lr": cfg.lr, "iters": cfg.iters}, "history": history[-2000:],
+                         "pending": [run_l1, run_p, summed], "wall_s": prior_wall + time.time() - t0})
+
+    for it in range(start + 1, cfg.iters + 1):
         x = batch()
         with torch.no_grad():
             y_t = teacher(x)
@@ -155,43 +232,48 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
             loss = loss + cfg.perceptual_weight * perc
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(cfg.lr, it - 1, cfg.iters)
         opt.step()
-        sched.step()
         run_l1 += float(l1.detach())
         run_p += float(perc.detach())
+        summed += 1
         note.step()
         bar.update(1)
         bar.set_postfix({"l1": f"{float(l1.detach()):.4f}", **({"perceptual": f"{float(perc.detach()):.4g}"} if vgg is not None else {})})
-        if limit.reached() and it < cfg.iters:  # the end's writing follows: the model as it is now, and its card
+        if limit.reached() and it < cfg.iters:  # the end's writing follows: the model as it is now, its card, the checkpoint
             stopped = limit.stopped(it, cfg.iters)
         if it % record_every == 0 or it == cfg.iters or stopped:
-            k = record_every if it % record_every == 0 else it % record_every
-            rec = {"iter": it, "l1": run_l1 / k, "perceptual": run_p / k, "s": round(time.time() - t0, 1)}
+            rec = {"iter": it, "l1": run_l1 / summed, "perceptual": run_p / summed, "s": round(prior_wall + time.time() - t0, 1)}
             history.append(rec)
             if cfg.log_every and it % cfg.log_every == 0:
                 tqdm.write(f"step {it}/{cfg.iters} l1={rec['l1']:.4g}" + (f" perceptual={rec['perceptual']:.4g}" if vgg is not None
                                                                              else "") + f" s={rec['s']}", file=sys.stderr)
             run_l1 = run_p = 0.0
+            summed = 0
         if stopped:
             tqdm.write(stopped, file=sys.stderr)
             break
+        if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and it < cfg.iters:
+            checkpoint(it)
     bar.close()
+    checkpoint(it)  # at the end, or where --time-limit stopped it: --resume trains on from here
 
     student.eval()
     freeze(student)
     student.requires_grad_(False)
     evals = evaluate(teacher, student, held_x, dev)
     size = model_size(student)
-    wall = time.time() - t0
+    wall = prior_wall + time.time() - t0
     teacher_model = read_model(teacher_path)
     painting = teacher_model.painting if teacher_model.painting != "?" else (painting_label(style, teacher_path) if style else None)
     meta = {"style": style, "painting": painting, "teacher": teacher_path.name, "iters": it, "final": history[-1],
             "eval": evals, "size": size, "command": command_line(cfg)}
     inputs = InputsRead([teacher_path, *style_files(str(cfg.teacher)), *files])  # no output replaces what the run reads
     out, _, _ = write_model(  # a user style's painting travels with it (the thumbnail)
-        target, safetensors_writer(student, xnor_arch(base_arch), meta),
+        target, safetensors_writer(student, arch, meta),
         lambda w, _t, _hw: model_card(cfg, base_arch, teacher_path, style, files, train_files, held, history, evals, size,
-                                      wall, dev, teacher_meta, w.stat().st_size, stopped),
+                                      wall, dev, teacher_meta, w.stat().st_size, stopped, start),
         painting=teacher_model.image, inputs=inputs)
     quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
                if evals else "no held-out photos (nothing measured; --holdout N keeps every N-th photo out)")
@@ -219,13 +301,17 @@ def command_line(cfg) -> str:
 
 
 def model_card(cfg, base_arch, teacher_path, style, files, train_files, held, history, evals, size, wall, dev,
-               teacher_meta: dict | None = None, file_bytes: int | None = None, stopped: str | None = None) -> str:
-    """The card's markdown; ``stopped``: the line saying --time-limit ended the run early (None: it ran --iters)."""
+               teacher_meta: dict | None = None, file_bytes: int | None = None, stopped: str | None = None,
+               resumed_at: int = 0) -> str:
+    """The card's markdown; ``stopped``: the line saying --time-limit ended the run early (None: it ran --iters);
+    ``resumed_at``: the step this sitting went on from (--resume; 0: it started afresh)."""
     last = history[-1]
     iterations = last["iter"]
     averaged = iterations - (history[-2]["iter"] if len(history) > 1 else 0)  # the steps in the last loss record
-    status = (f"**Status:** {stopped}; this is the student as it was then (its learning rate not annealed to the end; "
-              "train xnor keeps no checkpoint to resume from).\n\n" if stopped else "")
+    status = (f"**Status:** {stopped}; this is the student as it was then (its learning rate not annealed to the end); "
+              "the run folder's checkpoint is this student: the same command with --resume trains on from it.\n\n"
+              if stopped else "")
+    resumed = f" (resumed at step {resumed_at} with --resume)" if resumed_at else ""
     cmd = command_line(cfg)
     return f"""# {cfg.out}: binarized (XNOR-Net) generator{f' for {style}' if style else ''}
 
@@ -244,10 +330,10 @@ CUDA, the exact ±1 `F.conv2d` reference on the CPU (artem_vr/style/xnor.py).
 | size (deployable) | {size['xnor_bytes']:,} bytes vs {size['fp32_bytes']:,} bytes fp32: **{size['ratio']:.1f}×** smaller; binarized weights {size['binarized_weights_ratio']:.0f}× (1 bit vs 32; tail words padded) |
 | training data | {len(train_files)} photos from the assembled data set's `{cfg.content.name}/` ({len(files)} found, {f"every {cfg.holdout}th of each folder held out" if cfg.holdout else "none held out"}: {len(held)}); random {cfg.size}px crops, flips |
 | objective | distillation: L1 to the float generator's output{f' + {cfg.perceptual_weight} × VGG relu2_1 MSE' if cfg.perceptual_weight else ''}; straight-through estimator (hard-tanh for activations, identity for weights) |
-| optimiser | Adam, lr {cfg.lr} cosine-annealed, batch {cfg.batch}, {iterations} iterations{f" of the {cfg.iters} it was annealed over" if iterations < cfg.iters else ""}, seed {cfg.seed} |
+| optimiser | Adam, lr {cfg.lr} cosine-annealed, batch {cfg.batch}, {iterations} iterations{f" of the {cfg.iters} it was annealed over" if iterations < cfg.iters else ""}{resumed}, seed {cfg.seed} |
 | final losses | L1 {last['l1']:.4f}{f", perceptual {last['perceptual']:.4f}" if cfg.perceptual_weight else ''} (mean of the last {averaged} iterations) |
 | held-out quality vs the float generator | {f"mean L1 {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB on {evals['holdout_images']} photos at 256 px long side" if evals else "no held-out photos (not measured)"} |
-| trained on | {dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)), {wall / 60:.1f} min, torch {torch.__version__} |
+| trained on | {dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} thread(s)), {wall / 60:.1f} min{" (all sittings)" if resumed_at else ""}, torch {torch.__version__} |
 
 Command (DATA: the assembled data set, `../shared/data/assemble.sh`):
 

@@ -27,6 +27,9 @@ class XnorTrainConfig(TrainCommandConfig):
     arch: str | None = None
     out_dir: Path | None = None
     force: bool = False
+    run_dir: Path | None = None  # None: runs/<out> in the user data folder
+    resume: bool = False
+    checkpoint_every: int = 200
     iters: int = 1000
     size: int = 128
     batch: int = 4
@@ -45,7 +48,8 @@ class XnorTrainConfig(TrainCommandConfig):
     def __post_init__(self):
         check_max_megapixels(self.max_megapixels)  # first, as run does
         check_at_least(("--iters", self.iters, 1, 1000), ("--batch", self.batch, 1, 4), ("--workers", self.workers, 0, 2),
-                       ("--threads", self.threads, 1, 2), ("--log-every", self.log_every, 0, 50))
+                       ("--threads", self.threads, 1, 2), ("--checkpoint-every", self.checkpoint_every, 0, 200),
+                       ("--log-every", self.log_every, 0, 50))
         check_holdout(self.holdout)
         check_time_limit(self.time_limit)
         if not self.lr > 0:
@@ -61,6 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = (
         "examples:\n"
         "  artem-vr train xnor --from klimt --content PHOTOS --out klimt_xnor   # a binarized copy of your style klimt\n"
+        "  artem-vr train xnor --from klimt --content PHOTOS --out klimt_xnor --iters 2000 --resume   # train on from its checkpoint\n"
         "  artem-vr run --method xnor --style klimt_xnor"
     )
     p.add_argument("--from", dest="teacher", required=True,

@@ -168,6 +168,7 @@ def test_train_help_says_each_default(kind):
     ("xnor", "--log-every", "-1", "--log-every -1 must be at least 0"),
     ("adain", "--lr", "-0.5", "--lr -0.5 must be above 0"),
     ("adain", "--checkpoint-every", "-1", "--checkpoint-every -1 must be at least 0"),
+    ("xnor", "--checkpoint-every", "-1", "--checkpoint-every -1 must be at least 0"),
     ("generator", "--sample-every", "-5", "--sample-every -5 must be at least 0"),
     ("generator", "--holdout", "-1", "--holdout -1 must be at least 0"),
     ("xnor", "--holdout", "1", "--holdout 1 would hold out every file, leaving none to train on — give 0 to hold out none"),
@@ -234,7 +235,7 @@ def test_a_long_run_is_said_once_with_how_to_shorten_it(cli, tmp_path, small_con
     styles = ["--styles", small_content_dir] if kind == "adain" else []
     code, _, err = cli("train", kind, "--content", small_content_dir, *styles, "--out", "k", "--size", "32", "--batch", "1",
                        "--iters", "6", *_KINDS[kind], "--out-dir", tmp_path / "m",
-                       *([] if kind == "xnor" else ["--run-dir", tmp_path / "run"]))
+                       "--run-dir", tmp_path / "run")
     notes = [ln for ln in err.splitlines() if ln.startswith("note: ")]
     assert code == 0 and len(notes) == 1, err
     assert re.fullmatch(r"note: at [0-9.e-]+ s a step, the 2 steps left take about \d+ s here; for about 0 s give "
@@ -250,7 +251,7 @@ def test_a_long_run_with_a_time_limit_says_nothing_more(cli, tmp_path, small_con
     styles = ["--styles", small_content_dir] if kind == "adain" else []
     code, _, err = cli("train", kind, "--content", small_content_dir, *styles, "--out", "a", "--size", "32", "--batch", "1",
                        "--iters", "6", *_KINDS[kind], "--time-limit", "60", "--out-dir", tmp_path / "m",
-                       *([] if kind == "xnor" else ["--run-dir", tmp_path / "run"]))
+                       "--run-dir", tmp_path / "run")
     assert code == 0 and "note: " not in err, err
 
 

@@ -65,10 +65,10 @@ SHARED = {
     "--content": KINDS, "--out": KINDS, "--size": KINDS, "--batch": KINDS, "--iters": KINDS, "--lr": KINDS,
     "--out-dir": KINDS, "--force": KINDS, "--holdout": KINDS, "--device": KINDS, "--threads": KINDS, "--seed": KINDS,
     "--log-every": KINDS, "--no-progress": KINDS, "--time-limit": KINDS,
+    "--run-dir": KINDS, "--resume": KINDS, "--checkpoint-every": KINDS,
     # not adain: its photos and paintings are preloaded tensors, a crop is a slice drawn in the training
     # process with the run's torch.Generator (see train_adain_cli.add_arguments): nothing for workers to do
     "--workers": ("generator", "xnor"),
-    "--run-dir": ("generator", "adain"), "--resume": ("generator", "adain"), "--checkpoint-every": ("generator", "adain"),
     "--sample-every": ("generator", "adain"), "--amp": ("generator", "adain"),
 }
 
@@ -123,8 +123,9 @@ def test_each_kind_takes_the_canonical_names(kind):
     assert _kind_parser(kind).parse_args(_REQUIRED[kind]).time_limit is None  # no limit unless given
     if kind != "adain":
         assert args.workers == 3 and _kind_parser(kind).parse_args(_REQUIRED[kind]).workers == 0
+    assert (args.checkpoint_every, args.run_dir, args.resume) == (11, Path("run"), True)
     if kind != "xnor":
-        assert (args.checkpoint_every, args.sample_every, args.run_dir, args.resume, args.amp) == (11, 0, Path("run"), True, True)
+        assert (args.sample_every, args.amp) == (0, True)
         assert _kind_parser(kind).parse_args([*_REQUIRED[kind], "--no-amp"]).amp is False
 
 
@@ -197,7 +198,7 @@ def test_the_holdout_is_every_nth_file_of_each_folder_as_eval_picks_it(tmp_path)
     (0, True, "the last checkpoint is kept in {run}: the same command with --resume continues from it"),
 ])
 def test_an_interrupted_run_says_what_was_kept(tmp_path, every, kept, said):
-    """One wording for generator and adain (was 'the first checkpoint comes at step 0' with --checkpoint-every 0)."""
+    """One wording for every kind (was 'the first checkpoint comes at step 0' with --checkpoint-every 0)."""
     import signal
 
     from artem_vr.errors import Interrupted

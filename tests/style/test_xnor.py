@@ -123,38 +123,92 @@ def test_train_xnor_command_end_to_end(tmp_path, cli, monkeypatch):
 
 @pytest.fixture
 def xnor_run(tmp_path, cli):
-    """`train xnor` from a random compact teacher on 6 small photos: cli(*more options) -> (code, card, err)."""
+    """`train xnor` from a random compact teacher on 6 small photos: cli(*more options, teacher=another
+    file) -> (code, card, err, out)."""
     from artem_vr.style.weights import save_safetensors
 
     torch.manual_seed(0)
     teacher = save_safetensors(tmp_path / "t.safetensors", TransformNet(ARCHS["compact"]), ARCHS["compact"].to_dict())
     content = _photos(tmp_path / "photos")
 
-    def run(*more):
-        code, _, err = cli("train", "xnor", "--from", teacher, "--content", content, "--out", "x", "--out-dir",
-                           tmp_path / "models", "--size", 32, "--batch", 2, "--holdout", 3, "--no-progress", *more)
+    def run(*more, teacher=teacher):
+        code, out, err = cli("train", "xnor", "--from", teacher, "--content", content, "--out", "x", "--out-dir",
+                             tmp_path / "models", "--size", 32, "--batch", 2, "--holdout", 3, "--no-progress", *more)
         card = tmp_path / "models" / "x.md"
-        return code, card.read_text() if card.is_file() else "", err
+        return code, card.read_text() if card.is_file() else "", err, out
 
     return run
 
 
-def test_train_xnor_time_limit_stops_and_writes_the_model_as_it_is(xnor_run, tmp_path):
+def test_train_xnor_time_limit_stops_and_writes_the_model_as_it_is(xnor_run, tmp_path, user_data):
     """--time-limit: checked after each step; a limit shorter than one step stops after the first, and
-    the end's writing follows (the model, its card saying where it stopped)."""
+    the end's writing follows (the model, its card saying where it stopped, the checkpoint)."""
     from artem_vr.style.weights import read_header
 
-    code, card, err = xnor_run("--iters", 50, "--log-every", 10, "--time-limit", 1e-6)
+    code, card, err, _ = xnor_run("--iters", 50, "--log-every", 10, "--time-limit", 1e-6)
     said = "stopped early: the --time-limit of 1e-06 min was reached after iteration 1 of 50"
     assert code == 0 and said in err, err  # the log says why it stopped
-    assert f"**Status:** {said}" in card and "train xnor keeps no checkpoint" in card, card
+    assert f"**Status:** {said}" in card and ("the run folder's checkpoint is this student: the same command with --resume "
+                                              "trains on from it") in card, card
     assert "1 iterations of the 50 it was annealed over" in card and "(mean of the last 1 iterations)" in card, card
     assert "--time-limit 1e-06" in card  # the command that reproduces the run
     assert read_header(tmp_path / "models" / "x.safetensors")[1]["iters"] == 1
+    assert read_header(user_data.parent / "runs" / "x" / "checkpoint.safetensors")[1]["step"] == 1  # as at the end
+
+
+def _adam_steps(run_dir) -> set[float]:
+    """The step count of each parameter's Adam state in the run folder's optimizer file."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(run_dir / "optimizer.safetensors"), "pt") as f:
+        return set(json.loads(f.metadata()["steps"]).values())
+
+
+def test_train_xnor_keeps_a_checkpoint_and_resume_trains_on_from_its_step(xnor_run, tmp_path, user_data):
+    """--checkpoint-every: the student's float weights and Adam's state in the run folder (default runs/NAME
+    in the user data folder); --resume with a larger --iters goes on from the saved step with that state."""
+    from artem_vr.style.weights import read_header
+
+    run_dir = user_data.parent / "runs" / "x"
+    code, card, err, _ = xnor_run("--iters", 2, "--checkpoint-every", 1, "--log-every", 1)
+    assert code == 0 and "**Status:**" not in card, err
+    assert read_header(run_dir / "checkpoint.safetensors")[1]["step"] == 2 and _adam_steps(run_dir) == {2.0}
+    code, card, err, out = xnor_run("--iters", 4, "--checkpoint-every", 1, "--log-every", 1, "--resume")
+    assert code == 0, err
+    assert f"resumed {run_dir / 'checkpoint.safetensors'} at step 2; the learning rate is cosine-annealed from there with " \
+           "--iters 4 (was 2)" in out, out
+    assert [ln.split()[1] for ln in err.splitlines() if ln.startswith("step ")] == ["3/4", "4/4"], err  # steps 3 and 4 only
+    assert "4 iterations (resumed at step 2 with --resume)" in card and "(all sittings)" in card, card
+    assert read_header(tmp_path / "models" / "x.safetensors")[1]["iters"] == 4  # the model a resumed run may replace
+    assert read_header(run_dir / "checkpoint.safetensors")[1]["step"] == 4
+    assert _adam_steps(run_dir) == {4.0}  # Adam's state came back: a fresh optimizer would count 2 steps
+    code, _, err, out = xnor_run("--iters", 4, "--resume")
+    assert code == 0 and "already at step 4 >= --iters 4: nothing to do" in out, err
+
+
+def test_train_xnor_resume_refuses_what_it_cannot_go_on_from(xnor_run, tmp_path, user_data):
+    """No checkpoint: one line, exit 2, before the teacher is read; another teacher than the checkpoint's
+    (its --from, as generator and adain refuse another --arch / --variant): one line, exit 2."""
+    from artem_vr.style.weights import save_safetensors
+
+    ckpt = user_data.parent / "runs" / "x" / "checkpoint.safetensors"
+    code, _, err, _ = xnor_run("--iters", 2, "--resume", teacher=tmp_path / "no_such_teacher.safetensors")
+    assert code == 2 and err.strip() == (f"artem-vr train xnor: error: --resume: no checkpoint at {ckpt} — start without "
+                                         "--resume, or point --run-dir at the run"), err
+    assert not (tmp_path / "models" / "x.safetensors").exists()
+    assert xnor_run("--iters", 1, "--log-every", 0)[0] == 0
+    torch.manual_seed(1)
+    other = save_safetensors(tmp_path / "other.safetensors", TransformNet(ARCHS["compact"]), ARCHS["compact"].to_dict())
+    code, _, err, _ = xnor_run("--iters", 2, "--resume", teacher=other)
+    assert code == 2 and err.strip() == (f"artem-vr train xnor: error: --resume: the checkpoint in {ckpt.parent} was distilled "
+                                         f"from t.safetensors, not from --from {other} — resume with the --from it started "
+                                         "with, or start afresh without --resume"), err
 
 
 def test_train_xnor_with_worker_processes(xnor_run):
-    code, card, err = xnor_run("--iters", 3, "--workers", 2)
+    code, card, err, _ = xnor_run("--iters", 3, "--workers", 2)
     assert code == 0 and "| optimiser | Adam, lr 0.0005 cosine-annealed, batch 2, 3 iterations, seed 0 |" in card, err
     assert "--workers 2" in card and "**Status:**" not in card
 
