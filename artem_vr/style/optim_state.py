@@ -13,7 +13,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from artem_vr.atomic import AtomicGroup, write_file_atomic
+from artem_vr.atomic import AtomicGroup
 from artem_vr.style.weights import safetensors_writer, verify_weights
 
 #: the optimizer state's file beside a checkpoint (``checkpoint.safetensors``) in a run folder
@@ -40,11 +40,6 @@ def optimizer_writer(opt: torch.optim.Adam, meta: dict) -> Callable[[Path], None
     return write
 
 
-def save_optimizer(path: Path, opt: torch.optim.Adam, meta: dict) -> None:
-    """Adam state as safetensors (tensors per parameter index; step in the metadata)."""
-    write_file_atomic(path, optimizer_writer(opt, meta), what="optimizer checkpoint")
-
-
 def save_checkpoint(ckpt: Path, model: torch.nn.Module, arch: dict, weights_meta: dict, opt: torch.optim.Adam,
                     meta: dict) -> None:
     """A training checkpoint: ``model``'s float32 weights to ``ckpt`` (``arch`` and ``weights_meta``
@@ -59,7 +54,7 @@ def save_checkpoint(ckpt: Path, model: torch.nn.Module, arch: dict, weights_meta
 
 
 def load_optimizer(path: Path, opt: torch.optim.Adam) -> dict:
-    """Restore what :func:`save_optimizer` wrote into ``opt``; returns the metadata saved with it."""
+    """Restore what :func:`optimizer_writer` wrote (in :func:`save_checkpoint`) into ``opt``; returns the metadata saved with it."""
     with safe_open(str(path), "pt") as f:
         md = f.metadata() or {}
     tensors = load_file(str(path))

@@ -52,12 +52,12 @@ from artem_vr.atomic import InputsRead, write_image_atomic
 from artem_vr.style.adain_card import model_card
 from artem_vr.style.data import center_crop, gather, load_images, random_crops
 from artem_vr.style.device import pick_device
-from artem_vr.style.optim_state import load_optimizer, save_optimizer
+from artem_vr.style.optim_state import OPTIMIZER_FILE, load_optimizer, save_checkpoint
 from artem_vr.style.train_adain_cli import TrainConfig
 from artem_vr.style.train_config import LongRunNote, TimeLimit, say_resumable
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.vgg import VGGFeatures
-from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
+from artem_vr.style.weights import load_safetensors, safetensors_writer
 from artem_vr.text import say
 
 
@@ -192,7 +192,8 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt, opt_ckpt = run_dir / "checkpoint.safetensors", run_dir / "optimizer.safetensors"
+    ckpt = run_dir / "checkpoint.safetensors"
+    opt_ckpt = ckpt.with_name(OPTIMIZER_FILE)
     claims.push(lambda _t, e, _tb: say_resumable(e, ckpt, cfg.checkpoint_every))
     start, history, prev_wall = 0, [], 0.0
     if cfg.resume:
@@ -227,8 +228,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
 
     def checkpoint():
         meta = {"iteration": it, "history": history[-2000:], "wall_s": prev_wall + time.time() - t0}
-        save_safetensors(ckpt, decoder, v.arch, meta, fp16=False)
-        save_optimizer(opt_ckpt, opt, meta)
+        save_checkpoint(ckpt, decoder, v.arch, meta, opt, meta)  # both files or neither
 
     try:
         for it in bar:
