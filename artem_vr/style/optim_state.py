@@ -14,6 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from artem_vr.atomic import AtomicGroup
+from artem_vr.errors import UsageError
 from artem_vr.style.weights import safetensors_writer, verify_weights
 
 #: the optimizer state's file beside a checkpoint (``checkpoint.safetensors``) in a run folder
@@ -53,10 +54,26 @@ def save_checkpoint(ckpt: Path, model: torch.nn.Module, arch: dict, weights_meta
         group.commit()
 
 
+def check_resumable(ckpt: Path) -> None:
+    """``--resume`` of every train kind: one line, before anything is loaded, when the run folder
+    has no checkpoint or no optimizer state beside it."""
+    if not ckpt.is_file():
+        raise UsageError(f"--resume: no checkpoint at {ckpt}", "start without --resume, or point --run-dir at the run")
+    if not ckpt.with_name(OPTIMIZER_FILE).is_file():
+        raise UsageError(f"--resume: the checkpoint {ckpt} has no optimizer state beside it ({OPTIMIZER_FILE})",
+                         "start without --resume (the run starts afresh)")
+
+
 def load_optimizer(path: Path, opt: torch.optim.Adam) -> dict:
-    """Restore what :func:`optimizer_writer` wrote (in :func:`save_checkpoint`) into ``opt``; returns the metadata saved with it."""
+    """Restore what :func:`optimizer_writer` wrote (in :func:`save_checkpoint`) into ``opt``; returns
+    the metadata saved with it. A file without that metadata (another program's, or a run folder
+    of an artem-vr before 0.1's checkpoints were one format) is one line: resuming from it would
+    silently start the optimizer afresh."""
     with safe_open(str(path), "pt") as f:
         md = f.metadata() or {}
+    if "steps" not in md or "meta" not in md:
+        raise UsageError(f"--resume: {path} is not an optimizer state this artem-vr wrote",
+                         "start without --resume (the run starts afresh), or point --run-dir at the run")
     tensors = load_file(str(path))
     steps = {int(k): v for k, v in json.loads(md.get("steps", "{}")).items()}
     for i, p in enumerate(opt.param_groups[0]["params"]):

@@ -52,7 +52,7 @@ from artem_vr.atomic import InputsRead, write_image_atomic
 from artem_vr.style.adain_card import model_card
 from artem_vr.style.data import center_crop, gather, load_images, random_crops
 from artem_vr.style.device import pick_device
-from artem_vr.style.optim_state import OPTIMIZER_FILE, load_optimizer, save_checkpoint
+from artem_vr.style.optim_state import OPTIMIZER_FILE, check_resumable, load_optimizer, save_checkpoint
 from artem_vr.style.train_adain_cli import TrainConfig
 from artem_vr.style.train_config import LongRunNote, TimeLimit, say_resumable
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
@@ -197,12 +197,11 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     claims.push(lambda _t, e, _tb: say_resumable(e, ckpt, cfg.checkpoint_every))
     start, history, prev_wall = 0, [], 0.0
     if cfg.resume:
-        if not ckpt.is_file():
-            raise UsageError(f"--resume: no checkpoint at {ckpt}", "start without --resume")
+        check_resumable(ckpt)
         load_safetensors(ckpt, decoder, expect_arch=v.arch, device=dev)
         decoder.requires_grad_(True)
         decoder.train()
-        meta = load_optimizer(opt_ckpt, opt) if opt_ckpt.is_file() else {}
+        meta = load_optimizer(opt_ckpt, opt)
         start = int(meta.get("iteration", 0))
         history = list(meta.get("history", []))
         prev_wall = float(meta.get("wall_s", 0.0))

@@ -30,7 +30,7 @@ import torch
 from artem_vr.errors import UsageError
 from artem_vr.frames import to_rgb8
 from artem_vr.paths import user_data_dir
-from artem_vr.atomic import InputsRead, write_file_atomic, write_image_atomic, write_text_atomic
+from artem_vr.atomic import InputsRead, write_image_atomic, write_text_atomic
 from artem_vr.style.catalog import painting_label, resolve_style
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
 from artem_vr.style.data import RandomCrops, crop_loader, eval_photos, list_images, load_rgb, resize_long, rgb8_to_chw, split_holdout
@@ -39,10 +39,11 @@ from artem_vr.style.generator_card import change_text, command_line, model_card
 from artem_vr.style.generator_arch import arch_by_name
 from artem_vr.style.generator_net import TransformNet
 from artem_vr.style.losses import content_loss, gram, gram_style_loss, mean_std_style_loss, tv_loss
+from artem_vr.style.optim_state import OPTIMIZER_FILE, check_resumable, load_optimizer, save_checkpoint
 from artem_vr.style.train_config import LongRunNote, TimeLimit, say_resumable
 from artem_vr.style.train_generator_cli import GeneratorTrainConfig
 from artem_vr.style.vgg import VGGFeatures, check_layers
-from artem_vr.style.weights import load_safetensors, safetensors_writer, save_safetensors
+from artem_vr.style.weights import load_safetensors, safetensors_writer
 from artem_vr.text import say
 
 EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/std style loss
@@ -54,36 +55,6 @@ EVAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the eval's mean/st
 def _dist_info() -> tuple[int, int, int]:
     ws = int(os.environ.get("WORLD_SIZE", "1"))
     return ws, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _save_opt(path: Path, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
-    """Adam state as safetensors (tensors) + JSON (step, hyper-parameters). No pickles."""
-    from safetensors.torch import save_file
-
-
-    tensors = {}
-    for i, (_pid, st) in enumerate(sorted(opt.state_dict()["state"].items())):
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"{i}.{k}"] = v.detach().cpu().contiguous()
-    write_file_atomic(path, lambda p: save_file(tensors, str(p)), what="optimizer checkpoint")
-    write_text_atomic(path.with_suffix(".json"), json.dumps({"step": step, **extra}, indent=1), what="optimizer checkpoint")
-
-
-def _load_opt(path: Path, opt: torch.optim.Optimizer) -> int:
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(path))
-    sd = opt.state_dict()
-    params = sd["param_groups"][0]["params"]
-    state = {}
-    for i, pid in enumerate(params):
-        st = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == str(i)}
-        if st:
-            state[pid] = st
-    sd["state"] = state
-    opt.load_state_dict(sd)
-    return int(json.loads(path.with_suffix(".json").read_text())["step"])
 
 
 
@@ -175,12 +146,11 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
     sittings: list[dict] = []  # one entry per run of this command on this run dir (resumes)
     ckpt = run_dir / "checkpoint.safetensors"
     if cfg.resume:
-        if not ckpt.is_file():
-            raise UsageError(f"--resume: no checkpoint at {ckpt}", "start without --resume, or point --run-dir at the run")
+        check_resumable(ckpt)
         load_safetensors(ckpt, net, expect_arch=arch.to_dict(), device=dev)
         net.requires_grad_(True)
-        step = _load_opt(run_dir / "optimizer.safetensors", opt)
-        prior = json.loads((run_dir / "optimizer.json").read_text())
+        prior = load_optimizer(ckpt.with_name(OPTIMIZER_FILE), opt)
+        step = int(prior["step"])
         prior_wall = float(prior.get("wall_s", 0.0))
         sittings = list(prior.get("sittings", []))
         if main_proc:
@@ -279,8 +249,8 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
             if cfg.sample_every and step % cfg.sample_every == 0:
                 _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.iters:
-                save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
-                _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": cfg.out, "wall_s": prior_wall + time.time() - t_start, "sittings": sitting_log()})
+                save_checkpoint(ckpt, net, arch.to_dict(), {"step": step}, opt,
+                                {"step": step, "out": cfg.out, "wall_s": prior_wall + time.time() - t_start, "sittings": sitting_log()})
         up = limit.reached()
         if world > 1 and cfg.time_limit:  # every rank stops after the same step: when any rank's clock says so
             flag = torch.tensor([float(up)], device=dev)
@@ -296,9 +266,9 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
     # 5. final weights, checkpoint, held-out check and the model card (rank 0)
     if main_proc:
         net.eval()
-        save_safetensors(ckpt, net, arch.to_dict(), {"step": step}, fp16=False)
         wall = prior_wall + time.time() - t_start
-        _save_opt(run_dir / "optimizer.safetensors", opt, step, {"out": cfg.out, "wall_s": wall, "sittings": sitting_log()})
+        save_checkpoint(ckpt, net, arch.to_dict(), {"step": step}, opt,
+                        {"step": step, "out": cfg.out, "wall_s": wall, "sittings": sitting_log()})
         _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
         evals = heldout_style_reduction(net, vgg, held_x, style_img, device=dev) if held else None
         meta = {"style": style_name, "painting": painting_label(style_name, style_path), "iters": step,

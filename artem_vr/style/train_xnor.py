@@ -39,7 +39,7 @@ from artem_vr.style.catalog import find_model, painting_label, read_model, style
 from artem_vr.style.data import RandomCrops, crop_loader, eval_photos, list_images, split_holdout
 from artem_vr.style.device import pick_device
 from artem_vr.style.generator_net import generator_from_arch
-from artem_vr.style.optim_state import OPTIMIZER_FILE, load_optimizer, save_checkpoint
+from artem_vr.style.optim_state import OPTIMIZER_FILE, check_resumable, load_optimizer, save_checkpoint
 from artem_vr.style.train_config import LongRunNote, TimeLimit, say_resumable
 from artem_vr.style.train_xnor_cli import XnorTrainConfig
 from artem_vr.style.user_styles import claim_output, claim_run_dir, output_path, write_model
@@ -120,11 +120,7 @@ def file_digest(path: Path) -> str:
 def checkpoint_header(ckpt: Path) -> dict:
     """``--resume``: the metadata of the run folder's checkpoint (step, teacher), or one line saying
     there is none to resume (before anything is loaded)."""
-    if not ckpt.is_file():
-        raise UsageError(f"--resume: no checkpoint at {ckpt}", "start without --resume, or point --run-dir at the run")
-    if not (ckpt.parent / OPTIMIZER_FILE).is_file():
-        raise UsageError(f"--resume: the checkpoint {ckpt} has no optimizer state beside it ({OPTIMIZER_FILE})",
-                         "start without --resume (the run starts afresh)")
+    check_resumable(ckpt)
     meta = read_header(ckpt)[1]
     if "teacher_sha256" not in meta or not isinstance(meta.get("step"), int):
         raise UsageError(f"--resume: {ckpt} is not a `train xnor` checkpoint",

@@ -14,6 +14,14 @@ from artem_vr.style.generator import generator_from_arch
 from artem_vr.style.weights import load_safetensors, read_header
 
 
+def _saved_step(run_dir) -> int:
+    """The step of the optimizer state beside the run folder's checkpoint (saved with it)."""
+    from safetensors import safe_open
+
+    with safe_open(str(run_dir / "optimizer.safetensors"), "pt") as f:
+        return json.loads(f.metadata()["meta"])["step"]
+
+
 pytestmark = pytest.mark.slow  # a real (tiny) training run: ~1 min on 2 busy cores
 
 
@@ -83,7 +91,7 @@ def test_tiny_run_writes_fp16_weights_card_samples_checkpoint(tiny_run):
     for needed in ("compact", "starry_night", "20 iterations", "--style starry_night", "wall time", "held-out", "final losses"):
         assert needed in card, needed
     assert sorted(p.name for p in (d / "run" / "samples").iterdir()) == ["step000010.jpg", "step000020.jpg"]
-    assert json.loads((d / "run" / "optimizer.json").read_text())["step"] == 20
+    assert _saved_step(d / "run") == 20
 
 
 def test_resume_continues_from_the_checkpoint(tiny_run, capsys):
@@ -94,7 +102,7 @@ def test_resume_continues_from_the_checkpoint(tiny_run, capsys):
     assert main(argv) == 0
     assert "resumed" in capsys.readouterr().out
     res = json.loads((d / "run" / "result.json").read_text())
-    assert res["iters"] == 25 and json.loads((d / "run" / "optimizer.json").read_text())["step"] == 25
+    assert res["iters"] == 25 and _saved_step(d / "run") == 25
     # Adam state came back: the first resumed step is not a fresh-optimizer jump
     assert res["first_losses"]["loss"] < 2.0 * res["final_losses"]["loss"]
     # the card lists both sittings with the style image each one trained against
@@ -267,10 +275,10 @@ def test_a_time_limit_stops_writes_the_model_card_and_checkpoint_and_resume_goes
     assert f"**Status:** {said}" in card and "--time-limit 1e-06" in card, card
     assert read_header(tmp_path / "m" / "t.safetensors")[1]["iters"] == 1
     assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
-    assert json.loads((tmp_path / "run" / "optimizer.json").read_text())["step"] == 1
+    assert _saved_step(tmp_path / "run") == 1
     code, out, err = cli(*argv, "--iters", "3", "--resume")
     assert code == 0 and "resumed" in out and "stopped early" not in err, err
-    assert json.loads((tmp_path / "run" / "optimizer.json").read_text())["step"] == 3
+    assert _saved_step(tmp_path / "run") == 3
     card = (tmp_path / "m" / "t.md").read_text()
     assert "**Status:**" not in card and re.findall(r"- steps (\d+)→(\d+)", card) == [("0", "1"), ("1", "3")], card
 
@@ -287,3 +295,28 @@ def test_a_short_run_says_nothing():
     for _ in range(10):
         note.step()
     assert said == []
+
+
+def test_a_resume_that_would_start_the_optimizer_afresh_is_refused(tmp_path):
+    """Every train kind resumes through optim_state: a checkpoint with no optimizer state beside it,
+    or an optimizer file without the metadata artem-vr writes (another program's, an older run
+    folder's), is one line — never a run that quietly goes on with a fresh Adam."""
+    from safetensors.torch import save_file
+
+    from artem_vr.style.optim_state import OPTIMIZER_FILE, check_resumable, load_optimizer, save_checkpoint
+
+    net = torch.nn.Conv2d(3, 3, 1)
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.rand(1, 3, 4, 4)).sum().backward()
+    opt.step()
+    ckpt = tmp_path / "run" / "checkpoint.safetensors"
+    save_checkpoint(ckpt, net, {"type": "test"}, {"step": 1}, opt, {"step": 1})
+    check_resumable(ckpt)  # both files: resumable
+    fresh = torch.optim.Adam(net.parameters())
+    assert load_optimizer(ckpt.with_name(OPTIMIZER_FILE), fresh) == {"step": 1} and len(fresh.state) == 2
+    save_file({"0.exp_avg": torch.zeros(3)}, str(ckpt.with_name(OPTIMIZER_FILE)))  # no metadata: not ours
+    with pytest.raises(UsageError, match="is not an optimizer state this artem-vr wrote"):
+        load_optimizer(ckpt.with_name(OPTIMIZER_FILE), torch.optim.Adam(net.parameters()))
+    ckpt.with_name(OPTIMIZER_FILE).unlink()
+    with pytest.raises(UsageError, match="has no optimizer state beside it"):
+        check_resumable(ckpt)
