@@ -26,7 +26,7 @@ from pathlib import Path
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.paths import MODELS_DIR, user_models_dir
 from artem_vr.style.generator_arch import arch_by_name
-from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS
+from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS, parse_style_spec
 from artem_vr.text import did_you_mean
 
 MODEL_SUFFIX = ".safetensors"
@@ -252,9 +252,13 @@ def adain_decoder(spec: str) -> Path:
 def style_files(spec: str | None) -> list[Path]:
     """The files a style ``spec`` reads (what no output may replace): an image or model file and
     the card and thumbnails beside it; a user style's or decoder's files; a preset's painting and
-    models. Unknown names give an empty list (the stylizer says what is wrong)."""
+    models; for a blend or a weighted style (``painting.jpg:0.7+starry_night:0.3``), those of each
+    part. Unknown names give an empty list (the stylizer says what is wrong)."""
     if not spec:
         return []
+    parts = [name for name, _weight in parse_style_spec(spec)]
+    if parts != [spec]:
+        return list(dict.fromkeys(f for name in parts for f in style_files(name)))
     out: list[Path] = []
     path = Path(spec).expanduser()
     if path.is_file():

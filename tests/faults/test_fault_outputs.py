@@ -40,6 +40,16 @@ def test_output_that_is_the_style_image_is_refused(tmp_path, cli):
     assert digest(style) == before
 
 
+@pytest.mark.parametrize("spec", ["{s}:0.5+starry_night:0.5", "starry_night+{s}", "{s}:0.7"])
+def test_output_that_is_a_blends_style_image_is_refused(tmp_path, cli, spec):
+    """A painting named inside a blend (or with a weight) is read like a lone one: never the output."""
+    src, style = write_png(tmp_path / "in.png"), write_png(tmp_path / "style.png", seed=5)
+    before = digest(style)
+    code, stdout, err = cli("stylize", src, style, "--style", spec.format(s=style))
+    assert code == 2 and "same file as the input" in one_error_line(err) and "wrote" not in stdout
+    assert digest(style) == before and partials(tmp_path) == []
+
+
 def test_stylize_replaces_an_existing_output_only_when_complete(tmp_path, cli):
     src, out = write_video(tmp_path / "in.mp4", n=12), write_video(tmp_path / "out.mp4", n=3, seed=9)
     code, stdout, err = cli("stylize", src, out, "--method", "identity")
