@@ -9,6 +9,7 @@ which lists the files a blend reads, and the AdaIN stylizer, which reads them).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 def parse_style_spec(spec: str) -> list[tuple[str, float]]:
     """``"a.jpg"`` → ``[("a.jpg", 1)]``; ``"a.jpg+b.jpg"`` → equal weights;
     ``"a.jpg:0.7+starry_night:0.3"`` → those weights. An existing file whose name contains
-    ``+`` is taken whole."""
+    ``+`` is taken whole. A weight that is NaN or infinite → UsageError."""
     if os.path.exists(spec) or "+" not in spec:
         parts = [spec]
     else:
@@ -33,10 +34,15 @@ def parse_style_spec(spec: str) -> list[tuple[str, float]]:
         name, sep, w = p.rpartition(":")
         if sep and name and not os.path.exists(p):
             try:
-                out.append((name, float(w)))
-                continue
+                weight = float(w)
             except ValueError:
                 pass
+            else:
+                if not math.isfinite(weight):
+                    raise UsageError(f"--style {spec}: the weight {w} of {name} is not a finite number",
+                                     "give weights like a.jpg:0.7+b.jpg:0.3")
+                out.append((name, weight))
+                continue
         out.append((p, 1.0))
     return out
 

@@ -352,3 +352,18 @@ def test_a_number_out_of_range_is_echoed_as_typed(tmp_path, cli, argv, said):
     src = write_png(tmp_path / "in.png")
     code, _, err = cli(*[src if a == "IN" else tmp_path / a if a == "o.png" else a for a in argv])
     assert code == 2 and one_error_line(err).startswith(f"artem-vr {said} — "), err
+
+
+@pytest.mark.parametrize("weights, said", [
+    (":nan", "the weight nan of STYLE is not a finite number"),
+    (":inf+starry_night:1", "the weight inf of STYLE is not a finite number"),
+    ("+starry_night:-inf", "the weight -inf of starry_night is not a finite number"),
+    (":1e308+starry_night:1e308", "style weights must be >= 0 with a positive, finite sum"),
+])
+def test_a_blend_weight_that_is_not_finite_is_refused(tmp_path, cli, weights, said):
+    """A NaN or infinite weight in --style was taken, and the NaN picture it made was blamed on the model's weights."""
+    src, style = write_png(tmp_path / "in.png"), write_png(tmp_path / "style.png", seed=5)
+    code, stdout, err = cli("stylize", src, tmp_path / "o.png", "--style", f"{style}{weights}")
+    line = one_error_line(err)
+    assert code == 2 and said.replace("STYLE", str(style)) in line and "retrain" not in line, err
+    assert not (tmp_path / "o.png").exists() and "wrote" not in stdout
