@@ -75,6 +75,20 @@ def test_an_error_quoting_foreign_text_is_escaped(tmp_path, cli):
     assert code == 2 and "\x1b" not in err and "bad\\x1b[2J.png" in one_error_line(err)
 
 
+@pytest.mark.parametrize("argv", [
+    ["bench", "--eye-size", "64x64", "--seconds", "0.2", "--warmup", "1", "--method", "identity", "--json", "OUT.json"],
+    ["run", "--output", "headless", "--frames", "2", "--method", "identity", "--eye-size", "64x48", "--record", "OUT.mp4",
+     "--out", "o"],
+])
+def test_a_path_the_user_gave_is_printed_escaped_on_stdout(tmp_path, cli, argv):
+    """`wrote 1 record to b\x1b[2J.json` cleared the screen: a command's own lines printed the user's path raw."""
+    out_name = str(tmp_path / "out\x1b[2J\x1b]0;title\x07")
+    code, out, err = cli(*[out_name + a[3:] if a.startswith("OUT.") else tmp_path / a if a == "o" else a for a in argv])
+    assert code == 0, err
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "out\\x1b[2J\\x1b]0;title\\x07" in out
+
+
 def test_debug_traceback_keeps_the_password(tmp_path):
     """--debug prints the traceback, redacted like every line: no password, no secret token."""
     r = run_cli("--debug", "run", "--output", "headless", "--source",
