@@ -150,7 +150,7 @@ def stylize(config: StylizeConfig) -> int:
     is read (an image) or opened and its first frame decoded (a video) before the stylizer's model
     loads: a file that cannot be used is said at once."""
     src, dst, inputs = config.src, config.dst, InputsRead(config.inputs)  # grows with what the run reads
-    existed = dst.exists()
+    before = _file_identity(dst)
     try:
         if not config.is_video:
             img = _read_image(src, inputs, config.max_megapixels)
@@ -161,8 +161,20 @@ def stylize(config: StylizeConfig) -> int:
             stylizer, method, style = make_stylizer_for(config)
             return _video(config.max_side, reader, src, dst, inputs, stylizer, f"{method}: {style}")
     except Interrupted as e:  # said on the CLI's one "interrupted by" line
-        e.outcome = f"the partial output was discarded, {dst} {'is untouched' if existed else 'was not written'}"
+        if _file_identity(dst) != before:  # the signal came after the complete output was renamed into place
+            e.outcome = f"{dst} was complete and had been written"
+        else:
+            e.outcome = f"the partial output was discarded, {dst} {'was not written' if before is None else 'is untouched'}"
         raise
+
+
+def _file_identity(path: Path) -> tuple | None:
+    """What tells one file at ``path`` from another written there later (None: no file)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _read_image(src: Path, inputs: InputsRead, max_megapixels: float):

@@ -393,7 +393,7 @@ def _unrecognized(parser: argparse.ArgumentParser, args, extras: list[str]) -> N
 
 
 #: what ``--device`` may say (checked once for every command that takes it)
-_DEVICE_RE = re.compile(r"(auto|cpu|cuda(:\d+)?)")
+_DEVICE_RE = re.compile(r"(auto|cpu|cuda(:\d+)?)", re.ASCII)  # ASCII: "cuda:٣" is no device torch knows
 
 
 def check_device(args) -> None:

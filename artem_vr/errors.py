@@ -197,6 +197,9 @@ def path_error(e: OSError, path=None, action: str = "use") -> ArtemError:
         longest = max((len(part.encode()) for part in p.parts), default=0)
         return NameTooLong(f"cannot {action} {shown if len(shown) <= 80 else shown[:60] + '…'}: a name of {longest} bytes is too long for the file system",
                            "use a shorter name (most file systems allow 255 bytes)", p)
+    if code == errno.EEXIST and (blocker := file_in_the_way(p)) is not None:  # a folder was to be made where a file is
+        what = "it is a file, not a folder" if blocker == p else f"{blocker} is a file, not a folder"
+        return NotADirectory(f"cannot {action} {shown}: {what}", "give a path whose folders are folders", p)
     if code == errno.EISDIR:
         return PathError(f"cannot {action} {shown}: it is a folder", "give a file name", p)
     if code == errno.ENOENT:

@@ -28,13 +28,14 @@ import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from artem_vr.atomic import check_can_create, write_image_atomic, write_text_atomic
+from artem_vr.atomic import InputsRead, check_can_create, refuse_inputs, write_image_atomic, write_text_atomic
 from artem_vr.cuda.device import resolve_device
 from artem_vr.errors import UsageError, check_at_least
 from artem_vr.eval_sheet import contact_sheet
 from artem_vr.eval_style import evaluate, format_table
 from artem_vr.latency_eval import LatencyConfig, run_latency
 from artem_vr.limits import DEFAULT_MAX_MEGAPIXELS, check_max_megapixels
+from artem_vr.style.catalog import style_files
 from artem_vr.temporal.metrics import run_eval
 from artem_vr.text import say
 
@@ -113,8 +114,25 @@ def run(args) -> int:
     return run_config(EvalConfig.from_args(args))
 
 
+def eval_inputs(config: EvalConfig) -> InputsRead:
+    """The files ``config`` names for eval to read — photos, paintings (a style's own files too),
+    videos, stereo views; a folder's files — which none of its outputs may replace."""
+    files: list = []
+    for item in (*config.content, *config.styles, config.videos, config.stereo, config.style):
+        if item and Path(item).is_dir():
+            files += [f for f in Path(item).iterdir() if f.is_file()]
+        elif item:
+            files += style_files(item)
+    return InputsRead(files)
+
+
 def run_config(config: EvalConfig) -> int:
-    """Both halves of `artem-vr eval` as ``config`` asks; prints the tables, writes the files."""
+    """Both halves of `artem-vr eval` as ``config`` asks; prints the tables, writes the files. An
+    output that is one of the inputs is refused before any work."""
+    inputs = eval_inputs(config)
+    for option, out in (("--json", config.json), ("--sheet", config.sheet), ("--comfort-json", config.comfort_json)):
+        if out:
+            refuse_inputs(out, inputs, option)
     result: dict = {}
     if config.content:
         report, sheet = evaluate(
@@ -127,12 +145,12 @@ def run_config(config: EvalConfig) -> int:
         if config.sheet:
             img = contact_sheet(report, sheet, tile=config.tile, max_rows=config.sheet_rows)
             Path(config.sheet).parent.mkdir(parents=True, exist_ok=True)
-            write_image_atomic(config.sheet, img, what="eval sheet")
+            write_image_atomic(config.sheet, img, inputs, what="eval sheet")
             say(f"wrote {config.sheet} ({img.shape[1]}x{img.shape[0]})")
     if config.temporal:
-        result["temporal"] = run_eval(config)
+        result["temporal"] = run_eval(config, inputs)
     if config.json:
         Path(config.json).parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(config.json, json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", what="eval JSON")
+        write_text_atomic(config.json, json.dumps(result, indent=1, sort_keys=True, allow_nan=True) + "\n", inputs, what="eval JSON")
         say(f"wrote {config.json}")
     return 0

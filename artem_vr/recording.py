@@ -29,6 +29,7 @@ import numpy as np
 from artem_vr.atomic import (AtomicVideoWriter, InputsRead, check_can_create, read_png_text, refuse_inputs, same_file,
                              write_image_atomic)
 from artem_vr.errors import UsageError
+from artem_vr.text import printable
 
 
 class OpenRecordings:
@@ -61,9 +62,9 @@ class OpenRecordings:
         for rec in self.recorders():
             try:
                 rec.close()
-                print(f"recorded {rec.frames} frames to {rec.path}", file=sys.stderr)
+                print(printable(f"recorded {rec.frames} frames to {rec.path}"), file=sys.stderr)
             except Exception as e:  # noqa: BLE001 — reported, and the other recordings still get closed
-                print(f"the recording {rec.path} could not be finished: {e}", file=sys.stderr)
+                print(printable(f"the recording {rec.path} could not be finished: {e}"), file=sys.stderr)
 
 
 #: the text chunk that marks a last-frame PNG as written by a recording (so the next run replaces it quietly)
@@ -108,7 +109,7 @@ class Recorder:
                     raise UsageError(f"{self.png} exists (the recording's last frame is written there)",
                                      "move it away, or record to another name")
                 if not written_by_a_recording(self.png):  # a previous run's last frame is replaced quietly
-                    print(f"note: {self.png} exists and will be replaced by the recording's last frame", file=sys.stderr)
+                    print(printable(f"note: {self.png} exists and will be replaced by the recording's last frame"), file=sys.stderr)
 
     def add(self, eye_images: list[np.ndarray]) -> None:
         img = eye_images[0] if len(eye_images) == 1 else np.concatenate(eye_images, axis=1)

@@ -4,8 +4,8 @@
   safetensors metadata, style names, URLs, stream headers, exception messages quoting any of
   those) with every control character escaped (``\\x1b``, ``\\u202e``…), so no file can move
   the cursor, clear the screen, set the window title or reorder a line.
-* :func:`say` — ``print`` for a command's output lines. When the reader of stdout goes away
-  (``artem-vr run … | head -1``) the rest of the output is dropped quietly and the command
+* :func:`say` — ``print`` for a command's output lines, made :func:`printable`. When the reader
+  of stdout goes away (``artem-vr run … | head -1``) the rest of the output is dropped quietly and the command
   carries on (a recording is still finished and kept); stdout itself is never replaced.
 * :func:`did_you_mean` — the known name closest to a mistyped one, for an error line.
 * :func:`counted` and :func:`pixel_counts` — ``1 record`` / ``2 records``; ``3.50 Mpx`` / ``8.2 kpx``.
@@ -111,11 +111,12 @@ def drop_stdout() -> None:
 
 
 def say(*parts, sep: str = " ", end: str = "\n", flush: bool = True) -> None:
-    """``print(*parts)`` to stdout, flushed; a closed pipe (the reader left early) drops this line
-    and every later one quietly instead of ending the command."""
+    """``print(*parts)`` to stdout, flushed, each part :func:`printable` (its newlines kept): a
+    path or name the user gave (``wrote r\x1b[2J.json``) is shown, never obeyed. A closed pipe
+    (the reader left early) drops this line and every later one quietly instead of ending the command."""
     if _stdout_gone:
         return
     try:
-        print(*parts, sep=sep, end=end, flush=flush)
+        print(*(printable(p, keep_newlines=True) for p in parts), sep=sep, end=end, flush=flush)
     except BrokenPipeError:
         drop_stdout()

@@ -79,3 +79,24 @@ def test_headless_runs_note_only_a_last_png_they_did_not_write(tmp_path, cli):
     before = mine.read_bytes()
     code, _out, err = cli(*argv, "--source", mine)  # the last frame as the source: refused
     assert code == 2 and "is the same file as the input" in err and mine.read_bytes() == before
+
+
+def test_the_note_shows_a_hostile_name_escaped(tmp_path, capsys):
+    """The note printed the user's file name raw on stderr (``\\x1b[2J`` cleared the screen)."""
+    png = tmp_path / "evil\x1b[2J.png"
+    cv2.imwrite(str(png), np.full((8, 8, 3), 90, np.uint8))
+    Recorder(tmp_path / "rec.mp4", png=png).close()
+    err = capsys.readouterr().err
+    assert NOTE in err and "\x1b" not in err and "evil\\x1b[2J.png" in err
+
+
+def test_closing_every_open_recording_shows_its_name_escaped(tmp_path, capsys):
+    from artem_vr.recording import OpenRecordings
+
+    open_recordings = OpenRecordings()
+    rec = Recorder(tmp_path / "rec\x1b]0;t\x07.mp4", png=None)
+    rec.add(_eyes(0))
+    open_recordings.add(rec)
+    open_recordings.close_all()
+    err = capsys.readouterr().err
+    assert "recorded 1 frames to" in err and "\x1b" not in err and "\x07" not in err

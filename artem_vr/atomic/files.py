@@ -15,6 +15,7 @@ from artem_vr.atomic._fs import DISK_FIX, fsync, fsync_dir, remove, replace
 from artem_vr.atomic.inputs import keep_inputs, refuse_inputs
 from artem_vr.atomic.leftovers import partial_path
 from artem_vr.errors import ImageError, NotADirectory, UsageError, file_in_the_way, path_error
+from artem_vr.text import printable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -319,7 +320,7 @@ class AtomicVideoWriter:
                 if not self.replace_beside:
                     raise ImageError(f"{final} exists (the codec for {self.target.suffix} is missing here, so the video "
                                      "would be written as MJPG .avi)", f"move {final} away, or write to an .avi name")
-                print(f"note: replacing {final} (the video is written as MJPG .avi here)", file=sys.stderr)
+                print(printable(f"note: replacing {final} (the video is written as MJPG .avi here)"), file=sys.stderr)
         except BaseException:
             remove(tmp)
             raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from artem_vr.errors import ImageError, UsageError
+from artem_vr.errors import UsageError, path_error
 
 
 class OutputLock:
@@ -28,7 +28,7 @@ class OutputLock:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as e:
-                raise ImageError(f"cannot create {self.path} ({e.strerror or e})", "check the folder is writable") from None
+                raise path_error(e, self.target, "write") from None  # the user's name, not the hidden lock's
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -93,7 +93,7 @@ def resolve_device(text: str | None = "auto") -> str:
     if req == "cpu":
         return "cpu"
     kind, _, index = req.partition(":")
-    if kind != "cuda" or (index and not index.isdigit()):
+    if kind != "cuda" or (index and not (index.isascii() and index.isdigit())):
         raise UsageError(f"unknown device {text!r}", "use auto, cpu, cuda or cuda:N")
     ok, why = cuda_available()
     if not ok:

@@ -52,7 +52,20 @@ class SourceSpec:
     sbs: bool = False  # sample:sbs
 
 
-_REGION = re.compile(r"^\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*$")
+_REGION = re.compile(r"^\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*$", re.ASCII)
+#: the largest index or coordinate a --source may give (OpenCV and X take a C int)
+_MAX_INT = 2**31 - 1
+
+
+def _is_index(text: str) -> bool:
+    """``text`` is a whole number written in ASCII digits (``"²".isdigit()`` is true, ``int("²")`` fails)."""
+    return text.isascii() and text.isdigit()
+
+
+def _bounded(value: int, shown: str) -> int:
+    if value > _MAX_INT:
+        raise UsageError(f"{shown!r}: {value} is too large for a camera, screen or pixel number", SPEC_HELP)
+    return value
 
 
 def parse_spec(spec: str | int) -> SourceSpec:
@@ -66,20 +79,20 @@ def parse_spec(spec: str | int) -> SourceSpec:
     if isinstance(spec, int):
         if spec < 0:
             raise UsageError(f"camera index must be >= 0, got {spec}", SPEC_HELP)
-        return SourceSpec("webcam", spec)
+        return SourceSpec("webcam", _bounded(spec, str(spec)))
     if isinstance(spec, os.PathLike):
         return _parse_path(Path(spec), str(spec))
     s = spec.strip()
     if not s:
         raise UsageError("empty source", SPEC_HELP)
     low = s.lower()
-    if s.isdigit():
-        return SourceSpec("webcam", int(s))
+    if _is_index(s):
+        return SourceSpec("webcam", _bounded(int(s), s))
     if low.startswith(("cam:", "webcam:")):
         tail = s.split(":", 1)[1].strip()
-        if not tail.isdigit():
+        if not _is_index(tail):
             raise UsageError(f"bad camera index in {s!r}", "write cam:0, cam:1, … (a number >= 0)")
-        return SourceSpec("webcam", int(tail))
+        return SourceSpec("webcam", _bounded(int(tail), s))
     if low.startswith(("http://", "https://")):
         return SourceSpec("url", s)
     if low.startswith(("rtsp://", "rtsps://", "rtmp://", "udp://", "tcp://", "srt://")):
@@ -104,12 +117,12 @@ def parse_spec(spec: str | int) -> SourceSpec:
         return SourceSpec("screen", 1)
     if low.startswith("screen:"):
         tail = s.split(":", 1)[1]
-        if tail.strip().isdigit():
-            return SourceSpec("screen", int(tail))
+        if _is_index(tail.strip()):
+            return SourceSpec("screen", _bounded(int(tail), s))
         m = _REGION.match(tail)
         if not m:
             raise UsageError(f"bad screen region {tail!r}", "write screen:x,y,w,h, e.g. screen:0,0,1280,720, or screen:N for monitor N")
-        x, y, w, h = (int(v) for v in m.groups())
+        x, y, w, h = (_bounded(int(v), s) for v in m.groups())
         if x < 0 or y < 0 or w <= 0 or h <= 0:
             raise UsageError(f"bad screen region {tail!r}: x,y must be >= 0 and w,h > 0", "e.g. screen:0,0,1280,720")
         return SourceSpec("screen", (x, y, w, h))

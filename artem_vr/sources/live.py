@@ -21,7 +21,7 @@ import sys
 import threading
 from abc import abstractmethod
 from typing import Callable, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import numpy as np
 
@@ -45,22 +45,23 @@ _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 def redact_url(url: str) -> str:
     """``url`` without its secrets, for printing: the password of ``user:pass@`` and the values of
-    query parameters such as ``token=`` or ``key=`` become ``***``. Anything that is not a URL
-    is returned unchanged."""
+    query parameters such as ``token=`` or ``key=`` become ``***``; the rest is kept as typed (its
+    case, brackets and %-escapes). Anything that is not a URL is returned unchanged."""
     try:
         parts = urlsplit(url)
         password = parts.password
-        port = parts.port
     except ValueError:  # not a parsable URL (a bad port, a stray bracket): hide what may be a netloc
         return re.sub(r"//[^/@]*@", "//***@", url)
     if password is not None:
-        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{port}" if port else "")
-        parts = parts._replace(netloc=netloc)
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hostport}")
     if parts.query:
-        q = parse_qsl(parts.query, keep_blank_values=True)
-        if any(any(w in k.lower() for w in _SECRET_PARAMS) for k, _ in q):
-            q = [(k, "***" if any(w in k.lower() for w in _SECRET_PARAMS) else v) for k, v in q]
-            parts = parts._replace(query=urlencode(q, safe="*"))
+        pieces = parts.query.split("&")
+        for i, piece in enumerate(pieces):
+            key, eq, _value = piece.partition("=")
+            if eq and any(w in unquote_plus(key).lower() for w in _SECRET_PARAMS):
+                pieces[i] = f"{key}=***"
+        parts = parts._replace(query="&".join(pieces))
     return parts.geturl()
 
 

@@ -39,6 +39,7 @@ from artem_vr.style.adain_net import (
 from artem_vr.style.adain_variants import VARIANTS, Variant, variant
 from artem_vr.style.base import Stylizer
 from artem_vr.style.engine import EngineConfig
+from artem_vr.style.presets import parse_style_spec
 from artem_vr.style.weights import load_safetensors, read_header
 
 #: the AdaIN API in one place: the stylizer here, the maths and the network re-exported
@@ -65,27 +66,6 @@ def read_style_image(path: str | os.PathLike, max_megapixels: float = DEFAULT_MA
 
 def default_weights(variant_name: str):
     return MODELS_DIR / f"adain_{variant_name}.safetensors"
-
-
-def parse_style_spec(spec: str) -> list[tuple[str, float]]:
-    """``"a.jpg"`` → ``[("a.jpg", 1)]``; ``"a.jpg+b.jpg"`` → equal weights;
-    ``"a.jpg:0.7+starry_night:0.3"`` → those weights. An existing file whose name contains
-    ``+`` is taken whole."""
-    if os.path.exists(spec) or "+" not in spec:
-        parts = [spec]
-    else:
-        parts = [p for p in spec.split("+") if p]
-    out = []
-    for p in parts:
-        name, sep, w = p.rpartition(":")
-        if sep and name and not os.path.exists(p):
-            try:
-                out.append((name, float(w)))
-                continue
-            except ValueError:
-                pass
-        out.append((p, 1.0))
-    return out
 
 
 def auto_variant() -> str:

@@ -8,6 +8,8 @@ Images are float ``(N, 3, H, W)``, RGB, 0–1 (:mod:`artem_vr.frames`); features
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -80,8 +82,8 @@ def mix_stats(stats: list[Stats], weights: list[float]) -> Stats:
 
 
 def check_weights(weights: list[float]) -> None:
-    if not weights or any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise UsageError(f"style weights must be >= 0 with a positive sum, got {list(weights)}", "e.g. a.jpg:0.7+b.jpg:0.3")
+    if not weights or not all(0 <= w < math.inf for w in weights) or not 0 < sum(weights) < math.inf:  # NaN fails each
+        raise UsageError(f"style weights must be >= 0 with a positive, finite sum, got {list(weights)}", "e.g. a.jpg:0.7+b.jpg:0.3")
 
 
 def feature_stats(feats: dict[str, torch.Tensor], layers=None) -> dict[str, Stats]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from artem_vr.errors import UsageError, WeightsError
 from artem_vr.paths import MODELS_DIR, user_models_dir
 from artem_vr.style.generator_arch import arch_by_name
-from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS
+from artem_vr.style.presets import IMAGE_SUFFIXES, PRESETS, parse_style_spec
 from artem_vr.text import did_you_mean
 
 MODEL_SUFFIX = ".safetensors"
@@ -35,6 +35,7 @@ THUMB_SUFFIXES = (".jpg", ".png")
 _KIND_OF_ARCH = {"transform_net": "generator", "xnor_transform_net": "xnor", "adain-decoder": "adain"}
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CARD_IMAGE_RE = re.compile(r"^- style image: `([^`]+)`", re.MULTILINE)
+_NOT_A_MODEL_FIX = "give a model written by `artem-vr train`"
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class Model:
     kind: str | None  # generator | xnor | adain; None: unreadable (see error)
     arch: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
-    error: str | None = None
+    error: str | None = None  # why it is unreadable, naming the file
+    error_fix: str | None = None  # and what to do about it
 
     @property
     def card(self) -> Path:
@@ -98,9 +100,11 @@ def read_model(path: str | os.PathLike) -> Model:
     try:
         arch, meta = read_header(path)
     except WeightsError as e:
-        return Model(path.stem, path, None, error=str(e))
+        return Model(path.stem, path, None, error=e.what, error_fix=e.fix)
     kind = _KIND_OF_ARCH.get(arch.get("type") or arch.get("kind"))
-    return Model(path.stem, path, kind, arch, meta, None if kind else f"unknown architecture {arch}")
+    if kind is None:
+        return Model(path.stem, path, None, arch, meta, f"{path}: unknown architecture {arch}", _NOT_A_MODEL_FIX)
+    return Model(path.stem, path, kind, arch, meta)
 
 
 def _scan(folder: Path) -> list[Model]:
@@ -133,7 +137,7 @@ def model_file(spec: str | os.PathLike, kind: str) -> Model:
         raise WeightsError(f"model file {path} does not exist", "check the path; `artem-vr styles` lists the installed styles")
     m = read_model(path)
     if m.kind is None:
-        raise WeightsError(f"{path}: {m.error}", "give a model written by `artem-vr train`")
+        raise WeightsError(m.error, m.error_fix or _NOT_A_MODEL_FIX)
     if m.kind != kind:
         what = {"adain": "an AdaIN decoder (use it with --adain-model)", "generator": "a generator (a style: --style FILE)",
                 "xnor": "an XNOR generator (a style: --style FILE)"}[m.kind]
@@ -252,9 +256,13 @@ def adain_decoder(spec: str) -> Path:
 def style_files(spec: str | None) -> list[Path]:
     """The files a style ``spec`` reads (what no output may replace): an image or model file and
     the card and thumbnails beside it; a user style's or decoder's files; a preset's painting and
-    models. Unknown names give an empty list (the stylizer says what is wrong)."""
+    models; for a blend or a weighted style (``painting.jpg:0.7+starry_night:0.3``), those of each
+    part. Unknown names give an empty list (the stylizer says what is wrong)."""
     if not spec:
         return []
+    parts = [name for name, _weight in parse_style_spec(spec)]
+    if parts != [spec]:
+        return list(dict.fromkeys(f for name in parts for f in style_files(name)))
     out: list[Path] = []
     path = Path(spec).expanduser()
     if path.is_file():

@@ -3,10 +3,14 @@
 Thumbnails (``assets/styles/<name>.jpg``, 256 px on the shorter side) are the style images for training
 the generators and for AdaIN; their sources and licences are in ``assets/styles/ATTRIBUTION.md``.
 Models live in ``assets/models/<name>_<arch>.safetensors`` with a card ``<name>_<arch>.md``.
+:func:`parse_style_spec` splits a ``--style`` blend into its parts (here, below both the catalog,
+which lists the files a blend reads, and the AdaIN stylizer, which reads them).
 """
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +19,32 @@ from artem_vr.errors import UsageError
 from artem_vr.paths import MODELS_DIR, STYLES_DIR
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def parse_style_spec(spec: str) -> list[tuple[str, float]]:
+    """``"a.jpg"`` → ``[("a.jpg", 1)]``; ``"a.jpg+b.jpg"`` → equal weights;
+    ``"a.jpg:0.7+starry_night:0.3"`` → those weights. An existing file whose name contains
+    ``+`` is taken whole. A weight that is NaN or infinite → UsageError."""
+    if os.path.exists(spec) or "+" not in spec:
+        parts = [spec]
+    else:
+        parts = [p for p in spec.split("+") if p]
+    out = []
+    for p in parts:
+        name, sep, w = p.rpartition(":")
+        if sep and name and not os.path.exists(p):
+            try:
+                weight = float(w)
+            except ValueError:
+                pass
+            else:
+                if not math.isfinite(weight):
+                    raise UsageError(f"--style {spec}: the weight {w} of {name} is not a finite number",
+                                     "give weights like a.jpg:0.7+b.jpg:0.3")
+                out.append((name, weight))
+                continue
+        out.append((p, 1.0))
+    return out
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def run(args) -> int:
                                                                    for m, where in decoders))
     for u in users:
         if u.kind is None:
-            say(printable(f"unreadable user model {u.path}: {u.error}"))
+            say(printable(f"unreadable user model: {u.error}" + (f" — {u.error_fix}" if u.error_fix else "")))
     if (blocker := file_in_the_way(user_models_dir())) is not None:
         say(printable(f"\nnote: {blocker} is a file, not a folder: no user style can be kept under it "
                       f"(move the file, or set {USER_DATA_ENV} to a folder)"))

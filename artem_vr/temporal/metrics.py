@@ -138,13 +138,14 @@ def eval_stereo(base, folder: Path, width: int, images_dir: Path | None = None, 
     return rows
 
 
-def run_eval(config) -> dict:
+def run_eval(config, inputs=()) -> dict:
     """Run the flicker and stereo metrics for each ``config.method`` that has a model here.
 
     ``config``: the :class:`artem_vr.evaluate.EvalConfig` of the command (parsed and checked there;
     its device already resolved): ``videos``, ``stereo``, ``style``, ``video_frames``,
     ``video_width``, ``stereo_width``, ``comfort_backend``, ``comfort_json``, ``comfort_images``,
     ``max_megapixels`` (the decode limit of every frame, view, disparity and painting read).
+    ``inputs``: the files the command reads, which ``comfort_json`` may not replace.
     Prints markdown tables; returns ``{"device", "methods": {m: {"style", "temporal", "stereo"}},
     "missing": {m: why}}`` (methods without a model are listed under ``missing``; when none has
     one, ``identity`` is measured so the pipeline and the floors are still reported).
@@ -179,7 +180,7 @@ def run_eval(config) -> dict:
     say(format_tables(result))
     if config.comfort_json:
         Path(config.comfort_json).parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(config.comfort_json, json.dumps(result, indent=2), what="eval JSON")
+        write_text_atomic(config.comfort_json, json.dumps(result, indent=2), inputs, what="eval JSON")
     return result
 
 

@@ -50,6 +50,7 @@ from artem_vr.recording import OpenRecordings
 from artem_vr.render.hud import CANVAS
 from artem_vr.render.mirror import install_keys
 from artem_vr.render.upload import FrameUpload
+from artem_vr.text import printable
 from artem_vr.xr.actions import XrActions
 from artem_vr.xr.frame_loop import FrameLoop
 from artem_vr.xr.graphics import XrGraphics, choose_graphics, required_extensions
@@ -122,7 +123,7 @@ class XrOutput(Output):
         if options.hud:
             layers = int(inst.xr.get_system_properties(inst.handle, inst.system_id).graphics_properties.max_layer_count)
             report.hud_mode = "layer" if options.hud_mode == "layer" or (options.hud_mode == "auto" and layers >= 2) else "eye"
-        print(f"xr: {inst.runtime_name} — {inst.system_name} ({kind.upper()} binding)")
+        print(printable(f"xr: {inst.runtime_name} — {inst.system_name} ({kind.upper()} binding)"))  # the runtime's own names
 
     def run(self, feed) -> XrReport:
         report, options, inst = self.report, self.options, self.inst

@@ -213,6 +213,8 @@ def test_every_command_fails_in_one_line(driven, cls, command):
     line = one_error_line(err)
     assert line.startswith(f"artem-vr {command}: error: "), line  # a train kind names itself, as argparse does
     assert needle in line, line
+    if cls == "notdir":  # said as such, never "cannot use …/afile: File exists" (bench --json, eval --json made the folder)
+        assert "is a file, not a folder" in line, line
     assert ".partial" not in line and ".tmp" not in line, line
 
 

@@ -75,6 +75,20 @@ def test_an_error_quoting_foreign_text_is_escaped(tmp_path, cli):
     assert code == 2 and "\x1b" not in err and "bad\\x1b[2J.png" in one_error_line(err)
 
 
+@pytest.mark.parametrize("argv", [
+    ["bench", "--eye-size", "64x64", "--seconds", "0.2", "--warmup", "1", "--method", "identity", "--json", "OUT.json"],
+    ["run", "--output", "headless", "--frames", "2", "--method", "identity", "--eye-size", "64x48", "--record", "OUT.mp4",
+     "--out", "o"],
+])
+def test_a_path_the_user_gave_is_printed_escaped_on_stdout(tmp_path, cli, argv):
+    """`wrote 1 record to b\x1b[2J.json` cleared the screen: a command's own lines printed the user's path raw."""
+    out_name = str(tmp_path / "out\x1b[2J\x1b]0;title\x07")
+    code, out, err = cli(*[out_name + a[3:] if a.startswith("OUT.") else tmp_path / a if a == "o" else a for a in argv])
+    assert code == 0, err
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "out\\x1b[2J\\x1b]0;title\\x07" in out
+
+
 def test_debug_traceback_keeps_the_password(tmp_path):
     """--debug prints the traceback, redacted like every line: no password, no secret token."""
     r = run_cli("--debug", "run", "--output", "headless", "--source",
@@ -352,3 +366,18 @@ def test_a_number_out_of_range_is_echoed_as_typed(tmp_path, cli, argv, said):
     src = write_png(tmp_path / "in.png")
     code, _, err = cli(*[src if a == "IN" else tmp_path / a if a == "o.png" else a for a in argv])
     assert code == 2 and one_error_line(err).startswith(f"artem-vr {said} — "), err
+
+
+@pytest.mark.parametrize("weights, said", [
+    (":nan", "the weight nan of STYLE is not a finite number"),
+    (":inf+starry_night:1", "the weight inf of STYLE is not a finite number"),
+    ("+starry_night:-inf", "the weight -inf of starry_night is not a finite number"),
+    (":1e308+starry_night:1e308", "style weights must be >= 0 with a positive, finite sum"),
+])
+def test_a_blend_weight_that_is_not_finite_is_refused(tmp_path, cli, weights, said):
+    """A NaN or infinite weight in --style was taken, and the NaN picture it made was blamed on the model's weights."""
+    src, style = write_png(tmp_path / "in.png"), write_png(tmp_path / "style.png", seed=5)
+    code, stdout, err = cli("stylize", src, tmp_path / "o.png", "--style", f"{style}{weights}")
+    line = one_error_line(err)
+    assert code == 2 and said.replace("STYLE", str(style)) in line and "retrain" not in line, err
+    assert not (tmp_path / "o.png").exists() and "wrote" not in stdout

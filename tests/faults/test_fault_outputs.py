@@ -40,6 +40,33 @@ def test_output_that_is_the_style_image_is_refused(tmp_path, cli):
     assert digest(style) == before
 
 
+@pytest.mark.parametrize("spec", ["{s}:0.5+starry_night:0.5", "starry_night+{s}", "{s}:0.7"])
+def test_output_that_is_a_blends_style_image_is_refused(tmp_path, cli, spec):
+    """A painting named inside a blend (or with a weight) is read like a lone one: never the output."""
+    src, style = write_png(tmp_path / "in.png"), write_png(tmp_path / "style.png", seed=5)
+    before = digest(style)
+    code, stdout, err = cli("stylize", src, style, "--style", spec.format(s=style))
+    assert code == 2 and "same file as the input" in one_error_line(err) and "wrote" not in stdout
+    assert digest(style) == before and partials(tmp_path) == []
+
+
+@pytest.mark.parametrize("option, reads", [("--comfort-json", "videos"), ("--json", "videos"), ("--sheet", "content"),
+                                           ("--json", "styles")])
+def test_an_eval_output_that_is_an_input_is_refused_before_the_work(tmp_path, cli, option, reads):
+    """eval --comfort-json vids/clip.mp4 replaced the video it measured with its JSON."""
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    clip, photo, style = write_video(vids / "clip.mp4", n=6), write_png(tmp_path / "in.png"), write_png(tmp_path / "s.png", seed=5)
+    victim = {"videos": clip, "content": photo, "styles": style}[reads]
+    argv = (["--videos", vids, "--video-frames", "3", "--method", "identity"] if reads == "videos"
+            else ["--content", photo, "--styles", style, "--method", "adain"])
+    before = digest(victim)
+    code, stdout, err = cli("eval", *argv, option, tmp_path / "." / victim.relative_to(tmp_path))
+    assert code == 2 and f"{option} " in one_error_line(err) and "same file as the input" in one_error_line(err), err
+    assert digest(victim) == before and "wrote" not in stdout and "|" not in stdout  # refused before measuring
+    assert partials(vids) == partials(tmp_path) == []
+
+
 def test_stylize_replaces_an_existing_output_only_when_complete(tmp_path, cli):
     src, out = write_video(tmp_path / "in.mp4", n=12), write_video(tmp_path / "out.mp4", n=3, seed=9)
     code, stdout, err = cli("stylize", src, out, "--method", "identity")

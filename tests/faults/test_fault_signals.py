@@ -153,3 +153,30 @@ def test_sigint_during_train_adain_keeps_the_step_and_resume_finishes_it(tmp_pat
     r = run_cli(*argv, "--iters", done + 1, "--resume", "--eval-pairs", "0", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert f"finished iteration {done + 1}" in r.stdout and (models / "siga.safetensors").is_file()
+
+
+@pytest.mark.parametrize("existed", [True, False])
+def test_a_signal_just_after_the_output_is_renamed_says_it_was_written(tmp_path, cli, monkeypatch, existed):
+    """A signal landing between the rename and the end said "the partial output was discarded, out.png is
+    untouched" although out.png had just been replaced by the complete output."""
+    import os
+
+    from artem_vr.atomic import files
+    from artem_vr.errors import Interrupted
+
+    def replace_then_signal(tmp, target):
+        os.replace(tmp, target)
+        raise Interrupted(signal.SIGTERM)  # as the handler raises it at the next bytecode
+
+    monkeypatch.setattr(files, "replace", replace_then_signal)
+    src, out = write_png(tmp_path / "in.png"), tmp_path / "out.png"
+    if existed:
+        write_png(out, size=(8, 8), seed=3)
+    code, stdout, err = cli("stylize", src, out, "--method", "identity")
+    assert code == 128 + signal.SIGTERM
+    said = [ln for ln in err.splitlines() if "interrupted" in ln]
+    assert said == [f"artem-vr stylize: interrupted by SIGTERM: {out} was complete and had been written"], err
+    import cv2
+    import numpy as np
+
+    assert np.array_equal(cv2.imread(str(out)), cv2.imread(str(src))) and partials(tmp_path) == []  # identity: the input's pixels

@@ -103,3 +103,14 @@ def test_redact_url():
     assert redact_url("0") == "0" and redact_url("clip.mp4") == "clip.mp4"
     assert "pw" not in redact_url("http://u:pw@[::1/x")  # unparsable: the netloc goes
     assert redact_text("dropped http://a:bcd@x/ and rtsp://c:efg@y/") == "dropped http://a:***@x/ and rtsp://c:***@y/"
+
+
+def test_redact_url_keeps_the_rest_as_typed():
+    """Only the secrets change: the query was re-encoded (so a message's "URL: refused" read "URL%3A refused"),
+    an IPv6 host lost its brackets and a host its case."""
+    assert (redact_text("http://127.0.0.1:9/v?token=abcdef&x=1: connection refused")
+            == "http://127.0.0.1:9/v?token=***&x=1: connection refused")
+    assert redact_url("http://h/v?token=abc&name=a b&q=%41") == "http://h/v?token=***&name=a b&q=%41"
+    assert redact_url("http://u:p%40ss@[::1]:8080/v?to%6Ben=abc&x=1") == "http://u:***@[::1]:8080/v?to%6Ben=***&x=1"
+    assert redact_url("http://u:se@cret@CAM:8080/v") == "http://u:***@CAM:8080/v"
+    assert redact_url("http://u:pw99@h:abc/v") == "http://u:***@h:abc/v"  # a bad port: still no password

@@ -112,3 +112,19 @@ def test_non_finite_stylizer_output_is_an_error(tmp_path):
     img = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
     with pytest.raises(WeightsError, match="NaN/Inf"):
         stylize_rgb(Absurd(), img, "in.png")
+
+
+@pytest.mark.parametrize("argv", [["stylize", "IN", "o.png", "--style", "W"], ["train", "xnor", "--from", "W", "--content", "DIR", "--out", "x1"],
+                                  ["styles"]])
+def test_a_broken_model_file_is_said_once(tmp_path, cli, user_data, argv):
+    """'empty.safetensors: empty.safetensors is truncated (0 bytes) — re-download or retrain it — give a model
+    written by `artem-vr train`': the path and a fix twice."""
+    user_data.mkdir(parents=True)
+    weights = user_data / "empty.safetensors"
+    weights.write_bytes(b"")
+    src = write_png(tmp_path / "in.png")
+    code, out, err = cli(*[{"IN": src, "o.png": tmp_path / "o.png", "W": weights, "DIR": tmp_path}.get(a, a) for a in argv])
+    said = [line for line in (out + err).splitlines() if "truncated" in line]
+    assert len(said) == 1 and said[0].count(str(weights)) == 1 and said[0].count(" — ") == 1, out + err
+    assert said[0].endswith(f"{weights} is truncated (0 bytes) — re-download or retrain it")
+    assert code == (0 if argv == ["styles"] else 2)

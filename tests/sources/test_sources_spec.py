@@ -49,6 +49,15 @@ def test_accepted_forms(spec, kind, target, sbs):
         ("foo:bar", "unknown source"),
         (-1, "camera index must be >= 0"),
         (1.5, "must be a string"),
+        # were an internal error (exit 3): OpenCV's "Python int too large to convert to C long", int("²")
+        ("99999999999999999999", "too large"),
+        ("cam:99999999999999999999", "too large"),
+        (2**40, "too large"),
+        ("screen:99999999999999999999", "too large"),
+        ("screen:0,0,99999999999999999999,1", "too large"),
+        ("²", "no such file"),
+        ("cam:²", "bad camera index"),
+        ("screen:²", "bad screen region"),
     ],
 )
 def test_refused_forms_say_what_to_do(spec, match):

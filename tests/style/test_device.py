@@ -44,7 +44,7 @@ def test_resolve_device_cuda_without_driver_says_why():
         assert "--device cpu" in ei.value.fix
 
 
-@pytest.mark.parametrize("text", ["tpu9000", "cuda:x", "gpu", "cuda:-1", ""])
+@pytest.mark.parametrize("text", ["tpu9000", "cuda:x", "gpu", "cuda:-1", "", "cuda:\u0663", "cuda:\u00b2"])
 def test_resolve_device_unknown_is_a_usage_error(text):
     from artem_vr.cuda.device import resolve_device
 
@@ -53,6 +53,13 @@ def test_resolve_device_unknown_is_a_usage_error(text):
         return
     with pytest.raises(UsageError, match="unknown device"):
         resolve_device(text)
+
+
+@pytest.mark.parametrize("text", ["cuda:\u0663", "cuda:\u00b2"])
+def test_a_device_number_in_other_digits_is_refused_by_the_cli(cli, tmp_path, text):
+    """"cuda:٣" (an Arabic-Indic 3) passed the CLI's check (its \\d took any digit) on its way to torch."""
+    code, _, err = cli("bench", "--device", text)
+    assert code == 2 and "is not a device artem-vr can use" in err and "Traceback" not in err
 
 
 def test_every_command_resolves_through_the_one_resolver():
