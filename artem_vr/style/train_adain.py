@@ -295,7 +295,6 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
         checkpoint()
         raise Interrupted(signals[0])
     interrupted = it < cfg.iters  # --time-limit: the model is written, its card says it stopped early
-    checkpoint()
     if it > start and not (cfg.sample_every and it % cfg.sample_every == 0):  # the last step's sample (not written yet)
         write_image_atomic(run_dir / f"sample_{it:06d}.jpg", sample_sheet(c[:4].cpu(), out[:4].cpu()), what="sample")
     wall = prev_wall + time.time() - t0
@@ -317,6 +316,7 @@ def _train(cfg: TrainConfig, claims: ExitStack) -> TrainResult:
     weights, card, _ = write_model(out_path, safetensors_writer(decoder, v.arch, meta, fp16=True),
                                    lambda _w, _t, _hw: model_card(cfg, v, decoder, meta, c_train, c_held, s_train, s_held, load_size),
                                    inputs=inputs)
+    checkpoint()  # after the model: a write failing at the end leaves the last checkpoint short of --iters (--resume finishes)
     return TrainResult(weights, card, it, history, held, wall, interrupted)
 
 

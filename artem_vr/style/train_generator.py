@@ -263,12 +263,12 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
             break
     bar.close()
 
-    # 5. final weights, checkpoint, held-out check and the model card (rank 0)
+    # 5. held-out check, the model and its card, then the checkpoint (rank 0): the model first, so
+    #    that a write failing at the end (a full disk) leaves the last checkpoint short of --iters —
+    #    --resume then trains the rest and writes the model, never "nothing to do" without one
     if main_proc:
         net.eval()
         wall = prior_wall + time.time() - t_start
-        save_checkpoint(ckpt, net, arch.to_dict(), {"step": step}, opt,
-                        {"step": step, "out": cfg.out, "wall_s": wall, "sittings": sitting_log()})
         _save_sample(run_dir / "samples" / f"step{step:06d}.jpg", net, sample_x)
         evals = heldout_style_reduction(net, vgg, held_x, style_img, device=dev) if held else None
         meta = {"style": style_name, "painting": painting_label(style_name, style_path), "iters": step,
@@ -279,6 +279,8 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
             lambda _w, thumb, hw: model_card(cfg, arch, style_name, style_path, files, train_files, held, ema, step, wall, dev,
                                         world, amp, evals, sitting_log(), thumb, hw, stopped=stopped),
             painting=style_path, inputs=inputs)
+        save_checkpoint(ckpt, net, arch.to_dict(), {"step": step}, opt,
+                        {"step": step, "out": cfg.out, "wall_s": wall, "sittings": sitting_log()})
         write_text_atomic(run_dir / "result.json", json.dumps({"weights": str(out_w), "iters": step, "wall_s": wall,
                                                           "first_losses": first, "final_losses": ema, "heldout": evals,
                                                           "history": history}), what="run result")

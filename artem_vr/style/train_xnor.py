@@ -19,6 +19,7 @@ the command line is :mod:`artem_vr.style.train_xnor_cli`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -253,13 +254,12 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
         if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and it < cfg.iters:
             checkpoint(it)
     bar.close()
-    checkpoint(it)  # at the end, or where --time-limit stopped it: --resume trains on from here
 
     student.eval()
-    freeze(student)
-    student.requires_grad_(False)
-    evals = evaluate(teacher, student, held_x, dev)
-    size = model_size(student)
+    model = freeze(copy.deepcopy(student))  # the packed model; the float student stays for the checkpoint below
+    model.requires_grad_(False)
+    evals = evaluate(teacher, model, held_x, dev)
+    size = model_size(model)
     wall = prior_wall + time.time() - t0
     teacher_model = read_model(teacher_path)
     painting = teacher_model.painting if teacher_model.painting != "?" else (painting_label(style, teacher_path) if style else None)
@@ -267,10 +267,13 @@ def _train(cfg: XnorTrainConfig, claims: ExitStack) -> None:
             "eval": evals, "size": size, "command": command_line(cfg)}
     inputs = InputsRead([teacher_path, *style_files(str(cfg.teacher)), *files])  # no output replaces what the run reads
     out, _, _ = write_model(  # a user style's painting travels with it (the thumbnail)
-        target, safetensors_writer(student, arch, meta),
+        target, safetensors_writer(model, arch, meta),
         lambda w, _t, _hw: model_card(cfg, base_arch, teacher_path, style, files, train_files, held, history, evals, size,
                                       wall, dev, teacher_meta, w.stat().st_size, stopped, start),
         painting=teacher_model.image, inputs=inputs)
+    # at the end, or where --time-limit stopped it (--resume trains on from here); after the model, so
+    # that a write failing at the end leaves the last checkpoint short of --iters (--resume finishes)
+    checkpoint(it)
     quality = (f"held-out L1 to float {evals['l1_to_float']:.4f}, PSNR {evals['psnr_to_float_db']:.1f} dB"
                if evals else "no held-out photos (nothing measured; --holdout N keeps every N-th photo out)")
     say(f"wrote {out} ({out.stat().st_size} bytes) and {target.with_suffix('.md').name}; {quality}; "

@@ -320,3 +320,31 @@ def test_a_resume_that_would_start_the_optimizer_afresh_is_refused(tmp_path):
     ckpt.with_name(OPTIMIZER_FILE).unlink()
     with pytest.raises(UsageError, match="has no optimizer state beside it"):
         check_resumable(ckpt)
+
+
+def test_a_model_write_failing_at_the_end_leaves_a_run_that_resume_finishes(tmp_path, small_content_dir, monkeypatch, capsys):
+    """A full disk when the model is written at the end: the run's last checkpoint is the periodic
+    one, short of --iters (the model is written before the final checkpoint), so `--resume` trains
+    the rest and writes the model — it never says "nothing to do" with no model written."""
+    import errno
+
+    from artem_vr.cli import main
+    from artem_vr.style import train_generator
+
+    argv = ["train", "generator", "--content", str(small_content_dir), "--style", "starry_night", "--style-size", "64",
+            "--out", "full", "--size", "32", "--batch", "1", "--iters", "3", "--holdout", "0", "--checkpoint-every", "2",
+            "--run-dir", str(tmp_path / "run"), "--out-dir", str(tmp_path / "models"), "--no-progress", "--sample-every", "0",
+            "--style-layers", "relu1_1"]
+
+    def full_disk(target, *_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr(train_generator, "write_model", full_disk)
+    assert main(argv) == 2
+    assert "no space left" in capsys.readouterr().err
+    assert _saved_step(tmp_path / "run") == 2 and not (tmp_path / "models" / "full.safetensors").exists()
+    monkeypatch.undo()
+    assert main([*argv, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed" in out and "at step 2" in out and (tmp_path / "models" / "full.safetensors").is_file()
+    assert _saved_step(tmp_path / "run") == 3
