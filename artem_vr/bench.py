@@ -68,6 +68,10 @@ def _choices(option: str, values: tuple, allowed: tuple) -> None:
             raise UsageError(f"{option} {v!r} is not one of {', '.join(allowed)}", f"choose from {', '.join(allowed)}")
 
 
+#: the longest --seconds / --warmup per configuration: a typo such as 1e308 would never end
+MAX_SECONDS = 3600
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """`artem-vr bench`, parsed once and checked. ``None`` means the device's default (chosen in
@@ -99,10 +103,11 @@ class BenchConfig:
 
     def __post_init__(self):
         _finite("--seconds", self.seconds)
-        if self.seconds <= 0:
-            raise UsageError(f"--seconds {shown(self.seconds)} must be positive", "e.g. --seconds 3")
-        if self.warmup is not None and _finite("--warmup", self.warmup) < 0:
-            raise UsageError(f"--warmup {self.warmup} must not be negative", "e.g. --warmup 1")
+        if not 0 < self.seconds <= MAX_SECONDS:
+            raise UsageError(f"--seconds {shown(self.seconds)} is out of range",
+                             f"give a positive number up to {MAX_SECONDS} (an hour per configuration), e.g. --seconds 3")
+        if self.warmup is not None and not 0 <= _finite("--warmup", self.warmup) <= MAX_SECONDS:
+            raise UsageError(f"--warmup {shown(self.warmup)} is out of range", f"give 0 to {MAX_SECONDS} seconds, e.g. --warmup 1")
         _finite("--internal-scale", self.internal_scale)
         if not 0.0 < self.internal_scale <= 1.0:
             raise UsageError(f"--internal-scale {shown(self.internal_scale)} is out of range", "use a value in (0, 1]")

@@ -144,7 +144,7 @@ def add_bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eye-size", nargs="+", default=None, metavar="WxH",
                    help="per-eye sizes (default on CUDA: 960x1080 1440x1600 2016x2240; on the CPU: 256x256)")
     p.add_argument("--eyes", type=int, choices=(1, 2), default=None, help="1 (mono) or 2 (stereo SBS, both eyes in one batch); default: 2 on CUDA, 1 on the CPU")
-    p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration (default 3)")
+    p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration (default 3; at most 3600)")
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds before the timed window (model load, autotuning; default 3 on CUDA, 1 on the CPU)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")

@@ -358,7 +358,9 @@ def test_a_runtime_that_is_installed_but_not_running_is_called_that(tmp_path):
     (["stylize", "IN", "o.png", "--strength", "2"], "stylize: error: --strength 2 is outside 0–1"),
     (["stylize", "IN", "o.png", "--strength", "1.25"], "stylize: error: --strength 1.25 is outside 0–1"),
     (["stylize", "IN", "o.png", "--max-megapixels", "0"], "stylize: error: --max-megapixels 0 is out of range"),
-    (["bench", "--seconds", "0"], "bench: error: --seconds 0 must be positive"),
+    (["bench", "--seconds", "0"], "bench: error: --seconds 0 is out of range"),
+    (["bench", "--seconds", "1e308"], "bench: error: --seconds 1e+308 is out of range"),  # would never end
+    (["bench", "--warmup", "4000"], "bench: error: --warmup 4000 is out of range"),
     (["bench", "--internal-scale", "2"], "bench: error: --internal-scale 2 is out of range"),
 ])
 def test_a_number_out_of_range_is_echoed_as_typed(tmp_path, cli, argv, said):
