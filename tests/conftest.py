@@ -3,6 +3,7 @@
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -70,6 +71,20 @@ def pytest_report_header(config):
     except Exception as e:  # noqa: BLE001
         lines.append(f"artem-vr: CUDA probe failed: {e}")
     return lines
+
+
+@pytest.fixture(autouse=True)
+def _signal_dispositions_restored():
+    """A test that runs a DataLoader with worker processes in this process (train … --workers N,
+    the crop loader) leaves torch's SIGCHLD handler installed for the life of the process. A
+    Python handler makes SIGCHLD interrupt the blocking calls of native threads loaded here
+    later — the Monado client of the XR tests, stopped and continued by the hang tests, then
+    ended the pytest process with exit code 145 and no report. What a test installs, it loses."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGCHLD,)}
+    yield
+    for s, handler in before.items():
+        if signal.getsignal(s) is not handler:
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 @pytest.fixture
