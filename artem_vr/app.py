@@ -33,10 +33,9 @@ from artem_vr.render.mirror import MirrorOutput
 from artem_vr.sources import open_source
 from artem_vr.sources.live import redact_url
 from artem_vr.status import StatusPrinter
-from artem_vr.style.adain import parse_style_spec
 from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method, style_files
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
-from artem_vr.style.presets import IMAGE_SUFFIXES
+from artem_vr.style.presets import IMAGE_SUFFIXES, parse_style_spec
 from artem_vr.temporal import wrap_for_run
 from artem_vr.temporal.foveate import FoveaRegion, FoveatedStylizer
 from artem_vr.text import did_you_mean, printable, say
