@@ -64,8 +64,8 @@ def run(args) -> int:
         if u.kind is None:
             say(printable(f"unreadable user model: {u.error}" + (f" — {u.error_fix}" if u.error_fix else "")))
     if (blocker := file_in_the_way(user_models_dir())) is not None:
-        say(printable(f"\nnote: {blocker} is a file, not a folder: no user style can be kept under it "
-                      f"(move the file, or set {USER_DATA_ENV} to a folder)"))
+        say("\n" + printable(f"note: {blocker} is a file, not a folder: no user style can be kept under it "
+                             f"(move the file, or set {USER_DATA_ENV} to a folder)"))
     say(f"\nuser styles live in {printable(user_models_dir())} (set {USER_DATA_ENV} to move them); "
           "train one with `artem-vr train generator --style PAINTING.jpg --out NAME`")
     say("any image file also works as a style with --method adain (e.g. --style painting.jpg), "

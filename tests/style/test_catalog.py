@@ -302,3 +302,15 @@ def test_model_file_painting_comes_from_the_card(tmp_path, thumbnails):
     assert spec.label == "friend" and spec.path == d / "wave.jpg" and spec.arg_for("generator") == str(w)
     with pytest.raises(WeightsError):
         resolve_styles([str(d / "none.safetensors")])
+
+
+def test_styles_says_a_file_where_the_user_styles_folder_must_be_on_a_line_of_its_own(cli, user_data):
+    """The note's blank line before it is a line break, not an escaped `\\x0a` (printable() escapes
+    newlines: only what comes from the file system goes through it)."""
+    models = user_models_dir()
+    models.parent.mkdir(parents=True, exist_ok=True)
+    models.write_text("not a folder")
+    code, out, _ = cli("styles")
+    assert code == 0
+    assert f"\n\nnote: {models} is a file, not a folder: no user style can be kept under it" in out, out
+    assert "\\x0a" not in out
