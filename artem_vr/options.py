@@ -109,7 +109,8 @@ def add_stylizer_options(p: argparse.ArgumentParser, live: bool = False) -> None
                         "(default: fast when shipped, else full)")
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="inference engine: eager torch, fast (torch, tuned per device), fused "
-                        "(generators and adain: fused stages via torch.compile; compiles on the first frame), ort "
+                        "(generators and adain: fused stages via torch.compile, and on CUDA the comfort maths compiled with "
+                        "them; compiles on the first frame), ort "
                         "(ONNX Runtime, CPU) or auto (default: ort on the CPU, fast on CUDA; adain runs eager unless fused; "
                         "printed at start)")
     p.add_argument("--adain-model", default=None, metavar="NAME|PATH",

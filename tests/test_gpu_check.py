@@ -30,7 +30,7 @@ def test_the_real_run_fits_its_budget(tmp_path):
     names = [s["name"] for s in default]
     # issue 19: the per-layer profile first, then the fused engine's tests, eager vs fused, comfort on/off,
     # comfort on with the fused engine; issue 20: foveation — every target in the one lease
-    assert names == ["profile layers", "gpu tests (fused, engine)", "fused vs eager", "adain fused vs eager",
+    assert names == ["profile layers", "gpu tests (fused, engine, comfort)", "fused vs eager", "adain fused vs eager",
                      "comfort on, three sizes", "comfort off, three sizes", "comfort on, fused", "foveation"], names
     profile = default[0]["cmd"]
     assert "--profile" in profile and "generator:full" in profile and "adain:fast" in profile and "1440x1600" in profile
@@ -56,7 +56,7 @@ def test_the_real_run_fits_its_budget(tmp_path):
     optional = [s for s in plan if s.get("optional")]
     assert optional and all(gpu_check.SETUP_BUDGET_S + s["budget"] <= 400 for s in optional)
     picked = [s["name"] for s in plan if gpu_check.wanted(s, "gpu tests, fused layouts")]
-    assert picked == ["gpu tests (fused, engine)", "gpu tests (all)", "fused layouts"]
+    assert picked == ["gpu tests (fused, engine, comfort)", "gpu tests (all)", "fused layouts"]
 
 
 @pytest.mark.slow

@@ -13,12 +13,13 @@ Default order (issue 19: the first minutes of a lease produce the per-layer tabl
 
 1. ``profile layers`` — the per-layer table of the full generator (fast engine, then fused per
    stage) and AdaIN fast at 2×1440×1600 → ``profile_layers.md`` (records in bench_gpu.json);
-2. ``gpu tests (fused, engine)`` — ``pytest -m gpu`` on the fused and engine tests;
+2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the fused, engine and device comfort tests;
 3. ``fused vs eager`` — generators compact and full, fast vs fused, at 2×1440×1600 and 2×2016×2240;
 4. ``adain fused vs eager`` — AdaIN fast, its eager (fp16 autocast) path vs its fused stages, same sizes;
 5. ``comfort on, three sizes`` and 6. ``comfort off, three sizes`` — generator compact and full
    and AdaIN fast through the app's pipeline at the three eye sizes, engine ``auto``;
-7. ``comfort on, fused`` — the same three networks with comfort on, engine ``fused``, at the two
+7. ``comfort on, fused`` — the same three networks with comfort on, engine ``fused`` (the comfort
+   wrappers' device steps then run compiled too, :class:`artem_vr.temporal.devflow.DeviceMaths`), at the two
    headset sizes: the issue 19 targets as they would stand if ``auto`` picked ``fused`` on CUDA
    (the choice waits for these rows), so one lease answers it either way;
 8. ``foveation`` — issue 20: the full generator foveated on the fused engine at 2×2016×2240
@@ -86,39 +87,42 @@ def steps(dry: bool, out: Path) -> list[dict]:
          "cmd": bench + ["--profile", str(out), "--method", "generator:full", "adain:fast", "--engine", "fast", "fused",
                          *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
-        {"name": "gpu tests (fused, engine)", "budget": 50, "cuda": True, "log": "pytest_gpu.log",
+        #    (the device comfort's last: its compiled test compiles the comfort steps, the longest)
+        {"name": "gpu tests (fused, engine, comfort)", "budget": 75, "cuda": True, "log": "pytest_gpu.log",
          "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/style/test_fused.py",
-                 "tests/style/test_engine.py", "tests/test_layer_profile.py", "tests/style/test_adain_fused.py"]},
+                 "tests/style/test_engine.py", "tests/test_layer_profile.py", "tests/style/test_adain_fused.py",
+                 "tests/temporal/test_device_comfort_gpu.py"]},
         # 3. eager (the fast engine) vs fused, the generators at the two headset sizes; compile in the warm-up
-        {"name": "fused vs eager", "budget": 120, "cuda": False, "json": "fused.json",
+        {"name": "fused vs eager", "budget": 105, "cuda": False, "json": "fused.json",
          "cmd": bench + ["--method", *fused_methods, "--engine", "fast", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *secs, "--json", str(out / "fused.json")] + commit},
         # 4. AdaIN fast (target: >= 60 FPS at 2x1440x1600): its eager path vs its fused stages (two compiled
         #    graphs per size), same sizes, brief windows (a median over ~20+ frames at these rates); its own
         #    step so that a slow compile cannot cost the generator rows above theirs
-        {"name": "adain fused vs eager", "budget": 40, "cuda": False, "json": "adain_fused.json",
+        {"name": "adain fused vs eager", "budget": 35, "cuda": False, "json": "adain_fused.json",
          "cmd": bench + ["--method", "adain:fast", "--engine", "eager", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *brief, "--json", str(out / "adain_fused.json")] + commit},
         # 5. comfort on (what `artem-vr run` does by default) and 6. off, at the three eye sizes
-        {"name": "comfort on, three sizes", "budget": 60, "cuda": False, "json": "comfort_on.json",
+        {"name": "comfort on, three sizes", "budget": 55, "cuda": False, "json": "comfort_on.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "on", "--eye-size", *sizes,
                          "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
-        {"name": "comfort off, three sizes", "budget": 45, "cuda": False, "json": "comfort_off.json",
+        {"name": "comfort off, three sizes", "budget": 40, "cuda": False, "json": "comfort_off.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "off", "--eye-size", *sizes,
                          "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
-        # 7. comfort on with the fused engine at the two headset sizes (kernels cached by steps 3 and 4)
-        {"name": "comfort on, fused", "budget": 60, "cuda": False, "json": "comfort_fused.json",
+        # 7. comfort on with the fused engine at the two headset sizes (the networks' kernels cached by steps 3
+        #    and 4; the comfort steps, compiled with a fused network, compile in this step's first row)
+        {"name": "comfort on, fused", "budget": 85, "cuda": False, "json": "comfort_fused.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "fused", *compile_, "--comfort", "on",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_fused.json")] + commit},
         # 8. issue 20: the full generator foveated (periphery at 0.55 scale + a full-resolution window of 27 %)
         #    on the fused engine at the largest eye size; the unfoveated figure is step 3's
-        {"name": "foveation", "budget": 90, "cuda": False, "json": "foveation.json",
+        {"name": "foveation", "budget": 70, "cuda": False, "json": "foveation.json",
          "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on",
                          "--eye-size", two[-1], "--eyes", "2", *secs, "--json", str(out / "foveation.json")] + commit},
         # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease
         {"name": "gpu tests (all)", "budget": 120, "cuda": True, "log": "pytest_gpu.log", "optional": True,
          "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/cuda", "tests/style",
-                 "tests/test_pipeline.py", "tests/test_layer_profile.py"]},
+                 "tests/temporal", "tests/test_pipeline.py", "tests/test_layer_profile.py"]},
         # (AdaIN too: its eager row and its fused stages in both precisions and layouts — no norm
         # breaks channels_last there, so its convs may take the tensor-core layout whole)
         {"name": "fused layouts", "budget": 110, "cuda": False, "json": "fused_layouts.json", "optional": True,

@@ -85,6 +85,13 @@ class Stylizer(ABC):
         sh, sw = internal_size(h, w, self.internal_scale)
         return n * sh * sw
 
+    @property
+    def compiles(self) -> bool:
+        """Whether the network runs compiled: its engine is ``fused`` through torch.compile (the
+        comfort wrappers then compile their device steps too, :func:`artem_vr.temporal.wrap_for_run`)."""
+        engine = getattr(self, "engine", None)  # the generators', XNOR's and AdaIN's
+        return engine is not None and engine.kind == "fused" and bool(engine.config.compile)
+
     def styles(self) -> list[str]:
         """Names of the styles this method can show without a file (the presets)."""
         return []

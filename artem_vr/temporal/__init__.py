@@ -28,10 +28,13 @@ def wrap_for_run(stylizer, state, backend: str = "auto") -> TemporalStabilizer:
     ``state.stereo_consistency`` / ``state.temporal`` (read every frame; a temporal toggle resets).
 
     ``backend="auto"``: flow and disparity in torch on the stylizer's own tensors when it runs on
-    CUDA (nothing crosses to the host), OpenCV when it runs on the CPU."""
-    stereo = StereoConsistentStylizer(stylizer, mode="warp", backend=backend,
+    CUDA (nothing crosses to the host), OpenCV when it runs on the CPU. A network that runs
+    compiled (``stylizer.compiles``: the ``fused`` engine) has the torch path's steps compiled too."""
+    compile = stylizer.compiles
+    stereo = StereoConsistentStylizer(stylizer, mode="warp", backend=backend, compile=compile,
                                       enabled=lambda: bool(getattr(state, "stereo_consistency", True)))
-    return TemporalStabilizer(stereo, mode="auto", backend=backend, enabled=lambda: bool(getattr(state, "temporal", True)))
+    return TemporalStabilizer(stereo, mode="auto", backend=backend, compile=compile,
+                              enabled=lambda: bool(getattr(state, "temporal", True)))
 
 
 def stabilize_for_video(stylizer) -> TemporalStabilizer:

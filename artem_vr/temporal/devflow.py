@@ -14,7 +14,13 @@ lands it on ``a``); disparity here is the **right view's**: ``right[y, x] ≈ le
 
 Constants (pixel grids, the border counts of :func:`box`) are kept by their owner, a
 :class:`PixelGrids` that each comfort wrapper holds and hands in (``grids=``); called without
-one, a function makes them for that call. This module keeps no state of its own.
+one, a function makes them for that call (what a compiled graph wants: they become index maths
+inside its kernels). This module keeps no state of its own.
+
+The wrappers run four steps per frame (:func:`frame_gray`, :func:`motion`, :func:`stereo_match`,
+:func:`blend_on_device`) through a :class:`DeviceMaths`: eager, or — with a network on the ``fused`` engine —
+compiled by torch.compile, which turns each step's few hundred small ops into a few kernels
+(eager, the flow and disparity take about two thousand kernel launches a stereo frame).
 
 Reduced resolution — where and why:
 
@@ -38,6 +44,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from artem_vr.style.fused import compiled, compiling
 
 _GRAY = (0.299, 0.587, 0.114)
 
@@ -123,12 +131,22 @@ class PixelGrids:
         return self._counts[key]
 
 
+def _grid(h: int, w: int, device, dtype, grids: PixelGrids | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(xs, ys) pixel coordinates: from ``grids`` (the caller's cache), or made for this call when
+    None — index maths that a compiled graph folds into its kernels, nothing kept."""
+    if grids is not None:
+        return grids.torch_grid(h, w, device, dtype)
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype),
+                            indexing="ij")
+    return xs, ys
+
+
 def warp(img: torch.Tensor, flow: torch.Tensor, grids: PixelGrids | None = None) -> torch.Tensor:
     """Sample ``img`` (N, C, H, W) at pixel (x, y) + ``flow`` (N, 2, H, W) (dx, dy): bilinear,
     border clamp (as OpenCV's ``remap`` with ``BORDER_REPLICATE``). ``grids``: the caller's
     constants (None: made for this call)."""
     n, _, h, w = img.shape
-    xs, ys = (PixelGrids(0) if grids is None else grids).torch_grid(h, w, img.device, flow.dtype)
+    xs, ys = _grid(h, w, img.device, flow.dtype, grids)
     gx = (xs + flow[:, 0]) * (2.0 / max(1, w - 1)) - 1.0
     gy = (ys + flow[:, 1]) * (2.0 / max(1, h - 1)) - 1.0
     grid = torch.stack((gx, gy), dim=-1).to(img.dtype)
@@ -164,7 +182,11 @@ def box(x: torch.Tensor, k: int | tuple[int, int], grids: PixelGrids | None = No
     if x.device.type == "cuda":  # one pooling kernel per direction (running sums would take ~7)
         return box_pooled(x, kh, kw)
     h, w = x.shape[-2:]
-    counts = (PixelGrids(0) if grids is None else grids).box_counts(h, w, kh, kw, x.device)
+    if grids is None:
+        ones = torch.ones(1, 1, h, w, device=x.device, dtype=torch.float32)
+        counts = _box_sum_1d(_box_sum_1d(ones, kw, -1), kh, -2)
+    else:
+        counts = grids.box_counts(h, w, kh, kw, x.device)
     s = x
     if kw > 1:
         s = _box_sum_1d(s, kw, -1)
@@ -223,7 +245,6 @@ def pyramid_flow(a: torch.Tensor, b: torch.Tensor, *, levels: int = 5, iters: in
     difference), the flow is set to exactly 0. ``grids``: the caller's constants (None: made for
     this call).
     """
-    grids = PixelGrids() if grids is None else grids
     a, b = a.float(), b.float()
     pa, pb = [a], [b]
     while len(pa) < levels and min(pa[-1].shape[-2:]) >= 2 * min_size:
@@ -265,9 +286,8 @@ def photo_check(g: torch.Tensor, gp: torch.Tensor, flow: torch.Tensor, threshold
     eroded 3×3 (off the edges of moving objects). Error: |difference| in gray 0–1. ``grids``: the
     caller's constants (None: made for this call)."""
     h, w = g.shape[-2:]
-    grids = PixelGrids() if grids is None else grids
     err = (warp(gp, flow, grids) - g).abs()
-    xs, ys = grids.torch_grid(h, w, g.device, flow.dtype)
+    xs, ys = _grid(h, w, g.device, flow.dtype, grids)
     px, py = xs + flow[:, 0:1], ys + flow[:, 1:2]
     inside = (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
     m = (1.0 - err / threshold).clamp_(0.0, 1.0) * inside
@@ -275,7 +295,7 @@ def photo_check(g: torch.Tensor, gp: torch.Tensor, flow: torch.Tensor, threshold
 
 
 # ---------------------------------------------------------------------------- disparity
-def _local_contrast(g: torch.Tensor, k: int, grids: PixelGrids) -> torch.Tensor:
+def _local_contrast(g: torch.Tensor, k: int, grids: PixelGrids | None) -> torch.Tensor:
     """Gray minus its local ``k``-box mean: the two cameras of a pair differ in exposure."""
     return g - box(g, k, grids)
 
@@ -297,11 +317,11 @@ def _shear_to_left(vol: torch.Tensor, fill: float) -> torch.Tensor:
     n, d, h, w = vol.shape
     vp = F.pad(vol, (d, 0), value=fill).contiguous()  # (N, D, h, w + D)
     sn, sd, sy, _ = vp.stride()
-    # out[n, k, y, x] = vp[n, k, y, x - k + d]
-    return vp.as_strided((n, d, h, w), (sn, sd - 1, sy, 1), vp.storage_offset() + d)
+    # out[n, k, y, x] = vp[n, k, y, x - k + d]; vp is a fresh tensor: its storage starts at element 0
+    return vp.as_strided((n, d, h, w), (sn, sd - 1, sy, 1), d)
 
 
-def _features(g: torch.Tensor, k: int, grids: PixelGrids) -> torch.Tensor:
+def _features(g: torch.Tensor, k: int, grids: PixelGrids | None) -> torch.Tensor:
     """Matching features of a gray (N, 1, h, w): local contrast and its horizontal gradient (×2)."""
     c = _local_contrast(g, k, grids)
     gx, _ = _grad(g)
@@ -345,7 +365,6 @@ def right_disparity(gl: torch.Tensor, gr: torch.Tensor, *, coarse: float = 0.5, 
 
     ``grids``: the caller's constants (None: made for this call).
     """
-    grids = PixelGrids() if grids is None else grids
     n, _, h, w = gl.shape
     k = max(3, w // 24) | 1
     fl, fr = _features(gl.float(), k, grids), _features(gr.float(), k, grids)
@@ -364,7 +383,7 @@ def right_disparity(gl: torch.Tensor, gr: torch.Tensor, *, coarse: float = 0.5, 
     best_l = _shear_to_left(vol, worst).argmin(1, keepdim=True)
     d_r = best_r.float()
     # left–right: the left pixel this right pixel matches must match back
-    xs, _ = grids.torch_grid(ch, cw, gl.device, torch.float32)
+    xs, _ = _grid(ch, cw, gl.device, torch.float32, grids)
     xl = (xs + best_r[:, 0].float()).round().long().clamp_(0, cw - 1)
     back = best_l[:, 0].float().gather(-1, xl)
     valid = ((back - best_r[:, 0].float()).abs() <= lr_tolerance)[:, None]
@@ -378,12 +397,12 @@ def right_disparity(gl: torch.Tensor, gr: torch.Tensor, *, coarse: float = 0.5, 
     return _gauss_newton_1d(fl, fr, d_r, windows[0], grids), valid
 
 
-def _refine(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, trunc: float, grids: PixelGrids,
+def _refine(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, trunc: float, grids: PixelGrids | None,
             radius: int = 2) -> torch.Tensor:
     """Search ±``radius`` whole pixels around ``d`` (N, 1, h, w) at full width."""
     n, c, h, w = fr.shape
     base = d.round()
-    xs, _ = grids.torch_grid(h, w, fr.device, torch.float32)
+    xs, _ = _grid(h, w, fr.device, torch.float32, grids)
     costs = []
     for off in range(-radius, radius + 1):
         px = xs + base + off  # (N, 1, h, w)
@@ -396,7 +415,7 @@ def _refine(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, tr
     return (base + best.float() - radius).clamp_min(0)
 
 
-def _gauss_newton_1d(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, grids: PixelGrids,
+def _gauss_newton_1d(fl: torch.Tensor, fr: torch.Tensor, d: torch.Tensor, window: int, grids: PixelGrids | None,
                      iters: int = 2) -> torch.Tensor:
     """Sub-pixel disparity: Gauss–Newton steps on the squared feature difference summed over a
     ``window`` box, ``δ = −Σ ∂L·(L(x + d) − R) / Σ ∂L²``. Unbiased where fitting a curve to
@@ -422,18 +441,76 @@ def stereo_weight(gl: torch.Tensor, gr: torch.Tensor, d_r: torch.Tensor, thresho
     eroded 3×3. The torch twin of the OpenCV path's check. ``grids``: the caller's constants
     (None: made for this call)."""
     h, w = gl.shape[-2:]
-    grids = PixelGrids() if grids is None else grids
     flow = torch.cat((d_r, torch.zeros_like(d_r)), dim=1)
     a, b = warp(gl.float(), flow, grids), gr.float()
     if local_check:
         k = max(3, w // 24) | 1
         a, b = a - box(a, k, grids), b - box(b, k, grids)
     err = box((a - b).abs(), 3, grids)
-    xs, _ = grids.torch_grid(h, w, gl.device, torch.float32)
+    xs, _ = _grid(h, w, gl.device, torch.float32, grids)
     m = (1.0 - err / threshold).clamp_(0, 1) * (xs + d_r <= w - 1)
     if valid is not None:
         m = m * valid
     return erode3(m)
+
+
+# ---------------------------------------------------------------------------- the wrappers' steps
+# Each is a pure function of tensors (and constants), the unit the wrappers run per frame and the
+# unit :class:`DeviceMaths` compiles: one graph each, so Inductor fuses a step's hundreds of small
+# ops into a few kernels (eager, every op is a kernel launch and a dispatch on the host).
+def frame_gray(x: torch.Tensor, *, width: int, grids: PixelGrids | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A frame (N, 3, H, W) → its small gray (:func:`gray_small`) and histograms (:func:`gray_hist`)."""
+    small = gray_small(x, width)
+    return small, gray_hist(small)
+
+
+def motion(small: torch.Tensor, prev_small: torch.Tensor, hist: torch.Tensor, prev_hist: torch.Tensor, *,
+           photo_threshold: float, cut_hist: float, cut_error: float, cut_fraction: float,
+           grids: PixelGrids | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The temporal wrapper's work between this frame and the previous one (small grays, their
+    histograms): ``(flow, weight, keep)`` — the flow this → previous frame (:func:`pyramid_flow`),
+    its blend weight (:func:`photo_check`), and ``keep``, a float32 0-d tensor, 0 at a scene cut
+    (the histograms differ by more than ``cut_hist``, or less than ``cut_fraction`` of some eye's
+    pixels are within ``cut_error`` of the warped previous frame), else 1."""
+    keep = (hist - prev_hist).abs().sum(1).max() <= cut_hist
+    flow = pyramid_flow(small, prev_small, grids=grids)
+    weight, err = photo_check(small, prev_small, flow, photo_threshold, grids)
+    explained = (err < cut_error).float().mean((1, 2, 3)).min()
+    return flow, weight, (keep & (explained >= cut_fraction)).float()
+
+
+def stereo_match(x: torch.Tensor, *, width: int, photo_threshold: float, local_check: bool,
+                 grids: PixelGrids | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stereo wrapper's work on a pair (2, 3, H, W): ``(flow, weight)`` at ``width`` pixels
+    wide, the flow (d, 0) that takes the left view onto the right one (:func:`right_disparity`,
+    holes filled) and where it may replace the right view (:func:`stereo_weight`)."""
+    g = gray_small(x, width)
+    gl, gr = g[0:1], g[1:2]
+    d_r, valid = right_disparity(gl, gr, grids=grids)
+    d_r = fill_holes(d_r, valid)
+    m = stereo_weight(gl, gr, d_r, photo_threshold, local_check, grids=grids)
+    return torch.cat((d_r, torch.zeros_like(d_r)), dim=1), m
+
+
+class DeviceMaths:
+    """How a comfort wrapper runs its steps: ``maths(step, *tensors, **constants)``.
+
+    Eager (``compile=False``), each step runs op by op with the wrapper's cached constants
+    (``grids``). Compiled (``compile=True``: the wrappers of a network on the ``fused`` engine),
+    each step runs through :func:`artem_vr.style.fused.compiled` — the fused engine's compile
+    machinery: one graph per step and input size, the kernels cached on disk in the user data
+    folder — without the cache, whose constants the graph computes in its kernels. Same results
+    within float rounding (tests/temporal/test_device_comfort.py compiles them on the CPU)."""
+
+    def __init__(self, grids: PixelGrids, compile: bool = False):
+        self.grids = grids
+        self.compile = compile
+
+    def __call__(self, step, *args, **kw):
+        if not self.compile:
+            return step(*args, grids=self.grids, **kw)
+        with compiling():
+            return compiled(step)(*args, **kw)
 
 
 # ---------------------------------------------------------------------------- cost

@@ -24,12 +24,14 @@ first frame after a reset is exactly the plain stylization.
 
 ``stats`` holds the cost: ``cost_ms`` (smoothed wall time spent in the stabilizer's own work,
 including its hooks, per frame), ``stylize_ms`` (the wrapped stylizer's time), ``scene_cuts``,
-``blend_fraction`` (share of pixels that took the past), ``path`` (which flow ran).
+``blend_fraction`` (share of pixels that took the past), ``path`` (which flow ran), ``compiled``.
 
 Where it runs (``backend``): with ``auto`` (the default) frames on a CUDA device take the torch
 path of :mod:`.devflow` — the same steps on the stylizer's own tensors, a cut decided on the
 device and applied as a weight, nothing copied to the host, the times taken by CUDA events;
 frames on the CPU take the OpenCV path described above. ``torch`` / ``opencv`` force one.
+``compile=True`` runs the torch path's steps compiled (:class:`.devflow.DeviceMaths`;
+:func:`artem_vr.temporal.wrap_for_run` sets it for a network on the ``fused`` engine).
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
     def __init__(self, stylizer: Stylizer, mode: str = "auto", *, stats_momentum: float = 0.8,
                  blend: float = 0.7, flow_width: int = 320, photo_threshold: float = 0.2,
                  cut_hist: float = 0.6, cut_error: float = 0.04, cut_fraction: float = 0.6,
-                 enabled: bool | Callable[[], bool] = True, backend: str = "auto"):
+                 enabled: bool | Callable[[], bool] = True, backend: str = "auto", compile: bool = False):
         super().__init__(stylizer, MODES, mode, 20, self._ema_transform)
         self.backend = check_backend(backend)
         if not 0.0 <= stats_momentum < 1.0 or not 0.0 <= blend < 1.0:
@@ -142,10 +144,11 @@ class TemporalStabilizer(StatsWrappingStylizer):
         self.enabled = as_switch(enabled)
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._grids = PixelGrids()
+        self._maths = devflow.DeviceMaths(self._grids, compile)
         self._was_enabled = False
         self._hook_s = 0.0
         self._stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "stylize_ms": 0.0, "frames": 0, "scene_cuts": 0,
-                       "blend_fraction": 0.0, "norm_layers": 0, "path": "opencv"}
+                       "blend_fraction": 0.0, "norm_layers": 0, "path": "opencv", "compiled": compile}
         # the device path's figures, resolved when read (reading them there waits for the device)
         self._cost = devflow.FrameCost()
         self._dev_cuts: torch.Tensor | None = None
@@ -285,8 +288,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
         stylization and starts the history afresh, exactly as a reset does on the OpenCV path."""
         dev = x.device
         marks = [devflow.FrameCost.mark(dev)]
-        small = devflow.gray_small(x, self.flow_width)
-        hist = devflow.gray_hist(small)
+        small, hist = self._maths(devflow.frame_gray, x, width=self.flow_width)
         if self._prev_small is not None and (not isinstance(self._prev_small, torch.Tensor)
                                              or self._prev_small.shape != small.shape
                                              or self._prev_out.shape != x.shape):
@@ -294,14 +296,14 @@ class TemporalStabilizer(StatsWrappingStylizer):
         flow = weight = None
         self._keep = None
         if self._prev_small is not None:
-            keep = (hist - self._prev_hist).abs().sum(1).max() <= self.cut_hist
-            if self.uses_flow and self.blend > 0:
-                flow = devflow.pyramid_flow(small, self._prev_small, grids=self._grids)  # this frame → previous frame
-                weight, err = devflow.photo_check(small, self._prev_small, flow, self.photo_threshold, self._grids)
-                explained = (err < self.cut_error).float().mean((1, 2, 3)).min()
-                keep = keep & (explained >= self.cut_fraction)
-            self._keep = keep.float()
-            cut = (~keep).long()
+            if self.uses_flow and self.blend > 0:  # this frame → previous frame
+                flow, weight, keep = self._maths(
+                    devflow.motion, small, self._prev_small, hist, self._prev_hist, photo_threshold=self.photo_threshold,
+                    cut_hist=self.cut_hist, cut_error=self.cut_error, cut_fraction=self.cut_fraction)
+            else:
+                keep = ((hist - self._prev_hist).abs().sum(1).max() <= self.cut_hist).float()
+            self._keep = keep
+            cut = (keep < 0.5).long()
             self._dev_cuts = cut if self._dev_cuts is None else self._dev_cuts + cut
         self._hooks.attach(self.inner)
         self._stats["norm_layers"] = self._hooks.layers
@@ -311,7 +313,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
         marks.append(devflow.FrameCost.mark(dev))
         if flow is not None:
             weight = weight * (self.blend * self._keep)
-            y = devflow.blend_on_device(y, self._prev_out, flow, weight, self._grids)
+            y = self._maths(devflow.blend_on_device, y, self._prev_out, flow, weight)
             self._dev_blend = weight.mean()
         else:
             self._dev_blend = None

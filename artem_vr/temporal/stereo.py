@@ -15,12 +15,13 @@ right eye of one frame; anything else passes through untouched):
 
 ``stats``: ``cost_ms`` (smoothed per-pair wall time of this wrapper's own work),
 ``warped_fraction`` (share of right-eye pixels taken from the left), ``disparity_runs``,
-``path``.
+``path``, ``compiled``.
 
 ``backend="auto"`` (the default): on CUDA frames the disparity, the check and the warp run in
 torch on the stylizer's own tensors (:func:`.devflow.right_disparity`: the right view's disparity
 from a cost volume at half of ``disp_width``, refined at ``disp_width``); on CPU frames, OpenCV
 as above. A batch of 1 (a mono source) passes through: no disparity is searched for it.
+``compile=True``: the torch path's steps run compiled (:class:`.devflow.DeviceMaths`).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
 
     def __init__(self, stylizer: Stylizer, mode: str = "warp", *, disp_width: int = 640,
                  photo_threshold: float = 0.3, local_check: bool = True, enabled: bool | Callable[[], bool] = True,
-                 backend: str = "auto"):
+                 backend: str = "auto", compile: bool = False):
         super().__init__(stylizer, MODES, mode, 10, self._pool_transform)
         self.backend = check_backend(backend)
         self.enabled = as_switch(enabled)
@@ -93,10 +94,11 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
         self.local_check = local_check
         self._disp: DisparityEstimator | None = None
         self._stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "pairs": 0, "warped_fraction": 0.0,
-                       "disparity_runs": 0, "path": "opencv"}
+                       "disparity_runs": 0, "path": "opencv", "compiled": compile}
         self._cost = devflow.FrameCost()
         self._dev_warped: torch.Tensor | None = None
         self._grids = PixelGrids()
+        self._maths = devflow.DeviceMaths(self._grids, compile)
 
     @property
     def stats(self) -> dict:
@@ -144,14 +146,10 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
         view on x's device, the left stylization warped into it where the check passes."""
         self._stats["path"] = "torch"
         self._stats["disparity_runs"] += 1
-        g = devflow.gray_small(x, self.disp_width)
-        gl, gr = g[0:1], g[1:2]
-        d_r, valid = devflow.right_disparity(gl, gr, grids=self._grids)
-        d_r = devflow.fill_holes(d_r, valid)
-        m = devflow.stereo_weight(gl, gr, d_r, self.photo_threshold, self.local_check, grids=self._grids)
+        flow, m = self._maths(devflow.stereo_match, x, width=self.disp_width, photo_threshold=self.photo_threshold,
+                              local_check=self.local_check)
         self._dev_warped = m.mean()
-        flow = torch.cat((d_r, torch.zeros_like(d_r)), dim=1)
-        right = devflow.blend_on_device(y[1:], y[:1], flow, m, self._grids)
+        right = self._maths(devflow.blend_on_device, y[1:], y[:1], flow, m)
         return torch.cat([y[:1], right], dim=0)
 
     def _warp_right(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,8 @@ from temporal_helpers import NetStylizer, pan, stylize_all, texture, write_video
 
 from artem_vr.errors import UsageError
 from artem_vr.frames import Frame, to_tensor
+from artem_vr.style.engine import EngineConfig
+from artem_vr.style.methods import make_stylizer
 from artem_vr.temporal import StereoConsistentStylizer, TemporalStabilizer, comfort_stats, devflow, wrap_for_run
 from artem_vr.temporal.disparity import right_view_disparity
 from artem_vr.temporal.flicker import dis_flow, flow_pairs, stereo_error, temporal_error, to_gray8, warp
@@ -208,7 +210,6 @@ def test_wrap_for_run_takes_the_backend(net):
 def test_real_clips_and_pairs_torch_within_10_percent_of_opencv(real_data):
     """The shipped starry_night generator on the shared real clips (6 frames, 240 px wide) and
     Middlebury pairs (320 px wide): flicker and stereo error of the torch path ≤ 1.1 × OpenCV's."""
-    from artem_vr.style.methods import make_stylizer
 
     data = real_data("video", "stereo")
     base = make_stylizer("generator", "starry_night", device="cpu")
@@ -221,3 +222,55 @@ def test_real_clips_and_pairs_torch_within_10_percent_of_opencv(real_data):
     for k in ste["opencv"]:
         print(f"stereo {k}: opencv {ste['opencv'][k]['warp']:.2f}  torch {ste['torch'][k]['warp']:.2f}")
         assert ste["torch"][k]["warp"] <= QUALITY_BOUND * ste["opencv"][k]["warp"]
+
+
+# ---------------------------------------------------------------------------- compiled
+def _stereo_clip(clip):
+    """The pan clip as stereo pairs: the right eye the left shifted by 6 px (a plane's disparity)."""
+    return [(f, np.ascontiguousarray(np.roll(f, -6, axis=1))) for f in clip]
+
+
+def _run_stack(net, pairs, compile):
+    """wrap_for_run's stack on the torch path, eager or compiled, over the stereo frames."""
+    state = SimpleNamespace(stereo_consistency=True, temporal=True)
+    stereo = StereoConsistentStylizer(net, mode="warp", disp_width=128, backend="torch", compile=compile)
+    stack = TemporalStabilizer(stereo, backend="torch", compile=compile, enabled=lambda: state.temporal)
+    outs = [stack.stylize(torch.cat([to_tensor(a), to_tensor(b)])) for a, b in pairs]
+    return outs, stack
+
+
+@pytest.mark.slow
+def test_compiled_comfort_equals_eager(clip, net, tmp_path, monkeypatch):
+    """The fused engine's comfort: the four device steps through torch.compile (Inductor's C++
+    backend here, Triton on CUDA) give the eager steps' frames, scene-cut decisions and figures;
+    the compiled graphs are cached in the user data folder like the network's."""
+    monkeypatch.setenv("ARTEM_VR_DATA", str(tmp_path / "data"))
+    torch._dynamo.reset()
+    pairs = _stereo_clip(clip[:4])
+    eager, e_stack = _run_stack(net, pairs, compile=False)
+    fused, f_stack = _run_stack(net, pairs, compile=True)
+    worst = max(float((a - b).abs().max()) for a, b in zip(eager, fused))
+    print(f"compiled vs eager comfort, worst pixel difference {worst:.2e}")
+    assert worst < 2e-3  # float reassociation in the flow's sums; the frames are 0-1
+    for key in ("frames", "scene_cuts"):
+        assert f_stack.stats[key] == e_stack.stats[key]
+    assert f_stack.stats["compiled"] and not e_stack.stats["compiled"]
+    assert f_stack.stats["blend_fraction"] == pytest.approx(e_stack.stats["blend_fraction"], abs=1e-3)
+    st_e, st_f = comfort_stats(e_stack)["stereo"], comfort_stats(f_stack)["stereo"]
+    assert st_f["disparity_runs"] == st_e["disparity_runs"] == len(pairs) and st_f["compiled"]
+    assert st_f["warped_fraction"] == pytest.approx(st_e["warped_fraction"], abs=2e-3)
+    assert any((tmp_path / "data").rglob("*")), "nothing was cached in the user data folder"
+
+
+@pytest.mark.parametrize("method, engine, compiles", [
+    ("generator", "eager", False), ("generator", EngineConfig("fp32", False, fused=True), True),
+    ("generator", EngineConfig("fp32", False, fused=True, compile=False), False),
+    ("adain", EngineConfig("fp32", False, fused=True), True), ("adain", "eager", False)])
+def test_wrap_for_run_compiles_comfort_with_a_compiled_network(method, engine, compiles):
+    """The comfort steps compile exactly when the network does (its engine is ``fused`` through
+    torch.compile); nothing compiles until a frame runs on the torch path."""
+    base = make_stylizer(method, device="cpu", engine=engine)
+    assert base.compiles is compiles
+    stack = wrap_for_run(base, SimpleNamespace())
+    assert stack.compiles is compiles  # seen through the wrappers
+    assert stack.stats["compiled"] is compiles and stack.inner.stats["compiled"] is compiles

@@ -98,3 +98,28 @@ def test_cuda_quality_within_10_percent_of_the_cpu_paths():
         err[name] = stereo_error(to_rgb8(y, 0), to_rgb8(y, 1), *gt)
     print("stereo error", err)
     assert err["cuda"] <= max(1.10 * err["opencv"], err["opencv"] + 0.5)  # both near 0 levels here
+
+
+def test_compiled_comfort_on_cuda_equals_eager_and_never_waits(tmp_path, monkeypatch):
+    """The fused engine's comfort: the device steps compiled (Triton) give the eager steps'
+    frames, and once compiled they never wait for the host either."""
+    monkeypatch.setenv("ARTEM_VR_DATA", str(tmp_path / "data"))
+    xs = _pairs(6)
+    outs = {}
+    for compile in (False, True):
+        net = NetStylizer(device="cuda")
+        stack = TemporalStabilizer(StereoConsistentStylizer(net, compile=compile), compile=compile)
+        ys = [stack.stylize(x) for x in xs[:3]]  # every step's first call (compiled: compiles) is in these
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            ys += [stack.stylize(x) for x in xs[3:]]
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        outs[compile] = ys
+        st = comfort_stats(stack)
+        assert st["temporal"]["compiled"] is compile and st["stereo"]["compiled"] is compile
+        assert st["temporal"]["path"] == "torch" and st["stereo"]["disparity_runs"] == len(xs)
+    worst = max(float((a - b).abs().max()) for a, b in zip(outs[False], outs[True]))
+    print(f"compiled vs eager comfort on CUDA, worst pixel difference {worst:.2e}")
+    assert worst < 5e-3
