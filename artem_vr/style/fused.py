@@ -238,7 +238,8 @@ def startup_note(compile: bool) -> str:
     """What the start-up line says about a fused network (the engine's and AdaIN's ``describe``)."""
     if compile:
         return ("fused stages via torch.compile — compiling on the first frame of each input size "
-                f"(up to minutes the first time; cached in {compile_cache_dir()})")
+                "(on CUDA the comfort steps with them; up to minutes the first time; "
+                f"cached in {compile_cache_dir()})")
     return "fused stages, not compiled"
 
 
