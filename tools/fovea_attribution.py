@@ -34,8 +34,8 @@ class PartlyExact(FoveaCalibration):
         super().__init__(base.mean_w, base.var_w, base.meta, base.periphery, base.path)
         self.recorded, self.exact = recorded, exact
 
-    def estimate(self, i, whole, low, high, share):
-        return self.recorded[i] if i in self.exact else super().estimate(i, whole, low, high, share)
+    def estimate(self, i, whole, low, high, share, compile=False):
+        return self.recorded[i] if i in self.exact else super().estimate(i, whole, low, high, share, compile)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ Default order (issue 19: the first minutes of a lease produce the per-layer tabl
 
 1. ``profile layers`` — the per-layer table of the full generator (fast engine, then fused per
    stage) and AdaIN fast at 2×1440×1600 → ``profile_layers.md`` (records in bench_gpu.json);
-2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the fused, engine and device comfort tests;
+2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the fused, engine, foveation and device comfort tests;
 3. ``fused vs eager`` — generators compact and full, fast vs fused, at 2×1440×1600 and 2×2016×2240;
 4. ``adain fused vs eager`` — AdaIN fast, its eager (fp16 autocast) path vs its fused stages, same sizes;
 5. ``comfort on, three sizes`` and 6. ``comfort off, three sizes`` — generator compact and full
@@ -91,7 +91,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
         {"name": "gpu tests (fused, engine, comfort)", "budget": 75, "cuda": True, "log": "pytest_gpu.log",
          "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/style/test_fused.py",
                  "tests/style/test_engine.py", "tests/test_layer_profile.py", "tests/style/test_adain_fused.py",
-                 "tests/temporal/test_device_comfort_gpu.py"]},
+                 "tests/temporal/test_foveate_gpu.py", "tests/temporal/test_device_comfort_gpu.py"]},
         # 3. eager (the fast engine) vs fused, the generators at the two headset sizes; compile in the warm-up
         {"name": "fused vs eager", "budget": 105, "cuda": False, "json": "fused.json",
          "cmd": bench + ["--method", *fused_methods, "--engine", "fast", "fused", *compile_, "--eye-size", *two,

@@ -89,8 +89,8 @@ class _Probe(FoveatedStylizer):
         if i == self.stop:
             high = _box_stats(current_features(), self._boxes)
             (wy, wx, fh, fw), (cy, cx, ch, cw) = self._place
-            mo, vo = outside_stats((m, v), low, self._share[:1])
-            self.grab = (m[0], v[0], predictors((m, v), low, high)[0], mo[0], vo[0], high[0][0], high[1][0], float(self._share[0]),
+            mo, vo = outside_stats((m, v), low, self._share)
+            self.grab = (m[0], v[0], predictors((m, v), low, high)[0], mo[0], vo[0], high[0][0], high[1][0], self._share,
                          _window_features(current_features(), (wy - cy, wx - cx, fh, fw), (ch, cw)))
             raise _Stop
         return super()._replay(key, mean, var)

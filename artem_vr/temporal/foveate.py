@@ -60,6 +60,7 @@ from artem_vr.errors import UsageError, WeightsError, shown
 from artem_vr.frames import check_image
 from artem_vr.paths import MODELS_DIR
 from artem_vr.style.base import Stylizer
+from artem_vr.style.fused import compiled, compiling
 from artem_vr.style.norm import current_features, only_stats_filter, stats_filter
 from artem_vr.style.upscale import downscale, internal_size, upscale
 from artem_vr.style.weights import read_header
@@ -257,6 +258,17 @@ def mixed_stats(window, outside, share):
     return m, (e2 - m * m).clamp_min(0)
 
 
+def calibrated_stats(whole, low, high, share, mean_w: torch.Tensor, var_w: torch.Tensor):
+    """One normalization's calibrated estimate (see :class:`FoveaCalibration`): the periphery's
+    statistics outside the window shifted by the coefficients ``mean_w``/``var_w`` ``(C, 3)`` over
+    the :func:`predictors`, then mixed with the window's (``high``) by area."""
+    mo, vo = outside_stats(whole, low, share)
+    p = predictors(whole, low, high)
+    tm, tv = (p * mean_w).sum(-1), (p * var_w).sum(-1).clamp(-_LOG_RATIO_MAX, _LOG_RATIO_MAX)
+    outside = (mo + (whole[1] + _EPS).sqrt() * tm, ((vo + _EPS) * tv.exp() - _EPS).clamp_min(0))
+    return mixed_stats(high, outside, share)
+
+
 @dataclass
 class FoveaCalibration:
     """How one network's full-resolution normalization statistics follow from what the foveated
@@ -275,27 +287,40 @@ class FoveaCalibration:
     meta: dict = field(default_factory=dict)
     periphery: float = 0.5
     path: Path | None = None
+    #: the coefficients on each device they were used on (a copy to a GPU waits for it: made once)
+    _on: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def weights_on(self, device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """``(mean_w, var_w)`` on ``device``, copied there on first use only (and again for the
+        normalizations a fit has added since)."""
+        device = torch.device(device)
+        mean_w, var_w = self._on.setdefault(str(device), ([], []))
+        for i in range(len(mean_w), len(self.mean_w)):
+            mean_w.append(self.mean_w[i].to(device))
+            var_w.append(self.var_w[i].to(device))
+        return mean_w, var_w
 
     @classmethod
     def uncalibrated(cls, periphery: float = 0.5) -> "FoveaCalibration":
         """Zero coefficients for every normalization: the outside as the periphery saw it."""
         return cls([], [], {"uncalibrated": True}, periphery)
 
-    def estimate(self, i: int, whole, low, high, share):
+    def estimate(self, i: int, whole, low, high, share, compile: bool = False):
         """Normalization ``i``'s full-resolution ``(mean, var)`` estimate, ``(N, C)`` float32;
         ``whole``/``low``: the periphery's whole-eye and window statistics, ``high`` the fovea
-        pass's window ones, ``share`` ``(N, 1)`` the window's part of the eye."""
-        mo, vo = outside_stats(whole, low, share)
+        pass's window ones, ``share`` the window's part of the eye (a number, or ``(N, 1)``).
+        ``compile``: the maths (:func:`calibrated_stats`) as one compiled graph — some forty small
+        ops a normalization otherwise, each a kernel launch on a GPU (the fused engine's choice)."""
         if self.meta.get("uncalibrated"):
-            return mixed_stats(high, (mo, vo), share)
+            return mixed_stats(high, outside_stats(whole, low, share), share)
         if i >= len(self.mean_w) or self.mean_w[i].shape[0] != whole[0].shape[1]:
             raise WeightsError(f"fovea calibration {self.path} does not fit this network (normalization {i}, "
                                f"{whole[0].shape[1]} channels)", "refit it: python -m artem_vr.temporal.fovea_fit --help")
-        p = predictors(whole, low, high)
-        wm, wv = self.mean_w[i].to(p.device), self.var_w[i].to(p.device)
-        tm, tv = (p * wm).sum(-1), (p * wv).sum(-1).clamp(-_LOG_RATIO_MAX, _LOG_RATIO_MAX)
-        outside = (mo + (whole[1] + _EPS).sqrt() * tm, ((vo + _EPS) * tv.exp() - _EPS).clamp_min(0))
-        return mixed_stats(high, outside, share)
+        mean_w, var_w = self.weights_on(whole[0].device)
+        if not compile:
+            return calibrated_stats(whole, low, high, share, mean_w[i], var_w[i])
+        with compiling():
+            return compiled(calibrated_stats)(whole, low, high, share, mean_w[i], var_w[i])
 
     @classmethod
     def load(cls, path) -> "FoveaCalibration":
@@ -426,7 +451,7 @@ class FoveatedStylizer(WrappingStylizer):
         if high is None:
             return m, v
         if self._calibration is not None:
-            return self._calibration.estimate(i, (m, v), low, high, self._share[:m.shape[0]])
+            return self._calibration.estimate(i, (m, v), low, high, self._share, compile=self.compiles)
         (ml, vl), (mh, vh) = low, high
         k = self.correction  # the window's difference is a noisy estimate of the whole picture's: shrunk
         ratio = ((vh + 1e-5) / (vl + 1e-5)).clamp(0.25, 4.0)
@@ -455,7 +480,8 @@ class FoveatedStylizer(WrappingStylizer):
         self._stats = {}
         self._pick_estimate()
         self._boxes = [(wy / h, wx / w, (wy + fh) / h, (wx + fw) / w) for (wy, wx, fh, fw), _ in places]
-        self._share = torch.tensor([[fh * fw / (h * w)] for (_, _, fh, fw), _ in places], device=self.device)
+        (_, _, fh, fw), _ = places[0]  # every eye's window has the same size (not the same place)
+        self._share = fh * fw / (h * w)  # a number: a tensor made from it would be a copy to the GPU, which waits
         with stats_filter(self._record):
             ys = self.inner.stylize(xs.to(x.dtype)).float()
         y = upscale(self.inner.upscale if self.inner.upscale else "guided", ys, xs, xf)
@@ -468,7 +494,6 @@ class FoveatedStylizer(WrappingStylizer):
                 yc = self.inner.stylize(crops.to(x.dtype)).float()
         finally:
             self._stats, self._boxes = {}, None
-        (_, _, fh, fw), _ = places[0]
         mask = feather_mask(fh, fw, spec.feather, device=y.device)
         for i, ((wy, wx, _, _), (cy, cx, _, _)) in enumerate(places):
             fov = yc[i:i + 1, :, wy - cy:wy - cy + fh, wx - cx:wx - cx + fw]
@@ -489,10 +514,9 @@ def _box_stats(f: torch.Tensor | None, boxes) -> tuple[torch.Tensor, torch.Tenso
     for i, (y0, x0, y1, x1) in enumerate(boxes):
         a, b = int(y0 * hh), int(x0 * ww)
         c, d = max(a + 1, math.ceil(y1 * hh)), max(b + 1, math.ceil(x1 * ww))
-        r = f[i, :, a:c, b:d].float()
-        m = r.mean(dim=(1, 2))
+        v, m = torch.var_mean(f[i, :, a:c, b:d].float(), dim=(1, 2), correction=0)
         means.append(m)
-        vars_.append(((r * r).mean(dim=(1, 2)) - m * m).clamp_min(0))
+        vars_.append(v)
     return torch.stack(means), torch.stack(vars_)
 
 
@@ -508,7 +532,9 @@ def find_foveated(stylizer) -> FoveatedStylizer | None:
 
 def draw_outline(y: torch.Tensor, windows, thickness: int = 2, colour=(1.0, 0.85, 0.1)) -> torch.Tensor:
     """The fovea windows ``(y, x, h, w)`` per eye drawn as rectangles into ``y`` (N, 3, H, W) in place."""
-    c = torch.tensor(colour, dtype=y.dtype, device=y.device)[:, None, None]
+    c = y.new_empty(3, 1, 1)
+    for k, v in enumerate(colour):  # filled on the device (a tensor made from the tuple is a copy that waits)
+        c[k] = v
     t = thickness
     for i, (wy, wx, fh, fw) in enumerate(windows[:y.shape[0]]):
         img = y[i]

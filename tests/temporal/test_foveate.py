@@ -393,3 +393,58 @@ def test_bad_spec_is_a_usage_error():
 
     with pytest.raises(UsageError, match="fovea size"):
         FoveaSpec(size=0.95)
+
+
+# ---------------------------------------------------------------------------- on a GPU's terms
+@pytest.mark.slow
+def test_compiled_estimate_equals_eager(tmp_path, monkeypatch):
+    """With a compiled network (the fused engine) the calibrated estimate runs as one compiled
+    graph per normalization size: the same statistics as the eager maths, on every normalization
+    of a real foveated pass (the shipped starry_night calibration, a real painting)."""
+    from artem_vr.temporal import foveate
+
+    monkeypatch.setenv("ARTEM_VR_DATA", str(tmp_path / "data"))
+    calls = []
+    real = foveate.FoveaCalibration.estimate
+
+    def keep(self, i, whole, low, high, share, compile=False):
+        calls.append((self, i, whole, low, high, share))
+        return real(self, i, whole, low, high, share, compile)
+
+    monkeypatch.setattr(foveate.FoveaCalibration, "estimate", keep)
+    f = FoveatedStylizer(_stylizer("generator"))
+    assert not f.compiles  # the eager engine: the estimate runs eagerly
+    f.stylize(_photo(0.5))
+    assert f.stats_source.startswith("calibrated") and len(calls) == 11
+    worst = 0.0
+    for cal, i, whole, low, high, share in calls:
+        want = real(cal, i, whole, low, high, share)
+        got = real(cal, i, whole, low, high, share, compile=True)
+        worst = max(worst, *(float(((g - w).abs() / (w.abs() + 1e-6)).max()) for g, w in zip(got, want)))
+    print(f"compiled vs eager estimate, worst relative difference {worst:.1e}")
+    assert worst < 1e-4
+
+
+def test_the_estimate_compiles_with_the_network():
+    """The foveated wrapper compiles its estimate exactly when the network it wraps compiles."""
+    from artem_vr.style.engine import EngineConfig
+
+    for engine, compiles in (("eager", False), (EngineConfig("fp32", False, fused=True), True),
+                             (EngineConfig("fp32", False, fused=True, compile=False), False)):
+        assert FoveatedStylizer(make_stylizer("generator", None, engine=engine)).compiles is compiles
+
+
+def test_calibration_weights_go_to_a_device_once():
+    """The coefficients are copied to the frames' device on first use only (on a GPU such a copy
+    waits for the device); a fit that adds normalizations gets the new ones copied too."""
+    from artem_vr.temporal.foveate import FoveaCalibration, calibration_path
+
+    cal = FoveaCalibration.load(calibration_path(_stylizer("generator")))
+    first = cal.weights_on("cpu")
+    again = cal.weights_on(torch.device("cpu"))
+    assert all(a is b for a, b in zip(again[0] + again[1], first[0] + first[1])) and len(first[0]) == len(cal.mean_w) == 11
+    part = FoveaCalibration(cal.mean_w[:2], cal.var_w[:2])
+    assert len(part.weights_on("cpu")[0]) == 2
+    part.mean_w.append(cal.mean_w[2])
+    part.var_w.append(cal.var_w[2])
+    assert len(part.weights_on("cpu")[0]) == 3
