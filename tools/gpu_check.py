@@ -89,7 +89,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
         #    (the device comfort's last: its compiled test compiles the comfort steps, the longest)
         {"name": "gpu tests (fused, engine, comfort)", "budget": 75, "cuda": True, "log": "pytest_gpu.log",
-         "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/style/test_fused.py",
+         "cmd": [py, "-m", "pytest", "-v", "-m", "gpu", "-rs", "--durations=15", "-p", "no:cacheprovider", "tests/style/test_fused.py",
                  "tests/style/test_engine.py", "tests/test_layer_profile.py", "tests/style/test_adain_fused.py",
                  "tests/temporal/test_foveate_gpu.py", "tests/temporal/test_device_comfort_gpu.py"]},
         # 3. eager (the fast engine) vs fused, the generators at the two headset sizes; compile in the warm-up
@@ -122,7 +122,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
                          "--eye-size", two[-1], "--eyes", "2", *secs, "--json", str(out / "foveation.json")] + commit},
         # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease
         {"name": "gpu tests (all)", "budget": 120, "cuda": True, "log": "pytest_gpu.log", "optional": True,
-         "cmd": [py, "-m", "pytest", "-q", "-m", "gpu", "-rs", "-p", "no:cacheprovider", "tests/cuda", "tests/style",
+         "cmd": [py, "-m", "pytest", "-v", "-m", "gpu", "-rs", "--durations=15", "-p", "no:cacheprovider", "tests/cuda", "tests/style",
                  "tests/temporal", "tests/test_pipeline.py", "tests/test_layer_profile.py"]},
         # (AdaIN too: its eager row and its fused stages in both precisions and layouts — no norm
         # breaks channels_last there, so its convs may take the tensor-core layout whole)
