@@ -94,3 +94,17 @@ def stylize_all(stylizer, frames: list[np.ndarray]) -> list[np.ndarray]:
     from artem_vr.temporal.metrics import stylize_sequence
 
     return stylize_sequence(stylizer, frames)[0]
+
+
+def stylize_never_waiting(stylizer, frames: list, warm: int = 1) -> list:
+    """Stylize CUDA ``frames`` in order: the first ``warm`` freely (the allocator's first blocks,
+    cuDNN's autotuning, compiling), the others with CUDA's sync debug mode set to *error*, so any
+    host wait in them (an ``.item()``, a copy from the host, a synchronize) raises. All outputs."""
+    ys = [stylizer.stylize(x) for x in frames[:warm]]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        ys += [stylizer.stylize(x) for x in frames[warm:]]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return ys

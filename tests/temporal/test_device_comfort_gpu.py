@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from temporal_helpers import NetStylizer, pan, texture
+from temporal_helpers import NetStylizer, pan, stylize_never_waiting, texture
 
 from artem_vr.cuda.device import cuda_available
 from artem_vr.frames import to_rgb8, to_tensor
@@ -37,13 +37,7 @@ def test_comfort_on_cuda_never_waits_for_the_host():
     the flow, the disparity, the checks or the blends would raise."""
     s = wrap_for_run(IdentityStylizer(device="cuda"), SimpleNamespace(temporal=True, stereo_consistency=True))
     xs = _pairs(6)
-    s.stylize(xs[0])  # first frame: nothing to blend yet (and the allocator's first blocks)
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        ys = [s.stylize(x) for x in xs[1:]]
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
+    ys = stylize_never_waiting(s, xs, warm=1)  # first frame: nothing to blend yet
     assert all(y.is_cuda and y.shape == xs[0].shape for y in ys)
     st = comfort_stats(s)  # reading the figures waits for the device: outside the loop
     assert st["temporal"]["path"] == "torch" and st["stereo"]["path"] == "torch"
@@ -109,14 +103,7 @@ def test_compiled_comfort_on_cuda_equals_eager_and_never_waits(tmp_path, monkeyp
     for compile in (False, True):
         net = NetStylizer(device="cuda")
         stack = TemporalStabilizer(StereoConsistentStylizer(net, compile=compile), compile=compile)
-        ys = [stack.stylize(x) for x in xs[:3]]  # every step's first call (compiled: compiles) is in these
-        torch.cuda.synchronize()
-        torch.cuda.set_sync_debug_mode("error")
-        try:
-            ys += [stack.stylize(x) for x in xs[3:]]
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-        outs[compile] = ys
+        outs[compile] = stylize_never_waiting(stack, xs, warm=3)  # every step's first call (compiling) is in these
         st = comfort_stats(stack)
         assert st["temporal"]["compiled"] is compile and st["stereo"]["compiled"] is compile
         assert st["temporal"]["path"] == "torch" and st["stereo"]["disparity_runs"] == len(xs)

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from temporal_helpers import stylize_never_waiting
 
 from artem_vr.cuda.device import cuda_available
 from artem_vr.frames import to_tensor
@@ -33,14 +34,7 @@ def test_foveated_with_comfort_on_cuda_never_waits_for_the_host(method):
     fov = FoveatedStylizer(make_stylizer(method, None, device="cuda"))
     stack = wrap_for_run(fov, SimpleNamespace(temporal=True, stereo_consistency=True))
     xs = _pairs(6)
-    for x in xs[:2]:  # the allocator's first blocks, cuDNN's autotuning, the calibration's copy to the GPU
-        stack.stylize(x)
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        ys = [stack.stylize(x) for x in xs[2:]]
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
+    ys = stylize_never_waiting(stack, xs, warm=2)  # warm: the calibration's one copy to the GPU is in these
     assert all(y.is_cuda and y.shape == xs[0].shape for y in ys)
     assert fov.stats_source.startswith("calibrated") and fov.last_windows
     st = comfort_stats(stack)
