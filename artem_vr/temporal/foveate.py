@@ -514,9 +514,10 @@ def _box_stats(f: torch.Tensor | None, boxes) -> tuple[torch.Tensor, torch.Tenso
     for i, (y0, x0, y1, x1) in enumerate(boxes):
         a, b = int(y0 * hh), int(x0 * ww)
         c, d = max(a + 1, math.ceil(y1 * hh)), max(b + 1, math.ceil(x1 * ww))
-        v, m = torch.var_mean(f[i, :, a:c, b:d].float(), dim=(1, 2), correction=0)
+        r = f[i, :, a:c, b:d].float()
+        m = r.mean(dim=(1, 2))  # (torch.var_mean is one op, but ten times slower on the CPU)
         means.append(m)
-        vars_.append(v)
+        vars_.append(((r * r).mean(dim=(1, 2)) - m * m).clamp_min(0))
     return torch.stack(means), torch.stack(vars_)
 
 
