@@ -49,6 +49,7 @@ from artem_vr.render.headless import HeadlessOutput
 from artem_vr.sources.base import FrameSource
 from artem_vr.style.engine import EngineConfig
 from artem_vr.style.methods import make_stylizer
+from artem_vr.temporal import comfort_stats
 from artem_vr.text import pixel_counts, say
 
 NA = {"submit": "no XR session in this bench (use --output xr)"}
@@ -164,6 +165,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         raise RuntimeError(f"{method}:{arch} {w}x{h}: the pipeline stopped before the timed window ended")
     (a_t, a_s, a_p), (b_t, b_s, b_p) = marks["t0"], marks["t1"]
     stages = pipeline.clock.summary()
+    comfort_own = comfort_figures(stylizer) if comfort else None  # the pipeline's frames, before the loop below
 
     # the same stylizer alone, in a tight loop, same run: the reference the pipeline should reach.
     # On a thread of its own, like the worker (a thread's first torch call builds its own CPU
@@ -213,7 +215,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "engine": eng.kind if eng is not None else engine, "engine_config": eng.describe() if eng is not None else "eager",
         "precision": prec_name, "cuda_graph": bool(prec is not None and prec.cuda_graph),
         "channels_last": bool(prec is not None and prec.channels_last),
-        "internal_scale": internal_scale, "comfort": comfort, "upload": output.upload_kind,
+        "internal_scale": internal_scale, "comfort": comfort, "comfort_stats": comfort_own, "upload": output.upload_kind,
         "eye_size": [w, h], "eyes": eyes, "foveate": foveate,
         "network_pixels": stylizer.network_pixels(eyes, h, w), "frame_pixels": eyes * h * w,
         "stereo_fps": round((b_p - a_p) / (b_t - a_t), 2),
@@ -234,6 +236,25 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     }
 
 
+def comfort_figures(stylizer) -> dict:
+    """Each comfort wrapper's own figures for a record: which path ran (``torch`` / ``opencv``),
+    whether compiled, its own time a frame (ms, CUDA events on a GPU) and its count of frames."""
+    out = {}
+    for name, st in comfort_stats(stylizer).items():
+        out[name] = {"path": st["path"], "compiled": bool(st.get("compiled")), "own_ms": round(st["cost_ms"], 3),
+                     "frames": st.get("frames", st.get("pairs", 0))}
+    return out
+
+
+def comfort_note(r: dict) -> str:
+    """`` +comfort`` with, where the record has them, the path and its own milliseconds per wrapper."""
+    if not r.get("comfort"):
+        return ""
+    parts = [f"{k} {v['path']}{' compiled' if v['compiled'] else ''} {v['own_ms']:.2f} ms"
+             for k, v in (r.get("comfort_stats") or {}).items()]
+    return " +comfort" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def _counting_twin(method: str, arch: str, stylizer):
     """A CPU fp32 eager stylizer of the same method, architecture and style, for :func:`count_work`
     (counting on the device would disturb CUDA graphs; speed does not enter the count)."""
@@ -251,7 +272,7 @@ def print_record(r: dict) -> None:
     parts = [f"{k} {v['median']:.2f}/{v['p99']:.2f}" for k, v in st.items() if v]
     flags = [r["engine"], r["precision"]] + (["cl"] if r["channels_last"] else []) + (["graph"] if r["cuda_graph"] else [])
     say(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']} {'/'.join(flags)}"
-          f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{' +comfort' if r['comfort'] else ''}"
+          f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{comfort_note(r)}"
           f"{' +foveate' if r.get('foveate') else ''} network {pixel_counts(r.get('network_pixels', 0))}"
           f" [{r['upload']}]  {r['stereo_fps']:7.2f} FPS through the pipeline (network alone {r['network_fps']:.2f}); "
           f"ms median/p99: {', '.join(parts)}; floor {r['floor_ms']} ms ({r['binding']}: flop {r['flop_floor_ms']}, "

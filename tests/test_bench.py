@@ -150,3 +150,20 @@ def test_pixel_counts_and_counted():
     assert pixel_counts(8192) == "8.2 kpx" and pixel_counts(3.5e6) == "3.50 Mpx"
     assert pixel_counts(4096, 8192) == "4.1/8.2 kpx" and pixel_counts(0.2e6, 9e6) == "0.20/9.00 Mpx"
     assert [counted(n, "record") for n in (0, 1, 2)] == ["0 records", "1 record", "2 records"]
+
+
+def test_comfort_record_says_which_path_ran_and_its_own_cost():
+    """`bench --comfort on` rows carry each comfort wrapper's path, whether compiled and its own
+    milliseconds a frame (on the CPU: OpenCV, not compiled); rows without comfort carry none."""
+    dev = torch.device("cpu")
+    r = bench_run.bench_config("generator", "compact", (64, 48), 2, dev, 0.3, engine="fast", comfort=True,
+                               peaks={"fp32": 0.05}, bandwidth=5.0, warmup=0.3)
+    st = r["comfort_stats"]
+    assert set(st) == {"temporal", "stereo"}
+    assert all(v["path"] == "opencv" and v["compiled"] is False and v["own_ms"] > 0 and v["frames"] >= 1
+               for v in st.values()), st
+    assert "+comfort (temporal opencv " in bench_run.comfort_note(r)
+    json.dumps(r)
+    off = bench_run.bench_config("generator", "compact", (64, 48), 2, dev, 0.2, engine="fast",
+                                 peaks={"fp32": 0.05}, bandwidth=5.0, warmup=0.2)
+    assert off["comfort_stats"] is None and bench_run.comfort_note(off) == ""

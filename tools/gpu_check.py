@@ -264,6 +264,13 @@ def targets(records: list[dict]) -> list[str]:
     return lines
 
 
+def _comfort_cell(r: dict) -> str:
+    """`` +comfort`` and, per wrapper, its path and own time a frame (``temporal torch compiled 0.41 ms``)."""
+    own = [f"{k} {v['path']}{' compiled' if v['compiled'] else ''} {v['own_ms']:.2f} ms"
+           for k, v in (r.get("comfort_stats") or {}).items()]
+    return (" +comfort" + (f" ({'; '.join(own)})" if own else "")) if r.get("comfort") else ""
+
+
 def table_rows(records: list[dict], card: str) -> str:
     """Markdown rows for docs/benchmarks.md: the pipeline records and the XNOR layer records."""
     rows = ["| card | method | eye | engine | upload | pipeline FPS | network FPS | stylize ms | to-texture ms | render ms "
@@ -275,7 +282,7 @@ def table_rows(records: list[dict], card: str) -> str:
         st = r["stages_ms"]
         med = lambda k: f"{st[k]['median']:.2f}" if st.get(k) else "n/a"  # noqa: E731
         flags = r["precision"] + (" cl" if r["channels_last"] else "") + (" graph" if r["cuda_graph"] else "")
-        rows.append(f"| {card} | {r['method']}:{r['arch']}{' +comfort' if r['comfort'] else ''} | "
+        rows.append(f"| {card} | {r['method']}:{r['arch']}{_comfort_cell(r)} | "
                     f"{r['eye_size'][0]}x{r['eye_size'][1]}x{r['eyes']} | {r['engine']} {flags} | {r['upload']} | "
                     f"{r['stereo_fps']:.1f} | {r['network_fps']:.1f} | {med('stylize')} | {med('to_texture')} | "
                     f"{med('render')} | {r['floor_ms']:.2f} ({r['binding']}) | {r['ratio']} | "
