@@ -157,7 +157,10 @@ def test_targets_read_the_rows_of_one_run():
     """The summary's verdicts: each issue 19/20 target against the run's own rows (the real run's
     records have these fields; the dry run's tiny sizes meet none of the headset sizes)."""
     big, huge = (1440, 1600), (2016, 2240)
-    recs = [_row("generator", "compact", big, True, "fast", 95.0, 8.0), _row("generator", "compact", big, False, "fast", 99.0, 7.0),
+    on = _row("generator", "compact", big, True, "fast", 95.0, 8.0)
+    on["comfort_stats"] = {"temporal": {"path": "torch", "compiled": False, "own_ms": 0.5, "frames": 9},
+                           "stereo": {"path": "torch", "compiled": False, "own_ms": 0.25, "frames": 9}}
+    recs = [on, _row("generator", "compact", big, False, "fast", 99.0, 7.0),
             _row("generator", "compact", huge, True, "fused", 55.0, 12.0),
             _row("generator", "full", big, False, "fused", 70.0, 9.0, traffic=2.5),
             _row("generator", "full", huge, False, "fused", 90.0, 6.0, foveate=True)]
@@ -165,7 +168,9 @@ def test_targets_read_the_rows_of_one_run():
     text = "\n".join(lines)
     assert "generator:compact 2x1440x1600 comfort on, engine auto: >= 90 FPS — 95.0 FPS (fast): met" in text
     assert "generator:compact 2x2016x2240 comfort on, engine fused: >= 60 FPS — 55.0 FPS (fused): NOT met" in text
-    assert "comfort cost, generator:compact 2x1440x1600 engine auto: <= 20 % of stylize — 12 % (8.00 vs 7.00 ms): met" in text
+    assert ("comfort cost, generator:compact 2x1440x1600 engine auto: <= 20 % of stylize — 12 % (8.00 vs 7.00 ms): met "
+            "(own work 0.75 ms, temporal torch, stereo torch)") in text
+    assert gpu_check._comfort_cell(on) == " +comfort (temporal torch 0.50 ms; stereo torch 0.25 ms)"  # noqa: SLF001
     assert "fused generator:full 2x1440x1600 stylize / traffic floor: <= 3 — 3.6: NOT met" in text
     assert "generator:full 2x2016x2240 foveated, engine fused: >= 90 FPS — 90.0 FPS, network 37.4% of the pixels: met" in text
     assert "generator:full 2x2016x2240 foveated, engine fast: >= 90 FPS — not measured" in text

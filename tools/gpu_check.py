@@ -242,6 +242,11 @@ def targets(records: list[dict]) -> list[str]:
                 a, b = on["stages_ms"]["stylize"]["median"], off["stages_ms"]["stylize"]["median"]
                 share = (a - b) / a if a > 0 else float("nan")
                 got = f"{100 * share:.0f} % ({a:.2f} vs {b:.2f} ms): {verdict(share <= COMFORT_SHARE_MAX)}"
+                own = on.get("comfort_stats") or {}
+                if own:  # the wrappers' own CUDA-event times: the same cost seen from inside
+                    got += (f" (own work {sum(v['own_ms'] for v in own.values()):.2f} ms, "
+                            + ", ".join(f"{k} {v['path']}{' compiled' if v['compiled'] else ''}" for k, v in own.items())
+                            + ")")
             lines.append(f"  comfort cost, {method}:{arch} 2x{big[0]}x{big[1]} engine {engine}: "
                          f"<= {100 * COMFORT_SHARE_MAX:.0f} % of stylize — {got}")
     for arch in ("compact", "full"):
