@@ -20,7 +20,7 @@ inside its kernels). This module keeps no state of its own.
 The wrappers run four steps per frame (:func:`frame_gray`, :func:`motion`, :func:`stereo_match`,
 :func:`blend_on_device`) through a :class:`DeviceMaths`: eager, or — with a network on the ``fused`` engine —
 compiled by torch.compile, which turns each step's few hundred small ops into a few kernels
-(eager, the flow and disparity take about two thousand kernel launches a stereo frame).
+(eager, a stereo frame takes over a thousand kernel launches: docs/benchmarks.md, "Compiled comfort").
 
 Reduced resolution — where and why:
 
@@ -459,7 +459,8 @@ def stereo_weight(gl: torch.Tensor, gr: torch.Tensor, d_r: torch.Tensor, thresho
 # unit :class:`DeviceMaths` compiles: one graph each, so Inductor fuses a step's hundreds of small
 # ops into a few kernels (eager, every op is a kernel launch and a dispatch on the host).
 def frame_gray(x: torch.Tensor, *, width: int, grids: PixelGrids | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """A frame (N, 3, H, W) → its small gray (:func:`gray_small`) and histograms (:func:`gray_hist`)."""
+    """A frame (N, 3, H, W) → its small gray (:func:`gray_small`) and histograms (:func:`gray_hist`).
+    (``grids``: unused here; every step takes it.)"""
     small = gray_small(x, width)
     return small, gray_hist(small)
 

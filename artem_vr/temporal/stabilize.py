@@ -24,7 +24,8 @@ first frame after a reset is exactly the plain stylization.
 
 ``stats`` holds the cost: ``cost_ms`` (smoothed wall time spent in the stabilizer's own work,
 including its hooks, per frame), ``stylize_ms`` (the wrapped stylizer's time), ``scene_cuts``,
-``blend_fraction`` (share of pixels that took the past), ``path`` (which flow ran), ``compiled``.
+``blend_fraction`` (share of pixels that took the past), ``path`` (which flow ran), ``compiled``
+(whether it ran compiled).
 
 Where it runs (``backend``): with ``auto`` (the default) frames on a CUDA device take the torch
 path of :mod:`.devflow` — the same steps on the stylizer's own tensors, a cut decided on the
@@ -148,7 +149,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
         self._was_enabled = False
         self._hook_s = 0.0
         self._stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "stylize_ms": 0.0, "frames": 0, "scene_cuts": 0,
-                       "blend_fraction": 0.0, "norm_layers": 0, "path": "opencv", "compiled": compile}
+                       "blend_fraction": 0.0, "norm_layers": 0, "path": "opencv", "compiled": False}
         # the device path's figures, resolved when read (reading them there waits for the device)
         self._cost = devflow.FrameCost()
         self._dev_cuts: torch.Tensor | None = None
@@ -231,7 +232,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
         x = x.to(self.device)
         if use_device_path(self.backend, x.device):
             return self._stylize_on_device(x)
-        self._stats["path"] = "opencv"
+        self._stats["path"], self._stats["compiled"] = "opencv", False
         t0 = time.perf_counter()
         small = small_gray(x, self.flow_width)
         hists = [gray_hist(g) for g in small]
@@ -307,7 +308,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
             self._dev_cuts = cut if self._dev_cuts is None else self._dev_cuts + cut
         self._hooks.attach(self.inner)
         self._stats["norm_layers"] = self._hooks.layers
-        self._stats["path"] = "torch"
+        self._stats["path"], self._stats["compiled"] = "torch", self._maths.compile
         marks.append(devflow.FrameCost.mark(dev))
         y = self._stylize_inner(x)
         marks.append(devflow.FrameCost.mark(dev))

@@ -15,7 +15,7 @@ right eye of one frame; anything else passes through untouched):
 
 ``stats``: ``cost_ms`` (smoothed per-pair wall time of this wrapper's own work),
 ``warped_fraction`` (share of right-eye pixels taken from the left), ``disparity_runs``,
-``path``, ``compiled``.
+``path``, ``compiled`` (whether it ran compiled).
 
 ``backend="auto"`` (the default): on CUDA frames the disparity, the check and the warp run in
 torch on the stylizer's own tensors (:func:`.devflow.right_disparity`: the right view's disparity
@@ -94,7 +94,7 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
         self.local_check = local_check
         self._disp: DisparityEstimator | None = None
         self._stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "pairs": 0, "warped_fraction": 0.0,
-                       "disparity_runs": 0, "path": "opencv", "compiled": compile}
+                       "disparity_runs": 0, "path": "opencv", "compiled": False}
         self._cost = devflow.FrameCost()
         self._dev_warped: torch.Tensor | None = None
         self._grids = PixelGrids()
@@ -144,7 +144,7 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
     def _warp_right_on_device(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The torch path of :meth:`_warp_right` (see :mod:`.devflow`): disparity of the right
         view on x's device, the left stylization warped into it where the check passes."""
-        self._stats["path"] = "torch"
+        self._stats["path"], self._stats["compiled"] = "torch", self._maths.compile
         self._stats["disparity_runs"] += 1
         flow, m = self._maths(devflow.stereo_match, x, width=self.disp_width, photo_threshold=self.photo_threshold,
                               local_check=self.local_check)
@@ -154,7 +154,7 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
 
     def _warp_right(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Replace the right eye by the left eye's stylization warped by the estimated disparity."""
-        self._stats["path"] = "opencv"
+        self._stats["path"], self._stats["compiled"] = "opencv", False
         self._stats["disparity_runs"] += 1
         g = small_gray(x, self.disp_width)
         gl, gr = g[0], g[1]

@@ -126,6 +126,9 @@ def test_backend_is_chosen_by_device_and_selectable(net):
         auto.stylize(x)
         forced.stylize(x)
     assert auto.stats["path"] == "opencv" and forced.stats["path"] == "torch"  # CPU frames: OpenCV by default
+    wants = TemporalStabilizer(net, compile=True)  # compiled comfort asked for, but a CPU frame takes OpenCV
+    wants.stylize(x)
+    assert wants.stats["path"] == "opencv" and wants.stats["compiled"] is False
     with pytest.raises(UsageError, match="backend"):
         StereoConsistentStylizer(net, backend="cuda-opencv")
 
@@ -273,4 +276,5 @@ def test_wrap_for_run_compiles_comfort_with_a_compiled_network(method, engine, c
     assert base.compiles is compiles
     stack = wrap_for_run(base, SimpleNamespace())
     assert stack.compiles is compiles  # seen through the wrappers
-    assert stack.stats["compiled"] is compiles and stack.inner.stats["compiled"] is compiles
+    assert stack._maths.compile is compiles and stack.inner._maths.compile is compiles  # noqa: SLF001
+    assert not stack.stats["compiled"]  # nothing ran yet (and a CPU frame takes the OpenCV path, never compiled)
