@@ -8,6 +8,8 @@ Images are float ``(N, 3, H, W)``, RGB, 0–1 (:mod:`artem_vr.frames`); features
 
 from __future__ import annotations
 
+import functools
+
 import math
 
 import torch
@@ -119,15 +121,21 @@ def content_loss(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 _RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
 
+@functools.lru_cache(maxsize=16)
+def ycc_matrices(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(RGB → YCbCr, YCbCr → RGB) on ``device`` in ``dtype``, made once per device and dtype: a
+    copy to a GPU waits for the device, and the colour-preserving stylizers convert every frame.
+    (The copy is complete when it returns, so any stream may read the cached matrices.)"""
+    return _RGB2YCC.to(device, dtype), torch.linalg.inv(_RGB2YCC.double()).to(device, dtype)
+
+
 def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
     """``(N, 3, H, W)`` RGB 0–1 → YCbCr with Y in 0–1 and Cb, Cr centred on 0."""
-    m = _RGB2YCC.to(x.device, x.dtype)
-    return torch.einsum("ij,njhw->nihw", m, x)
+    return torch.einsum("ij,njhw->nihw", ycc_matrices(x.device, x.dtype)[0], x)
 
 
 def ycbcr_to_rgb(y: torch.Tensor) -> torch.Tensor:
-    m = torch.linalg.inv(_RGB2YCC.double()).to(y.device, y.dtype)
-    return torch.einsum("ij,njhw->nihw", m, y)
+    return torch.einsum("ij,njhw->nihw", ycc_matrices(y.device, y.dtype)[1], y)
 
 
 def keep_content_chroma(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:

@@ -91,6 +91,19 @@ def test_keep_content_chroma_takes_luma_from_the_stylized_image():
     assert torch.allclose(ycc_out[:, :1][inside], ycc_y[:, :1][inside], atol=1e-4)
 
 
+def test_colour_matrices_are_made_once_per_device_and_dtype():
+    """Colour preservation converts every frame: its matrices are made on a device once (a copy
+    to a GPU waits for it), and the two conversions are inverses."""
+    from artem_vr.style.adain_maths import ycc_matrices
+
+    x = torch.rand(2, 3, 8, 8)
+    A.rgb_to_ycbcr(x)
+    before = ycc_matrices.cache_info().hits
+    assert torch.allclose(A.ycbcr_to_rgb(A.rgb_to_ycbcr(x)), x, atol=1e-5)
+    assert ycc_matrices.cache_info().hits >= before + 2  # both conversions found their matrix made
+    assert ycc_matrices(x.device, torch.float32)[0] is ycc_matrices(x.device, torch.float32)[0]
+
+
 def test_match_color_gives_the_target_mean_and_covariance():
     src = to_tensor(_texture(3, colour=(0.2, 0.4, 1.0)))
     tgt = _photo()

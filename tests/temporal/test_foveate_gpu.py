@@ -29,9 +29,10 @@ def _pairs(n: int, w: int = 320, h: int = 288, device="cuda") -> list[torch.Tens
     return [to_tensor([f[:, :w], f[:, w:]], device=device) for f in moving_frames(n, (w, h), eyes=2)]
 
 
-@pytest.mark.parametrize("method", ["generator", "adain"])
-def test_foveated_with_comfort_on_cuda_never_waits_for_the_host(method):
-    fov = FoveatedStylizer(make_stylizer(method, None, device="cuda"))
+@pytest.mark.parametrize("method, options", [("generator", {}), ("adain", {}),
+                                             ("adain", {"preserve_color": "luminance"})])
+def test_foveated_with_comfort_on_cuda_never_waits_for_the_host(method, options):
+    fov = FoveatedStylizer(make_stylizer(method, None, device="cuda", **options))
     stack = wrap_for_run(fov, SimpleNamespace(temporal=True, stereo_consistency=True))
     xs = _pairs(6)
     ys = stylize_never_waiting(stack, xs, warm=2)  # warm: the calibration's one copy to the GPU is in these
