@@ -51,6 +51,17 @@ _GRAY = (0.299, 0.587, 0.114)
 
 
 # ---------------------------------------------------------------------------- images
+def area_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, C, H, W) → (N, C, *size) by area averaging (``F.interpolate(mode="area")``), pooled as
+    (N·C, H, W) planes. The 4-D CUDA kernel of ``adaptive_avg_pool2d`` steps from plane to plane by
+    the stride of dimension 1; when C is 1 that stride is arbitrary, and a compiled graph (which
+    calls that kernel for windows over 25 pixels) may lay the buffer out with any value there: on
+    the H200 (torch 2.11) it read past the frame, an illegal memory access. The 3-D form has no
+    such dimension."""
+    n, c, h, w = x.shape
+    return F.adaptive_avg_pool2d(x.reshape(n * c, h, w), size).reshape(n, c, *size)
+
+
 def gray_small(x: torch.Tensor, width: int) -> torch.Tensor:
     """(N, 3, H, W) RGB 0–1 → (N, 1, h, w) float32 luma, area-downsampled to ``width`` pixels wide
     (never wider than the input; at least 8)."""
@@ -60,7 +71,7 @@ def gray_small(x: torch.Tensor, width: int) -> torch.Tensor:
     g = (x[:, 0:1] * _GRAY[0] + x[:, 1:2] * _GRAY[1] + x[:, 2:3] * _GRAY[2]).float()
     if (sh, sw) == (h, w):
         return g
-    return F.interpolate(g, size=(sh, sw), mode="area")
+    return area_resize(g, (sh, sw))
 
 
 def gray_hist(g: torch.Tensor, bins: int = 32) -> torch.Tensor:
@@ -370,8 +381,7 @@ def right_disparity(gl: torch.Tensor, gr: torch.Tensor, *, coarse: float = 0.5, 
     fl, fr = _features(gl.float(), k, grids), _features(gr.float(), k, grids)
     if coarse < 1.0:
         ch, cw = max(8, round(h * coarse)), max(8, round(w * coarse))
-        cl = F.interpolate(gl.float(), size=(ch, cw), mode="area")
-        cr = F.interpolate(gr.float(), size=(ch, cw), mode="area")
+        cl, cr = area_resize(gl.float(), (ch, cw)), area_resize(gr.float(), (ch, cw))
         cfl, cfr = _features(cl, max(3, cw // 24) | 1, grids), _features(cr, max(3, cw // 24) | 1, grids)
     else:
         ch, cw, cfl, cfr = h, w, fl, fr

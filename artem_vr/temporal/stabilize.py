@@ -73,7 +73,7 @@ def small_gray(x: torch.Tensor, width: int) -> np.ndarray:
         return np.stack([np.clip(np.rint(cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) * 255), 0, 255)
                          .astype(np.uint8) for f in a])
     g = x[:, 0] * _GRAY[0] + x[:, 1] * _GRAY[1] + x[:, 2] * _GRAY[2]  # (N, H, W)
-    s = F.interpolate(g[:, None].float(), size=(sh, sw), mode="area")[:, 0]
+    s = F.adaptive_avg_pool2d(g.float(), (sh, sw))  # area resize of the (N, H, W) planes
     return s.mul_(255).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
 
 

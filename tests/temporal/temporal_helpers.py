@@ -70,7 +70,7 @@ class NetStylizer(Stylizer):
         self.nets = {}
         for s in seeds:
             torch.manual_seed(s)
-            net = TransformNet(ARCHS["compact"]).eval()
+            net = TransformNet(ARCHS["compact"]).eval().to(self.device)
             for m in net.modules():  # trained nets have far-from-identity IN affines: so do these
                 if isinstance(m, torch.nn.InstanceNorm2d):
                     m.weight.data.uniform_(0.5, 2.0)

@@ -5,6 +5,7 @@ tests/temporal/test_device_comfort_gpu.py runs it on CUDA."""
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import cv2
@@ -278,3 +279,38 @@ def test_wrap_for_run_compiles_comfort_with_a_compiled_network(method, engine, c
     assert stack.compiles is compiles  # seen through the wrappers
     assert stack._maths.compile is compiles and stack.inner._maths.compile is compiles  # noqa: SLF001
     assert not stack.stats["compiled"]  # nothing ran yet (and a CPU frame takes the OpenCV path, never compiled)
+
+
+@pytest.mark.parametrize("shape, size", [((2, 1, 1600, 1440), (356, 320)), ((1, 1, 37, 50), (9, 12)),
+                                         ((2, 3, 64, 48), (16, 12))])
+def test_area_resize_is_interpolate_area_on_any_layout(shape, size):
+    """:func:`devflow.area_resize` (planes pooled as (N·C, H, W)) gives F.interpolate's area
+    resize, also on a (N, 1, H, W) buffer whose channel stride is not H·W (as compiled graphs lay
+    them out), the layout that made ATen's 4-D CUDA kernel read past the frame."""
+    n, c, h, w = shape
+    odd = torch.empty_strided(shape, (c * h * w, 2 * n * h * w if c == 1 else h * w, w, 1))
+    odd.copy_(torch.rand(shape))
+    for x in (odd, odd.contiguous()):
+        want = F.interpolate(x.contiguous(), size=size, mode="area")
+        assert torch.allclose(devflow.area_resize(x, size), want, atol=1e-6)
+
+
+def test_compiled_gray_pools_planes_never_a_one_channel_batch(tmp_path, monkeypatch):
+    """What the H200 crash came from, checked in the code Inductor writes (its C++ backend here,
+    the same decision on CUDA): at a headset size the area resize's window is over 25 pixels, so
+    the graph calls ATen's ``_adaptive_avg_pool2d``, and every such call gets 3-D planes."""
+    from torch._inductor.utils import run_and_get_code
+
+    from artem_vr.style.fused import compiled, compiling
+
+    monkeypatch.setenv("ARTEM_VR_DATA", str(tmp_path / "data"))
+    torch._dynamo.reset()
+    x = torch.rand(2, 3, 1600, 1440)
+    with compiling():
+        (small, _hist), codes = run_and_get_code(compiled(devflow.frame_gray), x, width=320)
+    calls = [ln for code in codes for ln in code.splitlines() if "aten._adaptive_avg_pool2d.default(" in ln]
+    assert calls, "expected the window over 25 pixels to call ATen's kernel"
+    for ln in calls:
+        m = re.search(r"_adaptive_avg_pool2d\.default\(reinterpret_tensor\(\w+, \(([^)]*)\)", ln)
+        assert m and len(m.group(1).split(",")) == 3, ln
+    assert torch.allclose(small, devflow.gray_small(x, 320), atol=1e-5)
