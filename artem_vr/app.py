@@ -34,6 +34,7 @@ from artem_vr.sources import open_source
 from artem_vr.sources.live import redact_url
 from artem_vr.status import StatusPrinter
 from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method, style_files
+from artem_vr.style.engine import auto_engine
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
 from artem_vr.style.presets import IMAGE_SUFFIXES, parse_style_spec
 from artem_vr.temporal import wrap_for_run
@@ -114,24 +115,29 @@ def stylizer_options(args) -> dict:
 
 
 def stylizer_factory(options: dict, internal_scale: float = 1.0, printer=print, fovea=None, region=None,
-                     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS):
+                     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS, live: bool = True):
     """make_stylizer with the user's options applied (per method where they apply); checks them now.
     ``fovea``: a FoveaSpec → each stylizer is foveated (window centre from ``region``).
-    ``max_megapixels``: the decode limit of the style images a stylizer reads (AdaIN's paintings)."""
+    ``max_megapixels``: the decode limit of the style images a stylizer reads (AdaIN's paintings).
+    ``live``: frames keep coming at one size (run, bench), so engine ``auto`` may pick one that
+    compiles on the first frame (:func:`~artem_vr.style.engine.auto_engine`); False for stylize."""
     if not 0.0 < internal_scale <= 1.0:
         raise UsageError(f"--internal-scale {shown(internal_scale)} is out of range", "use a value in (0, 1], e.g. 0.5")
 
     def factory(method, style=None, device="cpu"):
         kw = {}
+        engine = options.get("engine")
+        if engine == "auto" and method in ("adain", "generator", "xnor"):
+            engine = auto_engine(device, method, live=live)
         if method == "adain":
             kw = {"preserve_color": options["preserve_color"], "variant": options["adain_variant"],
                   "weights": options.get("adain_weights"), "max_megapixels": max_megapixels}
-            if options.get("engine") is not None:  # fused, or AdaIN's eager path for every other kind
-                kw["engine"] = options["engine"]
+            if engine is not None:  # fused, or AdaIN's eager path for every other kind
+                kw["engine"] = engine
         elif method in ("generator", "xnor"):
             kw = {"arch": options.get("arch")}
-            if options.get("engine") is not None:
-                kw["engine"] = options["engine"]
+            if engine is not None:
+                kw["engine"] = engine
         s = make_stylizer(method, style, device=device, internal_scale=internal_scale, **kw)
         if "engine" in kw:
             printer(f"{method} engine: {s.engine.kind} ({s.engine.describe()})")

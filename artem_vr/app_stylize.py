@@ -77,7 +77,7 @@ def make_stylizer_for(config: StylizeConfig):
     method, _methods, styles, style_file = plan_style(config.method, config.style)
     style = style_file or (config.style if config.style in styles else styles[0])
     s = stylizer_factory(dict(config.stylizer_options), config.internal_scale,
-                         max_megapixels=config.max_megapixels)(method, style, device=config.device)
+                         max_megapixels=config.max_megapixels, live=False)(method, style, device=config.device)
     s.strength = config.strength
     if config.temporal:
         s = stabilize_for_video(s)

@@ -47,7 +47,7 @@ from artem_vr.render import import_triton_before_gl  # noqa: F401  (triton befor
 from artem_vr.render.geometry import ViewConfig
 from artem_vr.render.headless import HeadlessOutput
 from artem_vr.sources.base import FrameSource
-from artem_vr.style.engine import EngineConfig
+from artem_vr.style.engine import EngineConfig, auto_engine
 from artem_vr.style.methods import make_stylizer
 from artem_vr.temporal import comfort_stats
 from artem_vr.text import pixel_counts, say
@@ -110,11 +110,13 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     options = {"preserve_color": "none", "adain_variant": arch if method == "adain" else "auto",
                "arch": arch if method in ("generator", "xnor") else None}
     engine_cfg = None
+    if engine == "auto":  # what `artem-vr run` picks for this method on this device
+        engine = auto_engine(dev, method)
     if method in ("generator", "xnor") or (method == "adain" and engine == "fused"):
         engine_cfg = engine_config(dev, engine, precision, layout, graph, compile)
         options["engine"] = engine_cfg
-    elif engine != "eager":
-        engine = "eager"  # AdaIN's other kinds are its eager path (its forward also takes the style statistics)
+    elif method == "adain":
+        engine = options["engine"] = "eager"  # AdaIN's other kinds are its eager path (its forward also takes the style statistics)
     config = RunConfig(method=method, output="headless", eye_size=(w, h), device=str(dev),
                        internal_scale=internal_scale, stylizer_options=tuple(sorted(options.items())),
                        temporal=comfort, stereo_consistency=comfort, foveate="on" if foveate else "off")

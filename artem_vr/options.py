@@ -111,7 +111,8 @@ def add_stylizer_options(p: argparse.ArgumentParser, live: bool = False) -> None
                    help="inference engine: eager torch, fast (torch, tuned per device), fused "
                         "(generators and adain: fused stages via torch.compile, and on CUDA the comfort maths compiled with "
                         "them; compiles on the first frame), ort "
-                        "(ONNX Runtime, CPU) or auto (default: ort on the CPU, fast on CUDA; adain runs eager unless fused; "
+                        "(ONNX Runtime, CPU) or auto (default: ort on the CPU, eager for adain; on CUDA fused for run "
+                        "(2x the others on an H200; needs Triton, else fast), fast for a one-off stylize; xnor eager; "
                         "printed at start)")
     p.add_argument("--adain-model", default=None, metavar="NAME|PATH",
                    help="adain: a decoder by name (yours from `artem-vr train adain`, or shipped: adain_fast, "

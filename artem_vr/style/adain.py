@@ -38,7 +38,7 @@ from artem_vr.style.adain_net import (
 )
 from artem_vr.style.adain_variants import VARIANTS, Variant, variant
 from artem_vr.style.base import Stylizer
-from artem_vr.style.engine import EngineConfig
+from artem_vr.style.engine import EngineConfig, auto_engine
 from artem_vr.style.presets import parse_style_spec
 from artem_vr.style.weights import load_safetensors, read_header
 
@@ -105,11 +105,15 @@ class EagerAdaIN:
 
 def make_adain_engine(kind, model: AdaINModel, device: str | torch.device = "cpu"):
     """The engine that runs ``model``: ``fused`` (or an ``EngineConfig(fused=True)``) →
-    :class:`~artem_vr.style.adain_fused.FusedAdaIN`; every other kind (``auto``, ``eager``,
-    ``fast``, ``ort``, None — the generators' engines) → :class:`EagerAdaIN`, AdaIN's one plain
-    path (its forward also takes the style statistics: no ONNX export, no CUDA graph)."""
+    :class:`~artem_vr.style.adain_fused.FusedAdaIN`; ``auto`` → what
+    :func:`~artem_vr.style.engine.auto_engine` picks for AdaIN (fused on CUDA where it compiles,
+    else eager); every other kind (``eager``, ``fast``, ``ort``, None — the generators' engines) →
+    :class:`EagerAdaIN`, AdaIN's one plain path (its forward also takes the style statistics: no
+    ONNX export, no CUDA graph)."""
     if isinstance(kind, EngineConfig):
         return FusedAdaIN(model, device, kind) if kind.fused else EagerAdaIN(model, device)
+    if kind == "auto":
+        kind = auto_engine(device, "adain")
     if kind == "fused":
         return FusedAdaIN(model, device)
     return EagerAdaIN(model, device)

@@ -11,10 +11,10 @@ Three engines share one interface (``load(net)``, then ``engine(x)``), made by
   residual + upsample + pad fused around each conv, through ``torch.compile``); generators only
   here — AdaIN's ``fused`` kind is :class:`artem_vr.style.adain_fused.FusedAdaIN` (same compile
   machinery, its forward also takes the style statistics).
-  Whether ``auto`` picks it on CUDA is **pending a GPU measurement** (tools/gpu_check.sh, step
-  "fused vs eager"); until then ``auto`` stays ``fast`` on CUDA;
+  ``auto`` picks it on CUDA for live work (measured on an H200: 1.6–2.1× ``fast``);
 * ``auto`` (:func:`auto_engine`) — ``ort`` on the CPU (never slower than ``fast`` there: 1.1–1.3×
-  on a lightly loaded 2-core AVX2 CPU, 2–6× on a loaded one), ``fast`` on CUDA.
+  on a lightly loaded 2-core AVX2 CPU, 2–6× on a loaded one); on CUDA ``fused`` for ``run`` and
+  ``bench`` (``fast`` for a one-off ``stylize``, and where Triton is missing).
 
 :class:`InferenceEngine` holds one *live* copy of a network, prepared once per architecture:
 eval, no grad, on the device, in the chosen precision and memory format, and (optionally)
@@ -51,6 +51,7 @@ Choices (:class:`EngineConfig`, resolved by :func:`resolve_config`):
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import warnings
 from dataclasses import dataclass, replace
@@ -384,17 +385,38 @@ class OrtEngine:
                 + (" (spinning)" if self.spin else "") + ", graph optimisation all")
 
 
-def auto_engine(device: str | torch.device, method: str = "generator") -> str:
-    """The engine ``auto`` picks on ``device``: on CUDA ``fast`` (fp16, CUDA graphs; XNOR keeps
-    its NVRTC kernels: ``eager``); on the CPU ``ort`` — faster than the torch engines on both
-    generators in every measured run: 1.1–1.3× ``fast`` on a lightly loaded 2-core AVX2 CPU,
-    2–6× when other jobs load it (docs/benchmarks.md, "ONNX Runtime engine"; no native bf16
-    there, so ``fast`` ran fp32 — on CPUs with AMX the bf16 ``fast`` engine is not measured
-    against it yet). ``fused`` is not picked anywhere yet: the decision waits for the GPU run's
-    "fused vs eager" rows (docs/benchmarks.md, "Next GPU run")."""
+def compiler_ready(device: str | torch.device) -> tuple[bool, str]:
+    """Whether ``torch.compile`` can build kernels for ``device``, and if not why: on CUDA Inductor
+    writes Triton kernels, so Triton must be installed (the PyTorch wheels for Linux bring it)."""
+    if torch.device(device).type != "cuda":
+        return True, ""
+    if importlib.util.find_spec("triton") is None:
+        return False, "Triton is not installed (torch.compile needs it on CUDA)"
+    return True, ""
+
+
+def auto_engine(device: str | torch.device, method: str = "generator", live: bool = True) -> str:
+    """The engine ``auto`` picks for ``method`` on ``device``.
+
+    CUDA, live (``run``, ``bench``): ``fused`` for the generators and AdaIN — on the H200 at
+    2×1440×1600 it ran the full generator at 62 stereo FPS against 30 on ``fast``, the compact one
+    at 81 against 52, AdaIN fast at 107 against 34 eager (docs/benchmarks.md, "GPU run 5"); its
+    compile (up to minutes on the first frame of a size, then cached on disk) is paid once per
+    size. Without Triton it cannot compile: ``fast`` (AdaIN: its eager path). XNOR keeps its NVRTC
+    kernels: ``eager``. CUDA, not live (``stylize`` of a file: a few frames of one size, where a
+    compile would cost more than it saves): ``fast`` (AdaIN eager).
+
+    CPU: ``ort`` — faster than the torch engines on both generators in every measured run: 1.1–1.3×
+    ``fast`` on a lightly loaded 2-core AVX2 CPU, 2–6× when other jobs load it (docs/benchmarks.md,
+    "ONNX Runtime engine"; no native bf16 there, so ``fast`` ran fp32 — on CPUs with AMX the bf16
+    ``fast`` engine is not measured against it yet). AdaIN on the CPU: its eager path."""
     if torch.device(device).type == "cuda":
-        return "eager" if method == "xnor" else "fast"
-    return "ort"
+        if method == "xnor":
+            return "eager"
+        if live and compiler_ready(device)[0]:
+            return "fused"
+        return "eager" if method == "adain" else "fast"
+    return "eager" if method == "adain" else "ort"
 
 
 class EagerEngine:
