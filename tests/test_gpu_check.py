@@ -28,30 +28,26 @@ def test_the_real_run_fits_its_budget(tmp_path):
     assert total <= gpu_check.RUN_LIMIT_S - 30, total  # margin for merge, chart and summary
     assert gpu_check.RUN_LIMIT_S < 600  # the device tool's limit for one command
     names = [s["name"] for s in default]
-    # issue 19: the per-layer profile first, then the fused engine's tests, eager vs fused, comfort on/off,
-    # comfort on with the fused engine; issue 20: foveation — every target in the one lease
-    assert names == ["profile layers", "gpu tests (fused, engine, comfort)", "fused vs eager", "adain fused vs eager",
-                     "comfort on, three sizes", "comfort off, three sizes", "comfort on, fused", "foveation"], names
+    # issue 19: the per-layer profile first, then the new code's GPU tests, the networks on the fused
+    # engine (auto on CUDA), what `run` does by default (comfort on, auto); issue 20: foveation —
+    # every target in the one lease
+    assert names == ["profile layers", "gpu tests (fused, engine, comfort)", "fused generators", "adain fused",
+                     "comfort on (auto)", "foveation"], names
     profile = default[0]["cmd"]
     assert "--profile" in profile and "generator:full" in profile and "adain:fast" in profile and "1440x1600" in profile
     assert "tests/style/test_adain_fused.py" in default[1]["cmd"]
-    for step, comfort in ((default[4], "on"), (default[5], "off")):
+    assert "tests/temporal/test_device_comfort_gpu.py" in default[1]["cmd"]
+    for step, methods in ((default[2], {"generator:compact", "generator:full"}), (default[3], {"adain:fast"})):
         cmd = step["cmd"]
-        assert cmd[cmd.index("--comfort") + 1] == comfort
-        assert {"960x1080", "1440x1600", "2016x2240"} <= set(cmd)
-        assert {"generator:compact", "generator:full", "adain:fast"} <= set(cmd)
-    fused = default[2]["cmd"]
-    assert fused[fused.index("--engine") + 1: fused.index("--engine") + 3] == ["fast", "fused"]
-    assert "--compile" not in fused  # the real run compiles; only the dry run runs the stages eagerly
-    cf = default[6]["cmd"]
-    assert cf[cf.index("--engine") + 1] == "fused" and cf[cf.index("--comfort") + 1] == "on"
-    assert {"1440x1600", "2016x2240", "generator:compact", "generator:full", "adain:fast"} <= set(cf)
-    fov = default[7]["cmd"]
+        assert cmd[cmd.index("--engine") + 1] == "fused" and "--comfort" not in cmd and methods <= set(cmd)
+        assert "--compile" not in cmd  # the real run compiles; only the dry run runs the stages eagerly
+        assert {"1440x1600", "2016x2240"} <= set(cmd)
+    on = default[4]["cmd"]
+    assert on[on.index("--engine") + 1] == "auto" and on[on.index("--comfort") + 1] == "on"
+    assert {"1440x1600", "2016x2240", "generator:compact", "generator:full", "adain:fast"} <= set(on)
+    fov = default[5]["cmd"]
     assert fov[fov.index("--foveate") + 1] == "on" and "2016x2240" in fov and "generator:full" in fov
-    adain = default[3]["cmd"]
-    assert adain[adain.index("--method") + 1] == "adain:fast" and "--compile" not in adain
-    assert adain[adain.index("--engine") + 1: adain.index("--engine") + 3] == ["eager", "fused"]
-    assert {"1440x1600", "2016x2240"} <= set(adain)
+    assert fov[fov.index("--engine") + 1] == "fused"
     # a short second lease: every optional step fits one on its own, and --only picks by prefix
     optional = [s for s in plan if s.get("optional")]
     assert optional and all(gpu_check.SETUP_BUDGET_S + s["budget"] <= 400 for s in optional)
@@ -75,11 +71,10 @@ def test_cpu_dry_run_end_to_end(tmp_path):
 
     if not cuda_available()[0]:
         assert summary.count("skipped: no CUDA") == 1, summary  # the fused engine's GPU tests
-    for step in ("profile layers", "fused vs eager", "adain fused vs eager", "comfort on, three sizes",
-                 "comfort off, three sizes", "comfort on, fused", "foveation"):
+    for step in ("profile layers", "fused generators", "adain fused", "comfort on (auto)", "foveation"):
         line = next(ln for ln in summary.splitlines() if step in ln)
         assert " ok " in line, line
-    assert summary.count("skipped: optional") == 7, summary
+    assert summary.count("skipped: optional") == 9, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
     # 1. the per-layer profile, first: eager tables of both networks, then the fused one per stage
     prof = [r for r in recs if r.get("kind") == "layer_profile"]
@@ -89,26 +84,22 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     pipe = [r for r in recs if "stereo_fps" in r]
     assert {r["method"] for r in pipe} == {"generator", "adain"}
     assert all(r["commit"] == "testsha" for r in pipe)
-    # 3. eager (fast) vs fused, with the fused engine's own bytes per frame
-    fused = [r for r in pipe if r["engine"] == "fused"]
-    assert fused and all(0 < r["fused_bytes_per_frame"] < r["bytes_per_frame"] for r in fused)
-    assert "fused" in summary and " vs fast " in summary
-    # 4. AdaIN: its eager path vs its fused stages, same run, same size
+    # 3.-4. the generators and AdaIN on the fused engine, with the fused engine's own bytes per frame
+    fused = [r for r in pipe if r["engine"] == "fused" and not r["comfort"] and not r.get("foveate")]
     assert {r["method"] for r in fused} == {"generator", "adain"}
-    assert {r["engine"] for r in pipe if r["method"] == "adain" and not r["comfort"]} == {"eager", "fused"}
-    assert "adain:fast at 48x32: fused" in summary and " vs eager " in summary
-    # 4./5. comfort on and off, same methods and sizes
+    assert all(0 < r["fused_bytes_per_frame"] < r["bytes_per_frame"] for r in fused)
+    # 5. comfort on with engine auto: what `run` picks on this device (the CPU: ort, AdaIN eager),
+    #    at sizes where step 3-4 give the comfort-off reference
     on = {(r["method"], r["arch"], tuple(r["eye_size"])) for r in pipe if r["comfort"]}
-    off = {(r["method"], r["arch"], tuple(r["eye_size"])) for r in pipe if not r["comfort"] and r["engine"] != "fused"}
-    assert on and on <= off
-    # 7. comfort on with the fused engine; 8. the full generator foveated
-    assert {r["method"] for r in pipe if r["comfort"] and r["engine"] == "fused"} == {"generator", "adain"}
+    assert on and on <= {(r["method"], r["arch"], tuple(r["eye_size"])) for r in fused}
+    assert {(r["method"], r["engine"]) for r in pipe if r["comfort"]} == {("generator", "ort"), ("adain", "eager")}
+    # 6. the full generator foveated, fused
     fov = [r for r in pipe if r.get("foveate")]
     assert fov and all(r["network_pixels"] > 0 for r in fov)
-    assert {r["engine"] for r in fov} == {"fast", "fused"}  # fast first: a figure whatever the fused compile takes
+    assert {r["engine"] for r in fov} == {"fused"}
     # every row: bytes per frame, the ratio to the traffic floor and the consumer-card estimate
     assert all(r["bytes_per_frame"] > 0 and r["ratio"] and r["consumer_est_fps"] for r in pipe)
-    assert "targets (issue 19" in summary and summary.count("— not measured") == 24  # tiny sizes: none of them
+    assert "targets (issue 19" in summary and summary.count("— not measured") == 14  # tiny sizes: none of them
     rows = (out / "benchmarks_rows.md").read_text()
     assert "targets (issue 19" in rows
     assert rows.count("| no GPU |") == len(pipe) and rows.count("(estimate) |") == len(pipe)
@@ -155,28 +146,30 @@ def _row(method, arch, size, comfort, engine, fps, stylize_ms, foveate=False, tr
 
 def test_targets_read_the_rows_of_one_run():
     """The summary's verdicts: each issue 19/20 target against the run's own rows (the real run's
-    records have these fields; the dry run's tiny sizes meet none of the headset sizes)."""
+    records have these fields; the dry run's tiny sizes meet none of the headset sizes). What
+    ships on CUDA is `auto` = fused: a fused row is read first, a fast one only where none is."""
     big, huge = (1440, 1600), (2016, 2240)
-    on = _row("generator", "compact", big, True, "fast", 95.0, 8.0)
-    on["comfort_stats"] = {"temporal": {"path": "torch", "compiled": False, "own_ms": 0.5, "frames": 9},
-                           "stereo": {"path": "torch", "compiled": False, "own_ms": 0.25, "frames": 9}}
-    recs = [on, _row("generator", "compact", big, False, "fast", 99.0, 7.0),
-            _row("generator", "compact", huge, True, "fused", 55.0, 12.0),
+    on = _row("generator", "compact", big, True, "fused", 95.0, 8.0)
+    on["comfort_stats"] = {"temporal": {"path": "torch", "compiled": True, "own_ms": 0.5, "frames": 9},
+                           "stereo": {"path": "torch", "compiled": True, "own_ms": 0.25, "frames": 9}}
+    recs = [on, _row("generator", "compact", big, False, "fused", 99.0, 7.0),
+            _row("generator", "compact", big, True, "fast", 40.0, 20.0),  # an older engine's row: not read
+            _row("generator", "compact", huge, True, "fast", 55.0, 12.0),  # the only one there: read, named
             _row("generator", "full", big, False, "fused", 70.0, 9.0, traffic=2.5),
             _row("generator", "full", huge, False, "fused", 90.0, 6.0, foveate=True)]
     lines = gpu_check.targets(recs)
     text = "\n".join(lines)
-    assert "generator:compact 2x1440x1600 comfort on, engine auto: >= 90 FPS — 95.0 FPS (fast): met" in text
-    assert "generator:compact 2x2016x2240 comfort on, engine fused: >= 60 FPS — 55.0 FPS (fused): NOT met" in text
-    assert ("comfort cost, generator:compact 2x1440x1600 engine auto: <= 20 % of stylize — 12 % (8.00 vs 7.00 ms): met "
-            "(own work 0.75 ms, temporal torch, stereo torch)") in text
-    assert gpu_check._comfort_cell(on) == " +comfort (temporal torch 0.50 ms; stereo torch 0.25 ms)"  # noqa: SLF001
+    assert "generator:compact 2x1440x1600 comfort on: >= 90 FPS — 95.0 FPS (fused): met" in text
+    assert "generator:compact 2x2016x2240 comfort on: >= 60 FPS — 55.0 FPS (fast): NOT met" in text
+    assert ("comfort cost, generator:compact 2x1440x1600: <= 20 % of stylize — 12 % (8.00 vs 7.00 ms, fused): met "
+            "(own work 0.75 ms, temporal torch compiled, stereo torch compiled)") in text
+    assert gpu_check._comfort_cell(on) == " +comfort (temporal torch compiled 0.50 ms; stereo torch compiled 0.25 ms)"  # noqa: SLF001
     assert "fused generator:full 2x1440x1600 stylize / traffic floor: <= 3 — 3.6: NOT met" in text
-    assert "generator:full 2x2016x2240 foveated, engine fused: >= 90 FPS — 90.0 FPS, network 37.4% of the pixels: met" in text
-    assert "generator:full 2x2016x2240 foveated, engine fast: >= 90 FPS — not measured" in text
-    assert "adain:fast 2x1440x1600 comfort on, engine auto: >= 60 FPS — not measured" in text
+    assert "generator:full 2x2016x2240 foveated: >= 90 FPS — 90.0 FPS (fused), network 37.4% of the pixels: met" in text
+    assert "adain:fast 2x1440x1600 comfort on: >= 60 FPS — not measured" in text
+    assert "comfort cost, generator:full 2x1440x1600: <= 20 % of stylize — not measured" in text
     # every target has its line, measured or not
-    assert len(lines) == 1 + 12 + 6 + 4 + 2
+    assert len(lines) == 1 + 6 + 3 + 4 + 1
 
 
 @pytest.mark.parametrize("dry", [False, True], ids=["real", "dry"])

@@ -1,37 +1,40 @@
 """The steps of the one GPU run (tools/gpu_check.sh does the set-up, then runs this).
 
 Each step is a subprocess under its own time budget (seconds, in :func:`steps`; the default
-steps total 530 s, and the set-up before them is budgeted 20 s: 550 s of the :data:`RUN_LIMIT_S`
-the run may take — compile time included: the fused engine compiles inside its steps' warm-ups, and its
-kernels are cached on disk in the user data folder, so the second fused step reuses the
-profile step's). The fused steps have not run on a GPU yet: their budgets are estimates, and a
-step past its budget keeps the rows it measured (bench writes its JSON after every record). A step that fails or times out is recorded as such and the run goes on; a
-GPU-only step on a machine without CUDA is recorded "skipped: no CUDA". ``--dry-run`` runs every
-step at tiny sizes (the CPU check in CI; the fused stages run there without the compiler).
+steps total 520 s, and the set-up before them is budgeted 20 s: 540 s of the :data:`RUN_LIMIT_S`
+the run may take — compile time included: the fused engine and the comfort steps compile inside
+their steps' warm-ups, and the kernels are cached on disk in the user data folder, so a later
+step reuses an earlier one's). Budgets follow run 5 (2026-12-04, docs/benchmarks.md), where the
+compiles took longer than estimated and four steps ran out; a step past its budget keeps the
+rows it measured (bench writes its JSON after every record). A step that fails or times out is
+recorded as such and the run goes on; a GPU-only step on a machine without CUDA is recorded
+"skipped: no CUDA". ``--dry-run`` runs every step at tiny sizes (the CPU check in CI; the fused
+stages run there without the compiler).
 
 Default order (issue 19: the first minutes of a lease produce the per-layer table):
 
 1. ``profile layers`` — the per-layer table of the full generator (fast engine, then fused per
    stage) and AdaIN fast at 2×1440×1600 → ``profile_layers.md`` (records in bench_gpu.json);
 2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the fused, engine, foveation and device comfort tests;
-3. ``fused vs eager`` — generators compact and full, fast vs fused, at 2×1440×1600 and 2×2016×2240;
-4. ``adain fused vs eager`` — AdaIN fast, its eager (fp16 autocast) path vs its fused stages, same sizes;
-5. ``comfort on, three sizes`` and 6. ``comfort off, three sizes`` — generator compact and full
-   and AdaIN fast through the app's pipeline at the three eye sizes, engine ``auto``;
-7. ``comfort on, fused`` — the same three networks with comfort on, engine ``fused`` (the comfort
-   wrappers' device steps then run compiled too, :class:`artem_vr.temporal.devflow.DeviceMaths`), at the two
-   headset sizes: the issue 19 targets as they would stand if ``auto`` picked ``fused`` on CUDA
-   (the choice waits for these rows), so one lease answers it either way;
-8. ``foveation`` — issue 20: the full generator foveated on the fused engine at 2×2016×2240
+3. ``fused generators`` — generators compact and full on the fused engine (``auto`` on CUDA since
+   run 5), comfort off, at 2×1440×1600 and 2×2016×2240;
+4. ``adain fused`` — AdaIN fast on its fused stages, same sizes;
+5. ``comfort on (auto)`` — what ``artem-vr run`` does by default: the three networks with comfort
+   on, engine ``auto`` (fused, the comfort wrappers' device steps compiled with it:
+   :class:`artem_vr.temporal.devflow.DeviceMaths`), at the two headset sizes: the issue 19
+   targets, and with steps 3–4 the comfort cost;
+6. ``foveation`` — issue 20: the full generator foveated on the fused engine at 2×2016×2240
    (target ≥ 90 stereo FPS), beside step 3's unfoveated row.
 
-A GPU comes to this project for one lease of ~15 minutes (the machine's start counted), so every
-target of issues 19 and 20 is in the default run; the device tool runs one command for at most
-600 s: run it with ``timeout_s`` 590.
+A GPU comes to this project for one lease of ~15 minutes (the machine's start counted: about
+35 s in run 5), so every target of issues 19 and 20 is in the default run; the device tool runs
+one command for at most 600 s: run it with ``timeout_s`` 590, and with the machine still warm
+(it waits 30 s) a second call with ``--only`` and ``timeout_s`` of what is left.
 
 Every pipeline row carries bytes per frame, the ratio to the traffic floor and a consumer-card
 estimate at 1 TB/s (labelled an estimate). Optional steps (measured on earlier leases; run them
-with ``--only "NAME,..."`` on a short second lease): ``gpu tests (all)``, ``fused layouts``,
+with ``--only "NAME,..."`` in a second call): ``fused vs fast`` (the comparison behind ``auto``),
+``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
 ``xnor layers vs cudnn``, ``pipeline at three eye sizes``, ``engine defaults table``,
 ``training burst``, ``xnor engines``.
 
@@ -88,39 +91,38 @@ def steps(dry: bool, out: Path) -> list[dict]:
                          *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
         #    (the device comfort's last: its compiled test compiles the comfort steps, the longest)
-        {"name": "gpu tests (fused, engine, comfort)", "budget": 75, "cuda": True, "log": "pytest_gpu.log",
+        {"name": "gpu tests (fused, engine, comfort)", "budget": 110, "cuda": True, "log": "pytest_gpu.log",
          "cmd": [py, "-m", "pytest", "-v", "-m", "gpu", "-rs", "--durations=15", "-p", "no:cacheprovider", "tests/style/test_fused.py",
                  "tests/style/test_engine.py", "tests/test_layer_profile.py", "tests/style/test_adain_fused.py",
                  "tests/temporal/test_foveate_gpu.py", "tests/temporal/test_device_comfort_gpu.py"]},
-        # 3. eager (the fast engine) vs fused, the generators at the two headset sizes; compile in the warm-up
-        {"name": "fused vs eager", "budget": 105, "cuda": False, "json": "fused.json",
-         "cmd": bench + ["--method", *fused_methods, "--engine", "fast", "fused", *compile_, "--eye-size", *two,
+        # 3. the generators on the fused engine (what `auto` runs on CUDA since run 5, where it beat `fast`
+        #    1.6-2.1x: docs/benchmarks.md), comfort off, at the two headset sizes: the comfort-cost
+        #    reference of step 5 and the traffic-floor ratio; full first (its 2x1440x1600 stages are cached)
+        {"name": "fused generators", "budget": 90, "cuda": False, "json": "fused.json",
+         "cmd": bench + ["--method", *fused_methods, "--engine", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *secs, "--json", str(out / "fused.json")] + commit},
-        # 4. AdaIN fast (target: >= 60 FPS at 2x1440x1600): its eager path vs its fused stages (two compiled
-        #    graphs per size), same sizes, brief windows (a median over ~20+ frames at these rates); its own
-        #    step so that a slow compile cannot cost the generator rows above theirs
-        {"name": "adain fused vs eager", "budget": 35, "cuda": False, "json": "adain_fused.json",
-         "cmd": bench + ["--method", "adain:fast", "--engine", "eager", "fused", *compile_, "--eye-size", *two,
+        # 4. AdaIN fast on its fused stages (two compiled graphs per size), same sizes, brief windows
+        {"name": "adain fused", "budget": 45, "cuda": False, "json": "adain_fused.json",
+         "cmd": bench + ["--method", "adain:fast", "--engine", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *brief, "--json", str(out / "adain_fused.json")] + commit},
-        # 5. comfort on (what `artem-vr run` does by default) and 6. off, at the three eye sizes
-        {"name": "comfort on, three sizes", "budget": 55, "cuda": False, "json": "comfort_on.json",
-         "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "on", "--eye-size", *sizes,
-                         "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
-        {"name": "comfort off, three sizes", "budget": 40, "cuda": False, "json": "comfort_off.json",
-         "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", "--comfort", "off", "--eye-size", *sizes,
-                         "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
-        # 7. comfort on with the fused engine at the two headset sizes (the networks' kernels cached by steps 3
-        #    and 4; the comfort steps, compiled with a fused network, compile in this step's first row)
-        {"name": "comfort on, fused", "budget": 85, "cuda": False, "json": "comfort_fused.json",
-         "cmd": bench + ["--method", *comfort_methods, "--engine", "fused", *compile_, "--comfort", "on",
-                         "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_fused.json")] + commit},
-        # 8. issue 20: the full generator foveated (periphery at 0.55 scale + a full-resolution window of 27 %)
-        #    at the largest eye size, on the fast engine first (no compile: a figure whatever the fused
-        #    compile takes), then the fused one (its two new input sizes compile here); unfoveated: step 3's
-        {"name": "foveation", "budget": 70, "cuda": False, "json": "foveation.json",
-         "cmd": bench + ["--method", "generator:full", "--engine", "fast", "fused", *compile_, "--foveate", "on",
+        # 5. what `artem-vr run` does by default: comfort on, engine auto (fused on CUDA, with the comfort
+        #    wrappers' device steps compiled too: artem_vr.temporal.devflow.DeviceMaths), the three networks
+        #    at the two headset sizes — the issue 19 targets; the comfort steps compile in each size's first row
+        {"name": "comfort on (auto)", "budget": 150, "cuda": False, "json": "comfort_on.json",
+         "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on",
+                         "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
+        # 6. issue 20: the full generator foveated (periphery at 0.55 scale + a full-resolution window of 27 %)
+        #    on the fused engine at the largest eye size (its two new input sizes compile here); unfoveated: step 3's
+        {"name": "foveation", "budget": 60, "cuda": False, "json": "foveation.json",
+         "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on",
                          "--eye-size", two[-1], "--eyes", "2", *secs, "--json", str(out / "foveation.json")] + commit},
         # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease
+        {"name": "fused vs fast", "budget": 110, "cuda": False, "json": "fused_vs_fast.json", "optional": True,
+         "cmd": bench + ["--method", *fused_methods, "adain:fast", "--engine", "fast", "fused", *compile_, "--eye-size", big,
+                         "--eyes", "2", *secs, "--json", str(out / "fused_vs_fast.json")] + commit},
+        {"name": "comfort off (auto)", "budget": 60, "cuda": False, "json": "comfort_off.json", "optional": True,
+         "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "off",
+                         "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
         {"name": "gpu tests (all)", "budget": 120, "cuda": True, "log": "pytest_gpu.log", "optional": True,
          "cmd": [py, "-m", "pytest", "-v", "-m", "gpu", "-rs", "--durations=15", "-p", "no:cacheprovider", "tests/cuda", "tests/style",
                  "tests/temporal", "tests/test_pipeline.py", "tests/test_layer_profile.py"]},
@@ -209,9 +211,10 @@ FUSED_TRAFFIC_RATIO_MAX = 3.0
 
 def targets(records: list[dict]) -> list[str]:
     """The issues' targets against this run's rows, one line each: met / NOT met / not measured.
-    Comfort-on rows per engine (``auto`` is what ships today; ``fused`` is what it would ship if
-    ``auto`` picked it), the comfort cost (stylize stage with comfort on vs off, same engine and
-    size), the fused generators' stylize time over their traffic floor, and foveation."""
+    What ships is engine ``auto``, the fused engine on CUDA since run 5: each target reads the
+    fused rows (a ``fast`` row stands in only where no fused one exists, and the line names its
+    engine). Comfort-on FPS, the comfort cost (stylize stage with comfort on vs off, same engine
+    and size), the fused generators' stylize time over their traffic floor, and foveation."""
     pipe = [r for r in records if "stereo_fps" in r and r.get("eyes") == 2]
 
     def find(method, arch, size, comfort, engine, foveate=False):
@@ -219,36 +222,35 @@ def targets(records: list[dict]) -> list[str]:
                                     bool(r.get("foveate"))) == (method, arch, size, comfort, engine, foveate)]
         return rows[-1] if rows else None
 
+    def shipped(method, arch, size, comfort, foveate=False):
+        return find(method, arch, size, comfort, "fused", foveate) or find(method, arch, size, comfort, "fast", foveate)
+
     def verdict(ok):
         return "met" if ok else "NOT met"
 
-    lines = ["targets (issue 19: comfort on, H200; issue 20: foveation):"]
+    lines = ["targets (issue 19: comfort on, H200, engine auto = fused on CUDA; issue 20: foveation):"]
     for (method, arch), goals in TARGETS_FPS.items():
         for size, goal in zip(HEADSET_SIZES, goals):
-            eye = f"2x{size[0]}x{size[1]}"
-            for engine in ("auto", "fused"):
-                r = find(method, arch, size, True, engine) or (find(method, arch, size, True, "fast") if engine == "auto" else None)
-                got = "not measured" if r is None else f"{r['stereo_fps']:.1f} FPS ({r['engine']}): {verdict(r['stereo_fps'] >= goal)}"
-                lines.append(f"  {method}:{arch} {eye} comfort on, engine {engine}: >= {goal} FPS — {got}")
+            r = shipped(method, arch, size, True)
+            got = "not measured" if r is None else f"{r['stereo_fps']:.1f} FPS ({r['engine']}): {verdict(r['stereo_fps'] >= goal)}"
+            lines.append(f"  {method}:{arch} 2x{size[0]}x{size[1]} comfort on: >= {goal} FPS — {got}")
     big = HEADSET_SIZES[0]
     for (method, arch) in TARGETS_FPS:
-        for engine in ("auto", "fused"):
-            on, off = find(method, arch, big, True, engine), find(method, arch, big, False, engine)
-            if engine == "auto" and (on is None or off is None):
-                on, off = find(method, arch, big, True, "fast"), find(method, arch, big, False, "fast")
-            if on is None or off is None:
-                got = "not measured"
-            else:
-                a, b = on["stages_ms"]["stylize"]["median"], off["stages_ms"]["stylize"]["median"]
-                share = (a - b) / a if a > 0 else float("nan")
-                got = f"{100 * share:.0f} % ({a:.2f} vs {b:.2f} ms): {verdict(share <= COMFORT_SHARE_MAX)}"
-                own = on.get("comfort_stats") or {}
-                if own:  # the wrappers' own CUDA-event times: the same cost seen from inside
-                    got += (f" (own work {sum(v['own_ms'] for v in own.values()):.2f} ms, "
-                            + ", ".join(f"{k} {v['path']}{' compiled' if v['compiled'] else ''}" for k, v in own.items())
-                            + ")")
-            lines.append(f"  comfort cost, {method}:{arch} 2x{big[0]}x{big[1]} engine {engine}: "
-                         f"<= {100 * COMFORT_SHARE_MAX:.0f} % of stylize — {got}")
+        on = shipped(method, arch, big, True)
+        off = find(method, arch, big, False, on["engine"]) if on is not None else None
+        if on is None or off is None:
+            got = "not measured"
+        else:
+            a, b = on["stages_ms"]["stylize"]["median"], off["stages_ms"]["stylize"]["median"]
+            share = (a - b) / a if a > 0 else float("nan")
+            got = f"{100 * share:.0f} % ({a:.2f} vs {b:.2f} ms, {on['engine']}): {verdict(share <= COMFORT_SHARE_MAX)}"
+            own = on.get("comfort_stats") or {}
+            if own:  # the wrappers' own CUDA-event times: the same cost seen from inside
+                got += (f" (own work {sum(v['own_ms'] for v in own.values()):.2f} ms, "
+                        + ", ".join(f"{k} {v['path']}{' compiled' if v['compiled'] else ''}" for k, v in own.items())
+                        + ")")
+        lines.append(f"  comfort cost, {method}:{arch} 2x{big[0]}x{big[1]}: "
+                     f"<= {100 * COMFORT_SHARE_MAX:.0f} % of stylize — {got}")
     for arch in ("compact", "full"):
         for size in HEADSET_SIZES:
             r = find("generator", arch, size, False, "fused")
@@ -260,12 +262,11 @@ def targets(records: list[dict]) -> list[str]:
             lines.append(f"  fused generator:{arch} 2x{size[0]}x{size[1]} stylize / traffic floor: "
                          f"<= {FUSED_TRAFFIC_RATIO_MAX:g} — {got}")
     big = HEADSET_SIZES[1]
-    for engine in ("fused", "fast"):
-        r = find("generator", "full", big, False, engine, foveate=True)
-        got = "not measured" if r is None else (
-            f"{r['stereo_fps']:.1f} FPS, network {r['network_pixels'] / r['frame_pixels']:.1%} "
-            f"of the pixels: {verdict(r['stereo_fps'] >= FOVEA_TARGET_FPS)}")
-        lines.append(f"  generator:full 2x{big[0]}x{big[1]} foveated, engine {engine}: >= {FOVEA_TARGET_FPS} FPS — {got}")
+    r = shipped("generator", "full", big, False, foveate=True)
+    got = "not measured" if r is None else (
+        f"{r['stereo_fps']:.1f} FPS ({r['engine']}), network {r['network_pixels'] / r['frame_pixels']:.1%} "
+        f"of the pixels: {verdict(r['stereo_fps'] >= FOVEA_TARGET_FPS)}")
+    lines.append(f"  generator:full 2x{big[0]}x{big[1]} foveated: >= {FOVEA_TARGET_FPS} FPS — {got}")
     return lines
 
 
