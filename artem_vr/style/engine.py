@@ -45,7 +45,10 @@ Choices (:class:`EngineConfig`, resolved by :func:`resolve_config`):
 * cuda_graph — CUDA only: one graph per input shape, weights swapped in place.
 * fused / compile — the fused stages (compiled, or eager for the CPU tests of their maths); a
   style switch copies weights into the same storages, which the compiled stages take as inputs:
-  no recompile (tests/style/test_fused.py counts them).
+  no recompile (tests/style/test_fused.py counts them). Its thin convolutions (3-channel input or
+  output) are timed plain vs channel-padded channels_last on the first CUDA frame of each size, the
+  faster kept (:class:`artem_vr.style.fused.ThinChoices`; ``describe`` says which);
+  ``ARTEM_VR_THIN_CONVS=0|1`` forces it.
 """
 
 from __future__ import annotations
@@ -286,6 +289,9 @@ class InferenceEngine:
             parts.append("norm fp32")
         if c.fused:
             parts.append(startup_note(c.compile))
+            thin = self._fused.thin_note() if self._fused is not None else ""
+            if thin:  # the thin convs' timed choice (artem_vr.style.fused.ThinChoices), once the first frame ran
+                parts.append(thin)
         return ", ".join(parts)
 
 

@@ -30,6 +30,19 @@ where Inductor is unavailable. Activation dtype: the prepared module's (bf16/fp1
 affine and the statistics are float32; memory format: whatever the input has (channels_last
 stays channels_last — no norm converts back to NCHW).
 
+Thin convolutions (:func:`is_thin`: a channel count that is not a multiple of 8 — the generators'
+first conv 3→c and last c→3, and the compact generator's convs to and from its 12 channels):
+cuDNN cannot run them on tensor cores as they are. On an H200 (bf16, 2×1440×1600) the full
+generator's ``down0`` and ``out`` stages took 3.9 and 3.2 of its 14.3 ms at ~20 TFLOP/s, while its
+128-channel stages ran at 300+. :func:`thin_conv2d` zero-pads both channel counts to multiples of 8
+(zero input channels; zero weights and bias for the extra outputs, sliced off after) and runs the
+conv in channels_last: the same result. Whether that is faster is the GPU's to say (padding 3
+channels to 8 does 2.7× the multiply-adds), so on CUDA each thin stage is timed both ways at the
+first frame of each input size (compiled, as it will run), and the faster is kept for the process
+and in the user data folder (:class:`ThinChoices`; one log line with both timings; the engine's
+``describe`` says what was chosen); :data:`THIN_ENV` forces either way. The CPU runs them plain,
+untimed (its tests check the padded maths, forced).
+
 Compile cache: Inductor's and Triton's caches go to :func:`compile_cache_dir` (the user data
 folder), set only around this module's calls (:func:`compile_cache`), so nothing leaks into the
 rest of the process. :func:`compiled`, :func:`compiling` and :func:`startup_note` are the one
@@ -39,7 +52,11 @@ compile machinery: AdaIN's fused stages (:mod:`artem_vr.style.adain_fused`) run 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
+import logging
 import os
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -48,17 +65,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from artem_vr.errors import UsageError
+from artem_vr.atomic import write_text_atomic
+from artem_vr.errors import ArtemError, UsageError
 from artem_vr.frames import check_image
 from artem_vr.style.generator_net import ResidualBlock, TransformNet, Upsample
 from artem_vr.style.norm import filter_stats
 from artem_vr.paths import user_data_dir
 
+log = logging.getLogger(__name__)
+
 #: environment variables the compiler reads for its on-disk caches
 _CACHE_ENV = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
-#: distinct compiled stages per input size (about 9 for the generators) times sizes and dtypes
-RECOMPILE_LIMIT = 64
-
+#: distinct compiled stages per input size (about 9 for the generators, plus the padded variants
+#: of the thin stages timed on CUDA: 2 more for the full generator, 4 for the compact one) times
+#: sizes, networks and dtypes in one process (a bench runs several)
+RECOMPILE_LIMIT = 128
+#: the channel multiple the tensor-core (implicit-GEMM) convolution kernels want: 8 bf16/fp16 elements, 16 bytes
+THIN_MULTIPLE = 8
+#: forces the thin convolutions: "1" padded + channels_last, "0" plain; unset or "auto": timed on CUDA, plain elsewhere
+THIN_ENV = "ARTEM_VR_THIN_CONVS"
 
 
 def compile_cache_dir() -> Path:
@@ -111,13 +136,49 @@ def stats_fp32(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, var.clamp_min(0.0)
 
 
+def is_thin(conv: nn.Conv2d) -> bool:
+    """Whether ``conv`` has a channel count (in or out) that is not a multiple of :data:`THIN_MULTIPLE`:
+    the convolutions tensor-core kernels cannot take as they are (see the module doc)."""
+    return conv.in_channels % THIN_MULTIPLE != 0 or conv.out_channels % THIN_MULTIPLE != 0
+
+
+def _channels_last(t: torch.Tensor) -> bool:
+    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
+def thin_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int) -> torch.Tensor:
+    """``F.conv2d(h, weight, bias, stride)`` with both channel counts zero-padded to multiples of
+    :data:`THIN_MULTIPLE` and the conv run in channels_last, so that cuDNN can use its tensor-core
+    implicit-GEMM kernels on a 3-channel input or output. The zero input channels meet zero weights
+    and the padded output channels (zero weights, zero bias) are sliced off: the same result, shape,
+    dtype and memory format as the plain conv (dense: converted back when that was NCHW, so that
+    the next stage reads what it always reads). The weights are padded here, inside the stage,
+    because they are stage inputs: a style switch copies new weights in and still recompiles nothing."""
+    co, ci = weight.shape[:2]
+    pi, po = -ci % THIN_MULTIPLE, -co % THIN_MULTIPLE
+    keep_cl = _channels_last(h) or _channels_last(weight)  # what the plain conv's output would be
+    if pi:
+        h = F.pad(h, (0, 0, 0, 0, 0, pi))
+    if pi or po:
+        weight = F.pad(weight, (0, 0, 0, 0, 0, pi, 0, po))
+    if bias is not None and po:
+        bias = F.pad(bias, (0, po))
+    cl = torch.channels_last
+    out = F.conv2d(h.contiguous(memory_format=cl), weight.contiguous(memory_format=cl), bias, stride)
+    if po:
+        out = out[:, :co]
+    return out.contiguous(memory_format=torch.channels_last if keep_cl else torch.contiguous_format)
+
+
 def stage(y: torch.Tensor, mean: torch.Tensor | None, var: torch.Tensor | None, norm_w: torch.Tensor | None,
           norm_b: torch.Tensor | None, res: torch.Tensor | None, weight: torch.Tensor, bias: torch.Tensor | None, *,
-          eps: float, relu: bool, add: bool, up: bool, keep: bool, pad: int, stride: int, final: bool):
+          eps: float, relu: bool, add: bool, up: bool, keep: bool, pad: int, stride: int, final: bool,
+          thin: bool = False):
     """One stage (see the module doc). ``y``: the previous conv's raw output (or the image when
     ``mean`` is None), activation dtype; ``mean``/``var``: its (filtered) statistics, float32
     ``(N, C)``; ``norm_w``/``norm_b``: the previous norm's affine. Returns ``(conv output, mean,
-    var, kept prologue output or None)``; ``final``: ``(sigmoid(conv output), None, None, None)``."""
+    var, kept prologue output or None)``; ``final``: ``(sigmoid(conv output), None, None, None)``.
+    ``thin``: the conv through :func:`thin_conv2d` (channels padded, channels_last; same results)."""
     if mean is None:
         h = y
     else:
@@ -133,7 +194,7 @@ def stage(y: torch.Tensor, mean: torch.Tensor | None, var: torch.Tensor | None, 
     kept = h if keep else None
     if pad:
         h = F.pad(h, (pad, pad, pad, pad), mode="reflect")
-    out = F.conv2d(h, weight, bias, stride)
+    out = thin_conv2d(h, weight, bias, stride) if thin else F.conv2d(h, weight, bias, stride)
     if final:
         return torch.sigmoid(out), None, None, None
     mean, var = stats_fp32(out)
@@ -243,6 +304,149 @@ def startup_note(compile: bool) -> str:
     return "fused stages, not compiled"
 
 
+# --------------------------------------------------------------------------- thin convolutions, chosen by timing
+
+
+def thin_setting() -> bool | None:
+    """:data:`THIN_ENV` read: True (padded), False (plain) or None (auto: timed on CUDA)."""
+    v = os.environ.get(THIN_ENV, "").strip().lower()
+    if v in ("", "auto"):
+        return None
+    if v in ("0", "1"):
+        return v == "1"
+    raise UsageError(f"{THIN_ENV}={v!r} is not 0, 1 or auto",
+                     f"unset {THIN_ENV}, or set 0 (plain convs), 1 (channel-padded, channels_last) "
+                     "or auto (timed on CUDA)")
+
+
+def thin_cache_file() -> Path:
+    """Where the timed choices are kept between runs: ``<user data>/cache/fused-thin-convs.json``."""
+    return user_data_dir() / "cache" / "fused-thin-convs.json"
+
+
+@dataclass(frozen=True)
+class ThinTiming:
+    """How one thin stage runs: channel-padded + channels_last (``thin``) or plain, and the median
+    milliseconds of each that decided it (None when not timed: forced, or not on CUDA)."""
+
+    thin: bool
+    plain_ms: float | None = None
+    thin_ms: float | None = None
+
+    def note(self) -> str:
+        what = "padded+NHWC" if self.thin else "plain"
+        if self.plain_ms is None or self.thin_ms is None:
+            return what
+        return f"{what} (plain {self.plain_ms:.3f} ms, padded {self.thin_ms:.3f} ms)"
+
+
+def cuda_time_ms(run: Callable[[], object], warmup: int = 3, reps: int = 10) -> float:
+    """Median milliseconds of ``run()`` on the current CUDA stream, by CUDA events, after ``warmup``
+    calls (the first one compiles the stage and lets cuDNN autotune: neither is what is compared)."""
+    for _ in range(warmup):
+        run()
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+    for a, b in events:
+        a.record()
+        run()
+        b.record()
+    events[-1][1].synchronize()
+    return float(statistics.median(a.elapsed_time(b) for a, b in events))
+
+
+class ThinChoices:
+    """Which way each thin stage runs, per key (GPU, torch version, the stage and its input shape,
+    layout and dtype — :func:`thin_key`): timed once both ways with ``timer`` and the faster kept —
+    for the process, and in ``path`` (a JSON file, replaced atomically) so a later run neither
+    times again nor compiles the losing variant. Why timed and not assumed: padding a 3-channel
+    conv to 8 channels does 2.7× the multiply-adds; only the GPU at hand says whether tensor cores
+    win that back.
+
+    ``timer(run) -> ms`` times a zero-argument callable (:func:`cuda_time_ms`; tests pass their own);
+    ``devices``: the device types where stages are timed (elsewhere they run plain, untimed)."""
+
+    def __init__(self, timer: Callable[[Callable[[], object]], float] = cuda_time_ms, path: Path | None = None,
+                 devices: tuple[str, ...] = ("cuda",)):
+        self.timer = timer
+        self.path = Path(path) if path is not None else None
+        self.devices = devices
+        self._known: dict[str, ThinTiming] = {}
+        self._read_disk = self.path is not None
+
+    def get(self, key: str) -> ThinTiming | None:
+        """The remembered choice for ``key`` (from this process, else the file), or None."""
+        if key not in self._known and self._read_disk:
+            self._read_disk = False
+            self._known = {**self._load(), **self._known}
+        return self._known.get(key)
+
+    def choose(self, key: str, plain: Callable[[], object], thin: Callable[[], object], what: str = "") -> ThinTiming:
+        """The remembered choice for ``key``, else: time ``plain()`` and ``thin()``, keep the faster,
+        log it (one line) and remember it."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        plain_ms, thin_ms = float(self.timer(plain)), float(self.timer(thin))
+        t = ThinTiming(thin_ms < plain_ms, plain_ms, thin_ms)
+        self._known[key] = t
+        log.info("fused thin conv %s: plain %.3f ms, channel-padded channels_last %.3f ms -> %s", what or key, plain_ms,
+                 thin_ms, "padded" if t.thin else "plain")
+        if self.path is not None:
+            self._save(key, t)
+        return t
+
+    def _load(self) -> dict[str, ThinTiming]:
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))["choices"]
+            return {str(k): ThinTiming(bool(v["thin"]), float(v["plain_ms"]), float(v["thin_ms"]))
+                    for k, v in raw.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # unreadable: timed again, rewritten
+            log.warning("ignoring the thin-conv choices in %s (%s: %s); timing again", self.path, type(e).__name__, e)
+            return {}
+
+    def _save(self, key: str, t: ThinTiming) -> None:
+        """Merged with what the file holds now (another process may have added keys), written atomically.
+        A file that cannot be written costs a timing at the next start, not this run: one warning."""
+        merged = {**self._load(), key: t}
+        text = json.dumps({"choices": {k: {"thin": v.thin, "plain_ms": v.plain_ms, "thin_ms": v.thin_ms}
+                                       for k, v in sorted(merged.items())}}, indent=1)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.path, text + "\n", what="thin-conv choices")
+        except (OSError, ArtemError) as e:
+            log.warning("thin-conv choice not cached in %s: %s", self.path, e)
+
+
+_default_choices: ThinChoices | None = None
+
+
+def default_thin_choices() -> ThinChoices:
+    """The process's :class:`ThinChoices` (CUDA events, cached in :func:`thin_cache_file`), made on first use."""
+    global _default_choices
+    if _default_choices is None:
+        _default_choices = ThinChoices(path=thin_cache_file())
+    return _default_choices
+
+
+@functools.lru_cache(maxsize=None)
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type
+
+
+def thin_key(y: torch.Tensor, weight: torch.Tensor, kw: dict) -> str:
+    """The key of one thin stage's choice: GPU name, torch version, the stage's input shape, layout
+    and dtype, its conv's weight shape, stride and padding, and its prologue flags."""
+    flags = ",".join(k for k in ("relu", "add", "up", "keep", "final") if kw[k]) or "first"
+    layout = "channels_last" if _channels_last(y) else "nchw"
+    dtype = str(y.dtype).replace("torch.", "")
+    return (f"{_device_name(y.device)} | torch {torch.__version__} | in {tuple(y.shape)} {layout} {dtype} "
+            f"| conv {tuple(weight.shape)} s{kw['stride']} pad {kw['pad']} | {flags}")
+
+
 class FusedGenerator:
     """Runs a prepared :class:`~artem_vr.style.generator.TransformNet` (``net``: eval, on its
     device and dtype — the engine's live copy, whose parameters it reads at every call) as
@@ -251,15 +455,59 @@ class FusedGenerator:
     ``(N, 3, H, W)`` RGB 0–1 in the network's dtype; any H, W (padded to multiples of 4 and cropped back).
 
     ``on_stage`` (optional, for the per-stage profile): called as ``on_stage(spec, run)`` where
-    ``run()`` runs the stage and returns its outputs; it must return what ``run()`` returned.
+    ``run()`` runs the stage and returns its outputs; it must return what ``run()`` returned (the
+    thin stages' timing, when there is one, runs before it and outside it).
+
+    ``thin``: the thin stages (:func:`is_thin`) channel-padded + channels_last (True), plain
+    (False), or None: as :data:`THIN_ENV` says, else chosen per stage and input by ``choices``
+    (default :func:`default_thin_choices`: timed on CUDA, plain on the CPU).
     """
 
-    def __init__(self, net: nn.Module, compile: bool = True, cache: Path | None = None):
+    def __init__(self, net: nn.Module, compile: bool = True, cache: Path | None = None, thin: bool | None = None,
+                 choices: ThinChoices | None = None):
         self.net = net
         self.specs = stage_plan(net)
         self.compile = compile
         self.cache = cache
         self.on_stage: Callable | None = None
+        self.thin = thin_setting() if thin is None else thin
+        self._forced_by = f"{THIN_ENV}={int(self.thin)}" if thin is None and self.thin is not None else "forced"
+        self._choices = choices
+        #: how each thin stage ran at the last call (stage name → :class:`ThinTiming`)
+        self.thin_chosen: dict[str, ThinTiming] = {}
+
+    def _thin_choice(self, spec: StageSpec, fn: Callable, args: tuple, kw: dict) -> ThinTiming:
+        """Forced (:attr:`thin` True/False), else timed both ways on the first call of each key on a
+        timed device (CUDA), else plain. Never timed inside a CUDA graph capture (the graph
+        wrapper's warm-up calls made the choice before it)."""
+        if self.thin is not None:
+            return ThinTiming(self.thin)
+        y = args[0]
+        choices = self._choices
+        if y.device.type not in (choices.devices if choices is not None else ("cuda",)):
+            return ThinTiming(False)
+        choices = self._choices = choices or default_thin_choices()
+        key = thin_key(y, spec.conv.weight, kw)
+        if y.is_cuda and torch.cuda.is_current_stream_capturing():
+            return choices.get(key) or ThinTiming(False)
+        return choices.choose(key, lambda: fn(*args, **kw, thin=False), lambda: fn(*args, **kw, thin=True),
+                              f"{spec.name} {tuple(y.shape)} {str(y.dtype).replace('torch.', '')}")
+
+    def thin_note(self) -> str:
+        """What the start-up line / bench record says about the thin stages ("" where they run plain
+        untimed: the CPU by default)."""
+        names = [s.name for s in self.specs if is_thin(s.conv)]
+        if not names:
+            return ""
+        if self.thin is not None:
+            how = f"padded to x{THIN_MULTIPLE} channels, channels_last" if self.thin else "plain"
+            return f"thin convs {how} ({self._forced_by})"
+        devices = self._choices.devices if self._choices is not None else ("cuda",)
+        if next(self.net.parameters()).device.type not in devices:
+            return ""
+        if self.thin_chosen:
+            return "thin convs: " + ", ".join(f"{k} {v.note()}" for k, v in self.thin_chosen.items())
+        return f"thin convs ({', '.join(names)}): padded vs plain timed on the first frame of each size"
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         fn = compiled_stage() if self.compile else stage
@@ -270,6 +518,9 @@ class FusedGenerator:
                     res if spec.add else None, conv.weight, conv.bias)
             kw = dict(eps=prev.eps if prev is not None else 0.0, relu=spec.relu, add=spec.add, up=spec.up,
                       keep=spec.keep, pad=conv.kernel_size[0] // 2, stride=conv.stride[0], final=spec.norm is None)
+            if is_thin(conv):
+                chosen = self.thin_chosen[spec.name] = self._thin_choice(spec, fn, args, kw)
+                kw["thin"] = chosen.thin
             if self.on_stage is None:
                 y, mean, var, kept = fn(*args, **kw)
             else:

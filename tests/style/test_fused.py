@@ -2,20 +2,30 @@
 (eagerly, on the CPU: the same functions torch.compile compiles), the layout-keeping instance
 norm, the statistics hook point, in-place style switches without recompiling, and the compile
 cache kept to the user folder. The compiled path runs on the CPU in one slow test (Inductor's
-C++ backend: about a minute and a half on 2 loaded cores) and on CUDA under ``-m gpu``."""
+C++ backend: about a minute and a half on 2 loaded cores) and on CUDA under ``-m gpu``.
+
+The thin convolutions (channel-padded, channels_last): each stage's outputs against the plain
+stage's, eagerly and (slow) compiled, for both generators; the timed choice with a timer that
+tells the variants apart by the convolutions they really ran; on CUDA (``-m gpu``) both ways at
+the headset size in bf16, timings printed (``-s`` shows them)."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from artem_vr.errors import UsageError
 from artem_vr.style.device import cuda_available
 from artem_vr.style.engine import EngineConfig, InferenceEngine, LayoutKeepingInstanceNorm, make_engine
-from artem_vr.style.fused import FusedGenerator, compile_cache, compile_cache_dir, stage_plan
+from artem_vr.style import fused
+from artem_vr.style.fused import (THIN_ENV, FusedGenerator, ThinChoices, compile_cache, compile_cache_dir, is_thin,
+                                  stage_plan, thin_setting)
 from artem_vr.style.norm import StatsInstanceNorm, stats_filter
 from style_helpers import torch_ref as _ref
 from style_helpers import trained_like_net as _net
@@ -208,3 +218,258 @@ def test_eager_fused_stages_on_cuda_equal_the_network(x):
     finally:
         torch.backends.cudnn.allow_tf32 = True
     torch.testing.assert_close(y, ref, atol=1e-4, rtol=0)
+
+
+# ----------------------------------------------------------------------------- thin convolutions
+
+#: the thin stages: their convs have 3 or 12 channels on a side (not multiples of 8)
+THIN = {"compact": ["down0", "down1", "up1", "out"], "full": ["down0", "out"]}
+
+
+class ConvSpy(TorchFunctionMode):
+    """Records every ``conv2d`` that really runs: (weight shape, input channels_last)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[tuple, bool]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is F.conv2d:
+            self.seen.append((tuple(args[1].shape), args[0].is_contiguous(memory_format=torch.channels_last)))
+        return func(*args, **(kwargs or {}))
+
+
+def _stage_outputs(gen: FusedGenerator, x: torch.Tensor):
+    """``gen(x)`` and each stage's outputs, in order."""
+    outs = []
+
+    def on_stage(spec, run):
+        outs.append((spec.name, run()))
+        return outs[-1][1]
+
+    gen.on_stage = on_stage
+    with torch.inference_mode():
+        y = gen(x)
+    gen.on_stage = None
+    return y, outs
+
+
+def _assert_same_outputs(got, want, atol):
+    for (name, a), (name_b, b) in zip(got, want, strict=True):
+        assert name == name_b
+        for ta, tb in zip(a, b, strict=True):
+            assert (ta is None) == (tb is None), name
+            if ta is not None:
+                assert ta.shape == tb.shape and ta.dtype == tb.dtype and ta.stride() == tb.stride(), name
+                torch.testing.assert_close(ta, tb, atol=atol, rtol=0, msg=lambda m: f"{name}: {m}")
+
+
+def test_thin_stages_are_the_ones_off_the_multiple_of_8():
+    for arch, names in THIN.items():
+        assert [s.name for s in stage_plan(_net(0, arch)) if is_thin(s.conv)] == names
+
+
+@pytest.mark.parametrize("arch", ["compact", "full"])
+def test_thin_stages_equal_the_plain_stages(arch, x):
+    """Forced padded: every stage's outputs (conv output, statistics, kept residual) equal the plain
+    stage's — values, shape, dtype, strides — and the thin convs really ran padded, channels_last."""
+    net = _net(0, arch)
+    y0, plain = _stage_outputs(FusedGenerator(net, compile=False, thin=False), x)
+    gen = FusedGenerator(net, compile=False, thin=True)
+    with ConvSpy() as spy:
+        y1, padded = _stage_outputs(gen, x)
+    _assert_same_outputs(padded, plain, 1e-5)
+    torch.testing.assert_close(y1, _ref(net, x), atol=1e-5, rtol=0)
+    assert y1.stride() == y0.stride()
+    assert list(gen.thin_chosen) == THIN[arch] and all(t.thin and t.plain_ms is None for t in gen.thin_chosen.values())
+    specs = stage_plan(net)
+    assert len(spy.seen) == len(specs)
+    for spec, (wshape, cl) in zip(specs, spy.seen):
+        co, ci = spec.conv.out_channels, spec.conv.in_channels
+        if is_thin(spec.conv):
+            assert wshape[:2] == (co + -co % 8, ci + -ci % 8) and cl, spec.name
+        else:
+            assert wshape[:2] == (co, ci) and not cl, spec.name
+
+
+def test_thin_stages_keep_channels_last_and_the_env_knob(x, monkeypatch):
+    """A channels_last engine with the knob at 1: the thin stages' outputs stay channels_last like the
+    plain ones; the engine says so; a bad knob value is one clear error."""
+    net = _net(0, "compact")
+    cfg = EngineConfig("fp32", True, fused=True, compile=False)
+    runs = {}
+    for knob in ("0", "1"):
+        monkeypatch.setenv(THIN_ENV, knob)
+        eng = InferenceEngine("cpu", cfg)
+        eng.load(net)
+        eng(x[:1])  # prepares; the stages are recorded below
+        xin = x.contiguous(memory_format=torch.channels_last)
+        runs[knob] = _stage_outputs(eng._fused, xin)
+        assert eng._fused.thin == (knob == "1")
+    _assert_same_outputs(runs["1"][1], runs["0"][1], 2e-5)
+    assert all(o[0].is_contiguous(memory_format=torch.channels_last) for _, o in runs["1"][1])
+    assert "thin convs padded to x8 channels, channels_last (ARTEM_VR_THIN_CONVS=1)" in eng.describe()
+    monkeypatch.setenv(THIN_ENV, "yes")
+    with pytest.raises(UsageError, match="ARTEM_VR_THIN_CONVS='yes' is not 0, 1 or auto"):
+        thin_setting()
+    monkeypatch.setenv(THIN_ENV, "auto")
+    assert thin_setting() is None
+
+
+def test_thin_convs_untimed_and_plain_on_the_cpu_by_default(x, monkeypatch):
+    monkeypatch.delenv(THIN_ENV, raising=False)
+    monkeypatch.setattr(fused, "default_thin_choices", lambda: pytest.fail("timed on the CPU"))
+    eng = InferenceEngine("cpu", EAGER_FUSED)
+    eng.load(_net(0, "full"))
+    with ConvSpy() as spy:
+        eng(x)
+    assert all(wshape[1] in (3, 32, 64, 128) for wshape, _ in spy.seen)  # nothing padded
+    assert {k: v.thin for k, v in eng._fused.thin_chosen.items()} == {"down0": False, "out": False}
+    assert "thin" not in eng.describe()
+
+
+def _variant_timer(times: dict[str, float], log: list[str]):
+    """A timer that runs the stage and says which variant it was by the convs that really ran
+    (padded to a multiple of 8, channels_last: "thin"), then answers that variant's fake time."""
+
+    def timer(run):
+        with ConvSpy() as spy:
+            run()
+        (wshape, cl), = spy.seen
+        variant = "thin" if cl and wshape[0] % 8 == 0 and wshape[1] % 8 == 0 else "plain"
+        log.append(variant)
+        return times[variant]
+
+    return timer
+
+
+def test_thin_choice_picks_the_faster_and_times_once(tmp_path, caplog):
+    calls: list[str] = []
+
+    def timer(run):  # "p"/"t": which closure ran
+        calls.append(run())
+        return {"p": 3.9, "t": 1.1}[calls[-1]]
+
+    ch = ThinChoices(timer, tmp_path / "c.json")
+    with caplog.at_level("INFO", logger="artem_vr.style.fused"):
+        a = ch.choose("down0 key", lambda: "p", lambda: "t", "down0")
+    assert a.thin and (a.plain_ms, a.thin_ms) == (3.9, 1.1) and calls == ["p", "t"]
+    line, = [r.getMessage() for r in caplog.records]
+    assert line == "fused thin conv down0: plain 3.900 ms, channel-padded channels_last 1.100 ms -> padded"
+    assert ch.choose("down0 key", lambda: "p", lambda: "t") == a and calls == ["p", "t"]  # remembered: not re-timed
+    ch.timer = lambda run: {"p": 3.2, "t": 3.4}[run()]
+    b = ch.choose("out key", lambda: "p", lambda: "t")
+    assert not b.thin and b.note() == "plain (plain 3.200 ms, padded 3.400 ms)"
+    # another process: the file answers, nothing is timed
+    saved = json.loads((tmp_path / "c.json").read_text())["choices"]
+    assert saved == {"down0 key": {"thin": True, "plain_ms": 3.9, "thin_ms": 1.1},
+                     "out key": {"thin": False, "plain_ms": 3.2, "thin_ms": 3.4}}
+    again = ThinChoices(lambda run: pytest.fail("timed again"), tmp_path / "c.json")
+    assert again.choose("down0 key", lambda: "p", lambda: "t") == a and again.get("out key") == b
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_thin_choice_cache_unreadable_is_timed_again(tmp_path, caplog):
+    path = tmp_path / "c.json"
+    path.write_text("{not json")
+    ch = ThinChoices(lambda run: {"p": 2.0, "t": 1.0}[run()], path)
+    with caplog.at_level("WARNING", logger="artem_vr.style.fused"):
+        assert ch.choose("k", lambda: "p", lambda: "t").thin
+    assert any("ignoring the thin-conv choices" in r.getMessage() for r in caplog.records)
+    assert json.loads(path.read_text())["choices"]["k"]["thin"] is True
+
+
+def test_generator_times_each_thin_stage_once_and_runs_the_choice(x, monkeypatch):
+    """The generator with a timed device (the CPU here, a fake timer that tells the variants apart):
+    each thin stage timed both ways at the first call of a size, not again at the second; the
+    faster variant runs; the output is the network's; a new size is timed afresh."""
+    monkeypatch.delenv(THIN_ENV, raising=False)
+    net = _net(0, "compact")
+    log: list[str] = []
+    ch = ThinChoices(_variant_timer({"plain": 2.0, "thin": 1.0}, log), path=None, devices=("cpu",))
+    gen = FusedGenerator(net, compile=False, choices=ch)
+    assert "padded vs plain timed on the first frame" in gen.thin_note()
+    with torch.inference_mode():
+        y = gen(x)
+    torch.testing.assert_close(y, _ref(net, x), atol=1e-5, rtol=0)
+    assert log == ["plain", "thin"] * 4
+    assert {k: v.thin for k, v in gen.thin_chosen.items()} == dict.fromkeys(THIN["compact"], True)
+    assert gen.thin_note().startswith("thin convs: down0 padded+NHWC (plain 2.000 ms, padded 1.000 ms)")
+    with ConvSpy() as spy, torch.inference_mode():
+        gen(x)
+    assert log == ["plain", "thin"] * 4  # second frame: nothing timed
+    assert sum(cl for _, cl in spy.seen) == 4  # the four thin convs ran padded, channels_last
+    ch.timer = _variant_timer({"plain": 1.0, "thin": 2.0}, log)
+    with ConvSpy() as spy, torch.inference_mode():
+        torch.testing.assert_close(gen(x[:1]), _ref(net, x[:1]), atol=1e-5, rtol=0)
+    assert log == ["plain", "thin"] * 8  # a new input shape: timed, and plain won this time
+    assert not any(v.thin for v in gen.thin_chosen.values())
+
+
+def _thin_stage_calls(net, x):
+    """The thin stages' arguments in an eager run of ``net`` on ``x``: [(name, args, kw)]."""
+    real, calls = fused.stage, []
+    names = iter(s.name for s in stage_plan(net))
+
+    def recording(*args, **kw):
+        name = next(names)
+        if "thin" in kw:
+            calls.append((name, args, {k: v for k, v in kw.items() if k != "thin"}))
+        return real(*args, **kw)
+
+    fused.stage = recording
+    try:
+        with torch.inference_mode():
+            FusedGenerator(net, compile=False, thin=False)(x)
+    finally:
+        fused.stage = real
+    return calls
+
+
+@pytest.mark.slow
+def test_compiled_thin_stages_equal_the_plain_stages_on_cpu(tmp_path, x):
+    """The padded stages compiled by Inductor (the CPU's C++ backend; six small graphs) equal the
+    plain stages run eagerly: values, shape, dtype, strides."""
+    import shutil
+
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: Inductor's CPU backend needs one")
+    fn = fused.compiled(fused.stage)
+    for arch in ("full", "compact"):
+        calls = _thin_stage_calls(_net(0, arch), x)
+        assert [c[0] for c in calls] == THIN[arch]
+        with fused.compiling(tmp_path), torch.inference_mode():
+            got = [(name, fn(*args, **kw, thin=True)) for name, args, kw in calls]
+            want = [(name, fused.stage(*args, **kw)) for name, args, kw in calls]
+        _assert_same_outputs(got, want, 1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available(), reason=NO_CUDA)
+def test_thin_stages_on_cuda_bf16_timed_both_ways(tmp_path):
+    """The full generator's thin stages (down0, out) at the headset size (2×1440×1600), bf16, compiled
+    as the engine runs them: the padded stage equals the plain one, and both are timed (CUDA events,
+    the engine's timer) — printed, ``-s`` shows them; the faster is what the engine would keep."""
+    from artem_vr.style.engine import prepare_module, resolve_config
+
+    dev = torch.device("cuda")
+    cfg = resolve_config(EngineConfig("bf16", False, fused=True), dev)
+    net = prepare_module(_net(2, "full"), dev, cfg)
+    x = torch.rand(2, 3, 1600, 1440, device=dev, dtype=torch.bfloat16)
+    calls = _thin_stage_calls(net, x)
+    assert [c[0] for c in calls] == THIN["full"]
+    fn = fused.compiled(fused.stage)
+    ch = ThinChoices(path=tmp_path / "thin.json")
+    # the user folder's compile cache: the GPU run's profile step compiled these very graphs (engine fused, this size)
+    with fused.compiling(), torch.inference_mode():
+        for name, args, kw in calls:
+            plain, padded = fn(*args, **kw), fn(*args, **kw, thin=True)
+            for a, b in zip(padded, plain, strict=True):
+                if a is not None:
+                    assert a.shape == b.shape and a.dtype == b.dtype and a.stride() == b.stride(), name
+                    err = (a.float() - b.float()).abs()
+                    scale = b.float().abs().max().clamp_min(1.0)
+                    assert err.max() <= 0.02 * scale and err.mean() <= 2e-3 * scale, (name, err.max().item())
+            t = ch.choose(name, lambda: fn(*args, **kw), lambda: fn(*args, **kw, thin=True), name)
+            print(f"\nthin conv {name} {tuple(args[0].shape)} bf16 on {torch.cuda.get_device_name()}: plain "
+                  f"{t.plain_ms:.3f} ms, padded channels_last {t.thin_ms:.3f} ms -> {'padded' if t.thin else 'plain'}")
