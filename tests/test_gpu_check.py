@@ -48,6 +48,9 @@ def test_the_real_run_fits_its_budget(tmp_path):
     fov = default[5]["cmd"]
     assert fov[fov.index("--foveate") + 1] == "on" and "2016x2240" in fov and "generator:full" in fov
     assert fov[fov.index("--engine") + 1] == "fused"
+    # the fused rows choose each thin conv by timing; the optional plain row forces them plain
+    thin = next(s for s in plan if s["name"] == "thin convs plain")
+    assert thin["env"] == {"ARTEM_VR_THIN_CONVS": "0"} and thin["cmd"][thin["cmd"].index("--engine") + 1] == "fused"
     # a short second lease: every optional step fits one on its own, and --only picks by prefix
     optional = [s for s in plan if s.get("optional")]
     assert optional and all(gpu_check.SETUP_BUDGET_S + s["budget"] <= 400 for s in optional)

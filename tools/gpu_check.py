@@ -1,7 +1,7 @@
 """The steps of the one GPU run (tools/gpu_check.sh does the set-up, then runs this).
 
 Each step is a subprocess under its own time budget (seconds, in :func:`steps`; the default
-steps total 520 s, and the set-up before them is budgeted 20 s: 540 s of the :data:`RUN_LIMIT_S`
+steps total 525 s, and the set-up before them is budgeted 20 s: 545 s of the :data:`RUN_LIMIT_S`
 the run may take — compile time included: the fused engine and the comfort steps compile inside
 their steps' warm-ups, and the kernels are cached on disk in the user data folder, so a later
 step reuses an earlier one's). Budgets follow run 5 (2026-12-04, docs/benchmarks.md), where the
@@ -34,6 +34,7 @@ one command for at most 600 s: run it with ``timeout_s`` 590, and with the machi
 Every pipeline row carries bytes per frame, the ratio to the traffic floor and a consumer-card
 estimate at 1 TB/s (labelled an estimate). Optional steps (measured on earlier leases; run them
 with ``--only "NAME,..."`` in a second call): ``fused vs fast`` (the comparison behind ``auto``),
+``thin convs plain`` (the fused generators with the thin convs forced plain),
 ``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
 ``xnor layers vs cudnn``, ``pipeline at three eye sizes``, ``engine defaults table``,
 ``training burst``, ``xnor engines``.
@@ -86,19 +87,19 @@ def steps(dry: bool, out: Path) -> list[dict]:
         # 1. where the time goes, first: the per-layer table of the full generator and AdaIN fast
         #    (eager engine first, its files written at once; then the fused engine per stage, whose
         #    compile also fills the on-disk cache that step 3 reuses)
-        {"name": "profile layers", "budget": 65, "cuda": False, "json": "profile.json",
+        {"name": "profile layers", "budget": 70, "cuda": False, "json": "profile.json",
          "cmd": bench + ["--profile", str(out), "--method", "generator:full", "adain:fast", "--engine", "fast", "fused",
                          *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
         #    (the device comfort's last: its compiled test compiles the comfort steps, the longest)
-        {"name": "gpu tests (fused, engine, comfort)", "budget": 110, "cuda": True, "log": "pytest_gpu.log",
+        {"name": "gpu tests (fused, engine, comfort)", "budget": 100, "cuda": True, "log": "pytest_gpu.log",
          "cmd": [py, "-m", "pytest", "-v", "-m", "gpu", "-rs", "--durations=15", "-p", "no:cacheprovider", "tests/style/test_fused.py",
                  "tests/style/test_engine.py", "tests/test_layer_profile.py", "tests/style/test_adain_fused.py",
                  "tests/temporal/test_foveate_gpu.py", "tests/temporal/test_device_comfort_gpu.py"]},
         # 3. the generators on the fused engine (what `auto` runs on CUDA since run 5, where it beat `fast`
         #    1.6-2.1x: docs/benchmarks.md), comfort off, at the two headset sizes: the comfort-cost
         #    reference of step 5 and the traffic-floor ratio; full first (its 2x1440x1600 stages are cached)
-        {"name": "fused generators", "budget": 90, "cuda": False, "json": "fused.json",
+        {"name": "fused generators", "budget": 110, "cuda": False, "json": "fused.json",
          "cmd": bench + ["--method", *fused_methods, "--engine", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *secs, "--json", str(out / "fused.json")] + commit},
         # 4. AdaIN fast on its fused stages (two compiled graphs per size), same sizes, brief windows
@@ -108,18 +109,25 @@ def steps(dry: bool, out: Path) -> list[dict]:
         # 5. what `artem-vr run` does by default: comfort on, engine auto (fused on CUDA, with the comfort
         #    wrappers' device steps compiled too: artem_vr.temporal.devflow.DeviceMaths), the three networks
         #    at the two headset sizes — the issue 19 targets; the comfort steps compile in each size's first row
-        {"name": "comfort on (auto)", "budget": 150, "cuda": False, "json": "comfort_on.json",
+        {"name": "comfort on (auto)", "budget": 130, "cuda": False, "json": "comfort_on.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
         # 6. issue 20: the full generator foveated (periphery at 0.55 scale + a full-resolution window of 27 %)
         #    on the fused engine at the largest eye size (its two new input sizes compile here); unfoveated: step 3's
-        {"name": "foveation", "budget": 60, "cuda": False, "json": "foveation.json",
+        {"name": "foveation", "budget": 70, "cuda": False, "json": "foveation.json",
          "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on",
                          "--eye-size", two[-1], "--eyes", "2", *secs, "--json", str(out / "foveation.json")] + commit},
         # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease
         {"name": "fused vs fast", "budget": 110, "cuda": False, "json": "fused_vs_fast.json", "optional": True,
          "cmd": bench + ["--method", *fused_methods, "adain:fast", "--engine", "fast", "fused", *compile_, "--eye-size", big,
                          "--eyes", "2", *secs, "--json", str(out / "fused_vs_fast.json")] + commit},
+        # the thin convs (3- and 12-channel) forced plain: the fused generators' rows of step 3 chose per
+        # stage by timing (padded to x8 channels + channels_last, or plain; engine_config says which and
+        # both timings); this row is the plain reference end to end
+        {"name": "thin convs plain", "budget": 80, "cuda": False, "json": "thin_plain.json", "optional": True,
+         "env": {"ARTEM_VR_THIN_CONVS": "0"},
+         "cmd": bench + ["--method", *fused_methods, "--engine", "fused", *compile_, "--eye-size", big,
+                         "--eyes", "2", *secs, "--json", str(out / "thin_plain.json")] + commit},
         {"name": "comfort off (auto)", "budget": 60, "cuda": False, "json": "comfort_off.json", "optional": True,
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "off",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
@@ -187,11 +195,13 @@ def card_name() -> str:
 
 def run_step(step: dict, out: Path, log) -> dict:
     t0 = time.monotonic()
-    log.write(f"\n=== {step['name']} (budget {step['budget']} s): {' '.join(step['cmd'])}\n")
+    env = "".join(f"{k}={v} " for k, v in step.get("env", {}).items())
+    log.write(f"\n=== {step['name']} (budget {step['budget']} s): {env}{' '.join(step['cmd'])}\n")
     log.flush()
     target = open(out / step["log"], "a") if "log" in step else log
     try:
-        r = subprocess.run(step["cmd"], stdout=target, stderr=subprocess.STDOUT, cwd=ROOT, timeout=step["budget"])
+        r = subprocess.run(step["cmd"], stdout=target, stderr=subprocess.STDOUT, cwd=ROOT, timeout=step["budget"],
+                           env=dict(os.environ, **step.get("env", {})))
         status = "ok" if r.returncode == 0 else f"failed (exit {r.returncode})"
     except subprocess.TimeoutExpired:
         status = f"timed out after {step['budget']} s"
