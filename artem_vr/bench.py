@@ -6,8 +6,8 @@ stages, ``stereo_fps`` / ``network_fps``, the flop and traffic floors) is descri
 
 This module is the command: its options (:func:`artem_vr.options.add_bench_options`) are parsed once into a frozen, checked :class:`BenchConfig`
 (no Namespace goes further); one configuration runs in :mod:`artem_vr.bench_run`, the floors are
-:mod:`artem_vr.bench_floors`, the per-layer XNOR records :mod:`artem_vr.bench_xnor` and the per-layer
-profile :mod:`artem_vr.layer_profile`.
+:mod:`artem_vr.bench_floors`, the per-layer XNOR records :mod:`artem_vr.bench_xnor`, the per-layer
+profile :mod:`artem_vr.layer_profile` and the per-op trace of a row (``--trace``) :mod:`artem_vr.bench_trace`.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class BenchConfig:
     layers_only: bool = False
     profile: Path | None = None
     reps: int = 5
+    trace: bool = False
     json: Path | None = None
     commit: str | None = None
     output: str = "none"
@@ -122,6 +123,13 @@ class BenchConfig:
         _choices("--layout", self.layouts, LAYOUTS)
         _choices("--upload", (self.upload,), ("auto", "host"))
         _choices("--output", (self.output,), ("none", "xr"))
+        if self.trace and (self.profile is not None or self.output == "xr" or self.layers_only):
+            other = ("--profile" if self.profile is not None else "--output xr" if self.output == "xr"
+                     else "--layers-only")
+            raise UsageError(f"--trace traces the pipeline rows, which {other} does not run",
+                             f"drop --trace or {other}" + (" (--profile DIR times the network's layers alone; "
+                                                           "--trace every op of a row's whole stylizer)"
+                                                           if other == "--profile" else ""))
         check_can_create(self.json)  # said now, not after the measurements
         check_can_create(self.profile, folder=True)
         for option, values in (("--precision", self.precisions), ("--layout", self.layouts), ("--graph", self.graphs)):
@@ -139,7 +147,8 @@ class BenchConfig:
             layouts=tuple(args.layout), graphs=tuple(g == "on" for g in args.graph), compile=args.compile == "on",
             threads=args.threads, internal_scale=args.internal_scale, comfort=args.comfort == "on",
             foveate=args.foveate == "on", upload=args.upload, layers=args.layers, layers_only=args.layers_only,
-            profile=args.profile, reps=args.reps, json=args.json, commit=args.commit, output=args.output)
+            profile=args.profile, reps=args.reps, trace=args.trace, json=args.json, commit=args.commit,
+            output=args.output)
 
 
 def _write_json(path: Path, records: list[dict]) -> None:
@@ -265,7 +274,8 @@ def run_config(config: BenchConfig) -> int:
                     r = bench_config(m, a, size, eyes, dev, config.seconds, engine=e, precision=p, layout=lay, graph=g,
                                      internal_scale=config.internal_scale, comfort=config.comfort,
                                      upload=config.upload, peaks=peaks, bandwidth=bandwidth, commit=commit,
-                                     compile=config.compile, foveate=config.foveate, warmup=config.warmup)
+                                     compile=config.compile, foveate=config.foveate, warmup=config.warmup,
+                                     trace=config.trace)
                 except Exception as err:  # noqa: BLE001 — one failing configuration is recorded; the run goes on
                     failed += 1
                     say(f"{m}:{a} {size[0]}x{size[1]} {e}/{p}/{lay}/{'graph' if g else 'eager'}: FAILED "

@@ -20,6 +20,8 @@ kernel + PBO → texture, or glTexSubImage), ``render`` (both eyes drawn at eye 
 ``stereo_fps`` = new stylized frames presented per second through the whole pipeline (worker and
 output run concurrently, as in the app). ``network_fps`` = the same stylizer called in a tight
 loop in the same run (the regression reference: the pipeline should reach it within ~10 %).
+With ``--trace``, the same stylizer is then profiled op by op on that loop's thread (the record's
+``trace``, :mod:`artem_vr.bench_trace`).
 
 Floors: multiply-accumulates per frame (torch's FLOP counter, counted on the CPU at a small size
 and scaled by pixels; XNOR layers counted as if float) × 2 over a matmul peak measured in the same
@@ -38,6 +40,7 @@ import torch
 
 from artem_vr.app import build_pipeline
 from artem_vr.bench_floors import CONSUMER_BANDWIDTH, copy_bandwidth_gbs, count_work, loadavg, measure_peaks, sync
+from artem_vr.bench_trace import prime_profiler, trace_frames, trace_note
 from artem_vr.config import RunConfig
 from artem_vr.frames import Frame
 from artem_vr.layer_profile import count_fused_bytes
@@ -102,10 +105,12 @@ def engine_config(dev: torch.device, engine: str, precision: str, layout: str, g
 def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, seconds: float,
                  *, engine: str = "fast", precision: str = "auto", layout: str = "auto", graph: bool = False,
                  internal_scale: float = 1.0, comfort: bool = False, upload: str | None = None, compile: bool = True,
-                 foveate: bool = False,
+                 foveate: bool = False, trace: bool = False,
                  peaks: dict | None = None, bandwidth: float | None = None, commit: str | None = None,
                  warmup: float | None = None) -> dict:
-    """Run the app's pipeline for one configuration; returns its record (see the module doc)."""
+    """Run the app's pipeline for one configuration; returns its record (see the module doc).
+    ``trace``: the record's ``trace`` (:func:`artem_vr.bench_trace.trace_frames`) of the same stylizer,
+    after the loop."""
     w, h = eye_size
     options = {"preserve_color": "none", "adain_variant": arch if method == "adain" else "auto",
                "arch": arch if method in ("generator", "xnor") else None}
@@ -172,23 +177,34 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     # the same stylizer alone, in a tight loop, same run: the reference the pipeline should reach.
     # On a thread of its own, like the worker (a thread's first torch call builds its own CPU
     # thread team; timing it from the main thread after the worker's team measured contention).
+    # With ``trace``, the profiler then runs there too, over the same stylizer (wrappers and all).
     x = torch.rand(eyes, 3, h, w, device=dev)
     net_ms: list[float] = []
+    after: dict = {}
 
     def alone():
-        for i in range(3 + max(3, int(seconds * 4))):
-            sync(dev)
-            t0 = time.perf_counter()
-            stylizer.stylize(x)
-            sync(dev)
-            if i >= 3:
-                net_ms.append((time.perf_counter() - t0) * 1e3)
-            if i > 3 and sum(net_ms) > seconds * 500:
-                break
+        try:
+            for i in range(3 + max(3, int(seconds * 4))):
+                sync(dev)
+                t0 = time.perf_counter()
+                stylizer.stylize(x)
+                sync(dev)
+                if i >= 3:
+                    net_ms.append((time.perf_counter() - t0) * 1e3)
+                if i > 3 and sum(net_ms) > seconds * 500:
+                    break
+            if trace:
+                after["trace"] = trace_frames(stylizer, x, dev)
+        except BaseException as err:  # noqa: BLE001 — raised again on the calling thread, below
+            after["error"] = err
 
+    if trace:
+        prime_profiler(dev)
     ref = threading.Thread(target=alone, name="bench-network-alone")
     ref.start()
     ref.join()
+    if "error" in after:
+        raise after["error"]
 
     work = count_work(_counting_twin(method, arch, inner), eyes, h, w)
     peaks = peaks if peaks is not None else measure_peaks(dev)
@@ -235,6 +251,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "floor_ms": round(floor, 4), "ratio": round(sty / floor, 2) if floor > 0 and sty == sty else None,
         "effective_gmacs": round(work["macs"] / sty / 1e6, 1) if sty == sty else None,
         "load_avg_1min": round(loadavg(), 2), "commit": commit_id(commit), "date": _now(),
+        **({"trace": after["trace"]} if trace else {}),
     }
 
 
@@ -281,7 +298,7 @@ def print_record(r: dict) -> None:
           f"traffic {r['traffic_floor_ms']}), ratio {r['ratio']}, {r['effective_gmacs']} GMAC/s; "
           f"{(r.get('fused_bytes_per_frame') or r['bytes_per_frame']) / 1e6:.0f} MB/frame -> consumer card at 1 TB/s: "
           f"at most {r['consumer_est_fps']} FPS, {r['consumer_scaled_fps']} FPS if it runs as far from its bandwidth as this "
-          f"device (estimates)", flush=True)
+          f"device (estimates){trace_note(r)}", flush=True)
 
 
 def summary_lines(records: list[dict]) -> list[str]:

@@ -185,6 +185,10 @@ def add_bench_options(p: argparse.ArgumentParser) -> None:
                    "CUDA) at the first --eye-size (default 1440x1600 on CUDA, 64x48 on the CPU) x --eyes; writes "
                    "DIR/profile_layers.md and the records to --json (default DIR/profile_layers.json)")
     p.add_argument("--reps", type=int, default=5, help="--profile: timed forwards per network (median; default 5)")
+    p.add_argument("--trace", action="store_true",
+                   help="after each row's timed loop, torch.profiler over a few frames of the same stylizer (comfort "
+                   "wrappers and foveation included): the record's trace has the top ops by device time (CUDA; host "
+                   "time on the CPU), the GPU busy time, host time and launches per frame (artem_vr.bench_trace)")
     p.add_argument("--json", type=Path, default=None, help="write the records (a JSON list) to this file")
     p.add_argument("--commit", default=None,
                    help="the commit to write in the records (default: $ARTEM_COMMIT, else git, else unknown)")

@@ -126,6 +126,8 @@ def test_config_is_parsed_once_frozen_and_checked():
     (["--seconds", "nan"], "--seconds"), (["--seconds", "0"], "--seconds"),
     (["--internal-scale", "2"], "--internal-scale"), (["--eye-size", "32*24"], "WxH"),
     (["--method", "generator:huge"], "generator"), (["--profile", "x", "--reps", "0"], "--reps"),
+    (["--trace", "--profile", "x"], "--trace"), (["--trace", "--output", "xr"], "--trace"),
+    (["--trace", "--layers-only"], "--trace"),
 ])
 def test_cli_refuses_bad_options_in_one_line(cli, argv, says):
     code, stdout, err = cli("bench", *argv)
@@ -167,3 +169,85 @@ def test_comfort_record_says_which_path_ran_and_its_own_cost():
     off = bench_run.bench_config("generator", "compact", (64, 48), 2, dev, 0.2, engine="fast",
                                  peaks={"fp32": 0.05}, bandwidth=5.0, warmup=0.2)
     assert off["comfort_stats"] is None and bench_run.comfort_note(off) == ""
+
+
+def test_trace_sees_the_whole_stylizer_stack(monkeypatch):
+    """`bench --trace`: the row's record carries a per-op trace of the same stylizer the pipeline ran,
+    wrappers included — the temporal wrapper's statistics average (``lerp``) shows with comfort on,
+    foveation's resizes (bilinear) with foveate on, neither without them (every op kept here)."""
+    from artem_vr import bench_trace
+
+    monkeypatch.setattr(bench_trace, "TOP_OPS", 1000)
+    dev = torch.device("cpu")
+    names = {}
+    for label, kw in (("plain", {}), ("comfort", {"comfort": True}), ("foveate", {"foveate": True})):
+        r = bench_run.bench_config("generator", "compact", (48, 32), 2, dev, 0.2, engine="fast", trace=True,
+                                   peaks={"fp32": 0.05}, bandwidth=5.0, warmup=0.2, **kw)
+        t = r["trace"]
+        assert t["device"] == "cpu" and t["frames"] == bench_trace.TRACED_FRAMES and t["device_ms"] is None
+        assert t["wall_ms"] > 0 and t["host_ms"] > 0 and t["launches"] >= 1 and t["kernels"] == t["host_ops"] == []
+        assert all(o["calls"] > 0 and o["host_ms"] >= 0 and o["device_ms"] == 0 for o in t["ops"])
+        assert t["host_ms"] <= 1.5 * t["wall_ms"]  # the host's time in the frame, not every thread's
+        assert [o["host_ms"] for o in t["ops"]] == sorted((o["host_ms"] for o in t["ops"]), reverse=True)
+        names[label] = {o["name"] for o in t["ops"]}
+        assert {"aten::mkldnn_convolution", bench_trace.OUTSIDE} <= names[label], names[label]
+        json.dumps(r)
+        assert "; trace: " in bench_trace.trace_note(r) and "top-level ops/frame; top: " in bench_trace.trace_note(r)
+    assert "aten::lerp" in names["comfort"] - names["plain"]
+    assert "aten::upsample_bilinear2d" in names["foveate"] - names["plain"]
+
+
+def test_cli_trace_row(cli, tmp_path):
+    """`--trace` on the command line: the record's trace (its top 25 ops) and the printed note."""
+    out = tmp_path / "b.json"
+    code, stdout, err = cli("bench", "--method", "generator:compact", "--engine", "fast", "--eye-size", "48x32",
+                            "--eyes", "2", "--comfort", "on", "--trace", "--seconds", "0.2", "--warmup", "0.2",
+                            "--json", out)
+    assert code == 0, err
+    (r,) = json.loads(out.read_text())
+    assert 0 < len(r["trace"]["ops"]) <= 25 and r["trace"]["launches_are"] == "top-level torch ops"
+    assert "; trace: " in stdout and " ms wall, host " in stdout, stdout
+
+
+def test_trace_reduction_on_cuda_events():
+    """The CUDA side of the reduction, on the profiler's own event classes (no GPU here): the GPU
+    busy and launches from the device events that are not annotations, an annotation's device time
+    without its device-side copy (the marker's own is the device work outside any op, e.g. a graph
+    replay), only what ran inside a frame marker, ops ranked by device time."""
+    from torch.autograd import DeviceType
+    from torch.autograd.profiler_util import FunctionEvent, FunctionEventAvg
+
+    from artem_vr import bench_trace
+
+    def ev(name, start, end, parent=None, kernels=(), device=DeviceType.CPU, annotation=False):
+        e = FunctionEvent(id=0, name=name, thread=1, start_us=start, end_us=end, use_device="cuda",
+                          device_type=device, is_user_annotation=annotation)
+        for k, us in kernels:
+            e.append_kernel(k, 0, us)
+        if parent is not None:
+            e.set_cpu_parent(parent)
+            parent.append_cpu_child(e)
+        return e
+
+    frame = ev(bench_trace.FRAME, 0, 1000, kernels=[(bench_trace.FRAME, 900), ("graph_kernel", 100)], annotation=True)
+    conv = ev("aten::cudnn_convolution", 100, 300, frame, kernels=[("conv_kernel", 500)])
+    region = ev("fovea.window", 300, 700, frame, kernels=[("fovea.window", 250), ("box_kernel", 50)], annotation=True)
+    item = ev("aten::item", 700, 950, region)
+    sync = ev("cudaDeviceSynchronize", 1000, 1900)  # between frames: not counted
+    device = [ev(n, 0, us, device=DeviceType.CUDA, annotation=a) for n, us, a in (
+        ("conv_kernel", 500, False), ("graph_kernel", 100, False), ("box_kernel", 50, False),
+        (bench_trace.FRAME, 900, True), ("fovea.window", 250, True))]
+    rows = {}
+    for e in device:
+        rows.setdefault(e.name, FunctionEventAvg()).add(e)
+    t = bench_trace.reduce_trace([frame, conv, region, item, sync] + device, [frame], [2.0], True, list(rows.values()))
+    assert t["device_ms"] == 0.65 and t["launches"] == 3 and t["wall_ms"] == 2.0
+    assert [k["name"] for k in t["kernels"]] == ["conv_kernel", "graph_kernel", "box_kernel"]
+    ops = {o["name"]: o for o in t["ops"]}
+    assert [o["name"] for o in t["ops"]][:3] == ["aten::cudnn_convolution", bench_trace.OUTSIDE, "fovea.window"]
+    assert ops["aten::cudnn_convolution"]["device_ms"] == 0.5 and ops[bench_trace.OUTSIDE]["device_ms"] == 0.1
+    assert ops["fovea.window"]["device_ms"] == 0.05 and ops["fovea.window"]["host_ms"] == 0.15
+    assert "cudaDeviceSynchronize" not in ops and bench_trace.FRAME not in ops
+    assert t["host_ms"] == 1.0 and t["outside_ops_ms"] == 0.4  # the frame's 1000 µs: 200 + 150 + 250 in ops
+    assert t["host_ops"][0]["name"] == bench_trace.OUTSIDE and t["host_ops"][1]["name"] == "aten::item"
+    assert "GPU busy 0.65 ms of 2.00 ms wall" in bench_trace.trace_note({"trace": t})

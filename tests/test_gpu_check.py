@@ -197,3 +197,22 @@ def test_every_step_command_line_parses(tmp_path, dry, capsys):
         BenchConfig.from_args(_args)  # the values too: methods, engines, precisions, layouts, sizes
         parsed += 1
     assert parsed >= 10, parsed
+
+
+def test_trace_tables_and_lines():
+    """A traced record (`bench --trace`) gets a small table in benchmarks_rows.md (its top ops) and
+    one summary line; records without a trace get neither."""
+    r = _row("generator", "full", (2016, 2240), False, "fused", 31.0, 32.0, foveate=True)
+    r.update(precision="fp16", trace={
+        "device": "cuda", "torch": "2.11.0", "frames": 3, "wall_ms": 32.5, "device_ms": 28.25, "host_ms": 12.0,
+        "launches": 1432.0, "launches_are": "device kernels, copies and sets",
+        "ops": [{"name": f"op{i}", "calls": 2.0, "device_ms": 10.0 - i, "host_ms": 0.5} for i in range(12)]})
+    md = gpu_check.trace_tables([r, _row("generator", "full", (2016, 2240), False, "fused", 31.0, 32.0)])
+    assert md.count("trace: ") == 1 and "generator:full +foveate 2016x2240x2 fused fp16" in md
+    assert "32.50 ms wall, GPU busy 28.25 ms, host 12.00 ms, 1432 device kernels, copies and sets" in md
+    assert md.count("| op") == gpu_check.TRACE_TABLE_OPS + 1 and "| op0 | 2 | 10.000 | 0.500 |" in md
+    (line,) = gpu_check.trace_lines([r])
+    assert "GPU busy 28.25 ms of 32.50 ms wall" in line and line.endswith("op0 10.00 ms, op1 9.00 ms, op2 8.00 ms")
+    r["trace"].update(device="cpu", device_ms=None)
+    assert "| op0 | 2 | n/a | 0.500 |" in gpu_check.trace_tables([r])
+    assert gpu_check.trace_tables([]) == "" and gpu_check.trace_lines([]) == []

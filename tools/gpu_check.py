@@ -320,6 +320,48 @@ def table_rows(records: list[dict], card: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+#: ops per traced record in benchmarks_rows.md (the record's JSON keeps its top 25)
+TRACE_TABLE_OPS = 8
+
+
+def trace_tables(records: list[dict]) -> str:
+    """Markdown for each pipeline record with a ``trace`` (`bench --trace`): a heading line with
+    its per-frame totals and its top ops (device ms on CUDA, host ms on the CPU); empty without one."""
+    out = []
+    for r in records:
+        t = r.get("trace")
+        if "stereo_fps" not in r or not t:
+            continue
+        flags = (" +comfort" if r.get("comfort") else "") + (" +foveate" if r.get("foveate") else "")
+        busy = f"GPU busy {t['device_ms']:.2f} ms, " if t.get("device_ms") is not None else ""
+        out += ["", f"trace: {r['method']}:{r['arch']}{flags} {r['eye_size'][0]}x{r['eye_size'][1]}x{r['eyes']} "
+                f"{r['engine']} {r['precision']} — per frame: {t['wall_ms']:.2f} ms wall, {busy}"
+                f"host {t['host_ms']:.2f} ms, {t['launches']:.0f} {t['launches_are']} "
+                f"(torch {t['torch']}, {t['frames']} frames traced)", "",
+                "| op | calls/frame | device ms/frame | host ms/frame |", "|---|---|---|---|"]
+        for o in t["ops"][:TRACE_TABLE_OPS]:
+            name = o["name"] if len(o["name"]) <= 60 else o["name"][:59] + "…"
+            dev = f"{o['device_ms']:.3f}" if t.get("device_ms") is not None else "n/a"  # a CPU trace: no device
+            out.append(f"| {name.replace('|', '/')} | {o['calls']:g} | {dev} | {o['host_ms']:.3f} |")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def trace_lines(records: list[dict]) -> list[str]:
+    """One summary line per traced record: its totals and its top three ops."""
+    out = []
+    for r in records:
+        t = r.get("trace")
+        if "stereo_fps" not in r or not t:
+            continue
+        col = "device_ms" if t.get("device_ms") is not None else "host_ms"
+        busy = f"GPU busy {t['device_ms']:.2f} ms of " if t.get("device_ms") is not None else ""
+        out.append(f"  trace {r['method']}:{r['arch']}{' +comfort' if r.get('comfort') else ''}"
+                   f"{' +foveate' if r.get('foveate') else ''} {r['eyes']}x{r['eye_size'][0]}x{r['eye_size'][1]} "
+                   f"{r['engine']}: {busy}{t['wall_ms']:.2f} ms wall, {t['launches']:.0f} {t['launches_are']}; "
+                   + ", ".join(f"{o['name'][:48]} {o[col]:.2f} ms" for o in t["ops"][:3]))
+    return out
+
+
 def wanted(step: dict, only: str | None) -> bool:
     """Whether a step runs: named by a prefix in ``--only``, else every step that is not optional."""
     if only:
@@ -385,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             records += got if isinstance(got, list) else [got]  # the training burst writes one record
             f.unlink()
     (out / "bench_gpu.json").write_text(json.dumps(records, indent=1))
-    (out / "benchmarks_rows.md").write_text(table_rows(records, card) + "\n" + "\n".join(targets(records)) + "\n")
+    (out / "benchmarks_rows.md").write_text(table_rows(records, card) + trace_tables(records) + "\n"
+                                            + "\n".join(targets(records)) + "\n")
     chart = subprocess.run([sys.executable, "tools/bench_chart.py", str(out / "bench_gpu.json"), str(out / "bench_gpu.svg"),
                             "--target", "90", "--title", f"artem-vr pipeline, stereo ({card})"],
                            capture_output=True, text=True, cwd=ROOT)
@@ -397,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [ln for ln in bench_log.splitlines()
               if ln.startswith(("defaults ", "matmul peak")) or " vs fast " in ln or " vs eager " in ln]
     lines += profile_lines(records)
+    lines += trace_lines(records)
     lines += targets(records)
     lines.append(f"  {sum('stereo_fps' in r for r in records)} pipeline records, "
                  f"{sum(r.get('kind') == 'layer_profile' for r in records)} layer profiles, "
