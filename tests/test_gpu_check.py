@@ -47,7 +47,7 @@ def test_the_real_run_fits_its_budget(tmp_path):
     assert {"1440x1600", "2016x2240", "generator:compact", "generator:full", "adain:fast"} <= set(on)
     fov = default[5]["cmd"]
     assert fov[fov.index("--foveate") + 1] == "on" and "2016x2240" in fov and "generator:full" in fov
-    assert fov[fov.index("--engine") + 1] == "fused"
+    assert fov[fov.index("--engine") + 1] == "fused" and "--trace" in fov
     # the fused rows choose each thin conv by timing; the optional plain row forces them plain
     thin = next(s for s in plan if s["name"] == "thin convs plain")
     assert thin["env"] == {"ARTEM_VR_THIN_CONVS": "0"} and thin["cmd"][thin["cmd"].index("--engine") + 1] == "fused"
@@ -77,7 +77,7 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     for step in ("profile layers", "fused generators", "adain fused", "comfort on (auto)", "foveation"):
         line = next(ln for ln in summary.splitlines() if step in ln)
         assert " ok " in line, line
-    assert summary.count("skipped: optional") == 9, summary
+    assert summary.count("skipped: optional") == 10, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
     # 1. the per-layer profile, first: eager tables of both networks, then the fused one per stage
     prof = [r for r in recs if r.get("kind") == "layer_profile"]

@@ -113,9 +113,10 @@ def steps(dry: bool, out: Path) -> list[dict]:
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
         # 6. issue 20: the full generator foveated (periphery at 0.55 scale + a full-resolution window of 27 %)
-        #    on the fused engine at the largest eye size (its two new input sizes compile here); unfoveated: step 3's
+        #    on the fused engine at the largest eye size (its two new input sizes compile here); unfoveated: step 3's.
+        #    Traced op by op (--trace): in run 5 the foveated frame cost more GPU time than the unfoveated one
         {"name": "foveation", "budget": 70, "cuda": False, "json": "foveation.json",
-         "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on",
+         "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on", "--trace",
                          "--eye-size", two[-1], "--eyes", "2", *secs, "--json", str(out / "foveation.json")] + commit},
         # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease
         {"name": "fused vs fast", "budget": 110, "cuda": False, "json": "fused_vs_fast.json", "optional": True,
