@@ -490,12 +490,14 @@ def motion(small: torch.Tensor, prev_small: torch.Tensor, hist: torch.Tensor, pr
     return flow, weight, (keep & (explained >= cut_fraction)).float()
 
 
-def stereo_match(x: torch.Tensor, *, width: int, photo_threshold: float, local_check: bool,
+def stereo_match(g: torch.Tensor, *, photo_threshold: float, local_check: bool,
                  grids: PixelGrids | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The stereo wrapper's work on a pair (2, 3, H, W): ``(flow, weight)`` at ``width`` pixels
-    wide, the flow (d, 0) that takes the left view onto the right one (:func:`right_disparity`,
-    holes filled) and where it may replace the right view (:func:`stereo_weight`)."""
-    g = gray_small(x, width)
+    """The stereo wrapper's work on a pair's small grays (2, 1, h, w) (:func:`frame_gray`):
+    ``(flow, weight)`` at that size, the flow (d, 0) that takes the left view onto the right one
+    (:func:`right_disparity`, holes filled) and where it may replace the right view
+    (:func:`stereo_weight`). The grays, not the frames, are its input so that its graph — the
+    largest of the comfort steps — is the same for every eye size of one aspect ratio (2×1440×1600
+    and 2×2016×2240 both give 640×711 at the default width): compiled once, not once per size."""
     gl, gr = g[0:1], g[1:2]
     d_r, valid = right_disparity(gl, gr, grids=grids)
     d_r = fill_holes(d_r, valid)
