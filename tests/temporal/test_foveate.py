@@ -448,3 +448,27 @@ def test_calibration_weights_go_to_a_device_once():
     part.mean_w.append(cal.mean_w[2])
     part.var_w.append(cal.var_w[2])
     assert len(part.weights_on("cpu")[0]) == 3
+
+
+@pytest.mark.parametrize("boxes, same", [
+    ([(0.25, 0.30, 0.52, 0.57), (0.30, 0.113, 0.57, 0.383)], True),  # 11×16 each: stacked, reduced together
+    ([(0.25, 0.30, 0.52, 0.57), (0.25, 0.10, 0.52, 0.37)], False),  # rounding makes one 11×15: one at a time
+])
+def test_box_statistics_of_both_eyes_equal_each_box_alone(boxes, same, monkeypatch):
+    """The window statistics taken at every normalization (thirty times a frame) reduce both eyes'
+    boxes in one go when their sizes agree: the same figures as each box on its own, in float32."""
+    from artem_vr.temporal import foveate
+
+    stacked = []
+    real_stack = torch.stack
+    monkeypatch.setattr(foveate.torch, "stack", lambda ts, *a, **k: stacked.append(len(ts)) or real_stack(ts, *a, **k))
+    f = torch.randn(2, 16, 37, 53).to(torch.bfloat16)
+    mean, var = foveate._box_stats(f, boxes)
+    assert stacked == ([2] if same else [])
+    assert mean.dtype == var.dtype == torch.float32 and mean.shape == var.shape == (2, 16)
+    for i, (y0, x0, y1, x1) in enumerate(boxes):
+        a, b = int(y0 * 37), int(x0 * 53)
+        r = f[i, :, a:math.ceil(y1 * 37), b:math.ceil(x1 * 53)].float()
+        torch.testing.assert_close(mean[i], r.mean(dim=(1, 2)), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(var[i], r.var(dim=(1, 2), correction=0), atol=1e-5, rtol=1e-4)
+    assert foveate._box_stats(None, boxes) is None and foveate._box_stats(f, boxes[:1]) is None
