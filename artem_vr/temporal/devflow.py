@@ -17,8 +17,8 @@ Constants (pixel grids, the border counts of :func:`box`) are kept by their owne
 one, a function makes them for that call (what a compiled graph wants: they become index maths
 inside its kernels). This module keeps no state of its own.
 
-The wrappers run four steps per frame (:func:`frame_gray`, :func:`motion`, :func:`stereo_match`,
-:func:`blend_on_device`) through a :class:`DeviceMaths`: eager, or — with a network on the ``fused`` engine —
+The wrappers run five steps per frame (:func:`frame_gray`, :func:`motion`, :func:`pair_gray`,
+:func:`stereo_match`, :func:`blend_on_device`) through a :class:`DeviceMaths`: eager, or — with a network on the ``fused`` engine —
 compiled by torch.compile, which turns each step's few hundred small ops into a few kernels
 (eager, a stereo frame takes over a thousand kernel launches: docs/benchmarks.md, "Compiled comfort").
 
@@ -475,6 +475,12 @@ def frame_gray(x: torch.Tensor, *, width: int, grids: PixelGrids | None = None) 
     return small, gray_hist(small)
 
 
+def pair_gray(x: torch.Tensor, *, width: int, grids: PixelGrids | None = None) -> torch.Tensor:
+    """A stereo pair (2, 3, H, W) → its small grays (2, 1, h, w) (:func:`gray_small`), the input
+    of :func:`stereo_match`. (``grids``: unused here; every step takes it.)"""
+    return gray_small(x, width)
+
+
 def motion(small: torch.Tensor, prev_small: torch.Tensor, hist: torch.Tensor, prev_hist: torch.Tensor, *,
            photo_threshold: float, cut_hist: float, cut_error: float, cut_fraction: float,
            grids: PixelGrids | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -492,7 +498,7 @@ def motion(small: torch.Tensor, prev_small: torch.Tensor, hist: torch.Tensor, pr
 
 def stereo_match(g: torch.Tensor, *, photo_threshold: float, local_check: bool,
                  grids: PixelGrids | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The stereo wrapper's work on a pair's small grays (2, 1, h, w) (:func:`frame_gray`):
+    """The stereo wrapper's work on a pair's small grays (2, 1, h, w) (:func:`pair_gray`):
     ``(flow, weight)`` at that size, the flow (d, 0) that takes the left view onto the right one
     (:func:`right_disparity`, holes filled) and where it may replace the right view
     (:func:`stereo_weight`). The grays, not the frames, are its input so that its graph — the

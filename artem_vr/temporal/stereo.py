@@ -146,7 +146,7 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
         view on x's device, the left stylization warped into it where the check passes."""
         self._stats["path"], self._stats["compiled"] = "torch", self._maths.compile
         self._stats["disparity_runs"] += 1
-        g, _hist = self._maths(devflow.frame_gray, x, width=self.disp_width)
+        g = self._maths(devflow.pair_gray, x, width=self.disp_width)
         flow, m = self._maths(devflow.stereo_match, g, photo_threshold=self.photo_threshold, local_check=self.local_check)
         self._dev_warped = m.mean()
         right = self._maths(devflow.blend_on_device, y[1:], y[:1], flow, m)

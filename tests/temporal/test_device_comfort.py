@@ -245,7 +245,7 @@ def _run_stack(net, pairs, compile):
 
 @pytest.mark.slow
 def test_compiled_comfort_equals_eager(clip, net, tmp_path, monkeypatch):
-    """The fused engine's comfort: the four device steps through torch.compile (Inductor's C++
+    """The fused engine's comfort: the five device steps through torch.compile (Inductor's C++
     backend here, Triton on CUDA) give the eager steps' frames, scene-cut decisions and figures;
     the compiled graphs are cached in the user data folder like the network's."""
     monkeypatch.setenv("ARTEM_VR_DATA", str(tmp_path / "data"))
