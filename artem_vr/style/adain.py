@@ -184,6 +184,26 @@ class AdaINStylizer(Stylizer):
         self._sources: list[tuple[str, float]] = []
         self._stats: Stats | None = None
 
+    @property
+    def _stats(self) -> Stats | None:
+        return self._style_stats
+
+    @_stats.setter
+    def _stats(self, stats: Stats | None) -> None:
+        # every new set of style statistics is new tensors: a frame graph that read the old ones is not reused
+        self._style_stats = stats
+        self._stats_generation = getattr(self, "_stats_generation", 0) + 1
+
+    # -- replay as one CUDA graph ---------------------------------------------
+    def graph_key(self, x: torch.Tensor) -> tuple | None:
+        """The fused engine only (the eager path's autocast caches casts, which a capture must not),
+        with the style's statistics in hand (``match`` takes them from a frame first) and their
+        generation: a new style is another graph."""
+        token = getattr(self.engine, "graph_token", None)
+        if token is None or self._stats is None or not self._sources:
+            return None
+        return ("adain", token(), self._stats_generation, self.preserve_color) + self._graph_common()
+
     # -- styles ---------------------------------------------------------------
     def styles(self) -> list[str]:
         """Styles with a painting in the library: presets (thumbnails), then user styles (theirs)."""

@@ -203,6 +203,10 @@ class FusedAdaIN:
         """The model whose weights run (the statistics filters' key)."""
         return self.model
 
+    def graph_token(self) -> tuple:
+        """What a frame graph captured through this engine reads: its weights, fixed for its life."""
+        return ("adain-fused", id(self), self.config.precision, self.config.channels_last)
+
     def _alpha_tensor(self, alpha: float) -> torch.Tensor:
         """α as a 0-dim float32 tensor on the device, remade only when it changes (a Python float
         would be a constant of the compiled graph: a new strength would recompile)."""

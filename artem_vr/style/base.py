@@ -107,6 +107,40 @@ class Stylizer(ABC):
     def reset_temporal(self) -> None:
         """Forget any state carried between frames (called on style change and seeks)."""
 
+    # -- replay as one CUDA graph (artem_vr.temporal.graphed) ------------------------------
+    def graph_prepare(self) -> None:
+        """Before :meth:`graph_key`: do now what :meth:`stylize` would do first in Python and that a
+        replayed graph would skip — here: apply the engine's pending in-place weight swap (a style
+        switch), where the stylizer runs one."""
+        sync = getattr(getattr(self, "engine", None), "sync", None)
+        if sync is not None:
+            sync()
+
+    def graph_key(self, x: torch.Tensor) -> tuple | None:
+        """Everything decided in Python that shapes :meth:`stylize` on ``x`` (the ops it launches, the
+        tensors it reads, the numbers baked into them), as a hashable key: two frames with one key
+        run the same kernels on the same buffers, so the second may be a replay of the first. None:
+        this stylizer cannot be replayed (the default; a stylizer opts in by overriding it)."""
+        return None
+
+    def _engine_graph_key(self) -> tuple | None:
+        """:meth:`graph_key` of a stylizer whose network runs through an engine (generator, XNOR):
+        the engine's token (None for ONNX Runtime, whose sessions are no CUDA graphs), the Python
+        numbers of :meth:`stylize`; weights swap in place: one graph for every style of one structure."""
+        token = getattr(getattr(self, "engine", None), "graph_token", None)
+        token = token() if token is not None else None
+        if token is None or getattr(self, "_net", None) is None:
+            return None
+        return (self.method, token) + self._graph_common()
+
+    def _graph_common(self) -> tuple:
+        """The Python numbers :meth:`stylize` bakes into every frame: strength, internal scale, upscale."""
+        return (float(self.strength), float(self.internal_scale), self.upscale)
+
+    def graph_replayed(self) -> None:
+        """After a replay of a graph captured from this stylizer: the Python bookkeeping its
+        :meth:`stylize` would have done (counters, the figures its ``stats`` read)."""
+
     @torch.inference_mode()
     def stylize(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x, f"{self.method} stylizer input")

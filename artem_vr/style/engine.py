@@ -246,6 +246,21 @@ class InferenceEngine:
                 self._live.load_state_dict(net.state_dict())
         self._loaded = net
 
+    def sync(self) -> None:
+        """Apply a pending :meth:`load` now (it is otherwise applied at the next call): before a
+        replayed graph, which reads :attr:`live`'s storages but runs no Python."""
+        if self._pending is not None:
+            self._apply_pending()
+
+    def graph_token(self) -> tuple | None:
+        """What a frame graph captured through this engine depends on (:meth:`Stylizer.graph_key
+        <artem_vr.style.base.Stylizer.graph_key>`): this engine and its prepared structure (a style
+        switch within one structure copies weights in place: the same token). None with the
+        engine's own CUDA graphs (a graph cannot be captured inside another)."""
+        if self.config.cuda_graph:
+            return None
+        return ("engine", id(self), self.prepares, self.kind, self.config.precision, self.config.channels_last)
+
     def _eager(self, x: torch.Tensor) -> torch.Tensor:
         return self._live(x) if self._fused is None else self._fused(x)
 
@@ -442,6 +457,13 @@ class EagerEngine:
 
     def load(self, net: nn.Module) -> None:
         self._net = net
+
+    def sync(self) -> None:
+        """Nothing pending here: :meth:`load` takes effect at once."""
+
+    def graph_token(self) -> tuple | None:
+        """The module that runs (one per style: a style switch is another graph)."""
+        return ("eager", id(self), id(self._net))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x, "inference engine input")

@@ -65,6 +65,9 @@ class GeneratorStylizer(Stylizer):
         self._live = self.engine.live
         self.style = style
 
+    def graph_key(self, x: torch.Tensor) -> tuple | None:
+        return self._engine_graph_key()
+
     def _forward(self, x):
         if self._net is None:
             raise UsageError("no style selected", "call set_style() first")

@@ -289,6 +289,11 @@ class XnorStylizer(Stylizer):
         self.engine.load(self._net)
         self.style = style
 
+    def graph_key(self, x: torch.Tensor) -> tuple | None:
+        """As the generator's: the NVRTC kernels launch on torch's current stream, so a CUDA graph
+        captures them like torch's own (tests/cuda/test_graphs.py)."""
+        return self._engine_graph_key()
+
     def _forward(self, x):
         if self._net is None:
             raise UsageError("no style selected", "call set_style() first")

@@ -548,7 +548,8 @@ class FrameCost:
     """A wrapper's own time per frame, never waiting in the frame loop.
 
     ``mark(device)`` returns a time mark: the wall clock on the CPU, a CUDA event recorded on the
-    current stream on a GPU. ``done(marks, spans, on_ms)`` hands ``on_ms`` the milliseconds of
+    current stream on a GPU (None while that stream captures a frame graph: a replay runs no
+    Python, so such a frame's own work is not timed, and ``done`` drops it). ``done(marks, spans, on_ms)`` hands ``on_ms`` the milliseconds of
     each (i, j) span of the marks: at once on the CPU; on a GPU once the last event has completed
     (checked without blocking at the next ``done``; :meth:`flush` waits, for whoever reads stats).
     """
@@ -560,12 +561,16 @@ class FrameCost:
     @staticmethod
     def mark(device: torch.device):
         if device.type == "cuda":
+            if torch.cuda.is_current_stream_capturing():  # inside a frame graph's capture: no timing
+                return None
             e = torch.cuda.Event(enable_timing=True)
             e.record()
             return e
         return time.perf_counter()
 
     def done(self, marks: list, spans: list[tuple[int, int]], on_ms) -> None:
+        if any(m is None for m in marks):  # taken inside a graph capture: nothing was timed
+            return
         with self._lock:
             self._pending.append((marks, spans, on_ms))
         self._resolve(block=False)

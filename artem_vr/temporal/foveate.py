@@ -64,8 +64,7 @@ from artem_vr.style.fused import compiled, compiling
 from artem_vr.style.norm import current_features, only_stats_filter, stats_filter
 from artem_vr.style.upscale import downscale, internal_size, upscale
 from artem_vr.style.weights import read_header
-from artem_vr.temporal.wrapper import WrappingStylizer
-from artem_vr.temporal.wrapper import as_switch
+from artem_vr.temporal.wrapper import WrappingStylizer, as_switch, find_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +396,7 @@ class FoveatedStylizer(WrappingStylizer):
         self.stats_source = ""
         self._calibration: FoveaCalibration | None = None
         self._given = calibration  # used instead of the network's file (a fit, a test)
+        self._graph_frame: tuple | None = None  # (places, n, h, w) of the frame a graph key was made for
 
     # -- statistics shared between the two passes -----------------------------------
     def _pick_estimate(self) -> None:
@@ -456,6 +456,40 @@ class FoveatedStylizer(WrappingStylizer):
         k = self.correction  # the window's difference is a noisy estimate of the whole picture's: shrunk
         ratio = ((vh + 1e-5) / (vl + 1e-5)).clamp(0.25, 4.0)
         return m + k * (mh - ml), v * ratio ** k
+
+    # -- replay as one CUDA graph (artem_vr.temporal.graphed) -------------------------
+    def graph_prepare(self) -> None:
+        self.inner.graph_prepare()
+        if self.enabled() and self.strength > 0.0:
+            self._pick_estimate()  # a new network's calibration: part of the key
+
+    def graph_key(self, x: torch.Tensor) -> tuple | None:
+        """Replayable when the stylizer under it is: the windows' places (where the region is now),
+        the spec and the statistics estimate in use are the rest of the key (a gaze that moves the
+        window every frame makes every frame a new key: those frames run as they are)."""
+        inner = self.inner.graph_key(x)
+        self._graph_frame = None
+        if inner is None:
+            return None
+        n, _, h, w = x.shape
+        if not self.enabled() or self.strength <= 0.0:
+            self._graph_frame = (None, n, h, w)
+            return ("fovea off", inner)
+        places = tuple(place(h, w, c, self.spec, self.inner.internal_scale) for c in self.region.centres(n))
+        self._graph_frame = (places, n, h, w)
+        cal = self._calibration
+        return ("fovea", places, self.spec, self.stats_mode, self.correction, self.stats_source,
+                None if cal is None else id(cal), self.compiles, inner)
+
+    def graph_replayed(self) -> None:
+        self.inner.graph_replayed()
+        if self._graph_frame is not None:  # what stylize records of the frame
+            places, n, h, w = self._graph_frame
+            if places is None:
+                self.last_windows, self.last_pixels = [], self.inner.network_pixels(n, h, w)
+            else:
+                self.last_windows = [p[0] for p in places]
+                self.last_pixels = foveated_pixels(n, h, w, self.spec, self.inner.internal_scale)
 
     def network_pixels(self, n: int, h: int, w: int) -> int:
         if not self.enabled():
@@ -540,12 +574,7 @@ def _moments(r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def find_foveated(stylizer) -> FoveatedStylizer | None:
     """The FoveatedStylizer in a chain of wrappers (``.inner``), or None."""
-    s = stylizer
-    while s is not None:
-        if isinstance(s, FoveatedStylizer):
-            return s
-        s = getattr(s, "inner", None) if isinstance(s, WrappingStylizer) else None
-    return None
+    return find_wrapper(stylizer, FoveatedStylizer)
 
 
 def draw_outline(y: torch.Tensor, windows, thickness: int = 2, colour=(1.0, 0.85, 0.1)) -> torch.Tensor:

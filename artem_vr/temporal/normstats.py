@@ -139,6 +139,23 @@ class NormStatsHooks:
         return mean, var
 
 
+    def graph_token(self) -> tuple | None:
+        """What the transforms will do on the next frame, as a key for a frame graph
+        (:mod:`artem_vr.temporal.graphed`): each transform's owner's ``stats_token()``, in order;
+        None when one has none (it cannot be replayed)."""
+        tokens = []
+        for order, ref in self._transforms:
+            fn = ref()
+            if fn is None:
+                continue
+            token = getattr(getattr(fn, "__self__", None), "stats_token", None)
+            token = token() if token is not None else None
+            if token is None:
+                return None
+            tokens.append((order, token))
+        return tuple(tokens)
+
+
 def hooks_for(stylizer) -> NormStatsHooks:
     """The shared :class:`NormStatsHooks` of the innermost stylizer under ``stylizer``: kept on that
     stylizer (``norm_stats_hooks``), so it lives and dies with it; every wrapper gets the same one."""

@@ -155,6 +155,9 @@ class TemporalStabilizer(StatsWrappingStylizer):
         self._dev_cuts: torch.Tensor | None = None
         self._dev_blend: torch.Tensor | None = None
         self._keep: torch.Tensor | None = None
+        self._ema: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # norm point -> (mean, var) buffers
+        self._ema_generation = 0  # new buffers (a new network or size): graphs that read the old ones are not reused
+        self._keep_buf: torch.Tensor | None = None  # the device path's cut weight of this frame, in place
         self.reset()
 
     @property
@@ -174,7 +177,9 @@ class TemporalStabilizer(StatsWrappingStylizer):
     # -- state ------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget every frame before: the next output is the plain stylization."""
-        self._ema: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        # The moving averages live in buffers kept across resets and updated in place (a frame
+        # graph reads them where they are, :mod:`.graphed`); a reset only marks them unprimed.
+        self._ema_primed = False
         self._prev_out: torch.Tensor | None = None
         self._prev_small: np.ndarray | torch.Tensor | None = None
         self._prev_hist: list[np.ndarray] | torch.Tensor | None = None
@@ -196,22 +201,31 @@ class TemporalStabilizer(StatsWrappingStylizer):
     def uses_flow(self) -> bool:
         return self.mode in ("flow", "stats+flow", "auto")
 
+    def stats_token(self) -> tuple:
+        """What :meth:`_ema_transform` does on the next frame (a frame graph's key): whether it runs,
+        whether the averages are primed, whether a device cut weight applies, and which buffers."""
+        return ("ema", self._running and self.uses_stats, self._ema_primed, self._keep is not None,
+                self.stats_momentum, self._ema_generation)
+
     def _ema_transform(self, key, mean, var):
         if not self._running or not self.uses_stats:
             return mean, var
         t0 = time.perf_counter()
-        prev = self._ema.get(id(key))
-        if prev is None or prev[0].shape != mean.shape:
-            self._ema[id(key)] = (mean, var)
+        buf = self._ema.get(id(key))
+        if buf is None or buf[0].shape != mean.shape or buf[0].device != mean.device:
+            buf = self._ema[id(key)] = (torch.empty_like(mean), torch.empty_like(var))
+            self._ema_generation += 1
+            self._ema_primed = False
+        if not self._ema_primed:  # the first frame since a reset: its own statistics, kept
+            buf[0].copy_(mean)
+            buf[1].copy_(var)
             out = (mean, var)  # the same objects: the hook leaves the output untouched
-        elif self._keep is not None:  # device path: a cut (decided on the device) weighs the past 0
-            k = (self._keep * self.stats_momentum).to(mean.dtype)
-            out = (torch.lerp(mean, prev[0], k), torch.lerp(var, prev[1], k))
-            self._ema[id(key)] = out
         else:
-            k = self.stats_momentum
-            out = (torch.lerp(mean, prev[0], k), torch.lerp(var, prev[1], k))
-            self._ema[id(key)] = out
+            # device path: a cut (decided on the device) weighs the past 0
+            k = (self._keep_buf * self.stats_momentum).to(mean.dtype) if self._keep is not None else self.stats_momentum
+            out = (torch.lerp(mean, buf[0], k), torch.lerp(var, buf[1], k))
+            buf[0].copy_(out[0])
+            buf[1].copy_(out[1])
         self._hook_s += time.perf_counter() - t0
         return out
 
@@ -256,6 +270,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
         t1 = time.perf_counter()
         self._hook_s = 0.0
         y = self._stylize_inner(x)
+        self._primed_by_frame()
         if want_flow and overlap and self._prev_out is not None:
             tf = time.perf_counter()
             flow, weight = self._flow(small)
@@ -304,6 +319,10 @@ class TemporalStabilizer(StatsWrappingStylizer):
             else:
                 keep = ((hist - self._prev_hist).abs().sum(1).max() <= self.cut_hist).float()
             self._keep = keep
+            if self._keep_buf is None or self._keep_buf.shape != keep.shape or self._keep_buf.device != keep.device:
+                self._keep_buf = torch.empty_like(keep)
+                self._ema_generation += 1
+            self._keep_buf.copy_(keep)  # in place: the statistics' average reads it there
             cut = (keep < 0.5).long()
             self._dev_cuts = cut if self._dev_cuts is None else self._dev_cuts + cut
         self._hooks.attach(self.inner)
@@ -311,6 +330,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
         self._stats["path"], self._stats["compiled"] = "torch", self._maths.compile
         marks.append(devflow.FrameCost.mark(dev))
         y = self._stylize_inner(x)
+        self._primed_by_frame()
         marks.append(devflow.FrameCost.mark(dev))
         if flow is not None:
             weight = weight * (self.blend * self._keep)
@@ -325,6 +345,12 @@ class TemporalStabilizer(StatsWrappingStylizer):
         marks.append(devflow.FrameCost.mark(dev))
         self._cost.done(marks, [(0, 1), (2, 3), (1, 2)], self._account)
         return y
+
+    def _primed_by_frame(self) -> None:
+        """After the network ran with the averages on: they hold a frame (decided from what ran
+        in Python before the network, so a replayed graph, which runs none, primes them too)."""
+        if self.uses_stats and self._hooks.layers > 0:
+            self._ema_primed = True
 
     def _account(self, ms: list[float]) -> None:
         """One device-path frame's times: own work (before and after the network), the network."""

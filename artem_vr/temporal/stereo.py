@@ -97,6 +97,8 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
                        "disparity_runs": 0, "path": "opencv", "compiled": False}
         self._cost = devflow.FrameCost()
         self._dev_warped: torch.Tensor | None = None
+        self._warped_buf: torch.Tensor | None = None  # the device path's warped share, in place (a frame graph refreshes it)
+        self._graph_on = False  # the last frame graph key: this wrapper warped the pair
         self._grids = PixelGrids()
         self._maths = devflow.DeviceMaths(self._grids, compile)
 
@@ -110,6 +112,31 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
             self._stats["warped_fraction"] = float(self._dev_warped)
             self._dev_warped = None
         return self._stats
+
+    def stats_token(self) -> tuple:
+        """:meth:`_pool_transform` depends on nothing decided in Python outside :meth:`stylize`."""
+        return ("pool",)
+
+    def graph_key(self, x: torch.Tensor) -> tuple | None:
+        """Replayable when the stylizer under it is and the pair (if warped) takes the device path."""
+        inner = self.inner.graph_key(x)
+        self._graph_on = False
+        if inner is None:
+            return None
+        if x.shape[0] != 2 or self.mode == "off" or not self.enabled():
+            return ("stereo off", inner)
+        if self.mode == "warp" and not use_device_path(self.backend, x.device):
+            return None  # OpenCV on the host
+        self._graph_on = True
+        return ("stereo", self.mode, self.disp_width, self.photo_threshold, self.local_check, self._maths.compile, inner)
+
+    def graph_replayed(self) -> None:
+        self.inner.graph_replayed()
+        if self._graph_on:  # what stylize counts; its warped share is in place already
+            self._stats["pairs"] += 1
+            if self.mode == "warp":
+                self._stats["disparity_runs"] += 1
+                self._dev_warped = self._warped_buf
 
     def _pool_transform(self, key, mean, var):
         if not self._running or mean.shape[0] != 2:
@@ -148,7 +175,11 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
         self._stats["disparity_runs"] += 1
         g = self._maths(devflow.pair_gray, x, width=self.disp_width)
         flow, m = self._maths(devflow.stereo_match, g, photo_threshold=self.photo_threshold, local_check=self.local_check)
-        self._dev_warped = m.mean()
+        warped = m.mean()
+        if self._warped_buf is None or self._warped_buf.device != warped.device:
+            self._warped_buf = torch.empty_like(warped)
+        self._warped_buf.copy_(warped)  # in place: a replayed frame refreshes it there
+        self._dev_warped = self._warped_buf
         right = self._maths(devflow.blend_on_device, y[1:], y[:1], flow, m)
         return torch.cat([y[:1], right], dim=0)
 

@@ -36,6 +36,16 @@ def as_switch(enabled: bool | Callable[[], bool]) -> Callable[[], bool]:
     return lambda: value
 
 
+def find_wrapper(stylizer, kind: type):
+    """The first stylizer of type ``kind`` down a chain of wrappers (``.inner``), or None."""
+    s = stylizer
+    while s is not None:
+        if isinstance(s, kind):
+            return s
+        s = getattr(s, "inner", None) if isinstance(s, WrappingStylizer) else None
+    return None
+
+
 class WrappingStylizer(Stylizer):
     """Forwards the Stylizer interface to ``inner``; subclasses override :meth:`stylize`.
 
@@ -91,6 +101,15 @@ class WrappingStylizer(Stylizer):
     def network_pixels(self, n: int, h: int, w: int) -> int:
         return self.inner.network_pixels(n, h, w)
 
+    # -- replay as one CUDA graph (artem_vr.temporal.graphed): forwarded; graph_key stays None
+    # (the Stylizer default) unless a wrapper knows its stylize is the same kernels on the same
+    # buffers for one key
+    def graph_prepare(self) -> None:
+        self.inner.graph_prepare()
+
+    def graph_replayed(self) -> None:
+        self.inner.graph_replayed()
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:  # not used: stylize is overridden
         return self.inner._forward(x)  # noqa: SLF001
 
@@ -113,6 +132,12 @@ class StatsWrappingStylizer(WrappingStylizer):
         self._hooks = hooks_for(stylizer)
         self._hooks.add_transform(order, transform)
         self._running = False
+
+    def stats_token(self) -> tuple | None:
+        """What this wrapper's statistics transform does on the next frame, decided in Python (a
+        frame graph's key, :meth:`NormStatsHooks.graph_token <.normstats.NormStatsHooks.graph_token>`);
+        None: it cannot be replayed (the default)."""
+        return None
 
     def _stylize_inner(self, x: torch.Tensor) -> torch.Tensor:
         """The inner stylizer on ``x`` with the hooks active and this wrapper's transform on."""
