@@ -12,15 +12,17 @@
   (:mod:`~artem_vr.temporal.strips` draws its side-by-side images).
 
 The wrappers are Stylizers themselves, so they stack:
-``TemporalStabilizer(StereoConsistentStylizer(stylizer))`` is what :func:`wrap_for_run` builds.
+``TemporalStabilizer(FrameGraphStylizer(StereoConsistentStylizer(stylizer)))`` is what
+:func:`wrap_for_run` builds (:mod:`~artem_vr.temporal.graphed`: frames on CUDA replayed as CUDA graphs).
 """
 
 from __future__ import annotations
 
+from artem_vr.temporal.graphed import FrameGraphStylizer
 from artem_vr.temporal.stabilize import TemporalStabilizer
 from artem_vr.temporal.stereo import StereoConsistentStylizer
 
-__all__ = ["TemporalStabilizer", "StereoConsistentStylizer", "wrap_for_run", "stabilize_for_video", "comfort_stats"]
+__all__ = ["TemporalStabilizer", "StereoConsistentStylizer", "FrameGraphStylizer", "wrap_for_run", "stabilize_for_video", "comfort_stats"]
 
 
 def wrap_for_run(stylizer, state, backend: str = "auto") -> TemporalStabilizer:
@@ -33,7 +35,8 @@ def wrap_for_run(stylizer, state, backend: str = "auto") -> TemporalStabilizer:
     compile = stylizer.compiles
     stereo = StereoConsistentStylizer(stylizer, mode="warp", backend=backend, compile=compile,
                                       enabled=lambda: bool(getattr(state, "stereo_consistency", True)))
-    return TemporalStabilizer(stereo, mode="auto", backend=backend, compile=compile,
+    # frames on CUDA replay as CUDA graphs below the temporal stabilizer (its per-frame flow stays out)
+    return TemporalStabilizer(FrameGraphStylizer(stereo), mode="auto", backend=backend, compile=compile,
                               enabled=lambda: bool(getattr(state, "temporal", True)))
 
 
@@ -52,5 +55,5 @@ def comfort_stats(stylizer) -> dict:
             out["temporal"] = dict(s.stats)
         elif isinstance(s, StereoConsistentStylizer):
             out["stereo"] = dict(s.stats)
-        s = getattr(s, "inner", None) if isinstance(s, (TemporalStabilizer, StereoConsistentStylizer)) else None
+        s = getattr(s, "inner", None) if isinstance(s, (TemporalStabilizer, StereoConsistentStylizer, FrameGraphStylizer)) else None
     return out

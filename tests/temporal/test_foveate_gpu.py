@@ -20,6 +20,7 @@ from artem_vr.style.methods import make_stylizer
 from artem_vr.temporal import comfort_stats, wrap_for_run
 from artem_vr.temporal.cost import moving_frames
 from artem_vr.temporal.foveate import FoveatedStylizer
+from artem_vr.temporal.graphed import find_frame_graph
 
 CUDA_OK, CUDA_WHY = cuda_available()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not CUDA_OK, reason=f"needs CUDA: {CUDA_WHY}")]
@@ -35,11 +36,13 @@ def test_foveated_with_comfort_on_cuda_never_waits_for_the_host(method, options)
     fov = FoveatedStylizer(make_stylizer(method, None, device="cuda", **options))
     stack = wrap_for_run(fov, SimpleNamespace(temporal=True, stereo_consistency=True))
     xs = _pairs(6)
-    ys = stylize_never_waiting(stack, xs, warm=2)  # warm: the calibration's one copy to the GPU is in these
+    # warm: the calibration's one copy to the GPU, and the frame graph's two frames as they are and its capture
+    ys = stylize_never_waiting(stack, xs, warm=3)
     assert all(y.is_cuda and y.shape == xs[0].shape for y in ys)
     assert fov.stats_source.startswith("calibrated") and fov.last_windows
     st = comfort_stats(stack)
     assert st["temporal"]["path"] == "torch" and st["stereo"]["disparity_runs"] == len(xs)
+    assert find_frame_graph(stack).stats["replays"] == len(xs) - 3  # the fused engine's frames replay
 
 
 def test_foveated_window_on_cuda_matches_the_cpu():

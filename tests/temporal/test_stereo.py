@@ -103,7 +103,7 @@ def test_fill_disparity_holes_takes_the_farther_neighbour():
 def test_wrap_for_run_switches_live(net):
     state = SimpleNamespace(temporal=True, stereo_consistency=True)
     s = wrap_for_run(net, state)
-    assert isinstance(s, TemporalStabilizer) and isinstance(s.inner, StereoConsistentStylizer)
+    assert isinstance(s, TemporalStabilizer) and isinstance(s.inner.inner, StereoConsistentStylizer)  # a frame graph between
     left, right, _ = pair_with_disparity(6)
     pair = to_tensor([left, right])
     s.stylize(pair)
