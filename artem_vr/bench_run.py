@@ -53,6 +53,7 @@ from artem_vr.sources.base import FrameSource
 from artem_vr.style.engine import EngineConfig, auto_engine
 from artem_vr.style.methods import make_stylizer
 from artem_vr.temporal import comfort_stats
+from artem_vr.temporal.graphed import find_frame_graph
 from artem_vr.text import pixel_counts, say
 
 NA = {"submit": "no XR session in this bench (use --output xr)"}
@@ -173,6 +174,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     (a_t, a_s, a_p), (b_t, b_s, b_p) = marks["t0"], marks["t1"]
     stages = pipeline.clock.summary()
     comfort_own = comfort_figures(stylizer) if comfort else None  # the pipeline's frames, before the loop below
+    graph_own = frame_graph_figures(stylizer)
 
     # the same stylizer alone, in a tight loop, same run: the reference the pipeline should reach.
     # On a thread of its own, like the worker (a thread's first torch call builds its own CPU
@@ -233,7 +235,8 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "engine": eng.kind if eng is not None else engine, "engine_config": eng.describe() if eng is not None else "eager",
         "precision": prec_name, "cuda_graph": bool(prec is not None and prec.cuda_graph),
         "channels_last": bool(prec is not None and prec.channels_last),
-        "internal_scale": internal_scale, "comfort": comfort, "comfort_stats": comfort_own, "upload": output.upload_kind,
+        "internal_scale": internal_scale, "comfort": comfort, "comfort_stats": comfort_own, "frame_graph": graph_own,
+        "upload": output.upload_kind,
         "eye_size": [w, h], "eyes": eyes, "foveate": foveate,
         "network_pixels": stylizer.network_pixels(eyes, h, w), "frame_pixels": eyes * h * w,
         "stereo_fps": round((b_p - a_p) / (b_t - a_t), 2),
@@ -265,6 +268,24 @@ def comfort_figures(stylizer) -> dict:
     return out
 
 
+def frame_graph_figures(stylizer) -> dict | None:
+    """The pipeline's frames through the frame graph (:mod:`artem_vr.temporal.graphed`): how many
+    were replays, captures and run as they are, and the last reason one ran as it is."""
+    graph = find_frame_graph(stylizer)
+    return None if graph is None else dict(graph.stats)
+
+
+def frame_graph_note(r: dict) -> str:
+    """`` graph replayed 97 %`` or, where no frame replayed, `` graph off (why)``."""
+    g = r.get("frame_graph")
+    if not g:
+        return ""
+    total = g["replays"] + g["captures"] + g["frames_as_they_are"]
+    if not g["replays"]:
+        return f" graph off ({g['why'] or 'no frame replayed'})"
+    return f" graph replayed {g['replays'] / max(1, total):.0%}"
+
+
 def comfort_note(r: dict) -> str:
     """`` +comfort`` with, where the record has them, the path and its own milliseconds per wrapper."""
     if not r.get("comfort"):
@@ -291,7 +312,7 @@ def print_record(r: dict) -> None:
     parts = [f"{k} {v['median']:.2f}/{v['p99']:.2f}" for k, v in st.items() if v]
     flags = [r["engine"], r["precision"]] + (["cl"] if r["channels_last"] else []) + (["graph"] if r["cuda_graph"] else [])
     say(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']} {'/'.join(flags)}"
-          f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{comfort_note(r)}"
+          f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{comfort_note(r)}{frame_graph_note(r)}"
           f"{' +foveate' if r.get('foveate') else ''} network {pixel_counts(r.get('network_pixels', 0))}"
           f" [{r['upload']}]  {r['stereo_fps']:7.2f} FPS through the pipeline (network alone {r['network_fps']:.2f}); "
           f"ms median/p99: {', '.join(parts)}; floor {r['floor_ms']} ms ({r['binding']}: flop {r['flop_floor_ms']}, "

@@ -51,6 +51,10 @@ def test_the_real_run_fits_its_budget(tmp_path):
     # the fused rows choose each thin conv by timing; the optional plain row forces them plain
     thin = next(s for s in plan if s["name"] == "thin convs plain")
     assert thin["env"] == {"ARTEM_VR_THIN_CONVS": "0"} and thin["cmd"][thin["cmd"].index("--engine") + 1] == "fused"
+    # the frame graphs' reference: comfort on, auto, with every frame launched from Python
+    off = next(s for s in plan if s["name"] == "frame graphs off")
+    assert off["env"] == {"ARTEM_VR_FRAME_GRAPH": "0"} and off["cmd"][off["cmd"].index("--comfort") + 1] == "on"
+    assert "tests/temporal/test_graphed_gpu.py" in default[1]["cmd"]
     # a short second lease: every optional step fits one on its own, and --only picks by prefix
     optional = [s for s in plan if s.get("optional")]
     assert optional and all(gpu_check.SETUP_BUDGET_S + s["budget"] <= 400 for s in optional)
@@ -77,7 +81,7 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     for step in ("profile layers", "fused generators", "adain fused", "comfort on (auto)", "foveation"):
         line = next(ln for ln in summary.splitlines() if step in ln)
         assert " ok " in line, line
-    assert summary.count("skipped: optional") == 10, summary
+    assert summary.count("skipped: optional") == 11, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
     # 1. the per-layer profile, first: eager tables of both networks, then the fused one per stage
     prof = [r for r in recs if r.get("kind") == "layer_profile"]

@@ -1,7 +1,7 @@
 """The steps of the one GPU run (tools/gpu_check.sh does the set-up, then runs this).
 
 Each step is a subprocess under its own time budget (seconds, in :func:`steps`; the default
-steps total 525 s, and the set-up before them is budgeted 20 s: 545 s of the :data:`RUN_LIMIT_S`
+steps total 530 s, and the set-up before them is budgeted 20 s: 550 s of the :data:`RUN_LIMIT_S`
 the run may take — compile time included: the fused engine and the comfort steps compile inside
 their steps' warm-ups, and the kernels are cached on disk in the user data folder, so a later
 step reuses an earlier one's). Budgets follow run 5 (2026-12-04, docs/benchmarks.md), where the
@@ -15,7 +15,8 @@ Default order (issue 19: the first minutes of a lease produce the per-layer tabl
 
 1. ``profile layers`` — the per-layer table of the full generator (fast engine, then fused per
    stage) and AdaIN fast at 2×1440×1600 → ``profile_layers.md`` (records in bench_gpu.json);
-2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the fused, engine, foveation and device comfort tests;
+2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the fused, engine, frame graph,
+   foveation and device comfort tests;
 3. ``fused generators`` — generators compact and full on the fused engine (``auto`` on CUDA since
    run 5), comfort off, at 2×1440×1600 and 2×2016×2240;
 4. ``adain fused`` — AdaIN fast on its fused stages, same sizes;
@@ -35,7 +36,7 @@ Every pipeline row carries bytes per frame, the ratio to the traffic floor and a
 estimate at 1 TB/s (labelled an estimate). Optional steps (measured on earlier leases; run them
 with ``--only "NAME,..."`` in a second call): ``fused vs fast`` (the comparison behind ``auto``),
 ``thin convs plain`` (the fused generators with the thin convs forced plain),
-``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
+``frame graphs off`` (step 5's rows at 2×1440×1600 with every frame launched from Python), ``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
 ``xnor layers vs cudnn``, ``pipeline at three eye sizes``, ``engine defaults table``,
 ``training burst``, ``xnor engines``.
 
@@ -92,14 +93,15 @@ def steps(dry: bool, out: Path) -> list[dict]:
                          *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
         #    (the device comfort's last: its compiled test compiles the comfort steps, the longest)
-        {"name": "gpu tests (fused, engine, comfort)", "budget": 100, "cuda": True, "log": "pytest_gpu.log",
+        #    (the per-layer profile's own GPU tests are in "gpu tests (all)": step 1 runs the profile itself)
+        {"name": "gpu tests (fused, engine, comfort)", "budget": 110, "cuda": True, "log": "pytest_gpu.log",
          "cmd": [py, "-m", "pytest", "-v", "-m", "gpu", "-rs", "--durations=15", "-p", "no:cacheprovider", "tests/style/test_fused.py",
-                 "tests/style/test_engine.py", "tests/test_layer_profile.py", "tests/style/test_adain_fused.py",
+                 "tests/style/test_engine.py", "tests/style/test_adain_fused.py", "tests/temporal/test_graphed_gpu.py",
                  "tests/temporal/test_foveate_gpu.py", "tests/temporal/test_device_comfort_gpu.py"]},
         # 3. the generators on the fused engine (what `auto` runs on CUDA since run 5, where it beat `fast`
         #    1.6-2.1x: docs/benchmarks.md), comfort off, at the two headset sizes: the comfort-cost
         #    reference of step 5 and the traffic-floor ratio; full first (its 2x1440x1600 stages are cached)
-        {"name": "fused generators", "budget": 110, "cuda": False, "json": "fused.json",
+        {"name": "fused generators", "budget": 105, "cuda": False, "json": "fused.json",
          "cmd": bench + ["--method", *fused_methods, "--engine", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *secs, "--json", str(out / "fused.json")] + commit},
         # 4. AdaIN fast on its fused stages (two compiled graphs per size), same sizes, brief windows
@@ -129,6 +131,12 @@ def steps(dry: bool, out: Path) -> list[dict]:
          "env": {"ARTEM_VR_THIN_CONVS": "0"},
          "cmd": bench + ["--method", *fused_methods, "--engine", "fused", *compile_, "--eye-size", big,
                          "--eyes", "2", *secs, "--json", str(out / "thin_plain.json")] + commit},
+        # the frame graphs off (artem_vr.temporal.graphed): every frame's kernels launched from Python, as
+        # before; the reference for steps 5 and 6, which replay each frame as one CUDA graph
+        {"name": "frame graphs off", "budget": 110, "cuda": False, "json": "graphs_off.json", "optional": True,
+         "env": {"ARTEM_VR_FRAME_GRAPH": "0"},
+         "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on",
+                         "--eye-size", big, "--eyes", "2", *short, "--json", str(out / "graphs_off.json")] + commit},
         {"name": "comfort off (auto)", "budget": 60, "cuda": False, "json": "comfort_off.json", "optional": True,
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "off",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
