@@ -86,7 +86,7 @@ class BenchConfig:
     engines: tuple[str, ...] | None = None
     precisions: tuple[str, ...] = ("auto",)
     layouts: tuple[str, ...] = ("auto",)
-    graphs: tuple[bool, ...] = (False,)
+    graphs: tuple[bool, ...] = (True,)
     compile: bool = True
     threads: int | None = None
     internal_scale: float = 1.0
@@ -184,7 +184,7 @@ def run_profile(config: BenchConfig, dev: torch.device) -> int:
     for m, a, e in jobs:
         t0 = time.perf_counter()
         say(f"--- {m}:{a} {e}" + (" (compiling the fused stages first)" if e == "fused" else ""), flush=True)
-        eng = engine_config(dev, e, "auto", "auto", False, config.compile) if e == "fused" else e
+        eng = engine_config(dev, e, "auto", "auto", config.compile) if e == "fused" else e
         try:
             r = profile_network(m, a, size, eyes, dev, engine=eng, reps=config.reps, warmup=2, bandwidth=bandwidth,
                                 commit=commit)
@@ -255,21 +255,18 @@ def run_config(config: BenchConfig) -> int:
     failed = 0
     for size in sizes:
         for m, a in methods:
-            variants = [("eager", "auto", "auto", False)] if m not in ("generator", "xnor") else []
+            variants = [("eager", "auto", "auto")] if m not in ("generator", "xnor") else []
             if m == "adain" and "fused" in engines:  # AdaIN: its eager path, and its fused stages
-                variants += [("fused", p, lay, False) for p in config.precisions for lay in config.layouts]
+                variants += [("fused", p, lay) for p in config.precisions for lay in config.layouts]
             if m in ("generator", "xnor"):
                 for e in engines:
                     if e in ("auto", "eager", "ort"):
-                        variants.append((e, "auto" if e == "auto" else "fp32", "auto" if e == "auto" else "nchw", False))
+                        variants.append((e, "auto" if e == "auto" else "fp32", "auto" if e == "auto" else "nchw"))
                         continue
-                    for p in config.precisions:
-                        for lay in config.layouts:
-                            for g in config.graphs:
-                                variants.append((e, p, lay, g))
+                    variants += [(e, p, lay) for p in config.precisions for lay in config.layouts]
             if m == "xnor":  # binarized convolutions: no fused stages
                 variants = [v for v in variants if v[0] != "fused"]
-            for e, p, lay, g in variants:
+            for e, p, lay, g in [v + (g,) for v in variants for g in config.graphs]:
                 try:
                     r = bench_config(m, a, size, eyes, dev, config.seconds, engine=e, precision=p, layout=lay, graph=g,
                                      internal_scale=config.internal_scale, comfort=config.comfort,
@@ -278,10 +275,10 @@ def run_config(config: BenchConfig) -> int:
                                      trace=config.trace)
                 except Exception as err:  # noqa: BLE001 — one failing configuration is recorded; the run goes on
                     failed += 1
-                    say(f"{m}:{a} {size[0]}x{size[1]} {e}/{p}/{lay}/{'graph' if g else 'eager'}: FAILED "
+                    say(f"{m}:{a} {size[0]}x{size[1]} {e}/{p}/{lay}/graph {'on' if g else 'off'}: FAILED "
                           f"({type(err).__name__}: {err})", flush=True)
                     records.append({"method": m, "arch": a, "eye_size": list(size), "eyes": eyes, "engine": e,
-                                    "precision": p, "layout": lay, "cuda_graph": g, "failed": f"{type(err).__name__}: {err}",
+                                    "precision": p, "layout": lay, "graph": "on" if g else "off", "failed": f"{type(err).__name__}: {err}",
                                     "device": device_name(dev), "commit": commit, "date": _now()})
                     if cuda:
                         torch.cuda.empty_cache()

@@ -95,22 +95,23 @@ class UnpacedSource(FrameSource):
 
 
 # ------------------------------------------------------------------------------- one configuration
-def engine_config(dev: torch.device, engine: str, precision: str, layout: str, graph: bool, compile: bool = True):
+def engine_config(dev: torch.device, engine: str, precision: str, layout: str, compile: bool = True):
     """What the stylizer's ``engine=`` takes: a kind name (eager, ort) or the fast/fused engine's config."""
     if engine in ("auto", "eager", "ort"):
         return engine
     return EngineConfig(precision=precision, channels_last=None if layout == "auto" else layout == "cl",
-                        cuda_graph=graph and dev.type == "cuda", fused=engine == "fused", compile=compile)
+                        fused=engine == "fused", compile=compile)
 
 
 def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, seconds: float,
-                 *, engine: str = "fast", precision: str = "auto", layout: str = "auto", graph: bool = False,
+                 *, engine: str = "fast", precision: str = "auto", layout: str = "auto", graph: bool = True,
                  internal_scale: float = 1.0, comfort: bool = False, upload: str | None = None, compile: bool = True,
                  foveate: bool = False, trace: bool = False,
                  peaks: dict | None = None, bandwidth: float | None = None, commit: str | None = None,
                  warmup: float | None = None) -> dict:
     """Run the app's pipeline for one configuration; returns its record (see the module doc).
-    ``trace``: the record's ``trace`` (:func:`artem_vr.bench_trace.trace_frames`) of the same stylizer,
+    ``graph``: frames replayed as CUDA graphs (:mod:`artem_vr.temporal.graphed`, what ``run`` does)
+    or, False, every frame launched from Python. ``trace``: the record's ``trace`` (:func:`artem_vr.bench_trace.trace_frames`) of the same stylizer,
     after the loop."""
     w, h = eye_size
     options = {"preserve_color": "none", "adain_variant": arch if method == "adain" else "auto",
@@ -119,7 +120,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     if engine == "auto":  # what `artem-vr run` picks for this method on this device
         engine = auto_engine(dev, method)
     if method in ("generator", "xnor") or (method == "adain" and engine == "fused"):
-        engine_cfg = engine_config(dev, engine, precision, layout, graph, compile)
+        engine_cfg = engine_config(dev, engine, precision, layout, compile)
         options["engine"] = engine_cfg
     elif method == "adain":
         engine = options["engine"] = "eager"  # AdaIN's other kinds are its eager path (its forward also takes the style statistics)
@@ -129,6 +130,9 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     source = UnpacedSource(w, h, eyes)
     pipeline = build_pipeline(config, printer=lambda _line: None, source=source)
     stylizer = pipeline.worker.stylizer
+    frame_graph = find_frame_graph(stylizer)
+    if frame_graph is not None:  # --graph off: every frame launched from Python (the A/B reference)
+        frame_graph.enabled = lambda: graph
     inner = stylizer
     while hasattr(inner, "inner"):  # the comfort wrappers
         inner = inner.inner
@@ -233,7 +237,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
     return {
         "device": device_name(dev), "method": method, "arch": arch, "style": inner.style,
         "engine": eng.kind if eng is not None else engine, "engine_config": eng.describe() if eng is not None else "eager",
-        "precision": prec_name, "cuda_graph": bool(prec is not None and prec.cuda_graph),
+        "precision": prec_name, "graph": "on" if graph else "off",
         "channels_last": bool(prec is not None and prec.channels_last),
         "internal_scale": internal_scale, "comfort": comfort, "comfort_stats": comfort_own, "frame_graph": graph_own,
         "upload": output.upload_kind,
@@ -310,7 +314,7 @@ def _counting_twin(method: str, arch: str, stylizer):
 def print_record(r: dict) -> None:
     st = r["stages_ms"]
     parts = [f"{k} {v['median']:.2f}/{v['p99']:.2f}" for k, v in st.items() if v]
-    flags = [r["engine"], r["precision"]] + (["cl"] if r["channels_last"] else []) + (["graph"] if r["cuda_graph"] else [])
+    flags = [r["engine"], r["precision"]] + (["cl"] if r["channels_last"] else [])  # the graph: frame_graph_note
     say(f"{r['method']}:{r['arch']:<8} {r['eye_size'][0]}x{r['eye_size'][1]} x{r['eyes']} {'/'.join(flags)}"
           f"{' @' + str(r['internal_scale']) if r['internal_scale'] < 1 else ''}{comfort_note(r)}{frame_graph_note(r)}"
           f"{' +foveate' if r.get('foveate') else ''} network {pixel_counts(r.get('network_pixels', 0))}"
@@ -323,8 +327,8 @@ def print_record(r: dict) -> None:
 
 
 def summary_lines(records: list[dict]) -> list[str]:
-    """Same-run ratios: pipeline vs the network alone; fast vs eager; and the CUDA defaults table
-    (the fastest precision / layout / graph per method, arch and eye size)."""
+    """Same-run ratios: pipeline vs the network alone; fast vs eager; frame graphs on vs off; and the
+    CUDA defaults table (the fastest precision / layout / graph per method, arch and eye size)."""
     rows = [r for r in records if "stereo_fps" in r]
     out = []
     for r in rows:
@@ -352,8 +356,16 @@ def summary_lines(records: list[dict]) -> list[str]:
         if len(fast) > 1:
             best = max(fast, key=lambda r: r["stereo_fps"])
             out.append(f"defaults {m}:{a} {size[0]}x{size[1]}x{eyes}: best {best['precision']} "
-                       f"{'channels_last' if best['channels_last'] else 'NCHW'} graph {'on' if best['cuda_graph'] else 'off'} "
+                       f"{'channels_last' if best['channels_last'] else 'NCHW'} graph {best.get('graph', 'on')} "
                        f"({best['stereo_fps']:.2f} FPS) of " + ", ".join(
-                           f"{r['precision']}/{'cl' if r['channels_last'] else 'nchw'}/{'graph' if r['cuda_graph'] else 'eager'} "
+                           f"{r['precision']}/{'cl' if r['channels_last'] else 'nchw'}/graph {r.get('graph', 'on')} "
                            f"{r['stereo_fps']:.1f}" for r in fast))
+        for on in (r for r in rs if r.get("graph") == "on"):  # --graph on off: the same row both ways
+            off = next((r for r in rs if r.get("graph") == "off" and all(
+                r[k] == on[k] for k in ("engine", "precision", "channels_last", "comfort", "foveate"))), None)
+            if off is not None:
+                sty = [(r["stages_ms"].get("stylize") or {}).get("median") for r in (off, on)]
+                out.append(f"{m}:{a} at {size[0]}x{size[1]} {on['engine']}: frame graphs on {on['stereo_fps']:.2f} vs off "
+                           f"{off['stereo_fps']:.2f} FPS ({on['stereo_fps'] / off['stereo_fps']:.2f}x"
+                           + (f"; stylize {sty[0]:.2f} -> {sty[1]:.2f} ms)" if None not in sty else ")"))
     return out

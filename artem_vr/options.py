@@ -152,7 +152,7 @@ def add_bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (default: CUDA when there is one), cpu, cuda, cuda:N")
     p.add_argument("--engine", nargs="+", choices=ENGINES, default=None,
                    help="generator/xnor inference engine: auto (what `artem-vr run` picks for the device and "
-                   "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout, graphs), fused "
+                   "method), eager (fp32, NCHW), fast (artem_vr.style.engine: precision, layout), fused "
                    "(generators: the fast engine's network as fused stages through torch.compile; adain: its "
                    "encoder and decoder so, beside its eager row; the compile falls in the warm-up) or ort (ONNX "
                    "Runtime, CPU); default on the CPU: ort, fast and eager, so "
@@ -161,8 +161,10 @@ def add_bench_options(p: argparse.ArgumentParser) -> None:
                    help="fast engine precision(s) (default auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--layout", nargs="+", choices=LAYOUTS, default=["auto"],
                    help="fast engine memory format(s): NCHW or channels_last (default auto: the engine's own)")
-    p.add_argument("--graph", nargs="+", choices=("off", "on"), default=["off"],
-                   help="CUDA: replay the network as a CUDA graph (off, on, or both; default off)")
+    p.add_argument("--graph", nargs="+", choices=("off", "on"), default=["on"],
+                   help="CUDA: each frame below the temporal stabilizer (stereo, foveation, network) replayed "
+                        "as one CUDA graph, as `artem-vr run` does (on, the default), or every kernel launched "
+                        "from Python (off); `--graph on off` measures both in one run")
     p.add_argument("--compile", choices=("on", "off"), default="on",
                    help="fused engine: its stages through torch.compile (on) or the same stages eagerly (off: "
                    "the maths without the compiler, e.g. the CPU dry run of tools/gpu_check.sh; default on)")

@@ -171,6 +171,22 @@ def test_comfort_record_says_which_path_ran_and_its_own_cost():
     assert off["comfort_stats"] is None and bench_run.comfort_note(off) == ""
 
 
+def test_graph_on_and_off_rows_say_what_the_frame_graph_did(cli, tmp_path):
+    """`--graph on off`: each row twice, the frame graph asked on (what `run` does) and off; the
+    records say what it did over the pipeline's frames, the line says it, the summary compares."""
+    out = tmp_path / "g.json"
+    code, stdout, err = cli("bench", "--method", "generator:compact", "--engine", "fast", "--eye-size", "32x24",
+                            "--seconds", "0.3", "--warmup", "0.2", "--graph", "on", "off", "--json", out)
+    assert code == 0, err
+    on, off = json.loads(out.read_text())
+    assert (on["graph"], off["graph"]) == ("on", "off")
+    assert on["frame_graph"]["why"] == "not on CUDA" and off["frame_graph"]["why"] == "switched off"
+    assert on["frame_graph"]["replays"] == off["frame_graph"]["replays"] == 0
+    assert on["frame_graph"]["frames_as_they_are"] >= 1
+    assert "graph off (not on CUDA)" in stdout and "graph off (switched off)" in stdout
+    assert "frame graphs on " in stdout and " vs off " in stdout
+
+
 def test_trace_sees_the_whole_stylizer_stack(monkeypatch):
     """`bench --trace`: the row's record carries a per-op trace of the same stylizer the pipeline ran,
     wrappers included — the temporal wrapper's statistics average (``lerp``) shows with comfort on,

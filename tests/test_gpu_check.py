@@ -51,9 +51,9 @@ def test_the_real_run_fits_its_budget(tmp_path):
     # the fused rows choose each thin conv by timing; the optional plain row forces them plain
     thin = next(s for s in plan if s["name"] == "thin convs plain")
     assert thin["env"] == {"ARTEM_VR_THIN_CONVS": "0"} and thin["cmd"][thin["cmd"].index("--engine") + 1] == "fused"
-    # the frame graphs' reference: comfort on, auto, with every frame launched from Python
-    off = next(s for s in plan if s["name"] == "frame graphs off")
-    assert off["env"] == {"ARTEM_VR_FRAME_GRAPH": "0"} and off["cmd"][off["cmd"].index("--comfort") + 1] == "on"
+    # the frame graphs on and off in one run: comfort on, auto
+    ab = next(s for s in plan if s["name"] == "frame graphs on vs off")
+    assert ab["cmd"][ab["cmd"].index("--comfort") + 1] == "on" and ab["cmd"][ab["cmd"].index("--graph") + 1:][:2] == ["on", "off"]
     assert "tests/temporal/test_graphed_gpu.py" in default[1]["cmd"]
     # a short second lease: every optional step fits one on its own, and --only picks by prefix
     optional = [s for s in plan if s.get("optional")]

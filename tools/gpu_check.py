@@ -36,7 +36,7 @@ Every pipeline row carries bytes per frame, the ratio to the traffic floor and a
 estimate at 1 TB/s (labelled an estimate). Optional steps (measured on earlier leases; run them
 with ``--only "NAME,..."`` in a second call): ``fused vs fast`` (the comparison behind ``auto``),
 ``thin convs plain`` (the fused generators with the thin convs forced plain),
-``frame graphs off`` (step 5's rows at 2×1440×1600 with every frame launched from Python), ``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
+``frame graphs on vs off`` (step 5's rows at 2×1440×1600, replayed and launched from Python, in one run), ``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
 ``xnor layers vs cudnn``, ``pipeline at three eye sizes``, ``engine defaults table``,
 ``training burst``, ``xnor engines``.
 
@@ -131,12 +131,11 @@ def steps(dry: bool, out: Path) -> list[dict]:
          "env": {"ARTEM_VR_THIN_CONVS": "0"},
          "cmd": bench + ["--method", *fused_methods, "--engine", "fused", *compile_, "--eye-size", big,
                          "--eyes", "2", *secs, "--json", str(out / "thin_plain.json")] + commit},
-        # the frame graphs off (artem_vr.temporal.graphed): every frame's kernels launched from Python, as
-        # before; the reference for steps 5 and 6, which replay each frame as one CUDA graph
-        {"name": "frame graphs off", "budget": 110, "cuda": False, "json": "graphs_off.json", "optional": True,
-         "env": {"ARTEM_VR_FRAME_GRAPH": "0"},
-         "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on",
-                         "--eye-size", big, "--eyes", "2", *short, "--json", str(out / "graphs_off.json")] + commit},
+        # the frame graphs (artem_vr.temporal.graphed) on and off in one run: each frame replayed as one CUDA
+        # graph (what steps 5 and 6 measure, the default) against every kernel launched from Python, as before
+        {"name": "frame graphs on vs off", "budget": 130, "cuda": False, "json": "graphs_on_off.json", "optional": True,
+         "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on", "--graph", "on", "off",
+                         "--eye-size", big, "--eyes", "2", *short, "--json", str(out / "graphs_on_off.json")] + commit},
         {"name": "comfort off (auto)", "budget": 60, "cuda": False, "json": "comfort_off.json", "optional": True,
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "off",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
@@ -306,7 +305,7 @@ def table_rows(records: list[dict], card: str) -> str:
             continue
         st = r["stages_ms"]
         med = lambda k: f"{st[k]['median']:.2f}" if st.get(k) else "n/a"  # noqa: E731
-        flags = r["precision"] + (" cl" if r["channels_last"] else "") + (" graph" if r["cuda_graph"] else "")
+        flags = r["precision"] + (" cl" if r["channels_last"] else "") + (" graph off" if r.get("graph") == "off" else "")
         rows.append(f"| {card} | {r['method']}:{r['arch']}{_comfort_cell(r)} | "
                     f"{r['eye_size'][0]}x{r['eye_size'][1]}x{r['eyes']} | {r['engine']} {flags} | {r['upload']} | "
                     f"{r['stereo_fps']:.1f} | {r['network_fps']:.1f} | {med('stylize')} | {med('to_texture')} | "
@@ -316,7 +315,7 @@ def table_rows(records: list[dict], card: str) -> str:
     failed = [r for r in records if "failed" in r]
     for r in failed:
         rows.append(f"| {card} | {r['method']}:{r['arch']} | {r['eye_size'][0]}x{r['eye_size'][1]} | {r['engine']} "
-                    f"{r['precision']} {r.get('layout', '')} {'graph' if r.get('cuda_graph') else ''} | FAILED: "
+                    f"{r['precision']} {r.get('layout', '')} {'graph off' if r.get('graph') == 'off' else ''} | FAILED: "
                     f"{r['failed'][:80]} |" + " |" * 9)
     layers = [r for r in records if "layer" in r]
     if layers:

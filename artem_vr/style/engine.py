@@ -42,7 +42,8 @@ Choices (:class:`EngineConfig`, resolved by :func:`resolve_config`):
   styles swap in place) or ``eager``; ``auto`` = eager: tracing, trace + freeze and
   ``optimize_for_inference`` moved by less than the run-to-run spread over bf16 eager, and a
   frozen module would need one trace per style.
-* cuda_graph — CUDA only: one graph per input shape, weights swapped in place.
+* CUDA graphs are not the engine's: a whole frame (comfort, foveation and the network) replays as
+  one, :mod:`artem_vr.temporal.graphed`; this engine gives it :meth:`InferenceEngine.graph_token`.
 * fused / compile — the fused stages (compiled, or eager for the CPU tests of their maths); a
   style switch copies weights into the same storages, which the compiled stages take as inputs:
   no recompile (tests/style/test_fused.py counts them). Its thin convolutions (3-channel input or
@@ -62,7 +63,6 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from artem_vr.cuda.graphs import GraphedForward
 from artem_vr.errors import UsageError
 from artem_vr.frames import check_image
 from artem_vr.style.fused import FusedGenerator, channel_affine, startup_note, stats_fp32
@@ -80,7 +80,6 @@ class EngineConfig:
     precision: str = "auto"
     channels_last: bool | None = None
     jit: str = "auto"  # auto | trace | eager   (CPU)
-    cuda_graph: bool = False  # CUDA
     norm_fp32: bool | None = None  # None: True for fp16
     cudnn_benchmark: bool = True  # CUDA
     fused: bool = False  # run generators as fused stages (artem_vr.style.fused): the ``fused`` engine
@@ -126,9 +125,9 @@ def resolve_config(config: EngineConfig, device: torch.device) -> EngineConfig:
     cl = False if config.channels_last is None else config.channels_last  # NCHW won on CUDA too
     jit = "eager" if config.jit == "auto" else config.jit
     if cuda or config.fused:
-        jit = "eager"  # CUDA speed comes from graphs (and fusion), not from the tracer
+        jit = "eager"  # CUDA speed comes from fusion and frame graphs, not from the tracer
     nf = (p == "fp16") if config.norm_fp32 is None else config.norm_fp32
-    return replace(config, precision=p, channels_last=cl, jit=jit, norm_fp32=nf, cuda_graph=config.cuda_graph and cuda)
+    return replace(config, precision=p, channels_last=cl, jit=jit, norm_fp32=nf)
 
 
 class GroupInstanceNorm(StatsInstanceNorm):
@@ -196,8 +195,7 @@ class InferenceEngine:
     layers, e.g. the temporal statistics filters, find it there); same structure: the weights are copied into
     :attr:`live` in place on the next call, on the caller's thread/stream (no re-trace, no
     re-capture). ``engine(x)`` runs it: ``(N, 3, H, W)`` RGB 0–1 → float32
-    ``(N, 3, H, W)``. With CUDA graphs the returned tensor is the graph's static output: the
-    next call overwrites it (consume or clone it first).
+    ``(N, 3, H, W)``.
     """
 
     kind = "fast"
@@ -213,7 +211,7 @@ class InferenceEngine:
         self._key: tuple | None = None
         self._pending: nn.Module | None = None
         self._loaded: nn.Module | None = None
-        self._compiled: dict[tuple, object] = {}  # shape -> traced module / GraphedForward
+        self._compiled: dict[tuple, object] = {}  # shape -> traced module (CPU jit trace) or the eager forward
         self.prepares = 0  # how many times a structure was prepared (tests: style switch = 0 more)
         if self.device.type == "cuda" and self.config.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True
@@ -255,10 +253,7 @@ class InferenceEngine:
     def graph_token(self) -> tuple | None:
         """What a frame graph captured through this engine depends on (:meth:`Stylizer.graph_key
         <artem_vr.style.base.Stylizer.graph_key>`): this engine and its prepared structure (a style
-        switch within one structure copies weights in place: the same token). None with the
-        engine's own CUDA graphs (a graph cannot be captured inside another)."""
-        if self.config.cuda_graph:
-            return None
+        switch within one structure copies weights in place: the same token)."""
         return ("engine", id(self), self.prepares, self.kind, self.config.precision, self.config.channels_last)
 
     def _eager(self, x: torch.Tensor) -> torch.Tensor:
@@ -269,9 +264,7 @@ class InferenceEngine:
         fn = self._compiled.get(key)
         if fn is not None:
             return fn
-        if self.config.cuda_graph:
-            fn = GraphedForward(self._eager)
-        elif self.config.jit == "trace":
+        if self.config.jit == "trace":
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")  # TracerWarnings about shape-dependent ifs: traced per shape
                 fn = torch.jit.trace(self._live, x, check_trace=False)
@@ -289,7 +282,7 @@ class InferenceEngine:
         x = x.to(self.device, self.dtype)
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(not self.config.cuda_graph and self.config.jit != "trace"), torch.no_grad():
+        with torch.inference_mode(self.config.jit != "trace"), torch.no_grad():
             y = self._runner(x)(x)
         return y.float()
 
@@ -298,8 +291,6 @@ class InferenceEngine:
         parts = [self.device.type, c.precision, "channels_last" if c.channels_last else "NCHW"]
         if self.device.type == "cpu" and not c.fused:
             parts.append(c.jit)
-        if c.cuda_graph:
-            parts.append("cuda-graph")
         if c.norm_fp32 and c.precision != "fp32" and not c.fused:
             parts.append("norm fp32")
         if c.fused:

@@ -50,7 +50,7 @@ from artem_vr.frames import check_image
 from artem_vr.style.base import Stylizer
 from artem_vr.style.norm import active_filters
 from artem_vr.temporal.normstats import hooks_for
-from artem_vr.temporal.wrapper import WrappingStylizer, find_wrapper
+from artem_vr.temporal.wrapper import WrappingStylizer, as_switch, find_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,12 @@ class FrameGraphStylizer(WrappingStylizer):
 
     ``capture``: the capturer (default: :class:`~artem_vr.cuda.graphs.CudaGraphCapture` for frames
     on CUDA, none on the CPU; the tests give :class:`~artem_vr.cuda.graphs.TracedCapture`).
+    ``enabled``: bool or callable read per frame (``artem-vr bench --graph on off`` compares both).
     """
 
-    def __init__(self, stylizer: Stylizer, *, capture=None, warmup: int = 2, capacity: int = 8):
+    def __init__(self, stylizer: Stylizer, *, capture=None, warmup: int = 2, capacity: int = 8, enabled=True):
         super().__init__(stylizer, ("on",), "on")
+        self.enabled = as_switch(enabled)  # off: every frame as it is (bench --graph off, the A/B)
         if warmup < 1 or capacity < 1:
             raise UsageError(f"frame graph warmup {warmup} and capacity {capacity} must be at least 1", "e.g. 2 and 8")
         self._capture = capture
@@ -121,6 +123,8 @@ class FrameGraphStylizer(WrappingStylizer):
     @torch.inference_mode()
     def stylize(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x, "FrameGraphStylizer input")
+        if not self.enabled():
+            return self._as_it_is(x, "switched off")
         capture = self._capturer(x)
         if capture is None:
             return self._as_it_is(x, "not on CUDA" if not x.is_cuda else f"{FRAME_GRAPH_ENV} is off")
