@@ -81,7 +81,7 @@ def test_cpu_dry_run_end_to_end(tmp_path):
     for step in ("profile layers", "fused generators", "adain fused", "comfort on (auto)", "foveation"):
         line = next(ln for ln in summary.splitlines() if step in ln)
         assert " ok " in line, line
-    assert summary.count("skipped: optional") == 11, summary
+    assert summary.count("skipped: optional") == 12, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
     # 1. the per-layer profile, first: eager tables of both networks, then the fused one per stage
     prof = [r for r in recs if r.get("kind") == "layer_profile"]

@@ -36,7 +36,8 @@ Every pipeline row carries bytes per frame, the ratio to the traffic floor and a
 estimate at 1 TB/s (labelled an estimate). Optional steps (measured on earlier leases; run them
 with ``--only "NAME,..."`` in a second call): ``fused vs fast`` (the comparison behind ``auto``),
 ``thin convs plain`` (the fused generators with the thin convs forced plain),
-``frame graphs on vs off`` (step 5's rows at 2×1440×1600, replayed and launched from Python, in one run), ``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
+``frame graphs on vs off`` (step 5's rows at 2×1440×1600, replayed and launched from Python, in one run),
+``foveation graphs off`` (step 6's row launched from Python), ``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
 ``xnor layers vs cudnn``, ``pipeline at three eye sizes``, ``engine defaults table``,
 ``training burst``, ``xnor engines``.
 
@@ -136,6 +137,10 @@ def steps(dry: bool, out: Path) -> list[dict]:
         {"name": "frame graphs on vs off", "budget": 130, "cuda": False, "json": "graphs_on_off.json", "optional": True,
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on", "--graph", "on", "off",
                          "--eye-size", big, "--eyes", "2", *short, "--json", str(out / "graphs_on_off.json")] + commit},
+        # step 6's row with every kernel launched from Python (its reference before the frame graphs)
+        {"name": "foveation graphs off", "budget": 60, "cuda": False, "json": "foveation_graphs_off.json", "optional": True,
+         "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on", "--graph", "off",
+                         "--eye-size", two[-1], "--eyes", "2", *secs, "--json", str(out / "foveation_graphs_off.json")] + commit},
         {"name": "comfort off (auto)", "budget": 60, "cuda": False, "json": "comfort_off.json", "optional": True,
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "off",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_off.json")] + commit},
