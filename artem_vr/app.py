@@ -39,6 +39,7 @@ from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, styli
 from artem_vr.style.presets import IMAGE_SUFFIXES, parse_style_spec
 from artem_vr.temporal import wrap_for_run
 from artem_vr.temporal.foveate import FoveaRegion, FoveatedStylizer
+from artem_vr.temporal.graphed import frame_graph_line
 from artem_vr.text import did_you_mean, printable, say
 from artem_vr.worker import StylizerWorker
 from artem_vr.xr.presenter import XrOptions, XrOutput
@@ -250,6 +251,9 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
         fovea, region = config.fovea(), FoveaRegion()
         printer(f"foveation: on (window {fovea.size:.0%} of each side at full resolution, the rest at {fovea.periphery:g} scale; "
                 "--foveate off for the whole eye)")
+    graph_line = frame_graph_line(config.device)
+    if graph_line:
+        printer(graph_line)
     factory = stylizer_factory(config.options(), config.internal_scale, printer, fovea, region, config.max_megapixels)
     worker = StylizerWorker(source, controller, device=config.device, factory=factory, wrap=wrap_for_run,
                             initial_style=style_file)

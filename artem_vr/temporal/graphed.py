@@ -69,6 +69,18 @@ def frame_graphs_allowed() -> bool:
     raise UsageError(f"{FRAME_GRAPH_ENV}={value!r} is not a setting", f"use {FRAME_GRAPH_ENV}=0 (off) or auto (the default)")
 
 
+def frame_graph_line(device) -> str | None:
+    """`run`'s start-up line about the frame graphs on a CUDA device (None on the CPU: nothing is
+    replayed there). A bad :data:`FRAME_GRAPH_ENV` is said here, before anything loads."""
+    allowed = frame_graphs_allowed()
+    if not str(device).startswith("cuda"):
+        return None
+    if not allowed:
+        return f"frame graphs: off ({FRAME_GRAPH_ENV}=0: every kernel launched from Python)"
+    return ("frame graphs: on (from its third frame, each frame below the temporal stabilizer — stereo, foveation, "
+            f"the network — replays as one CUDA graph; {FRAME_GRAPH_ENV}=0 turns them off)")
+
+
 class FrameGraphStylizer(WrappingStylizer):
     """Wrap ``stylizer`` so its frames replay as CUDA graphs. See the module docstring.
 

@@ -28,7 +28,7 @@ from artem_vr.style.norm import stats_filter
 from artem_vr.temporal import (FrameGraphStylizer, StereoConsistentStylizer, TemporalStabilizer, comfort_stats,
                                wrap_for_run)
 from artem_vr.temporal.foveate import FoveaRegion, FoveaSpec, FoveatedStylizer
-from artem_vr.temporal.graphed import FRAME_GRAPH_ENV, find_frame_graph, frame_graphs_allowed
+from artem_vr.temporal.graphed import FRAME_GRAPH_ENV, find_frame_graph, frame_graph_line, frame_graphs_allowed
 
 #: the fused engine's stages run eagerly (the same Python between stages as compiled: the
 #: statistics hooks, the thin-conv choice), fp32 so the two stacks' sums agree to rounding
@@ -190,11 +190,14 @@ def test_wrap_for_run_puts_the_frame_graph_under_the_temporal_stabilizer(monkeyp
     stack.stylize(x)  # on the CPU: as it is, with the reason
     assert stack.inner.stats["why"] == "not on CUDA"
     assert set(comfort_stats(stack)) == {"temporal", "stereo"}  # the walk goes through it
+    assert frame_graph_line("cpu") is None  # nothing replays on the CPU: nothing to say
+    assert frame_graph_line("cuda:0").startswith("frame graphs: on (") and FRAME_GRAPH_ENV in frame_graph_line("cuda")
     monkeypatch.setenv(FRAME_GRAPH_ENV, "0")
     assert not frame_graphs_allowed()
+    assert frame_graph_line("cuda") == f"frame graphs: off ({FRAME_GRAPH_ENV}=0: every kernel launched from Python)"
     monkeypatch.setenv(FRAME_GRAPH_ENV, "sometimes")
     with pytest.raises(UsageError, match=FRAME_GRAPH_ENV):
-        frame_graphs_allowed()
+        frame_graph_line("cpu")  # said at start-up, on any device
 
 
 def test_adain_fused_replays_frame_for_frame():
