@@ -123,7 +123,6 @@ def test_keys_change_with_what_the_python_decides():
     s.enabled = lambda: False
     k3 = s.graph_key(x)
     assert None not in (k0, k1, k2, k3) and len({k0, k1, k2, k3}) == 4
-    assert s.graph_key(x[:1]) == k3 or s.graph_key(x[:1]) is not None
     # what cannot be replayed says so: ONNX Runtime's sessions
     assert _generator(engine="ort").graph_key(x) is None
 
