@@ -112,6 +112,7 @@ class StylizerWorker:
                     c.say(f"method: {st.method} (the only one with models here)")
                     continue
                 st.method = st.methods[(st.methods.index(st.method) + arg) % len(st.methods)]
+                self._active.drop_graphs()  # idle from now on: its CUDA graphs' memory goes back
                 self._active = self._stylizer(st.method)
                 current = st.styles[st.index] if st.styles else None
                 st.styles = self._active.styles() or st.styles

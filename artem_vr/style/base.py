@@ -123,6 +123,10 @@ class Stylizer(ABC):
         this stylizer cannot be replayed (the default; a stylizer opts in by overriding it)."""
         return None
 
+    def drop_graphs(self) -> None:
+        """Free the frame graphs captured through this stylizer (a method switch leaves it idle;
+        its graphs' memory goes back). Nothing here; the frame graph wrapper frees its own."""
+
     def _engine_graph_key(self) -> tuple | None:
         """:meth:`graph_key` of a stylizer whose network runs through an engine (generator, XNOR):
         the engine's token (None for ONNX Runtime, whose sessions are no CUDA graphs), the Python

@@ -178,11 +178,13 @@ class FrameGraphStylizer(WrappingStylizer):
         self.stats["why"] = ""
         return y
 
-    def reset_graphs(self) -> None:
-        """Drop every captured graph (they are captured again as frames come)."""
+    def drop_graphs(self) -> None:
+        """Drop every captured graph, and their memory (they are captured again as frames come)."""
         self._graphs.clear()
         self._seen.clear()
+        self._cuda = None  # its memory pool goes with the last graph that used it
         self.stats["graphs"] = 0
+        self.inner.drop_graphs()
 
 
 def find_frame_graph(stylizer) -> FrameGraphStylizer | None:

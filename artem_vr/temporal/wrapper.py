@@ -110,6 +110,9 @@ class WrappingStylizer(Stylizer):
     def graph_replayed(self) -> None:
         self.inner.graph_replayed()
 
+    def drop_graphs(self) -> None:
+        self.inner.drop_graphs()
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:  # not used: stylize is overridden
         return self.inner._forward(x)  # noqa: SLF001
 

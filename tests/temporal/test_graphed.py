@@ -216,3 +216,36 @@ def test_adain_fused_replays_frame_for_frame():
                 s.strength = 0.5
         _same(runs[True].stylize(x), runs[False].stylize(x), f"frame {i}")
     assert graph.stats["captures"] >= 2 and graph.stats["replays"] >= 2, graph.stats
+
+
+def test_a_method_switch_frees_the_idle_stylizers_graphs():
+    """The worker's method switch drops the graphs of the stylizer it leaves (their memory goes
+    back); switching back captures again, and the frames stay right."""
+    from artem_vr.control import ControlState, Controller
+    from artem_vr.frames import Frame
+    from artem_vr.worker import StylizerWorker
+
+    state = ControlState(method="generator", methods=["generator", "xnor"], styles=["starry_night"])
+    made = {}
+
+    def factory(method, style=None, device="cpu"):
+        return make_stylizer(method, None, engine=FUSED if method == "generator" else None)
+
+    def wrap(s, _state):
+        made[s.method] = FrameGraphStylizer(s, capture=TracedCapture(), warmup=1)
+        return made[s.method]
+
+    worker = StylizerWorker(None, Controller(state, printer=lambda _l: None), factory=factory, wrap=wrap)
+    img = texture(48, 64, seed=2)
+    for i in range(3):
+        worker.stylize_frame(Frame(img, index=i))
+    assert made["generator"].stats["graphs"] == 1
+    worker._apply([("method", 1)])  # noqa: SLF001 — what the controller's cycle_method queues
+    assert made["generator"].stats["graphs"] == 0 and worker.stylizer is made["xnor"]
+    worker._apply([("method", 1)])  # noqa: SLF001
+    ref = _generator()
+    for i in range(3):
+        eyes, _ = worker.stylize_frame(Frame(img, index=10 + i))
+        want = to_tensor(img)
+        _same(to_tensor(eyes[0]), ref.stylize(want).mul(255).round().div(255), f"after switching back, frame {i}")
+    assert made["generator"].stats["graphs"] == 1 and made["generator"].stats["captures"] == 2
