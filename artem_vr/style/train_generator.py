@@ -288,5 +288,6 @@ def _train(cfg: GeneratorTrainConfig, claims: ExitStack) -> None:
         if evals:
             say(f"held-out style loss (mean/std relu1_1..relu4_1): photo {evals['style_loss_photo']:.4g} → "
                   f"output {evals['style_loss_output']:.4g} ({change_text(evals['reduction'])})", flush=True)
-    if world > 1:
+    if world > 1:  # every rank leaves together: one torn down while rank 0 still wrote aborted (gloo)
+        dist.barrier()
         dist.destroy_process_group()
