@@ -249,3 +249,86 @@ def test_a_method_switch_frees_the_idle_stylizers_graphs():
         want = to_tensor(img)
         _same(to_tensor(eyes[0]), ref.stylize(want).mul(255).round().div(255), f"after switching back, frame {i}")
     assert made["generator"].stats["graphs"] == 1 and made["generator"].stats["captures"] == 2
+
+
+#: ATen ops that ask the host for a device value (a sync: illegal while a CUDA graph captures) or
+#: turn host data into a tensor (a host→device copy from pageable memory: illegal alike)
+_HOST_OPS = ("_local_scalar_dense", "is_nonzero", "equal", "nonzero", "masked_select", "_unique2",
+             "unique_consecutive", "unique_dim", "lift_fresh", "lift_fresh_copy")
+
+
+class _HostAudit(TracedCapture):
+    """Traces like :class:`TracedCapture`, and writes down every op in the captured frame that a
+    CUDA capture would refuse; the replays are the trace's, so the frames stay what they are."""
+
+    def __init__(self):
+        self.found: list[str] = []
+
+    def capture(self, fn, x):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        found = self.found
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func.overloadpacket.__name__ in _HOST_OPS:
+                    found.append(str(func))
+                return func(*args, **(kwargs or {}))
+
+        def audited(t):
+            with Mode():
+                return fn(t)
+
+        return super().capture(audited, x)
+
+
+_ADAIN_FUSED = EngineConfig(fused=True, compile=False)
+
+
+@pytest.mark.parametrize("method, engine, comfort", [("generator", FUSED, True), ("generator", None, True),
+                                                     ("xnor", None, False), ("adain", _ADAIN_FUSED, True)],
+                         ids=["fused generator, stereo", "default generator, stereo", "xnor", "fused adain, stereo"])
+def test_a_captured_frame_asks_nothing_of_the_host(method, engine, comfort):
+    """Everything under the frame graph — stereo, both foveation passes, the network — runs on the
+    device alone: no value read back (``.item()``, ``bool(t)``, data-dependent shapes) and no tensor
+    made from host data, which would stop a CUDA capture (the GPU run would fall back to launching
+    from Python). Checked here in the trace of each capture, with switches flipped between. (XNOR's
+    NVRTC kernels replace its torch reference on CUDA: tests/cuda/test_graphs.py captures those.)"""
+    s = FoveatedStylizer(make_stylizer(method, None, engine=engine), FoveaRegion(), FoveaSpec(size=0.4, margin=8))
+    state = SimpleNamespace(stereo_consistency=True)
+    if comfort:
+        s = StereoConsistentStylizer(s, mode="warp", disp_width=96, backend="torch",
+                                     enabled=lambda: state.stereo_consistency)
+    audit = _HostAudit()
+    graph = FrameGraphStylizer(s, capture=audit, warmup=1)
+    for i, x in enumerate(_pairs(9, w=128, h=96, cut_at=6)):
+        if i == 3:
+            graph.set_style(graph.styles()[-1])
+        if i == 5:
+            graph.strength = 0.7
+            state.stereo_consistency = False
+        graph.stylize(x)
+    assert graph.stats["captures"] >= 2, graph.stats
+    assert not audit.found, f"{method}: a CUDA capture would stop at {sorted(set(audit.found))}"
+
+
+def test_the_host_audit_sees_a_read_back():
+    """The audit above is not blind: a tensor made from Python numbers is caught, and a value read
+    back is caught too (the trace itself refuses it, as FrameGraphStylizer's capture failure)."""
+
+    class MakesTensor(torch.nn.Module):
+        def forward(self, x):
+            return x * torch.tensor([0.5, 1.0, 2.0]).view(1, 3, 1, 1)
+
+    class ReadsBack(torch.nn.Module):
+        def forward(self, x):
+            return x if bool(x.max() > 0) else -x
+
+    x = torch.rand(1, 3, 8, 8)
+    audit = _HostAudit()
+    audit.capture(MakesTensor(), x)
+    assert "aten.lift_fresh.default" in audit.found, audit.found
+    audit = _HostAudit()
+    with pytest.raises(RuntimeError, match="_local_scalar_dense"):
+        audit.capture(ReadsBack(), x)
+    assert audit.found, "the read-back was not seen"
