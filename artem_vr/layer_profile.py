@@ -236,7 +236,9 @@ def _fused_rows(stylizer, x, dev, reps) -> list[list[dict]]:
         k, cin = conv.kernel_size[0], conv.in_channels
         hi, wi = (ho - 1) * conv.stride[0] + k, (wo - 1) * conv.stride[0] + k  # the padded conv input
         args_bytes = stage_bytes(spec, runs[-1][-1]["_out_bytes"] if runs[-1] else _nbytes(x), out)
-        runs[-1].append({"module": spec.name, "module_type": "fused stage", "op": spec.describe(), "time": t,
+        chosen = fused.conv_chosen.get(spec.name)  # the stage's conv way, when it has a choice
+        op = spec.describe() + (f" [{chosen.way}]" if chosen is not None and chosen.way != "plain" else "")
+        runs[-1].append({"module": spec.name, "module_type": "fused stage", "op": op, "time": t,
                          "in_shapes": [[n, cin, hi, wi]], "out_shape": list(y.shape), "dtype": str(y.dtype).replace("torch.", ""),
                          "bytes": args_bytes, "flops": 2 * n * co * ho * wo * cin * k * k, "_out_bytes": _nbytes(y)})
         return out

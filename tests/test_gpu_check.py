@@ -48,9 +48,9 @@ def test_the_real_run_fits_its_budget(tmp_path):
     fov = default[5]["cmd"]
     assert fov[fov.index("--foveate") + 1] == "on" and "2016x2240" in fov and "generator:full" in fov
     assert fov[fov.index("--engine") + 1] == "fused" and "--trace" in fov
-    # the fused rows choose each thin conv by timing; the optional plain row forces them plain
-    thin = next(s for s in plan if s["name"] == "thin convs plain")
-    assert thin["env"] == {"ARTEM_VR_THIN_CONVS": "0"} and thin["cmd"][thin["cmd"].index("--engine") + 1] == "fused"
+    # the fused rows choose each stage's conv way by timing; the optional plain row forces them plain
+    plain = next(s for s in plan if s["name"] == "conv ways plain")
+    assert plain["env"] == {"ARTEM_VR_CONV_WAYS": "plain"} and plain["cmd"][plain["cmd"].index("--engine") + 1] == "fused"
     # the frame graphs on and off in one run: comfort on, auto
     ab = next(s for s in plan if s["name"] == "frame graphs on vs off")
     assert ab["cmd"][ab["cmd"].index("--comfort") + 1] == "on" and ab["cmd"][ab["cmd"].index("--graph") + 1:][:2] == ["on", "off"]

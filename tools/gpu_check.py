@@ -35,7 +35,7 @@ one command for at most 600 s: run it with ``timeout_s`` 590, and with the machi
 Every pipeline row carries bytes per frame, the ratio to the traffic floor and a consumer-card
 estimate at 1 TB/s (labelled an estimate). Optional steps (measured on earlier leases; run them
 with ``--only "NAME,..."`` in a second call): ``fused vs fast`` (the comparison behind ``auto``),
-``thin convs plain`` (the fused generators with the thin convs forced plain),
+``conv ways plain`` (the fused generators with every stage's conv forced plain),
 ``frame graphs on vs off`` (step 5's rows at 2×1440×1600, replayed and launched from Python, in one run),
 ``foveation graphs off`` (step 6's row launched from Python), ``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
 ``xnor layers vs cudnn``, ``pipeline at three eye sizes``, ``engine defaults table``,
@@ -125,13 +125,13 @@ def steps(dry: bool, out: Path) -> list[dict]:
         {"name": "fused vs fast", "budget": 110, "cuda": False, "json": "fused_vs_fast.json", "optional": True,
          "cmd": bench + ["--method", *fused_methods, "adain:fast", "--engine", "fast", "fused", *compile_, "--eye-size", big,
                          "--eyes", "2", *secs, "--json", str(out / "fused_vs_fast.json")] + commit},
-        # the thin convs (3- and 12-channel) forced plain: the fused generators' rows of step 3 chose per
-        # stage by timing (padded to x8 channels + channels_last, or plain; engine_config says which and
-        # both timings); this row is the plain reference end to end
-        {"name": "thin convs plain", "budget": 80, "cuda": False, "json": "thin_plain.json", "optional": True,
-         "env": {"ARTEM_VR_THIN_CONVS": "0"},
+        # every conv run plain: the fused generators' rows of step 3 chose per stage by timing (the
+        # full-resolution stages: plain, channel-padded, space to depth, subpixel; engine_config says which
+        # and every timing); this row is the plain reference end to end
+        {"name": "conv ways plain", "budget": 80, "cuda": False, "json": "ways_plain.json", "optional": True,
+         "env": {"ARTEM_VR_CONV_WAYS": "plain"},
          "cmd": bench + ["--method", *fused_methods, "--engine", "fused", *compile_, "--eye-size", big,
-                         "--eyes", "2", *secs, "--json", str(out / "thin_plain.json")] + commit},
+                         "--eyes", "2", *secs, "--json", str(out / "ways_plain.json")] + commit},
         # the frame graphs (artem_vr.temporal.graphed) on and off in one run: each frame replayed as one CUDA
         # graph (what steps 5 and 6 measure, the default) against every kernel launched from Python, as before
         {"name": "frame graphs on vs off", "budget": 130, "cuda": False, "json": "graphs_on_off.json", "optional": True,

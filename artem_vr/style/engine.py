@@ -46,10 +46,11 @@ Choices (:class:`EngineConfig`, resolved by :func:`resolve_config`):
   one, :mod:`artem_vr.temporal.graphed`; this engine gives it :meth:`InferenceEngine.graph_token`.
 * fused / compile — the fused stages (compiled, or eager for the CPU tests of their maths); a
   style switch copies weights into the same storages, which the compiled stages take as inputs:
-  no recompile (tests/style/test_fused.py counts them). Its thin convolutions (3-channel input or
-  output) are timed plain vs channel-padded channels_last on the first CUDA frame of each size, the
-  faster kept (:class:`artem_vr.style.fused.ThinChoices`; ``describe`` says which);
-  ``ARTEM_VR_THIN_CONVS=0|1`` forces it.
+  no recompile (tests/style/test_fused.py counts them). Its full-resolution stages (the thin
+  3-channel convs, the upsample stages) have other ways to run the same conv — channel-padded,
+  space to depth, subpixel — timed on the first CUDA frame of each size, the fastest kept
+  (:class:`artem_vr.style.fused.ConvChoices`; ``describe`` says which); ``ARTEM_VR_CONV_WAYS``
+  forces one.
 """
 
 from __future__ import annotations
@@ -295,9 +296,9 @@ class InferenceEngine:
             parts.append("norm fp32")
         if c.fused:
             parts.append(startup_note(c.compile))
-            thin = self._fused.thin_note() if self._fused is not None else ""
-            if thin:  # the thin convs' timed choice (artem_vr.style.fused.ThinChoices), once the first frame ran
-                parts.append(thin)
+            ways = self._fused.ways_note() if self._fused is not None else ""
+            if ways:  # the stages' timed conv ways (artem_vr.style.fused.ConvChoices), once the first frame ran
+                parts.append(ways)
         return ", ".join(parts)
 
 

@@ -30,18 +30,30 @@ where Inductor is unavailable. Activation dtype: the prepared module's (bf16/fp1
 affine and the statistics are float32; memory format: whatever the input has (channels_last
 stays channels_last — no norm converts back to NCHW).
 
-Thin convolutions (:func:`is_thin`: a channel count that is not a multiple of 8 — the generators'
-first conv 3→c and last c→3, and the compact generator's convs to and from its 12 channels):
-cuDNN cannot run them on tensor cores as they are. On an H200 (bf16, 2×1440×1600) the full
-generator's ``down0`` and ``out`` stages took 3.9 and 3.2 of its 14.3 ms at ~20 TFLOP/s, while its
-128-channel stages ran at 300+. :func:`thin_conv2d` zero-pads both channel counts to multiples of 8
-(zero input channels; zero weights and bias for the extra outputs, sliced off after) and runs the
-conv in channels_last: the same result. Whether that is faster is the GPU's to say (padding 3
-channels to 8 does 2.7× the multiply-adds), so on CUDA each thin stage is timed both ways at the
-first frame of each input size (compiled, as it will run), and the faster is kept for the process
-and in the user data folder (:class:`ThinChoices`; one log line with both timings; the engine's
-``describe`` says what was chosen); :data:`THIN_ENV` forces either way. The CPU runs them plain,
-untimed (its tests check the padded maths, forced).
+Conv ways (:data:`CONV_WAYS`): four ways to run one stage's conv, all the same result. On an H200
+(bf16, 2×1440×1600) the full generator's four full-resolution stages took 10.5 of its 14.3 ms —
+``down0`` (9×9 3→32) 3.9, ``out`` (9×9 32→3) 3.2, ``up1`` (×2 nearest, 3×3 64→32) 2.0, ``up0``
+1.4 — at 20–120 TFLOP/s, while its 128-channel stages ran at 300+: three channels (or 32 outputs
+at 4.6 Mpix) keep cuDNN off its tensor-core kernels or starve them. The ways:
+
+* ``plain``: ``F.conv2d`` as the network has it;
+* ``padded`` (thin convs: :func:`is_thin`): both channel counts zero-padded to multiples of 8,
+  channels_last (:func:`thin_conv2d`; 3 → 8 channels is 2.7× the multiply-adds);
+* ``s2d`` (thin stride-1 convs, odd kernel, even output): space to depth — the padded input as
+  2×2 pixel blocks (4× the channels, half the size), a k×k conv as a ((k+1)/2)² conv with 4× the
+  input and output channels, and the output's blocks back (:func:`s2d_conv2d`): 9×9 3→32 becomes
+  5×5 12→128, 1.65× the multiply-adds in tensor-core shapes;
+* ``subpixel`` (the ×2 nearest upsample + 3×3 stages): the conv of an upsampled image as a 3×3
+  conv of the image itself with 4× the outputs, one per output pixel of each 2×2 block
+  (:func:`subpixel_conv2d`): the same multiply-adds, a quarter of the input read, and 4× the
+  output channels (32 → 128).
+
+Which is fastest is the GPU's to say, so on CUDA each stage with more than one way
+(:func:`stage_ways`; ``padded`` only where neither rewrite applies: :func:`timed_ways`) is timed
+every way at the first frame of each input size (compiled, as it will run), and the fastest is
+kept for the process and in the user data folder (:class:`ConvChoices`; one log line with the
+timings; the engine's ``describe`` says what was chosen); :data:`CONV_WAYS_ENV` forces one way
+wherever it applies. The CPU runs them plain, untimed (its tests check every way's maths, forced).
 
 Compile cache: Inductor's and Triton's caches go to :func:`compile_cache_dir` (the user data
 folder), set only around this module's calls (:func:`compile_cache`), so nothing leaks into the
@@ -57,7 +69,7 @@ import json
 import logging
 import os
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -76,14 +88,17 @@ log = logging.getLogger(__name__)
 
 #: environment variables the compiler reads for its on-disk caches
 _CACHE_ENV = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
-#: distinct compiled stages per input size (about 9 for the generators, plus the padded variants
-#: of the thin stages timed on CUDA: 2 more for the full generator, 4 for the compact one) times
-#: sizes, networks and dtypes in one process (a bench runs several)
+#: distinct compiled stages per input size (about 9 for the generators, plus the other ways of the
+#: stages timed on CUDA: 4 more for the full generator, 5 for the compact one) times sizes,
+#: networks and dtypes in one process (a bench runs several)
 RECOMPILE_LIMIT = 128
 #: the channel multiple the tensor-core (implicit-GEMM) convolution kernels want: 8 bf16/fp16 elements, 16 bytes
 THIN_MULTIPLE = 8
-#: forces the thin convolutions: "1" padded + channels_last, "0" plain; unset or "auto": timed on CUDA, plain elsewhere
-THIN_ENV = "ARTEM_VR_THIN_CONVS"
+#: the ways a stage's conv can run (see the module doc), "plain" first
+CONV_WAYS = ("plain", "padded", "s2d", "subpixel")
+#: forces one way (:data:`CONV_WAYS`) wherever it applies, plain elsewhere; unset or "auto": timed
+#: on CUDA, plain elsewhere
+CONV_WAYS_ENV = "ARTEM_VR_CONV_WAYS"
 
 
 def compile_cache_dir() -> Path:
@@ -146,17 +161,23 @@ def _channels_last(t: torch.Tensor) -> bool:
     return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
-def thin_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int) -> torch.Tensor:
+def _plain_format(h: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:
+    """The memory format ``F.conv2d(h, weight)`` gives: channels_last when either is."""
+    return torch.channels_last if _channels_last(h) or _channels_last(weight) else torch.contiguous_format
+
+
+def thin_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1) -> torch.Tensor:
     """``F.conv2d(h, weight, bias, stride)`` with both channel counts zero-padded to multiples of
     :data:`THIN_MULTIPLE` and the conv run in channels_last, so that cuDNN can use its tensor-core
-    implicit-GEMM kernels on a 3-channel input or output. The zero input channels meet zero weights
-    and the padded output channels (zero weights, zero bias) are sliced off: the same result, shape,
-    dtype and memory format as the plain conv (dense: converted back when that was NCHW, so that
-    the next stage reads what it always reads). The weights are padded here, inside the stage,
-    because they are stage inputs: a style switch copies new weights in and still recompiles nothing."""
+    implicit-GEMM kernels on a 3-channel input or output (the ``padded`` way). The zero input
+    channels meet zero weights and the padded output channels (zero weights, zero bias) are sliced
+    off: the same result, shape, dtype and memory format as the plain conv (dense: converted back
+    when that was NCHW, so that the next stage reads what it always reads). The weights are padded
+    here, inside the stage, because they are stage inputs: a style switch copies new weights in and
+    still recompiles nothing."""
     co, ci = weight.shape[:2]
     pi, po = -ci % THIN_MULTIPLE, -co % THIN_MULTIPLE
-    keep_cl = _channels_last(h) or _channels_last(weight)  # what the plain conv's output would be
+    fmt = _plain_format(h, weight)
     if pi:
         h = F.pad(h, (0, 0, 0, 0, 0, pi))
     if pi or po:
@@ -167,18 +188,77 @@ def thin_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     out = F.conv2d(h.contiguous(memory_format=cl), weight.contiguous(memory_format=cl), bias, stride)
     if po:
         out = out[:, :co]
-    return out.contiguous(memory_format=torch.channels_last if keep_cl else torch.contiguous_format)
+    return out.contiguous(memory_format=fmt)
+
+
+def _conv_tc(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """A stride-1 conv, channel-padded (:func:`thin_conv2d`) where a count is off the multiple of 8."""
+    if weight.shape[0] % THIN_MULTIPLE or weight.shape[1] % THIN_MULTIPLE:
+        return thin_conv2d(h, weight, bias)
+    return F.conv2d(h, weight, bias)
+
+
+def s2d_weight(weight: torch.Tensor) -> torch.Tensor:
+    """The ``(4·Co, 4·Ci, E, E)`` weights (``E = (k+1)/2``) of the space-to-depth form of a stride-1
+    k×k conv (odd k): output block pixel (a, b) of channel o from input block pixel (α, β) of
+    channel c at block offset (e, f) is ``w[o, c, 2e+α−a, 2f+β−b]`` (zero outside the kernel).
+    Channels are ordered as :func:`torch.nn.functional.pixel_unshuffle` orders them: (c, α, β)."""
+    co, ci, k, _ = weight.shape
+    e = (k + 1) // 2
+    w1 = F.pad(weight, (1, 2 * e - k, 1, 2 * e - k))  # (co, ci, 2e+1, 2e+1): index i+1 holds w[..., i]
+    rows = torch.stack([w1[:, :, 1 - a:1 - a + 2 * e, :] for a in (0, 1)], 2).unflatten(3, (e, 2))  # co ci a e α col
+    both = torch.stack([rows[..., 1 - b:1 - b + 2 * e] for b in (0, 1)], 3).unflatten(6, (e, 2))  # co ci a b e α f β
+    return both.permute(0, 2, 3, 1, 5, 7, 4, 6).reshape(co * 4, ci * 4, e, e)
+
+
+def s2d_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.conv2d(h, weight, bias)`` (stride 1, odd kernel; ``h`` already padded, its output of even
+    size) by space to depth (the ``s2d`` way): ``h`` as 2×2 blocks (:func:`F.pixel_unshuffle`),
+    the conv of :func:`s2d_weight` on them, the output's blocks back (:func:`F.pixel_shuffle`). The
+    same result, shape, dtype and memory format as the plain conv."""
+    fmt = _plain_format(h, weight)
+    b4 = bias.repeat_interleave(4) if bias is not None else None
+    out = _conv_tc(F.pixel_unshuffle(h, 2), s2d_weight(weight), b4)
+    return F.pixel_shuffle(out, 2).contiguous(memory_format=fmt)
+
+
+def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
+    """The ``(4·Co, Ci, 3, 3)`` weights of a 3×3 conv over a ×2 nearest-upsampled, reflection-padded
+    image written as a 3×3 conv over the image itself (edge-replicated by 1): output pixel (a, b) of
+    each 2×2 block of channel o is the sum of the taps that land on the same source pixel — along
+    each axis, for a = 0: (w₀, w₁+w₂, 0); for a = 1: (0, w₀+w₁, w₂). Channels (o, a, b), as
+    :func:`F.pixel_shuffle` reads them."""
+    co, ci = weight.shape[:2]
+    zero = torch.zeros_like(weight[:, :, :1])
+    rows = torch.stack([torch.cat([weight[:, :, :1], weight[:, :, 1:2] + weight[:, :, 2:], zero], 2),
+                        torch.cat([zero, weight[:, :, :1] + weight[:, :, 1:2], weight[:, :, 2:]], 2)], 2)  # co ci a t j
+    zc = torch.zeros_like(rows[..., :1])
+    both = torch.stack([torch.cat([rows[..., :1], rows[..., 1:2] + rows[..., 2:], zc], -1),
+                        torch.cat([zc, rows[..., :1] + rows[..., 1:2], rows[..., 2:]], -1)], 3)  # co ci a b t s
+    return both.permute(0, 2, 3, 1, 4, 5).reshape(co * 4, ci, 3, 3)
+
+
+def subpixel_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.conv2d(reflect_pad(upsample_nearest_x2(h), 1), weight, bias)`` for a 3×3 ``weight``,
+    without the upsampled image (the ``subpixel`` way): a reflection pad of the upsampled image is the
+    upsample of an edge-replicated one, so each output 2×2 block is a 3×3 conv of ``h`` replicated
+    by 1 (:func:`subpixel_weight`), its four pixels four output channels put back in place by
+    :func:`F.pixel_shuffle`. The same result, shape, dtype and memory format as the plain way."""
+    fmt = _plain_format(h, weight)
+    b4 = bias.repeat_interleave(4) if bias is not None else None
+    out = _conv_tc(F.pad(h, (1, 1, 1, 1), mode="replicate"), subpixel_weight(weight), b4)
+    return F.pixel_shuffle(out, 2).contiguous(memory_format=fmt)
 
 
 def stage(y: torch.Tensor, mean: torch.Tensor | None, var: torch.Tensor | None, norm_w: torch.Tensor | None,
           norm_b: torch.Tensor | None, res: torch.Tensor | None, weight: torch.Tensor, bias: torch.Tensor | None, *,
           eps: float, relu: bool, add: bool, up: bool, keep: bool, pad: int, stride: int, final: bool,
-          thin: bool = False):
+          way: str = "plain"):
     """One stage (see the module doc). ``y``: the previous conv's raw output (or the image when
     ``mean`` is None), activation dtype; ``mean``/``var``: its (filtered) statistics, float32
     ``(N, C)``; ``norm_w``/``norm_b``: the previous norm's affine. Returns ``(conv output, mean,
     var, kept prologue output or None)``; ``final``: ``(sigmoid(conv output), None, None, None)``.
-    ``thin``: the conv through :func:`thin_conv2d` (channels padded, channels_last; same results)."""
+    ``way``: how the conv runs (:data:`CONV_WAYS`; one that :func:`stage_ways` allows for the stage)."""
     if mean is None:
         h = y
     else:
@@ -189,16 +269,52 @@ def stage(y: torch.Tensor, mean: torch.Tensor | None, var: torch.Tensor | None, 
         if add:
             h = res.float() + h
         h = h.to(y.dtype)
+    if way == "subpixel":  # upsample, pad and conv in one (the kept output would be the upsampled one: never kept)
+        out = subpixel_conv2d(h, weight, bias)
+        kept = None
+    else:
         if up:
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-    kept = h if keep else None
-    if pad:
-        h = F.pad(h, (pad, pad, pad, pad), mode="reflect")
-    out = thin_conv2d(h, weight, bias, stride) if thin else F.conv2d(h, weight, bias, stride)
+        kept = h if keep else None
+        if pad:
+            h = F.pad(h, (pad, pad, pad, pad), mode="reflect")
+        if way == "padded":
+            out = thin_conv2d(h, weight, bias, stride)
+        elif way == "s2d":
+            out = s2d_conv2d(h, weight, bias)
+        else:
+            out = F.conv2d(h, weight, bias, stride)
     if final:
         return torch.sigmoid(out), None, None, None
     mean, var = stats_fp32(out)
     return out, mean, var, kept
+
+
+def stage_ways(conv: nn.Conv2d, *, up: bool, keep: bool, in_hw: tuple[int, int]) -> tuple[str, ...]:
+    """The ways (:data:`CONV_WAYS`) a stage's conv can run, "plain" first: ``padded`` for a thin conv,
+    ``s2d`` for a thin stride-1 odd-kernel conv with an even output size (``in_hw``: the stage's
+    input size, before any upsample), ``subpixel`` for an upsample + 3×3 stage whose prologue output
+    is not kept."""
+    k, stride = conv.kernel_size[0], conv.stride[0]
+    ways = ["plain"]
+    thin = is_thin(conv)
+    if thin:
+        ways.append("padded")
+    if thin and stride == 1 and k % 2 == 1 and k >= 3 and not up and in_hw[0] % 2 == 0 and in_hw[1] % 2 == 0:
+        ways.append("s2d")
+    if up and k == 3 and stride == 1 and not keep:
+        ways.append("subpixel")
+    return tuple(ways)
+
+
+def timed_ways(ways: tuple[str, ...]) -> tuple[str, ...]:
+    """The ways of :func:`stage_ways` worth timing (each costs a compile on the first frame of a
+    size): ``padded`` only where neither rewrite applies — against ``s2d`` it does 1.6× the
+    multiply-adds (9×9 3→32: 8·81·32 against 16·25·128/4 per pixel) into a GEMM a quarter as wide,
+    against ``subpixel`` it reads 4× the input. Forced (:data:`CONV_WAYS_ENV`) it still runs."""
+    if "s2d" in ways or "subpixel" in ways:
+        return tuple(w for w in ways if w != "padded")
+    return ways
 
 
 @dataclass(frozen=True)
@@ -304,40 +420,40 @@ def startup_note(compile: bool) -> str:
     return "fused stages, not compiled"
 
 
-# --------------------------------------------------------------------------- thin convolutions, chosen by timing
+# --------------------------------------------------------------------------- conv ways, chosen by timing
 
 
-def thin_setting() -> bool | None:
-    """:data:`THIN_ENV` read: True (padded), False (plain) or None (auto: timed on CUDA)."""
-    v = os.environ.get(THIN_ENV, "").strip().lower()
+def conv_ways_setting() -> str | None:
+    """:data:`CONV_WAYS_ENV` read: a way of :data:`CONV_WAYS` (forced wherever it applies), or None
+    (auto: timed on CUDA)."""
+    v = os.environ.get(CONV_WAYS_ENV, "").strip().lower()
     if v in ("", "auto"):
         return None
-    if v in ("0", "1"):
-        return v == "1"
-    raise UsageError(f"{THIN_ENV}={v!r} is not 0, 1 or auto",
-                     f"unset {THIN_ENV}, or set 0 (plain convs), 1 (channel-padded, channels_last) "
-                     "or auto (timed on CUDA)")
+    if v in CONV_WAYS:
+        return v
+    raise UsageError(f"{CONV_WAYS_ENV}={v!r} is not one of auto, {', '.join(CONV_WAYS)}",
+                     f"unset {CONV_WAYS_ENV} (each stage's ways timed on CUDA), or force one: plain (the network's "
+                     "convs), padded (thin convs channel-padded, channels_last), s2d (thin 9×9/7×7 convs by space "
+                     "to depth), subpixel (upsample stages without the upsampled image)")
 
 
-def thin_cache_file() -> Path:
-    """Where the timed choices are kept between runs: ``<user data>/cache/fused-thin-convs.json``."""
-    return user_data_dir() / "cache" / "fused-thin-convs.json"
+def conv_ways_cache_file() -> Path:
+    """Where the timed choices are kept between runs: ``<user data>/cache/fused-conv-ways.json``."""
+    return user_data_dir() / "cache" / "fused-conv-ways.json"
 
 
 @dataclass(frozen=True)
-class ThinTiming:
-    """How one thin stage runs: channel-padded + channels_last (``thin``) or plain, and the median
-    milliseconds of each that decided it (None when not timed: forced, or not on CUDA)."""
+class ConvChoice:
+    """How one stage's conv runs (``way``, of :data:`CONV_WAYS`), and the median milliseconds of each
+    way that decided it (``ms``; empty when not timed: forced, or not on CUDA)."""
 
-    thin: bool
-    plain_ms: float | None = None
-    thin_ms: float | None = None
+    way: str
+    ms: dict = field(default_factory=dict)
 
     def note(self) -> str:
-        what = "padded+NHWC" if self.thin else "plain"
-        if self.plain_ms is None or self.thin_ms is None:
-            return what
-        return f"{what} (plain {self.plain_ms:.3f} ms, padded {self.thin_ms:.3f} ms)"
+        if not self.ms:
+            return self.way
+        return f"{self.way} ({', '.join(f'{w} {t:.3f} ms' for w, t in self.ms.items())})"
 
 
 def cuda_time_ms(run: Callable[[], object], warmup: int = 3, reps: int = 10) -> float:
@@ -354,13 +470,12 @@ def cuda_time_ms(run: Callable[[], object], warmup: int = 3, reps: int = 10) -> 
     return float(statistics.median(a.elapsed_time(b) for a, b in events))
 
 
-class ThinChoices:
-    """Which way each thin stage runs, per key (GPU, torch version, the stage and its input shape,
-    layout and dtype — :func:`thin_key`): timed once both ways with ``timer`` and the faster kept —
+class ConvChoices:
+    """Which way each timed stage runs, per key (GPU, torch version, the stage and its input shape,
+    layout and dtype — :func:`conv_key`): timed once every way with ``timer`` and the fastest kept —
     for the process, and in ``path`` (a JSON file, replaced atomically) so a later run neither
-    times again nor compiles the losing variant. Why timed and not assumed: padding a 3-channel
-    conv to 8 channels does 2.7× the multiply-adds; only the GPU at hand says whether tensor cores
-    win that back.
+    times again nor compiles the losing ways. Why timed and not assumed: the ways trade
+    multiply-adds and bytes for tensor-core shapes; only the GPU at hand says which wins.
 
     ``timer(run) -> ms`` times a zero-argument callable (:func:`cuda_time_ms`; tests pass their own);
     ``devices``: the device types where stages are timed (elsewhere they run plain, untimed)."""
@@ -370,63 +485,64 @@ class ThinChoices:
         self.timer = timer
         self.path = Path(path) if path is not None else None
         self.devices = devices
-        self._known: dict[str, ThinTiming] = {}
+        self._known: dict[str, ConvChoice] = {}
         self._read_disk = self.path is not None
 
-    def get(self, key: str) -> ThinTiming | None:
+    def get(self, key: str) -> ConvChoice | None:
         """The remembered choice for ``key`` (from this process, else the file), or None."""
         if key not in self._known and self._read_disk:
             self._read_disk = False
             self._known = {**self._load(), **self._known}
         return self._known.get(key)
 
-    def choose(self, key: str, plain: Callable[[], object], thin: Callable[[], object], what: str = "") -> ThinTiming:
-        """The remembered choice for ``key``, else: time ``plain()`` and ``thin()``, keep the faster,
-        log it (one line) and remember it."""
+    def choose(self, key: str, runs: dict[str, Callable[[], object]], what: str = "") -> ConvChoice:
+        """The remembered choice for ``key``, else: time each of ``runs`` (way → zero-argument
+        callable), keep the fastest, log it (one line) and remember it."""
         hit = self.get(key)
-        if hit is not None:
+        if hit is not None and hit.way in runs:
             return hit
-        plain_ms, thin_ms = float(self.timer(plain)), float(self.timer(thin))
-        t = ThinTiming(thin_ms < plain_ms, plain_ms, thin_ms)
+        ms = {way: float(self.timer(run)) for way, run in runs.items()}
+        t = ConvChoice(min(ms, key=ms.get), ms)
         self._known[key] = t
-        log.info("fused thin conv %s: plain %.3f ms, channel-padded channels_last %.3f ms -> %s", what or key, plain_ms,
-                 thin_ms, "padded" if t.thin else "plain")
+        log.info("fused conv %s: %s -> %s", what or key, ", ".join(f"{w} {v:.3f} ms" for w, v in ms.items()), t.way)
         if self.path is not None:
             self._save(key, t)
         return t
 
-    def _load(self) -> dict[str, ThinTiming]:
+    def _load(self) -> dict[str, ConvChoice]:
         if self.path is None or not self.path.is_file():
             return {}
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))["choices"]
-            return {str(k): ThinTiming(bool(v["thin"]), float(v["plain_ms"]), float(v["thin_ms"]))
-                    for k, v in raw.items()}
+            out = {str(k): ConvChoice(str(v["way"]), {str(w): float(t) for w, t in v["ms"].items()})
+                   for k, v in raw.items()}
+            if any(c.way not in CONV_WAYS for c in out.values()):
+                raise ValueError("a way this version does not know")
+            return out
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # unreadable: timed again, rewritten
-            log.warning("ignoring the thin-conv choices in %s (%s: %s); timing again", self.path, type(e).__name__, e)
+            log.warning("ignoring the conv-way choices in %s (%s: %s); timing again", self.path, type(e).__name__, e)
             return {}
 
-    def _save(self, key: str, t: ThinTiming) -> None:
+    def _save(self, key: str, t: ConvChoice) -> None:
         """Merged with what the file holds now (another process may have added keys), written atomically.
         A file that cannot be written costs a timing at the next start, not this run: one warning."""
         merged = {**self._load(), key: t}
-        text = json.dumps({"choices": {k: {"thin": v.thin, "plain_ms": v.plain_ms, "thin_ms": v.thin_ms}
-                                       for k, v in sorted(merged.items())}}, indent=1)
+        text = json.dumps({"choices": {k: {"way": v.way, "ms": v.ms} for k, v in sorted(merged.items())}}, indent=1)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(self.path, text + "\n", what="thin-conv choices")
+            write_text_atomic(self.path, text + "\n", what="conv-way choices")
         except (OSError, ArtemError) as e:
-            log.warning("thin-conv choice not cached in %s: %s", self.path, e)
+            log.warning("conv-way choice not cached in %s: %s", self.path, e)
 
 
-_default_choices: ThinChoices | None = None
+_default_choices: ConvChoices | None = None
 
 
-def default_thin_choices() -> ThinChoices:
-    """The process's :class:`ThinChoices` (CUDA events, cached in :func:`thin_cache_file`), made on first use."""
+def default_conv_choices() -> ConvChoices:
+    """The process's :class:`ConvChoices` (CUDA events, cached in :func:`conv_ways_cache_file`), made on first use."""
     global _default_choices
     if _default_choices is None:
-        _default_choices = ThinChoices(path=thin_cache_file())
+        _default_choices = ConvChoices(path=conv_ways_cache_file())
     return _default_choices
 
 
@@ -437,9 +553,9 @@ def _device_name(device: torch.device) -> str:
     return device.type
 
 
-def thin_key(y: torch.Tensor, weight: torch.Tensor, kw: dict) -> str:
-    """The key of one thin stage's choice: GPU name, torch version, the stage's input shape, layout
-    and dtype, its conv's weight shape, stride and padding, and its prologue flags."""
+def conv_key(y: torch.Tensor, weight: torch.Tensor, kw: dict) -> str:
+    """The key of one stage's choice: GPU name, torch version, the stage's input shape, layout and
+    dtype, its conv's weight shape, stride and padding, and its prologue flags."""
     flags = ",".join(k for k in ("relu", "add", "up", "keep", "final") if kw[k]) or "first"
     layout = "channels_last" if _channels_last(y) else "nchw"
     dtype = str(y.dtype).replace("torch.", "")
@@ -456,58 +572,59 @@ class FusedGenerator:
 
     ``on_stage`` (optional, for the per-stage profile): called as ``on_stage(spec, run)`` where
     ``run()`` runs the stage and returns its outputs; it must return what ``run()`` returned (the
-    thin stages' timing, when there is one, runs before it and outside it).
+    stages' timing, when there is one, runs before it and outside it).
 
-    ``thin``: the thin stages (:func:`is_thin`) channel-padded + channels_last (True), plain
-    (False), or None: as :data:`THIN_ENV` says, else chosen per stage and input by ``choices``
-    (default :func:`default_thin_choices`: timed on CUDA, plain on the CPU).
+    ``way``: one of :data:`CONV_WAYS` forced on every stage it applies to (plain elsewhere), or None:
+    as :data:`CONV_WAYS_ENV` says, else each stage with more than one way (:func:`stage_ways`)
+    chosen per input by ``choices`` (default :func:`default_conv_choices`: timed on CUDA, plain on
+    the CPU).
     """
 
-    def __init__(self, net: nn.Module, compile: bool = True, cache: Path | None = None, thin: bool | None = None,
-                 choices: ThinChoices | None = None):
+    def __init__(self, net: nn.Module, compile: bool = True, cache: Path | None = None, way: str | None = None,
+                 choices: ConvChoices | None = None):
+        if way is not None and way not in CONV_WAYS:
+            raise ValueError(f"way {way!r} is not one of {CONV_WAYS}")
         self.net = net
         self.specs = stage_plan(net)
         self.compile = compile
         self.cache = cache
         self.on_stage: Callable | None = None
-        self.thin = thin_setting() if thin is None else thin
-        self._forced_by = f"{THIN_ENV}={int(self.thin)}" if thin is None and self.thin is not None else "forced"
+        self.way = conv_ways_setting() if way is None else way
+        self._forced_by = f"{CONV_WAYS_ENV}={self.way}" if way is None and self.way is not None else "forced"
         self._choices = choices
-        #: how each thin stage ran at the last call (stage name → :class:`ThinTiming`)
-        self.thin_chosen: dict[str, ThinTiming] = {}
+        #: how each stage with a choice ran at the last call (stage name → :class:`ConvChoice`)
+        self.conv_chosen: dict[str, ConvChoice] = {}
 
-    def _thin_choice(self, spec: StageSpec, fn: Callable, args: tuple, kw: dict) -> ThinTiming:
-        """Forced (:attr:`thin` True/False), else timed both ways on the first call of each key on a
-        timed device (CUDA), else plain. Never timed inside a CUDA graph capture (the graph
-        wrapper's warm-up calls made the choice before it)."""
-        if self.thin is not None:
-            return ThinTiming(self.thin)
+    def _timed_device(self, device: torch.device) -> bool:
+        return device.type in (self._choices.devices if self._choices is not None else ("cuda",))
+
+    def _way_choice(self, spec: StageSpec, ways: tuple[str, ...], fn: Callable, args: tuple, kw: dict) -> ConvChoice:
+        """Forced (:attr:`way`: that way where the stage allows it, else plain), else timed every way
+        on the first call of each key on a timed device (CUDA), else plain. Never timed inside a
+        CUDA graph capture (the graph wrapper's warm-up calls made the choice before it)."""
+        if self.way is not None:
+            return ConvChoice(self.way if self.way in ways else "plain")
         y = args[0]
-        choices = self._choices
-        if y.device.type not in (choices.devices if choices is not None else ("cuda",)):
-            return ThinTiming(False)
-        choices = self._choices = choices or default_thin_choices()
-        key = thin_key(y, spec.conv.weight, kw)
+        if not self._timed_device(y.device):
+            return ConvChoice("plain")
+        choices = self._choices = self._choices or default_conv_choices()
+        key = conv_key(y, spec.conv.weight, kw)
         if y.is_cuda and torch.cuda.is_current_stream_capturing():
-            return choices.get(key) or ThinTiming(False)
-        return choices.choose(key, lambda: fn(*args, **kw, thin=False), lambda: fn(*args, **kw, thin=True),
-                              f"{spec.name} {tuple(y.shape)} {str(y.dtype).replace('torch.', '')}")
+            hit = choices.get(key)
+            return hit if hit is not None and hit.way in ways else ConvChoice("plain")
+        runs = {w: functools.partial(fn, *args, **kw, way=w) for w in timed_ways(ways)}
+        return choices.choose(key, runs, f"{spec.name} {tuple(y.shape)} {str(y.dtype).replace('torch.', '')}")
 
-    def thin_note(self) -> str:
-        """What the start-up line / bench record says about the thin stages ("" where they run plain
-        untimed: the CPU by default)."""
-        names = [s.name for s in self.specs if is_thin(s.conv)]
-        if not names:
+    def ways_note(self) -> str:
+        """What the start-up line / bench record says about the conv ways ("" where every stage runs
+        plain untimed: the CPU by default)."""
+        if self.way is not None:
+            return f"conv ways: {self.way} where it applies ({self._forced_by})"
+        if not self._timed_device(next(self.net.parameters()).device):
             return ""
-        if self.thin is not None:
-            how = f"padded to x{THIN_MULTIPLE} channels, channels_last" if self.thin else "plain"
-            return f"thin convs {how} ({self._forced_by})"
-        devices = self._choices.devices if self._choices is not None else ("cuda",)
-        if next(self.net.parameters()).device.type not in devices:
-            return ""
-        if self.thin_chosen:
-            return "thin convs: " + ", ".join(f"{k} {v.note()}" for k, v in self.thin_chosen.items())
-        return f"thin convs ({', '.join(names)}): padded vs plain timed on the first frame of each size"
+        if self.conv_chosen:
+            return "conv ways: " + ", ".join(f"{k} {v.note()}" for k, v in self.conv_chosen.items())
+        return "conv ways: timed on the first frame of each size"
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         fn = compiled_stage() if self.compile else stage
@@ -518,9 +635,11 @@ class FusedGenerator:
                     res if spec.add else None, conv.weight, conv.bias)
             kw = dict(eps=prev.eps if prev is not None else 0.0, relu=spec.relu, add=spec.add, up=spec.up,
                       keep=spec.keep, pad=conv.kernel_size[0] // 2, stride=conv.stride[0], final=spec.norm is None)
-            if is_thin(conv):
-                chosen = self.thin_chosen[spec.name] = self._thin_choice(spec, fn, args, kw)
-                kw["thin"] = chosen.thin
+            ways = stage_ways(conv, up=spec.up, keep=spec.keep, in_hw=tuple(y.shape[-2:]))
+            if len(ways) > 1:
+                chosen = self.conv_chosen[spec.name] = self._way_choice(spec, ways, fn, args, kw)
+                if chosen.way != "plain":
+                    kw["way"] = chosen.way
             if self.on_stage is None:
                 y, mean, var, kept = fn(*args, **kw)
             else:

@@ -4,13 +4,14 @@ norm, the statistics hook point, in-place style switches without recompiling, an
 cache kept to the user folder. The compiled path runs on the CPU in one slow test (Inductor's
 C++ backend: about a minute and a half on 2 loaded cores) and on CUDA under ``-m gpu``.
 
-The thin convolutions (channel-padded, channels_last): each stage's outputs against the plain
-stage's, eagerly and (slow) compiled, for both generators; the timed choice with a timer that
-tells the variants apart by the convolutions they really ran; on CUDA (``-m gpu``) both ways at
-the headset size in bf16, timings printed (``-s`` shows them)."""
+The conv ways (channel-padded, space to depth, subpixel): each stage's outputs against the plain
+stage's, eagerly, in float64 and (slow) compiled, for both generators; the timed choice with a
+timer that tells the ways apart by the convolutions they really ran; on CUDA (``-m gpu``) every
+way at the headset size in bf16, timings printed (``-s`` shows them)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -24,8 +25,8 @@ from artem_vr.errors import UsageError
 from artem_vr.style.device import cuda_available
 from artem_vr.style.engine import EngineConfig, InferenceEngine, LayoutKeepingInstanceNorm, make_engine
 from artem_vr.style import fused
-from artem_vr.style.fused import (THIN_ENV, FusedGenerator, ThinChoices, compile_cache, compile_cache_dir, is_thin,
-                                  stage_plan, thin_setting)
+from artem_vr.style.fused import (CONV_WAYS, CONV_WAYS_ENV, ConvChoices, FusedGenerator, compile_cache, compile_cache_dir,
+                                  conv_ways_setting, stage_plan, stage_ways)
 from artem_vr.style.norm import StatsInstanceNorm, stats_filter
 from style_helpers import torch_ref as _ref
 from style_helpers import trained_like_net as _net
@@ -220,10 +221,15 @@ def test_eager_fused_stages_on_cuda_equal_the_network(x):
     torch.testing.assert_close(y, ref, atol=1e-4, rtol=0)
 
 
-# ----------------------------------------------------------------------------- thin convolutions
+# ----------------------------------------------------------------------------- conv ways
 
-#: the thin stages: their convs have 3 or 12 channels on a side (not multiples of 8)
-THIN = {"compact": ["down0", "down1", "up1", "out"], "full": ["down0", "out"]}
+#: the stages with more than one way to run their conv, and those ways (at an even input size)
+WAYS = {
+    "full": {"down0": ("plain", "padded", "s2d"), "up0": ("plain", "subpixel"), "up1": ("plain", "subpixel"),
+             "out": ("plain", "padded", "s2d")},
+    "compact": {"down0": ("plain", "padded", "s2d"), "down1": ("plain", "padded"), "up0": ("plain", "subpixel"),
+                "up1": ("plain", "padded", "subpixel"), "out": ("plain", "padded", "s2d")},
+}
 
 
 class ConvSpy(TorchFunctionMode):
@@ -237,6 +243,25 @@ class ConvSpy(TorchFunctionMode):
         if func is F.conv2d:
             self.seen.append((tuple(args[1].shape), args[0].is_contiguous(memory_format=torch.channels_last)))
         return func(*args, **(kwargs or {}))
+
+
+def _up8(n: int) -> int:
+    return n + -n % 8
+
+
+def _way_seen(conv: nn.Conv2d, wshape: tuple, cl: bool) -> str:
+    """Which way a stage ran, told by the conv that really ran (weight shape, input layout)."""
+    co, ci, k = conv.out_channels, conv.in_channels, conv.kernel_size[0]
+    if wshape == (co, ci, k, k):
+        return "plain"
+    if wshape == (_up8(co), _up8(ci), k, k) and cl:
+        return "padded"
+    e = (k + 1) // 2
+    if wshape in ((4 * co, 4 * ci, e, e), (_up8(4 * co), _up8(4 * ci), e, e)):
+        return "s2d"
+    if wshape in ((4 * co, ci, 3, 3), (_up8(4 * co), _up8(ci), 3, 3)):
+        return "subpixel"
+    raise AssertionError(f"{wshape} is no way of {conv}")
 
 
 def _stage_outputs(gen: FusedGenerator, x: torch.Tensor):
@@ -264,212 +289,252 @@ def _assert_same_outputs(got, want, atol):
                 torch.testing.assert_close(ta, tb, atol=atol, rtol=0, msg=lambda m: f"{name}: {m}")
 
 
-def test_thin_stages_are_the_ones_off_the_multiple_of_8():
-    for arch, names in THIN.items():
-        assert [s.name for s in stage_plan(_net(0, arch)) if is_thin(s.conv)] == names
+def test_the_stages_with_a_choice_and_their_ways():
+    for arch, ways in WAYS.items():
+        got = {}
+        for s in stage_plan(_net(0, arch)):
+            w = stage_ways(s.conv, up=s.up, keep=s.keep, in_hw=(32, 40))
+            if len(w) > 1:
+                got[s.name] = w
+        assert got == ways, arch
+    down0 = stage_plan(_net(0, "full"))[0]
+    assert stage_ways(down0.conv, up=False, keep=False, in_hw=(31, 40)) == ("plain", "padded")  # odd: no blocks
 
 
 @pytest.mark.parametrize("arch", ["compact", "full"])
-def test_thin_stages_equal_the_plain_stages(arch, x):
-    """Forced padded: every stage's outputs (conv output, statistics, kept residual) equal the plain
-    stage's — values, shape, dtype, strides — and the thin convs really ran padded, channels_last."""
+@pytest.mark.parametrize("way", ["padded", "s2d", "subpixel"])
+def test_every_way_equals_the_plain_stages(arch, way, x):
+    """Forced: every stage's outputs (conv output, statistics, kept residual) equal the plain stage's
+    — values, shape, dtype, strides — the network's output is the reference's, and the conv that
+    really ran is the way's (the stages it does not apply to run plain)."""
     net = _net(0, arch)
-    y0, plain = _stage_outputs(FusedGenerator(net, compile=False, thin=False), x)
-    gen = FusedGenerator(net, compile=False, thin=True)
+    y0, plain = _stage_outputs(FusedGenerator(net, compile=False, way="plain"), x)
+    gen = FusedGenerator(net, compile=False, way=way)
     with ConvSpy() as spy:
-        y1, padded = _stage_outputs(gen, x)
-    _assert_same_outputs(padded, plain, 1e-5)
-    torch.testing.assert_close(y1, _ref(net, x), atol=1e-5, rtol=0)
+        y1, other = _stage_outputs(gen, x)
+    _assert_same_outputs(other, plain, 2e-5)
+    torch.testing.assert_close(y1, _ref(net, x), atol=2e-5, rtol=0)
     assert y1.stride() == y0.stride()
-    assert list(gen.thin_chosen) == THIN[arch] and all(t.thin and t.plain_ms is None for t in gen.thin_chosen.values())
     specs = stage_plan(net)
     assert len(spy.seen) == len(specs)
+    want = {name: way if way in ways else "plain" for name, ways in WAYS[arch].items()}
+    assert {k: v.way for k, v in gen.conv_chosen.items()} == want and not any(v.ms for v in gen.conv_chosen.values())
     for spec, (wshape, cl) in zip(specs, spy.seen):
-        co, ci = spec.conv.out_channels, spec.conv.in_channels
-        if is_thin(spec.conv):
-            assert wshape[:2] == (co + -co % 8, ci + -ci % 8) and cl, spec.name
-        else:
-            assert wshape[:2] == (co, ci) and not cl, spec.name
+        assert _way_seen(spec.conv, wshape, cl) == want.get(spec.name, "plain"), spec.name
 
 
-def test_thin_stages_keep_channels_last_and_the_env_knob(x, monkeypatch):
-    """A channels_last engine with the knob at 1: the thin stages' outputs stay channels_last like the
-    plain ones; the engine says so; a bad knob value is one clear error."""
+@pytest.mark.parametrize("way", ["s2d", "subpixel"])
+def test_ways_in_float64_are_exact(way):
+    """The space-to-depth and subpixel rewrites are the same sums in another order: in float64 they
+    agree with the plain conv to rounding, whatever the weights."""
+    g = torch.Generator().manual_seed(5)
+    if way == "s2d":
+        for k, ci, co in [(9, 3, 32), (9, 32, 3), (7, 3, 12), (7, 12, 3), (3, 5, 6)]:
+            h = torch.randn(2, ci, 12 + k - 1, 16 + k - 1, generator=g, dtype=torch.float64)
+            w, b = torch.randn(co, ci, k, k, generator=g, dtype=torch.float64), torch.randn(co, generator=g, dtype=torch.float64)
+            torch.testing.assert_close(fused.s2d_conv2d(h, w, b), F.conv2d(h, w, b), atol=1e-11, rtol=0)
+    else:
+        for ci, co in [(64, 32), (24, 12), (5, 6)]:
+            h = torch.randn(2, ci, 10, 14, generator=g, dtype=torch.float64)
+            w, b = torch.randn(co, ci, 3, 3, generator=g, dtype=torch.float64), torch.randn(co, generator=g, dtype=torch.float64)
+            up = F.pad(F.interpolate(h, scale_factor=2.0, mode="nearest"), (1, 1, 1, 1), mode="reflect")
+            torch.testing.assert_close(fused.subpixel_conv2d(h, w, b), F.conv2d(up, w, b), atol=1e-11, rtol=0)
+
+
+def test_ways_keep_channels_last_and_the_env_knob(x, monkeypatch):
+    """A channels_last engine with the knob at each way: every stage's outputs stay channels_last
+    like the plain ones and equal them; the engine says so; a bad knob value is one clear error."""
     net = _net(0, "compact")
     cfg = EngineConfig("fp32", True, fused=True, compile=False)
     runs = {}
-    for knob in ("0", "1"):
-        monkeypatch.setenv(THIN_ENV, knob)
+    for knob in CONV_WAYS:
+        monkeypatch.setenv(CONV_WAYS_ENV, knob)
         eng = InferenceEngine("cpu", cfg)
         eng.load(net)
         eng(x[:1])  # prepares; the stages are recorded below
         xin = x.contiguous(memory_format=torch.channels_last)
         runs[knob] = _stage_outputs(eng._fused, xin)
-        assert eng._fused.thin == (knob == "1")
-    _assert_same_outputs(runs["1"][1], runs["0"][1], 2e-5)
-    assert all(o[0].is_contiguous(memory_format=torch.channels_last) for _, o in runs["1"][1])
-    assert "thin convs padded to x8 channels, channels_last (ARTEM_VR_THIN_CONVS=1)" in eng.describe()
-    monkeypatch.setenv(THIN_ENV, "yes")
-    with pytest.raises(UsageError, match="ARTEM_VR_THIN_CONVS='yes' is not 0, 1 or auto"):
-        thin_setting()
-    monkeypatch.setenv(THIN_ENV, "auto")
-    assert thin_setting() is None
+        assert eng._fused.way == knob
+        assert f"conv ways: {knob} where it applies ({CONV_WAYS_ENV}={knob})" in eng.describe()
+    for knob in CONV_WAYS[1:]:
+        _assert_same_outputs(runs[knob][1], runs["plain"][1], 2e-5)
+        assert all(o[0].is_contiguous(memory_format=torch.channels_last) for _, o in runs[knob][1])
+    monkeypatch.setenv(CONV_WAYS_ENV, "yes")
+    with pytest.raises(UsageError, match="ARTEM_VR_CONV_WAYS='yes' is not one of auto, plain, padded, s2d, subpixel"):
+        conv_ways_setting()
+    monkeypatch.setenv(CONV_WAYS_ENV, "auto")
+    assert conv_ways_setting() is None
 
 
-def test_thin_convs_untimed_and_plain_on_the_cpu_by_default(x, monkeypatch):
-    monkeypatch.delenv(THIN_ENV, raising=False)
-    monkeypatch.setattr(fused, "default_thin_choices", lambda: pytest.fail("timed on the CPU"))
+def test_conv_ways_untimed_and_plain_on_the_cpu_by_default(x, monkeypatch):
+    monkeypatch.delenv(CONV_WAYS_ENV, raising=False)
+    monkeypatch.setattr(fused, "default_conv_choices", lambda: pytest.fail("timed on the CPU"))
     eng = InferenceEngine("cpu", EAGER_FUSED)
     eng.load(_net(0, "full"))
     with ConvSpy() as spy:
         eng(x)
-    assert all(wshape[1] in (3, 32, 64, 128) for wshape, _ in spy.seen)  # nothing padded
-    assert {k: v.thin for k, v in eng._fused.thin_chosen.items()} == {"down0": False, "out": False}
-    assert "thin" not in eng.describe()
+    assert all(wshape[1] in (3, 32, 64, 128) and wshape[0] in (3, 32, 64, 128) for wshape, _ in spy.seen)  # all plain
+    assert {k: v.way for k, v in eng._fused.conv_chosen.items()} == dict.fromkeys(WAYS["full"], "plain")
+    assert "conv ways" not in eng.describe()
 
 
-def _variant_timer(times: dict[str, float], log: list[str]):
-    """A timer that runs the stage and says which variant it was by the convs that really ran
-    (padded to a multiple of 8, channels_last: "thin"), then answers that variant's fake time."""
+def _way_timer(times: dict[str, float], log: list[str], convs: list[nn.Conv2d]):
+    """A timer that runs the stage and says which way it was by the conv that really ran, then
+    answers that way's fake time. (The stage is known by its weight argument; ``convs``: the net's.)"""
 
     def timer(run):
+        conv = next(c for c in convs if c.weight is run.args[6])
         with ConvSpy() as spy:
             run()
         (wshape, cl), = spy.seen
-        variant = "thin" if cl and wshape[0] % 8 == 0 and wshape[1] % 8 == 0 else "plain"
-        log.append(variant)
-        return times[variant]
+        log.append(_way_seen(conv, wshape, cl))
+        return times[log[-1]]
 
     return timer
 
 
-def test_thin_choice_picks_the_faster_and_times_once(tmp_path, caplog):
+def test_choice_picks_the_fastest_and_times_once(tmp_path, caplog):
     calls: list[str] = []
 
-    def timer(run):  # "p"/"t": which closure ran
+    def timer(run):  # which closure ran
         calls.append(run())
-        return {"p": 3.9, "t": 1.1}[calls[-1]]
+        return {"plain": 3.9, "padded": 1.1, "s2d": 0.7}[calls[-1]]
 
-    ch = ThinChoices(timer, tmp_path / "c.json")
+    runs = {w: (lambda w=w: w) for w in ("plain", "padded", "s2d")}
+    ch = ConvChoices(timer, tmp_path / "c.json")
     with caplog.at_level("INFO", logger="artem_vr.style.fused"):
-        a = ch.choose("down0 key", lambda: "p", lambda: "t", "down0")
-    assert a.thin and (a.plain_ms, a.thin_ms) == (3.9, 1.1) and calls == ["p", "t"]
+        a = ch.choose("down0 key", runs, "down0")
+    assert a.way == "s2d" and a.ms == {"plain": 3.9, "padded": 1.1, "s2d": 0.7} and calls == ["plain", "padded", "s2d"]
     line, = [r.getMessage() for r in caplog.records]
-    assert line == "fused thin conv down0: plain 3.900 ms, channel-padded channels_last 1.100 ms -> padded"
-    assert ch.choose("down0 key", lambda: "p", lambda: "t") == a and calls == ["p", "t"]  # remembered: not re-timed
-    ch.timer = lambda run: {"p": 3.2, "t": 3.4}[run()]
-    b = ch.choose("out key", lambda: "p", lambda: "t")
-    assert not b.thin and b.note() == "plain (plain 3.200 ms, padded 3.400 ms)"
+    assert line == "fused conv down0: plain 3.900 ms, padded 1.100 ms, s2d 0.700 ms -> s2d"
+    assert ch.choose("down0 key", runs) == a and len(calls) == 3  # remembered: not re-timed
+    ch.timer = lambda run: {"plain": 1.2, "subpixel": 1.4}[run()]
+    b = ch.choose("up1 key", {w: (lambda w=w: w) for w in ("plain", "subpixel")})
+    assert b.way == "plain" and b.note() == "plain (plain 1.200 ms, subpixel 1.400 ms)"
     # another process: the file answers, nothing is timed
     saved = json.loads((tmp_path / "c.json").read_text())["choices"]
-    assert saved == {"down0 key": {"thin": True, "plain_ms": 3.9, "thin_ms": 1.1},
-                     "out key": {"thin": False, "plain_ms": 3.2, "thin_ms": 3.4}}
-    again = ThinChoices(lambda run: pytest.fail("timed again"), tmp_path / "c.json")
-    assert again.choose("down0 key", lambda: "p", lambda: "t") == a and again.get("out key") == b
+    assert saved == {"down0 key": {"way": "s2d", "ms": {"plain": 3.9, "padded": 1.1, "s2d": 0.7}},
+                     "up1 key": {"way": "plain", "ms": {"plain": 1.2, "subpixel": 1.4}}}
+    again = ConvChoices(lambda run: pytest.fail("timed again"), tmp_path / "c.json")
+    assert again.choose("down0 key", runs) == a and again.get("up1 key") == b
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_thin_choice_cache_unreadable_is_timed_again(tmp_path, caplog):
+@pytest.mark.parametrize("content", ["{not json", '{"choices": {"k": {"thin": true, "plain_ms": 2, "thin_ms": 1}}}',
+                                     '{"choices": {"k": {"way": "winograd", "ms": {}}}}'])
+def test_choice_cache_unreadable_is_timed_again(tmp_path, caplog, content):
+    """Unreadable, an older format, or a way this version does not know: one warning, timed again, rewritten."""
     path = tmp_path / "c.json"
-    path.write_text("{not json")
-    ch = ThinChoices(lambda run: {"p": 2.0, "t": 1.0}[run()], path)
+    path.write_text(content)
+    ch = ConvChoices(lambda run: {"plain": 2.0, "padded": 1.0}[run()], path)
     with caplog.at_level("WARNING", logger="artem_vr.style.fused"):
-        assert ch.choose("k", lambda: "p", lambda: "t").thin
-    assert any("ignoring the thin-conv choices" in r.getMessage() for r in caplog.records)
-    assert json.loads(path.read_text())["choices"]["k"]["thin"] is True
+        assert ch.choose("k", {w: (lambda w=w: w) for w in ("plain", "padded")}).way == "padded"
+    assert any("ignoring the conv-way choices" in r.getMessage() for r in caplog.records)
+    assert json.loads(path.read_text())["choices"]["k"]["way"] == "padded"
 
 
-def test_generator_times_each_thin_stage_once_and_runs_the_choice(x, monkeypatch):
-    """The generator with a timed device (the CPU here, a fake timer that tells the variants apart):
-    each thin stage timed both ways at the first call of a size, not again at the second; the
-    faster variant runs; the output is the network's; a new size is timed afresh."""
-    monkeypatch.delenv(THIN_ENV, raising=False)
+def test_generator_times_each_stage_once_and_runs_the_choice(x, monkeypatch):
+    """The generator with a timed device (the CPU here, a fake timer that tells the ways apart):
+    each stage with a choice timed every way at the first call of a size, not again at the second;
+    the fastest way runs; the output is the network's; a new size is timed afresh."""
+    monkeypatch.delenv(CONV_WAYS_ENV, raising=False)
     net = _net(0, "compact")
+    convs = [s.conv for s in stage_plan(net)]
     log: list[str] = []
-    ch = ThinChoices(_variant_timer({"plain": 2.0, "thin": 1.0}, log), path=None, devices=("cpu",))
+    times = {"plain": 4.0, "padded": 2.0, "s2d": 1.0, "subpixel": 3.0}
+    ch = ConvChoices(_way_timer(times, log, convs), path=None, devices=("cpu",))
     gen = FusedGenerator(net, compile=False, choices=ch)
-    assert "padded vs plain timed on the first frame" in gen.thin_note()
+    assert gen.ways_note() == "conv ways: timed on the first frame of each size"
     with torch.inference_mode():
         y = gen(x)
-    torch.testing.assert_close(y, _ref(net, x), atol=1e-5, rtol=0)
-    assert log == ["plain", "thin"] * 4
-    assert {k: v.thin for k, v in gen.thin_chosen.items()} == dict.fromkeys(THIN["compact"], True)
-    assert gen.thin_note().startswith("thin convs: down0 padded+NHWC (plain 2.000 ms, padded 1.000 ms)")
+    torch.testing.assert_close(y, _ref(net, x), atol=2e-5, rtol=0)
+    timed = [w for ways in WAYS["compact"].values() for w in fused.timed_ways(ways)]
+    assert log == timed and log.count("padded") == 1  # only down1's: elsewhere a rewrite applies
+    best = {name: min(fused.timed_ways(ways), key=times.get) for name, ways in WAYS["compact"].items()}
+    assert {k: v.way for k, v in gen.conv_chosen.items()} == best
+    assert gen.ways_note().startswith("conv ways: down0 s2d (plain 4.000 ms, s2d 1.000 ms), down1 padded")
     with ConvSpy() as spy, torch.inference_mode():
         gen(x)
-    assert log == ["plain", "thin"] * 4  # second frame: nothing timed
-    assert sum(cl for _, cl in spy.seen) == 4  # the four thin convs ran padded, channels_last
-    ch.timer = _variant_timer({"plain": 1.0, "thin": 2.0}, log)
-    with ConvSpy() as spy, torch.inference_mode():
-        torch.testing.assert_close(gen(x[:1]), _ref(net, x[:1]), atol=1e-5, rtol=0)
-    assert log == ["plain", "thin"] * 8  # a new input shape: timed, and plain won this time
-    assert not any(v.thin for v in gen.thin_chosen.values())
+    assert log == timed  # second frame: nothing timed
+    ran = {s.name: _way_seen(s.conv, *seen) for s, seen in zip(stage_plan(net), spy.seen)}
+    assert {k: ran[k] for k in best} == best
+    ch.timer = _way_timer({"plain": 1.0, "padded": 2.0, "s2d": 3.0, "subpixel": 2.0}, log, convs)
+    with torch.inference_mode():
+        torch.testing.assert_close(gen(x[:1]), _ref(net, x[:1]), atol=2e-5, rtol=0)
+    assert log == timed * 2  # a new input shape: timed, and plain won this time
+    assert all(v.way == "plain" for v in gen.conv_chosen.values())
 
 
-def _thin_stage_calls(net, x):
-    """The thin stages' arguments in an eager run of ``net`` on ``x``: [(name, args, kw)]."""
-    real, calls = fused.stage, []
-    names = iter(s.name for s in stage_plan(net))
+def _choice_stage_calls(net, x):
+    """The arguments of the stages with a choice in an eager run of ``net`` on ``x``: [(name, args, kw, ways)]."""
+    calls = []
+    gen = FusedGenerator(net, compile=False, way="plain")
+    real = fused.stage
 
     def recording(*args, **kw):
-        name = next(names)
-        if "thin" in kw:
-            calls.append((name, args, {k: v for k, v in kw.items() if k != "thin"}))
+        spec = gen.specs[len(seen)]
+        seen.append(spec.name)
+        ways = fused.stage_ways(spec.conv, up=spec.up, keep=spec.keep, in_hw=tuple(args[0].shape[-2:]))
+        if len(ways) > 1:
+            calls.append((spec.name, args, {k: v for k, v in kw.items() if k != "way"}, ways))
         return real(*args, **kw)
 
+    seen: list[str] = []
     fused.stage = recording
     try:
         with torch.inference_mode():
-            FusedGenerator(net, compile=False, thin=False)(x)
+            gen(x)
     finally:
         fused.stage = real
     return calls
 
 
 @pytest.mark.slow
-def test_compiled_thin_stages_equal_the_plain_stages_on_cpu(tmp_path, x):
-    """The padded stages compiled by Inductor (the CPU's C++ backend; six small graphs) equal the
-    plain stages run eagerly: values, shape, dtype, strides."""
+def test_compiled_ways_equal_the_plain_stages_on_cpu(tmp_path, x):
+    """Every way of every stage with a choice, compiled by Inductor (the CPU's C++ backend), equals
+    the plain stage run eagerly: values, shape, dtype, strides."""
     import shutil
 
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler: Inductor's CPU backend needs one")
     fn = fused.compiled(fused.stage)
     for arch in ("full", "compact"):
-        calls = _thin_stage_calls(_net(0, arch), x)
-        assert [c[0] for c in calls] == THIN[arch]
+        calls = _choice_stage_calls(_net(0, arch), x)
+        assert {c[0]: c[3] for c in calls} == WAYS[arch]
         with fused.compiling(tmp_path), torch.inference_mode():
-            got = [(name, fn(*args, **kw, thin=True)) for name, args, kw in calls]
-            want = [(name, fused.stage(*args, **kw)) for name, args, kw in calls]
-        _assert_same_outputs(got, want, 1e-5)
+            for name, args, kw, ways in calls:
+                want = [(name, fused.stage(*args, **kw))]
+                for way in ways[1:]:
+                    _assert_same_outputs([(name, fn(*args, **kw, way=way))], want, 2e-5)
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda_available(), reason=NO_CUDA)
-def test_thin_stages_on_cuda_bf16_timed_both_ways(tmp_path):
-    """The full generator's thin stages (down0, out) at the headset size (2×1440×1600), bf16, compiled
-    as the engine runs them: the padded stage equals the plain one, and both are timed (CUDA events,
-    the engine's timer) — printed, ``-s`` shows them; the faster is what the engine would keep."""
+def test_conv_ways_on_cuda_bf16_timed_every_way(tmp_path):
+    """The full generator's stages with a choice (down0, up0, up1, out) at the headset size
+    (2×1440×1600), bf16, compiled as the engine runs them: every way equals the plain one, and each
+    is timed (CUDA events, the engine's timer) — printed, ``-s`` shows them; the fastest is what the
+    engine would keep."""
     from artem_vr.style.engine import prepare_module, resolve_config
 
     dev = torch.device("cuda")
     cfg = resolve_config(EngineConfig("bf16", False, fused=True), dev)
     net = prepare_module(_net(2, "full"), dev, cfg)
     x = torch.rand(2, 3, 1600, 1440, device=dev, dtype=torch.bfloat16)
-    calls = _thin_stage_calls(net, x)
-    assert [c[0] for c in calls] == THIN["full"]
+    calls = _choice_stage_calls(net, x)
+    assert {c[0]: c[3] for c in calls} == WAYS["full"]
     fn = fused.compiled(fused.stage)
-    ch = ThinChoices(path=tmp_path / "thin.json")
+    ch = ConvChoices(path=tmp_path / "ways.json")
     # the user folder's compile cache: the GPU run's profile step compiled these very graphs (engine fused, this size)
     with fused.compiling(), torch.inference_mode():
-        for name, args, kw in calls:
-            plain, padded = fn(*args, **kw), fn(*args, **kw, thin=True)
-            for a, b in zip(padded, plain, strict=True):
-                if a is not None:
-                    assert a.shape == b.shape and a.dtype == b.dtype and a.stride() == b.stride(), name
-                    err = (a.float() - b.float()).abs()
-                    scale = b.float().abs().max().clamp_min(1.0)
-                    assert err.max() <= 0.02 * scale and err.mean() <= 2e-3 * scale, (name, err.max().item())
-            t = ch.choose(name, lambda: fn(*args, **kw), lambda: fn(*args, **kw, thin=True), name)
-            print(f"\nthin conv {name} {tuple(args[0].shape)} bf16 on {torch.cuda.get_device_name()}: plain "
-                  f"{t.plain_ms:.3f} ms, padded channels_last {t.thin_ms:.3f} ms -> {'padded' if t.thin else 'plain'}")
+        for name, args, kw, ways in calls:
+            plain = fn(*args, **kw)
+            for way in ways[1:]:
+                for a, b in zip(fn(*args, **kw, way=way), plain, strict=True):
+                    if a is not None:
+                        assert a.shape == b.shape and a.dtype == b.dtype and a.stride() == b.stride(), (name, way)
+                        err = (a.float() - b.float()).abs()
+                        scale = b.float().abs().max().clamp_min(1.0)
+                        assert err.max() <= 0.02 * scale and err.mean() <= 2e-3 * scale, (name, way, err.max().item())
+            t = ch.choose(name, {w: functools.partial(fn, *args, **kw, way=w) for w in ways}, name)  # padded too
+            print(f"\nconv ways {name} {tuple(args[0].shape)} bf16 on {torch.cuda.get_device_name()}: {t.note()}")

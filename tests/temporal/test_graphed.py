@@ -23,6 +23,7 @@ from artem_vr.cuda.graphs import TracedCapture
 from artem_vr.errors import UsageError
 from artem_vr.frames import to_tensor
 from artem_vr.style.engine import EngineConfig
+from artem_vr.style.fused import CONV_WAYS_ENV
 from artem_vr.style.methods import make_stylizer
 from artem_vr.style.norm import stats_filter
 from artem_vr.temporal import (FrameGraphStylizer, StereoConsistentStylizer, TemporalStabilizer, comfort_stats,
@@ -285,15 +286,19 @@ class _HostAudit(TracedCapture):
 _ADAIN_FUSED = EngineConfig(fused=True, compile=False)
 
 
-@pytest.mark.parametrize("method, engine, comfort", [("generator", FUSED, True), ("generator", None, True),
-                                                     ("xnor", None, False), ("adain", _ADAIN_FUSED, True)],
-                         ids=["fused generator, stereo", "default generator, stereo", "xnor", "fused adain, stereo"])
-def test_a_captured_frame_asks_nothing_of_the_host(method, engine, comfort):
+@pytest.mark.parametrize("method, engine, comfort, ways", [
+    ("generator", FUSED, True, "plain"), ("generator", FUSED, False, "s2d"), ("generator", FUSED, False, "subpixel"),
+    ("generator", FUSED, False, "padded"), ("generator", None, True, "plain"), ("xnor", None, False, "plain"),
+    ("adain", _ADAIN_FUSED, True, "plain")],
+    ids=["fused generator, stereo", "fused generator, s2d", "fused generator, subpixel", "fused generator, padded",
+         "default generator, stereo", "xnor", "fused adain, stereo"])
+def test_a_captured_frame_asks_nothing_of_the_host(method, engine, comfort, ways, monkeypatch):
     """Everything under the frame graph — stereo, both foveation passes, the network — runs on the
     device alone: no value read back (``.item()``, ``bool(t)``, data-dependent shapes) and no tensor
     made from host data, which would stop a CUDA capture (the GPU run would fall back to launching
     from Python). Checked here in the trace of each capture, with switches flipped between. (XNOR's
     NVRTC kernels replace its torch reference on CUDA: tests/cuda/test_graphs.py captures those.)"""
+    monkeypatch.setenv(CONV_WAYS_ENV, ways)  # the fused generator's stages run that way where it applies
     s = FoveatedStylizer(make_stylizer(method, None, engine=engine), FoveaRegion(), FoveaSpec(size=0.4, margin=8))
     state = SimpleNamespace(stereo_consistency=True)
     if comfort:
