@@ -229,13 +229,15 @@ def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
     each axis, for a = 0: (w₀, w₁+w₂, 0); for a = 1: (0, w₀+w₁, w₂). Channels (o, a, b), as
     :func:`F.pixel_shuffle` reads them."""
     co, ci = weight.shape[:2]
+    dtype = weight.dtype  # the taps summed in float32 at least, rounded once
+    weight = weight.to(torch.promote_types(dtype, torch.float32))
     zero = torch.zeros_like(weight[:, :, :1])
     rows = torch.stack([torch.cat([weight[:, :, :1], weight[:, :, 1:2] + weight[:, :, 2:], zero], 2),
                         torch.cat([zero, weight[:, :, :1] + weight[:, :, 1:2], weight[:, :, 2:]], 2)], 2)  # co ci a t j
     zc = torch.zeros_like(rows[..., :1])
     both = torch.stack([torch.cat([rows[..., :1], rows[..., 1:2] + rows[..., 2:], zc], -1),
                         torch.cat([zc, rows[..., :1] + rows[..., 1:2], rows[..., 2:]], -1)], 3)  # co ci a b t s
-    return both.permute(0, 2, 3, 1, 4, 5).reshape(co * 4, ci, 3, 3)
+    return both.permute(0, 2, 3, 1, 4, 5).reshape(co * 4, ci, 3, 3).to(dtype)
 
 
 def subpixel_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
