@@ -220,3 +220,15 @@ def test_trace_tables_and_lines():
     r["trace"].update(device="cpu", device_ms=None)
     assert "| op0 | 2 | n/a | 0.500 |" in gpu_check.trace_tables([r])
     assert gpu_check.trace_tables([]) == "" and gpu_check.trace_lines([]) == []
+
+
+def test_ways_lines_say_each_stages_conv_way_once_per_size():
+    """The fused rows' timed conv ways (engine_config's last part) become one summary line per
+    network and size; rows without a choice (another engine, the CPU) give none."""
+    ways = "down0 s2d (plain 3.900 ms, s2d 0.500 ms), up1 subpixel (plain 1.900 ms, subpixel 0.700 ms)"
+    r = _row("generator", "full", (1440, 1600), False, "fused", 62.0, 69.0)
+    r["engine_config"] = "cuda, bf16, NCHW, fused stages via torch.compile, conv ways: " + ways
+    again = dict(r, comfort=True)
+    other = _row("generator", "full", (1440, 1600), False, "fast", 30.0, 31.0)
+    other["engine_config"] = "cuda, bf16, NCHW"
+    assert gpu_check.ways_lines([r, again, other]) == [f"  conv ways generator:full 2x1440x1600: {ways}"]

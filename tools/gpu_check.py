@@ -396,6 +396,24 @@ def profile_lines(records: list[dict]) -> list[str]:
     return out
 
 
+def ways_lines(records: list[dict]) -> list[str]:
+    """One summary line per fused generator and input size: each stage's conv way and the timings
+    that chose it (the ``conv ways:`` part of ``engine_config``, artem_vr.style.fused.ConvChoices)."""
+    out, seen = [], set()
+    for r in records:
+        cfg = r.get("engine_config") or ""
+        if "conv ways: " not in cfg or "eye_size" not in r:
+            continue
+        ways = cfg[cfg.index("conv ways: ") + len("conv ways: "):]
+        key = (r["method"], r.get("arch"), tuple(r["eye_size"]), r.get("foveate"), ways)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(f"  conv ways {r['method']}:{r.get('arch')}{' +foveate' if r.get('foveate') else ''} "
+                   f"{r['eyes']}x{r['eye_size'][0]}x{r['eye_size'][1]}: {ways}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=ROOT / "out" / "gpu_check")
@@ -453,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [ln for ln in bench_log.splitlines()
               if ln.startswith(("defaults ", "matmul peak")) or " vs fast " in ln or " vs eager " in ln]
     lines += profile_lines(records)
+    lines += ways_lines(records)
     lines += trace_lines(records)
     lines += targets(records)
     lines.append(f"  {sum('stereo_fps' in r for r in records)} pipeline records, "
