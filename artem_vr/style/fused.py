@@ -611,9 +611,11 @@ class FusedGenerator:
             return ConvChoice("plain")
         choices = self._choices = self._choices or default_conv_choices()
         key = conv_key(y, spec.conv.weight, kw)
+        hit = choices.get(key)  # every frame after a size's first: nothing more to do
+        if hit is not None and hit.way in ways:
+            return hit
         if y.is_cuda and torch.cuda.is_current_stream_capturing():
-            hit = choices.get(key)
-            return hit if hit is not None and hit.way in ways else ConvChoice("plain")
+            return ConvChoice("plain")
         runs = {w: functools.partial(fn, *args, **kw, way=w) for w in timed_ways(ways)}
         return choices.choose(key, runs, f"{spec.name} {tuple(y.shape)} {str(y.dtype).replace('torch.', '')}")
 
