@@ -182,16 +182,22 @@ def _compiled_switch(device, precision, tol, tmp_path, monkeypatch, x):
     assert any((tmp_path / "cache" / "torch-compile").rglob("*")), "nothing cached in the user folder"
     assert "TORCHINDUCTOR_CACHE_DIR" not in os.environ or os.environ["TORCHINDUCTOR_CACHE_DIR"] != str(
         tmp_path / "cache" / "torch-compile" / "inductor")
+    return eng
 
 
 @pytest.mark.slow
-def test_compiled_on_cpu_style_switch_does_not_recompile(tmp_path, monkeypatch, x):
+@pytest.mark.parametrize("way", ["plain", "s2d", "subpixel"])
+def test_compiled_on_cpu_style_switch_does_not_recompile(tmp_path, monkeypatch, x, way):
+    """Compiled on the CPU, each conv way forced (the rewritten weights are made inside the stage
+    from the weights passed in): style switches and a statistics filter recompile nothing."""
     import shutil
 
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler: Inductor's CPU backend needs one")
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
-    _compiled_switch("cpu", "fp32", 1e-5, tmp_path, monkeypatch, x)
+    monkeypatch.setenv(CONV_WAYS_ENV, way)
+    eng = _compiled_switch("cpu", "fp32", 1e-5, tmp_path, monkeypatch, x)
+    assert {c.way for c in eng._fused.conv_chosen.values()} == ({"plain"} if way == "plain" else {"plain", way})
 
 
 @pytest.mark.gpu
