@@ -167,13 +167,18 @@ def split_sbs(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def check_rgb8(a, where: str = "frame") -> np.ndarray:
     """Check a host frame: uint8 ndarray (H, W, 3) RGB. Returns it C-contiguous."""
+    return np.ascontiguousarray(_rgb8_as_is(a, where))
+
+
+def _rgb8_as_is(a, where: str) -> np.ndarray:
+    """:func:`check_rgb8`'s checks; ``a`` returned as it is (a strided view stays one)."""
     if not isinstance(a, np.ndarray):
         raise ConventionError(f"{where}: expected a numpy uint8 (H, W, 3) RGB array, got {type(a).__name__}")
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 1 or a.shape[1] < 1:
         raise ConventionError(
             f"{where}: expected uint8 (H, W, 3) RGB, got dtype={a.dtype} shape={tuple(a.shape)}"
         )
-    return np.ascontiguousarray(a)
+    return a
 
 
 def check_image(t, where: str = "image", check_range: bool = False):
@@ -201,13 +206,19 @@ def to_tensor(rgb8: np.ndarray | list[np.ndarray], device="cpu", dtype=None):
     import torch
 
     dtype = dtype or torch.float32
-    frames = rgb8 if isinstance(rgb8, (list, tuple)) else [rgb8]
-    arr = np.stack([check_rgb8(f, "to_tensor") for f in frames])
-    t = torch.from_numpy(arr)
+    frames = [_rgb8_as_is(f, "to_tensor") for f in (rgb8 if isinstance(rgb8, (list, tuple)) else [rgb8])]
+    if len({f.shape for f in frames}) > 1:
+        raise ConventionError(f"to_tensor: the frames of one batch differ in size: {[f.shape for f in frames]}")
     if torch.device(device).type == "cuda":
-        # page-locked staging (torch's caching host allocator keeps it alive until the copy has
-        # run), so the copy is truly asynchronous: no host synchronisation in the frame loop
-        t = t.pin_memory()
+        # each eye copied once, straight into page-locked staging (a strided view too), so the copy
+        # to the device is truly asynchronous: no host synchronisation in the frame loop; torch's
+        # caching host allocator keeps the block until that copy has run
+        t = torch.empty((len(frames), *frames[0].shape), dtype=torch.uint8, pin_memory=True)
+        staged = t.numpy()
+        for i, f in enumerate(frames):
+            staged[i] = f
+    else:
+        t = torch.from_numpy(np.stack(frames))
     t = t.to(device=device, non_blocking=True)
     return t.permute(0, 3, 1, 2).to(dtype).div_(255.0).contiguous()
 

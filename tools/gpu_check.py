@@ -96,8 +96,8 @@ def steps(dry: bool, out: Path) -> list[dict]:
         #    (the device comfort's last: its compiled test compiles the comfort steps, the longest)
         #    (the per-layer profile's own GPU tests are in "gpu tests (all)": step 1 runs the profile itself)
         {"name": "gpu tests (fused, engine, comfort)", "budget": 110, "cuda": True, "log": "pytest_gpu.log",
-         "cmd": [py, "-m", "pytest", "-v", "-m", "gpu", "-rs", "--durations=15", "-p", "no:cacheprovider", "tests/style/test_fused.py",
-                 "tests/style/test_engine.py", "tests/style/test_adain_fused.py", "tests/temporal/test_graphed_gpu.py",
+         "cmd": [py, "-m", "pytest", "-v", "-m", "gpu", "-rs", "--durations=15", "-p", "no:cacheprovider", "tests/test_frames.py",
+                 "tests/style/test_fused.py", "tests/style/test_engine.py", "tests/style/test_adain_fused.py", "tests/temporal/test_graphed_gpu.py",
                  "tests/temporal/test_foveate_gpu.py", "tests/temporal/test_device_comfort_gpu.py"]},
         # 3. the generators on the fused engine (what `auto` runs on CUDA since run 5, where it beat `fast`
         #    1.6-2.1x: docs/benchmarks.md), comfort off, at the two headset sizes: the comfort-cost
