@@ -14,17 +14,18 @@ stages run there without the compiler).
 Default order (issue 19: the first minutes of a lease produce the per-layer table):
 
 1. ``profile layers`` — the per-layer table of the full generator (fast engine, then fused per
-   stage) and AdaIN fast at 2×1440×1600 → ``profile_layers.md`` (records in bench_gpu.json);
-2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the fused, engine, frame graph,
-   foveation and device comfort tests;
+   stage, each stage's conv way said) and AdaIN fast at 2×1440×1600 → ``profile_layers.md``
+   (records in bench_gpu.json);
+2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the upload, fused, engine, frame
+   graph, foveation and device comfort tests;
 3. ``fused generators`` — generators compact and full on the fused engine (``auto`` on CUDA since
    run 5), comfort off, at 2×1440×1600 and 2×2016×2240;
-4. ``adain fused`` — AdaIN fast on its fused stages, same sizes;
-5. ``comfort on (auto)`` — what ``artem-vr run`` does by default: the three networks with comfort
+4. ``comfort on (auto)`` — what ``artem-vr run`` does by default: the three networks with comfort
    on, engine ``auto`` (fused, the comfort wrappers' device steps compiled with it:
    :class:`artem_vr.temporal.devflow.DeviceMaths`), at the two headset sizes: the issue 19
-   targets, and with steps 3–4 the comfort cost;
-6. ``foveation`` — issue 20: the full generator foveated on the fused engine at 2×2016×2240
+   targets, and with step 3 the generators' comfort cost (AdaIN's comfort-off reference is the
+   optional ``adain fused``);
+5. ``foveation`` — issue 20: the full generator foveated on the fused engine at 2×2016×2240
    (target ≥ 90 stereo FPS), beside step 3's unfoveated row.
 
 A GPU comes to this project for one lease of ~15 minutes (the machine's start counted: about
@@ -34,10 +35,11 @@ one command for at most 600 s: run it with ``timeout_s`` 590, and with the machi
 
 Every pipeline row carries bytes per frame, the ratio to the traffic floor and a consumer-card
 estimate at 1 TB/s (labelled an estimate). Optional steps (measured on earlier leases; run them
-with ``--only "NAME,..."`` in a second call): ``fused vs fast`` (the comparison behind ``auto``),
+with ``--only "NAME,..."`` in a second call): ``adain fused`` (AdaIN fast fused, comfort off: step
+4's AdaIN comfort-cost reference), ``fused vs fast`` (the comparison behind ``auto``),
 ``conv ways plain`` (the fused generators with every stage's conv forced plain),
-``frame graphs on vs off`` (step 5's rows at 2×1440×1600, replayed and launched from Python, in one run),
-``foveation graphs off`` (step 6's row launched from Python), ``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
+``frame graphs on vs off`` (step 4's rows at 2×1440×1600, replayed and launched from Python, in one run),
+``foveation graphs off`` (step 5's row launched from Python), ``comfort off (auto)``, ``gpu tests (all)``, ``fused layouts``,
 ``xnor layers vs cudnn``, ``pipeline at three eye sizes``, ``engine defaults table``,
 ``training burst``, ``xnor engines``.
 
@@ -88,8 +90,9 @@ def steps(dry: bool, out: Path) -> list[dict]:
     return [
         # 1. where the time goes, first: the per-layer table of the full generator and AdaIN fast
         #    (eager engine first, its files written at once; then the fused engine per stage, whose
-        #    compile also fills the on-disk cache that step 3 reuses)
-        {"name": "profile layers", "budget": 70, "cuda": False, "json": "profile.json",
+        #    compile also fills the on-disk cache that step 3 reuses; its first frame times the conv ways of
+        #    the full-resolution stages, each compiled: artem_vr.style.fused.ConvChoices)
+        {"name": "profile layers", "budget": 85, "cuda": False, "json": "profile.json",
          "cmd": bench + ["--profile", str(out), "--method", "generator:full", "adain:fast", "--engine", "fast", "fused",
                          *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
@@ -101,27 +104,29 @@ def steps(dry: bool, out: Path) -> list[dict]:
                  "tests/temporal/test_foveate_gpu.py", "tests/temporal/test_device_comfort_gpu.py"]},
         # 3. the generators on the fused engine (what `auto` runs on CUDA since run 5, where it beat `fast`
         #    1.6-2.1x: docs/benchmarks.md), comfort off, at the two headset sizes: the comfort-cost
-        #    reference of step 5 and the traffic-floor ratio; full first (its 2x1440x1600 stages are cached)
-        {"name": "fused generators", "budget": 105, "cuda": False, "json": "fused.json",
+        #    reference of step 4 and the traffic-floor ratio; full first (its 2x1440x1600 stages are cached)
+        {"name": "fused generators", "budget": 120, "cuda": False, "json": "fused.json",
          "cmd": bench + ["--method", *fused_methods, "--engine", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *secs, "--json", str(out / "fused.json")] + commit},
-        # 4. AdaIN fast on its fused stages (two compiled graphs per size), same sizes, brief windows
-        {"name": "adain fused", "budget": 45, "cuda": False, "json": "adain_fused.json",
-         "cmd": bench + ["--method", "adain:fast", "--engine", "fused", *compile_, "--eye-size", *two,
-                         "--eyes", "2", *brief, "--json", str(out / "adain_fused.json")] + commit},
-        # 5. what `artem-vr run` does by default: comfort on, engine auto (fused on CUDA, with the comfort
+        # 4. what `artem-vr run` does by default: comfort on, engine auto (fused on CUDA, with the comfort
         #    wrappers' device steps compiled too: artem_vr.temporal.devflow.DeviceMaths), the three networks
         #    at the two headset sizes — the issue 19 targets; the comfort steps compile in each size's first row
         {"name": "comfort on (auto)", "budget": 130, "cuda": False, "json": "comfort_on.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
-        # 6. issue 20: the full generator foveated (periphery at 0.55 scale + a full-resolution window of 27 %)
-        #    on the fused engine at the largest eye size (its two new input sizes compile here); unfoveated: step 3's.
+        # 5. issue 20: the full generator foveated (periphery at 0.55 scale + a full-resolution window of 27 %)
+        #    on the fused engine at the largest eye size (its two new input sizes compile here, with their conv
+        #    ways timed); unfoveated: step 3's.
         #    Traced op by op (--trace): in run 5 the foveated frame cost more GPU time than the unfoveated one
-        {"name": "foveation", "budget": 70, "cuda": False, "json": "foveation.json",
+        {"name": "foveation", "budget": 85, "cuda": False, "json": "foveation.json",
          "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on", "--trace",
                          "--eye-size", two[-1], "--eyes", "2", *secs, "--json", str(out / "foveation.json")] + commit},
         # optional (--only): measured on earlier leases (docs/benchmarks.md); each still fits a short lease
+        # AdaIN fast on its fused stages, comfort off (run 5: 107 FPS at 2x1440x1600; step 4 has it with comfort
+        # on): optional since the conv ways' compiles needed its time in steps 1, 3 and 5
+        {"name": "adain fused", "budget": 45, "cuda": False, "json": "adain_fused.json", "optional": True,
+         "cmd": bench + ["--method", "adain:fast", "--engine", "fused", *compile_, "--eye-size", *two,
+                         "--eyes", "2", *brief, "--json", str(out / "adain_fused.json")] + commit},
         {"name": "fused vs fast", "budget": 110, "cuda": False, "json": "fused_vs_fast.json", "optional": True,
          "cmd": bench + ["--method", *fused_methods, "adain:fast", "--engine", "fast", "fused", *compile_, "--eye-size", big,
                          "--eyes", "2", *secs, "--json", str(out / "fused_vs_fast.json")] + commit},
@@ -137,7 +142,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
         {"name": "frame graphs on vs off", "budget": 130, "cuda": False, "json": "graphs_on_off.json", "optional": True,
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on", "--graph", "on", "off",
                          "--eye-size", big, "--eyes", "2", *short, "--json", str(out / "graphs_on_off.json")] + commit},
-        # step 6's row with every kernel launched from Python (its reference before the frame graphs)
+        # step 5's row with every kernel launched from Python (its reference before the frame graphs)
         {"name": "foveation graphs off", "budget": 60, "cuda": False, "json": "foveation_graphs_off.json", "optional": True,
          "cmd": bench + ["--method", "generator:full", "--engine", "fused", *compile_, "--foveate", "on", "--graph", "off",
                          "--eye-size", two[-1], "--eyes", "2", *secs, "--json", str(out / "foveation_graphs_off.json")] + commit},
