@@ -36,6 +36,7 @@ from artem_vr.status import StatusPrinter
 from artem_vr.style.catalog import adain_decoder, is_model_file, style_file_method, style_files
 from artem_vr.style.engine import auto_engine
 from artem_vr.style.methods import METHODS, make_stylizer, offered_styles, stylizer_class
+from artem_vr.style.fused import conv_ways_setting
 from artem_vr.style.presets import IMAGE_SUFFIXES, parse_style_spec
 from artem_vr.temporal import wrap_for_run
 from artem_vr.temporal.foveate import FoveaRegion, FoveatedStylizer
@@ -254,6 +255,7 @@ def build_pipeline(config: RunConfig, printer=print, source=None) -> Pipeline:
     graph_line = frame_graph_line(config.device)
     if graph_line:
         printer(graph_line)
+    conv_ways_setting()  # a bad ARTEM_VR_CONV_WAYS is said here, not by the worker's first fused frame
     factory = stylizer_factory(config.options(), config.internal_scale, printer, fovea, region, config.max_megapixels)
     worker = StylizerWorker(source, controller, device=config.device, factory=factory, wrap=wrap_for_run,
                             initial_style=style_file)

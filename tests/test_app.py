@@ -47,6 +47,16 @@ def test_bad_input_is_one_clear_line_exit_2(cli, argv, needle):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("env, value", [("ARTEM_VR_CONV_WAYS", "fastest"), ("ARTEM_VR_FRAME_GRAPH", "sometimes")])
+def test_a_bad_engine_knob_is_said_at_start_up(cli, monkeypatch, env, value):
+    """On any device, before the worker's first frame: one line naming the variable, exit 2."""
+    monkeypatch.setenv(env, value)
+    code, out, err = cli("run", "--output", "headless", "--frames", "1", "--eye-size", "64x48")
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and f"{env}={value!r}" in lines[0], err
+    assert "Traceback" not in err and "presented" not in out
+
+
 @pytest.mark.parametrize("argv, usage, said", [
     (["run", "--strenght", "0.5"], "usage: artem-vr run ", "artem-vr run: error: unrecognized arguments: --strenght "
                                                            "(did you mean --strength?) 0.5"),
