@@ -198,6 +198,15 @@ def _conv_tc(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -
     return F.conv2d(h, weight, bias)
 
 
+def _bias4(bias: torch.Tensor | None) -> torch.Tensor | None:
+    """Each channel's bias four times in a row (the four pixels of a 2×2 block), as a gather rather
+    than ``repeat_interleave``: that one ends in a view of a computed buffer, and Inductor 2.11's conv
+    lowering cannot take a view as the bias ("LoweringException: NotImplementedError: View")."""
+    if bias is None:
+        return None
+    return bias.index_select(0, torch.arange(4 * bias.shape[0], device=bias.device) // 4)
+
+
 def s2d_weight(weight: torch.Tensor) -> torch.Tensor:
     """The ``(4·Co, 4·Ci, E, E)`` weights (``E = (k+1)/2``) of the space-to-depth form of a stride-1
     k×k conv (odd k): output block pixel (a, b) of channel o from input block pixel (α, β) of
@@ -217,7 +226,7 @@ def s2d_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None)
     the conv of :func:`s2d_weight` on them, the output's blocks back (:func:`F.pixel_shuffle`). The
     same result, shape, dtype and memory format as the plain conv."""
     fmt = _plain_format(h, weight)
-    b4 = bias.repeat_interleave(4) if bias is not None else None
+    b4 = _bias4(bias)
     out = _conv_tc(F.pixel_unshuffle(h, 2), s2d_weight(weight), b4)
     return F.pixel_shuffle(out, 2).contiguous(memory_format=fmt)
 
@@ -247,7 +256,7 @@ def subpixel_conv2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     by 1 (:func:`subpixel_weight`), its four pixels four output channels put back in place by
     :func:`F.pixel_shuffle`. The same result, shape, dtype and memory format as the plain way."""
     fmt = _plain_format(h, weight)
-    b4 = bias.repeat_interleave(4) if bias is not None else None
+    b4 = _bias4(bias)
     out = _conv_tc(F.pad(h, (1, 1, 1, 1), mode="replicate"), subpixel_weight(weight), b4)
     return F.pixel_shuffle(out, 2).contiguous(memory_format=fmt)
 
@@ -446,16 +455,19 @@ def conv_ways_cache_file() -> Path:
 
 @dataclass(frozen=True)
 class ConvChoice:
-    """How one stage's conv runs (``way``, of :data:`CONV_WAYS`), and the median milliseconds of each
-    way that decided it (``ms``; empty when not timed: forced, or not on CUDA)."""
+    """How one stage's conv runs (``way``, of :data:`CONV_WAYS`), the median milliseconds of each
+    way that decided it (``ms``; empty when not timed: forced, or not on CUDA), and the ways that
+    failed to compile or run there, with the error's first line (``failed``)."""
 
     way: str
     ms: dict = field(default_factory=dict)
+    failed: dict = field(default_factory=dict)
 
     def note(self) -> str:
-        if not self.ms:
+        if not self.ms and not self.failed:
             return self.way
-        return f"{self.way} ({', '.join(f'{w} {t:.3f} ms' for w, t in self.ms.items())})"
+        parts = [f"{w} {t:.3f} ms" for w, t in self.ms.items()] + [f"{w} failed: {e}" for w, e in self.failed.items()]
+        return f"{self.way} ({', '.join(parts)})"
 
 
 def cuda_time_ms(run: Callable[[], object], warmup: int = 3, reps: int = 10) -> float:
@@ -499,12 +511,29 @@ class ConvChoices:
 
     def choose(self, key: str, runs: dict[str, Callable[[], object]], what: str = "") -> ConvChoice:
         """The remembered choice for ``key``, else: time each of ``runs`` (way → zero-argument
-        callable), keep the fastest, log it (one line) and remember it."""
+        callable), keep the fastest, log it (one line) and remember it.
+
+        A rewritten way that fails to compile or run (a compiler's lowering missing in one torch
+        version, a kernel the GPU lacks) is left out with one warning and its error in the choice's
+        ``failed`` (the bench record's ``engine_config`` shows it): the other
+        ways give the same sums. ``plain`` is the network's own conv: its failure is the network's,
+        and raised."""
         hit = self.get(key)
         if hit is not None and hit.way in runs:
             return hit
-        ms = {way: float(self.timer(run)) for way, run in runs.items()}
-        t = ConvChoice(min(ms, key=ms.get), ms)
+        ms: dict[str, float] = {}
+        failed: dict[str, str] = {}
+        for way, run in runs.items():
+            try:
+                ms[way] = float(self.timer(run))
+            except torch.OutOfMemoryError:
+                raise
+            except RuntimeError as e:  # compiler and kernel errors (Inductor's, cuDNN's) are RuntimeErrors
+                if way == "plain":
+                    raise
+                failed[way] = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+                log.warning("fused conv %s: the %s way failed, left out (%s)", what or key, way, failed[way])
+        t = ConvChoice(min(ms, key=ms.get), ms, failed)
         self._known[key] = t
         log.info("fused conv %s: %s -> %s", what or key, ", ".join(f"{w} {v:.3f} ms" for w, v in ms.items()), t.way)
         if self.path is not None:
@@ -516,7 +545,8 @@ class ConvChoices:
             return {}
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))["choices"]
-            out = {str(k): ConvChoice(str(v["way"]), {str(w): float(t) for w, t in v["ms"].items()})
+            out = {str(k): ConvChoice(str(v["way"]), {str(w): float(t) for w, t in v["ms"].items()},
+                                      {str(w): str(e) for w, e in v.get("failed", {}).items()})
                    for k, v in raw.items()}
             if any(c.way not in CONV_WAYS for c in out.values()):
                 raise ValueError("a way this version does not know")
@@ -529,7 +559,8 @@ class ConvChoices:
         """Merged with what the file holds now (another process may have added keys), written atomically.
         A file that cannot be written costs a timing at the next start, not this run: one warning."""
         merged = {**self._load(), key: t}
-        text = json.dumps({"choices": {k: {"way": v.way, "ms": v.ms} for k, v in sorted(merged.items())}}, indent=1)
+        text = json.dumps({"choices": {k: {"way": v.way, "ms": v.ms, **({"failed": v.failed} if v.failed else {})}
+                                       for k, v in sorted(merged.items())}}, indent=1)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.path, text + "\n", what="conv-way choices")

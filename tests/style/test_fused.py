@@ -439,6 +439,45 @@ def test_choice_cache_unreadable_is_timed_again(tmp_path, caplog, content):
     assert json.loads(path.read_text())["choices"]["k"]["way"] == "padded"
 
 
+def test_a_way_that_fails_is_left_out_and_said_plain_failing_is_raised(tmp_path, caplog):
+    """A rewritten way whose compile fails (Inductor 2.11 could not lower the first s2d/subpixel
+    stages: "LoweringException: NotImplementedError: View") is left out with one warning, named in
+    the choice's note and kept in the file (not compiled again at the next start); the network's own
+    conv failing is the network's error, raised. Running out of memory is never taken for a failed way."""
+    def timer(run):
+        way = run()
+        if way == "s2d":
+            raise RuntimeError("LoweringException: NotImplementedError: View\n  target: aten.convolution.default")
+        return {"plain": 3.9, "padded": 1.1}[way]
+
+    runs = {w: (lambda w=w: w) for w in ("plain", "padded", "s2d")}
+    ch = ConvChoices(timer, tmp_path / "c.json")
+    with caplog.at_level("INFO", logger="artem_vr.style.fused"):
+        c = ch.choose("down0 key", runs, "down0")
+    assert c.way == "padded" and c.ms == {"plain": 3.9, "padded": 1.1}
+    assert c.failed == {"s2d": "RuntimeError: LoweringException: NotImplementedError: View"}
+    assert c.note() == ("padded (plain 3.900 ms, padded 1.100 ms, "
+                        "s2d failed: RuntimeError: LoweringException: NotImplementedError: View)")
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == ["fused conv down0: the s2d way failed, left out "
+                      "(RuntimeError: LoweringException: NotImplementedError: View)"]
+    assert ConvChoices(lambda run: pytest.fail("timed again"), tmp_path / "c.json").choose("down0 key", runs) == c
+
+    def plain_fails(run):
+        raise RuntimeError("cuDNN error: CUDNN_STATUS_NOT_SUPPORTED")
+
+    with pytest.raises(RuntimeError, match="CUDNN_STATUS_NOT_SUPPORTED"):
+        ConvChoices(plain_fails).choose("k", runs)
+
+    def oom(run):
+        if run() == "s2d":
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return 1.0
+
+    with pytest.raises(torch.OutOfMemoryError):
+        ConvChoices(oom).choose("k", runs)
+
+
 def test_generator_times_each_stage_once_and_runs_the_choice(x, monkeypatch):
     """The generator with a timed device (the CPU here, a fake timer that tells the ways apart):
     each stage with a choice timed every way at the first call of a size, not again at the second;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Run the CPU side of what tools/gpu_check.sh drives on another PyTorch release — the GPU
+# machine's, which is older than the one the tests here install — before a GPU lease is spent on
+# it. A compiler lowering missing in that release fails here, on the CPU, in minutes: torch 2.11's
+# Inductor could not lower the s2d/subpixel conv ways' bias (found this way, 2026-12-04).
+#
+# Usage: bash tools/torch_compat.sh TORCH_VERSION TORCHVISION_VERSION [pytest arguments]
+#   e.g. bash tools/torch_compat.sh 2.11.0 0.26.0
+#        bash tools/torch_compat.sh 2.11.0 0.26.0 tests/style/test_fused.py -k compiled
+#
+# Needs the dev environment (bash tools/setup.sh --dev). Copies .venv to
+# ${TMPDIR:-/tmp}/artem-vr-torch-VERSION (kept: a second run reuses it) and installs the two wheels
+# there from the package registry with --no-deps (the CUDA wheels: about 0.6 GB to download; they
+# run on a machine without a GPU). The project's own code is the working tree's (an editable install).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -lt 2 ]; then
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
+TV=$1; VV=$2; shift 2
+[ -x .venv/bin/python ] || { echo "torch_compat: no .venv here: run bash tools/setup.sh --dev first" >&2; exit 2; }
+ENVDIR=${TMPDIR:-/tmp}/artem-vr-torch-$TV
+PY=$ENVDIR/bin/python
+have=$("$PY" -c 'import torch, torchvision; print(torch.__version__.split("+")[0], torchvision.__version__.split("+")[0])' 2>/dev/null || true)
+if [ "$have" != "$TV $VV" ]; then
+  echo "[torch_compat] making $ENVDIR: the dev environment with torch $TV and torchvision $VV"
+  rm -rf "$ENVDIR.partial"
+  cp -a .venv "$ENVDIR.partial"
+  # a pip constraint on this machine may cap torch at the tested release: this environment is the exception
+  PIP_CONSTRAINT=/dev/null "$ENVDIR.partial/bin/python" -m pip install -q --no-deps \
+    "torch==$TV" "torchvision==$VV"
+  rm -rf "$ENVDIR"
+  mv "$ENVDIR.partial" "$ENVDIR"
+fi
+"$PY" -c 'import torch; print(f"[torch_compat] torch {torch.__version__} (the tests here: see tools/setup.sh)")'
+if [ $# -eq 0 ]; then
+  # the CPU side of every step of tools/gpu_check.py: fused engines and their conv ways compiled by
+  # Inductor's C++ backend, frame graphs, device comfort, foveation, the profile, the bench, the script
+  set -- tests/style/test_fused.py tests/style/test_adain_fused.py tests/style/test_engine.py \
+    tests/temporal tests/test_frames.py tests/test_layer_profile.py tests/test_bench.py \
+    tests/test_pipeline.py tests/test_gpu_check.py
+fi
+if [ -z "${ARTEM_VR_TEST_DATA:-}" ] && [ -f ../shared/data/assemble.sh ] && [ -f .ci/data-setup.sh ]; then
+  ARTEM_VR_TEST_DATA=$(bash .ci/data-setup.sh) || true  # as tools/test.sh: the real-data tests skip, saying why, without it
+  export ARTEM_VR_TEST_DATA
+fi
+export PYTHONUNBUFFERED=1
+set +e
+"$PY" -m pytest -q -ra --timeout=1500 -p no:cacheprovider "$@"
+rc=$?
+set -e
+if [ $rc = 5 ]; then echo "no tests ran" >&2; exit 1; fi
+exit $rc
