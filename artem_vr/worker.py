@@ -8,7 +8,7 @@ import time
 
 from artem_vr.contracts import StylizedFrame
 from artem_vr.control import Controller
-from artem_vr.frames import LatestSlot, check_size, to_rgb8_batch, to_tensor
+from artem_vr.frames import LatestSlot, Uploader, check_size, to_rgb8_batch
 from artem_vr.style.methods import make_stylizer
 from artem_vr.timing import RateMeter, StageClock
 
@@ -18,7 +18,8 @@ class StylizerWorker:
     """Stylizes the newest source frame on its own thread; publishes the newest result.
 
     Stages timed into ``clock``: ``capture_wait`` (waiting for a frame newer than the last),
-    ``upload`` (host uint8 → device float tensor; pinned + non-blocking on CUDA), ``stylize``
+    ``upload`` (host uint8 → device float tensor; pinned + non-blocking on CUDA, on a copy stream
+    of its own: :class:`~artem_vr.frames.Uploader`), ``stylize``
     (both eyes in one batch), ``readback`` (device → host uint8; only when the output takes host
     images, i.e. not with CUDA–GL interop: see :attr:`keep_on_device`)."""
 
@@ -47,6 +48,7 @@ class StylizerWorker:
         self.fovea_region = None
         #: (network pixels, frame pixels) of the last stylized frame
         self.network_pixels: tuple[int, int] | None = None
+        self._uploader: Uploader | None = None  # made on the first frame, on the stylizer's device
         st = controller.state
         given = initial_style is not None and initial_style not in st.styles  # a file path
         first = initial_style if given else st.styles[st.index] if st.styles else None
@@ -133,8 +135,9 @@ class StylizerWorker:
             self.network_pixels = (0, sum(e.shape[0] * e.shape[1] for e in eyes))
             return eyes, None
         dev = self._active.device
-        with self.clock.span("upload", dev):
-            x = to_tensor(eyes, device=dev)
+        if self._uploader is None or self._uploader.device != str(dev):
+            self._uploader = Uploader(dev)
+        x = self._uploader(eyes, self.clock)
         with self.clock.span("stylize", dev):
             y = self._active.stylize(x)
         n, _, h, w = x.shape

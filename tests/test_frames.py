@@ -1,6 +1,8 @@
 """The one image convention's host → network step (artem_vr.frames.to_tensor): each eye copied
 once — on CUDA straight into page-locked staging, a strided view (an eye cut from a bigger frame) too — and
-the batch the same whatever the path; frames of one batch that differ in size are one clear error."""
+the batch the same whatever the path; frames of one batch that differ in size are one clear error. The
+frame loop's Uploader: the same batch, timed as the upload stage; on CUDA its copy runs beside the
+network on a stream of its own."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import torch
 
 from artem_vr.cuda.device import cuda_available
 from artem_vr.errors import ConventionError
-from artem_vr.frames import check_rgb8, to_tensor
+from artem_vr.frames import Uploader, check_rgb8, to_tensor
+from artem_vr.timing import StageClock
 
 CUDA_OK, CUDA_WHY = cuda_available()
 
@@ -58,3 +61,34 @@ def test_on_cuda_through_page_locked_staging_the_same_batch():
             left, right = _halves(img)
             t = to_tensor([left, right], device="cuda")
             assert t.is_cuda and torch.equal(t.cpu(), _want([left, right])), seed
+
+
+def test_the_frame_loops_upload_is_to_tensor_timed_as_the_upload_stage():
+    clock = StageClock()
+    up = Uploader("cpu")
+    assert up.stream is None  # the CPU: no streams, to_tensor as it is
+    for seed in range(3):
+        left, right = _halves(np.random.default_rng(seed).integers(0, 256, (24, 40, 3), dtype=np.uint8))
+        assert torch.equal(up([left, right], clock), _want([left, right]))
+    assert clock.summary()["upload"]["n"] == 3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA_OK, reason=f"needs CUDA: {CUDA_WHY}")
+def test_on_cuda_the_upload_runs_beside_the_network_and_the_network_waits_for_it():
+    """The copy does not queue behind the caller's stream's work (it finishes while that stream is
+    still busy), and what the caller's stream reads after it is the frame, frame after frame."""
+    worker = torch.cuda.Stream()
+    clock = StageClock()
+    up = Uploader("cuda")
+    with torch.cuda.stream(worker):
+        for seed in range(4):
+            left, right = _halves(np.random.default_rng(seed).integers(0, 256, (480, 1280, 3), dtype=np.uint8))
+            torch.cuda._sleep(200_000_000)  # the previous frame's network: ~0.1 s of a busy stream
+            x = up([left, right], clock)
+            y = x * 2.0  # the network's first kernel, on the worker's stream
+            up.stream.synchronize()  # the copy alone
+            assert not worker.query(), "the copy waited for the worker's stream"
+            worker.synchronize()
+            assert torch.equal((y / 2.0).cpu(), _want([left, right])), seed
+    assert clock.summary()["upload"]["n"] == 4
