@@ -30,7 +30,7 @@ from artem_vr.cuda.device import resolve_device
 from artem_vr.atomic import check_can_create, write_text_atomic
 from artem_vr.errors import InvalidNumber, UsageError, shown
 from artem_vr.options import ENGINES, LAYOUTS, PRECISIONS
-from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_network, write_profile
+from artem_vr.layer_profile import DEFAULT_NETWORKS, profile_comfort_network, profile_network, write_profile
 from artem_vr.records import commit_id, device_name, now_utc as _now
 from artem_vr.text import counted, did_you_mean, say
 
@@ -200,6 +200,22 @@ def run_profile(config: BenchConfig, dev: torch.device) -> int:
         say(f"{m}:{a} {r['engine']}: stylize {r['forward_ms']:.3f} ms (rows {r['sum_ms']:.3f}); "
               + ", ".join(f"{k} {100 * (v['share'] or 0):.0f} %" for k, v in top)
               + f" [{time.perf_counter() - t0:.0f} s]", flush=True)
+        if config.comfort:
+            t0 = time.perf_counter()
+            try:
+                c = profile_comfort_network(m, a, size, eyes, dev, engine=eng, commit=commit)
+            except Exception as err:  # noqa: BLE001 — reported (exit 1) like a network's; the others still run
+                failed += 1
+                say(f"{m}:{a} {e} comfort steps: FAILED ({type(err).__name__}: {err})", flush=True)
+                continue
+            records.append(c)
+            write_profile(records, config.profile, config.json)
+            top = sorted(c["rows"], key=lambda row: -row["time_ms"])[:3]
+            say(f"{m}:{a} {c['engine']} comfort steps ({'compiled' if c['compiled'] else 'eager'}): "
+                f"{c['cost_ms']:.3f} ms over stylize {c['stylize_ms']:.3f} ms "
+                f"({100 * (c['comfort_share'] or 0):.0f} %); "
+                + ", ".join(f"{row['wrapper']} {row['step']} {row['time_ms']:.2f} ms" for row in top)
+                + f" [{time.perf_counter() - t0:.0f} s]", flush=True)
     say(f"wrote {config.profile / 'profile_layers.md'} and {config.json or config.profile / 'profile_layers.json'}", flush=True)
     return 1 if failed else 0
 

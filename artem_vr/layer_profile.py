@@ -20,8 +20,14 @@ writes and the conv reads), achieved GB/s and GFLOP/s (convolutions: 2·MACs; po
 reductions: one per output element), and the share of the summed time. ``forward_ms`` is the
 same ``stylize`` uninstrumented (median), so the instrumentation's cost is visible.
 
-Writes ``profile_layers.json`` (a list: one record per network, ``kind: "layer_profile"``) and
-``profile_layers.md`` (one table per network and a per-kind summary) into the output folder.
+With the comfort wrappers (``bench --profile DIR --comfort on``), each network's comfort steps too
+(:func:`profile_comfort`: stereo consistency and temporal stabilization as `run` wraps the network,
+each device-path step a row — ``kind: "comfort_profile"``), so a comfort cost over its target names
+the step that binds.
+
+Writes ``profile_layers.json`` (a list: one record per network, ``kind: "layer_profile"``, and per
+comfort profile) and ``profile_layers.md`` (one table per network and a per-kind summary, one per
+comfort profile) into the output folder.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import copy
 import json
 import math
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +44,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from artem_vr.frames import to_tensor
 from artem_vr.records import commit_id, device_name, now_utc as _now
 from artem_vr.style.fused import FusedGenerator, StageSpec
 from artem_vr.style.methods import make_stylizer
+from artem_vr.temporal import comfort_wrappers, wrap_for_run
+from artem_vr.temporal.cost import moving_frames
+from artem_vr.temporal.graphed import find_frame_graph
 
 #: (method, arch) profiled by default: the networks the issue names
 DEFAULT_NETWORKS = (("generator", "full"), ("adain", "fast"))
@@ -318,17 +329,22 @@ def profile_stylizer(stylizer, x: torch.Tensor, reps: int = 5, warmup: int = 2) 
             "bytes": sum(r["bytes"] for r in rows), "flops": sum(r["flops"] for r in rows)}
 
 
-def profile_network(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, *,
-                    engine: str = "auto", reps: int = 5, warmup: int = 2, bandwidth: float | None = None,
-                    commit: str | None = None) -> dict:
-    """Build the app's stylizer for ``method:arch`` with ``engine`` (generators) and profile it at
-    ``eyes`` × ``eye_size`` (w, h); returns one ``layer_profile`` record."""
+def _app_stylizer(method: str, arch: str, engine: str, dev: torch.device):
+    """The app's stylizer for ``method:arch`` on its first shipped style (``engine``: generators)."""
     kw: dict = {}
     if method in ("generator", "xnor"):
         kw = {"arch": arch, "engine": engine}
     elif method == "adain":
         kw = {"variant": arch, "preserve_color": "none"}
-    stylizer = make_stylizer(method, None, device=str(dev), **kw)  # its first shipped style
+    return make_stylizer(method, None, device=str(dev), **kw)
+
+
+def profile_network(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, *,
+                    engine: str = "auto", reps: int = 5, warmup: int = 2, bandwidth: float | None = None,
+                    commit: str | None = None) -> dict:
+    """Build the app's stylizer for ``method:arch`` with ``engine`` (generators) and profile it at
+    ``eyes`` × ``eye_size`` (w, h); returns one ``layer_profile`` record."""
+    stylizer = _app_stylizer(method, arch, engine, dev)
     w, h = eye_size
     x = torch.rand(eyes, 3, h, w, device=dev, generator=torch.Generator(device=dev).manual_seed(0))
     with torch.inference_mode():
@@ -344,6 +360,120 @@ def profile_network(method: str, arch: str, eye_size: tuple[int, int], eyes: int
     return rec
 
 
+# ---------------------------------------------------------------------------- the comfort steps
+#: the device path's steps, by the wrapper that runs them, in the order a frame runs them
+COMFORT_STEPS = (("temporal", "frame_gray"), ("temporal", "motion"), ("stereo", "pair_gray"),
+                 ("stereo", "stereo_match"), ("stereo", "blend_on_device"), ("temporal", "blend_on_device"))
+
+
+class _StepTimer:
+    """``DeviceMaths.on_step`` of one wrapper: times each step (CUDA events on the current stream,
+    resolved after the frame; the wall clock on the CPU) and sizes its tensors in and out."""
+
+    def __init__(self, wrapper: str, dev: torch.device, calls: list):
+        self.wrapper, self.dev, self.calls = wrapper, dev, calls
+
+    def _mark(self):
+        if self.dev.type == "cuda":
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            return e
+        return time.perf_counter()
+
+    def __call__(self, name: str, run, args: tuple):
+        a = self._mark()
+        out = run()
+        b = self._mark()
+        moved = sum(_nbytes(t) for t in tree_leaves(args)) + sum(_nbytes(t) for t in tree_leaves(out))
+        self.calls.append((self.wrapper, name, a, b, moved))
+        return out
+
+
+def profile_comfort(stylizer, xs: list[torch.Tensor], warmup: int = 3) -> dict:
+    """The comfort wrappers around ``stylizer`` as `artem-vr run` builds them
+    (:func:`artem_vr.temporal.wrap_for_run`, both switched on), step by step, over the frames ``xs``
+    (a moving stereo pair; the first ``warmup`` untimed: compiles, the first frame has no history).
+
+    The wrappers' device path (what runs on CUDA — compiled with a ``fused`` network, eager with the
+    others; on the CPU the same torch steps, which `run` replaces there by OpenCV). The frame graphs
+    are off here: a replayed frame runs no Python, so its steps could not be timed one by one (their
+    kernels are the same). Each frame runs plain (the network alone) and wrapped, interleaved and
+    synchronized around each, so ``comfort_ms`` − ``stylize_ms`` is the comfort's cost; per step: calls
+    per frame, time (median over the frames of each frame's sum), bytes in + out, GB/s and the share of
+    the comfort cost; ``(outside the steps)`` is the rest of that cost (the wrappers' glue: the
+    stereo pair's concatenation, the blend weights, the statistics' moving average in the network)."""
+    dev = xs[0].device
+    state = types.SimpleNamespace(stereo_consistency=True, temporal=True)
+    wrapped = wrap_for_run(stylizer, state, backend="torch")
+    find_frame_graph(wrapped).enabled = lambda: False
+    calls: list = []
+    wrappers = comfort_wrappers(wrapped)
+    for name, w in wrappers.items():
+        w.maths.on_step = _StepTimer(name, dev, calls)
+    plain, comfort, per_frame = [], [], []
+    try:
+        for i, x in enumerate(xs):
+            for which in ("plain", "comfort"):
+                _sync(dev)
+                del calls[:]
+                t0 = time.perf_counter()
+                (stylizer if which == "plain" else wrapped).stylize(x)
+                _sync(dev)
+                ms = (time.perf_counter() - t0) * 1e3
+                if i < warmup:
+                    continue
+                (plain if which == "plain" else comfort).append(ms)
+                if which == "comfort":
+                    frame: dict = {}
+                    for wrapper, step, a, b, moved in calls:
+                        row = frame.setdefault((wrapper, step), [0, 0.0, 0])
+                        row[0] += 1
+                        row[1] += a.elapsed_time(b) if dev.type == "cuda" else (b - a) * 1e3
+                        row[2] += moved
+                    per_frame.append(frame)
+    finally:
+        for w in wrappers.values():
+            w.maths.on_step = None
+    stylize_ms, comfort_ms = float(np.median(plain)), float(np.median(comfort))
+    cost = max(0.0, comfort_ms - stylize_ms)
+    order = [k for k in COMFORT_STEPS if any(k in f for f in per_frame)]
+    order += sorted({k for f in per_frame for k in f} - set(order))
+    rows = []
+    for key in order:
+        seen = [f[key] for f in per_frame if key in f]
+        ms = float(np.median([c[1] for c in seen]))
+        moved = int(np.median([c[2] for c in seen]))
+        rows.append({"wrapper": key[0], "step": key[1], "calls": round(float(np.mean([c[0] for c in seen])), 2),
+                     "time_ms": round(ms, 4), "bytes": moved, "gb_s": round(moved / ms / 1e6, 1) if ms > 0 else None})
+    steps_ms = sum(r["time_ms"] for r in rows)
+    rows.append({"wrapper": "both", "step": "(outside the steps)", "calls": None,
+                 "time_ms": round(max(0.0, cost - steps_ms), 4), "bytes": 0, "gb_s": None})
+    for r in rows:
+        r["share"] = round(r["time_ms"] / max(cost, steps_ms), 4) if max(cost, steps_ms) > 0 else None
+    return {"stylize_ms": round(stylize_ms, 4), "comfort_ms": round(comfort_ms, 4), "cost_ms": round(cost, 4),
+            "comfort_share": round(cost / stylize_ms, 4) if stylize_ms > 0 else None,
+            "steps_ms": round(steps_ms, 4), "compiled": bool(getattr(stylizer, "compiles", False)),
+            "frames": len(comfort), "rows": rows}
+
+
+def profile_comfort_network(method: str, arch: str, eye_size: tuple[int, int], eyes: int, dev: torch.device, *,
+                            engine: str = "auto", frames: int = 6, warmup: int = 3, commit: str | None = None) -> dict:
+    """Build the app's stylizer for ``method:arch`` (as :func:`profile_network`) and profile its
+    comfort wrappers (:func:`profile_comfort`) on a panning stereo scene at ``eyes`` × ``eye_size``
+    (w, h); returns one ``comfort_profile`` record."""
+    stylizer = _app_stylizer(method, arch, engine, dev)
+    w, h = eye_size
+    xs = [to_tensor([f[:, k * w:(k + 1) * w] for k in range(eyes)], device=dev)
+          for f in moving_frames(frames + warmup, (w, h), eyes)]
+    with torch.inference_mode():
+        prof = profile_comfort(stylizer, xs, warmup=warmup)
+    eng = getattr(stylizer, "engine", None)
+    return {"kind": "comfort_profile", "device": device_name(dev), "method": method, "arch": arch,
+            "style": stylizer.style, "engine": eng.kind if eng is not None else "eager",
+            "engine_config": eng.describe() if eng is not None else ("fp16 autocast" if dev.type == "cuda" else "fp32"),
+            "eye_size": [w, h], "eyes": eyes, **prof, "commit": commit_id(commit), "date": _now()}
+
+
 def _fmt_bytes(b: float) -> str:
     return f"{b / 1e6:.1f} MB" if b >= 1e5 else f"{b / 1e3:.1f} kB"
 
@@ -352,6 +482,9 @@ def markdown(records: list[dict]) -> str:
     """One table per network (rows in execution order) and a per-kind summary."""
     out = ["# Per-layer profile", ""]
     for r in records:
+        if r.get("kind") == "comfort_profile":
+            out += _comfort_markdown(r)
+            continue
         out += [f"## {r['method']}:{r['arch']} — {r['engine']} ({r['engine_config']}), "
                 f"{r['eyes']}×{r['eye_size'][0]}×{r['eye_size'][1]}, {r['device']}", "",
                 f"stylize {r['forward_ms']:.3f} ms uninstrumented (median), rows sum {r['sum_ms']:.3f} ms; "
@@ -372,6 +505,23 @@ def markdown(records: list[dict]) -> str:
                        f"{_fmt_bytes(row['bytes'])} | {row['gb_s'] or 0:.0f} | {row['gflop_s'] or 0:.0f} |")
         out.append("")
     return "\n".join(out) + "\n"
+
+
+def _comfort_markdown(r: dict) -> list[str]:
+    """The table of one ``comfort_profile`` record (:func:`profile_comfort`)."""
+    share = f"{100 * r['comfort_share']:.1f} %" if r.get("comfort_share") is not None else "n/a"
+    out = [f"## comfort steps around {r['method']}:{r['arch']} — {r['engine']} ({r['engine_config']}), "
+           f"{r['eyes']}×{r['eye_size'][0]}×{r['eye_size'][1]}, {r['device']}", "",
+           f"stereo consistency + temporal stabilization, device path {'compiled' if r['compiled'] else 'eager'}, frame "
+           f"graphs off (each step timed); {r['frames']} frames of a panning stereo scene: stylize {r['stylize_ms']:.3f} ms "
+           f"alone, {r['comfort_ms']:.3f} ms wrapped — comfort {r['cost_ms']:.3f} ms, {share} of stylize "
+           f"(steps {r['steps_ms']:.3f} ms); commit {r['commit']}, {r['date']}", "",
+           "| wrapper | step | calls | time ms | share of comfort | bytes | GB/s |", "|---|---|---:|---:|---:|---:|---:|"]
+    for row in r["rows"]:
+        calls = "" if row["calls"] is None else f"{row['calls']:g}"
+        out.append(f"| {row['wrapper']} | {row['step']} | {calls} | {row['time_ms']:.4f} | "
+                   f"{100 * (row['share'] or 0):.1f} % | {_fmt_bytes(row['bytes'])} | {row['gb_s'] or 0:.0f} |")
+    return out + [""]
 
 
 def write_profile(records: list[dict], out_dir: Path, json_path: Path | None = None) -> tuple[Path, Path]:

@@ -185,7 +185,8 @@ def add_bench_options(p: argparse.ArgumentParser) -> None:
                    help="instead of the pipeline: the per-layer profile (artem_vr.layer_profile) of each --method "
                    "(default generator:full adain:fast) with each --engine (generators; default fast, plus fused on "
                    "CUDA) at the first --eye-size (default 1440x1600 on CUDA, 64x48 on the CPU) x --eyes; writes "
-                   "DIR/profile_layers.md and the records to --json (default DIR/profile_layers.json)")
+                   "DIR/profile_layers.md and the records to --json (default DIR/profile_layers.json); with "
+                   "--comfort on, each network's comfort steps too (stereo and temporal wrappers, step by step)")
     p.add_argument("--reps", type=int, default=5, help="--profile: timed forwards per network (median; default 5)")
     p.add_argument("--trace", action="store_true",
                    help="after each row's timed loop, torch.profiler over a few frames of the same stylizer (comfort "

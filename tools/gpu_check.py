@@ -14,7 +14,8 @@ stages run there without the compiler).
 Default order (issue 19: the first minutes of a lease produce the per-layer table):
 
 1. ``profile layers`` — the per-layer table of the full generator (fast engine, then fused per
-   stage, each stage's conv way said) and AdaIN fast at 2×1440×1600 → ``profile_layers.md``
+   stage, each stage's conv way said) and AdaIN fast at 2×1440×1600, and around each the comfort
+   wrappers step by step (eager, then compiled with the fused network) → ``profile_layers.md``
    (records in bench_gpu.json);
 2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the upload, fused, engine, frame
    graph, foveation and device comfort tests;
@@ -92,9 +93,13 @@ def steps(dry: bool, out: Path) -> list[dict]:
         #    (eager engine first, its files written at once; then the fused engine per stage, whose
         #    compile also fills the on-disk cache that step 3 reuses; its first frame times the conv ways of
         #    the full-resolution stages, each compiled: artem_vr.style.fused.ConvChoices)
-        {"name": "profile layers", "budget": 85, "cuda": False, "json": "profile.json",
+        #    With --comfort on, each network's comfort steps too (artem_vr.layer_profile.profile_comfort): eager
+        #    around the fast/eager rows, compiled around the fused one — those compiles, at 2x1440x1600, are the
+        #    ones step 4 then finds in the on-disk cache (its budget gave this step 25 s)
+        {"name": "profile layers", "budget": 110, "cuda": False, "json": "profile.json",
          "cmd": bench + ["--profile", str(out), "--method", "generator:full", "adain:fast", "--engine", "fast", "fused",
-                         *compile_, "--eye-size", big, "--eyes", "2", *reps, "--json", str(out / "profile.json")] + commit},
+                         *compile_, "--comfort", "on", "--eye-size", big, "--eyes", "2", *reps,
+                         "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
         #    (the device comfort's last: its compiled test compiles the comfort steps, the longest)
         #    (the per-layer profile's own GPU tests are in "gpu tests (all)": step 1 runs the profile itself)
@@ -111,7 +116,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
         # 4. what `artem-vr run` does by default: comfort on, engine auto (fused on CUDA, with the comfort
         #    wrappers' device steps compiled too: artem_vr.temporal.devflow.DeviceMaths), the three networks
         #    at the two headset sizes — the issue 19 targets; the comfort steps compile in each size's first row
-        {"name": "comfort on (auto)", "budget": 130, "cuda": False, "json": "comfort_on.json",
+        {"name": "comfort on (auto)", "budget": 105, "cuda": False, "json": "comfort_on.json",
          "cmd": bench + ["--method", *comfort_methods, "--engine", "auto", *compile_, "--comfort", "on",
                          "--eye-size", *two, "--eyes", "2", *short, "--json", str(out / "comfort_on.json")] + commit},
         # 5. issue 20: the full generator foveated (periphery at 0.55 scale + a full-resolution window of 27 %)
@@ -388,9 +393,18 @@ def wanted(step: dict, only: str | None) -> bool:
 
 
 def profile_lines(records: list[dict]) -> list[str]:
-    """One summary line per per-layer profile: stylize time, the costliest kinds and the floor."""
+    """One summary line per per-layer profile: stylize time, the costliest kinds and the floor; and
+    per comfort profile: the comfort's cost over stylize and its costliest steps."""
     out = []
     for r in records:
+        if r.get("kind") == "comfort_profile":
+            top = sorted(r["rows"], key=lambda row: -row["time_ms"])[:3]
+            share = f"{100 * r['comfort_share']:.0f} %" if r.get("comfort_share") is not None else "n/a"
+            out.append(f"  comfort steps around {r['method']}:{r['arch']} {r['engine']} "
+                       f"({'compiled' if r['compiled'] else 'eager'}) {r['eyes']}x{r['eye_size'][0]}x{r['eye_size'][1]}: "
+                       f"+{r['cost_ms']:.2f} ms over stylize {r['stylize_ms']:.2f} ms ({share}); "
+                       + ", ".join(f"{row['wrapper']} {row['step']} {row['time_ms']:.2f} ms" for row in top))
+            continue
         if r.get("kind") != "layer_profile":
             continue
         kinds = sorted(r["by_kind"].items(), key=lambda kv: -kv[1]["time_ms"])[:4]
@@ -481,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += targets(records)
     lines.append(f"  {sum('stereo_fps' in r for r in records)} pipeline records, "
                  f"{sum(r.get('kind') == 'layer_profile' for r in records)} layer profiles, "
+                 f"{sum(r.get('kind') == 'comfort_profile' for r in records)} comfort profiles, "
                  f"{sum('layer' in r for r in records)} XNOR layer records, {sum('failed' in r for r in records)} failed")
     text = "\n".join(lines) + "\n"
     (out / "summary.txt").write_text(text)

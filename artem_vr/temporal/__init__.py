@@ -22,7 +22,8 @@ from artem_vr.temporal.graphed import FrameGraphStylizer
 from artem_vr.temporal.stabilize import TemporalStabilizer
 from artem_vr.temporal.stereo import StereoConsistentStylizer
 
-__all__ = ["TemporalStabilizer", "StereoConsistentStylizer", "FrameGraphStylizer", "wrap_for_run", "stabilize_for_video", "comfort_stats"]
+__all__ = ["TemporalStabilizer", "StereoConsistentStylizer", "FrameGraphStylizer", "wrap_for_run", "stabilize_for_video", "comfort_stats",
+           "comfort_wrappers"]
 
 
 def wrap_for_run(stylizer, state, backend: str = "auto") -> TemporalStabilizer:
@@ -45,15 +46,21 @@ def stabilize_for_video(stylizer) -> TemporalStabilizer:
     return TemporalStabilizer(stylizer, mode="auto")
 
 
-def comfort_stats(stylizer) -> dict:
-    """The ``stats`` of every comfort wrapper around ``stylizer`` (for `artem-vr bench`):
-    ``{"temporal": {...cost_ms...}, "stereo": {...cost_ms...}}`` for those present."""
+def comfort_wrappers(stylizer) -> dict:
+    """The comfort wrappers in a chain of them (``.inner``): ``{"temporal": TemporalStabilizer,
+    "stereo": StereoConsistentStylizer}`` for those present."""
     out = {}
     s = stylizer
     while s is not None:
         if isinstance(s, TemporalStabilizer):
-            out["temporal"] = dict(s.stats)
+            out["temporal"] = s
         elif isinstance(s, StereoConsistentStylizer):
-            out["stereo"] = dict(s.stats)
+            out["stereo"] = s
         s = getattr(s, "inner", None) if isinstance(s, (TemporalStabilizer, StereoConsistentStylizer, FrameGraphStylizer)) else None
     return out
+
+
+def comfort_stats(stylizer) -> dict:
+    """The ``stats`` of every comfort wrapper around ``stylizer`` (for `artem-vr bench`):
+    ``{"temporal": {...cost_ms...}, "stereo": {...cost_ms...}}`` for those present."""
+    return {name: dict(w.stats) for name, w in comfort_wrappers(stylizer).items()}

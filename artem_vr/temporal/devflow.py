@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -519,13 +520,22 @@ class DeviceMaths:
     each step runs through :func:`artem_vr.style.fused.compiled` — the fused engine's compile
     machinery: one graph per step and input size, the kernels cached on disk in the user data
     folder — without the cache, whose constants the graph computes in its kernels. Same results
-    within float rounding (tests/temporal/test_device_comfort.py compiles them on the CPU)."""
+    within float rounding (tests/temporal/test_device_comfort.py compiles them on the CPU).
+
+    ``on_step`` (None in the app; the comfort profile's timer, :func:`artem_vr.layer_profile.profile_comfort`):
+    called as ``on_step(name, run, args)``; it must return ``run()``."""
 
     def __init__(self, grids: PixelGrids, compile: bool = False):
         self.grids = grids
         self.compile = compile
+        self.on_step: Callable | None = None
 
     def __call__(self, step, *args, **kw):
+        if self.on_step is not None:
+            return self.on_step(step.__name__, lambda: self._run(step, args, kw), args)
+        return self._run(step, args, kw)
+
+    def _run(self, step, args: tuple, kw: dict):
         if not self.compile:
             return step(*args, grids=self.grids, **kw)
         with compiling():

@@ -145,7 +145,8 @@ class TemporalStabilizer(StatsWrappingStylizer):
         self.enabled = as_switch(enabled)
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._grids = PixelGrids()
-        self._maths = devflow.DeviceMaths(self._grids, compile)
+        #: how the device path runs its steps (eager or compiled; the comfort profile times them through it)
+        self.maths = devflow.DeviceMaths(self._grids, compile)
         self._was_enabled = False
         self._hook_s = 0.0
         self._stats = {"cost_ms": 0.0, "last_cost_ms": 0.0, "stylize_ms": 0.0, "frames": 0, "scene_cuts": 0,
@@ -304,7 +305,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
         stylization and starts the history afresh, exactly as a reset does on the OpenCV path."""
         dev = x.device
         marks = [devflow.FrameCost.mark(dev)]
-        small, hist = self._maths(devflow.frame_gray, x, width=self.flow_width)
+        small, hist = self.maths(devflow.frame_gray, x, width=self.flow_width)
         if self._prev_small is not None and (not isinstance(self._prev_small, torch.Tensor)
                                              or self._prev_small.shape != small.shape
                                              or self._prev_out.shape != x.shape):
@@ -313,7 +314,7 @@ class TemporalStabilizer(StatsWrappingStylizer):
         self._keep = None
         if self._prev_small is not None:
             if self.uses_flow and self.blend > 0:  # this frame → previous frame
-                flow, weight, keep = self._maths(
+                flow, weight, keep = self.maths(
                     devflow.motion, small, self._prev_small, hist, self._prev_hist, photo_threshold=self.photo_threshold,
                     cut_hist=self.cut_hist, cut_error=self.cut_error, cut_fraction=self.cut_fraction)
             else:
@@ -327,14 +328,14 @@ class TemporalStabilizer(StatsWrappingStylizer):
             self._dev_cuts = cut if self._dev_cuts is None else self._dev_cuts + cut
         self._hooks.attach(self.inner)
         self._stats["norm_layers"] = self._hooks.layers
-        self._stats["path"], self._stats["compiled"] = "torch", self._maths.compile
+        self._stats["path"], self._stats["compiled"] = "torch", self.maths.compile
         marks.append(devflow.FrameCost.mark(dev))
         y = self._stylize_inner(x)
         self._primed_by_frame()
         marks.append(devflow.FrameCost.mark(dev))
         if flow is not None:
             weight = weight * (self.blend * self._keep)
-            y = self._maths(devflow.blend_on_device, y, self._prev_out, flow, weight)
+            y = self.maths(devflow.blend_on_device, y, self._prev_out, flow, weight)
             self._dev_blend = weight.mean()
         else:
             self._dev_blend = None

@@ -100,7 +100,8 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
         self._warped_buf: torch.Tensor | None = None  # the device path's warped share, in place (a frame graph refreshes it)
         self._graph_on = False  # the last frame graph key: this wrapper warped the pair
         self._grids = PixelGrids()
-        self._maths = devflow.DeviceMaths(self._grids, compile)
+        #: how the device path runs its steps (eager or compiled; the comfort profile times them through it)
+        self.maths = devflow.DeviceMaths(self._grids, compile)
 
     @property
     def stats(self) -> dict:
@@ -128,7 +129,7 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
         if self.mode == "warp" and not use_device_path(self.backend, x.device):
             return None  # OpenCV on the host
         self._graph_on = True
-        return ("stereo", self.mode, self.disp_width, self.photo_threshold, self.local_check, self._maths.compile, inner)
+        return ("stereo", self.mode, self.disp_width, self.photo_threshold, self.local_check, self.maths.compile, inner)
 
     def graph_replayed(self) -> None:
         self.inner.graph_replayed()
@@ -171,16 +172,16 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
     def _warp_right_on_device(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The torch path of :meth:`_warp_right` (see :mod:`.devflow`): disparity of the right
         view on x's device, the left stylization warped into it where the check passes."""
-        self._stats["path"], self._stats["compiled"] = "torch", self._maths.compile
+        self._stats["path"], self._stats["compiled"] = "torch", self.maths.compile
         self._stats["disparity_runs"] += 1
-        g = self._maths(devflow.pair_gray, x, width=self.disp_width)
-        flow, m = self._maths(devflow.stereo_match, g, photo_threshold=self.photo_threshold, local_check=self.local_check)
+        g = self.maths(devflow.pair_gray, x, width=self.disp_width)
+        flow, m = self.maths(devflow.stereo_match, g, photo_threshold=self.photo_threshold, local_check=self.local_check)
         warped = m.mean()
         if self._warped_buf is None or self._warped_buf.device != warped.device:
             self._warped_buf = torch.empty_like(warped)
         self._warped_buf.copy_(warped)  # in place: a replayed frame refreshes it there
         self._dev_warped = self._warped_buf
-        right = self._maths(devflow.blend_on_device, y[1:], y[:1], flow, m)
+        right = self.maths(devflow.blend_on_device, y[1:], y[:1], flow, m)
         return torch.cat([y[:1], right], dim=0)
 
     def _warp_right(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

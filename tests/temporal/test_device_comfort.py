@@ -277,7 +277,7 @@ def test_wrap_for_run_compiles_comfort_with_a_compiled_network(method, engine, c
     assert base.compiles is compiles
     stack = wrap_for_run(base, SimpleNamespace())
     assert stack.compiles is compiles  # seen through the wrappers
-    assert stack._maths.compile is compiles and stack.inner._maths.compile is compiles  # noqa: SLF001
+    assert stack.maths.compile is compiles and stack.inner.maths.compile is compiles
     assert not stack.stats["compiled"]  # nothing ran yet (and a CPU frame takes the OpenCV path, never compiled)
 
 
