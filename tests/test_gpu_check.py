@@ -84,11 +84,19 @@ def test_cpu_dry_run_end_to_end(tmp_path):
         assert " ok " in line, line
     assert summary.count("skipped: optional") == 13, summary
     recs = json.loads((out / "bench_gpu.json").read_text())
-    # 1. the per-layer profile, first: eager tables of both networks, then the fused one per stage
+    # 1. the per-layer profile, first: eager tables of the three networks, then the fused generators per
+    #    stage; after each, its comfort steps (eager here: the dry run compiles nothing)
     prof = [r for r in recs if r.get("kind") == "layer_profile"]
-    assert [(r["method"], r["engine"]) for r in prof] == [("generator", "fast"), ("adain", "eager"), ("generator", "fused")]
-    assert "## generator:full — fast" in (out / "profile_layers.md").read_text()
+    assert [(r["method"], r["arch"], r["engine"]) for r in prof] == [
+        ("generator", "full", "fast"), ("generator", "compact", "fast"), ("adain", "fast", "eager"),
+        ("generator", "full", "fused"), ("generator", "compact", "fused")]
+    comfort = [r for r in recs if r.get("kind") == "comfort_profile"]
+    assert [(r["arch"], r["engine"]) for r in comfort] == [(r["arch"], r["engine"]) for r in prof]
+    assert all(len(r["rows"]) == 7 for r in comfort)
+    md = (out / "profile_layers.md").read_text()
+    assert "## generator:full — fast" in md and "## comfort steps around generator:compact — fused" in md
     assert "profile generator:full fast" in summary and "profile generator:full fused" in summary
+    assert "comfort steps around generator:full fused" in summary and "5 comfort profiles" in summary
     pipe = [r for r in recs if "stereo_fps" in r]
     assert {r["method"] for r in pipe} == {"generator", "adain"}
     assert all(r["commit"] == "testsha" for r in pipe)

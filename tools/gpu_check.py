@@ -13,8 +13,8 @@ stages run there without the compiler).
 
 Default order (issue 19: the first minutes of a lease produce the per-layer table):
 
-1. ``profile layers`` — the per-layer table of the full generator (fast engine, then fused per
-   stage, each stage's conv way said) and AdaIN fast at 2×1440×1600, and around each the comfort
+1. ``profile layers`` — the per-layer table of the full and compact generators (fast engine, then
+   fused per stage, each stage's conv way said) and AdaIN fast at 2×1440×1600, and around each the comfort
    wrappers step by step (eager, then compiled with the fused network) → ``profile_layers.md``
    (records in bench_gpu.json);
 2. ``gpu tests (fused, engine, comfort)`` — ``pytest -m gpu`` on the upload, fused, engine, frame
@@ -96,8 +96,11 @@ def steps(dry: bool, out: Path) -> list[dict]:
         #    With --comfort on, each network's comfort steps too (artem_vr.layer_profile.profile_comfort): eager
         #    around the fast/eager rows, compiled around the fused one — those compiles, at 2x1440x1600, are the
         #    ones step 4 then finds in the on-disk cache (its budget gave this step 25 s)
-        {"name": "profile layers", "budget": 110, "cuda": False, "json": "profile.json",
-         "cmd": bench + ["--profile", str(out), "--method", "generator:full", "adain:fast", "--engine", "fast", "fused",
+        #    The compact generator too: its 90 FPS target is the hardest, and run 5 profiled only the full one
+        #    (its 2x1440x1600 compiles are then cached for step 3, which gave this step 20 s)
+        {"name": "profile layers", "budget": 130, "cuda": False, "json": "profile.json",
+         "cmd": bench + ["--profile", str(out), "--method", "generator:full", "generator:compact", "adain:fast",
+                         "--engine", "fast", "fused",
                          *compile_, "--comfort", "on", "--eye-size", big, "--eyes", "2", *reps,
                          "--json", str(out / "profile.json")] + commit},
         # 2. the new code's GPU tests (the whole -m gpu suite: optional step "gpu tests (all)")
@@ -110,7 +113,7 @@ def steps(dry: bool, out: Path) -> list[dict]:
         # 3. the generators on the fused engine (what `auto` runs on CUDA since run 5, where it beat `fast`
         #    1.6-2.1x: docs/benchmarks.md), comfort off, at the two headset sizes: the comfort-cost
         #    reference of step 4 and the traffic-floor ratio; full first (its 2x1440x1600 stages are cached)
-        {"name": "fused generators", "budget": 120, "cuda": False, "json": "fused.json",
+        {"name": "fused generators", "budget": 100, "cuda": False, "json": "fused.json",
          "cmd": bench + ["--method", *fused_methods, "--engine", "fused", *compile_, "--eye-size", *two,
                          "--eyes", "2", *secs, "--json", str(out / "fused.json")] + commit},
         # 4. what `artem-vr run` does by default: comfort on, engine auto (fused on CUDA, with the comfort
