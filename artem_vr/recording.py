@@ -138,6 +138,7 @@ class Recorder:
             except BaseException:
                 self.frames = 0
                 raise
+            self.frames = writer.frames  # as the file verified (a signal between a write and its count)
             if final is not None:
                 self.path = final
         last, self._last = self._last, None

@@ -194,17 +194,22 @@ def count_video_frames(path: Path) -> tuple[int, tuple[int, int] | None]:
         cap.release()
 
 
-def verify_video(path: Path, frames: int, size: tuple[int, int] | None = None, name: Path | None = None) -> None:
-    """The file decodes, has exactly ``frames`` frames, of ``size`` (w, h) when given; else ImageError."""
+def verify_video(path: Path, frames: int, size: tuple[int, int] | None = None, name: Path | None = None,
+                 one_more: bool = False) -> int:
+    """The file decodes, has exactly ``frames`` frames, of ``size`` (w, h) when given; else
+    ImageError. ``one_more``: a frame's write was interrupted (a signal's exception, raised between
+    bytecodes), so that frame is in the file or not: ``frames`` or ``frames + 1`` is right. Returns
+    the number of frames."""
     shown = name or path
     n, got = count_video_frames(path)
     if n == 0:
         raise ImageError(f"the video written for {shown} has no decodable frame (disk full or write error?)", DISK_FIX)
-    if n != frames:
+    if n != frames and not (one_more and n == frames + 1):
         raise ImageError(f"the video written for {shown} has {n} decodable frames of the {frames} written "
                          "(disk full or write error?)", DISK_FIX)
     if size is not None and got != tuple(size):
         raise ImageError(f"the video written for {shown} is {got[0]}x{got[1]}, expected {size[0]}x{size[1]}", DISK_FIX)
+    return n
 
 
 # ---------------------------------------------------------------------------- writers
@@ -283,9 +288,13 @@ class AtomicVideoWriter:
         check_folder(self.target, what)
         self._tmp = partial_path(self.target)
         self._writer = None
+        #: frames in the file (after :meth:`close`: as verified)
         self.frames = 0
         self.size: tuple[int, int] | None = None
         self.closed = False
+        #: a write was left by an exception (a signal's, in the main thread): its frame may be in the
+        #: file without being counted; :meth:`close` then takes the count the file verifies
+        self._in_write = False
 
     @property
     def path(self) -> Path:
@@ -302,8 +311,10 @@ class AtomicVideoWriter:
 
             self._writer = VideoWriterRGB(self._tmp, self.fps, (rgb.shape[1], rgb.shape[0]))
             self.size = (rgb.shape[1], rgb.shape[0])
+        self._in_write = True
         self._writer.write(rgb)
         self.frames += 1
+        self._in_write = False
 
     def close(self) -> Path | None:
         """Finish, verify and rename into place; the final path (None if no frame was written)."""
@@ -324,7 +335,11 @@ class AtomicVideoWriter:
         except BaseException:
             remove(tmp)
             raise
-        return commit(tmp, final, lambda p: verify_video(p, self.frames, self.size, final), self.inputs, self.what)
+
+        def verified(p: Path) -> None:
+            self.frames = verify_video(p, self.frames, self.size, final, one_more=self._in_write)
+
+        return commit(tmp, final, verified, self.inputs, self.what)
 
     def discard(self) -> None:
         """Drop what was written; the target is untouched."""
