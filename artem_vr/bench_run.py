@@ -53,6 +53,7 @@ from artem_vr.sources.base import FrameSource
 from artem_vr.style.engine import EngineConfig, auto_engine
 from artem_vr.style.methods import make_stylizer
 from artem_vr.temporal import comfort_stats
+from artem_vr.temporal.foveate import find_foveated
 from artem_vr.temporal.graphed import find_frame_graph
 from artem_vr.text import pixel_counts, say
 
@@ -242,6 +243,7 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
         "internal_scale": internal_scale, "comfort": comfort, "comfort_stats": comfort_own, "frame_graph": graph_own,
         "upload": output.upload_kind,
         "eye_size": [w, h], "eyes": eyes, "foveate": foveate,
+        **({"fovea_estimate": find_foveated(stylizer).estimate_note()} if find_foveated(stylizer) is not None else {}),
         "network_pixels": stylizer.network_pixels(eyes, h, w), "frame_pixels": eyes * h * w,
         "stereo_fps": round((b_p - a_p) / (b_t - a_t), 2),
         "stylized_fps": round((b_s - a_s) / (b_t - a_t), 2),
@@ -264,11 +266,14 @@ def bench_config(method: str, arch: str, eye_size: tuple[int, int], eyes: int, d
 
 def comfort_figures(stylizer) -> dict:
     """Each comfort wrapper's own figures for a record: which path ran (``torch`` / ``opencv``),
-    whether compiled, its own time a frame (ms, CUDA events on a GPU) and its count of frames."""
+    whether compiled (and ``compile_error`` where compiling failed and the steps ran eagerly), its
+    own time a frame (ms, CUDA events on a GPU) and its count of frames."""
     out = {}
     for name, st in comfort_stats(stylizer).items():
         out[name] = {"path": st["path"], "compiled": bool(st.get("compiled")), "own_ms": round(st["cost_ms"], 3),
                      "frames": st.get("frames", st.get("pairs", 0))}
+        if st.get("compile_error"):
+            out[name]["compile_error"] = st["compile_error"]
     return out
 
 
@@ -294,7 +299,8 @@ def comfort_note(r: dict) -> str:
     """`` +comfort`` with, where the record has them, the path and its own milliseconds per wrapper."""
     if not r.get("comfort"):
         return ""
-    parts = [f"{k} {v['path']}{' compiled' if v['compiled'] else ''} {v['own_ms']:.2f} ms"
+    parts = [f"{k} {v['path']}{' compiled' if v['compiled'] else ''}"
+             f"{' (compile failed: eager)' if v.get('compile_error') else ''} {v['own_ms']:.2f} ms"
              for k, v in (r.get("comfort_stats") or {}).items()]
     return " +comfort" + (f" ({', '.join(parts)})" if parts else "")
 

@@ -76,6 +76,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch._dynamo.exc import TorchDynamoException
 
 from artem_vr.atomic import write_text_atomic
 from artem_vr.errors import ArtemError, UsageError
@@ -420,6 +421,31 @@ def compiling(cache: Path | None = None):
     (:func:`compile_cache`) and the raised recompile limit, for the block only."""
     with compile_cache(cache), _recompile_limit():
         yield
+
+
+class CompiledOrEager:
+    """Runs small pure tensor maths (the comfort wrappers' device steps, foveation's statistics
+    estimate) through :func:`compiled` until the compiler fails once, then eagerly: the same
+    numbers, slower, and one warning that says so. A compiler failure — a lowering that one torch
+    release or GPU lacks (torch 2.11's Inductor could not lower the conv ways' first bias) — is
+    raised before anything ran, so nothing is half done; ``error`` keeps its first line for the
+    records. An error of the maths itself is the eager run's to raise."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.error = ""
+
+    def __call__(self, fn: Callable, args: tuple, kw: dict, eager_kw: dict | None = None, compile: bool = True):
+        """``fn(*args, **kw)`` compiled (when ``compile`` and nothing failed before), else
+        ``fn(*args, **kw, **eager_kw)``."""
+        if compile and not self.error:
+            try:
+                with compiling():
+                    return compiled(fn)(*args, **kw)
+            except TorchDynamoException as e:  # the compiler's, before the maths ran
+                self.error = f"{fn.__name__}: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+                log.warning("%s: compiling %s failed (%s); it runs eagerly from now on", self.what, fn.__name__, self.error)
+        return fn(*args, **kw, **(eager_kw or {}))
 
 
 def startup_note(compile: bool) -> str:

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from artem_vr.style.fused import compiled, compiling
+from artem_vr.style.fused import CompiledOrEager
 
 _GRAY = (0.299, 0.587, 0.114)
 
@@ -522,13 +522,28 @@ class DeviceMaths:
     folder — without the cache, whose constants the graph computes in its kernels. Same results
     within float rounding (tests/temporal/test_device_comfort.py compiles them on the CPU).
 
+    A step whose compile fails (the compiler's error, raised before anything ran: a lowering one
+    torch release or GPU lacks) turns compiling off for this wrapper with one warning, and every
+    step runs eagerly from then on — the same frames, slower; ``compile_error`` says why, and the
+    wrapper's stats say ``compiled: False`` (:class:`artem_vr.style.fused.CompiledOrEager`).
+
     ``on_step`` (None in the app; the comfort profile's timer, :func:`artem_vr.layer_profile.profile_comfort`):
     called as ``on_step(name, run, args)``; it must return ``run()``."""
 
     def __init__(self, grids: PixelGrids, compile: bool = False):
         self.grids = grids
-        self.compile = compile
+        self._compile = compile
+        self._run_maths = CompiledOrEager("comfort steps")
         self.on_step: Callable | None = None
+
+    @property
+    def compile(self) -> bool:
+        """Whether the steps run compiled (asked for, and no compile failed)."""
+        return self._compile and not self._run_maths.error
+
+    @property
+    def compile_error(self) -> str:
+        return self._run_maths.error
 
     def __call__(self, step, *args, **kw):
         if self.on_step is not None:
@@ -536,10 +551,7 @@ class DeviceMaths:
         return self._run(step, args, kw)
 
     def _run(self, step, args: tuple, kw: dict):
-        if not self.compile:
-            return step(*args, grids=self.grids, **kw)
-        with compiling():
-            return compiled(step)(*args, **kw)
+        return self._run_maths(step, args, kw, eager_kw={"grids": self.grids}, compile=self._compile)
 
 
 # ---------------------------------------------------------------------------- cost

@@ -60,7 +60,7 @@ from artem_vr.errors import UsageError, WeightsError, shown
 from artem_vr.frames import check_image
 from artem_vr.paths import MODELS_DIR
 from artem_vr.style.base import Stylizer
-from artem_vr.style.fused import compiled, compiling
+from artem_vr.style.fused import CompiledOrEager
 from artem_vr.style.norm import current_features, only_stats_filter, stats_filter
 from artem_vr.style.upscale import downscale, internal_size, upscale
 from artem_vr.style.weights import read_header
@@ -304,22 +304,22 @@ class FoveaCalibration:
         """Zero coefficients for every normalization: the outside as the periphery saw it."""
         return cls([], [], {"uncalibrated": True}, periphery)
 
-    def estimate(self, i: int, whole, low, high, share, compile: bool = False):
+    def estimate(self, i: int, whole, low, high, share, run: CompiledOrEager | None = None):
         """Normalization ``i``'s full-resolution ``(mean, var)`` estimate, ``(N, C)`` float32;
         ``whole``/``low``: the periphery's whole-eye and window statistics, ``high`` the fovea
         pass's window ones, ``share`` the window's part of the eye (a number, or ``(N, 1)``).
-        ``compile``: the maths (:func:`calibrated_stats`) as one compiled graph — some forty small
-        ops a normalization otherwise, each a kernel launch on a GPU (the fused engine's choice)."""
+        ``run``: the maths (:func:`calibrated_stats`) as one compiled graph through it — some forty
+        small ops a normalization otherwise, each a kernel launch on a GPU (the fused engine's
+        choice); eager where it is None (or its compile failed)."""
         if self.meta.get("uncalibrated"):
             return mixed_stats(high, outside_stats(whole, low, share), share)
         if i >= len(self.mean_w) or self.mean_w[i].shape[0] != whole[0].shape[1]:
             raise WeightsError(f"fovea calibration {self.path} does not fit this network (normalization {i}, "
                                f"{whole[0].shape[1]} channels)", "refit it: python -m artem_vr.temporal.fovea_fit --help")
         mean_w, var_w = self.weights_on(whole[0].device)
-        if not compile:
+        if run is None:
             return calibrated_stats(whole, low, high, share, mean_w[i], var_w[i])
-        with compiling():
-            return compiled(calibrated_stats)(whole, low, high, share, mean_w[i], var_w[i])
+        return run(calibrated_stats, (whole, low, high, share, mean_w[i], var_w[i]), {})
 
     @classmethod
     def load(cls, path) -> "FoveaCalibration":
@@ -397,6 +397,20 @@ class FoveatedStylizer(WrappingStylizer):
         self._calibration: FoveaCalibration | None = None
         self._given = calibration  # used instead of the network's file (a fit, a test)
         self._graph_frame: tuple | None = None  # (places, n, h, w) of the frame a graph key was made for
+        #: the estimate compiled with a compiled network (eager after a compile that failed, said once)
+        self._estimate_maths = CompiledOrEager("foveation's statistics estimate")
+
+    @property
+    def estimate_compiled(self) -> bool:
+        """Whether the statistics estimate runs compiled: the network does, and no compile failed."""
+        return self.compiles and not self._estimate_maths.error
+
+    def estimate_note(self) -> str:
+        """How the statistics estimate runs, for the bench records: ``compiled``, ``eager`` or
+        ``eager (compile failed: …)``."""
+        if self._estimate_maths.error:
+            return f"eager (compile failed: {self._estimate_maths.error})"
+        return "compiled" if self.estimate_compiled else "eager"
 
     # -- statistics shared between the two passes -----------------------------------
     def _pick_estimate(self) -> None:
@@ -451,7 +465,8 @@ class FoveatedStylizer(WrappingStylizer):
         if high is None:
             return m, v
         if self._calibration is not None:
-            return self._calibration.estimate(i, (m, v), low, high, self._share, compile=self.compiles)
+            return self._calibration.estimate(i, (m, v), low, high, self._share,
+                                              run=self._estimate_maths if self.estimate_compiled else None)
         (ml, vl), (mh, vh) = low, high
         k = self.correction  # the window's difference is a noisy estimate of the whole picture's: shrunk
         ratio = ((vh + 1e-5) / (vl + 1e-5)).clamp(0.25, 4.0)
@@ -479,7 +494,7 @@ class FoveatedStylizer(WrappingStylizer):
         self._graph_frame = (places, n, h, w)
         cal = self._calibration
         return ("fovea", places, self.spec, self.stats_mode, self.correction, self.stats_source,
-                None if cal is None else id(cal), self.compiles, inner)
+                None if cal is None else id(cal), self.estimate_compiled, inner)
 
     def graph_replayed(self) -> None:
         self.inner.graph_replayed()

@@ -167,6 +167,10 @@ class TemporalStabilizer(StatsWrappingStylizer):
         ``norm_layers``, ``path`` (``opencv`` or ``torch``: which flow ran last). On the device
         path, reading them waits for the frames in flight (so the frame loop never does)."""
         self._cost.flush()
+        if self._stats.get("path") == "torch":  # a compile that failed mid-frame turned the steps eager
+            self._stats["compiled"] = self.maths.compile
+        if self.maths.compile_error:
+            self._stats["compile_error"] = self.maths.compile_error
         if self._dev_cuts is not None:
             self._stats["scene_cuts"] += int(self._dev_cuts.item())
             self._dev_cuts = None

@@ -109,6 +109,10 @@ class StereoConsistentStylizer(StatsWrappingStylizer):
         done: none for a mono frame), ``path`` (``opencv`` / ``torch``). On the device path,
         reading them waits for the frames in flight (so the frame loop never does)."""
         self._cost.flush()
+        if self._stats.get("path") == "torch":  # a compile that failed mid-frame turned the steps eager
+            self._stats["compiled"] = self.maths.compile
+        if self.maths.compile_error:
+            self._stats["compile_error"] = self.maths.compile_error
         if self._dev_warped is not None:
             self._stats["warped_fraction"] = float(self._dev_warped)
             self._dev_warped = None

@@ -17,6 +17,7 @@ from temporal_helpers import NetStylizer, pan, stylize_all, texture, write_video
 
 from artem_vr.errors import UsageError
 from artem_vr.frames import Frame, to_tensor
+from artem_vr.style import fused
 from artem_vr.style.engine import EngineConfig
 from artem_vr.style.methods import make_stylizer
 from artem_vr.temporal import StereoConsistentStylizer, TemporalStabilizer, comfort_stats, devflow, wrap_for_run
@@ -264,6 +265,40 @@ def test_compiled_comfort_equals_eager(clip, net, tmp_path, monkeypatch):
     assert st_f["disparity_runs"] == st_e["disparity_runs"] == len(pairs) and st_f["compiled"]
     assert st_f["warped_fraction"] == pytest.approx(st_e["warped_fraction"], abs=2e-3)
     assert any((tmp_path / "data").rglob("*")), "nothing was cached in the user data folder"
+
+
+def test_a_comfort_step_that_fails_to_compile_runs_eagerly_and_says_so(clip, net, monkeypatch, caplog):
+    """A compiler failure (raised before the step ran: a lowering one torch release or GPU lacks)
+    turns the wrapper's steps eager with one warning: the frames are the eager stack's, and the
+    stats say compiled False and why; the bench record carries it (comfort_figures)."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    from artem_vr.bench_run import comfort_figures, comfort_note
+
+    class LoweringFailed(TorchDynamoException):
+        pass
+
+    def never_compiles(step):
+        def call(*args, **kw):
+            raise LoweringFailed(f"LoweringException: NotImplementedError: View\n  target: {step.__name__}")
+        return call
+
+    pairs = _stereo_clip(clip[:3])
+    eager, _ = _run_stack(net, pairs, compile=False)
+    monkeypatch.setattr(fused, "compiled", never_compiles)
+    with caplog.at_level("WARNING", logger="artem_vr.style.fused"):
+        failed, stack = _run_stack(net, pairs, compile=True)
+    assert all(torch.equal(a, b) for a, b in zip(eager, failed))
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2 and all("it runs eagerly from now on" in w for w in warned)  # one per wrapper
+    assert warned[0].startswith("comfort steps: compiling frame_gray failed (frame_gray: LoweringFailed: ")
+    assert warned[1].startswith("comfort steps: compiling pair_gray failed (pair_gray: LoweringFailed: ")
+    st = comfort_stats(stack)
+    assert not st["temporal"]["compiled"] and not st["stereo"]["compiled"]
+    assert st["stereo"]["compile_error"] == "pair_gray: LoweringFailed: LoweringException: NotImplementedError: View"
+    figs = comfort_figures(stack)
+    assert figs["temporal"]["compile_error"].startswith("frame_gray: LoweringFailed")
+    assert "(compile failed: eager)" in comfort_note({"comfort": True, "comfort_stats": figs})
 
 
 @pytest.mark.parametrize("method, engine, compiles", [

@@ -12,6 +12,7 @@ from temporal_helpers import pan, write_video
 
 from artem_vr.frames import to_tensor
 from artem_vr.paths import STYLES_DIR
+from artem_vr.style.fused import CompiledOrEager
 from artem_vr.style.methods import make_stylizer
 from artem_vr.style.upscale import internal_size
 from artem_vr.temporal.flicker import as_float, flow_pairs, masked_mae, warp
@@ -407,9 +408,9 @@ def test_compiled_estimate_equals_eager(tmp_path, monkeypatch):
     calls = []
     real = foveate.FoveaCalibration.estimate
 
-    def keep(self, i, whole, low, high, share, compile=False):
+    def keep(self, i, whole, low, high, share, run=None):
         calls.append((self, i, whole, low, high, share))
-        return real(self, i, whole, low, high, share, compile)
+        return real(self, i, whole, low, high, share, run)
 
     monkeypatch.setattr(foveate.FoveaCalibration, "estimate", keep)
     f = FoveatedStylizer(_stylizer("generator"))
@@ -419,7 +420,7 @@ def test_compiled_estimate_equals_eager(tmp_path, monkeypatch):
     worst = 0.0
     for cal, i, whole, low, high, share in calls:
         want = real(cal, i, whole, low, high, share)
-        got = real(cal, i, whole, low, high, share, compile=True)
+        got = real(cal, i, whole, low, high, share, run=CompiledOrEager("test"))
         worst = max(worst, *(float(((g - w).abs() / (w.abs() + 1e-6)).max()) for g, w in zip(got, want)))
     print(f"compiled vs eager estimate, worst relative difference {worst:.1e}")
     assert worst < 1e-4
@@ -431,7 +432,40 @@ def test_the_estimate_compiles_with_the_network():
 
     for engine, compiles in (("eager", False), (EngineConfig("fp32", False, fused=True), True),
                              (EngineConfig("fp32", False, fused=True, compile=False), False)):
-        assert FoveatedStylizer(make_stylizer("generator", None, engine=engine)).compiles is compiles
+        f = FoveatedStylizer(make_stylizer("generator", None, engine=engine))
+        assert f.compiles is compiles and f.estimate_compiled is compiles
+        assert f.estimate_note() == ("compiled" if compiles else "eager")
+
+
+def test_an_estimate_that_fails_to_compile_runs_eagerly_and_says_so(monkeypatch, caplog):
+    """A compiler failure of the estimate (before it ran) turns it eager with one warning: the
+    frame is the eager estimate's, and the bench record's note says why."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    from artem_vr.style import fused
+    from artem_vr.style.engine import EngineConfig
+
+    class LoweringFailed(TorchDynamoException):
+        pass
+
+    def never_compiles(fn):
+        def call(*args, **kw):
+            raise LoweringFailed("LoweringException: NotImplementedError: View")
+        return call
+
+    engine = EngineConfig("fp32", False, fused=True, compile=False)  # the network's stages eager: only the estimate is at stake
+    want = FoveatedStylizer(make_stylizer("generator", None, engine=engine)).stylize(_photo(0.5))
+    f = FoveatedStylizer(make_stylizer("generator", None, engine=engine))
+    monkeypatch.setattr(type(f), "compiles", property(lambda self: True))  # as with the compiled engine
+    monkeypatch.setattr(fused, "compiled", never_compiles)
+    with caplog.at_level("WARNING", logger="artem_vr.style.fused"):
+        got = f.stylize(_photo(0.5))
+    assert torch.equal(got, want)
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == ["foveation's statistics estimate: compiling calibrated_stats failed (calibrated_stats: "
+                      "LoweringFailed: LoweringException: NotImplementedError: View); it runs eagerly from now on"]
+    assert not f.estimate_compiled
+    assert f.estimate_note() == "eager (compile failed: calibrated_stats: LoweringFailed: LoweringException: NotImplementedError: View)"
 
 
 def test_calibration_weights_go_to_a_device_once():
