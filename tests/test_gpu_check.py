@@ -241,3 +241,12 @@ def test_ways_lines_say_each_stages_conv_way_once_per_size():
     other = _row("generator", "full", (1440, 1600), False, "fast", 30.0, 31.0)
     other["engine_config"] = "cuda, bf16, NCHW"
     assert gpu_check.ways_lines([r, again, other]) == [f"  conv ways generator:full 2x1440x1600: {ways}"]
+
+
+def test_torch_compat_says_how_to_use_it(tmp_path):
+    """tools/torch_compat.sh (the CPU side of this run on the GPU image's torch) without its two
+    versions: its usage, exit 2, nothing made."""
+    r = subprocess.run(["bash", str(ROOT / "tools" / "torch_compat.sh")], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert r.returncode == 2 and "Usage: bash tools/torch_compat.sh TORCH_VERSION TORCHVISION_VERSION" in r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -26,12 +26,14 @@ have=$("$PY" -c 'import torch, torchvision; print(torch.__version__.split("+")[0
 if [ "$have" != "$TV $VV" ]; then
   echo "[torch_compat] making $ENVDIR: the dev environment with torch $TV and torchvision $VV"
   rm -rf "$ENVDIR.partial"
+  trap 'rm -rf "$ENVDIR.partial"' EXIT  # a failed copy or install leaves no half-made copy (6 GB) behind
   cp -a .venv "$ENVDIR.partial"
   # a pip constraint on this machine may cap torch at the tested release: this environment is the exception
   PIP_CONSTRAINT=/dev/null "$ENVDIR.partial/bin/python" -m pip install -q --no-deps \
     "torch==$TV" "torchvision==$VV"
   rm -rf "$ENVDIR"
   mv "$ENVDIR.partial" "$ENVDIR"
+  trap - EXIT
 fi
 "$PY" -c 'import torch; print(f"[torch_compat] torch {torch.__version__} (the tests here: see tools/setup.sh)")'
 if [ $# -eq 0 ]; then
