@@ -427,7 +427,7 @@ class CompiledOrEager:
     """Runs small pure tensor maths (the comfort wrappers' device steps, foveation's statistics
     estimate) through :func:`compiled` until the compiler fails once, then eagerly: the same
     numbers, slower, and one warning that says so. A compiler failure — a lowering that one torch
-    release or GPU lacks (torch 2.11's Inductor could not lower the conv ways' first bias) — is
+    release or GPU lacks (torch 2.11's Inductor could not lower the conv ways' four-times bias) — is
     raised before anything ran, so nothing is half done; ``error`` keeps its first line for the
     records. An error of the maths itself is the eager run's to raise."""
 

@@ -440,7 +440,7 @@ def test_choice_cache_unreadable_is_timed_again(tmp_path, caplog, content):
 
 
 def test_a_way_that_fails_is_left_out_and_said_plain_failing_is_raised(tmp_path, caplog):
-    """A rewritten way whose compile fails (Inductor 2.11 could not lower the first s2d/subpixel
+    """A rewritten way whose compile fails (Inductor 2.11 could not lower the s2d/subpixel
     stages: "LoweringException: NotImplementedError: View") is left out with one warning, named in
     the choice's note and kept in the file (not compiled again at the next start); the network's own
     conv failing is the network's error, raised. Running out of memory is never taken for a failed way."""
