@@ -247,7 +247,8 @@ class Uploader:
 
         consumer = torch.cuda.current_stream(self.stream.device)
         with torch.cuda.stream(self.stream):
-            with clock.span("upload", self.device):  # its events on the copy stream: the copy's own time
+            # its events on the copy stream (idle when the first is recorded): the host's staging, then the copy
+            with clock.span("upload", self.device):
                 x = to_tensor(eyes, device=self.device)
             done = self.stream.record_event()
         consumer.wait_event(done)
