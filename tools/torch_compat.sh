@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the CPU side of what tools/gpu_check.sh drives on another PyTorch release — the GPU
-# machine's, which is older than the one the tests here install — before a GPU lease is spent on
-# it. A compiler lowering missing in that release fails here, on the CPU, in minutes: torch 2.11's
-# Inductor could not lower the s2d/subpixel conv ways' bias (found this way, 2026-12-04).
+# machine's (2.11 at run 5, older than the one the tests here install) or a newer one — before a
+# GPU lease is spent on it. A compiler lowering missing in that release fails here, on the CPU, in
+# minutes: torch 2.11's Inductor could not lower the s2d/subpixel conv ways' bias (found this way,
+# 2026-12-04).
 #
 # Usage: bash tools/torch_compat.sh TORCH_VERSION TORCHVISION_VERSION [pytest arguments]
 #   e.g. bash tools/torch_compat.sh 2.11.0 0.26.0
@@ -10,12 +11,15 @@
 #
 # Needs the dev environment (bash tools/setup.sh --dev). Copies .venv to
 # ${TMPDIR:-/tmp}/artem-vr-torch-VERSION (kept: a second run reuses it) and installs the two wheels
-# there from the package registry with --no-deps (the CUDA wheels: about 0.6 GB to download; they
-# run on a machine without a GPU). The project's own code is the working tree's (an editable install).
+# there from the package registry (the CUDA wheels: about 0.6 GB to download; they run on a machine
+# without a GPU): torch with the CUDA libraries it was built against (torch 2.15's would not load
+# 2.14's NVSHMEM), torchvision with --no-deps (a release whose own torchvision is not out yet takes
+# the newest one). The copy is kept only when that torch imports. The project's own code is the
+# working tree's (an editable install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ]; then
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 TV=$1; VV=$2; shift 2
@@ -29,8 +33,9 @@ if [ "$have" != "$TV $VV" ]; then
   trap 'rm -rf "$ENVDIR.partial"' EXIT  # a failed copy or install leaves no half-made copy (6 GB) behind
   cp -a .venv "$ENVDIR.partial"
   # a pip constraint on this machine may cap torch at the tested release: this environment is the exception
-  PIP_CONSTRAINT=/dev/null "$ENVDIR.partial/bin/python" -m pip install -q --no-deps \
-    "torch==$TV" "torchvision==$VV"
+  PIP_CONSTRAINT=/dev/null "$ENVDIR.partial/bin/python" -m pip install -q "torch==$TV"
+  PIP_CONSTRAINT=/dev/null "$ENVDIR.partial/bin/python" -m pip install -q --no-deps "torchvision==$VV"
+  "$ENVDIR.partial/bin/python" -c 'import torch, torchvision'  # a release that does not load here stops here
   rm -rf "$ENVDIR"
   mv "$ENVDIR.partial" "$ENVDIR"
   trap - EXIT
