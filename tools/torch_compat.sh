@@ -26,15 +26,18 @@ TV=$1; VV=$2; shift 2
 [ -x .venv/bin/python ] || { echo "torch_compat: no .venv here: run bash tools/setup.sh --dev first" >&2; exit 2; }
 ENVDIR=${TMPDIR:-/tmp}/artem-vr-torch-$TV
 PY=$ENVDIR/bin/python
-have=$("$PY" -c 'import torch, torchvision; print(torch.__version__.split("+")[0], torchvision.__version__.split("+")[0])' 2>/dev/null || true)
+have=$("$PY" -c 'import torch, torchvision; from importlib.metadata import version as v; print(v("torch"), v("torchvision"))' \
+  2>/dev/null || true)  # the wheels' own versions, as asked ("2.12.1"; torch.__version__ says "2.12.1+cu130")
 if [ "$have" != "$TV $VV" ]; then
   echo "[torch_compat] making $ENVDIR: the dev environment with torch $TV and torchvision $VV"
   rm -rf "$ENVDIR.partial"
   trap 'rm -rf "$ENVDIR.partial"' EXIT  # a failed copy or install leaves no half-made copy (6 GB) behind
   cp -a .venv "$ENVDIR.partial"
-  # a pip constraint on this machine may cap torch at the tested release: this environment is the exception
-  PIP_CONSTRAINT=/dev/null "$ENVDIR.partial/bin/python" -m pip install -q "torch==$TV"
-  PIP_CONSTRAINT=/dev/null "$ENVDIR.partial/bin/python" -m pip install -q --no-deps "torchvision==$VV"
+  # a pip constraint on this machine may cap torch at the tested release: this environment is the exception.
+  # "===": exactly that release — "==2.13.0" also matches, and picks, a "2.13.0+cpu" wheel beside it
+  # (a CPU-only torch, whose torchvision from the registry then does not load)
+  PIP_CONSTRAINT=/dev/null "$ENVDIR.partial/bin/python" -m pip install -q "torch===$TV"
+  PIP_CONSTRAINT=/dev/null "$ENVDIR.partial/bin/python" -m pip install -q --no-deps "torchvision===$VV"
   "$ENVDIR.partial/bin/python" -c 'import torch, torchvision'  # a release that does not load here stops here
   rm -rf "$ENVDIR"
   mv "$ENVDIR.partial" "$ENVDIR"
