@@ -82,13 +82,15 @@ def test_on_cuda_the_upload_runs_beside_the_network_and_the_network_waits_for_it
     clock = StageClock()
     up = Uploader("cuda")
     with torch.cuda.stream(worker):
-        for seed in range(4):
+        for seed in range(5):
             left, right = _halves(np.random.default_rng(seed).integers(0, 256, (480, 1280, 3), dtype=np.uint8))
             torch.cuda._sleep(200_000_000)  # the previous frame's network: ~0.1 s of a busy stream
             x = up([left, right], clock)
             y = x * 2.0  # the network's first kernel, on the worker's stream
             up.stream.synchronize()  # the copy alone
-            assert not worker.query(), "the copy waited for the worker's stream"
+            # the first frame allocates (page-locked and device memory, as the app's first frame
+            # does), and CUDA may serialise streams across an allocation: from the second, as in the app
+            assert seed == 0 or not worker.query(), "the copy waited for the worker's stream"
             worker.synchronize()
             assert torch.equal((y / 2.0).cpu(), _want([left, right])), seed
-    assert clock.summary()["upload"]["n"] == 4
+    assert clock.summary()["upload"]["n"] == 5
