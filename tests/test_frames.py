@@ -1,5 +1,6 @@
 """The one image convention's host → network step (artem_vr.frames.to_tensor): each eye copied
-once — on CUDA straight into page-locked staging, a strided view (an eye cut from a bigger frame) too — and
+once — a side-by-side frame's halves are views of it, and on CUDA they go straight into
+page-locked staging — and
 the batch the same whatever the path; frames of one batch that differ in size are one clear error. The
 frame loop's Uploader: the same batch, timed as the upload stage; on CUDA its copy runs beside the
 network on a stream of its own."""
@@ -12,7 +13,7 @@ import torch
 
 from artem_vr.cuda.device import cuda_available
 from artem_vr.errors import ConventionError
-from artem_vr.frames import Uploader, check_rgb8, to_tensor
+from artem_vr.frames import Frame, Uploader, check_rgb8, to_tensor
 from artem_vr.timing import StageClock
 
 CUDA_OK, CUDA_WHY = cuda_available()
@@ -28,8 +29,14 @@ def _want(eyes: list[np.ndarray]) -> torch.Tensor:
 
 
 def _halves(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    half = img.shape[1] // 2
-    return img[:, :half], img[:, half:]  # strided views
+    return Frame(img, stereo="sbs").eyes()  # what the frame loop does with a side-by-side frame
+
+
+def test_a_side_by_side_frames_eyes_are_views_of_it():
+    img = _sbs(24, 41)  # an odd width: the last column is neither eye's
+    left, right = _halves(img)
+    assert np.shares_memory(left, img) and np.shares_memory(right, img)  # no copy in the frame loop
+    assert np.array_equal(left, img[:, :20]) and np.array_equal(right, img[:, 20:40])
 
 
 def test_strided_eyes_are_taken_as_they_are():
