@@ -7,13 +7,16 @@ network on a stream of its own."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 from artem_vr.cuda.device import cuda_available
 from artem_vr.errors import ConventionError
-from artem_vr.frames import Frame, Uploader, check_rgb8, to_tensor
+from artem_vr.frames import Frame, Uploader, check_rgb8, to_rgb8, to_rgb8_batch, to_tensor
 from artem_vr.timing import StageClock
 
 CUDA_OK, CUDA_WHY = cuda_available()
@@ -47,6 +50,48 @@ def test_strided_eyes_are_taken_as_they_are():
     assert torch.equal(t, _want([left, right]))
     assert check_rgb8(left).flags.c_contiguous  # the checker's own contract is unchanged
     assert torch.equal(to_tensor(left), _want([left]))  # one frame, not in a list
+
+
+def test_any_view_and_dtype_the_same_numbers():
+    """A view with a negative stride (a flipped image), a read-only array and a half-precision batch: the same
+    numbers as converting a contiguous copy in float32, in the asked dtype, contiguous."""
+    img = _sbs(24, 40)
+    flipped = img[::-1, ::-1]
+    assert min(flipped.strides) < 0
+    t = to_tensor([flipped, img[:, :40]])
+    assert t.is_contiguous() and torch.equal(t, _want([np.ascontiguousarray(flipped), img]))
+    frozen = img.copy()
+    frozen.setflags(write=False)  # as a decoded image file can be
+    assert torch.equal(to_tensor(frozen), _want([img]))
+    h = to_tensor(img[:, 10:30], dtype=torch.float16)
+    assert h.dtype == torch.float16 and h.is_contiguous()
+    assert torch.equal(h, (torch.from_numpy(np.ascontiguousarray(img[:, 10:30])).permute(2, 0, 1)[None]
+                           .to(torch.float16) / 255.0))
+
+
+def test_back_to_host_images_rounded_and_clamped_each_contiguous():
+    """The network → host step (the readback): each image rounded to the nearest level, out-of-range
+    values clamped, channel-last and C-contiguous; the input tensor is left as it is."""
+    t = torch.rand(2, 3, 5, 7) * 1.4 - 0.2  # some values under 0 and over 1
+    before = t.clone()
+    want = (t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    got = to_rgb8_batch(t)
+    assert torch.equal(t, before) and len(got) == 2
+    for i, img in enumerate(got):
+        assert img.dtype == np.uint8 and img.shape == (5, 7, 3) and img.flags.c_contiguous
+        assert np.array_equal(img, want[i])
+    assert np.array_equal(to_rgb8(t, -1), want[1]) and np.array_equal(to_rgb8(t.half(), 0), to_rgb8_batch(t.half())[0])
+    rgb = _sbs(6, 8)
+    assert np.array_equal(to_rgb8(to_tensor(rgb)), rgb)  # there and back: the same image
+
+
+def test_a_read_only_frame_is_read_without_a_warning():
+    """torch warns, once a process, when it views a read-only array: on a command's terminal that
+    is a second line after a one-line error (tests/faults). A fresh process sees the first one."""
+    code = ("import numpy as np; from artem_vr.frames import to_tensor; "
+            "a = np.zeros((4, 6, 3), np.uint8); a.setflags(write=False); to_tensor([a, a[:, ::-1]])")
+    r = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and not r.stderr, r.stderr
 
 
 def test_frames_of_one_batch_that_differ_in_size_are_one_clear_error():
